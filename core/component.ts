@@ -1,0 +1,64 @@
+/**
+ * The contracts of the components a logical node is built from. A logical node is
+ * `source | sink`: the source puts batches into the node's channel, and the node's driver takes
+ * them from the channel and appends them to the sink tree (decorators, fan-out, failover and
+ * wrappers are sinks that hold other sinks, as in Flume OG).
+ */
+import type { Batch } from './channel';
+import type { Logger } from './logger';
+
+/** Counters every component keeps under the same names (core/metrics.ts exports them). */
+export interface ComponentCounters {
+  add(name: string, value?: number): void;
+}
+
+/** What a component is given when it is built: nothing reaches for a global. */
+export interface ComponentContext {
+  logger: Logger;
+  /** The logical node this component belongs to; also the origin of the batches it makes. */
+  logicalNode: string;
+  physicalNode: string;
+  /** This host's name, stamped on events by sources. */
+  host: string;
+  /** A directory of the logical node's own for durable state (offsets, WAL, dedup ids). */
+  dataDir: string;
+  counters: ComponentCounters;
+}
+
+/** Where a source puts what it produces. */
+export interface SourceOutput {
+  /** The origin of batch ids; batches are built with `new BatchBuilder(out.origin)`. */
+  readonly origin: string;
+  /** The next batch sequence number: unique per origin across restarts. */
+  nextSeq(): number;
+  /**
+   * Commits one encoded batch to the channel; resolves once committed (on disk, for a durable
+   * channel), so a push source acknowledges its client only after this resolves. Waits while the
+   * channel is full: that is the backpressure a source passes on to its clients.
+   */
+  put(batch: Buffer): Promise<void>;
+}
+
+export interface Source {
+  /** Starts producing into `out`: push sources listen, poll sources start polling. */
+  open(out: SourceOutput): Promise<void>;
+  /** Stops producing; resolves once everything the source accepted has been put. */
+  close(): Promise<void>;
+  /** Finite sources only (a file read once, a counted generator): resolves when drained. */
+  readonly done?: Promise<void>;
+}
+
+export interface Sink {
+  open(): Promise<void>;
+  /**
+   * Delivers one batch. Resolves once the sink's promise is kept (written for a file sink, acked
+   * for an agent sink); the driver then commits the batch's take. Rejects on failure: the driver
+   * rolls the take back and tries again later, so an append must be safe to repeat.
+   */
+  append(batch: Batch): Promise<void>;
+  /** Makes everything appended so far durable where the sink buffers. */
+  flush?(): Promise<void>;
+  close(): Promise<void>;
+  /** How many appends the driver may have in flight at once; 1 when absent. */
+  readonly window?: number;
+}
