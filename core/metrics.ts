@@ -1,0 +1,130 @@
+/**
+ * The counters every component keeps, under the same names, in one place.
+ *
+ * A process builds one {@link Metrics} (its own prom-client Registry, no global) in its
+ * composition root. Each component gets a {@link CounterSet} from `metrics.component(node, name)`:
+ * it counts into the Prometheus counters `flume_<name>_total{node, component}` and keeps a local
+ * copy for `/status`. Count per batch, not per event: `add(EVENTS_ACCEPTED, batch.count)`.
+ */
+import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
+import type { ComponentCounters } from './component';
+
+/** The standard counter names. Components may add their own (`[a-z_]+`), counted the same way. */
+export const EVENTS_RECEIVED = 'events_received';
+export const BYTES_RECEIVED = 'bytes_received';
+export const EVENTS_ACCEPTED = 'events_accepted';
+export const BYTES_ACCEPTED = 'bytes_accepted';
+export const EVENTS_REJECTED = 'events_rejected';
+export const BYTES_REJECTED = 'bytes_rejected';
+export const BATCHES = 'batches';
+export const ERRORS = 'errors';
+/** A sink: batches handed to the next hop or storage, acked (promise kept), sent again. */
+export const SINK_BATCHES_SENT = 'sink_batches_sent';
+export const SINK_BATCHES_ACKED = 'sink_batches_acked';
+export const SINK_BATCHES_RETRIED = 'sink_batches_retried';
+/** Events and bytes a sink or decorator passed on (after filtering, sampling, splitting). */
+export const EVENTS_SENT = 'events_sent';
+export const BYTES_SENT = 'bytes_sent';
+
+export const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
+  [EVENTS_RECEIVED]: 'Events received by a component.',
+  [BYTES_RECEIVED]: 'Bytes received by a component.',
+  [EVENTS_ACCEPTED]: 'Events a component accepted (put to its channel, written, passed on).',
+  [BYTES_ACCEPTED]: 'Bytes a component accepted.',
+  [EVENTS_REJECTED]: 'Events a component rejected as malformed or over a limit.',
+  [BYTES_REJECTED]: 'Bytes a component rejected.',
+  [BATCHES]: 'Batches a component handled.',
+  [ERRORS]: 'Errors a component met (each one logged).',
+  [SINK_BATCHES_SENT]: 'Batches a sink sent or wrote.',
+  [SINK_BATCHES_ACKED]: 'Batches a sink delivered for good (written, acknowledged).',
+  [SINK_BATCHES_RETRIED]: 'Batches a sink failed and will be tried again.',
+  [EVENTS_SENT]: 'Events a sink or decorator passed on.',
+  [BYTES_SENT]: 'Bytes a sink or decorator passed on.',
+};
+
+/** Channel fill, as gauges: `flume_channel_fill_bytes{node}` and friends. */
+export const CHANNEL_FILL_BYTES = 'channel_fill_bytes';
+export const CHANNEL_FILL_BATCHES = 'channel_fill_batches';
+export const CHANNEL_CAPACITY_BYTES = 'channel_capacity_bytes';
+
+const NAME = /^[a-z][a-z0-9_]*$/;
+
+/** The counters of one component: Prometheus counters plus a local snapshot for /status. */
+export class CounterSet implements ComponentCounters {
+  private readonly values = new Map<string, number>();
+  private readonly children = new Map<string, { inc(v: number): void }>();
+
+  constructor(
+    private readonly metrics: Metrics,
+    readonly node: string,
+    readonly component: string,
+  ) {}
+
+  add(name: string, value = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + value);
+    let child = this.children.get(name);
+    if (!child) {
+      child = this.metrics.counter(name).labels(this.node, this.component);
+      this.children.set(name, child);
+    }
+    child.inc(value);
+  }
+
+  get(name: string): number {
+    return this.values.get(name) ?? 0;
+  }
+
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(this.values);
+  }
+}
+
+export class Metrics {
+  readonly registry: PromRegistry;
+  private readonly counters = new Map<string, Counter<'node' | 'component'>>();
+  private readonly gauges = new Map<string, Gauge<'node'>>();
+
+  constructor(registry = new PromRegistry()) {
+    this.registry = registry;
+  }
+
+  /** The counters of one component of a logical node; `component` is its path, e.g. `sink.0.batch`. */
+  component(node: string, component: string): CounterSet {
+    return new CounterSet(this, node, component);
+  }
+
+  /** @internal The Prometheus counter for a name; created on first use. */
+  counter(name: string): Counter<'node' | 'component'> {
+    let c = this.counters.get(name);
+    if (c) return c;
+    if (!NAME.test(name)) throw new Error(`bad counter name ${JSON.stringify(name)}: use [a-z][a-z0-9_]*`);
+    c = new Counter({
+      name: `flume_${name}_total`,
+      help: STANDARD_COUNTERS[name] ?? `Component counter ${name}.`,
+      labelNames: ['node', 'component'],
+      registers: [this.registry],
+    });
+    this.counters.set(name, c);
+    return c;
+  }
+
+  /** Sets a per-logical-node gauge such as CHANNEL_FILL_BYTES. */
+  setGauge(name: string, node: string, value: number): void {
+    let g = this.gauges.get(name);
+    if (!g) {
+      if (!NAME.test(name)) throw new Error(`bad gauge name ${JSON.stringify(name)}`);
+      g = new Gauge({ name: `flume_${name}`, help: `Logical node gauge ${name}.`, labelNames: ['node'], registers: [this.registry] });
+      this.gauges.set(name, g);
+    }
+    g.labels(node).set(value);
+  }
+
+  /** Prometheus text exposition of everything registered. */
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
