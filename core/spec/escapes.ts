@@ -1,0 +1,472 @@
+/**
+ * Flume OG's path and text escapes, compiled once into a formatter that runs per event.
+ *
+ *   %{host} %{hostname}  the event's host            %{nanos}      its nanos field
+ *   %{priority}          its priority name (INFO)    %{timestamp}  its timestamp in ms
+ *   %{body}              its body as UTF-8           %{rolltag}    from `extra` (roll sinks)
+ *   %{NAME}              `extra.NAME` when given, else attribute NAME as UTF-8, else ''
+ *   %%  a '%'
+ *
+ * Date shorthands, from the event's timestamp in UTC (OG's `replaceShorthand`, which used
+ * SimpleDateFormat patterns; `%e` and `%n` are Flume NG's additions):
+ *
+ *   %a Sun     %A Sunday     %b Jan     %B January     %c Sun Jan 5 13:04:09 2025
+ *   %d 05      %D 01/05/25   %e 5       %H 13          %I 01       %j 005 (day of year)
+ *   %k 13      %l 1          %m 01      %n 1           %M 04       %p PM
+ *   %s seconds since the epoch          %S 09          %t milliseconds since the epoch (not a
+ *   tab, as in OG)          %y 25      %Y 2025        %z +0000
+ *
+ * An unknown `%x`, a lone '%' and a malformed `%{...}` are errors of {@link compileTemplate}
+ * (OG silently wrote nothing for them). Formatting allocates only the output string: no regex,
+ * no Date; the date parts a template uses are computed once per second of event time and reused.
+ */
+import { FlumeError } from '../errors';
+import { Priority, type Event, type EventCursor } from '../event';
+
+/** What a template reads from an event: both `Event` and `EventCursor` adapt to it. */
+export interface EscapeSource {
+  /** Milliseconds since the epoch. */
+  readonly timestamp: number;
+  readonly nanos: number;
+  readonly priority: number;
+  host(): string;
+  /** The body as UTF-8 text (for `%{body}`). */
+  body(): string;
+  /** An attribute as UTF-8 text, or undefined when the event has none of that name. */
+  attribute(name: string): string | undefined;
+}
+
+/** Values that `%{NAME}` takes before the event's attributes, e.g. `{ rolltag: '...' }`. */
+export type TemplateExtra = Readonly<Record<string, string | undefined>>;
+
+export interface Template {
+  /** The template text as written. */
+  readonly source: string;
+  /** No escape at all (`%%` aside): `format` always returns the same string. */
+  readonly isConstant: boolean;
+  /** Some escape reads the event's timestamp (a date shorthand, `%s`, `%t`, `%{timestamp}`). */
+  readonly usesTime: boolean;
+  /** The names of the `%{NAME}` escapes, in order of appearance, without repeats. */
+  readonly names: readonly string[];
+  /**
+   * The template with every escape replaced for `ev`. One Template keeps a per-second cache, so
+   * use one instance from one formatting loop at a time (formatting is synchronous anyway).
+   */
+  format(ev: EscapeSource, extra?: TemplateExtra): string;
+}
+
+/** A malformed template; `column` is 1-based within `template`. */
+export class TemplateError extends FlumeError {
+  constructor(message: string, readonly template: string, readonly column: number) {
+    super(`${message} at column ${column} of template ${JSON.stringify(template)}`);
+  }
+}
+
+// Part kinds of a compiled template.
+const LITERAL = 0;
+const DATE = 1; // depends on the second of the timestamp only
+const MILLIS = 2;
+const HOST = 3;
+const NANOS = 4;
+const PRIORITY = 5;
+const BODY = 6;
+const NAMED = 7;
+
+const DATE_CODES = 'aAbBcdDeHIjklmnMpsSyYz';
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = [
+  'January', 'February', 'March', 'April', 'May', 'June',
+  'July', 'August', 'September', 'October', 'November', 'December',
+];
+const NAME_CHAR = /^[A-Za-z0-9_.-]$/;
+
+/** The calendar fields of one second, in UTC. */
+interface DateFields {
+  year: number;
+  month: number; // 1..12
+  day: number; // 1..31
+  yday: number; // 1..366
+  wday: number; // 0 = Sunday
+  hour: number;
+  minute: number;
+  second: number;
+  epochSeconds: number;
+}
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+function pad3(n: number): string {
+  return n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n);
+}
+
+/** Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** Splits a second since the epoch into UTC calendar fields, without a Date. */
+export function dateFields(epochSeconds: number): DateFields {
+  const days = Math.floor(epochSeconds / 86400);
+  const rem = epochSeconds - days * 86400;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  return {
+    year,
+    month,
+    day,
+    yday: days - daysFromCivil(year, 1, 1) + 1,
+    wday: (((days + 4) % 7) + 7) % 7,
+    hour: Math.floor(rem / 3600),
+    minute: Math.floor((rem % 3600) / 60),
+    second: rem % 60,
+    epochSeconds,
+  };
+}
+
+function hour12(h: number): number {
+  return h % 12 === 0 ? 12 : h % 12;
+}
+
+function year4(y: number): string {
+  return y >= 0 && y < 1000 ? String(y).padStart(4, '0') : String(y);
+}
+
+/** One date shorthand for the given fields. */
+function formatDateCode(code: string, f: DateFields): string {
+  switch (code) {
+    case 'a': return DAYS[f.wday].slice(0, 3);
+    case 'A': return DAYS[f.wday];
+    case 'b': return MONTHS[f.month - 1].slice(0, 3);
+    case 'B': return MONTHS[f.month - 1];
+    case 'c':
+      return `${DAYS[f.wday].slice(0, 3)} ${MONTHS[f.month - 1].slice(0, 3)} ${f.day} ${pad2(f.hour)}:${pad2(f.minute)}:${pad2(f.second)} ${year4(f.year)}`;
+    case 'd': return pad2(f.day);
+    case 'D': return `${pad2(f.month)}/${pad2(f.day)}/${pad2(((f.year % 100) + 100) % 100)}`;
+    case 'e': return String(f.day);
+    case 'H': return pad2(f.hour);
+    case 'I': return pad2(hour12(f.hour));
+    case 'j': return pad3(f.yday);
+    case 'k': return String(f.hour);
+    case 'l': return String(hour12(f.hour));
+    case 'm': return pad2(f.month);
+    case 'n': return String(f.month);
+    case 'M': return pad2(f.minute);
+    case 'p': return f.hour < 12 ? 'AM' : 'PM';
+    case 's': return String(f.epochSeconds);
+    case 'S': return pad2(f.second);
+    case 'y': return pad2(((f.year % 100) + 100) % 100);
+    case 'Y': return year4(f.year);
+    case 'z': return '+0000';
+    default: throw new Error(`not a date code: ${code}`);
+  }
+}
+
+const BUILTIN_NAMES: Record<string, number> = {
+  host: HOST,
+  hostname: HOST,
+  nanos: NANOS,
+  priority: PRIORITY,
+  timestamp: MILLIS,
+  body: BODY,
+};
+
+class CompiledTemplate implements Template {
+  readonly isConstant: boolean;
+  readonly usesTime: boolean;
+  readonly names: readonly string[];
+  /** Output depends on the second of the timestamp only: cache the whole string. */
+  private readonly secondOnly: boolean;
+  private cachedSecond = NaN;
+  private readonly dateValues: string[];
+  private cachedOutput = '';
+
+  constructor(
+    readonly source: string,
+    private readonly kinds: Uint8Array,
+    private readonly texts: string[],
+  ) {
+    let dynamic = false;
+    let time = false;
+    let onlySeconds = true;
+    const names: string[] = [];
+    for (let i = 0; i < kinds.length; i++) {
+      const k = kinds[i];
+      if (k !== LITERAL) dynamic = true;
+      if (k === DATE || k === MILLIS) time = true;
+      if (k !== LITERAL && k !== DATE) onlySeconds = false;
+      if (k === NAMED && !names.includes(texts[i])) names.push(texts[i]);
+    }
+    this.isConstant = !dynamic;
+    this.usesTime = time;
+    this.secondOnly = onlySeconds;
+    this.names = names;
+    this.dateValues = texts.slice();
+    if (!dynamic) this.cachedOutput = texts.join('');
+  }
+
+  format(ev: EscapeSource, extra?: TemplateExtra): string {
+    if (this.isConstant) return this.cachedOutput;
+    const kinds = this.kinds;
+    const texts = this.texts;
+    const ts = ev.timestamp;
+    const second = Math.floor(ts / 1000);
+    if (second !== this.cachedSecond && this.usesTime) this.refreshDates(second);
+    if (this.secondOnly) return this.cachedOutput;
+    let out = '';
+    for (let i = 0; i < kinds.length; i++) {
+      switch (kinds[i]) {
+        case LITERAL:
+          out += texts[i];
+          break;
+        case DATE:
+          out += this.dateValues[i];
+          break;
+        case MILLIS:
+          out += ts;
+          break;
+        case HOST:
+          out += ev.host();
+          break;
+        case NANOS:
+          out += ev.nanos;
+          break;
+        case PRIORITY:
+          out += Priority[ev.priority] ?? String(ev.priority);
+          break;
+        case BODY:
+          out += ev.body();
+          break;
+        case NAMED: {
+          const name = texts[i];
+          const value = (extra !== undefined ? extra[name] : undefined) ?? ev.attribute(name);
+          if (value !== undefined) out += value;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  private refreshDates(second: number): void {
+    this.cachedSecond = second;
+    const fields = dateFields(second);
+    const kinds = this.kinds;
+    for (let i = 0; i < kinds.length; i++) {
+      if (kinds[i] === DATE) this.dateValues[i] = formatDateCode(this.texts[i], fields);
+    }
+    if (this.secondOnly) this.cachedOutput = this.dateValues.join('');
+  }
+}
+
+/** Compiles a template once; throws TemplateError naming the column of the first problem. */
+export function compileTemplate(template: string): Template {
+  const kinds: number[] = [];
+  const texts: string[] = [];
+  let literal = '';
+  const flush = (): void => {
+    if (literal.length > 0) {
+      kinds.push(LITERAL);
+      texts.push(literal);
+      literal = '';
+    }
+  };
+  let i = 0;
+  while (i < template.length) {
+    const pct = template.indexOf('%', i);
+    if (pct < 0) {
+      literal += template.slice(i);
+      break;
+    }
+    literal += template.slice(i, pct);
+    const code = template[pct + 1];
+    if (code === undefined) {
+      throw new TemplateError("lone '%' at the end (write %% for a '%')", template, pct + 1);
+    }
+    if (code === '%') {
+      literal += '%';
+      i = pct + 2;
+    } else if (code === '{') {
+      const close = template.indexOf('}', pct + 2);
+      if (close < 0) throw new TemplateError("unterminated '%{': no closing '}'", template, pct + 1);
+      const name = template.slice(pct + 2, close);
+      if (name.length === 0) throw new TemplateError("empty name in '%{}'", template, pct + 1);
+      for (let k = 0; k < name.length; k++) {
+        if (!NAME_CHAR.test(name[k])) {
+          throw new TemplateError(
+            `invalid character ${JSON.stringify(name[k])} in '%{${name}}' (names use letters, digits, '_', '.', '-')`,
+            template, pct + 3 + k,
+          );
+        }
+      }
+      flush();
+      kinds.push(BUILTIN_NAMES[name] ?? NAMED);
+      texts.push(name);
+      i = close + 1;
+    } else if (code === 't') {
+      flush();
+      kinds.push(MILLIS);
+      texts.push('t');
+      i = pct + 2;
+    } else if (DATE_CODES.includes(code)) {
+      flush();
+      kinds.push(DATE);
+      texts.push(code);
+      i = pct + 2;
+    } else {
+      throw new TemplateError(
+        `unknown escape '%${code}' (known: %{name}, %%, %t and %${[...DATE_CODES].join(' %')})`, template, pct + 1,
+      );
+    }
+  }
+  flush();
+  return new CompiledTemplate(template, Uint8Array.from(kinds), texts);
+}
+
+/** Adapts a decoded Event (a new small object per call: for low-rate paths and tests). */
+export function escapeSourceOfEvent(e: Event): EscapeSource {
+  return {
+    timestamp: e.timestamp,
+    nanos: e.nanos,
+    priority: e.priority,
+    host: () => e.host,
+    body: () => e.body.toString('utf8'),
+    attribute: (name) => e.attributes.get(name)?.toString('utf8'),
+  };
+}
+
+/**
+ * Adapts an EventCursor without copying: `of(cursor)` points the one reused object at the
+ * cursor's current event. Attributes are looked up in the encoded bytes, no Map is built.
+ */
+export class CursorEscapeSource implements EscapeSource {
+  private cursor: EventCursor | null = null;
+  private readonly keyBytes = new Map<string, Buffer>();
+
+  of(cursor: EventCursor): this {
+    this.cursor = cursor;
+    return this;
+  }
+
+  private get c(): EventCursor {
+    if (this.cursor === null) throw new Error('CursorEscapeSource used before of(cursor)');
+    return this.cursor;
+  }
+
+  get timestamp(): number {
+    return this.c.timestamp;
+  }
+
+  get nanos(): number {
+    return this.c.nanos;
+  }
+
+  get priority(): number {
+    return this.c.priority;
+  }
+
+  host(): string {
+    return this.c.host();
+  }
+
+  body(): string {
+    const c = this.c;
+    return c.buf.toString('utf8', c.bodyStart, c.bodyEnd);
+  }
+
+  attribute(name: string): string | undefined {
+    const c = this.c;
+    if (c.attrsStart < 0) return undefined;
+    let key = this.keyBytes.get(name);
+    if (key === undefined) {
+      key = Buffer.from(name, 'utf8');
+      if (this.keyBytes.size < 256) this.keyBytes.set(name, key);
+    }
+    return findAttribute(c.buf, c.attrsStart, c.eventEnd, key);
+  }
+}
+
+/** Reads a varint at `pos`; the position after it is left in `vrPos`. */
+let vrPos = 0;
+function readVarint(buf: Buffer, pos: number, end: number): number {
+  let result = 0;
+  let mult = 1;
+  while (pos < end) {
+    const b = buf[pos++];
+    result += (b & 0x7f) * mult;
+    if (b < 0x80) {
+      vrPos = pos;
+      return result;
+    }
+    mult *= 128;
+  }
+  vrPos = end;
+  return result;
+}
+
+function skip(buf: Buffer, pos: number, wire: number, end: number): number {
+  if (wire === 0) {
+    readVarint(buf, pos, end);
+    return vrPos;
+  }
+  if (wire === 1) return pos + 8;
+  if (wire === 5) return pos + 4;
+  const len = readVarint(buf, pos, end);
+  return vrPos + len;
+}
+
+function bytesEqual(buf: Buffer, start: number, end: number, key: Buffer): boolean {
+  if (end - start !== key.length) return false;
+  for (let k = 0; k < key.length; k++) if (buf[start + k] !== key[k]) return false;
+  return true;
+}
+
+/** Scans the attribute entries (field 2 of an Event) in [pos, end) for `key`. */
+function findAttribute(buf: Buffer, pos: number, end: number, key: Buffer): string | undefined {
+  while (pos < end) {
+    const tag = readVarint(buf, pos, end);
+    pos = vrPos;
+    if (tag !== 0x12) {
+      pos = skip(buf, pos, tag & 7, end);
+      continue;
+    }
+    const len = readVarint(buf, pos, end);
+    pos = vrPos;
+    const entryEnd = Math.min(pos + len, end);
+    let matched = false;
+    let valueStart = -1;
+    let valueEnd = -1;
+    while (pos < entryEnd) {
+      const t = readVarint(buf, pos, entryEnd);
+      pos = vrPos;
+      if (t !== 0x0a && t !== 0x12) {
+        pos = skip(buf, pos, t & 7, entryEnd);
+        continue;
+      }
+      const l = readVarint(buf, pos, entryEnd);
+      pos = vrPos;
+      if (t === 0x0a) matched = bytesEqual(buf, pos, pos + l, key);
+      else {
+        valueStart = pos;
+        valueEnd = pos + l;
+      }
+      pos += l;
+    }
+    if (matched) return valueStart < 0 ? '' : buf.toString('utf8', valueStart, valueEnd);
+    pos = entryEnd;
+  }
+  return undefined;
+}
