@@ -1,0 +1,131 @@
+/**
+ * Turns a stream of events into batches put to a source's output, in order.
+ *
+ * A source appends events to `builder` (the reused BatchBuilder) and then calls `appended()`.
+ * A batch is finished and put when it reaches `maxEvents` events or `maxBytes` bytes, or when
+ * `lingerMs` has passed since its first event (so a trickle still flows, and a flood never makes
+ * one batch per event), or when the source calls `flush()` itself.
+ *
+ * Puts run one at a time, in the order the batches were finished: batch N+1 is put only after
+ * batch N's put has settled. `pending` counts finished batches whose put has not settled yet;
+ * a push source pauses its clients while it is at or above `maxPending` (`waitBelow`), which is
+ * how a full channel slows the clients down instead of filling memory.
+ *
+ * One batcher belongs to one source (or one producer within it); it is not safe to append from
+ * two places between two `appended()` calls, which JavaScript's single thread makes easy.
+ */
+import type { ComponentContext, SourceOutput } from '../../core/component';
+import { WaitQueue } from '../../core/channel';
+import { BatchBuilder } from '../../core/event';
+import { BATCHES, BYTES_ACCEPTED, ERRORS, EVENTS_ACCEPTED } from '../../core/metrics';
+
+export interface BatcherOptions {
+  /** A batch is put once it holds this many events. */
+  maxEvents: number;
+  /** ... or this many encoded bytes. */
+  maxBytes: number;
+  /** ... or this long after its first event; 0: only on size or an explicit flush. */
+  lingerMs: number;
+  /** How many finished batches may wait for their put before `waitBelow` holds producers. */
+  maxPending: number;
+}
+
+export const BATCHER_DEFAULTS: BatcherOptions = {
+  maxEvents: 1000,
+  maxBytes: 1024 * 1024,
+  lingerMs: 5,
+  maxPending: 4,
+};
+
+export class EventBatcher {
+  readonly builder: BatchBuilder;
+  private readonly opts: BatcherOptions;
+  private last: Promise<void> = Promise.resolve();
+  private pendingBatches = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly settled = new WaitQueue();
+  private failures = 0;
+
+  constructor(
+    private readonly out: SourceOutput,
+    private readonly ctx: ComponentContext,
+    options: Partial<BatcherOptions> = {},
+  ) {
+    this.opts = { ...BATCHER_DEFAULTS, ...options };
+    this.builder = new BatchBuilder(out.origin, Math.min(256 * 1024, this.opts.maxBytes + 64 * 1024));
+  }
+
+  /** Finished batches whose put has not settled. */
+  get pending(): number {
+    return this.pendingBatches;
+  }
+
+  /** True once the open batch should be put (size reached): for sources that flush themselves. */
+  get full(): boolean {
+    return this.builder.count >= this.opts.maxEvents || this.builder.byteLength >= this.opts.maxBytes;
+  }
+
+  /** Call after appending to `builder`: flushes on size, arms the linger timer otherwise. */
+  appended(): void {
+    if (this.full) {
+      void this.flush().catch(() => undefined);
+    } else if (this.timer === undefined && this.opts.lingerMs > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush().catch(() => undefined);
+      }, this.opts.lingerMs);
+    }
+  }
+
+  /**
+   * Finishes the open batch (if any) and queues its put. Resolves once that put (and every
+   * earlier one) has settled; rejects if that put failed. With nothing open, resolves when the
+   * last queued put settles.
+   */
+  flush(): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const count = this.builder.count;
+    if (count === 0) return this.last;
+    const bytes = this.builder.finish(this.out.nextSeq());
+    this.pendingBatches++;
+    const put = this.last.then(() => this.out.put(bytes));
+    const settled = put.then(
+      () => {
+        this.ctx.counters.add(EVENTS_ACCEPTED, count);
+        this.ctx.counters.add(BYTES_ACCEPTED, bytes.length);
+        this.ctx.counters.add(BATCHES, 1);
+      },
+      (err: unknown) => {
+        this.ctx.counters.add(ERRORS, 1);
+        if (this.failures++ === 0 || this.failures % 1000 === 0) {
+          this.ctx.logger.error('Putting a batch failed; its events are lost.', { events: count, failures: this.failures, error: String(err) });
+        }
+      },
+    );
+    const tracked = settled.finally(() => {
+      this.pendingBatches--;
+      this.settled.wakeAll();
+    });
+    this.last = tracked;
+    return put.then(() => tracked);
+  }
+
+  /** Resolves once fewer than `limit` (default maxPending) batches wait for their put. */
+  async waitBelow(limit = this.opts.maxPending): Promise<void> {
+    while (this.pendingBatches >= limit) await this.settled.wait();
+  }
+
+  /** True while producers should hold back. */
+  get congested(): boolean {
+    return this.pendingBatches >= this.opts.maxPending;
+  }
+
+  /** Flushes and waits for every put to settle; never rejects (failures are logged and counted). */
+  async drain(): Promise<void> {
+    await this.flush().catch(() => undefined);
+    await this.last;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * What the sources share: their defaults (named once, here), the argument schemas that recur
+ * (port, host, size limits), and how a source reports input it refuses.
+ */
+import type { ComponentContext } from '../../core/component';
+import { BYTES_REJECTED, EVENTS_REJECTED } from '../../core/metrics';
+import type { ArgSchema, ArgValue } from '../../core/registry';
+
+export const SOURCE_DEFAULTS = {
+  /** Push sources listen on loopback unless told otherwise. */
+  bindHost: '127.0.0.1',
+  /** The largest event a source accepts; a bigger one is dropped and counted. */
+  maxEventBytes: 1024 * 1024,
+  /** Events per batch. */
+  batchEvents: 1000,
+  /** How long a partly filled batch may wait for more events before it is put. */
+  lingerMs: 5,
+  /** How often a poll source looks again once it has read everything. */
+  pollMs: 50,
+} as const;
+
+export const positiveInteger = (v: ArgValue): string | null =>
+  typeof v === 'number' && Number.isInteger(v) && v > 0 ? null : 'must be a positive integer';
+export const nonNegativeInteger = (v: ArgValue): string | null =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 ? null : 'must be an integer ≥ 0';
+export const portNumber = (v: ArgValue): string | null =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? null : 'must be a port number (0 to 65535; 0 picks a free one)';
+export const notEmpty = (v: ArgValue): string | null => (String(v).length > 0 ? null : 'must not be empty');
+
+export const PORT_ARG: ArgSchema = { name: 'port', type: 'number', required: true, check: portNumber, doc: 'TCP/UDP port to listen on (0: any free port)' };
+export const HOST_ARG: ArgSchema = { name: 'host', type: 'string', default: SOURCE_DEFAULTS.bindHost, check: notEmpty, doc: 'address to bind' };
+export const MAX_EVENT_ARG: ArgSchema = {
+  name: 'maxEventBytes',
+  type: 'number',
+  default: SOURCE_DEFAULTS.maxEventBytes,
+  check: positiveInteger,
+  doc: 'largest event accepted; a larger one is dropped and counted',
+};
+
+/**
+ * Counts and logs what a source refuses. The first refusal is logged at warn, then at most one
+ * line every `quietMs` with the number refused meanwhile: bad input never floods the log.
+ */
+export class Rejects {
+  private total = 0;
+  private sinceLog = 0;
+  private lastLog = 0;
+
+  constructor(
+    private readonly ctx: ComponentContext,
+    private readonly quietMs = 10_000,
+  ) {}
+
+  get count(): number {
+    return this.total;
+  }
+
+  reject(reason: string, bytes: number, fields: Record<string, unknown> = {}): void {
+    this.total++;
+    this.sinceLog++;
+    this.ctx.counters.add(EVENTS_REJECTED, 1);
+    if (bytes > 0) this.ctx.counters.add(BYTES_REJECTED, bytes);
+    const now = Date.now();
+    if (this.total === 1 || now - this.lastLog >= this.quietMs) {
+      this.ctx.logger.warn(`Rejected input: ${reason}.`, { bytes, rejectedSinceLastReport: this.sinceLog, rejectedTotal: this.total, ...fields });
+      this.lastLog = now;
+      this.sinceLog = 0;
+    }
+  }
+}
