@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { drain, numberedBatch, putAll, range } from '../test/util/batches';
+import { decodeEvents } from './event';
+import { BatchTooLargeError } from './errors';
+import { type WalOptions, openWal } from './wal';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-test-'));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshDir = (): string => path.join(root, `w${n++}`);
+
+const segments = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.startsWith('seg-')).sort();
+const lastSegment = (dir: string): string => path.join(dir, segments(dir).at(-1)!);
+
+async function putEach(dir: string, seqs: number[], opts: Partial<WalOptions> = {}, size = 100): Promise<number[]> {
+  const wal = await openWal(dir, opts);
+  const ends: number[] = [];
+  for (const s of seqs) {
+    await putAll(wal, [numberedBatch('a', s, size)]);
+    ends.push(fs.statSync(lastSegment(dir)).size);
+  }
+  await wal.stop();
+  return ends;
+}
+
+async function reopenAndDrain(dir: string, opts: Partial<WalOptions> = {}) {
+  const wal = await openWal(dir, opts);
+  const seqs = await drain(wal);
+  const counters = { ...wal.counters };
+  await wal.stop();
+  return { seqs, counters };
+}
+
+describe('WAL restart and replay', () => {
+  test('committed batches survive a restart; acked ones do not come back; order is kept', async () => {
+    const dir = freshDir();
+    const opts = { segmentBytes: 4096, capacityBytes: 1 << 20 };
+    await putEach(dir, range(1, 100), opts);
+    const wal = await openWal(dir, opts);
+    for (let i = 1; i <= 40; i++) {
+      const tx = wal.transaction();
+      tx.begin();
+      assert.equal((await tx.take())?.seq, i);
+      await tx.commit();
+      tx.close();
+    }
+    const open = wal.transaction();
+    open.begin();
+    assert.equal((await open.take())?.seq, 41, 'taken but never committed');
+    await wal.stop();
+    const { seqs } = await reopenAndDrain(dir, opts);
+    assert.deepEqual(seqs, range(41, 100));
+  });
+
+  test('the bytes of a batch come back exactly as they were put', async () => {
+    const dir = freshDir();
+    const wal = await openWal(dir);
+    const batch = numberedBatch('origin-x', 77, 300);
+    await putAll(wal, [batch]);
+    await wal.stop();
+    const again = await openWal(dir);
+    const tx = again.transaction();
+    tx.begin();
+    const got = await tx.take();
+    assert.ok(got);
+    assert.deepEqual(Buffer.compare(got.bytes, batch.bytes), 0);
+    assert.equal(got.origin, 'origin-x');
+    assert.equal(got.seq, 77);
+    assert.equal(decodeEvents(got.bytes)[0].body.toString().startsWith('origin-x:77'), true);
+    await tx.commit();
+    tx.close();
+    await again.stop();
+  });
+
+  test('several transactions in flight ack out of order; restart keeps exactly the unacked', async () => {
+    const dir = freshDir();
+    const wal = await openWal(dir, { segmentBytes: 2048 });
+    await putAll(wal, range(1, 30).map((i) => numberedBatch('a', i)));
+    const txs = [];
+    for (let i = 0; i < 10; i++) {
+      const tx = wal.transaction();
+      tx.begin();
+      assert.equal((await tx.take())?.seq, i + 1);
+      txs.push(tx);
+    }
+    for (const i of [9, 3, 0, 1, 5]) await txs[i].commit();
+    for (const i of [2, 4]) txs[i].rollback();
+    await wal.stop();
+    const { seqs } = await reopenAndDrain(dir, { segmentBytes: 2048 });
+    assert.deepEqual(seqs, [3, 5, 7, 8, 9, ...range(11, 30)]);
+  });
+});
+
+describe('WAL torn tail', () => {
+  test('cut at every byte offset of the last record: earlier records survive, the WAL opens and appends again', async () => {
+    const dir = freshDir();
+    const ends = await putEach(dir, range(1, 5));
+    const seg = path.basename(lastSegment(dir));
+    const lastStart = ends[3];
+    const full = ends[4];
+    for (let cut = lastStart; cut < full; cut++) {
+      const copy = freshDir();
+      fs.cpSync(dir, copy, { recursive: true });
+      fs.truncateSync(path.join(copy, seg), cut);
+      const wal = await openWal(copy);
+      assert.equal(wal.counters.tornTails, cut > lastStart ? 1 : 0, `cut at ${cut}`);
+      await putAll(wal, [numberedBatch('a', 6)]);
+      await wal.stop();
+      const { seqs } = await reopenAndDrain(copy);
+      assert.deepEqual(seqs, [1, 2, 3, 4, 6], `cut at ${cut}`);
+      fs.rmSync(copy, { recursive: true });
+    }
+  });
+
+  test('garbage appended after the last record is truncated', async () => {
+    const dir = freshDir();
+    await putEach(dir, range(1, 3));
+    fs.appendFileSync(lastSegment(dir), Buffer.from('\x46\x57\x4c\x31garbage that looks like a record start'));
+    const { seqs, counters } = await reopenAndDrain(dir);
+    assert.deepEqual(seqs, [1, 2, 3]);
+    assert.equal(counters.tornTails, 1);
+  });
+});
+
+describe('WAL corruption in the middle', () => {
+  for (const where of ['payload', 'length field', 'lsn field']) {
+    test(`a flipped bit in the ${where} of a middle record of the last segment drops that record only`, async () => {
+      const dir = freshDir();
+      const ends = await putEach(dir, range(1, 10));
+      const start = ends[3]; // record 5
+      const offset = where === 'payload' ? start + 60 : where === 'length field' ? start + 5 : start + 13;
+      const file = lastSegment(dir);
+      const bytes = fs.readFileSync(file);
+      bytes[offset] ^= 0x10;
+      fs.writeFileSync(file, bytes);
+      const { seqs, counters } = await reopenAndDrain(dir);
+      assert.deepEqual(seqs, [1, 2, 3, 4, 6, 7, 8, 9, 10]);
+      assert.equal(counters.corruptRecords, 1);
+      assert.equal(counters.lostRecords, 1);
+      assert.equal(counters.tornTails, 0);
+    });
+  }
+
+  test('a flipped bit in an older segment is found at take time; later records and segments survive', async () => {
+    const dir = freshDir();
+    const opts = { segmentBytes: 64 * 1024, capacityBytes: 1 << 22 };
+    await putEach(dir, range(1, 300), opts, 900);
+    const segs = segments(dir);
+    assert.ok(segs.length >= 3, `expected several segments, got ${segs.length}`);
+    const first = path.join(dir, segs[0]);
+    const bytes = fs.readFileSync(first);
+    const recordLength = bytes.readUInt32LE(4);
+    bytes[recordLength * 2 + 100] ^= 0x01; // inside record 3
+    fs.writeFileSync(first, bytes);
+    const { seqs, counters } = await reopenAndDrain(dir, opts);
+    assert.deepEqual(seqs, range(1, 300).filter((s) => s !== 3));
+    assert.equal(counters.corruptRecords, 1);
+    assert.equal(counters.lostRecords, 1);
+  });
+});
+
+describe('WAL checkpoint', () => {
+  async function takeAndCommit(dir: string, count: number, opts: Partial<WalOptions>): Promise<void> {
+    const wal = await openWal(dir, opts);
+    for (let i = 0; i < count; i++) {
+      const tx = wal.transaction();
+      tx.begin();
+      await tx.take();
+      await tx.commit();
+      tx.close();
+    }
+    await wal.stop();
+  }
+  const opts = { segmentBytes: 64 * 1024, capacityBytes: 1 << 20 };
+
+  test('missing checkpoint: everything still on disk is delivered again, nothing is lost', async () => {
+    const dir = freshDir();
+    await putEach(dir, range(1, 20), opts);
+    await takeAndCommit(dir, 10, opts);
+    fs.rmSync(path.join(dir, 'checkpoint.0'));
+    fs.rmSync(path.join(dir, 'checkpoint.1'));
+    const { seqs } = await reopenAndDrain(dir, opts);
+    assert.deepEqual(seqs, range(1, 20), 'one segment, never deleted: all of it comes back');
+  });
+
+  test('stale checkpoint: delivery resumes from the older point, in order, nothing lost', async () => {
+    const dir = freshDir();
+    await putEach(dir, range(1, 20), opts);
+    await takeAndCommit(dir, 5, opts);
+    const saved = [0, 1].map((i) => fs.readFileSync(path.join(dir, `checkpoint.${i}`)));
+    await takeAndCommit(dir, 5, opts);
+    saved.forEach((b, i) => fs.writeFileSync(path.join(dir, `checkpoint.${i}`), b));
+    const { seqs } = await reopenAndDrain(dir, opts);
+    assert.deepEqual(seqs, range(6, 20));
+  });
+
+  test('a corrupt checkpoint slot falls back to the other one', async () => {
+    const dir = freshDir();
+    await putEach(dir, range(1, 20), opts);
+    await takeAndCommit(dir, 7, opts);
+    const slots = [0, 1].map((i) => path.join(dir, `checkpoint.${i}`));
+    const counter = (file: string): number => fs.readFileSync(file).readUInt32LE(4);
+    const newest = slots.reduce((a, b) => (counter(a) >= counter(b) ? a : b));
+    const bytes = fs.readFileSync(newest);
+    bytes[10] ^= 0xff;
+    fs.writeFileSync(newest, bytes);
+    const { seqs, counters } = await reopenAndDrain(dir, opts);
+    assert.equal(counters.checkpointFallbacks, 1);
+    assert.deepEqual(seqs, range(7, 20), 'the previous checkpoint acked one fewer');
+  });
+});
+
+describe('WAL segments and capacity', () => {
+  test('segments roll, and are deleted once every record in them is acked', async () => {
+    const dir = freshDir();
+    const opts = { segmentBytes: 64 * 1024, capacityBytes: 16 << 20 };
+    const wal = await openWal(dir, opts);
+    await putAll(wal, range(1, 400).map((i) => numberedBatch('a', i, 1000)));
+    const before = segments(dir).length;
+    assert.ok(before >= 6, `rolled into ${before} segments`);
+    assert.deepEqual(await drain(wal), range(1, 400));
+    const afterDrain = segments(dir).length;
+    assert.ok(afterDrain <= 1, `only the active segment may stay, found ${afterDrain}`);
+    await wal.stop();
+    assert.deepEqual((await reopenAndDrain(dir, opts)).seqs, []);
+  });
+
+  test('put waits at capacity (backpressure) and goes on when takes are acked', async () => {
+    const dir = freshDir();
+    const wal = await openWal(dir, { capacityBytes: 256 * 1024, segmentBytes: 64 * 1024 });
+    let produced = 0;
+    const producer = (async () => {
+      for (let i = 1; i <= 600; i++) {
+        await putAll(wal, [numberedBatch('a', i, 1000)]);
+        produced = i;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(produced < 600, `producer must be held back, produced ${produced}`);
+    assert.ok(wal.stats().bytes <= 256 * 1024);
+    const seqs: number[] = [];
+    while (seqs.length < 600) seqs.push(...(await drain(wal, 200)));
+    await producer;
+    assert.deepEqual(seqs, range(1, 600));
+    await wal.stop();
+  });
+
+  test('a batch larger than the capacity is refused, not waited on', async () => {
+    const wal = await openWal(freshDir(), { capacityBytes: 64 * 1024 });
+    await assert.rejects(putAll(wal, [numberedBatch('a', 1, 100_000)]), BatchTooLargeError);
+    await wal.stop();
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * The on-disk format of the write-ahead log, and the code that reads and writes it.
+ *
+ * A WAL directory holds segment files and two checkpoint slots:
+ *
+ *     seg-0000000000000001.wal   records with lsn 1, 2, ...   (name = lsn of its first record)
+ *     seg-0000000000004f21.wal   ...
+ *     checkpoint.0, checkpoint.1 written alternately; the valid one with the higher counter wins
+ *
+ * Record (little-endian), one per committed batch, back to back in a segment:
+ *
+ *     off  size  field
+ *       0     4  magic        0x314c5746 ("FWL1")
+ *       4     4  length       of the whole record, header included
+ *       8     4  crc32c       over bytes [12, length)
+ *      12     8  lsn          log sequence number: +1 per record, never reused, dense
+ *      20     8  seq          the batch's sequence number (its id is origin + seq)
+ *      28     4  count        events in the batch
+ *      32     2  originLen
+ *      34     n  origin       utf8
+ *    34+n     .  payload      the encoded flume.EventBatch, exactly as it came off the wire
+ *
+ * Checkpoint slot: magic "FWC1", counter u32, ackedBelow u64, nextLsn u64, nDone u32,
+ * nDone × u64 (lsns at or above ackedBelow that are acked out of order), crc32c u32 over all
+ * that precedes it.
+ *
+ * Invariants:
+ * - A record is appended only by the group-commit writer; lsns are consecutive in a segment and
+ *   across segments, so segment N+1's name is one more than the last lsn of segment N.
+ * - Every lsn below `ackedBelow`, and every lsn in the done list, has been taken and committed.
+ * - A segment is deleted only after a durable checkpoint shows all of its lsns acked.
+ *
+ * Recovery (see `scanSegment`): a record is good when its magic, length, CRC and lsn (exactly the
+ * next one expected) all check out. At a bad record the reader looks ahead for the next good one
+ * with a higher lsn: if it finds one, the bytes between are a corrupt record, dropped and counted
+ * (their lsns are marked lost); if it finds none, the bad bytes are a torn tail, truncated and
+ * counted. Either way the WAL opens: corruption is reported, never a crash loop.
+ */
+import { crc32c } from '@node-rs/crc32';
+
+export const RECORD_MAGIC = 0x314c5746;
+export const CHECKPOINT_MAGIC = 0x31435746;
+export const HEADER_BYTES = 34;
+export const MAX_RECORD_BYTES = 0x7fffffff;
+
+const TWO_32 = 0x1_0000_0000;
+
+export function writeU64(buf: Buffer, value: number, offset: number): void {
+  buf.writeUInt32LE(value % TWO_32, offset);
+  buf.writeUInt32LE(Math.floor(value / TWO_32), offset + 4);
+}
+
+export function readU64(buf: Buffer, offset: number): number {
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * TWO_32;
+}
+
+export function segmentName(firstLsn: number): string {
+  return `seg-${firstLsn.toString(16).padStart(16, '0')}.wal`;
+}
+
+export function parseSegmentName(name: string): number | null {
+  const m = /^seg-([0-9a-f]{16})\.wal$/.exec(name);
+  return m ? parseInt(m[1], 16) : null;
+}
+
+/** What a record carries besides its payload. */
+export interface RecordMeta {
+  lsn: number;
+  seq: number;
+  count: number;
+  origin: string;
+}
+
+/** Builds the header of a record; the payload is written after it unchanged (writev). */
+export function encodeHeader(meta: RecordMeta, payload: Buffer): Buffer {
+  const originLen = Buffer.byteLength(meta.origin);
+  const header = Buffer.allocUnsafe(HEADER_BYTES + originLen);
+  header.writeUInt32LE(RECORD_MAGIC, 0);
+  header.writeUInt32LE(header.length + payload.length, 4);
+  writeU64(header, meta.lsn, 12);
+  writeU64(header, meta.seq, 20);
+  header.writeUInt32LE(meta.count, 28);
+  header.writeUInt16LE(originLen, 32);
+  header.write(meta.origin, HEADER_BYTES, 'utf8');
+  const crc = crc32c(payload, crc32c(header.subarray(12)));
+  header.writeUInt32LE(crc, 8);
+  return header;
+}
+
+export interface DecodedRecord extends RecordMeta {
+  length: number;
+  payload: Buffer;
+}
+
+/**
+ * Decodes the record at `offset` of `buf` if a whole, valid one is there; returns null when the
+ * bytes are not one (bad magic, impossible length, bad CRC) and 'short' when `buf` ends before
+ * the record does and more bytes may follow.
+ */
+export function decodeRecord(buf: Buffer, offset: number): DecodedRecord | null | 'short' {
+  if (buf.length - offset < HEADER_BYTES) return 'short';
+  if (buf.readUInt32LE(offset) !== RECORD_MAGIC) return null;
+  const length = buf.readUInt32LE(offset + 4);
+  const originLen = buf.readUInt16LE(offset + 32);
+  if (length < HEADER_BYTES + originLen || length > MAX_RECORD_BYTES) return null;
+  if (buf.length - offset < length) return 'short';
+  const crc = crc32c(buf.subarray(offset + 12, offset + length));
+  if (crc !== buf.readUInt32LE(offset + 8)) return null;
+  return {
+    length,
+    lsn: readU64(buf, offset + 12),
+    seq: readU64(buf, offset + 20),
+    count: buf.readUInt32LE(offset + 28),
+    origin: buf.toString('utf8', offset + HEADER_BYTES, offset + HEADER_BYTES + originLen),
+    payload: buf.subarray(offset + HEADER_BYTES + originLen, offset + length),
+  };
+}
+
+/** The length a record claims, if its header looks like one; used to size a read. */
+export function claimedLength(buf: Buffer, offset: number): number {
+  if (buf.length - offset < 8 || buf.readUInt32LE(offset) !== RECORD_MAGIC) return 0;
+  return buf.readUInt32LE(offset + 4);
+}
+
+export interface CheckpointState {
+  counter: number;
+  ackedBelow: number;
+  nextLsn: number;
+  done: number[];
+}
+
+export function encodeCheckpoint(state: CheckpointState): Buffer {
+  const buf = Buffer.allocUnsafe(28 + state.done.length * 8 + 4);
+  buf.writeUInt32LE(CHECKPOINT_MAGIC, 0);
+  buf.writeUInt32LE(state.counter >>> 0, 4);
+  writeU64(buf, state.ackedBelow, 8);
+  writeU64(buf, state.nextLsn, 16);
+  buf.writeUInt32LE(state.done.length, 24);
+  let p = 28;
+  for (const lsn of state.done) {
+    writeU64(buf, lsn, p);
+    p += 8;
+  }
+  buf.writeUInt32LE(crc32c(buf.subarray(0, p)), p);
+  return buf;
+}
+
+export function decodeCheckpoint(buf: Buffer): CheckpointState | null {
+  if (buf.length < 32 || buf.readUInt32LE(0) !== CHECKPOINT_MAGIC) return null;
+  const n = buf.readUInt32LE(24);
+  const end = 28 + n * 8;
+  if (buf.length < end + 4) return null;
+  if (crc32c(buf.subarray(0, end)) !== buf.readUInt32LE(end)) return null;
+  const done: number[] = [];
+  for (let p = 28; p < end; p += 8) done.push(readU64(buf, p));
+  return { counter: buf.readUInt32LE(4), ackedBelow: readU64(buf, 8), nextLsn: readU64(buf, 16), done };
+}

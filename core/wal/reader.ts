@@ -1,0 +1,110 @@
+/**
+ * Reads the records of one segment in order, from a byte offset up to a byte limit, and steps
+ * over corruption as the format header (format.ts) describes. Recovery scans the last segment
+ * with it; takes that miss the in-memory cache read older records with it.
+ */
+import * as fs from 'node:fs/promises';
+import { type DecodedRecord, HEADER_BYTES, RECORD_MAGIC, claimedLength, decodeRecord } from './format';
+
+const MAGIC_BYTES = Buffer.alloc(4);
+MAGIC_BYTES.writeUInt32LE(RECORD_MAGIC, 0);
+
+export type ReadResult =
+  | { kind: 'record'; record: DecodedRecord; offset: number }
+  /** Bytes [from, to) held no valid record; lsns [firstLost, record.lsn) are gone. */
+  | { kind: 'corrupt'; from: number; to: number; firstLost: number; record: DecodedRecord; offset: number }
+  /** No valid record from `from` to the limit: a torn tail if `from` < limit. */
+  | { kind: 'end'; from: number };
+
+export class SegmentReader {
+  private buf = Buffer.alloc(0);
+  private bufStart = 0;
+
+  constructor(
+    private readonly file: fs.FileHandle,
+    private limit: number,
+    private offset: number,
+    private expectedLsn: number,
+    private readonly chunkBytes = 4 * 1024 * 1024,
+  ) {}
+
+  get position(): number {
+    return this.offset;
+  }
+
+  get nextLsn(): number {
+    return this.expectedLsn;
+  }
+
+  /** Lets the reader see bytes appended since it was made (the segment grew). */
+  extend(limit: number): void {
+    this.limit = limit;
+  }
+
+  async next(): Promise<ReadResult> {
+    if (this.offset >= this.limit) return { kind: 'end', from: this.offset };
+    const at = await this.recordAt(this.offset);
+    if (at && at.lsn === this.expectedLsn) {
+      const offset = this.offset;
+      this.offset += at.length;
+      this.expectedLsn = at.lsn + 1;
+      return { kind: 'record', record: at, offset };
+    }
+    return this.resync();
+  }
+
+  /** Looks past a bad record for the next good one with a higher lsn. */
+  private async resync(): Promise<ReadResult> {
+    const from = this.offset;
+    let search = from + 1;
+    while (search + HEADER_BYTES <= this.limit) {
+      await this.ensure(search, Math.min(this.chunkBytes, this.limit - search));
+      const idx = this.buf.indexOf(MAGIC_BYTES, search - this.bufStart);
+      if (idx < 0) {
+        // Keep the last three bytes: a magic may straddle the chunk boundary.
+        search = Math.max(search + 1, this.bufStart + this.buf.length - 3);
+        if (this.bufStart + this.buf.length >= this.limit) break;
+        continue;
+      }
+      const candidate = this.bufStart + idx;
+      const record = await this.recordAt(candidate);
+      if (record && record.lsn > this.expectedLsn) {
+        const firstLost = this.expectedLsn;
+        this.offset = candidate + record.length;
+        this.expectedLsn = record.lsn + 1;
+        return { kind: 'corrupt', from, to: candidate, firstLost, record, offset: candidate };
+      }
+      search = candidate + 1;
+    }
+    this.offset = this.limit;
+    return { kind: 'end', from };
+  }
+
+  private async recordAt(offset: number): Promise<DecodedRecord | null> {
+    if (offset + HEADER_BYTES > this.limit) return null;
+    await this.ensure(offset, HEADER_BYTES);
+    const claimed = claimedLength(this.buf, offset - this.bufStart);
+    if (claimed < HEADER_BYTES || offset + claimed > this.limit) return null;
+    await this.ensure(offset, claimed);
+    const decoded = decodeRecord(this.buf, offset - this.bufStart);
+    return decoded === 'short' ? null : decoded;
+  }
+
+  /** Makes bytes [offset, offset + length) available in `buf` (up to the limit). */
+  private async ensure(offset: number, length: number): Promise<void> {
+    const end = Math.min(offset + length, this.limit);
+    if (offset >= this.bufStart && end <= this.bufStart + this.buf.length) return;
+    const size = Math.min(Math.max(length, this.chunkBytes), this.limit - offset);
+    // A fresh buffer each time: records handed out are views of it and must stay valid.
+    const buf = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await this.file.read(buf, filled, size - filled, offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    this.buf = buf.subarray(0, filled);
+    this.bufStart = offset;
+    if (filled < size) this.limit = offset + filled;
+  }
+}
