@@ -23,6 +23,11 @@ export interface ComponentContext {
   /** A directory of the logical node's own for durable state (offsets, WAL, dedup ids). */
   dataDir: string;
   counters: ComponentCounters;
+  /**
+   * Extra values for path escapes, set by an enclosing wrapper: `roll` sets `rolltag` for the
+   * body it builds, so `escapedFile("/d", "log-%{rolltag}")` names each roll's file.
+   */
+  tags?: Readonly<Record<string, string>>;
 }
 
 /** Where a source puts what it produces. */

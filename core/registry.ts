@@ -74,7 +74,8 @@ export interface DecoratorDef extends DefBase {
 
 export interface WrapperDef extends DefBase {
   kind: 'wrapper';
-  create(args: ResolvedArgs, ctx: ComponentContext, makeBody: () => Sink): Sink;
+  /** `makeBody(tags)` builds a fresh body whose components see `tags` (e.g. `rolltag`) in ctx.tags. */
+  create(args: ResolvedArgs, ctx: ComponentContext, makeBody: (tags?: Readonly<Record<string, string>>) => Sink): Sink;
 }
 
 export type ComponentDef = SourceDef | SinkDef | DecoratorDef | WrapperDef;
