@@ -1,17 +1,93 @@
-/** flume-shell: the composition root of the admin shell. */
-import { Command } from 'commander';
+/**
+ * flume-shell: the composition root of the admin shell.
+ *
+ *   flume-shell [-c HOST:PORT] [-e "COMMAND"] [-s FILE] [-q]
+ *
+ * -e runs one command and exits with its status; -s runs a script and stops at its first
+ * failure; with neither, commands come from the terminal (REPL) or, when stdin is not a
+ * terminal, from stdin as a script. Exit status: 0 success, 1 a command failed or the master
+ * could not be reached, 2 bad command line.
+ */
+import * as readline from 'node:readline';
+import { Command, InvalidArgumentError } from 'commander';
 import { VERSION } from '../../core/version';
+import { ShellIO } from './commands';
+import { History, defaultHistoryFile } from './history';
+import { runRepl } from './repl';
+import { SESSION_DEFAULTS, Session } from './session';
+import { Shell } from './shell';
+import { quoteLine } from './tokenizer';
+
+interface CliOptions {
+  connect?: string;
+  execute?: string;
+  script?: string;
+  quiet?: boolean;
+  timeout: number;
+  history: boolean;
+}
+
+function parseMillis(text: string): number {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError('expected a whole number of milliseconds');
+  return Number(text);
+}
+
+function consoleIO(quiet: boolean): ShellIO {
+  return {
+    out: (line) => process.stdout.write(line + '\n'),
+    info: quiet ? () => {} : (line) => process.stdout.write(line + '\n'),
+    error: (line) => process.stderr.write(line + '\n'),
+  };
+}
+
+async function main(options: CliOptions): Promise<number> {
+  if (options.execute !== undefined && options.script !== undefined) {
+    process.stderr.write('flume-shell: give -e or -s, not both\n');
+    return 2;
+  }
+  const quiet = options.quiet ?? false;
+  const io = consoleIO(quiet);
+  const session = new Session({ ...SESSION_DEFAULTS, execTimeoutMs: options.timeout });
+  const shell = new Shell(io, session);
+  const interactive = options.execute === undefined && options.script === undefined && process.stdin.isTTY === true;
+  try {
+    if (options.connect !== undefined) {
+      const status = await shell.executeLine(quoteLine(['connect', options.connect]));
+      if (status !== 0 && !interactive) return status;
+    }
+    if (options.execute !== undefined) return await shell.executeLine(options.execute);
+    if (options.script !== undefined) return await shell.runFile(options.script);
+    if (!interactive) {
+      const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+      return await shell.runLines(lines, '<stdin>');
+    }
+    const history = options.history ? new History(defaultHistoryFile(), io.error) : undefined;
+    await runRepl(shell, { input: process.stdin, output: process.stdout, history, quiet });
+    return 0;
+  } finally {
+    session.disconnect();
+  }
+}
 
 const program = new Command('flume-shell')
-  .description('The cluster admin shell.')
+  .description('The cluster admin shell (Flume OG command set). Type help inside for the commands.')
   .version(VERSION)
-  .option('-c, --connect <host:port>', 'master to connect to')
+  .option('-c, --connect <host:port>', 'master to connect to at start (default port 35873; a,b: the first that answers)')
   .option('-e, --execute <command>', 'run one command and exit with its status')
-  .option('-s, --script <file>', 'run a script')
-  .option('-q, --quiet', 'print only command output')
-  .action(() => {
-    console.error('flume-shell: not built yet (see the master issue)');
-    process.exit(2);
+  .option('-s, --script <file>', 'run a script, stopping at the first failure')
+  .option('-q, --quiet', 'print only command output (no banner, prompt or progress lines)')
+  .option('--timeout <ms>', 'how long exec waits for its command', parseMillis, SESSION_DEFAULTS.execTimeoutMs)
+  .option('--no-history', 'do not read or write the history file ($FLUME_SHELL_HISTORY or ~/.flume_shell_history)')
+  .showHelpAfterError()
+  .action(async (options: CliOptions) => {
+    const status = await main(options);
+    process.exitCode = status;
+    // Everything is closed; exit even if a grpc-js timer lingers, after stdout drains.
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
   });
 
-program.parseAsync(process.argv);
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`flume-shell: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+/**
+ * TAB completion for the REPL: command names first, then what each command's argument
+ * position takes (master commands after exec/submit, node names fetched from the master,
+ * files after source). Completes the word under the cursor when it is bare (not quoted).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CompletionKind, SHELL_COMMANDS, findShellCommand } from './commands';
+import { MASTER_COMMANDS } from './master-commands';
+import { Session } from './session';
+import { lastWord, tokenize } from './tokenizer';
+
+/** readline's completion answer: candidates, and the text they replace. */
+export type Completion = [string[], string];
+
+/** What `line` (the text left of the cursor) can be completed with. Never throws. */
+export async function complete(line: string, session: Session): Promise<Completion> {
+  const { start, text } = lastWord(line);
+  if (/["'#]/.test(text)) return [[], text];
+  let before: string[];
+  try {
+    before = tokenize(line.slice(0, start));
+  } catch {
+    return [[], text]; // inside an open quote
+  }
+  const kind: CompletionKind = before.length === 0
+    ? 'command'
+    : findShellCommand(before[0])?.completes(before.length - 1, before.slice(1)) ?? 'none';
+  switch (kind) {
+    case 'command':
+      return [withSpace(matching(text, SHELL_COMMANDS.map((c) => c.name))), text];
+    case 'master-command':
+      return [withSpace(matching(text, MASTER_COMMANDS.map((c) => c.name))), text];
+    case 'node':
+      return [withSpace(matching(text, await session.nodeNames().catch(() => []))), text];
+    case 'file':
+      return [await files(text), text];
+    case 'none':
+      return [[], text];
+  }
+}
+
+/** Names starting with `prefix`; case-insensitive when no name matches with case. */
+function matching(prefix: string, names: readonly string[]): string[] {
+  const exact = names.filter((n) => n.startsWith(prefix));
+  if (exact.length > 0) return exact;
+  const lower = prefix.toLowerCase();
+  return names.filter((n) => n.toLowerCase().startsWith(lower));
+}
+
+/** A lone candidate gets a trailing space, so the next TAB starts the next word. */
+function withSpace(names: string[]): string[] {
+  return names.length === 1 ? [`${names[0]} `] : names;
+}
+
+async function files(prefix: string): Promise<string[]> {
+  const dir = prefix.endsWith('/') ? prefix : path.dirname(prefix);
+  const base = prefix.endsWith('/') ? '' : path.basename(prefix);
+  const shownDir = prefix.includes('/') ? (prefix.endsWith('/') ? prefix : prefix.slice(0, prefix.lastIndexOf('/') + 1)) : '';
+  try {
+    const entries = await fs.promises.readdir(dir === '' ? '.' : dir, { withFileTypes: true });
+    return entries
+      .filter((e) => e.name.startsWith(base) && (base.startsWith('.') || !e.name.startsWith('.')))
+      .map((e) => shownDir + e.name + (e.isDirectory() ? '/' : ''))
+      .sort();
+  } catch {
+    return [];
+  }
+}

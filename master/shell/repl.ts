@@ -1,0 +1,66 @@
+/**
+ * The interactive loop on a terminal: node's readline with the shell's prompt, TAB
+ * completion (completion.ts) and persistent history (history.ts).
+ *
+ * Ctrl-C interrupts the running command, or clears the line being typed; Ctrl-D on an empty
+ * line, `quit` and `exit` leave. Lines typed while a command runs wait their turn.
+ */
+import * as readline from 'node:readline';
+import { VERSION } from '../../core/version';
+import { complete } from './completion';
+import { History } from './history';
+import { Shell } from './shell';
+
+export interface ReplOptions {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  history: History | undefined;
+  /** Quiet: no banner and no prompt, as Flume OG's -q. */
+  quiet: boolean;
+}
+
+/** Runs until quit or end of input; returns the status of the last command run. */
+export async function runRepl(shell: Shell, options: ReplOptions): Promise<number> {
+  const rl = readline.createInterface({
+    input: options.input,
+    output: options.output,
+    terminal: true,
+    history: options.history?.load() ?? [],
+    historySize: options.history?.size ?? 0,
+    removeHistoryDuplicates: true,
+    completer: (line: string, callback: (err: Error | null, result: [string[], string]) => void) => {
+      complete(line, shell.session).then((r) => callback(null, r), (err: Error) => callback(err, [[], line]));
+    },
+  });
+  const prompt = (): void => {
+    rl.setPrompt(options.quiet ? '' : shell.prompt());
+    rl.prompt();
+  };
+  rl.on('SIGINT', () => {
+    if (shell.interrupt()) return;
+    // Clear what was typed and start a fresh prompt, as bash does.
+    rl.write(null, { ctrl: true, name: 'e' });
+    rl.write(null, { ctrl: true, name: 'u' });
+    options.output.write('^C\n');
+    prompt();
+  });
+
+  if (!options.quiet) {
+    shell.io.info(`flume-shell ${VERSION}: type 'help' for the commands, TAB to complete, 'quit' to leave.`);
+    if (!shell.session.connected) shell.io.info('Not connected: connect HOST[:PORT] (default port 35873).');
+  }
+  let status = 0;
+  prompt();
+  try {
+    for await (const line of rl) {
+      options.history?.add(line);
+      status = await shell.executeLine(line);
+      if (shell.done) break;
+      prompt();
+    }
+  } finally {
+    rl.close();
+  }
+  if (!shell.done) options.output.write('\n'); // Ctrl-D leaves the cursor after the prompt
+  return status;
+}

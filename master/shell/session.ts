@@ -1,0 +1,190 @@
+/**
+ * The shell's state between commands: the master it is connected to, the id of the last
+ * command it submitted, and a short-lived cache of node names for completion. Also the
+ * polling loops behind `exec`, `wait` and `waitForNodes*`.
+ *
+ * One command runs at a time; the polling loops stop when their AbortSignal fires (Ctrl-C).
+ */
+import { sleep } from '../../core/retry';
+import { FlumeError } from '../../core/errors';
+import {
+  AdminClient, CommandStatus, ConnectError, MasterAddress, NodeStatus, enumName, formatAddress, parseAddress,
+} from './admin-client';
+
+export const SESSION_DEFAULTS = {
+  /** How long `connect` waits for the master to answer. */
+  connectTimeoutMs: 5_000,
+  /** How long `exec` waits for its command to finish. */
+  execTimeoutMs: 60_000,
+  /** `wait` without a time, as in Flume OG. */
+  waitDefaultMs: 10_000,
+  /** First and last delay between two polls of the master. */
+  pollMinMs: 50,
+  pollMaxMs: 500,
+  /** How long node names fetched for completion stay fresh. */
+  nodeNamesTtlMs: 3_000,
+};
+
+export type SessionOptions = typeof SESSION_DEFAULTS;
+
+export class NotConnectedError extends FlumeError {
+  constructor() {
+    super('not connected to a master: use connect HOST[:PORT] (or start the shell with -c HOST:PORT)');
+  }
+}
+
+/** The result of waiting for something: done, or timed out with what was still pending. */
+export type WaitResult<T> = { done: true; value: T } | { done: false; value: T };
+
+export class Session {
+  private client: AdminClient | undefined;
+  private names: { at: number; names: string[] } | undefined;
+  /** The id of the last command submitted from this shell (what `wait` waits for). */
+  lastCommandId: number | undefined;
+
+  constructor(readonly options: SessionOptions = SESSION_DEFAULTS) {}
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** `host:port` of the master, or undefined when disconnected. */
+  get address(): string | undefined {
+    return this.client?.address;
+  }
+
+  get admin(): AdminClient {
+    if (!this.client) throw new NotConnectedError();
+    return this.client;
+  }
+
+  /**
+   * Connects to the first master of a comma-separated list that answers. The previous
+   * connection is closed only once a new one is up, so a failed `connect` changes nothing.
+   */
+  async connect(list: string): Promise<string> {
+    const targets: MasterAddress[] = list.split(',').filter((s) => s.trim() !== '').map((s) => parseAddress(s));
+    if (targets.length === 0) throw new ConnectError(list, 'no address given');
+    const failures: Error[] = [];
+    for (const target of targets) {
+      const candidate = new AdminClient(target);
+      try {
+        await candidate.connect(this.options.connectTimeoutMs);
+        this.client?.close();
+        this.client = candidate;
+        this.names = undefined;
+        return candidate.address;
+      } catch (err) {
+        candidate.close();
+        failures.push(err as Error);
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    throw new ConnectError(targets.map(formatAddress).join(','), `no master answered:\n  ${failures.map((e) => e.message).join('\n  ')}`);
+  }
+
+  disconnect(): void {
+    this.client?.close();
+    this.client = undefined;
+    this.names = undefined;
+  }
+
+  /**
+   * Polls command `id` until it SUCCEEDED or FAILED, or `timeoutMs` passed (0: no limit).
+   * Returns the last status seen.
+   */
+  async waitForCommand(id: number, timeoutMs: number, signal: AbortSignal): Promise<WaitResult<CommandStatus>> {
+    return this.poll(timeoutMs, signal, async () => {
+      const status = await this.admin.commandStatus(id);
+      const state = enumName('CommandState', status.state);
+      return { done: state === 'SUCCEEDED' || state === 'FAILED', value: status };
+    });
+  }
+
+  /**
+   * Polls node status until every node of `names` satisfies `ready`, or `timeoutMs` passed
+   * (0: no limit). Returns the names still not ready with their state (empty when done).
+   */
+  async waitForNodes(names: readonly string[], ready: (n: NodeView) => boolean, timeoutMs: number,
+    signal: AbortSignal): Promise<WaitResult<string[]>> {
+    return this.poll(timeoutMs, signal, async () => {
+      const views = nodeViews(await this.admin.nodeStatus());
+      const pending = names.filter((n) => { const v = views.get(n); return !v || !ready(v); })
+        .map((n) => `${n} (${views.get(n)?.state ?? 'unknown to the master'})`);
+      return { done: pending.length === 0, value: pending };
+    });
+  }
+
+  /** Names of physical and logical nodes the master knows, for completion. Never throws. */
+  async nodeNames(): Promise<string[]> {
+    if (!this.client) return [];
+    if (this.names && Date.now() - this.names.at < this.options.nodeNamesTtlMs) return this.names.names;
+    const admin = this.client;
+    const names = new Set<string>();
+    const [nodes, configs, mappings] = await Promise.allSettled([admin.nodeStatus(), admin.configs(), admin.mappings()]);
+    if (nodes.status === 'fulfilled') {
+      for (const n of nodes.value) {
+        names.add(n.physical);
+        for (const l of n.logical) names.add(l.name);
+      }
+    }
+    if (configs.status === 'fulfilled') for (const c of configs.value) names.add(c.logical);
+    if (mappings.status === 'fulfilled') {
+      for (const m of mappings.value) {
+        names.add(m.physical);
+        for (const l of m.logical) names.add(l);
+      }
+    }
+    names.delete('');
+    this.names = { at: Date.now(), names: [...names].sort() };
+    return this.names.names;
+  }
+
+  private async poll<T>(timeoutMs: number, signal: AbortSignal, check: () => Promise<WaitResult<T>>): Promise<WaitResult<T>> {
+    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    let delay = this.options.pollMinMs;
+    for (;;) {
+      const result = await check();
+      if (result.done || Date.now() >= deadline) return result;
+      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), signal);
+      delay = Math.min(delay * 2, this.options.pollMaxMs);
+    }
+  }
+}
+
+/** What `waitForNodes*` looks at for one name: a logical node, or a physical node. */
+export interface NodeView {
+  name: string;
+  state: string;
+  /** Config version of a logical node; undefined for a physical node. */
+  configVersion: number | undefined;
+}
+
+/**
+ * Views by name. A logical node's view wins over a physical node of the same name (the node
+ * an unmapped physical node runs); a logical node on a LOST physical node is LOST, whatever
+ * it last reported.
+ */
+export function nodeViews(nodes: readonly NodeStatus[]): Map<string, NodeView> {
+  const views = new Map<string, NodeView>();
+  for (const n of nodes) {
+    const physicalState = enumName('NodeState', n.state);
+    if (!views.has(n.physical)) views.set(n.physical, { name: n.physical, state: physicalState, configVersion: undefined });
+    for (const l of n.logical) {
+      const state = physicalState === 'LOST' ? 'LOST' : enumName('NodeState', l.state);
+      views.set(l.name, { name: l.name, state, configVersion: l.configVersion });
+    }
+  }
+  return views;
+}
+
+/** ACTIVE (a logical node also needs a config version, as in Flume OG). */
+export function isActive(v: NodeView): boolean {
+  return v.state === 'ACTIVE' && v.configVersion !== 0;
+}
+
+/** Finished running: IDLE, ERROR, LOST or DECOMMISSIONED, after having had a config. */
+export function isDone(v: NodeView): boolean {
+  const finished = ['IDLE', 'ERROR', 'LOST', 'DECOMMISSIONED'].includes(v.state);
+  return finished && (v.configVersion !== 0 || v.state === 'LOST' || v.state === 'DECOMMISSIONED');
+}
