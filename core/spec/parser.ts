@@ -57,6 +57,8 @@ function posOf(t: Token): Pos {
 
 class Parser {
   private i = 0;
+  /** The brackets open at the current token, innermost last: where "unterminated" points. */
+  private openers: Token[] = [];
   readonly errors: SpecSyntaxError[] = [];
 
   constructor(private readonly input: string, private readonly tokens: Token[]) {}
@@ -91,14 +93,15 @@ class Parser {
 
   /**
    * Records "expected X but found Y" at the current token and unwinds. When the input ends
-   * inside a bracket, the error points at the bracket that is never closed. An `error` token was
-   * already reported by the lexer and is not reported again.
+   * inside a bracket, the error points at the innermost bracket, which is never closed. An
+   * `error` token was already reported by the lexer and is not reported again.
    */
-  private fail(expected: string[], opener?: Token): never {
+  private fail(expected: string[]): never {
     const t = this.peek();
     if (t.kind !== 'error') {
       const found = t.kind === 'eof' ? 'end of input' : t.text;
       const gist = `expected ${listOf(expected)} but found ${describe(t)}`;
+      const opener = this.openers[this.openers.length - 1];
       if (opener && t.kind === 'eof') {
         this.report(`unterminated '${opener.text}': ${gist}`, posOf(opener), found, expected);
       } else {
@@ -108,9 +111,21 @@ class Parser {
     throw new Bail();
   }
 
-  private expect(kind: TokenKind, opener?: Token): Token {
-    if (!this.at(kind)) this.fail([quote(kind)], opener);
+  private expect(kind: TokenKind): Token {
+    if (!this.at(kind)) this.fail([quote(kind)]);
     return this.next();
+  }
+
+  /** Consumes an opening bracket and remembers it until {@link close}. */
+  private open(): Token {
+    const t = this.next();
+    this.openers.push(t);
+    return t;
+  }
+
+  private close(kind: TokenKind): void {
+    this.expect(kind);
+    this.openers.pop();
   }
 
   /**
@@ -135,6 +150,7 @@ class Parser {
     const nodes: LogicalNodeSpec[] = [];
     while (!this.at('eof')) {
       const start = this.i;
+      this.openers = [];
       try {
         nodes.push(this.parseNode());
       } catch (e) {
@@ -194,9 +210,9 @@ class Parser {
     this.next();
     const call: Call = { name: nameTok.text, args: [], pos: posOf(nameTok) };
     if (!this.at('(')) return call;
-    const open = this.next();
+    this.open();
     if (this.at(')')) {
-      this.next();
+      this.close(')');
       return call;
     }
     const keywords = new Set<string>();
@@ -218,10 +234,10 @@ class Parser {
         continue;
       }
       if (this.at(')')) {
-        this.next();
+        this.close(')');
         return call;
       }
-      this.fail(["')'", "','"], open);
+      this.fail(["')'", "','"]);
     }
   }
 
@@ -274,7 +290,7 @@ class Parser {
     const t = this.peek();
     switch (t.kind) {
       case '[': {
-        const open = this.next();
+        const open = this.open();
         const sinks: SinkSpec[] = [];
         for (;;) {
           sinks.push(this.parseSink());
@@ -283,33 +299,33 @@ class Parser {
             continue;
           }
           if (this.at(']')) {
-            this.next();
+            this.close(']');
             return { kind: 'fanout', sinks, pos: posOf(open) };
           }
-          this.fail(["','", "']'"], open);
+          this.fail(["','", "']'"]);
         }
       }
       case '<': {
-        const open = this.next();
+        const open = this.open();
         const primary = this.parseSink();
-        this.expect('?', open);
+        this.expect('?');
         const backup = this.parseSink();
-        this.expect('>', open);
+        this.close('>');
         return { kind: 'failover', primary, backup, pos: posOf(open) };
       }
       case '{': {
-        const open = this.next();
+        const open = this.open();
         const sink = this.parseChain(open, true);
-        this.expect('}', open);
+        this.close('}');
         return sink;
       }
       case 'ident': {
         if (!CALL_NAME.test(t.text)) break;
         const call = this.parseCall('a sink');
         if (this.at('{')) {
-          const open = this.next();
+          this.open();
           const body = this.parseSink();
-          this.expect('}', open);
+          this.close('}');
           return { kind: 'wrapper', call, body, pos: call.pos };
         }
         if (this.startsSink()) {
@@ -327,7 +343,7 @@ class Parser {
   private parseChain(open: Token, first: boolean): SinkSpec {
     const left = this.parseSink();
     if (!this.at('=>')) {
-      if (first) this.fail(["'=>'"], open);
+      if (first) this.fail(["'=>'"]);
       return left;
     }
     const decorators = decoratorChain(left);
@@ -336,7 +352,7 @@ class Parser {
       throw new Bail();
     }
     this.next();
-    if (!this.startsSink()) this.fail(["a sink after '=>'"], open);
+    if (!this.startsSink()) this.fail(["a sink after '=>'"]);
     let sink = this.parseChain(open, false);
     for (let k = decorators.length - 1; k >= 0; k--) {
       const pos = k === 0 && first ? posOf(open) : decorators[k].pos;
