@@ -1,0 +1,352 @@
+/**
+ * The agent's sink to collectors: E2E, DFO or BE delivery over one Append stream at a time, to
+ * the first collector of an ordered chain that answers.
+ *
+ * Ordering and concurrency:
+ * - `append` may be called up to `window` times before earlier calls resolve; batches are sent
+ *   in the order `append` was called, and after a reconnect the unacked ones are resent in that
+ *   same order, ahead of anything newer. Acks are matched by (origin, seq).
+ * - One stream is open at a time. When it fails, the sink tries the next collector of the chain
+ *   at once, and after a full round without success backs off (core/retry.ts `backoffMs`).
+ *   While on another collector than the first, it tries the first again every `failbackMs` and
+ *   moves back when it answers.
+ * - E2E: before resending after a reconnect the sink asks the new stream's collector (`Stored`)
+ *   which unacked batches are already in storage, resolves those and resends only the rest
+ *   (see collector/source/e2e-acks.ts for the whole scheme).
+ * - A batch the collector REJECTS (bad checksum, too large) can never be delivered: in E2E and
+ *   DFO its append rejects with a non-retriable {@link BatchRejectedError}; in BE it is dropped
+ *   and counted.
+ */
+import { type Batch } from '../../core/channel';
+import type { ComponentContext, Sink } from '../../core/component';
+import { FlumeError } from '../../core/errors';
+import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
+import { TierCounters } from '../../core/grpc/counters';
+import { type Logger, silentLogger } from '../../core/logger';
+import { backoffMs, sleep } from '../../core/retry';
+import { type AppendStream, CollectorConnection } from './connection';
+import { type CollectorSinkOptions, parseCollectorSinkOptions } from './options';
+
+export const SINK_COUNTERS = {
+  sent: 'sink_batches_sent',
+  acked: 'sink_batches_acked',
+  retried: 'sink_batches_retried',
+  eventsSent: 'events_sent',
+  bytesSent: 'bytes_sent',
+  batchesDropped: 'batches_dropped',
+  eventsDropped: 'events_dropped',
+  rejected: 'batches_rejected',
+  storedOnReconnect: 'batches_found_stored',
+  reconnects: 'reconnects',
+  failovers: 'failovers',
+  e2eTimeouts: 'e2e_timeouts',
+  errors: 'errors',
+} as const;
+
+export class BatchRejectedError extends FlumeError {
+  constructor(readonly origin: string, readonly seq: number, readonly code: number, reason: string) {
+    super(`collector rejected batch ${origin}#${seq}: ${reason}`);
+  }
+}
+
+export class SinkClosedError extends FlumeError {
+  override readonly retriable = true;
+  constructor(readonly sink: string) {
+    super(`sink ${sink} is closed`);
+  }
+}
+
+interface Entry {
+  readonly batch: Batch;
+  readonly key: string;
+  /** Sent on the current stream (not yet answered). */
+  sent: boolean;
+  /** E2E: hop-acked at this time (0: not yet). */
+  hopAt: number;
+  resolve(): void;
+  reject(err: Error): void;
+  /** BE: dropped if no stream takes it by then. */
+  dropTimer?: NodeJS.Timeout;
+}
+
+export interface CollectorSinkDeps {
+  logger?: Logger;
+  counters?: ComponentContext['counters'];
+}
+
+export class CollectorSink implements Sink {
+  readonly options: CollectorSinkOptions;
+  readonly counters: TierCounters;
+  private readonly logger: Logger;
+  private readonly connections: CollectorConnection[];
+  /** Appends not yet resolved, in append order. */
+  private readonly entries = new Map<string, Entry>();
+  private stream: AppendStream | null = null;
+  /** Index in the chain of the collector the stream goes to. */
+  private current = 0;
+  private ready = false;
+  private closing = false;
+  private loop: Promise<void> | null = null;
+  private readonly abort = new AbortController();
+  private wake: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lastFailback = 0;
+
+  constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
+    this.options = parseCollectorSinkOptions(options);
+    this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
+    this.counters = new TierCounters(deps.counters);
+    this.connections = this.options.collectors.map((t) => new CollectorConnection(t, this.options.grpc));
+  }
+
+  get window(): number {
+    return this.options.window;
+  }
+
+  /** The collector the sink is streaming to now, or null while it has none. */
+  get connectedTo(): string | null {
+    return this.ready ? this.options.collectors[this.current] : null;
+  }
+
+  get inFlight(): number {
+    return this.entries.size;
+  }
+
+  async open(): Promise<void> {
+    if (this.loop) return;
+    this.loop = this.run();
+    this.timer = setInterval(() => this.tick(), 500);
+    this.timer.unref();
+  }
+
+  append(batch: Batch): Promise<void> {
+    if (this.closing) return Promise.reject(new SinkClosedError(this.options.collectors.join(',')));
+    const key = batchKey(batch.origin, batch.seq);
+    if (this.entries.has(key)) return Promise.reject(new FlumeError(`batch ${batch.origin}#${batch.seq} is already in flight`));
+    return new Promise<void>((resolve, reject) => {
+      const entry: Entry = { batch, key, sent: false, hopAt: 0, resolve, reject };
+      this.entries.set(key, entry);
+      if (this.ready && this.stream) this.send(this.stream, entry);
+      else if (this.options.mode === 'BE') {
+        entry.dropTimer = setTimeout(() => this.drop(entry, 'no collector answered'), this.options.connectTimeoutMs);
+      }
+    });
+  }
+
+  /** Waits up to `closeGraceMs` for appends in flight, then fails what is left and disconnects. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    const deadline = Date.now() + this.options.closeGraceMs;
+    while (this.entries.size > 0 && Date.now() < deadline && this.loop) await sleep(20);
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    this.abort.abort();
+    this.wake?.();
+    this.stream?.end();
+    this.stream = null;
+    this.ready = false;
+    for (const e of [...this.entries.values()]) this.settle(e, new SinkClosedError(this.options.collectors.join(',')));
+    await this.loop?.catch(() => undefined);
+    for (const c of this.connections) c.close();
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters.snapshot(), inFlight: this.entries.size };
+  }
+
+  // -- the connection loop ------------------------------------------------------------------
+
+  private async run(): Promise<void> {
+    let failedRounds = 0;
+    let failedInRound = 0;
+    while (!this.closing) {
+      const index = this.current;
+      const ok = await this.connect(index);
+      if (this.closing) return;
+      if (ok) {
+        failedRounds = 0;
+        failedInRound = 0;
+        // Wait until the stream ends (onClosed, restartStream or close call `wake`).
+        if (this.ready) await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        if (this.closing) return;
+        this.counters.add(SINK_COUNTERS.reconnects);
+        continue; // `current` was set by whoever ended the stream
+      }
+      failedInRound++;
+      if (this.options.collectors.length > 1) {
+        this.current = (index + 1) % this.options.collectors.length;
+        this.counters.add(SINK_COUNTERS.failovers);
+      }
+      if (failedInRound >= this.options.collectors.length) {
+        failedInRound = 0;
+        const delay = backoffMs(failedRounds++, { initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs, factor: 2 });
+        await sleep(delay, this.abort.signal).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Connects to collector `index`, recovers (E2E), resends in order. False if it did not answer. */
+  private async connect(index: number): Promise<boolean> {
+    const conn = this.connections[index];
+    const { mode, agent, flow, connectTimeoutMs } = this.options;
+    try {
+      await conn.ready(connectTimeoutMs);
+    } catch (err) {
+      this.logger.debug('Collector did not answer.', { collector: conn.target, error: (err as Error).message });
+      return false;
+    }
+    if (this.closing) return false;
+    const stream = conn.openStream(
+      { agent, flow, endToEnd: mode === 'E2E' },
+      { onAck: (ack) => this.onAck(stream, ack), onClosed: (err) => this.onClosed(stream, err) },
+    );
+    this.stream = stream;
+    if (mode === 'E2E' && this.entries.size > 0) {
+      try {
+        await this.resolveStored(conn);
+      } catch (err) {
+        this.logger.debug('Stored query failed; resending everything unacked.', { collector: conn.target, error: (err as Error).message });
+      }
+    }
+    if (!stream.open || this.stream !== stream) return false;
+    this.ready = true;
+    this.logger.info('Streaming to collector.', { collector: conn.target, resend: this.entries.size });
+    for (const e of this.entries.values()) this.send(stream, e);
+    return true;
+  }
+
+  /** E2E after a reconnect: resolves the unacked batches the collector says are stored. */
+  private async resolveStored(conn: CollectorConnection): Promise<void> {
+    const byOrigin = new Map<string, number[]>();
+    for (const e of this.entries.values()) {
+      const seqs = byOrigin.get(e.batch.origin) ?? [];
+      seqs.push(e.batch.seq);
+      byOrigin.set(e.batch.origin, seqs);
+    }
+    for (const [origin, seqs] of byOrigin) {
+      const stored = await conn.stored(origin, seqs, this.options.connectTimeoutMs);
+      for (const seq of stored) {
+        const e = this.entries.get(batchKey(origin, seq));
+        if (!e) continue;
+        this.counters.add(SINK_COUNTERS.storedOnReconnect);
+        this.settle(e, null);
+      }
+    }
+  }
+
+  private send(stream: AppendStream, e: Entry): void {
+    if (e.sent) return;
+    if (e.dropTimer) clearTimeout(e.dropTimer);
+    e.sent = true;
+    e.hopAt = 0;
+    stream.send(e.batch.bytes);
+    this.counters.add(SINK_COUNTERS.sent);
+    this.counters.add(SINK_COUNTERS.eventsSent, e.batch.count);
+    this.counters.add(SINK_COUNTERS.bytesSent, e.batch.bytes.length);
+  }
+
+  private onAck(stream: AppendStream, ack: Ack): void {
+    if (stream !== this.stream) return;
+    const e = this.entries.get(batchKey(ack.origin, ack.seq));
+    if (!e) return; // already settled (an E2E ack that overtook its HOP ack, a late duplicate)
+    if (ack.status === AckStatus.OK) {
+      if (ack.kind === AckKind.END_TO_END || this.options.mode !== 'E2E') return this.settle(e, null);
+      e.hopAt = Date.now();
+      return;
+    }
+    if (ack.status === AckStatus.REJECTED) {
+      this.counters.add(SINK_COUNTERS.rejected);
+      this.logger.warn('Collector rejected a batch.', { origin: ack.origin, seq: ack.seq, reason: ack.message });
+      if (this.options.mode === 'BE') return this.drop(e, ack.message);
+      return this.settle(e, new BatchRejectedError(ack.origin, ack.seq, ack.code, ack.message));
+    }
+    // RETRY: the collector ends the stream after it; the batch goes again on the next one.
+    this.counters.add(SINK_COUNTERS.retried);
+    e.sent = false;
+    if (this.options.mode === 'BE') this.drop(e, ack.message);
+  }
+
+  private onClosed(stream: AppendStream, err: Error | null): void {
+    if (stream !== this.stream) return;
+    this.stream = null;
+    this.ready = false;
+    if (!this.closing) {
+      this.logger.warn('Stream to collector lost.', { collector: this.options.collectors[this.current], error: err?.message ?? 'closed' });
+    }
+    for (const e of [...this.entries.values()]) {
+      if (this.options.mode === 'BE' && e.sent) this.drop(e, 'stream lost before the ack');
+      else e.sent = false;
+    }
+    if (this.options.collectors.length > 1 && err) {
+      this.current = (this.current + 1) % this.options.collectors.length;
+      this.counters.add(SINK_COUNTERS.failovers);
+    }
+    this.wake?.();
+  }
+
+  /** Periodic: E2E timeouts and failback to the first collector. */
+  private tick(): void {
+    if (this.closing || !this.ready || !this.stream) return;
+    const now = Date.now();
+    if (this.options.mode === 'E2E') {
+      for (const e of this.entries.values()) {
+        if (e.hopAt > 0 && now - e.hopAt > this.options.e2eTimeoutMs) {
+          this.counters.add(SINK_COUNTERS.e2eTimeouts);
+          this.logger.warn('No end-to-end ack in time; resending.', { origin: e.batch.origin, seq: e.batch.seq });
+          this.restartStream(this.current);
+          return;
+        }
+      }
+    }
+    if (this.current !== 0 && now - this.lastFailback > this.options.failbackMs) {
+      this.lastFailback = now;
+      void this.connections[0].ready(this.options.connectTimeoutMs).then(
+        () => {
+          if (this.closing || this.current === 0 || !this.stream) return;
+          this.logger.info('First collector is back; failing back.', { collector: this.options.collectors[0] });
+          this.restartStream(0);
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  /** Drops the current stream and reconnects to collector `index` (unacked batches resent there). */
+  private restartStream(index: number): void {
+    const stream = this.stream;
+    this.stream = null;
+    this.ready = false;
+    stream?.cancel();
+    for (const e of this.entries.values()) e.sent = false;
+    this.current = index;
+    this.wake?.();
+  }
+
+  private drop(e: Entry, reason: string): void {
+    this.counters.add(SINK_COUNTERS.batchesDropped);
+    this.counters.add(SINK_COUNTERS.eventsDropped, e.batch.count);
+    this.logger.debug('Batch dropped (best effort).', { origin: e.batch.origin, seq: e.batch.seq, reason });
+    this.settle(e, null, false);
+  }
+
+  private settle(e: Entry, err: Error | null, acked = true): void {
+    if (this.entries.get(e.key) !== e) return;
+    this.entries.delete(e.key);
+    if (e.dropTimer) clearTimeout(e.dropTimer);
+    if (err) return e.reject(err);
+    if (acked) this.counters.add(SINK_COUNTERS.acked);
+    e.resolve();
+  }
+}
+
+/** The three reliability modes as factories, for the registry. */
+export function agentE2ESink(collectors: string[], options: Partial<CollectorSinkOptions> = {}, deps?: CollectorSinkDeps): CollectorSink {
+  return new CollectorSink({ ...options, collectors, mode: 'E2E' }, deps);
+}
+export function agentDFOSink(collectors: string[], options: Partial<CollectorSinkOptions> = {}, deps?: CollectorSinkDeps): CollectorSink {
+  return new CollectorSink({ ...options, collectors, mode: 'DFO' }, deps);
+}
+export function agentBESink(collectors: string[], options: Partial<CollectorSinkOptions> = {}, deps?: CollectorSinkDeps): CollectorSink {
+  return new CollectorSink({ ...options, collectors, mode: 'BE' }, deps);
+}

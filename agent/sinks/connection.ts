@@ -1,0 +1,119 @@
+/**
+ * One agent's link to one collector: a grpc-js client (one HTTP/2 connection, kept across
+ * streams and reconnected by grpc-js) and, on it, Append streams and Stored queries.
+ *
+ * A stream is used by one owner: `send` in the order batches must arrive; `onAck` and then
+ * exactly one `onClosed` are called back, never after `cancel()`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { type Ack, APPEND_PATH, type AppendHello, decodeAck, encodeHello, STORED_PATH, type StoredQuery, type StoredReply, wrapBatch, collectorService } from '../../core/grpc/append';
+import { channelOptions, type GrpcTuning } from '../../core/grpc/tuning';
+
+export interface AppendStreamEvents {
+  onAck(ack: Ack): void;
+  /** The stream ended: `error` null when the collector closed it cleanly. */
+  onClosed(error: grpc.ServiceError | Error | null): void;
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+export class CollectorConnection {
+  private readonly client: grpc.Client;
+  private readonly storedMethod: grpc.MethodDefinition<StoredQuery, StoredReply>;
+
+  constructor(readonly target: string, tuning: Partial<GrpcTuning> = {}) {
+    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+      ...channelOptions(tuning),
+      // Reconnect quickly after a collector restarts; our own loop does the backing off.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+      'grpc.min_reconnect_backoff_ms': 100,
+    });
+    this.storedMethod = collectorService().Stored as grpc.MethodDefinition<StoredQuery, StoredReply>;
+  }
+
+  /** Resolves once the HTTP/2 connection is up; rejects after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Opens an Append stream and sends the hello. */
+  openStream(hello: AppendHello, events: AppendStreamEvents): AppendStream {
+    return new AppendStream(this.client, hello, events);
+  }
+
+  /** Which of `seqs` the collector knows to be stored. */
+  stored(origin: string, seqs: number[], timeoutMs: number): Promise<number[]> {
+    const m = this.storedMethod;
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest<StoredQuery, StoredReply>(
+        STORED_PATH,
+        m.requestSerialize,
+        m.responseDeserialize,
+        { origin, seqs },
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, reply) => (err ? reject(err) : resolve((reply?.stored ?? []).map(Number))),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export class AppendStream {
+  private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private done = false;
+
+  constructor(client: grpc.Client, hello: AppendHello, private readonly events: AppendStreamEvents) {
+    this.call = client.makeBidiStreamRequest(APPEND_PATH, identity, identity, new grpc.Metadata(), {});
+    this.call.on('data', (bytes: Buffer) => {
+      if (this.done) return;
+      let ack: Ack;
+      try {
+        ack = decodeAck(bytes);
+      } catch (err) {
+        this.finish(new Error(`undecodable ack from the collector: ${(err as Error).message}`));
+        this.call.cancel();
+        return;
+      }
+      this.events.onAck(ack);
+    });
+    this.call.on('error', (err: grpc.ServiceError) => this.finish(err));
+    this.call.on('end', () => this.finish(null));
+    this.call.on('close', () => this.finish(null));
+    this.call.write(encodeHello(hello));
+  }
+
+  get open(): boolean {
+    return !this.done;
+  }
+
+  /** Sends one encoded EventBatch as it is. False when the stream's buffer is full (still sent). */
+  send(batch: Buffer): boolean {
+    if (this.done) return false;
+    return this.call.write(wrapBatch(batch));
+  }
+
+  /** No more batches; the collector answers what it got and then closes. */
+  end(): void {
+    if (!this.done) this.call.end();
+  }
+
+  /** Drops the stream at once; no callback follows. */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.call.cancel();
+  }
+
+  private finish(error: grpc.ServiceError | Error | null): void {
+    if (this.done) return;
+    this.done = true;
+    this.events.onClosed(error);
+  }
+}

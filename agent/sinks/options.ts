@@ -1,0 +1,80 @@
+/** Options of the agent's collector sinks (E2E / DFO / BE, single or chain), defaults, parser. */
+import { ValidationError } from '../../core/errors';
+import type { GrpcTuning } from '../../core/grpc/tuning';
+
+/**
+ * - `E2E`: `append` resolves on the END_TO_END ack (the batch is in storage). After a reconnect
+ *   the sink asks the collector which unacked batches are stored, and resends the others.
+ * - `DFO`: resolves on the HOP ack (the batch is in the collector's channel); while no collector
+ *   answers, appends wait (the batches stay in the agent's durable channel) and are sent when
+ *   one returns.
+ * - `BE`: resolves on the HOP ack; a batch the connection fails to deliver (no collector within
+ *   `connectTimeoutMs`, stream lost before the ack, refused) is dropped, counted, and resolves.
+ */
+export type DeliveryMode = 'E2E' | 'DFO' | 'BE';
+
+export interface CollectorSinkOptions {
+  /** `host:port` of each collector, in failover order (one for a plain sink, more for a chain). */
+  collectors: string[];
+  mode: DeliveryMode;
+  /** The sender's name, told to the collector in the hello (the physical node). */
+  agent: string;
+  flow: string;
+  /** Appends in flight at once (the driver's window). */
+  window: number;
+  /** How long one connection attempt may take. */
+  connectTimeoutMs: number;
+  /** Backoff between rounds of the chain when no collector answers. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** After failing over away from the first collector, try it again this often. */
+  failbackMs: number;
+  /** E2E: a hop-acked batch with no END_TO_END ack after this long restarts the stream (resend). */
+  e2eTimeoutMs: number;
+  /** `close()` waits this long for appends in flight before failing them. */
+  closeGraceMs: number;
+  grpc: Partial<GrpcTuning>;
+}
+
+export const COLLECTOR_SINK_DEFAULTS: Omit<CollectorSinkOptions, 'collectors' | 'mode'> = {
+  agent: 'agent',
+  flow: 'default',
+  window: 16,
+  connectTimeoutMs: 3_000,
+  backoffInitialMs: 100,
+  backoffMaxMs: 5_000,
+  failbackMs: 30_000,
+  e2eTimeoutMs: 60_000,
+  closeGraceMs: 5_000,
+  grpc: {},
+};
+
+const INTEGER_KEYS = ['window', 'connectTimeoutMs', 'backoffInitialMs', 'backoffMaxMs', 'failbackMs', 'e2eTimeoutMs', 'closeGraceMs'] as const;
+const TARGET = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
+
+export function parseCollectorSinkOptions(
+  input: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>,
+): CollectorSinkOptions {
+  const problems: Error[] = [];
+  const known = new Set([...Object.keys(COLLECTOR_SINK_DEFAULTS), 'collectors', 'mode']);
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) problems.push(new Error(`unknown option "${key}" (known: ${[...known].join(', ')})`));
+  }
+  const out: CollectorSinkOptions = { ...COLLECTOR_SINK_DEFAULTS, ...input };
+  if (!Array.isArray(out.collectors) || out.collectors.length === 0) {
+    problems.push(new Error('option "collectors" must list at least one host:port'));
+  } else {
+    for (const c of out.collectors) {
+      const m = TARGET.exec(String(c));
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) problems.push(new Error(`collector "${String(c)}" is not host:port`));
+    }
+  }
+  if (!['E2E', 'DFO', 'BE'].includes(out.mode)) problems.push(new Error(`option "mode" must be E2E, DFO or BE, got ${String(out.mode)}`));
+  for (const key of INTEGER_KEYS) {
+    const v = out[key];
+    if (!Number.isInteger(v) || v < 0) problems.push(new Error(`option "${key}" must be a non-negative integer, got ${String(v)}`));
+  }
+  if (out.window < 1) problems.push(new Error('option "window" must be at least 1'));
+  if (problems.length > 0) throw new ValidationError(problems, 'collector sink options');
+  return out;
+}

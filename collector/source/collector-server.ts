@@ -1,0 +1,450 @@
+/**
+ * The collector's gRPC server: agents' Append streams in, batches into the collector's channel,
+ * hop acks out once committed, end-to-end acks once the storage writer says a batch is stored.
+ *
+ * Per stream (one {@link AppendStream}):
+ * - the first message is a hello; every later one carries one EventBatch;
+ * - batches are CRC-checked, then put into the channel one transaction each, as the bytes they
+ *   arrived as, strictly in arrival order: the next put starts only once the previous batch's
+ *   commit has been *called*, so commits (and what the storage writer sees) keep the order of
+ *   the stream while a durable channel can still group-commit several of them;
+ * - a HOP ack answers each batch once its commit resolves;
+ * - at most `window` batches are between arrival and hop ack; beyond that the stream is paused
+ *   (grpc-js then stops reading the HTTP/2 stream, and flow control stops the agent).
+ *
+ * Refusals: bad checksum → REJECTED ack with code DATA_LOSS (stream goes on); channel refuses for
+ * good (batch too large) → REJECTED ack; channel full past `putTimeoutMs` or closed → RETRY ack,
+ * then the stream ends with RESOURCE_EXHAUSTED / UNAVAILABLE so that nothing after the refused
+ * batch is committed out of order; malformed messages or no hello → INVALID_ARGUMENT, stream
+ * ended; messages over the size limit are refused by grpc-js itself (RESOURCE_EXHAUSTED) and show
+ * here as an aborted stream. Each refusal is counted; other streams are not disturbed.
+ *
+ * Known limit: batches whose commits are in flight together may, if an earlier commit fails and
+ * a later one succeeds (a disk error in a durable channel), reach the channel out of order; the
+ * agent then resends the failed one.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Batch, Channel, Transaction } from '../../core/channel';
+import type { ComponentCounters } from '../../core/component';
+import { Deque } from '../../core/deque';
+import { ChecksumError, FlumeError, isRetriable } from '../../core/errors';
+import { parseBatchHeader, verifyBatch } from '../../core/event';
+import { AckKind, AckStatus, type AppendHello, batchKey, collectorService, encodeAck, parseAppendRequest, type StoredQuery, type StoredReply } from '../../core/grpc/append';
+import { TierCounters } from '../../core/grpc/counters';
+import { bindTuned, serverOptions } from '../../core/grpc/tuning';
+import type { LifecycleState } from '../../core/lifecycle';
+import { type Logger, silentLogger } from '../../core/logger';
+import { type AckTarget, EndToEndAcks } from './e2e-acks';
+import { type CollectorServerOptions, parseCollectorServerOptions } from './options';
+
+/** Counter names of the collector server (beside core/metrics.ts's standard ones). */
+export const COLLECTOR_COUNTERS = {
+  streamsOpened: 'streams_opened',
+  streamsAborted: 'streams_aborted',
+  batchesReceived: 'batches',
+  eventsReceived: 'events_received',
+  bytesReceived: 'bytes_received',
+  eventsAccepted: 'events_accepted',
+  bytesAccepted: 'bytes_accepted',
+  eventsRejected: 'events_rejected',
+  checksumFailures: 'checksum_failures',
+  malformedMessages: 'malformed_messages',
+  batchesRetry: 'batches_retry',
+  duplicatesSkipped: 'duplicates_skipped',
+  hopAcks: 'acks_hop',
+  e2eAcks: 'acks_e2e',
+  errors: 'errors',
+} as const;
+
+/** Asks the storage writer's durable index which of `seqs` it holds for `origin`. */
+export type StoredLookup = (origin: string, seqs: number[]) => Promise<number[]>;
+
+export interface CollectorServerDeps {
+  logger?: Logger;
+  counters?: ComponentCounters;
+  /** The storage writer's durable index of stored batch ids, when it has one. */
+  isStored?: StoredLookup;
+}
+
+type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+export class CollectorServer {
+  readonly options: CollectorServerOptions;
+  readonly counters: TierCounters;
+  private readonly logger: Logger;
+  private readonly e2e: EndToEndAcks;
+  private readonly streams = new Set<AppendStream>();
+  private server: grpc.Server | null = null;
+  private boundPort = 0;
+  private lifecycle: LifecycleState = 'IDLE';
+
+  constructor(
+    readonly channel: Channel,
+    options: Partial<CollectorServerOptions> = {},
+    private readonly deps: CollectorServerDeps = {},
+  ) {
+    this.options = parseCollectorServerOptions(options);
+    this.logger = (deps.logger ?? silentLogger()).child({ component: 'collector-server' });
+    this.counters = new TierCounters(deps.counters);
+    this.e2e = new EndToEndAcks(this.options.rememberStored);
+  }
+
+  get state(): LifecycleState {
+    return this.lifecycle;
+  }
+
+  /** The bound port (the real one when started with port 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.lifecycle === 'RUNNING') return;
+    this.lifecycle = 'STARTING';
+    const tuning = { ...this.options.grpc, maxMessageBytes: this.options.maxBatchBytes + 64 };
+    const server = new grpc.Server(serverOptions(tuning));
+    server.addService(collectorService(), {
+      Append: (call: Call) => this.openStream(call),
+      Stored: (call: grpc.ServerUnaryCall<StoredQuery, StoredReply>, cb: grpc.sendUnaryData<StoredReply>) => {
+        this.stored(call.request).then((r) => cb(null, r), (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }));
+      },
+    });
+    try {
+      this.boundPort = await bindTuned(server, this.options.host, this.options.port, tuning);
+    } catch (err) {
+      this.lifecycle = 'ERROR';
+      server.forceShutdown();
+      throw err;
+    }
+    this.server = server;
+    this.lifecycle = 'RUNNING';
+    this.logger.info('Collector server listening.', { host: this.options.host, port: this.boundPort });
+  }
+
+  /** Stops accepting streams, lets open ones finish for `stopGraceMs`, then cuts them. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    this.lifecycle = 'STOPPING';
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, this.options.stopGraceMs);
+      for (const s of this.streams) s.finishSoon();
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.lifecycle = 'STOPPED';
+  }
+
+  /** Cuts every connection at once, as a crash would (for tests of reconnection). */
+  kill(): void {
+    this.server?.forceShutdown();
+    this.server = null;
+    this.lifecycle = 'STOPPED';
+  }
+
+  /**
+   * The storage writer made batch `origin#seq` durable: sends its END_TO_END ack on the stream
+   * that carried it, or remembers it for `Stored` (see e2e-acks.ts). Cheap for batches that
+   * nobody waits on.
+   */
+  ackEndToEnd(origin: string, seq: number): void {
+    if (this.e2e.stored(origin, seq)) this.counters.add(COLLECTOR_COUNTERS.e2eAcks);
+  }
+
+  /** What `Stored` answers: recently stored here, plus the storage writer's index. */
+  async stored(query: StoredQuery): Promise<StoredReply> {
+    const seqs = (query.seqs ?? []).map(Number);
+    const found = new Set(this.e2e.query(query.origin, seqs));
+    const rest = seqs.filter((s) => !found.has(s));
+    if (rest.length > 0 && this.deps.isStored) {
+      for (const s of await this.deps.isStored(query.origin, rest)) found.add(s);
+    }
+    return { stored: seqs.filter((s) => found.has(s)) };
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters.snapshot(), streams: this.streams.size, e2ePending: this.e2e.pendingCount };
+  }
+
+  private openStream(call: Call): void {
+    if (this.lifecycle !== 'RUNNING') {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'collector is stopping' });
+      return;
+    }
+    const stream = new AppendStream(this, call, this.e2e, this.logger);
+    this.streams.add(stream);
+    this.counters.add(COLLECTOR_COUNTERS.streamsOpened);
+    stream.closed.then(() => this.streams.delete(stream));
+  }
+}
+
+/** One agent's Append stream. */
+class AppendStream implements AckTarget {
+  private hello: AppendHello | null = null;
+  /** Batches received and not yet answered. */
+  private unanswered = 0;
+  private paused = false;
+  private readonly queue = new Deque<Buffer>();
+  private pumping = false;
+  private ended = false;
+  private halfClosed = false;
+  /** Keys of pending end-to-end acks bound to this stream. */
+  private readonly e2eKeys = new Set<string>();
+  private closeStream!: () => void;
+  readonly closed = new Promise<void>((resolve) => (this.closeStream = resolve));
+
+  constructor(
+    private readonly owner: CollectorServer,
+    private readonly call: Call,
+    private readonly e2e: EndToEndAcks,
+    private readonly logger: Logger,
+  ) {
+    call.on('data', (message: Buffer) => this.onMessage(message));
+    call.on('end', () => {
+      this.halfClosed = true;
+      this.maybeFinish();
+    });
+    call.on('cancelled', () => this.onGone(true));
+    call.on('error', () => this.onGone(false));
+    call.on('close', () => this.onGone(false));
+  }
+
+  private get c(): TierCounters {
+    return this.owner.counters;
+  }
+
+  sendEndToEnd(origin: string, seq: number): boolean {
+    if (this.ended) return false;
+    this.e2eKeys.delete(batchKey(origin, seq));
+    this.write(encodeAck({ origin, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }));
+    return true;
+  }
+
+  /** The server is stopping: end once what was received is answered. */
+  finishSoon(): void {
+    this.halfClosed = true;
+    this.maybeFinish();
+  }
+
+  private onMessage(message: Buffer): void {
+    if (this.ended) return;
+    let request;
+    try {
+      request = parseAppendRequest(message);
+    } catch (err) {
+      this.c.add(COLLECTOR_COUNTERS.malformedMessages);
+      return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
+    }
+    if (request.kind === 'hello') {
+      if (this.hello) {
+        this.c.add(COLLECTOR_COUNTERS.malformedMessages);
+        return this.fail(grpc.status.INVALID_ARGUMENT, 'second hello on one stream');
+      }
+      this.hello = request.hello;
+      this.logger.debug('Append stream opened.', { agent: request.hello.agent, flow: request.hello.flow, peer: this.call.getPeer() });
+      return;
+    }
+    if (!this.hello) {
+      this.c.add(COLLECTOR_COUNTERS.malformedMessages);
+      return this.fail(grpc.status.INVALID_ARGUMENT, 'the first message of an Append stream must be a hello');
+    }
+    this.unanswered++;
+    if (this.unanswered >= this.owner.options.window && !this.paused) {
+      this.paused = true;
+      this.call.pause();
+    }
+    this.queue.push(request.bytes);
+    void this.pump();
+  }
+
+  /** Puts queued batches in order; one put at a time, commits pipelined. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let bytes = this.queue.shift(); bytes && !this.ended; bytes = this.queue.shift()) {
+        await this.accept(bytes);
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.maybeFinish();
+  }
+
+  private async accept(bytes: Buffer): Promise<void> {
+    const c = this.c;
+    c.add(COLLECTOR_COUNTERS.batchesReceived);
+    c.add(COLLECTOR_COUNTERS.bytesReceived, bytes.length);
+    let header;
+    try {
+      header = verifyBatch(bytes);
+    } catch (err) {
+      if (err instanceof ChecksumError) {
+        c.add(COLLECTOR_COUNTERS.checksumFailures);
+        return this.refuse(bytes, AckStatus.REJECTED, grpc.status.DATA_LOSS, err.message);
+      }
+      c.add(COLLECTOR_COUNTERS.malformedMessages);
+      return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
+    }
+    const { origin, seq, count } = header;
+    c.add(COLLECTOR_COUNTERS.eventsReceived, count);
+    const known = this.e2e.state(origin, seq);
+    if (known !== 'unknown') {
+      // A resend of a batch this collector already holds (see e2e-acks.ts, point 4).
+      c.add(COLLECTOR_COUNTERS.duplicatesSkipped);
+      if (known === 'pending' && this.hello!.endToEnd) {
+        this.e2e.rebind(origin, seq, this);
+        this.e2eKeys.add(batchKey(origin, seq));
+      }
+      this.answer(origin, seq, AckStatus.OK, 0, '');
+      if (known === 'stored') this.sendEndToEnd(origin, seq);
+      return;
+    }
+    const batch: Batch = { origin, seq, count, bytes };
+    const tx = this.owner.channel.transaction();
+    try {
+      tx.begin();
+      await this.putWithin(tx, batch);
+    } catch (err) {
+      if (tx.state === 'OPEN') tx.rollback();
+      tx.close();
+      return this.putFailed(origin, seq, count, err);
+    }
+    if (this.hello!.endToEnd) {
+      this.e2e.expect(origin, seq, this);
+      this.e2eKeys.add(batchKey(origin, seq));
+    }
+    // Not awaited: the next batch's put may start while this commit is in flight.
+    tx.commit().then(
+      () => {
+        tx.close();
+        c.add(COLLECTOR_COUNTERS.eventsAccepted, count);
+        c.add(COLLECTOR_COUNTERS.bytesAccepted, bytes.length);
+        this.answer(origin, seq, AckStatus.OK, 0, '');
+      },
+      (err: unknown) => {
+        tx.rollback();
+        tx.close();
+        this.e2e.forget(origin, seq);
+        this.e2eKeys.delete(batchKey(origin, seq));
+        this.putFailed(origin, seq, count, err);
+      },
+    );
+  }
+
+  /** `tx.put`, but a stream is not kept waiting on a full channel for longer than putTimeoutMs. */
+  private async putWithin(tx: Transaction, batch: Batch): Promise<void> {
+    const put = tx.put(batch);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.owner.options.putTimeoutMs);
+    });
+    const winner = await Promise.race([put.then(() => 'put' as const), timeout]);
+    clearTimeout(timer);
+    if (winner === 'put') return;
+    // The put goes on in the channel; wait for it to end before the caller rolls it back.
+    await put.catch(() => undefined);
+    throw new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs);
+  }
+
+  private putFailed(origin: string, seq: number, count: number, err: unknown): void {
+    const code = err instanceof FlumeError ? err.grpcCode : grpc.status.INTERNAL;
+    const message = (err as Error).message;
+    this.c.add(COLLECTOR_COUNTERS.errors);
+    if (isRetriable(err)) {
+      this.c.add(COLLECTOR_COUNTERS.batchesRetry);
+      this.answer(origin, seq, AckStatus.RETRY, code, message);
+      // Nothing after a refused batch may be committed ahead of it: end the stream.
+      this.fail(code, message);
+      return;
+    }
+    this.c.add(COLLECTOR_COUNTERS.eventsRejected, count);
+    this.logger.warn('Batch refused.', { origin, seq, error: message });
+    this.answer(origin, seq, AckStatus.REJECTED, code, message);
+  }
+
+  private refuse(bytes: Buffer, status: AckStatus, code: grpc.status, message: string): void {
+    // A batch with a bad checksum still has a readable id (verifyBatch parsed it).
+    let origin = '';
+    let seq = 0;
+    try {
+      const h = parseBatchHeader(bytes);
+      origin = h.origin;
+      seq = h.seq;
+    } catch {
+      // unreachable: the header parsed a moment ago
+    }
+    this.logger.warn('Batch refused.', { origin, seq, error: message });
+    this.answer(origin, seq, status, code, message);
+  }
+
+  private answer(origin: string, seq: number, status: AckStatus, code: number, message: string): void {
+    if (!this.ended) {
+      this.write(encodeAck({ origin, seq, kind: AckKind.HOP, status, message, code }));
+      if (status === AckStatus.OK) this.c.add(COLLECTOR_COUNTERS.hopAcks);
+    }
+    this.unanswered--;
+    if (this.paused && this.unanswered < this.owner.options.window && !this.ended) {
+      this.paused = false;
+      this.call.resume();
+    }
+    this.maybeFinish();
+  }
+
+  private write(bytes: Buffer): void {
+    try {
+      this.call.write(bytes);
+    } catch {
+      this.onGone(false);
+    }
+  }
+
+  private maybeFinish(): void {
+    if (this.ended || !this.halfClosed || this.unanswered > 0 || this.pumping) return;
+    this.ended = true;
+    this.call.end();
+    this.release();
+  }
+
+  private fail(code: grpc.status, details: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.logger.warn('Append stream refused.', { code: grpc.status[code], details, peer: this.call.getPeer() });
+    this.call.emit('error', { code, details });
+    this.release();
+  }
+
+  private onGone(aborted: boolean): void {
+    if (!this.ended && aborted) this.c.add(COLLECTOR_COUNTERS.streamsAborted);
+    this.ended = true;
+    this.release();
+  }
+
+  private release(): void {
+    while (this.queue.shift()) {
+      // dropped: never answered, the agent resends them
+    }
+    this.e2e.unbind(this, this.e2eKeys);
+    this.e2eKeys.clear();
+    this.closeStream();
+  }
+}
+
+/** The channel stayed full for longer than a stream may wait. */
+export class ChannelWaitTimeout extends FlumeError {
+  override readonly retriable = true;
+  override readonly grpcCode = grpc.status.RESOURCE_EXHAUSTED;
+  constructor(readonly channel: string, readonly waitedMs: number) {
+    super(`channel ${channel} stayed full for ${waitedMs} ms`);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * End-to-end acks on the collector: which stream is owed the END_TO_END ack of which batch, and
+ * what to answer an agent that asks which of its batches are stored.
+ *
+ * DESIGN – E2E acks that survive the loss of the connection they were due on.
+ *
+ * 1. An agent in E2E mode says so in its hello. For each batch such a stream carries, the
+ *    collector records `origin#seq → stream` ({@link EndToEndAcks.expect}) before it commits the
+ *    batch to its channel; DFO/BE streams record nothing (their agents never ask).
+ * 2. When the storage writer has made a batch durable it calls `CollectorServer.ackEndToEnd`
+ *    (→ {@link EndToEndAcks.stored}). If the stream that carried the batch is still open the
+ *    END_TO_END ack goes out on it. Either way the id moves to a bounded "recently stored"
+ *    memory (FIFO, `rememberStored` ids), because an ack written to a dying socket may never
+ *    arrive.
+ * 3. When a stream dies, its pending entries stay, unbound. An agent that reconnects (to this
+ *    collector or another) first calls `Stored(origin, seqs)` with the seqs of its unacked
+ *    batches; the collector answers from its recently-stored memory and, when the storage writer
+ *    gives one (`isStored`), from the writer's durable per-origin index of stored ids — that is
+ *    what answers after a collector restart, or on another collector writing the same storage.
+ *    The agent resolves what is stored and resends the rest, in order.
+ * 4. A resent batch that is still pending here (committed to the channel, not yet stored) is
+ *    not put again: the collector rebinds its entry to the new stream and hop-acks it, so the
+ *    END_TO_END ack follows the agent to its new stream and the channel holds no duplicate. A
+ *    resent batch already in recently-stored memory is acked HOP and END_TO_END at once.
+ * 5. Anything that escapes all this (a collector killed after its hop ack with a memory channel,
+ *    a stored id evicted from memory with no durable index, a resend to a collector writing other
+ *    storage) is resent and may reach a storage writer twice; writers drop a batch id they already
+ *    hold, so a duplicate costs bandwidth, never a duplicate in storage of the same writer.
+ *
+ * Memory: pending entries are bounded by what the channel and the writer hold (one per batch);
+ * the stored memory by `rememberStored`.
+ */
+import { batchKey } from '../../core/grpc/append';
+
+/** Where an END_TO_END ack is sent: an open Append stream. */
+export interface AckTarget {
+  /** Sends the ack; false when the stream is gone. */
+  sendEndToEnd(origin: string, seq: number): boolean;
+}
+
+interface Pending {
+  target: AckTarget | null;
+}
+
+export type E2EState = 'pending' | 'stored' | 'unknown';
+
+export class EndToEndAcks {
+  private readonly pending = new Map<string, Pending>();
+  /** Recently stored ids, oldest first. */
+  private readonly recent = new Set<string>();
+
+  constructor(private readonly rememberStored: number) {}
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  state(origin: string, seq: number): E2EState {
+    const key = batchKey(origin, seq);
+    if (this.pending.has(key)) return 'pending';
+    if (this.recent.has(key)) return 'stored';
+    return 'unknown';
+  }
+
+  /** Records that `target` is owed the END_TO_END ack of a batch about to be committed. */
+  expect(origin: string, seq: number, target: AckTarget): void {
+    this.pending.set(batchKey(origin, seq), { target });
+  }
+
+  /** The commit failed: nobody is owed anything. */
+  forget(origin: string, seq: number): void {
+    this.pending.delete(batchKey(origin, seq));
+  }
+
+  /** A pending batch was resent on another stream: the ack now goes there. */
+  rebind(origin: string, seq: number, target: AckTarget): void {
+    const p = this.pending.get(batchKey(origin, seq));
+    if (p) p.target = target;
+  }
+
+  /** The stream died: its pending entries wait for a `Stored` query or a resend. */
+  unbind(target: AckTarget, keys: Iterable<string>): void {
+    for (const key of keys) {
+      const p = this.pending.get(key);
+      if (p && p.target === target) p.target = null;
+    }
+  }
+
+  /**
+   * The storage writer made the batch durable. Returns true if an ack went out on a stream.
+   * Batches nobody asked an end-to-end ack for are ignored.
+   */
+  stored(origin: string, seq: number): boolean {
+    const key = batchKey(origin, seq);
+    const p = this.pending.get(key);
+    if (!p) return false;
+    this.pending.delete(key);
+    this.recent.add(key);
+    if (this.recent.size > this.rememberStored) {
+      const oldest = this.recent.values().next().value as string;
+      this.recent.delete(oldest);
+    }
+    return p.target ? p.target.sendEndToEnd(origin, seq) : false;
+  }
+
+  /** The subset of `seqs` known stored here (the `Stored` RPC adds the writer's index). */
+  query(origin: string, seqs: readonly number[]): number[] {
+    return seqs.filter((s) => this.recent.has(batchKey(origin, s)));
+  }
+}

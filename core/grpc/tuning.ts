@@ -1,0 +1,137 @@
+/**
+ * grpc-js tuning for bulk streams, and the one workaround we need, isolated here.
+ *
+ * THE PROBLEM. HTTP/2 flow control lets a sender have at most one window of bytes in flight per
+ * stream and per connection. Node's default window is 65,535 bytes. A grpc-js *client* can raise
+ * its own receive window (`grpc-node.flow_control_window`, grpc-js ≥ 1.13), but the grpc-js
+ * *server* (1.14.7, the newest release) never reads that option: it advertises Node's default
+ * SETTINGS_INITIAL_WINDOW_SIZE and never enlarges the connection window. An agent streaming
+ * 100 KB batches to a collector therefore stalls every 64 KiB until the collector's event loop
+ * gets round to sending WINDOW_UPDATE, which caps a stream at 2–3× below what both processes
+ * can do (ENVIRONMENT.md; measured again by test/bench/tiers.bench.ts, `window=default`).
+ * grpc/grpc-node PR #3058 ("support grpc-node.flow_control_window on the server") is open and
+ * unreleased; the supported alternatives do not help us: larger messages do not change the
+ * bytes-in-flight limit, and several connections (one window each) would break the per-origin
+ * order our collector relies on (it commits one stream's batches in the order they arrive).
+ *
+ * THE WORKAROUND (two private grpc-js fields, touched only here):
+ *  1. before the server binds, `settings.initialWindowSize` (and a larger maxFrameSize) is
+ *     merged into the options grpc-js passes to `http2.createServer` (`commonServerOptions`),
+ *     so every stream's window is advertised in the server's first SETTINGS frame;
+ *  2. after it binds, every new HTTP/2 session of the server's `http2Servers` gets
+ *     `session.setLocalWindowSize(...)`, Node's public API for the connection-level window.
+ * Both are checked: if grpc-js renames its fields, {@link applyServerWindow} throws a
+ * {@link GrpcTuningError} at startup instead of silently running slow, and
+ * core/grpc/tuning.test.ts proves with a plain Node HTTP/2 client that the window a client sees
+ * is the one we asked for. When grpc-js honours `grpc-node.flow_control_window` on the server,
+ * delete step 1 and 2 and keep only {@link serverOptions}.
+ */
+import * as http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import { FlumeError } from '../errors';
+
+/** Defaults, in one place. */
+export const GRPC_TUNING_DEFAULTS = {
+  /** Per-stream and per-connection HTTP/2 receive window. */
+  windowBytes: 8 * 1024 * 1024,
+  /** Largest DATA frame we accept (HTTP/2 allows up to 2^24-1); fewer frames per batch. */
+  maxFrameBytes: 1024 * 1024 - 1,
+  /** Largest message grpc-js accepts: a max batch plus its framing. */
+  maxMessageBytes: 16 * 1024 * 1024,
+  /** false keeps Node's 64 KiB server window: only for measuring what the raise buys. */
+  raiseWindow: true,
+};
+
+export interface GrpcTuning {
+  windowBytes: number;
+  maxFrameBytes: number;
+  maxMessageBytes: number;
+  raiseWindow: boolean;
+}
+
+export class GrpcTuningError extends FlumeError {
+  constructor(readonly field: string) {
+    super(`grpc-js internals changed (${field} not found): the HTTP/2 window workaround in core/grpc/tuning.ts needs updating`);
+  }
+}
+
+function tuningOf(partial: Partial<GrpcTuning>): GrpcTuning {
+  return { ...GRPC_TUNING_DEFAULTS, ...partial };
+}
+
+/** grpc-js server options for bulk streams (message size limits; the window option for when grpc-js reads it). */
+export function serverOptions(partial: Partial<GrpcTuning> = {}): grpc.ServerOptions {
+  const t = tuningOf(partial);
+  return {
+    'grpc.max_receive_message_length': t.maxMessageBytes,
+    'grpc.max_send_message_length': t.maxMessageBytes,
+    ...(t.raiseWindow ? { 'grpc-node.flow_control_window': t.windowBytes } : {}),
+  };
+}
+
+/** grpc-js channel (client) options: a large receive window on our side, the same size limits. */
+export function channelOptions(partial: Partial<GrpcTuning> = {}): grpc.ChannelOptions {
+  const t = tuningOf(partial);
+  return {
+    'grpc.max_receive_message_length': t.maxMessageBytes,
+    'grpc.max_send_message_length': t.maxMessageBytes,
+    'grpc-node.flow_control_window': t.windowBytes,
+    // One connection per client object: two sinks to one collector must not share a window.
+    'grpc.use_local_subchannel_pool': 1,
+  };
+}
+
+interface ServerInternals {
+  commonServerOptions?: http2.ServerOptions;
+  http2Servers?: Map<http2.Http2Server, unknown>;
+}
+
+/**
+ * Step 1 of the workaround: call on a new server, before `bindAsync`. Returns a function to call
+ * once the server is bound (step 2).
+ */
+export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}): () => void {
+  const t = tuningOf(partial);
+  if (!t.raiseWindow) return () => {};
+  const internals = server as unknown as ServerInternals;
+  const common = internals.commonServerOptions;
+  if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
+  common.settings = { ...common.settings, initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes };
+  const hooked = new WeakSet<http2.Http2Server>();
+  return () => {
+    const servers = internals.http2Servers;
+    if (!(servers instanceof Map)) throw new GrpcTuningError('Server.http2Servers');
+    for (const h2 of servers.keys()) {
+      if (hooked.has(h2)) continue;
+      hooked.add(h2);
+      h2.on('session', (session: http2.ServerHttp2Session) => raiseConnectionWindow(session, t.windowBytes));
+    }
+  };
+}
+
+function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number): void {
+  try {
+    session.setLocalWindowSize(windowBytes);
+  } catch {
+    // The session died before we got to it: nothing to tune.
+  }
+}
+
+/**
+ * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port).
+ * Resolves with the bound port. The caller adds services before calling this.
+ */
+export async function bindTuned(
+  server: grpc.Server,
+  host: string,
+  port: number,
+  partial: Partial<GrpcTuning> = {},
+): Promise<number> {
+  const hook = applyServerWindow(server, partial);
+  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${bracketed}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  hook();
+  return bound;
+}

@@ -1,0 +1,93 @@
+/** Shared pieces of the tier tests: numbered batches, and a storage-writer stand-in that drains a channel. */
+import { type Batch, batchOf, type Channel, inTransaction } from '../../core/channel';
+import { BatchBuilder, EventCursor } from '../../core/event';
+
+/** `count` batches of `events` numbered events each; event bodies are `${origin}:${n}` padded to `bodyBytes`. */
+export function numberedBatches(origin: string, count: number, events: number, bodyBytes = 100, firstSeq = 1): Batch[] {
+  const builder = new BatchBuilder(origin);
+  const out: Batch[] = [];
+  let n = (firstSeq - 1) * events;
+  for (let b = 0; b < count; b++) {
+    for (let i = 0; i < events; i++) {
+      const body = Buffer.alloc(bodyBytes, 0x2e);
+      body.write(`${origin}:${n++}`);
+      builder.append(body, 1_700_000_000_000 + n);
+    }
+    out.push(batchOf(builder.finish(firstSeq + b)));
+  }
+  return out;
+}
+
+/** The event numbers of a batch, read back from its bodies. */
+export function eventNumbers(bytes: Buffer): number[] {
+  const out: number[] = [];
+  const cur = new EventCursor().reset(bytes);
+  while (cur.next()) {
+    const text = cur.body().toString('latin1');
+    out.push(Number(text.slice(text.indexOf(':') + 1, text.indexOf('.'))));
+  }
+  return out;
+}
+
+export interface DrainOptions {
+  /** Called once a batch is "stored" (after its take commits): fire E2E acks here. */
+  onStored?: (batch: Batch) => void;
+  /** Pause before each batch, to play a slow storage writer. */
+  delayMs?: number;
+  /** Check the channel's fill each time (the capacity must never be exceeded). */
+  watchCapacity?: boolean;
+}
+
+/** Takes batches off a channel until stopped, recording (origin, seq) in order. */
+export class Drain {
+  readonly seen: Batch[] = [];
+  maxBytesSeen = 0;
+  private running = true;
+  private readonly done: Promise<void>;
+
+  constructor(private readonly channel: Channel, private readonly options: DrainOptions = {}) {
+    this.done = this.run();
+  }
+
+  get events(): number {
+    let n = 0;
+    for (const b of this.seen) n += b.count;
+    return n;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (this.options.watchCapacity) {
+        const s = this.channel.stats();
+        this.maxBytesSeen = Math.max(this.maxBytesSeen, s.bytes);
+      }
+      const batch = await inTransaction(this.channel, (tx) => tx.take(50)).catch(() => null);
+      if (!batch) continue;
+      if (this.options.delayMs) await new Promise((r) => setTimeout(r, this.options.delayMs));
+      this.seen.push(batch);
+      this.options.onStored?.(batch);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+  }
+}
+
+/** Polls `cond` until true or `timeoutMs` passes; throws with `what` on timeout. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Asserts that `seen` holds each of origin's seqs 1..n exactly once, in order. */
+export function checkExactlyOnceInOrder(seen: readonly Batch[], origin: string, n: number): string | null {
+  const seqs = seen.filter((b) => b.origin === origin).map((b) => b.seq);
+  if (seqs.length !== n) return `${origin}: ${seqs.length} batches, expected ${n}`;
+  for (let i = 0; i < n; i++) if (seqs[i] !== i + 1) return `${origin}: position ${i} holds seq ${seqs[i]}`;
+  return null;
+}
