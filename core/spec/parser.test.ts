@@ -319,6 +319,12 @@ test('a text with 3 independent errors reports all 3, and keeps the good nodes',
   });
 });
 
+test('a repeated node name is an error; the first definition is kept', () => {
+  const result = tryParseSpec('a : null | console ;\nb : null | null ;\na : null | null ;');
+  assert.deepEqual(result.errors.map((e) => e.message), ["3:1: duplicate logical node 'a' (first defined at 1:1)"]);
+  assert.deepEqual(result.nodes.map((n) => n.name + ' ' + n.sinkText), ['a console', 'b null']);
+});
+
 test('a forgotten ";" costs one error, and the next line still parses', () => {
   assert.deepEqual(messagesOf('a : null | console\nb : null | null ;\nc : | x ;'), [
     "2:1: expected ';' but found 'b'",

@@ -158,6 +158,7 @@ class Parser {
         this.recover(start);
       }
     }
+    // A name defined twice: the first definition stands, each later one is an error.
     const seen = new Map<string, LogicalNodeSpec>();
     for (const node of nodes) {
       const first = seen.get(node.name);
@@ -170,7 +171,7 @@ class Parser {
         seen.set(node.name, node);
       }
     }
-    return nodes;
+    return [...seen.values()];
   }
 
   /** Parses the whole input as one thing (a source or a sink), or records why not. */
@@ -381,7 +382,11 @@ function sorted(errors: SpecSyntaxError[]): SpecSyntaxError[] {
 }
 
 export interface SpecParseResult {
-  /** The nodes that parsed; a node with a syntax error is left out. */
+  /**
+   * The nodes that parsed, in order. A node whose parse stopped at an error is left out, and so
+   * is a repeated name; a node with only a problem that does not stop parsing (a repeated
+   * keyword argument, a positional argument after keywords) is kept.
+   */
   nodes: LogicalNodeSpec[];
   /** Every problem, lexical and syntactic, sorted by position; empty when the text is good. */
   errors: SpecSyntaxError[];
