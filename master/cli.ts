@@ -1,6 +1,52 @@
-/** flume-master: the composition root of a master process. */
+/**
+ * flume-master: the composition root of a master process. Parses and checks the options (every
+ * problem at once), builds the logger and starts the master (master.ts), and stops it on
+ * SIGTERM/SIGINT. The startup log line names the bound ports, so `--port 0 --http-port 0` can be
+ * used and read back:  `Master started. id=... grpc_port=N http_port=M store=...`
+ */
 import { Command } from 'commander';
+import { ValidationError } from '../core/errors';
+import { createLogger } from '../core/logger';
 import { VERSION } from '../core/version';
+import { MASTER_DEFAULTS, startMaster, type MasterOptions } from './master';
+
+interface RawOptions {
+  port: string;
+  httpPort: string;
+  host: string;
+  data?: string;
+  zk?: string;
+  id?: string;
+  heartbeatMs: string;
+  lostAfter: string;
+  sessionTimeoutMs: string;
+}
+
+function parseOptions(raw: RawOptions): MasterOptions {
+  const problems: Error[] = [];
+  const int = (name: string, text: string, min: number, max: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) problems.push(new Error(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`));
+    return n;
+  };
+  const options: MasterOptions = {
+    port: int('port', raw.port, 0, 65535),
+    httpPort: int('http-port', raw.httpPort, 0, 65535),
+    host: raw.host,
+    data: raw.data ?? MASTER_DEFAULTS.data,
+    zk: raw.zk,
+    id: raw.id,
+    heartbeatMs: int('heartbeat-ms', raw.heartbeatMs, 10, 600_000),
+    lostAfter: int('lost-after', raw.lostAfter, 1, 1_000),
+    sessionTimeoutMs: int('session-timeout-ms', raw.sessionTimeoutMs, 1_000, 120_000),
+  };
+  if (raw.zk !== undefined && !/^[^/,\s]+:\d+(,[^/,\s]+:\d+)*(\/[^\s]*)?$/.test(raw.zk)) {
+    problems.push(new Error(`--zk must look like host:port,host:port[/chroot], not ${JSON.stringify(raw.zk)}`));
+  }
+  if (raw.id !== undefined && !/^[A-Za-z0-9_.:-]+$/.test(raw.id)) problems.push(new Error(`--id may hold letters, digits and _ . : - only, not ${JSON.stringify(raw.id)}`));
+  if (problems.length > 0) throw new ValidationError(problems, 'options');
+  return options;
+}
 
 const program = new Command('flume-master')
   .description('The master: holds every node\'s configuration and tells each node what to run.')
@@ -9,14 +55,45 @@ const program = new Command('flume-master')
 program
   .command('start')
   .description('start a master')
-  .option('--port <port>', 'gRPC port for nodes and shells', '35873')
-  .option('--http-port <port>', 'HTTP port for /status, /metrics and the status page', '35871')
-  .option('--data <dir>', 'data directory of the embedded config store')
-  .option('--zk <connect>', 'ZooKeeper connect string host:port,...[/chroot]')
-  .option('--id <n>', 'master id')
-  .action(() => {
-    console.error('flume-master start: not built yet (see the master issue)');
-    process.exit(2);
+  .option('--port <port>', 'gRPC port for nodes and shells (0: any free port)', String(MASTER_DEFAULTS.port))
+  .option('--http-port <port>', 'HTTP port for /status, /metrics and the status page (0: any free port)', String(MASTER_DEFAULTS.httpPort))
+  .option('--host <address>', 'address to listen on', MASTER_DEFAULTS.host)
+  .option('--data <dir>', `data directory of the embedded config store (default ${MASTER_DEFAULTS.data})`)
+  .option('--zk <connect>', 'ZooKeeper connect string host:port,...[/chroot]; without it, the embedded store')
+  .option('--id <n>', 'master id (default <hostname>:<gRPC port>)')
+  .option('--heartbeat-ms <ms>', 'heartbeat interval nodes are told to use', String(MASTER_DEFAULTS.heartbeatMs))
+  .option('--lost-after <n>', 'heartbeats missed before a node is LOST', String(MASTER_DEFAULTS.lostAfter))
+  .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', String(MASTER_DEFAULTS.sessionTimeoutMs))
+  .action(async (raw: RawOptions) => {
+    const logger = createLogger({ process: 'flume-master' });
+    let options: MasterOptions;
+    try {
+      options = parseOptions(raw);
+    } catch (err) {
+      console.error(`flume-master: ${(err as Error).message}`);
+      process.exit(2);
+    }
+    try {
+      const master = await startMaster(options, logger);
+      logger.info('Master started.', {
+        id: master.id, grpc_port: master.grpcPort, http_port: master.httpPort, store: master.store.kind,
+      });
+      let stopping = false;
+      const shutdown = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info('Stopping.', { signal });
+        master.stop().then(() => process.exit(0), (err) => {
+          logger.error('Stop failed.', { error: (err as Error).message });
+          process.exit(1);
+        });
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+    } catch (err) {
+      logger.error('Master could not start.', { error: (err as Error).message });
+      process.exit(1);
+    }
   });
 
 program.parseAsync(process.argv);

@@ -26,7 +26,7 @@ export const MASTER_COMMANDS: readonly MasterCommand[] = [
   { name: 'decommission', args: 'LOGICAL', summary: 'unmap a logical node and forget its configuration', minArgs: 1, maxArgs: 1 },
   { name: 'refresh', args: 'LOGICAL', summary: 'make a logical node reopen its source and sink', minArgs: 1, maxArgs: 1 },
   { name: 'refreshAll', args: '', summary: 'refresh every logical node', minArgs: 0, maxArgs: 0 },
-  { name: 'purge', args: 'NODE...', summary: 'forget the status of nodes (e.g. LOST ones)', minArgs: 1, maxArgs: MANY },
+  { name: 'purge', args: 'PHYSICAL', summary: 'forget the status of a physical node (e.g. a LOST one)', minArgs: 1, maxArgs: 1 },
   { name: 'purgeAll', args: '', summary: 'forget the status of every node', minArgs: 0, maxArgs: 0 },
   { name: 'save', args: 'FILE', summary: 'save every configuration to a file on the master', minArgs: 1, maxArgs: 1 },
   { name: 'load', args: 'FILE', summary: 'load configurations from a file on the master', minArgs: 1, maxArgs: 1 },

@@ -1,0 +1,167 @@
+/**
+ * One master process's parts, built in one place and stopped in reverse order: the config store
+ * (embedded or ZooKeeper), the node table, the command executor, the gRPC server (Master and
+ * Admin services) and the HTTP server. `flume-master start` (cli.ts) parses options into
+ * `MasterOptions` and calls `startMaster`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Logger } from '../core/logger';
+import { Metrics } from '../core/metrics';
+import type { NodeValidator } from './commands';
+import { CommandExecutor } from './executor';
+import { StatusServer } from './http';
+import { MasterMetrics } from './metrics';
+import { NodeTable } from './nodes';
+import { addMasterServices } from './services';
+import { EmbeddedStore } from './store/embedded';
+import type { ConfigStore } from './store/types';
+import { ZkNodeExchange } from './store/zk-status';
+import { ZK_STORE_DEFAULTS, ZookeeperStore } from './store/zookeeper';
+
+export interface MasterOptions {
+  /** gRPC port (0: any free one). */
+  port: number;
+  /** HTTP port (0: any free one). */
+  httpPort: number;
+  /** Address both servers listen on. */
+  host: string;
+  /** Embedded store directory; with ZooKeeper, where `save`/`load` paths resolve. */
+  data: string;
+  /** ZooKeeper connect string host:port,...[/chroot]; none: embedded store. */
+  zk?: string;
+  /** Master id; default `<hostname>:<gRPC port>`. */
+  id?: string;
+  /** Heartbeat interval nodes are told to use. */
+  heartbeatMs: number;
+  /** Heartbeats missed before a node is LOST. */
+  lostAfter: number;
+  /** ZooKeeper session timeout: a dead leader is replaced about this long after it died. */
+  sessionTimeoutMs: number;
+  validate?: NodeValidator;
+}
+
+export const MASTER_DEFAULTS = {
+  port: 35873,
+  httpPort: 35871,
+  host: '0.0.0.0',
+  data: path.join('data', 'master'),
+  heartbeatMs: 1_000,
+  lostAfter: 5,
+  sessionTimeoutMs: ZK_STORE_DEFAULTS.sessionTimeoutMs,
+} as const;
+
+export interface RunningMaster {
+  id: string;
+  grpcPort: number;
+  httpPort: number;
+  store: ConfigStore;
+  nodes: NodeTable;
+  stop(): Promise<void>;
+}
+
+function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+}
+
+export async function startMaster(options: MasterOptions, logger: Logger): Promise<RunningMaster> {
+  const metrics = new MasterMetrics(new Metrics());
+  const nodes = new NodeTable({ heartbeatMs: options.heartbeatMs, lostAfterMs: options.heartbeatMs * options.lostAfter });
+  const server = new grpc.Server();
+
+  // The store is built before the port is known (the default id needs it) but started after:
+  // until then every call answers UNAVAILABLE because the store is not fresh.
+  const holder: { store?: ConfigStore; id: string } = { id: options.id ?? '' };
+  const storeProxy = new Proxy({} as ConfigStore, {
+    get: (_t, prop) => {
+      const s = holder.store;
+      if (!s) {
+        if (prop === 'fresh' || prop === 'isLeader') return false;
+        if (prop === 'kind') return options.zk ? 'zookeeper' : 'embedded';
+        throw new Error('store not built yet');
+      }
+      const v = Reflect.get(s, prop, s) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(s) : v;
+    },
+  });
+  const deps = { store: storeProxy, nodes, metrics, logger: logger.child({ component: 'master.admin' }), get masterId() { return holder.id; } };
+  addMasterServices(server, deps);
+  const grpcPort = await bindGrpc(server, options.host, options.port);
+  const id = options.id ?? `${os.hostname()}:${grpcPort}`;
+  holder.id = id;
+
+  const storeLogger = logger.child({ component: 'master.store' });
+  const store: ConfigStore = options.zk
+    ? new ZookeeperStore({
+      connect: options.zk, masterId: id, info: { grpcPort, host: os.hostname() },
+      sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: ZK_STORE_DEFAULTS.connectTimeoutMs,
+    }, storeLogger)
+    : new EmbeddedStore(options.data, storeLogger);
+  let exchange: ZkNodeExchange | undefined;
+  try {
+    await store.start();
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+  holder.store = store;
+  if (store instanceof ZookeeperStore) {
+    exchange = new ZkNodeExchange(store, id, () => nodes.local(), options.heartbeatMs, logger.child({ component: 'master.status' }));
+    nodes.setExchange(exchange);
+    exchange.start();
+  }
+
+  const executor = new CommandExecutor(store, { validate: options.validate, baseDir: path.resolve(options.data) }, { pollMs: 1_000 },
+    logger.child({ component: 'master.commands' }), (r) => metrics.commandFinished(r.state));
+  executor.start();
+
+  // The leader's duty: notice nodes turning LOST (the state itself is derived by every master).
+  const lostLogger = logger.child({ component: 'master.nodes' });
+  const sweep = setInterval(() => {
+    if (!store.isLeader || !store.fresh) return;
+    const lost = nodes.newlyLost(store.view().state, Date.now());
+    if (lost.length === 0) return;
+    metrics.lost(lost.length);
+    for (const n of lost) lostLogger.warn('Node is LOST.', { node: n.physical, lastSeen: new Date(n.lastSeen).toISOString() });
+  }, options.heartbeatMs);
+  sweep.unref();
+
+  const http = new StatusServer({ ...deps, store, masterId: id, logger: logger.child({ component: 'master.http' }) });
+  let httpPort: number;
+  try {
+    httpPort = await http.listen(options.httpPort, options.host);
+  } catch (err) {
+    clearInterval(sweep);
+    await executor.stop();
+    exchange?.stop();
+    server.forceShutdown();
+    await store.stop();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(sweep);
+      await executor.stop();
+      exchange?.stop();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await http.close();
+      await store.stop();
+    })();
+    return stopping;
+  };
+  return { id, grpcPort, httpPort, store, nodes, stop };
+}

@@ -1,0 +1,186 @@
+/**
+ * The node table: what the master knows about each physical node from its heartbeats, and the
+ * answer each heartbeat gets.
+ *
+ * The heartbeat path is O(1) per heartbeat and allocation-light: one Map lookup, a few field
+ * writes on a long-lived entry, and a reply object cached per node that is rebuilt only when
+ * the shared state changes (a new config version, a new mapping).
+ *
+ * With several masters a node heartbeats to one of them at a time; each master publishes the
+ * entries it hears to the others (`NodeExchange`), and `list()` merges them, newest heartbeat
+ * first, so every master gives the same answer. A node is LOST when no master has heard from it
+ * for `lostAfterMs`: the state is derived from the last-seen time, so no write is needed for it
+ * and all masters agree.
+ */
+import { NodeStateCode } from './protocol';
+import { PURGE_ALL, type MasterState, type StateView } from './store/types';
+
+export interface LogicalStatus {
+  name: string;
+  state: number;
+  configVersion: number;
+  message: string;
+}
+
+/** What one master knows of one physical node. */
+export interface NodeRecord {
+  physical: string;
+  host: string;
+  role: string;
+  /** Aggregate of the logical states at the last heartbeat (HELLO on the first one). */
+  state: number;
+  /** ms since epoch */
+  lastSeen: number;
+  startedAt: number;
+  logical: LogicalStatus[];
+}
+
+export interface HeartbeatIn {
+  physical: string;
+  host: string;
+  role: string;
+  logical: LogicalStatus[];
+  startedAt: number;
+}
+
+export interface HeartbeatOut {
+  logical: string[];
+  versions: Array<{ logical: string; version: number }>;
+  heartbeatMs: number;
+}
+
+interface Entry extends NodeRecord {
+  reply: HeartbeatOut | undefined;
+  replyRevision: number;
+}
+
+/** Node status published by the other masters. */
+export interface NodeExchange {
+  /** The latest record of each physical node heard by another master. */
+  remote(): Iterable<NodeRecord>;
+}
+
+export interface NodeTableOptions {
+  heartbeatMs: number;
+  /** Silence after which a node is LOST. */
+  lostAfterMs: number;
+}
+
+/** The logical nodes a physical node runs: its mapping, else one of its own name. */
+export function logicalNodesOf(state: Readonly<MasterState>, physical: string): string[] {
+  const mapped = state.mappings[physical];
+  if (mapped && mapped.length > 0) return mapped;
+  return state.decommissioned.includes(physical) ? [] : [physical];
+}
+
+export class NodeTable {
+  private readonly entries = new Map<string, Entry>();
+  private exchange: NodeExchange | undefined;
+  private readonly lostReported = new Set<string>();
+
+  constructor(readonly options: NodeTableOptions) {}
+
+  setExchange(exchange: NodeExchange): void {
+    this.exchange = exchange;
+  }
+
+  /** Records a heartbeat and returns the reply (shared, do not modify). */
+  heartbeat(hb: HeartbeatIn, view: StateView, now: number): HeartbeatOut {
+    let entry = this.entries.get(hb.physical);
+    if (!entry) {
+      entry = {
+        physical: hb.physical, host: hb.host, role: hb.role, state: NodeStateCode.HELLO, lastSeen: now,
+        startedAt: hb.startedAt, logical: hb.logical, reply: undefined, replyRevision: -1,
+      };
+      this.entries.set(hb.physical, entry);
+    } else {
+      entry.host = hb.host;
+      entry.role = hb.role;
+      entry.startedAt = hb.startedAt;
+      entry.logical = hb.logical;
+      entry.lastSeen = now;
+      entry.state = aggregate(hb.logical);
+    }
+    this.lostReported.delete(hb.physical);
+    if (entry.replyRevision !== view.revision) {
+      const logical = logicalNodesOf(view.state, hb.physical);
+      entry.reply = {
+        logical,
+        versions: logical.map((name) => ({ logical: name, version: view.state.configs[name]?.version ?? 0 })),
+        heartbeatMs: this.options.heartbeatMs,
+      };
+      entry.replyRevision = view.revision;
+    }
+    return entry.reply!;
+  }
+
+  /** Entries heard by this master (for publishing to the others). */
+  local(): IterableIterator<NodeRecord> {
+    return this.entries.values();
+  }
+
+  /** Forgets local entries last seen at or before `before` (purge). */
+  forget(physical: string, before: number): void {
+    const e = this.entries.get(physical);
+    if (e && e.lastSeen <= before) this.entries.delete(physical);
+  }
+
+  /**
+   * Every node known to any master, newest heartbeat wins, purged ones left out, with the state
+   * LOST for those silent too long. Sorted by name.
+   */
+  list(state: Readonly<MasterState>, now: number): NodeRecord[] {
+    const merged = new Map<string, NodeRecord>();
+    const consider = (r: NodeRecord): void => {
+      const purgedAt = Math.max(state.purged[r.physical] ?? -1, state.purged[PURGE_ALL] ?? -1);
+      if (r.lastSeen <= purgedAt) return;
+      const have = merged.get(r.physical);
+      if (!have || have.lastSeen < r.lastSeen) merged.set(r.physical, r);
+    };
+    for (const e of this.entries.values()) consider(e);
+    if (this.exchange) for (const r of this.exchange.remote()) consider(r);
+    const out: NodeRecord[] = [];
+    for (const r of merged.values()) {
+      const lost = now - r.lastSeen > this.options.lostAfterMs;
+      out.push({
+        physical: r.physical, host: r.host, role: r.role, lastSeen: r.lastSeen, startedAt: r.startedAt,
+        state: lost ? NodeStateCode.LOST : r.state,
+        logical: r.logical.map((l) => ({ ...l, state: lost ? NodeStateCode.LOST : l.state })),
+      });
+    }
+    return out.sort((a, b) => (a.physical < b.physical ? -1 : a.physical > b.physical ? 1 : 0));
+  }
+
+  /** Nodes that became LOST since the last call (the leader logs and counts them). */
+  newlyLost(state: Readonly<MasterState>, now: number): NodeRecord[] {
+    const lost: NodeRecord[] = [];
+    for (const r of this.list(state, now)) {
+      if (r.state === NodeStateCode.LOST && !this.lostReported.has(r.physical)) {
+        this.lostReported.add(r.physical);
+        lost.push(r);
+      }
+    }
+    return lost;
+  }
+}
+
+/** The state of a physical node from the states of its logical nodes. */
+export function aggregate(logical: LogicalStatus[]): number {
+  if (logical.length === 0) return NodeStateCode.IDLE;
+  let active = 0;
+  let decommissioned = 0;
+  for (const l of logical) {
+    switch (l.state) {
+      case NodeStateCode.ERROR: return NodeStateCode.ERROR;
+      case NodeStateCode.CONFIGURING: return NodeStateCode.CONFIGURING;
+      case NodeStateCode.CLOSING: return NodeStateCode.CLOSING;
+      case NodeStateCode.ACTIVE: active++; break;
+      case NodeStateCode.DECOMMISSIONED: decommissioned++; break;
+      default: break;
+    }
+  }
+  // A logical node without a config yet (IDLE) does not make a running node idle.
+  if (active > 0) return NodeStateCode.ACTIVE;
+  if (decommissioned === logical.length) return NodeStateCode.DECOMMISSIONED;
+  return NodeStateCode.IDLE;
+}

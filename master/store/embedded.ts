@@ -1,0 +1,201 @@
+/**
+ * The embedded config store: one master, its state and command history in one JSON file,
+ * `<dir>/master-state.json`, rewritten atomically (write a temp file, fsync it, rename it over
+ * the old one, fsync the directory) after every change. A crash leaves either the old file or
+ * the new one, never a torn one. Changes are serialized in this process, so compare-and-set
+ * never conflicts. Commands left EXECING by a crash are executed again on start (their effect
+ * and their SUCCEEDED state are written in one file write, so none was half applied).
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../../core/logger';
+import {
+  COMMAND_HISTORY, StoreUnavailableError, cloneState, emptyState, normalizeState,
+  type CommandRecord, type ConfigStore, type MasterState, type StateView,
+} from './types';
+
+interface FileContents {
+  format: 1;
+  state: MasterState;
+  commands: CommandRecord[];
+  nextCommandId: number;
+}
+
+export const STATE_FILE = 'master-state.json';
+
+export class EmbeddedStore extends EventEmitter implements ConfigStore {
+  readonly kind = 'embedded';
+  readonly isLeader = true;
+  private started = false;
+  private state: MasterState = emptyState();
+  private revision = 0;
+  private snapshot: StateView = { revision: 0, state: this.state };
+  private commands: CommandRecord[] = [];
+  private nextCommandId = 1;
+  /** Serializes changes and their file writes. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly file: string;
+
+  constructor(readonly dir: string, private readonly logger: Logger) {
+    super();
+    this.file = path.join(dir, STATE_FILE);
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(this.dir, { recursive: true });
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text !== undefined) {
+      const contents = JSON.parse(text) as FileContents;
+      this.state = normalizeState(contents.state ?? {});
+      this.commands = contents.commands ?? [];
+      this.nextCommandId = contents.nextCommandId ?? this.commands.length + 1;
+      this.logger.info('Loaded the embedded store.', {
+        file: this.file, configs: Object.keys(this.state.configs).length, commands: this.commands.length,
+      });
+    } else {
+      this.logger.info('Started an empty embedded store.', { file: this.file });
+    }
+    this.started = true;
+    this.publish();
+  }
+
+  /** False until start() has read the file. */
+  get fresh(): boolean {
+    return this.started;
+  }
+
+  async stop(): Promise<void> {
+    await this.chain.catch(() => undefined);
+  }
+
+  view(): StateView {
+    if (!this.started) throw new StoreUnavailableError('the embedded store is not loaded yet');
+    return this.snapshot;
+  }
+
+  update<T>(mutate: (draft: MasterState) => T): Promise<T> {
+    return this.serial(() => {
+      const draft = cloneState(this.state);
+      const result = mutate(draft);
+      this.state = draft;
+      this.persist();
+      this.publish();
+      return result;
+    });
+  }
+
+  submit(command: string, args: string[]): Promise<CommandRecord> {
+    return this.serial(() => {
+      const record: CommandRecord = {
+        id: this.nextCommandId++, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0,
+      };
+      this.commands.push(record);
+      this.trimHistory();
+      this.persist();
+      this.emit('commands');
+      return { ...record };
+    });
+  }
+
+  async command(id: number): Promise<CommandRecord | undefined> {
+    const found = this.findCommand(id);
+    return found && { ...found };
+  }
+
+  async recentCommands(limit: number): Promise<CommandRecord[]> {
+    return this.commands.slice(-limit).map((c) => ({ ...c }));
+  }
+
+  async pendingCommands(): Promise<CommandRecord[]> {
+    return this.commands.filter((c) => c.state === 'QUEUED' || c.state === 'EXECING').map((c) => ({ ...c }));
+  }
+
+  markExecuting(id: number): Promise<void> {
+    return this.serial(() => {
+      const record = this.findCommand(id);
+      if (!record || record.state !== 'QUEUED') return;
+      record.state = 'EXECING';
+      this.persist();
+      this.emit('commands');
+    });
+  }
+
+  finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
+    return this.serial(() => {
+      const record = this.findCommand(id);
+      if (!record) throw new Error(`command ${id} is unknown`);
+      const draft = cloneState(this.state);
+      let changed = false;
+      try {
+        record.message = execute(draft);
+        record.state = 'SUCCEEDED';
+        changed = JSON.stringify(draft) !== JSON.stringify(this.state);
+        if (changed) this.state = draft;
+      } catch (err) {
+        record.state = 'FAILED';
+        record.message = (err as Error).message;
+      }
+      record.finishedAt = Date.now();
+      this.persist();
+      if (changed) this.publish();
+      this.emit('commands');
+      return { ...record };
+    });
+  }
+
+  private findCommand(id: number): CommandRecord | undefined {
+    // Ids are dense and ordered: look where it should be before searching.
+    const guess = this.commands[id - this.commands[0]?.id];
+    return guess?.id === id ? guess : this.commands.find((c) => c.id === id);
+  }
+
+  private trimHistory(): void {
+    let excess = this.commands.length - COMMAND_HISTORY;
+    if (excess <= 0) return;
+    // Drop the oldest finished commands; never drop one still to run.
+    this.commands = this.commands.filter((c) => {
+      if (excess > 0 && (c.state === 'SUCCEEDED' || c.state === 'FAILED')) {
+        excess--;
+        return false;
+      }
+      return true;
+    });
+  }
+
+  private publish(): void {
+    this.revision++;
+    this.snapshot = { revision: this.revision, state: this.state };
+    this.emit('change', this.snapshot);
+  }
+
+  private persist(): void {
+    const contents: FileContents = { format: 1, state: this.state, commands: this.commands, nextCommandId: this.nextCommandId };
+    const tmp = `${this.file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(contents));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    const dirFd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  }
+
+  private serial<T>(fn: () => T): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}

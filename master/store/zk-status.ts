@@ -1,0 +1,131 @@
+/**
+ * Node status shared between masters through ZooKeeper.
+ *
+ * Each master writes what it hears from nodes to `/flume/status/<master>/<shard>` (SHARDS
+ * znodes, a node's shard from a hash of its name, so no znode nears ZooKeeper's 1 MB limit), at
+ * most once per `publishMs`, and reads the other masters' shards on the same beat. Heartbeats
+ * themselves never touch ZooKeeper. The znodes are persistent: when a master dies its last view
+ * stays, and the nodes it served turn LOST unless another master hears from them.
+ */
+import type { Logger } from '../../core/logger';
+import type { NodeExchange, NodeRecord } from '../nodes';
+import { ZookeeperStore, STATUS } from './zookeeper';
+import { isNoNode } from './zk';
+
+export const SHARDS = 16;
+
+export function shardOf(physical: string): number {
+  let h = 0;
+  for (let i = 0; i < physical.length; i++) h = (h * 31 + physical.charCodeAt(i)) | 0;
+  return (h >>> 0) % SHARDS;
+}
+
+/** Compact form of a NodeRecord in a shard znode. */
+type Packed = [physical: string, host: string, role: string, state: number, lastSeen: number, startedAt: number,
+  logical: Array<[name: string, state: number, version: number, message: string]>];
+
+function pack(r: NodeRecord): Packed {
+  return [r.physical, r.host, r.role, r.state, r.lastSeen, r.startedAt, r.logical.map((l) => [l.name, l.state, l.configVersion, l.message])];
+}
+
+function unpack(p: Packed): NodeRecord {
+  return {
+    physical: p[0], host: p[1], role: p[2], state: p[3], lastSeen: p[4], startedAt: p[5],
+    logical: p[6].map(([name, state, configVersion, message]) => ({ name, state, configVersion, message })),
+  };
+}
+
+export class ZkNodeExchange implements NodeExchange {
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private remoteRecords = new Map<string, NodeRecord>();
+  /** Per remote shard znode: the version last parsed. */
+  private readonly seenVersions = new Map<string, number>();
+  private readonly lastWritten = new Map<number, string>();
+
+  constructor(
+    private readonly store: ZookeeperStore,
+    private readonly masterId: string,
+    private readonly local: () => Iterable<NodeRecord>,
+    private readonly publishMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.beat(), this.publishMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  remote(): Iterable<NodeRecord> {
+    return this.remoteRecords.values();
+  }
+
+  private async beat(): Promise<void> {
+    if (this.busy || !this.store.fresh) return;
+    this.busy = true;
+    try {
+      await this.publish();
+      await this.collect();
+    } catch (err) {
+      this.logger.debug('Node status exchange failed this beat.', { error: (err as Error).message });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async publish(): Promise<void> {
+    const shards: Packed[][] = Array.from({ length: SHARDS }, () => []);
+    for (const r of this.local()) shards[shardOf(r.physical)].push(pack(r));
+    const zk = this.store.client;
+    const dir = `${STATUS}/${this.masterId}`;
+    await zk.mkdirp(dir);
+    await Promise.all(shards.map(async (records, i) => {
+      const text = JSON.stringify(records);
+      if (this.lastWritten.get(i) === text) return;
+      const path = `${dir}/${i}`;
+      try {
+        await zk.setData(path, Buffer.from(text), -1);
+      } catch (err) {
+        if (!isNoNode(err)) throw err;
+        await zk.create(path, Buffer.from(text));
+      }
+      this.lastWritten.set(i, text);
+    }));
+  }
+
+  private async collect(): Promise<void> {
+    const zk = this.store.client;
+    const masters = (await zk.getChildren(STATUS)).filter((m) => m !== this.masterId);
+    const next = new Map<string, NodeRecord>();
+    const keep = (r: NodeRecord): void => {
+      const have = next.get(r.physical);
+      if (!have || have.lastSeen < r.lastSeen) next.set(r.physical, r);
+    };
+    const cache = new Map<string, NodeRecord[]>();
+    for (const [key, records] of this.byZnode) cache.set(key, records);
+    this.byZnode.clear();
+    for (const master of masters) {
+      const shards = await zk.getChildren(`${STATUS}/${master}`).catch(() => [] as string[]);
+      await Promise.all(shards.map(async (shard) => {
+        const path = `${STATUS}/${master}/${shard}`;
+        const stat = await zk.exists(path);
+        if (!stat) return;
+        let records = cache.get(path);
+        if (!records || this.seenVersions.get(path) !== stat.version) {
+          const { data, stat: readStat } = await zk.getData(path);
+          records = (JSON.parse(data.toString('utf8')) as Packed[]).map(unpack);
+          this.seenVersions.set(path, readStat.version);
+        }
+        this.byZnode.set(path, records);
+        for (const r of records) keep(r);
+      }));
+    }
+    this.remoteRecords = next;
+  }
+
+  private readonly byZnode = new Map<string, NodeRecord[]>();
+}

@@ -1,0 +1,410 @@
+/**
+ * The ZooKeeper config store: any number of masters share one state through znodes.
+ *
+ * Layout (under the connect string's chroot, if any):
+ *   /flume/state               {state, writer}: the whole MasterState, changed only by versioned
+ *                              setData (compare-and-set); every master watches it.
+ *   /flume/commands/c-NNNNNNNNNN  one CommandRecord each, persistent sequential: the command id
+ *                              is the sequence number + 1, so ids follow submission order.
+ *   /flume/election/m-NNNNNNNNNN  ephemeral sequential, one per live master; the lowest is the
+ *                              leader (the only one that executes commands).
+ *   /flume/status/<master>/<shard>  node status each master hears (see zk-status.ts).
+ *
+ * Sessions: on a disconnect the store stops being fresh and stops being leader at once; on a
+ * reconnect of the same session it re-reads everything before it is fresh again; on expiry it
+ * opens a new session and starts over (a new election znode, so it queues behind the others).
+ *
+ * A write whose outcome is unknown (connection lost before the answer) is recognized after the
+ * reconnect by its `writer` token, so a mutation is never applied twice by a retry.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../../core/logger';
+import { sleep } from '../../core/retry';
+import {
+  COMMAND_HISTORY, StoreUnavailableError, cloneState, emptyState, normalizeState,
+  type CommandRecord, type ConfigStore, type MasterState, type StateView,
+} from './types';
+import {
+  CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
+  type Stat,
+} from './zk';
+
+export interface ZookeeperStoreOptions {
+  /** host:port,...[/chroot] */
+  connect: string;
+  /** Names this master in logs, the election znode and status znodes. */
+  masterId: string;
+  /** What other masters and the status page show about this one (its addresses). */
+  info?: Record<string, unknown>;
+  sessionTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export const ZK_STORE_DEFAULTS = { sessionTimeoutMs: 6_000, connectTimeoutMs: 30_000 };
+
+export const ROOT = '/flume';
+const STATE = `${ROOT}/state`;
+const COMMANDS = `${ROOT}/commands`;
+const ELECTION = `${ROOT}/election`;
+export const STATUS = `${ROOT}/status`;
+
+interface StateDoc {
+  state: MasterState;
+  /** Token of the write that produced this doc. */
+  writer: string;
+}
+
+const commandPath = (id: number): string => `${COMMANDS}/c-${String(id - 1).padStart(10, '0')}`;
+const commandId = (name: string): number => Number(name.slice(2)) + 1;
+
+export class ZookeeperStore extends EventEmitter implements ConfigStore {
+  readonly kind = 'zookeeper';
+  private zk: ZkClient | undefined;
+  private stopped = false;
+  private freshNow = false;
+  private leaderNow = false;
+  private doc: StateDoc = { state: emptyState(), writer: '' };
+  private docVersion = -1;
+  private snapshot: StateView = { revision: -1, state: this.doc.state };
+  private electionNode: string | undefined;
+  /** Every command with an id below this is known finished (leader's scan cache). */
+  private finishedBelow = 1;
+  /** Bumped at every (re)connect: callbacks of an older generation are ignored. */
+  private generation = 0;
+  private readonly log: Logger;
+
+  constructor(readonly options: ZookeeperStoreOptions, logger: Logger) {
+    super();
+    this.log = logger;
+  }
+
+  get fresh(): boolean {
+    return this.freshNow;
+  }
+
+  get isLeader(): boolean {
+    return this.leaderNow;
+  }
+
+  /** The live session, for the node status exchange. */
+  get client(): ZkClient {
+    if (!this.zk || this.zk.state !== 'connected') throw new StoreUnavailableError('not connected to ZooKeeper');
+    return this.zk;
+  }
+
+  async start(): Promise<void> {
+    await this.openSession();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.setLeader(false);
+    this.setFresh(false);
+    if (this.zk && this.electionNode && this.zk.state === 'connected') {
+      await this.zk.remove(this.electionNode).catch(() => undefined);
+    }
+    this.zk?.close();
+  }
+
+  view(): StateView {
+    if (!this.freshNow) throw new StoreUnavailableError(`master ${this.options.masterId} has no current view of ZooKeeper (session lost)`);
+    return this.snapshot;
+  }
+
+  async update<T>(mutate: (draft: MasterState) => T): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const zk = this.client;
+      const draft = cloneState(this.doc.state);
+      const result = mutate(draft);
+      const writer = randomBytes(8).toString('hex');
+      const doc: StateDoc = { state: draft, writer };
+      try {
+        const stat = await zk.setData(STATE, Buffer.from(JSON.stringify(doc)), this.docVersion);
+        this.accept(doc, stat.version);
+        return result;
+      } catch (err) {
+        if (await this.resolveConflict(err, writer, attempt)) return result;
+      }
+    }
+  }
+
+  async submit(command: string, args: string[]): Promise<CommandRecord> {
+    const record: CommandRecord = { id: 0, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0 };
+    const created = await this.client.create(`${COMMANDS}/c-`, Buffer.from(JSON.stringify(record)), CreateMode.PERSISTENT_SEQUENTIAL);
+    record.id = commandId(created.slice(created.lastIndexOf('/') + 1));
+    return record;
+  }
+
+  async command(id: number): Promise<CommandRecord | undefined> {
+    if (!Number.isInteger(id) || id < 1) return undefined;
+    return (await this.readCommand(id))?.record;
+  }
+
+  async recentCommands(limit: number): Promise<CommandRecord[]> {
+    const ids = (await this.commandIds()).slice(-limit);
+    const records = await Promise.all(ids.map((id) => this.readCommand(id)));
+    return records.filter((r): r is { record: CommandRecord; version: number } => r !== undefined).map((r) => r.record);
+  }
+
+  async pendingCommands(): Promise<CommandRecord[]> {
+    const ids = (await this.commandIds()).filter((id) => id >= this.finishedBelow);
+    const pending: CommandRecord[] = [];
+    let prefixDone = true;
+    for (const id of ids) {
+      const found = await this.readCommand(id);
+      const done = !found || found.record.state === 'SUCCEEDED' || found.record.state === 'FAILED';
+      if (done && prefixDone) this.finishedBelow = id + 1;
+      if (!done) {
+        prefixDone = false;
+        pending.push(found!.record);
+      }
+    }
+    return pending;
+  }
+
+  async markExecuting(id: number): Promise<void> {
+    const found = await this.readCommand(id);
+    if (!found || found.record.state !== 'QUEUED') return;
+    found.record.state = 'EXECING';
+    await this.client.setData(commandPath(id), Buffer.from(JSON.stringify(found.record)), found.version);
+  }
+
+  async finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
+    for (let attempt = 0; ; attempt++) {
+      const found = await this.readCommand(id);
+      if (!found) throw new Error(`command ${id} is unknown`);
+      const { record } = found;
+      if (record.state === 'SUCCEEDED' || record.state === 'FAILED') return record;
+      if (found.version === 0) {
+        // Transactions cannot check version 0 (see ZkClient.multi): move it to 1 first.
+        await this.markExecuting(id).catch(() => undefined);
+        continue;
+      }
+      if (!this.leaderNow) throw new StoreUnavailableError(`master ${this.options.masterId} is no longer the leader`);
+      const draft = cloneState(this.doc.state);
+      let changed = false;
+      try {
+        record.message = execute(draft);
+        record.state = 'SUCCEEDED';
+        changed = JSON.stringify(draft) !== JSON.stringify(this.doc.state);
+      } catch (err) {
+        record.state = 'FAILED';
+        record.message = (err as Error).message;
+      }
+      record.finishedAt = Date.now();
+      const writer = randomBytes(8).toString('hex');
+      const doc: StateDoc = { state: draft, writer };
+      const zk = this.client;
+      try {
+        const results = await zk.multi((tx) => {
+          if (changed) tx.setData(STATE, Buffer.from(JSON.stringify(doc)), this.docVersion);
+          else tx.check(STATE, this.docVersion);
+          tx.setData(commandPath(id), Buffer.from(JSON.stringify(record)), found.version);
+        });
+        if (changed && results[0]?.stat) this.accept(doc, results[0].stat.version);
+        else if (changed) await this.refreshState();
+        if (id >= this.finishedBelow && id === this.finishedBelow) this.finishedBelow = id + 1;
+        void this.trimHistory();
+        return record;
+      } catch (err) {
+        // The command record itself tells whether an ambiguous write happened.
+        await this.resolveConflict(err, writer, attempt);
+      }
+    }
+  }
+
+  // -- internals ---------------------------------------------------------------------------
+
+  /**
+   * After a failed write: refreshes the cached state and says whether the write in fact
+   * happened (only possible after a connection loss). Throws when it is time to give up.
+   */
+  private async resolveConflict(err: unknown, writer: string, attempt: number): Promise<boolean> {
+    if (isBadVersion(err)) {
+      await this.refreshState();
+      return this.doc.writer === writer;
+    }
+    if (isConnectionProblem(err) || err instanceof StoreUnavailableError) {
+      if (attempt >= 20 || this.stopped) throw new ZkUnavailableError('ZooKeeper write did not complete', undefined, { cause: err });
+      await this.waitFresh(this.options.sessionTimeoutMs * 2);
+      return this.doc.writer === writer;
+    }
+    throw err;
+  }
+
+  private async waitFresh(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.freshNow) {
+      if (this.stopped || Date.now() > deadline) throw new StoreUnavailableError('ZooKeeper is unreachable');
+      await sleep(50);
+    }
+  }
+
+  private async commandIds(): Promise<number[]> {
+    const names = await this.client.getChildren(COMMANDS);
+    return names.map(commandId).sort((a, b) => a - b);
+  }
+
+  private async readCommand(id: number): Promise<{ record: CommandRecord; version: number } | undefined> {
+    try {
+      const { data, stat } = await this.client.getData(commandPath(id));
+      const record = JSON.parse(data.toString('utf8')) as CommandRecord;
+      record.id = id;
+      return { record, version: stat.version };
+    } catch (err) {
+      if (isNoNode(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async trimHistory(): Promise<void> {
+    try {
+      const ids = await this.commandIds();
+      const excess = ids.length - COMMAND_HISTORY;
+      if (excess < 100) return;
+      for (const id of ids.slice(0, excess)) {
+        if (id >= this.finishedBelow) break;
+        await this.client.remove(commandPath(id)).catch(() => undefined);
+      }
+    } catch (err) {
+      this.log.debug('Could not trim the command history.', { error: (err as Error).message });
+    }
+  }
+
+  private accept(doc: StateDoc, version: number): void {
+    if (version <= this.docVersion) return;
+    this.doc = doc;
+    this.docVersion = version;
+    this.snapshot = { revision: version, state: doc.state };
+    this.emit('change', this.snapshot);
+  }
+
+  private readonly stateWatcher = (): void => {
+    this.refreshState().catch((err) => this.log.debug('State refresh failed.', { error: (err as Error).message }));
+  };
+
+  private readonly commandsWatcher = (): void => {
+    this.emit('commands');
+    if (this.zk?.state === 'connected') {
+      this.zk.getChildren(COMMANDS, this.commandsWatcher).catch(() => undefined);
+    }
+  };
+
+  private readonly electionWatcher = (): void => {
+    this.checkLeadership().catch((err) => this.log.debug('Election check failed.', { error: (err as Error).message }));
+  };
+
+  private async refreshState(): Promise<void> {
+    const { data, stat } = await this.client.getData(STATE, this.stateWatcher);
+    const raw = JSON.parse(data.toString('utf8')) as Partial<StateDoc>;
+    this.accept({ state: normalizeState(raw.state ?? {}), writer: raw.writer ?? '' }, stat.version);
+  }
+
+  private async openSession(): Promise<void> {
+    const generation = ++this.generation;
+    const zk = new ZkClient({
+      connect: this.options.connect,
+      sessionTimeoutMs: this.options.sessionTimeoutMs,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+    });
+    zk.on('state', (s) => this.onState(generation, s));
+    this.zk = zk;
+    try {
+      await zk.connect();
+    } catch (err) {
+      zk.close();
+      throw err;
+    }
+    this.log.info('Connected to ZooKeeper.', { connect: this.options.connect, session: zk.sessionId() });
+    await this.setup(generation);
+  }
+
+  private async setup(generation: number): Promise<void> {
+    const zk = this.client;
+    for (const dir of [COMMANDS, ELECTION, STATUS]) await zk.mkdirp(dir);
+    await this.initState(zk);
+    await this.refreshState();
+    await zk.getChildren(COMMANDS, this.commandsWatcher);
+    if (generation !== this.generation) return;
+    const info = Buffer.from(JSON.stringify({ id: this.options.masterId, ...this.options.info }));
+    if (!this.electionNode || !(await zk.exists(this.electionNode))) {
+      this.electionNode = await zk.create(`${ELECTION}/m-`, info, CreateMode.EPHEMERAL_SEQUENTIAL);
+    }
+    this.setFresh(true);
+    await this.checkLeadership();
+    this.emit('commands');
+  }
+
+  /** Creates /flume/state if missing and makes sure its version is at least 1. */
+  private async initState(zk: ZkClient): Promise<void> {
+    const doc = Buffer.from(JSON.stringify({ state: emptyState(), writer: 'init' }));
+    try {
+      await zk.create(STATE, doc);
+    } catch (err) {
+      if (!isNodeExists(err)) throw err;
+    }
+    try {
+      await zk.setData(STATE, doc, 0);
+    } catch (err) {
+      if (!isBadVersion(err)) throw err;
+    }
+  }
+
+  private async checkLeadership(): Promise<void> {
+    const zk = this.client;
+    const children = (await zk.getChildren(ELECTION, this.electionWatcher)).sort();
+    const mine = this.electionNode?.slice(ELECTION.length + 1);
+    if (!mine || !children.includes(mine)) {
+      this.setLeader(false);
+      return;
+    }
+    this.setLeader(children[0] === mine && this.freshNow);
+  }
+
+  private onState(generation: number, s: string): void {
+    if (generation !== this.generation || this.stopped) return;
+    if (s === 'disconnected') {
+      this.log.warn('Lost the connection to ZooKeeper; not leader and not fresh until it is back.');
+      this.setLeader(false);
+      this.setFresh(false);
+    } else if (s === 'connected') {
+      this.log.info('Reconnected to ZooKeeper with the same session.');
+      this.setup(generation).catch((err) => this.log.warn('Resync after reconnect failed.', { error: (err as Error).message }));
+    } else if (s === 'expired') {
+      this.log.warn('ZooKeeper session expired; opening a new one.');
+      this.setLeader(false);
+      this.setFresh(false);
+      this.zk?.close();
+      void this.reopen();
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    this.electionNode = undefined;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.openSession();
+        return;
+      } catch (err) {
+        this.log.warn('Could not open a new ZooKeeper session.', { attempt, error: (err as Error).message });
+        await sleep(Math.min(5_000, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  private setFresh(fresh: boolean): void {
+    if (this.freshNow === fresh) return;
+    this.freshNow = fresh;
+    this.emit('fresh', fresh);
+  }
+
+  private setLeader(leader: boolean): void {
+    if (this.leaderNow === leader) return;
+    this.leaderNow = leader;
+    this.log.info(leader ? 'This master is now the leader.' : 'This master is not the leader.', { master: this.options.masterId });
+    this.emit('leader', leader);
+  }
+}
+
+export type { Stat };
