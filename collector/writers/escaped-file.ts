@@ -1,0 +1,215 @@
+/**
+ * The local file writer with path escapes: `escapedFile(dirTemplate, fileTemplate[, format])`,
+ * also under Flume OG's names `escapedCustomDfs(dir, file[, format])` and `customdfs(path[, format])`
+ * (a `file://` URL or a plain path; other schemes are refused).
+ *
+ * Each event goes to the file its templates name (`/logs/%Y-%m-%d/`, `web-%{host}-%{rolltag}`).
+ * A file is written as `<name>.<unique>.tmp` and renamed to `<name>` when complete: when the sink
+ * closes (a `roll` closes it every period) or when it has to close files to stay under its limit
+ * of open files. A name taken already gets `.1`, `.2`, ... rather than overwriting. So a reader
+ * never sees a partial file under its final name, and a crash leaves only `.tmp` files.
+ *
+ * An append resolves once every event of the batch is written to its file (page cache); close and
+ * flush make the files durable (fdatasync) before renaming.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Batch } from '../../core/channel';
+import type { ComponentContext, Sink } from '../../core/component';
+import { EventCursor } from '../../core/event';
+import { BYTES_SENT, EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../../core/metrics';
+import type { ArgValue, SinkDef } from '../../core/registry';
+import { compileTemplate, CursorEscapeSource, type Template } from '../../core/spec/escapes';
+import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from './formats';
+
+export interface EscapedFileOptions {
+  /** Files kept open at once; the least recently written is completed beyond this. */
+  maxOpenFiles: number;
+}
+
+export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128 };
+
+interface OpenFile {
+  finalPath: string;
+  tmpPath: string;
+  handle: fs.FileHandle;
+}
+
+let tmpCounter = 0;
+
+/** Turns `file:///x/y` or `/x/y` into a local path; throws for another scheme. */
+export function localPath(url: string): string {
+  if (url.startsWith('file://')) return url.slice('file://'.length);
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url);
+  if (scheme) throw new Error(`scheme ${scheme[1]}:// is not supported (only file:// and plain paths)`);
+  return url;
+}
+
+export class EscapedFileSink implements Sink {
+  private readonly dir: Template;
+  private readonly file: Template;
+  private readonly files = new Map<string, OpenFile>();
+  private readonly cursor = new EventCursor();
+  private readonly source = new CursorEscapeSource();
+  /** Formatted output per file path, for the batch being written; buffers are reused. */
+  private readonly buckets = new Map<string, OutputBuffer>();
+  private readonly spare: OutputBuffer[] = [];
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    dirTemplate: string,
+    fileTemplate: string,
+    private readonly format: OutputFormat,
+    private readonly ctx: ComponentContext,
+    private readonly options: EscapedFileOptions = ESCAPED_FILE_DEFAULTS,
+  ) {
+    this.dir = compileTemplate(localPath(dirTemplate));
+    this.file = compileTemplate(fileTemplate);
+  }
+
+  async open(): Promise<void> {}
+
+  /** Appends run one at a time: two batches never interleave within a file. */
+  append(batch: Batch): Promise<void> {
+    const run = this.queue.then(() => this.write(batch));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(batch: Batch): Promise<void> {
+    const c = this.cursor.reset(batch.bytes);
+    const src = this.source.of(c);
+    const tags = this.ctx.tags;
+    const constant = this.dir.isConstant && this.file.isConstant;
+    let last = '';
+    let out: OutputBuffer | undefined;
+    while (c.next()) {
+      const p = constant && last !== '' ? last : path.join(this.dir.format(src, tags), this.file.format(src, tags));
+      if (p !== last || !out) {
+        last = p;
+        out = this.buckets.get(p);
+        if (!out) {
+          out = this.spare.pop() ?? new OutputBuffer(64 * 1024);
+          out.reset();
+          this.buckets.set(p, out);
+        }
+      }
+      this.format.write(c, out);
+    }
+    let bytes = 0;
+    try {
+      for (const [p, buf] of this.buckets) {
+        const f = await this.fileFor(p);
+        const view = buf.view();
+        await f.handle.write(view, 0, view.length);
+        bytes += view.length;
+      }
+    } finally {
+      for (const buf of this.buckets.values()) this.spare.push(buf);
+      this.buckets.clear();
+    }
+    this.ctx.counters.add(EVENTS_ACCEPTED, batch.count);
+    this.ctx.counters.add(BYTES_SENT, bytes);
+    this.ctx.counters.add(SINK_BATCHES_ACKED);
+  }
+
+  /** The paths of the files open now (their `.tmp` names are internal). */
+  get openFiles(): string[] {
+    return [...this.files.keys()];
+  }
+
+  async flush(): Promise<void> {
+    await this.queue;
+    await Promise.all([...this.files.values()].map((f) => f.handle.datasync()));
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    const files = [...this.files.values()];
+    this.files.clear();
+    const results = await Promise.allSettled(files.map((f) => this.complete(f)));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  private async fileFor(finalPath: string): Promise<OpenFile> {
+    const open = this.files.get(finalPath);
+    if (open) {
+      // Most recently written last: Map order is the eviction order.
+      this.files.delete(finalPath);
+      this.files.set(finalPath, open);
+      return open;
+    }
+    while (this.files.size >= this.options.maxOpenFiles) {
+      const [oldest, f] = this.files.entries().next().value as [string, OpenFile];
+      this.files.delete(oldest);
+      await this.complete(f);
+    }
+    await fs.mkdir(path.dirname(finalPath), { recursive: true });
+    const tmpPath = `${finalPath}.${process.pid}.${++tmpCounter}.tmp`;
+    const handle = await fs.open(tmpPath, 'wx');
+    const f = { finalPath, tmpPath, handle };
+    this.files.set(finalPath, f);
+    this.ctx.logger.debug('file opened', { file: tmpPath });
+    return f;
+  }
+
+  /** Makes a file durable and gives it its final name. */
+  private async complete(f: OpenFile): Promise<void> {
+    await f.handle.datasync();
+    await f.handle.close();
+    const target = await freeName(f.finalPath);
+    await fs.rename(f.tmpPath, target);
+    this.ctx.logger.info('file completed', { file: target });
+  }
+}
+
+/** `p`, or `p.1`, `p.2`, ... : the first that does not exist. */
+async function freeName(p: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const candidate = i === 0 ? p : `${p}.${i}`;
+    try {
+      await fs.access(candidate);
+    } catch {
+      return candidate;
+    }
+  }
+}
+
+function checkTemplateArg(v: ArgValue): string | null {
+  try {
+    compileTemplate(localPath(String(v)));
+    return null;
+  } catch (err) {
+    return `is not a valid path template: ${(err as Error).message}`;
+  }
+}
+
+const formatArg = { name: 'format', type: 'identifier' as const, default: 'raw', oneOf: FORMAT_NAMES, doc: 'output format' };
+
+export const escapedFileDef: SinkDef = {
+  kind: 'sink',
+  name: 'escapedFile',
+  aliases: ['escapedCustomDfs'],
+  doc: 'Writes events to files named by escapes (dir and file templates), as .tmp files renamed when complete.',
+  args: [
+    { name: 'dir', type: 'string', required: true, doc: 'directory template (a path or file:// URL), e.g. /logs/%Y-%m-%d/', check: checkTemplateArg },
+    { name: 'file', type: 'string', required: true, doc: 'file name template, e.g. web-%{host}-%{rolltag}', check: checkTemplateArg },
+    formatArg,
+  ],
+  create: (args, ctx) => new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx),
+};
+
+export const customDfsDef: SinkDef = {
+  kind: 'sink',
+  name: 'customdfs',
+  aliases: ['customDfs'],
+  doc: 'Flume OG\'s customdfs: writes events to one path template (a path or file:// URL).',
+  args: [
+    { name: 'path', type: 'string', required: true, doc: 'file path template', check: checkTemplateArg },
+    formatArg,
+  ],
+  create: (args, ctx) => {
+    const p = localPath(args.string('path'));
+    return new EscapedFileSink(path.dirname(p), path.basename(p), getFormat(args.string('format')), ctx);
+  },
+};

@@ -1,0 +1,5 @@
+/** The storage writers of a collector: one line each. */
+import type { SinkDef } from '../../core/registry';
+import { customDfsDef, escapedFileDef } from './escaped-file';
+
+export const WRITERS: readonly SinkDef[] = [escapedFileDef, customDfsDef];

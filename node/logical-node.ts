@@ -1,0 +1,371 @@
+/**
+ * The logical-node driver: `source | sink` with a channel between them.
+ *
+ *     source --put--> channel --take (one transaction per batch)--> sink tree
+ *
+ * - open: validate the spec, open the channel (memory or WAL) and the sink tree, start up to
+ *   `sink.window` workers, then open the source. Sinks are ready before the first event arrives.
+ * - run: each worker takes a batch in a transaction, appends it to the sink, commits on success;
+ *   on failure it rolls back (the batch returns to the head of the channel) and backs off.
+ * - close: stop the source (it resolves once everything it accepted is in the channel), let the
+ *   workers drain a memory channel (a durable one keeps its batches for the next start), wait for
+ *   appends in flight; past `closeTimeoutMs` give up waiting (cancel) and say what was left.
+ *   Then close the sink tree and the channel.
+ *
+ * Concurrency: workers run in parallel up to the window, so with a window above 1 a batch that
+ * failed and was retried may arrive after later ones. Every method is safe to call once; `close`
+ * is idempotent.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { batchOf, type Channel, inTransaction } from '../core/channel';
+import type { ComponentContext, Sink, Source, SourceOutput } from '../core/component';
+import { FlumeError, ValidationError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { MemoryChannel, MEMORY_CHANNEL_DEFAULTS } from '../core/memory-channel';
+import {
+  BATCHES, BYTES_ACCEPTED, BYTES_REJECTED, CHANNEL_CAPACITY_BYTES, CHANNEL_FILL_BATCHES, CHANNEL_FILL_BYTES, type CounterSet, ERRORS,
+  EVENTS_ACCEPTED, EVENTS_REJECTED, type Metrics, SINK_BATCHES_ACKED, SINK_BATCHES_RETRIED, SINK_BATCHES_SENT,
+} from '../core/metrics';
+import { type Registry, validateNode } from '../core/registry';
+import { backoffMs, sleep } from '../core/retry';
+import type { LogicalNodeSpec } from '../core/spec/ast';
+import { openWal, WAL_DEFAULTS } from '../core/wal';
+import { buildSink, buildSource } from './builder';
+import { SequenceAllocator } from './seq';
+
+export type ChannelKind = 'memory' | 'wal';
+
+export interface LogicalNodeOptions {
+  /** memory: fast, lost on crash; wal: durable, replayed on start (in `<dataDir>/wal`). */
+  channel: ChannelKind;
+  /** 0: the channel kind's own default. */
+  channelCapacityBytes: number;
+  /** How long `close` waits for the source, the drain and the appends in flight. */
+  closeTimeoutMs: number;
+  /** How long a worker waits on an empty channel before looking again. */
+  takeWaitMs: number;
+  /** Backoff after a failed append: first step and cap. */
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
+  channel: 'memory',
+  channelCapacityBytes: 0,
+  closeTimeoutMs: 30_000,
+  takeWaitMs: 250,
+  retryInitialMs: 100,
+  retryMaxMs: 10_000,
+};
+
+/** What a logical node is given; the manager or the CLI builds it once. */
+export interface LogicalNodeDeps {
+  registry: Registry;
+  metrics: Metrics;
+  logger: Logger;
+  physicalNode: string;
+  host: string;
+  /** The node's own directory (sequence numbers, WAL, source offsets). */
+  dataDir: string;
+}
+
+export type LogicalNodeState = 'IDLE' | 'OPENING' | 'ACTIVE' | 'CLOSING' | 'CLOSED' | 'ERROR';
+
+export interface LogicalNodeStatus {
+  name: string;
+  state: LogicalNodeState;
+  source: string;
+  sink: string;
+  channel: { kind: ChannelKind; batches: number; bytes: number; capacityBytes: number; inFlight: number } | null;
+  error?: string;
+  /** Counters by component path (`source.tail`, `channel`, `driver`, `sink.batch`...). */
+  counters: Record<string, Record<string, number>>;
+}
+
+export class LogicalNode {
+  readonly name: string;
+  readonly options: LogicalNodeOptions;
+  private lifecycle: LogicalNodeState = 'IDLE';
+  private failure: string | undefined;
+  private channel: Channel | null = null;
+  private sink: Sink | null = null;
+  private source: Source | null = null;
+  private workers: Promise<void>[] = [];
+  private stopWorkers = false;
+  private inFlightAppends = 0;
+  private failures = 0;
+  private closing: Promise<void> | null = null;
+  private gaugeTimer: NodeJS.Timeout | null = null;
+  private readonly counterSets = new Map<string, CounterSet>();
+  private readonly log: Logger;
+  private readonly channelCounters: CounterSet;
+  private readonly driverCounters: CounterSet;
+
+  constructor(
+    readonly spec: LogicalNodeSpec,
+    private readonly deps: LogicalNodeDeps,
+    options: Partial<LogicalNodeOptions> = {},
+  ) {
+    const unknown = Object.keys(options).filter((k) => !(k in LOGICAL_NODE_DEFAULTS));
+    if (unknown.length > 0) throw new FlumeError(`unknown logical node options: ${unknown.join(', ')}`);
+    this.options = { ...LOGICAL_NODE_DEFAULTS, ...options };
+    this.name = spec.name;
+    this.log = deps.logger.child({ component: `node.${spec.name}` });
+    this.channelCounters = this.countersFor('channel');
+    this.driverCounters = this.countersFor('driver');
+  }
+
+  get state(): LogicalNodeState {
+    return this.lifecycle;
+  }
+
+  /** Builds and starts everything; throws (leaving nothing open) if any part cannot start. */
+  async open(): Promise<void> {
+    if (this.lifecycle !== 'IDLE') throw new FlumeError(`logical node ${this.name} is ${this.lifecycle}, cannot open`);
+    this.lifecycle = 'OPENING';
+    try {
+      const problems = validateNode(this.deps.registry, this.spec);
+      if (problems.length > 0) throw new ValidationError(problems, `logical node ${this.name}`);
+      fs.mkdirSync(this.deps.dataDir, { recursive: true });
+      const seq = SequenceAllocator.open(this.deps.dataDir);
+      this.channel = await this.openChannel();
+      const makeContext = (p: string, tags?: Readonly<Record<string, string>>): ComponentContext => this.context(p, tags);
+      this.sink = buildSink(this.deps.registry, this.spec.sink, makeContext);
+      const source = buildSource(this.deps.registry, this.spec.source, makeContext);
+      await this.sink.open();
+      const window = Math.max(1, Math.floor(this.sink.window ?? 1));
+      for (let i = 0; i < window; i++) this.workers.push(this.work());
+      await source.open(this.output(seq));
+      this.source = source;
+      this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
+      this.gaugeTimer.unref();
+      this.lifecycle = 'ACTIVE';
+      this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.options.channel, window });
+    } catch (err) {
+      this.failure = err instanceof Error ? err.message : String(err);
+      this.log.error('logical node failed to open', { error: this.failure });
+      await this.teardown(0).catch(() => undefined);
+      this.lifecycle = 'ERROR';
+      throw err;
+    }
+  }
+
+  /**
+   * Resolves once a finite source is drained, its events have left the channel and the sink tree
+   * is flushed: what `--oneshot` waits for. Never resolves for an endless source.
+   */
+  async finished(): Promise<void> {
+    const done = this.source?.done;
+    if (!done) return new Promise<void>(() => undefined);
+    await done;
+    await this.drained(Infinity);
+    await this.sink?.flush?.();
+  }
+
+  /** Stops the node; see the module comment. Idempotent. */
+  close(timeoutMs = this.options.closeTimeoutMs): Promise<void> {
+    if (!this.closing) this.closing = this.doClose(timeoutMs);
+    return this.closing;
+  }
+
+  status(): LogicalNodeStatus {
+    const stats = this.channel?.stats();
+    const counters: Record<string, Record<string, number>> = {};
+    for (const [p, c] of this.counterSets) counters[p] = c.snapshot();
+    return {
+      name: this.name,
+      state: this.lifecycle,
+      source: this.spec.sourceText,
+      sink: this.spec.sinkText,
+      channel: stats ? { kind: this.options.channel, ...stats } : null,
+      ...(this.failure ? { error: this.failure } : {}),
+      counters,
+    };
+  }
+
+  private async doClose(timeoutMs: number): Promise<void> {
+    if (this.lifecycle === 'IDLE' || this.lifecycle === 'CLOSED') {
+      this.lifecycle = 'CLOSED';
+      return;
+    }
+    if (this.lifecycle !== 'ERROR') this.lifecycle = 'CLOSING';
+    this.log.info('logical node closing');
+    await this.teardown(timeoutMs);
+    this.lifecycle = 'CLOSED';
+    this.log.info('logical node closed', { counters: this.driverCounters.snapshot() });
+  }
+
+  private async teardown(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    this.gaugeTimer = null;
+    if (this.source) {
+      const closed = await withDeadline(this.source.close(), deadline);
+      if (!closed) this.log.error('source did not close in time; cancelling it');
+    }
+    if (this.channel && !this.channel.durable && this.sink) {
+      if (!(await this.drained(deadline - Date.now()))) {
+        const left = this.channel.stats();
+        this.log.error('channel not drained in time: its batches are lost', { batches: left.batches, bytes: left.bytes });
+      }
+    }
+    this.stopWorkers = true;
+    if (!(await withDeadline(Promise.all(this.workers), deadline))) {
+      this.log.error('appends still in flight at the close deadline; cancelling them', { inFlight: this.inFlightAppends });
+    }
+    if (this.sink) {
+      try {
+        await withDeadline(this.sink.close(), Math.max(deadline, Date.now() + 1000));
+      } catch (err) {
+        this.log.error('sink failed to close', { error: String(err) });
+      }
+    }
+    if (this.channel) await this.channel.stop();
+    this.updateGauges();
+  }
+
+  /** Waits until the channel is empty and no append is in flight, up to `ms`. */
+  private async drained(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = this.channel?.stats();
+      if (!s || (s.batches === 0 && s.inFlight === 0 && this.inFlightAppends === 0)) return true;
+      if (Date.now() >= deadline || this.workers.length === 0) return false;
+      await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  private async openChannel(): Promise<Channel> {
+    const capacity = this.options.channelCapacityBytes;
+    if (this.options.channel === 'wal') {
+      return openWal(path.join(this.deps.dataDir, 'wal'), {
+        name: `${this.name}.wal`,
+        capacityBytes: capacity > 0 ? capacity : WAL_DEFAULTS.capacityBytes,
+        logger: this.log.child({ component: `node.${this.name}.wal` }),
+      });
+    }
+    return new MemoryChannel(`${this.name}.memory`, { capacityBytes: capacity > 0 ? capacity : MEMORY_CHANNEL_DEFAULTS.capacityBytes });
+  }
+
+  private output(seq: SequenceAllocator): SourceOutput {
+    const channel = this.channel!;
+    const counters = this.channelCounters;
+    return {
+      origin: this.name,
+      nextSeq: () => seq.nextSeq(),
+      put: async (bytes: Buffer) => {
+        let batch;
+        try {
+          batch = batchOf(bytes);
+        } catch (err) {
+          counters.add(BYTES_REJECTED, bytes.length);
+          counters.add(EVENTS_REJECTED, 1);
+          counters.add(ERRORS);
+          throw err;
+        }
+        await inTransaction(channel, (tx) => tx.put(batch));
+        counters.add(EVENTS_ACCEPTED, batch.count);
+        counters.add(BYTES_ACCEPTED, bytes.length);
+        counters.add(BATCHES);
+      },
+    };
+  }
+
+  private async work(): Promise<void> {
+    const channel = this.channel!;
+    const sink = this.sink!;
+    const c = this.driverCounters;
+    while (!this.stopWorkers) {
+      const tx = channel.transaction();
+      tx.begin();
+      let batch;
+      try {
+        batch = await tx.take(this.options.takeWaitMs);
+      } catch (err) {
+        tx.rollback();
+        tx.close();
+        if (this.stopWorkers) break;
+        c.add(ERRORS);
+        this.log.error('take failed', { error: String(err) });
+        await sleep(this.options.retryMaxMs);
+        continue;
+      }
+      if (!batch) {
+        tx.rollback();
+        tx.close();
+        continue;
+      }
+      this.inFlightAppends++;
+      c.add(SINK_BATCHES_SENT);
+      try {
+        await sink.append(batch);
+        await tx.commit();
+        tx.close();
+        this.failures = 0;
+        c.add(SINK_BATCHES_ACKED);
+        c.add(EVENTS_ACCEPTED, batch.count);
+        c.add(BYTES_ACCEPTED, batch.bytes.length);
+      } catch (err) {
+        if (tx.state === 'OPEN') tx.rollback();
+        tx.close();
+        c.add(ERRORS);
+        c.add(SINK_BATCHES_RETRIED);
+        const delay = backoffMs(this.failures++, { initialMs: this.options.retryInitialMs, maxMs: this.options.retryMaxMs, factor: 2 });
+        this.log.warn('append failed; the batch goes back to the channel', {
+          batch: `${batch.origin}#${batch.seq}`, retryInMs: Math.round(delay), error: err instanceof Error ? err.message : String(err),
+        });
+        await sleep(delay);
+      } finally {
+        this.inFlightAppends--;
+      }
+    }
+  }
+
+  private context(componentPath: string, tags?: Readonly<Record<string, string>>): ComponentContext {
+    return {
+      logger: this.deps.logger.child({ component: `${this.name}.${componentPath}` }),
+      logicalNode: this.name,
+      physicalNode: this.deps.physicalNode,
+      host: this.deps.host,
+      dataDir: this.deps.dataDir,
+      counters: this.countersFor(componentPath),
+      ...(tags ? { tags } : {}),
+    };
+  }
+
+  private countersFor(componentPath: string): CounterSet {
+    let c = this.counterSets.get(componentPath);
+    if (!c) {
+      c = this.deps.metrics.component(this.name, componentPath);
+      this.counterSets.set(componentPath, c);
+    }
+    return c;
+  }
+
+  private updateGauges(): void {
+    const s = this.channel?.stats();
+    if (!s) return;
+    this.deps.metrics.setGauge(CHANNEL_FILL_BYTES, this.name, s.bytes);
+    this.deps.metrics.setGauge(CHANNEL_FILL_BATCHES, this.name, s.batches);
+    this.deps.metrics.setGauge(CHANNEL_CAPACITY_BYTES, this.name, s.capacityBytes);
+  }
+}
+
+/** Waits for `p` until `deadline` (ms since the epoch); false if the deadline came first. */
+async function withDeadline(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  const ms = deadline - Date.now();
+  if (ms === Infinity) {
+    await p;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The logical nodes of one physical node, driven by a desired set:
+ *
+ *     manager.apply({ web01: { source: 'tail("/var/log/a")', sink: 'console', version: 3 } })
+ *
+ * `apply` diffs the desired set against what runs: a node whose text and version are unchanged
+ * is left alone; a changed one is closed and reopened with the new spec; one no longer desired is
+ * closed; a version older than the one running is refused. A spec that does not parse or validate
+ * leaves the node in ERROR with every problem in its status (the old one is closed first, as in
+ * Flume OG: the master asked for something else). Calls to `apply` run one at a time, in order.
+ *
+ * The master client (node/master-client.ts) feeds `apply` from heartbeats; standalone mode feeds
+ * it once from the command line.
+ */
+import * as path from 'node:path';
+import { FlumeError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import type { Metrics } from '../core/metrics';
+import type { Registry } from '../core/registry';
+import type { LogicalNodeSpec } from '../core/spec/ast';
+import { parseSink, parseSource } from '../core/spec/parser';
+import { LogicalNode, type LogicalNodeOptions, type LogicalNodeStatus } from './logical-node';
+
+export interface DesiredNode {
+  source: string;
+  sink: string;
+  version: number;
+}
+
+export type DesiredSet = Readonly<Record<string, DesiredNode>>;
+
+export interface ApplyResult {
+  opened: string[];
+  closed: string[];
+  unchanged: string[];
+  /** Nodes refused (older version) and nodes that failed to parse, validate or open. */
+  refused: Array<{ name: string; reason: string }>;
+  failed: Array<{ name: string; error: string }>;
+}
+
+export interface ManagerDeps {
+  registry: Registry;
+  metrics: Metrics;
+  logger: Logger;
+  physicalNode: string;
+  host: string;
+  /** Each logical node gets `<dataRoot>/<name>`. */
+  dataRoot: string;
+  nodeOptions?: Partial<LogicalNodeOptions>;
+}
+
+export interface ManagedNodeStatus extends LogicalNodeStatus {
+  version: number;
+}
+
+interface Entry {
+  desired: DesiredNode;
+  node: LogicalNode | null;
+  /** Set when the spec could not be parsed, validated or opened. */
+  error?: string;
+}
+
+const NODE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+export class LogicalNodeManager {
+  private readonly entries = new Map<string, Entry>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: ManagerDeps) {
+    this.log = deps.logger.child({ component: 'manager' });
+  }
+
+  /** Brings the running nodes to the desired set; see the module comment. */
+  apply(desired: DesiredSet): Promise<ApplyResult> {
+    const run = this.queue.then(() => this.doApply(desired));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Opens nodes from already-parsed specs (standalone mode), all at version 0. */
+  applySpecs(specs: readonly LogicalNodeSpec[]): Promise<ApplyResult> {
+    const desired: Record<string, DesiredNode> = {};
+    for (const s of specs) desired[s.name] = { source: s.sourceText, sink: s.sinkText, version: 0 };
+    return this.apply(desired);
+  }
+
+  /** The running node of a name, if any. */
+  node(name: string): LogicalNode | undefined {
+    return this.entries.get(name)?.node ?? undefined;
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()].sort();
+  }
+
+  status(): ManagedNodeStatus[] {
+    return this.names().map((name) => {
+      const e = this.entries.get(name)!;
+      if (e.node) return { ...e.node.status(), version: e.desired.version, ...(e.error ? { state: 'ERROR' as const, error: e.error } : {}) };
+      return {
+        name, state: 'ERROR' as const, source: e.desired.source, sink: e.desired.sink, channel: null,
+        error: e.error ?? 'not running', counters: {}, version: e.desired.version,
+      };
+    });
+  }
+
+  /** Closes every node (in parallel); what SIGTERM does. */
+  closeAll(timeoutMs?: number): Promise<void> {
+    const run = this.queue.then(async () => {
+      const nodes = [...this.entries.values()].map((e) => e.node).filter((n): n is LogicalNode => n !== null);
+      await Promise.allSettled(nodes.map((n) => n.close(timeoutMs)));
+      this.entries.clear();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doApply(desired: DesiredSet): Promise<ApplyResult> {
+    const result: ApplyResult = { opened: [], closed: [], unchanged: [], refused: [], failed: [] };
+    const closing: Promise<void>[] = [];
+    for (const [name, entry] of this.entries) {
+      if (name in desired) continue;
+      this.entries.delete(name);
+      if (entry.node) closing.push(entry.node.close());
+      result.closed.push(name);
+    }
+    const toOpen: Array<[string, DesiredNode]> = [];
+    for (const [name, want] of Object.entries(desired)) {
+      const have = this.entries.get(name);
+      if (have && want.version < have.desired.version) {
+        result.refused.push({ name, reason: `version ${want.version} is older than the running version ${have.desired.version}` });
+        continue;
+      }
+      if (have && want.version === have.desired.version && want.source === have.desired.source && want.sink === have.desired.sink) {
+        result.unchanged.push(name);
+        continue;
+      }
+      if (have?.node) {
+        closing.push(have.node.close());
+        result.closed.push(name);
+      }
+      toOpen.push([name, want]);
+    }
+    await Promise.allSettled(closing);
+    await Promise.all(toOpen.map(([name, want]) => this.openOne(name, want, result)));
+    if (result.opened.length + result.closed.length + result.failed.length + result.refused.length > 0) {
+      this.log.info('desired set applied', {
+        opened: result.opened, closed: result.closed, refused: result.refused.map((r) => r.name), failed: result.failed.map((f) => f.name),
+      });
+    }
+    return result;
+  }
+
+  private async openOne(name: string, want: DesiredNode, result: ApplyResult): Promise<void> {
+    const entry: Entry = { desired: want, node: null };
+    this.entries.set(name, entry);
+    try {
+      if (!NODE_NAME.test(name)) throw new FlumeError(`logical node name ${JSON.stringify(name)} must use letters, digits, '_', '.', '-'`);
+      const spec = this.parse(name, want);
+      const node = new LogicalNode(spec, {
+        registry: this.deps.registry,
+        metrics: this.deps.metrics,
+        logger: this.deps.logger,
+        physicalNode: this.deps.physicalNode,
+        host: this.deps.host,
+        dataDir: path.join(this.deps.dataRoot, name),
+      }, this.deps.nodeOptions);
+      entry.node = node;
+      await node.open();
+      result.opened.push(name);
+    } catch (err) {
+      entry.error = err instanceof Error ? err.message : String(err);
+      result.failed.push({ name, error: entry.error });
+    }
+  }
+
+  private parse(name: string, want: DesiredNode): LogicalNodeSpec {
+    const source = parseSource(want.source);
+    const sink = parseSink(want.sink);
+    return { name, source, sink, pos: { line: 1, column: 1 }, sourceText: want.source, sinkText: want.sink };
+  }
+}
