@@ -51,6 +51,7 @@ export const COLLECTOR_COUNTERS = {
   malformedMessages: 'malformed_messages',
   batchesRetry: 'batches_retry',
   duplicatesSkipped: 'duplicates_skipped',
+  streamPauses: 'stream_pauses',
   hopAcks: 'acks_hop',
   e2eAcks: 'acks_e2e',
   errors: 'errors',
@@ -77,6 +78,7 @@ export class CollectorServer {
   private server: grpc.Server | null = null;
   private boundPort = 0;
   private lifecycle: LifecycleState = 'IDLE';
+  private maxUnanswered = 0;
 
   constructor(
     readonly channel: Channel,
@@ -173,7 +175,12 @@ export class CollectorServer {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters.snapshot(), streams: this.streams.size, e2ePending: this.e2e.pendingCount };
+    return { ...this.counters.snapshot(), streams: this.streams.size, e2ePending: this.e2e.pendingCount, maxUnanswered: this.maxUnanswered };
+  }
+
+  /** @internal the high-water mark of batches awaiting their answer on one stream. */
+  noteUnanswered(n: number): void {
+    if (n > this.maxUnanswered) this.maxUnanswered = n;
   }
 
   private openStream(call: Call): void {
@@ -259,8 +266,10 @@ class AppendStream implements AckTarget {
       return this.fail(grpc.status.INVALID_ARGUMENT, 'the first message of an Append stream must be a hello');
     }
     this.unanswered++;
+    this.owner.noteUnanswered(this.unanswered);
     if (this.unanswered >= this.owner.options.window && !this.paused) {
       this.paused = true;
+      this.c.add(COLLECTOR_COUNTERS.streamPauses);
       this.call.pause();
     }
     this.queue.push(request.bytes);
