@@ -224,6 +224,8 @@ export class Registry {
   resolveArgs(def: ComponentDef, call: Call): ResolvedArgs | SpecProblem[] {
     const problems: SpecProblem[] = [];
     const values = new Map<string, ArgValue | ArgValue[]>();
+    /** Arguments present in the call, well-typed or not: a bad one is not also "missing". */
+    const given = new Set<string>();
     const schema = def.args;
     const rest = schema.length > 0 && schema[schema.length - 1].rest ? schema[schema.length - 1] : undefined;
     const fixed = rest ? schema.slice(0, -1) : schema;
@@ -242,10 +244,11 @@ export class Registry {
           problem(arg.pos, `unknown argument ${arg.name}; ${call.name} takes ${schema.length ? schema.map((x) => x.name).join(', ') : 'no arguments'}`, arg.name);
           continue;
         }
-        if (values.has(s.name)) {
+        if (given.has(s.name)) {
           problem(arg.pos, `argument ${s.name} is given twice`, s.name);
           continue;
         }
+        given.add(s.name);
         const v = coerce(s, arg.value, (d) => problem(arg.value.pos, d, s.name));
         if (v !== undefined) values.set(s.name, s.rest ? [v] : v);
         continue;
@@ -257,9 +260,11 @@ export class Registry {
       const index = positional++;
       if (index < fixed.length) {
         const s = fixed[index];
+        given.add(s.name);
         const v = coerce(s, arg, (d) => problem(arg.pos, d, s.name));
         if (v !== undefined) values.set(s.name, v);
       } else if (rest) {
+        given.add(rest.name);
         const v = coerce(rest, arg, (d) => problem(arg.pos, d, rest.name));
         if (v !== undefined) {
           const list = (values.get(rest.name) as ArgValue[] | undefined) ?? [];
@@ -271,7 +276,7 @@ export class Registry {
       }
     }
     for (const s of schema) {
-      if (values.has(s.name)) continue;
+      if (given.has(s.name)) continue;
       if (s.required) problem(call.pos, `missing required argument ${s.name} (${s.doc}); usage: ${usage}`, s.name);
       else if (s.default !== undefined) values.set(s.name, s.default);
     }
