@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { makeEvent } from '../../core/event';
+import { ResolvedArgs } from '../../core/registry';
+import { RollSink } from '../../core/sinks/roll';
+import { batch, tempDir, testContext } from '../../test/node/helpers';
+import { customDfsDef, EscapedFileSink, escapedFileDef } from './escaped-file';
+import { getFormat } from './formats';
+
+const root = tempDir();
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function listAll(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+    .sort();
+}
+
+test('files are written as .tmp and renamed when the sink closes', async () => {
+  const dir = path.join(root, 'tmp-rename');
+  const s = new EscapedFileSink(dir, 'out.log', getFormat('raw'), testContext());
+  await s.open();
+  await s.append(batch('o', 1, [makeEvent('a'), makeEvent('b')]));
+  const during = listAll(dir);
+  assert.equal(during.length, 1);
+  assert.match(during[0], /^out\.log\.\d+\.\d+\.tmp$/);
+  await s.close();
+  assert.deepEqual(listAll(dir), ['out.log']);
+  assert.equal(fs.readFileSync(path.join(dir, 'out.log'), 'utf8'), 'a\nb\n');
+  // A second writer of the same name does not overwrite it.
+  const again = new EscapedFileSink(dir, 'out.log', getFormat('raw'), testContext());
+  await again.append(batch('o', 2, [makeEvent('c')]));
+  await again.close();
+  assert.deepEqual(listAll(dir), ['out.log', 'out.log.1']);
+  assert.equal(fs.readFileSync(path.join(dir, 'out.log.1'), 'utf8'), 'c\n');
+});
+
+test('escapes bucket events by event time and by attribute', async () => {
+  const dir = path.join(root, 'buckets');
+  const s = escapedFileDef.create(
+    ResolvedArgs.of('escapedFile', { dir: `file://${dir}/%Y-%m-%d/%H`, file: 'app-%{svc}.log', format: 'raw' }),
+    testContext(),
+  );
+  const t1 = Date.UTC(2024, 0, 2, 3, 4, 5);
+  const t2 = Date.UTC(2024, 0, 2, 4, 0, 0);
+  const svc = (v: string): Map<string, Buffer> => new Map([['svc', Buffer.from(v)]]);
+  await s.open();
+  await s.append(batch('o', 1, [
+    makeEvent('1', { timestamp: t1, attributes: svc('api') }),
+    makeEvent('2', { timestamp: t1, attributes: svc('web') }),
+    makeEvent('3', { timestamp: t2, attributes: svc('api') }),
+    makeEvent('4', { timestamp: t1, attributes: svc('api') }),
+  ]));
+  await s.append(batch('o', 2, [makeEvent('5', { timestamp: t2 })]));
+  await s.close();
+  assert.deepEqual(listAll(dir), ['2024-01-02/03/app-api.log', '2024-01-02/03/app-web.log', '2024-01-02/04/app-.log', '2024-01-02/04/app-api.log']);
+  const read = (p: string): string => fs.readFileSync(path.join(dir, p), 'utf8');
+  assert.equal(read('2024-01-02/03/app-api.log'), '1\n4\n');
+  assert.equal(read('2024-01-02/04/app-api.log'), '3\n');
+  assert.equal(read('2024-01-02/04/app-.log'), '5\n');
+});
+
+test('under roll, %{rolltag} names one completed file per period', async () => {
+  const dir = path.join(root, 'rolled');
+  const ctx = testContext();
+  const roll = new RollSink(60_000, (tags) => escapedFileDef.create(
+    ResolvedArgs.of('escapedFile', { dir, file: 'log-%{rolltag}', format: 'json' }), { ...ctx, tags },
+  ), ctx);
+  await roll.open();
+  await roll.append(batch('o', 1, [makeEvent('a')]));
+  await roll.roll();
+  const afterRoll = listAll(dir);
+  assert.equal(afterRoll.filter((f) => !f.endsWith('.tmp')).length, 1, 'the first generation is complete');
+  await roll.append(batch('o', 2, [makeEvent('b')]));
+  await roll.close();
+  const files = listAll(dir);
+  assert.equal(files.length, 2);
+  assert.ok(files.every((f) => /^log-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)), files.join());
+  assert.deepEqual(files.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).body), ['a', 'b']);
+});
+
+test('customdfs takes one path template; other schemes than file:// are refused', async () => {
+  const dir = path.join(root, 'dfs');
+  const s = customDfsDef.create(ResolvedArgs.of('customdfs', { path: `file://${dir}/%{host}.txt`, format: 'raw' }), testContext());
+  await s.append(batch('o', 1, [makeEvent('x', { host: 'h9' })]));
+  await s.close();
+  assert.deepEqual(listAll(dir), ['h9.txt']);
+  const check = escapedFileDef.args[0].check!;
+  assert.match(String(check('hdfs://nn/x')), /scheme hdfs:\/\/ is not supported/);
+  assert.match(String(check('/x/%Q')), /not a valid path template/);
+});
