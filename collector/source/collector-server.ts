@@ -69,6 +69,9 @@ export interface CollectorServerDeps {
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
 
+/** Timed-out puts left waiting on a full channel, per server, before new batches get RETRY at once. */
+const MAX_ABANDONED_PUTS = 4;
+
 export class CollectorServer {
   readonly options: CollectorServerOptions;
   readonly counters: TierCounters;
@@ -79,6 +82,8 @@ export class CollectorServer {
   private boundPort = 0;
   private lifecycle: LifecycleState = 'IDLE';
   private maxUnanswered = 0;
+  /** @internal puts that timed out and still wait in the channel, to be rolled back. */
+  abandonedPuts = 0;
 
   constructor(
     readonly channel: Channel,
@@ -319,14 +324,20 @@ class AppendStream implements AckTarget {
       if (known === 'stored') this.sendEndToEnd(origin, seq);
       return;
     }
+    if (this.owner.abandonedPuts >= MAX_ABANDONED_PUTS) {
+      // The channel has been full for a while already: do not queue one more waiter on it.
+      return this.putFailed(origin, seq, count, new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs));
+    }
     const batch: Batch = { origin, seq, count, bytes };
     const tx = this.owner.channel.transaction();
     try {
       tx.begin();
       await this.putWithin(tx, batch);
     } catch (err) {
-      if (tx.state === 'OPEN') tx.rollback();
-      tx.close();
+      if (!(err instanceof ChannelWaitTimeout)) {
+        if (tx.state === 'OPEN') tx.rollback();
+        tx.close();
+      }
       return this.putFailed(origin, seq, count, err);
     }
     if (this.hello!.endToEnd) {
@@ -361,8 +372,17 @@ class AppendStream implements AckTarget {
     const winner = await Promise.race([put.then(() => 'put' as const), timeout]);
     clearTimeout(timer);
     if (winner === 'put') return;
-    // The put goes on in the channel; wait for it to end before the caller rolls it back.
-    await put.catch(() => undefined);
+    // The channel offers no way to withdraw a waiting put: let it finish in the background and
+    // roll it back then. At most MAX_ABANDONED_PUTS wait like this per server (see accept).
+    this.owner.abandonedPuts++;
+    void put.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      this.owner.abandonedPuts--;
+      if (tx.state === 'OPEN') tx.rollback();
+      tx.close();
+    });
     throw new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs);
   }
 
