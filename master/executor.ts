@@ -74,7 +74,7 @@ export class CommandExecutor {
     if (record.state === 'EXECING') this.logger.info('Running again a command its leader did not finish.', { id: record.id });
     await this.store.markExecuting(record.id);
     const done = await this.store.finish(record.id, (draft) => planCommand(record.command, record.args, this.ctx)(draft));
-    const fields = { id: done.id, command: done.command, message: done.message };
+    const fields = { id: done.id, command: done.command, result: done.message };
     if (done.state === 'SUCCEEDED') this.logger.info('Command succeeded.', fields);
     else this.logger.warn('Command failed.', fields);
     this.onFinished(done);

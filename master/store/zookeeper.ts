@@ -73,6 +73,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   /** Bumped at every (re)connect: callbacks of an older generation are ignored. */
   private generation = 0;
   private readonly log: Logger;
+  /** The generation whose first setup completed (reconnects before that are the first connect). */
+  private setupDone = -1;
+  private setupChain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly options: ZookeeperStoreOptions, logger: Logger) {
     super();
@@ -320,7 +323,15 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     await this.setup(generation);
   }
 
-  private async setup(generation: number): Promise<void> {
+  /** Runs one setup at a time: two concurrent ones would create two election znodes. */
+  private setup(generation: number): Promise<void> {
+    const run = this.setupChain.then(() => this.doSetup(generation));
+    this.setupChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doSetup(generation: number): Promise<void> {
+    if (generation !== this.generation) return;
     const zk = this.client;
     for (const dir of [COMMANDS, ELECTION, STATUS]) await zk.mkdirp(dir);
     await this.initState(zk);
@@ -331,6 +342,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     if (!this.electionNode || !(await zk.exists(this.electionNode))) {
       this.electionNode = await zk.create(`${ELECTION}/m-`, info, CreateMode.EPHEMERAL_SEQUENTIAL);
     }
+    this.setupDone = generation;
     this.setFresh(true);
     await this.checkLeadership();
     this.emit('commands');
@@ -368,7 +380,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       this.log.warn('Lost the connection to ZooKeeper; not leader and not fresh until it is back.');
       this.setLeader(false);
       this.setFresh(false);
-    } else if (s === 'connected') {
+    } else if (s === 'connected' && this.setupDone === generation) {
       this.log.info('Reconnected to ZooKeeper with the same session.');
       this.setup(generation).catch((err) => this.log.warn('Resync after reconnect failed.', { error: (err as Error).message }));
     } else if (s === 'expired') {
