@@ -1,0 +1,71 @@
+/**
+ * ZooKeeper faults under running masters and nodes: the ZooKeeper leader of a three-server
+ * ensemble killed mid-run; a standalone ZooKeeper gone (the master stops being leader and serves
+ * nothing stale) and back.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { httpGet, waitFor } from '../harness/procs';
+import { startEnsemble, startZooKeeper } from '../harness/zk';
+import { AdminClient, configOf, startMasterProc, startTestNode } from './helpers';
+
+test('three-server ensemble: kill -9 the ZooKeeper leader mid-run, masters and nodes go on', async (t) => {
+  const zk = await startEnsemble(3);
+  t.after(() => zk.stop());
+  const connect = await zk.chroot();
+  const masters = [];
+  for (const id of ['E1', 'E2']) {
+    const m = await startMasterProc(['--zk', connect, '--id', id, '--heartbeat-ms', '200', '--session-timeout-ms', '8000']);
+    t.after(() => m.proc.stop());
+    masters.push(m);
+  }
+  const admins = masters.map((m) => new AdminClient(m.address));
+  t.after(() => admins.forEach((a) => a.close()));
+  assert.equal((await admins[0].exec('config', 'en1', 'text("/tmp/en")', 'console')).state, 2);
+  const node = await startTestNode('en1', masters.map((m) => m.address));
+  t.after(() => node.stop());
+  const v1 = (await configOf(admins[0], 'en1'))!.version;
+  await node.waitForLine(new RegExp(`desired \\{"en1":${v1}\\}`));
+
+  const zkLeader = await waitFor(() => zk.leaderIndex().then((i) => (i === undefined ? undefined : { i })), 30_000, 'a ZooKeeper leader');
+  await zk.kill(zkLeader.i);
+  // Work goes on through either master once the ensemble has a new leader.
+  const id = await waitFor(() => admins[1].submit('refresh', 'en1'), 30_000, 'a master accepting commands');
+  const done = await admins[1].waitDone(id, 60_000);
+  assert.equal(done.state, 2, done.message);
+  const v2 = (await configOf(admins[0], 'en1'))!.version;
+  assert.ok(v2 > v1);
+  await node.waitForLine(new RegExp(`desired \\{"en1":${v2}\\}`), 30_000);
+  assert.ok(node.running);
+  await waitFor(async () => (await admins[0].nodes()).find((n) => n.physical === 'en1' && n.state === 3), 20_000, 'en1 ACTIVE');
+  const infos = await Promise.all(admins.map((a) => a.info()));
+  assert.ok(infos.every((i) => i.fresh), JSON.stringify(infos));
+  assert.equal(infos.filter((i) => i.leader).length, 1, JSON.stringify(infos));
+});
+
+test('ZooKeeper gone: the master stops leading and serves nothing stale; back: it resumes', async (t) => {
+  const zk = await startZooKeeper();
+  t.after(() => zk.stop());
+  const connect = await zk.chroot();
+  const m = await startMasterProc(['--zk', connect, '--id', 'S1', '--heartbeat-ms', '200', '--session-timeout-ms', '4000']);
+  t.after(() => m.proc.stop());
+  const admin = new AdminClient(m.address);
+  t.after(() => admin.close());
+  assert.equal((await admin.exec('config', 'keep', 'text("/tmp/k")', 'console')).state, 2);
+  await zk.kill(0);
+  await waitFor(async () => {
+    const info = await admin.info();
+    return !info.fresh && !info.leader;
+  }, 20_000, 'the master to notice the session is lost');
+  await assert.rejects(admin.configs(), (err: { code?: number }) => err.code === 14, 'UNAVAILABLE, not stale configs');
+  const status = await httpGet(`http://127.0.0.1:${m.httpPort}/status`);
+  assert.equal(status.status, 503);
+  await zk.restart(0);
+  await waitFor(async () => {
+    const info = await admin.info();
+    return info.fresh && info.leader;
+  }, 60_000, 'the master to be fresh and leader again');
+  assert.ok(await configOf(admin, 'keep'));
+  assert.equal((await admin.exec('config', 'after', 'text("/tmp/a")', 'console')).state, 2);
+});
+
