@@ -176,8 +176,15 @@ export class LogicalNodeManager {
   }
 
   private parse(name: string, want: DesiredNode): LogicalNodeSpec {
-    const source = parseSource(want.source);
-    const sink = parseSink(want.sink);
+    const part = <T>(what: string, text: string, parse: (t: string) => T): T => {
+      try {
+        return parse(text);
+      } catch (err) {
+        throw new FlumeError(`${what} ${JSON.stringify(text)}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+    };
+    const source = part('source', want.source, parseSource);
+    const sink = part('sink', want.sink, parseSink);
     return { name, source, sink, pos: { line: 1, column: 1 }, sourceText: want.source, sinkText: want.sink };
   }
 }
