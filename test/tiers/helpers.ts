@@ -61,11 +61,16 @@ export class Drain {
         const s = this.channel.stats();
         this.maxBytesSeen = Math.max(this.maxBytesSeen, s.bytes);
       }
-      const batch = await inTransaction(this.channel, (tx) => tx.take(50)).catch(() => null);
-      if (!batch) continue;
-      if (this.options.delayMs) await new Promise((r) => setTimeout(r, this.options.delayMs));
-      this.seen.push(batch);
-      this.options.onStored?.(batch);
+      // Store, then commit the take, as a storage writer does: a crash in between leaves the
+      // batch in the channel.
+      await inTransaction(this.channel, async (tx) => {
+        const batch = await tx.take(50);
+        if (!batch) return;
+        if (this.options.delayMs) await new Promise((r) => setTimeout(r, this.options.delayMs));
+        if (!this.running) throw new Error('drain stopped');
+        this.seen.push(batch);
+        this.options.onStored?.(batch);
+      }).catch(() => undefined);
     }
   }
 
