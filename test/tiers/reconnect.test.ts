@@ -116,3 +116,47 @@ test('E2E: after a restart the sink asks Stored and does not resend batches alre
   assert.deepEqual(resent, [], 'no batch already in storage was sent again');
   assert.equal(storage.duplicates, 0);
 });
+
+test('DFO: appends made while no collector answers wait, and drain when it comes back', async () => {
+  const storage = new Storage();
+  const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
+  const first = await startCollector(0, channel, storage, () => false);
+  const port = first.server.port;
+  first.server.kill();
+  await first.drain.stop();
+  const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  let resolved = 0;
+  const appends = numberedBatches('late', 8, 10).map((b) => sink.append(b).then(() => resolved++));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(resolved, 0, 'nothing resolves while no collector answers');
+  await startCollector(port, channel, storage, () => false);
+  await Promise.all(appends);
+  await waitFor(() => storage.kept.length >= 8, 'the backlog stored');
+  assert.equal(checkExactlyOnceInOrder(storage.kept, 'late', 8), null);
+});
+
+test('BE: batches the connection cannot deliver are dropped and counted, never silently', async () => {
+  const storage = new Storage();
+  const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
+  const first = await startCollector(0, channel, storage, () => false);
+  const port = first.server.port;
+  first.server.kill();
+  await first.drain.stop();
+  const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode: 'BE', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  // No collector: every append resolves (best effort) and is counted as dropped.
+  await Promise.all(numberedBatches('be', 5, 10).map((b) => sink.append(b)));
+  assert.equal(sink.stats().batches_dropped, 5);
+  assert.equal(sink.stats().events_dropped, 50);
+  // A collector again: later batches are delivered.
+  await startCollector(port, channel, storage, () => false);
+  await waitFor(() => sink.connectedTo !== null, 'the sink reconnected', 30_000);
+  await Promise.all(numberedBatches('be', 5, 10, 100, 6).map((b) => sink.append(b)));
+  await waitFor(() => storage.kept.length >= 5, 'the later batches stored');
+  assert.deepEqual(storage.kept.map((b) => b.seq), [6, 7, 8, 9, 10]);
+  assert.equal(sink.stats().batches_dropped, 5);
+  assert.equal(sink.stats().sink_batches_acked, 5);
+});
