@@ -1,18 +1,262 @@
-/** flume-node: the composition root of a physical node. */
+/**
+ * flume-node: the composition root of a physical node. Builds the logger, metrics, component
+ * registry, logical-node manager and HTTP status server once, and passes them down.
+ *
+ *   flume-node --standalone -n NAME -c 'NAME : src | sink ;' [--oneshot] [--http-port H]
+ *   flume-node --standalone --config-file FILE
+ *   flume-node --master host:port[,...] [--role agent|collector] [-n NAME]   (node/master-client.ts)
+ *   flume-node validate FILE|-
+ *   flume-node components
+ */
 import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { collectDefaultMetrics } from 'prom-client';
+import { createLogger, type Logger } from '../core/logger';
+import { Metrics } from '../core/metrics';
+import { type Registry, validateNode } from '../core/registry';
+import { tryParseSpec } from '../core/spec/parser';
 import { VERSION } from '../core/version';
+import { defaultRegistry } from './components';
+import { StatusServer } from './http';
+import { type ChannelKind, LOGICAL_NODE_DEFAULTS } from './logical-node';
+import { LogicalNodeManager } from './manager';
+import { componentReference } from './reference';
+
+interface RunOptions {
+  role?: string;
+  master?: string;
+  name?: string;
+  data?: string;
+  httpPort?: string;
+  httpHost: string;
+  standalone?: boolean;
+  config?: string;
+  configFile?: string;
+  oneshot?: boolean;
+  channel: string;
+  closeTimeout: string;
+  logLevel?: string;
+}
+
+/** What a running physical node is made of; master mode receives it to drive the manager. */
+export interface NodeRuntime {
+  logger: Logger;
+  metrics: Metrics;
+  registry: Registry;
+  manager: LogicalNodeManager;
+  physicalNode: string;
+  host: string;
+  http: StatusServer | null;
+}
+
+const EXIT_OK = 0;
+const EXIT_PROBLEMS = 1;
+const EXIT_NOT_BUILT = 2;
+
+function readSpecText(file: string): string {
+  return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+}
+
+/** Every problem of a spec text: syntax first, then the registry's; as `where:line:col: message`. */
+export function specProblems(registry: Registry, text: string, where: string): { problems: string[]; nodes: number } {
+  const parsed = tryParseSpec(text);
+  const problems = parsed.errors.map((e) => `${where}:${e.message}`);
+  for (const node of parsed.nodes) problems.push(...validateNode(registry, node).map((p) => `${where}:${p.message}`));
+  const seen = new Set<string>();
+  for (const node of parsed.nodes) {
+    if (seen.has(node.name)) problems.push(`${where}:${node.pos.line}:${node.pos.column}: logical node ${node.name} is defined twice`);
+    seen.add(node.name);
+  }
+  return { problems, nodes: parsed.nodes.length };
+}
+
+function checkRunOptions(o: RunOptions): string[] {
+  const problems: string[] = [];
+  if (o.httpPort !== undefined && !/^\d+$/.test(o.httpPort)) problems.push(`--http-port must be a port number, not ${o.httpPort}`);
+  if (!['memory', 'wal'].includes(o.channel)) problems.push(`--channel must be memory or wal, not ${o.channel}`);
+  if (!/^\d+$/.test(o.closeTimeout)) problems.push(`--close-timeout must be milliseconds, not ${o.closeTimeout}`);
+  if (o.standalone) {
+    if (o.config === undefined && o.configFile === undefined) problems.push('--standalone needs -c SPEC or --config-file FILE');
+    if (o.config !== undefined && o.configFile !== undefined) problems.push('give -c or --config-file, not both');
+    if (o.master !== undefined) problems.push('--standalone and --master exclude each other');
+  } else {
+    if (o.oneshot) problems.push('--oneshot needs --standalone');
+    if (o.config !== undefined || o.configFile !== undefined) problems.push('-c/--config-file need --standalone');
+    if (o.master === undefined) problems.push('give --standalone (with -c or --config-file) or --master host:port[,...]');
+  }
+  return problems;
+}
+
+async function run(o: RunOptions): Promise<number> {
+  const problems = checkRunOptions(o);
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`flume-node: ${p}`);
+    return EXIT_PROBLEMS;
+  }
+  const host = os.hostname();
+  const physicalNode = o.name ?? host;
+  const logger = createLogger({ process: 'flume-node', level: o.logLevel });
+  const metrics = new Metrics();
+  collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
+  const registry = defaultRegistry();
+
+  let specText = '';
+  if (o.standalone) {
+    specText = o.configFile !== undefined ? readSpecText(o.configFile) : o.config!;
+    const checked = specProblems(registry, specText, o.configFile ?? 'config');
+    if (checked.problems.length > 0) {
+      for (const p of checked.problems) console.error(p);
+      return EXIT_PROBLEMS;
+    }
+    if (checked.nodes === 0) {
+      console.error('flume-node: the config defines no logical node');
+      return EXIT_PROBLEMS;
+    }
+  }
+
+  const manager = new LogicalNodeManager({
+    registry, metrics, logger, physicalNode, host,
+    dataRoot: o.data ?? path.join(os.homedir(), '.flume', physicalNode),
+    nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout) },
+  });
+  const started = Date.now();
+  const http = o.httpPort === undefined ? null : await StatusServer.start({
+    port: Number(o.httpPort), host: o.httpHost, metrics, logger,
+    status: () => ({ physicalNode, host, version: VERSION, uptimeMs: Date.now() - started, mode: o.standalone ? 'standalone' : 'master', nodes: manager.status() }),
+  });
+  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http };
+
+  let stopping: Promise<number> | null = null;
+  const stop = (code: number, why: string): Promise<number> => {
+    if (!stopping) {
+      logger.info('physical node stopping', { reason: why });
+      stopping = (async () => {
+        await manager.closeAll(Number(o.closeTimeout));
+        await http?.close();
+        logger.info('physical node stopped');
+        return code;
+      })();
+    }
+    return stopping;
+  };
+  const done = new Promise<number>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.on(sig, () => {
+        if (stopping) {
+          logger.warn('second signal: exiting without waiting');
+          process.exit(EXIT_PROBLEMS);
+        }
+        void stop(EXIT_OK, sig).then(resolve);
+      });
+    }
+    if (o.standalone) {
+      void standalone(runtime, specText, o.oneshot === true).then((code) => {
+        if (code !== null) void stop(code, code === EXIT_OK ? 'oneshot: every source drained' : 'a logical node failed').then(resolve);
+      });
+    } else {
+      void masterMode(runtime, o).then((code) => {
+        if (code !== null) void stop(code, 'master mode ended').then(resolve);
+      });
+    }
+  });
+  return done;
+}
+
+/** Opens every logical node of the text; with oneshot, resolves once all are drained. null: run on. */
+async function standalone(rt: NodeRuntime, text: string, oneshot: boolean): Promise<number | null> {
+  const specs = tryParseSpec(text).nodes;
+  const result = await rt.manager.applySpecs(specs);
+  if (result.failed.length > 0) {
+    for (const f of result.failed) console.error(`flume-node: logical node ${f.name} failed to open: ${f.error}`);
+    return EXIT_PROBLEMS;
+  }
+  rt.logger.info('standalone node running', { logicalNodes: result.opened, http: rt.http ? rt.http.port : undefined });
+  if (!oneshot) return null;
+  const nodes = specs.map((s) => rt.manager.node(s.name)!);
+  const endless = nodes.filter((n) => !n.finite).map((n) => n.name);
+  if (endless.length > 0) {
+    console.error(`flume-node: --oneshot needs finite sources; these never end: ${endless.join(', ')}`);
+    return EXIT_PROBLEMS;
+  }
+  await Promise.all(nodes.map((n) => n.finished()));
+  return EXIT_OK;
+}
+
+/**
+ * `--master` mode belongs to node/master-client.ts: when that module exports
+ * `runMasterMode(runtime, { masters, role })` (resolving to an exit code, or null to run on), it
+ * drives `runtime.manager` from heartbeats. Until then this mode says it is not built.
+ */
+async function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null> {
+  type Entry = (runtime: NodeRuntime, options: { masters: string[]; role: string }) => Promise<number | null>;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('./master-client') as { runMasterMode?: Entry };
+  if (typeof mod.runMasterMode !== 'function') {
+    console.error('flume-node: --master mode is not built yet; use --standalone -c SPEC');
+    return EXIT_NOT_BUILT;
+  }
+  return mod.runMasterMode(rt, { masters: o.master!.split(',').map((m) => m.trim()).filter(Boolean), role: o.role ?? 'agent' });
+}
+
+function validate(file: string): number {
+  const registry = defaultRegistry();
+  let text: string;
+  try {
+    text = readSpecText(file);
+  } catch (err) {
+    console.error(`flume-node: cannot read ${file}: ${(err as Error).message}`);
+    return EXIT_PROBLEMS;
+  }
+  const where = file === '-' ? 'stdin' : file;
+  const { problems, nodes } = specProblems(registry, text, where);
+  for (const p of problems) console.log(p);
+  if (problems.length > 0) {
+    console.log(`${problems.length} problem${problems.length === 1 ? '' : 's'} found`);
+    return EXIT_PROBLEMS;
+  }
+  console.log(`${where}: ${nodes} logical node${nodes === 1 ? '' : 's'}, no problems`);
+  return EXIT_OK;
+}
 
 const program = new Command('flume-node')
-  .description('A physical node: runs the logical nodes (agents or collectors) its master assigns.')
+  .description('A physical node: runs logical nodes (source | sink), standalone or as its master assigns.')
   .version(VERSION)
-  .option('--role <role>', 'agent | collector')
+  .option('--role <role>', 'agent | collector (master mode)')
   .option('--master <hosts>', 'master host:port[,host:port...]')
   .option('-n, --name <name>', 'physical node name (default: the host name)')
-  .option('--data <dir>', 'data directory for channels and positions')
-  .option('--http-port <port>', 'HTTP port for /status and /metrics')
-  .action(() => {
-    console.error('flume-node: not built yet (see the node runtime issue)');
-    process.exit(2);
+  .option('--data <dir>', 'data directory for channels, sequence numbers and positions (default ~/.flume/NAME)')
+  .option('--http-port <port>', 'HTTP port for /status and /metrics (0: any free port)')
+  .option('--http-host <host>', 'address the HTTP server binds', '127.0.0.1')
+  .option('--standalone', 'run the logical nodes of -c/--config-file without a master')
+  .option('-c, --config <spec>', "spec text: 'NAME : source | sink ;' (several allowed)")
+  .option('--config-file <file>', 'read the spec text from a file')
+  .option('--oneshot', 'exit 0 once every (finite) source is drained and every sink flushed')
+  .option('--channel <kind>', 'channel between source and sink: memory | wal', LOGICAL_NODE_DEFAULTS.channel)
+  .option('--close-timeout <ms>', 'how long closing waits before cancelling', String(LOGICAL_NODE_DEFAULTS.closeTimeoutMs))
+  .option('--log-level <level>', 'error | warn | info | debug')
+  .action(async (o: RunOptions) => {
+    process.exitCode = await run(o);
+    // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.
+    setTimeout(() => process.exit(), 5000).unref();
   });
 
-program.parseAsync(process.argv);
+program
+  .command('validate <file>')
+  .description('check a spec file (or - for stdin); print every problem; exit non-zero if any')
+  .action((file: string) => {
+    process.exitCode = validate(file);
+  });
+
+program
+  .command('components')
+  .description('print the reference of every registered component (Markdown)')
+  .action(() => {
+    process.stdout.write(componentReference(defaultRegistry()));
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  console.error(`flume-node: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = EXIT_PROBLEMS;
+});

@@ -120,6 +120,11 @@ export class LogicalNode {
     return this.lifecycle;
   }
 
+  /** Whether the source is finite (has `done`), once open: what `--oneshot` needs. */
+  get finite(): boolean {
+    return this.source?.done !== undefined;
+  }
+
   /** Builds and starts everything; throws (leaving nothing open) if any part cannot start. */
   async open(): Promise<void> {
     if (this.lifecycle !== 'IDLE') throw new FlumeError(`logical node ${this.name} is ${this.lifecycle}, cannot open`);

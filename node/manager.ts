@@ -27,7 +27,8 @@ export interface DesiredNode {
   version: number;
 }
 
-export type DesiredSet = Readonly<Record<string, DesiredNode>>;
+/** By logical node name; a Map works too (the master client's, whose entries carry more fields). */
+export type DesiredSet = Readonly<Record<string, DesiredNode>> | ReadonlyMap<string, DesiredNode>;
 
 export interface ApplyResult {
   opened: string[];
@@ -116,7 +117,10 @@ export class LogicalNodeManager {
     return run;
   }
 
-  private async doApply(desired: DesiredSet): Promise<ApplyResult> {
+  private async doApply(desiredSet: DesiredSet): Promise<ApplyResult> {
+    const desired: Record<string, DesiredNode> = {};
+    const entries = desiredSet instanceof Map ? desiredSet.entries() : Object.entries(desiredSet);
+    for (const [name, d] of entries as Iterable<[string, DesiredNode]>) desired[name] = { source: d.source, sink: d.sink, version: d.version };
     const result: ApplyResult = { opened: [], closed: [], unchanged: [], refused: [], failed: [] };
     const closing: Promise<void>[] = [];
     for (const [name, entry] of this.entries) {
