@@ -124,13 +124,16 @@ export class SourceHarness<S extends Source = Source> {
 
   /** Closes the source, drains the channel into `events`, stops the consumer. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     await this.source.close();
     this.stopped = true;
     await this.consuming;
     await this.channel.stop();
   }
 
-  cleanup(): void {
+  /** Stops the source if a failed test left it running, and removes an own temp data dir. */
+  async cleanup(): Promise<void> {
+    await this.stop();
     if (this.ownDataDir) fs.rmSync(this.ctx.dataDir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,78 @@
+/**
+ * Where a file-reading source keeps its position across restarts: one small JSON file per
+ * followed path under the logical node's data dir, replaced atomically (write + rename).
+ *
+ * A position is saved only after the batch holding the lines before it has been put, so a
+ * restart resumes exactly after the last line the channel accepted: nothing lost, nothing
+ * repeated. (A crash between a put and the save of its position repeats that one batch.)
+ * Saves are coalesced: while one write is in progress only the newest position waits.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** A position in a file, and the identity of that file (rotation changes it; truncation does not). */
+export interface FilePosition {
+  path: string;
+  dev: number;
+  ino: number;
+  offset: number;
+}
+
+export class OffsetStore {
+  readonly file: string;
+  private latest: FilePosition | null = null;
+  private writing: Promise<void> | null = null;
+
+  /** `onError`: a save failed (disk full, permissions); the next save tries again. */
+  constructor(dataDir: string, followedPath: string, private readonly onError: (err: unknown) => void, kind = 'tail') {
+    const abs = path.resolve(followedPath);
+    const hash = createHash('sha1').update(abs).digest('hex').slice(0, 12);
+    const safe = path.basename(abs).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60);
+    this.file = path.join(dataDir, `${kind}-offsets`, `${safe}-${hash}.json`);
+  }
+
+  /** The saved position, or null when there is none (or it is unreadable: reported by the caller). */
+  load(): FilePosition | null {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const v = JSON.parse(text) as Partial<FilePosition>;
+    if (typeof v.path !== 'string' || typeof v.dev !== 'number' || typeof v.ino !== 'number' || typeof v.offset !== 'number') {
+      throw new Error(`offset file ${this.file} is not a position: ${text.slice(0, 200)}`);
+    }
+    return v as FilePosition;
+  }
+
+  /** Queues a save; positions must be given in the order they were reached. */
+  save(pos: FilePosition): void {
+    this.latest = { ...pos };
+    if (this.writing === null) this.writing = this.writeLoop();
+  }
+
+  /** Resolves once every queued save is on disk (in the page cache; see the module comment). */
+  async flush(): Promise<void> {
+    while (this.writing !== null) await this.writing;
+  }
+
+  private async writeLoop(): Promise<void> {
+    try {
+      await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
+      while (this.latest !== null) {
+        const pos = this.latest;
+        this.latest = null;
+        const tmp = `${this.file}.tmp`;
+        await fs.promises.writeFile(tmp, JSON.stringify(pos));
+        await fs.promises.rename(tmp, this.file);
+      }
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this.writing = null;
+    }
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * `tail(file[, startFromEnd=false])`: follows a growing file, one event per line, across
+ * rotation and truncation, and across restarts.
+ *
+ * - The followed file is known by its identity (device + inode), not its name. When the name
+ *   points to another file (rotation: rename + create), the old file is read to its end first,
+ *   after a grace of one poll for late writes; a last line without newline is emitted then.
+ *   When the same file becomes shorter than the read position, it was truncated: reading starts
+ *   again at 0.
+ * - The position (identity + offset after the last line put) is saved in `ctx.dataDir` only
+ *   after the batch holding those lines has been put (offset-store.ts). On restart the source
+ *   resumes there; if the file was rotated while the source was stopped, the old file is looked
+ *   up by identity in the same directory and drained from the saved offset first.
+ * - A partial last line is not emitted until its newline arrives (it is re-read, not buffered).
+ * - A line over `maxEventBytes` is dropped up to its newline, and counted.
+ *
+ * Reads run in chunks of `readBytes` into one reused buffer; lines go straight into the batch
+ * builder. Batches are put when full, and whenever the reader catches up with the writer.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ComponentContext, Source, SourceOutput } from '../../core/component';
+import { Priority } from '../../core/event';
+import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
+import type { SourceDef } from '../../core/registry';
+import { EventBatcher } from './batcher';
+import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { type FilePosition, OffsetStore } from './offset-store';
+
+export interface TailOptions {
+  file: string;
+  /** With no saved position, start at the current end of the file instead of its beginning. */
+  startFromEnd: boolean;
+  maxEventBytes: number;
+  /** How often to look again once caught up. */
+  pollMs: number;
+  /** Bytes read at a time. */
+  readBytes: number;
+  batchEvents: number;
+  /** Stop following once the name is gone and the file drained (tailDir), instead of waiting for it. */
+  stopWhenGone: boolean;
+}
+
+export const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
+  startFromEnd: false,
+  maxEventBytes: SOURCE_DEFAULTS.maxEventBytes,
+  pollMs: SOURCE_DEFAULTS.pollMs,
+  readBytes: 1024 * 1024,
+  batchEvents: SOURCE_DEFAULTS.batchEvents,
+  stopWhenGone: false,
+};
+
+interface ReadResult {
+  progress: boolean;
+  /** At the end: bytes of a last line without newline (still in the read buffer). */
+  partial: number;
+}
+
+/** Follows one path. Used by `tail` (one) and `tailDir` (one per matching file). */
+export class TailFollower {
+  private readonly opts: TailOptions;
+  private readonly store: OffsetStore;
+  private readonly batcher: EventBatcher;
+  private fh: fs.promises.FileHandle | null = null;
+  private dev = 0;
+  private ino = 0;
+  /** Offset of the first byte not yet turned into an event (or dropped). */
+  private readPos = 0;
+  private buf: Buffer;
+  private skipping = false;
+  private skipped = 0;
+  private closing = false;
+  private wake: (() => void) | null = null;
+  private running: Promise<void> | null = null;
+  private failed = false;
+  private lastCheckpoint: FilePosition | null = null;
+  /** The file the name points to after a rotation, held open while the old one is drained. */
+  private next: fs.promises.FileHandle | null = null;
+  private markPositioned: () => void = () => undefined;
+  private readonly positioned = new Promise<void>((resolve) => (this.markPositioned = resolve));
+
+  constructor(
+    private readonly ctx: ComponentContext,
+    out: SourceOutput,
+    options: Partial<TailOptions> & { file: string },
+    private readonly rejects: Rejects,
+  ) {
+    this.opts = { ...TAIL_DEFAULTS, ...options };
+    this.store = new OffsetStore(ctx.dataDir, this.opts.file, (err) => {
+      ctx.counters.add(ERRORS, 1);
+      ctx.logger.error('Saving the tail position failed.', { file: this.opts.file, error: String(err) });
+    });
+    this.batcher = new EventBatcher(out, ctx, { maxEvents: this.opts.batchEvents, lingerMs: 0 });
+    this.buf = Buffer.allocUnsafe(Math.min(this.opts.readBytes, this.opts.maxEventBytes + 2));
+  }
+
+  get file(): string {
+    return this.opts.file;
+  }
+
+  /** Identity of the file currently followed (0/0 before it exists). */
+  get identity(): { dev: number; ino: number } {
+    return { dev: this.dev, ino: this.ino };
+  }
+
+  /** Resolves when the follower has stopped by itself (stopWhenGone) or by `stop()`. */
+  start(): Promise<void> {
+    this.running ??= this.run().catch((err) => {
+      this.ctx.counters.add(ERRORS, 1);
+      this.ctx.logger.error('Tail stopped on an error.', { file: this.opts.file, error: String(err) });
+    });
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    await this.running;
+    if (!this.failed && this.fh !== null) this.checkpoint();
+    await this.batcher.drain();
+    await this.store.flush();
+    await this.closeFile();
+    await this.next?.close();
+    this.next = null;
+  }
+
+  /** Resolves once the follower has taken up its starting position (or failed to). */
+  get ready(): Promise<void> {
+    return this.positioned;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.resume();
+    } finally {
+      this.markPositioned();
+    }
+    let rotatedAt = 0;
+    let goneAt = 0;
+    while (!this.closing && !this.failed) {
+      if (this.fh === null) {
+        if (await this.openFile(this.opts.file, 0)) {
+          this.checkpoint();
+          continue;
+        }
+        if (this.opts.stopWhenGone) return;
+        await this.idle();
+        continue;
+      }
+      const r = await this.readChunk();
+      if (r.progress) continue;
+      this.checkpoint(); // caught up: put what we have
+      const st = await statOrNull(this.opts.file);
+      if (st !== null && (st.ino !== this.ino || st.dev !== this.dev)) {
+        // Rotated. Late writes to the old file are read during one more poll, then it is done.
+        goneAt = 0;
+        if (rotatedAt === 0) {
+          // Hold the new file at once, so that a second rotation during the grace cannot hide it.
+          rotatedAt = Date.now();
+          this.next = await openOrNull(this.opts.file);
+        }
+        if (Date.now() - rotatedAt < this.opts.pollMs) {
+          await this.idle();
+          continue;
+        }
+        rotatedAt = 0;
+        this.ctx.logger.info('File rotated; following the new one.', { file: this.opts.file });
+        await this.finishFile(r.partial);
+        const next = this.next;
+        this.next = null;
+        if (next !== null) {
+          await this.adopt(next, 0);
+          this.checkpoint();
+        }
+        continue;
+      }
+      rotatedAt = 0;
+      if (st === null) {
+        // Renamed away, not (yet) replaced: keep reading the old file for late writes.
+        if (goneAt === 0) goneAt = Date.now();
+        if (this.opts.stopWhenGone && Date.now() - goneAt >= this.opts.pollMs) {
+          await this.finishFile(r.partial);
+          return;
+        }
+      } else {
+        goneAt = 0;
+        if (st.size < this.readPos) {
+          this.ctx.logger.info('File truncated; reading from its start.', { file: this.opts.file, size: st.size, position: this.readPos });
+          this.readPos = 0;
+          this.skipping = false;
+          this.checkpoint();
+          continue;
+        }
+      }
+      await this.idle();
+    }
+  }
+
+  /** Picks up where the saved position says, draining a file rotated while we were stopped. */
+  private async resume(): Promise<void> {
+    let saved: FilePosition | null = null;
+    try {
+      saved = this.store.load();
+    } catch (err) {
+      this.ctx.counters.add(ERRORS, 1);
+      this.ctx.logger.error('The saved tail position is unreadable; starting as if there were none.', { file: this.opts.file, error: String(err) });
+    }
+    const st = await statOrNull(this.opts.file);
+    if (saved === null) {
+      if (st !== null) await this.openFile(this.opts.file, this.opts.startFromEnd ? st.size : 0);
+      return;
+    }
+    if (st !== null && st.dev === saved.dev && st.ino === saved.ino) {
+      await this.openFile(this.opts.file, saved.offset <= st.size ? saved.offset : 0);
+      return;
+    }
+    const old = await findByIdentity(path.dirname(path.resolve(this.opts.file)), saved.dev, saved.ino);
+    if (old !== null) {
+      this.ctx.logger.info('File rotated while stopped; draining the old one first.', { file: this.opts.file, old, offset: saved.offset });
+      if (await this.openFile(old, saved.offset)) {
+        for (;;) {
+          const r = await this.readChunk();
+          if (this.failed) return;
+          if (!r.progress) {
+            await this.finishFile(r.partial);
+            break;
+          }
+        }
+      }
+    } else {
+      this.ctx.logger.warn('File replaced while stopped and the old one is gone; its unread lines are lost.', { file: this.opts.file, offset: saved.offset });
+    }
+    if (await this.openFile(this.opts.file, 0)) this.checkpoint();
+  }
+
+  private async openFile(name: string, position: number): Promise<boolean> {
+    await this.closeFile();
+    const fh = await openOrNull(name);
+    if (fh === null) return false;
+    await this.adopt(fh, position);
+    return true;
+  }
+
+  private async adopt(fh: fs.promises.FileHandle, position: number): Promise<void> {
+    await this.closeFile();
+    const st = await fh.stat();
+    this.fh = fh;
+    this.dev = st.dev;
+    this.ino = st.ino;
+    this.readPos = position;
+    this.skipping = false;
+  }
+
+  private async closeFile(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    if (fh) await fh.close();
+  }
+
+  /** Reads from `readPos`, turning every complete line into an event. */
+  private async readChunk(): Promise<ReadResult> {
+    const { bytesRead: n } = await this.fh!.read(this.buf, 0, this.buf.length, this.readPos);
+    if (n === 0) return { progress: false, partial: 0 };
+    const buf = this.buf.subarray(0, n);
+    const builder = this.batcher.builder;
+    const host = this.ctx.host;
+    const max = this.opts.maxEventBytes;
+    const now = Date.now();
+    let p = 0;
+    let lines = 0;
+    if (this.skipping) {
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) {
+        this.skipped += n;
+        this.readPos += n;
+        return { progress: true, partial: 0 };
+      }
+      this.skipping = false;
+      this.rejects.reject(`line over the ${max}-byte limit`, this.skipped + nl, { file: this.opts.file });
+      p = nl + 1;
+    }
+    for (;;) {
+      const nl = buf.indexOf(0x0a, p);
+      if (nl < 0) break;
+      const e = nl > p && buf[nl - 1] === 0x0d ? nl - 1 : nl;
+      lines++;
+      if (e - p > max) this.rejects.reject(`line over the ${max}-byte limit`, e - p, { file: this.opts.file });
+      else builder.append(buf.subarray(p, e), now, Priority.INFO, host);
+      p = nl + 1;
+      if (this.batcher.full) {
+        this.checkpoint(this.readPos + p);
+        await this.batcher.waitBelow();
+        if (this.failed) break;
+      }
+    }
+    if (lines > 0) this.ctx.counters.add(EVENTS_RECEIVED, lines);
+    this.ctx.counters.add(BYTES_RECEIVED, p);
+    if (p > 0) {
+      this.readPos += p;
+      return { progress: true, partial: 0 };
+    }
+    if (n < this.buf.length) return { progress: false, partial: n };
+    // One line fills the whole buffer: grow it up to the limit, or drop the line.
+    if (this.buf.length <= max) {
+      const bigger = Buffer.allocUnsafe(Math.min(this.buf.length * 2, max + 2));
+      this.buf = bigger;
+      return { progress: true, partial: 0 };
+    }
+    this.skipping = true;
+    this.skipped = n;
+    this.readPos += n;
+    return { progress: true, partial: 0 };
+  }
+
+  /** The file is done (rotated or gone): its last line without newline is a line too. */
+  private async finishFile(partial: number): Promise<void> {
+    if (partial > 0 && !this.skipping) {
+      const r = await this.fh!.read(this.buf, 0, partial, this.readPos);
+      if (r.bytesRead === partial) {
+        this.batcher.builder.append(this.buf.subarray(0, partial), Date.now(), Priority.INFO, this.ctx.host);
+        this.ctx.counters.add(EVENTS_RECEIVED, 1);
+        this.readPos += partial;
+      }
+    }
+    this.checkpoint();
+    await this.batcher.flush().catch(() => undefined);
+    await this.closeFile();
+  }
+
+  /**
+   * Puts the open batch and, once it is put, saves `offset` of the current file as the position.
+   * Puts and saves happen in call order, so a saved position never runs ahead of the channel.
+   */
+  private checkpoint(offset = this.readPos): void {
+    const last = this.lastCheckpoint;
+    if (this.batcher.builder.count === 0 && last !== null && last.offset === offset && last.ino === this.ino && last.dev === this.dev) return;
+    const pos: FilePosition = { path: this.opts.file, dev: this.dev, ino: this.ino, offset };
+    this.lastCheckpoint = pos;
+    this.batcher.flush().then(
+      () => this.store.save(pos),
+      (err: unknown) => {
+        // The channel refused a batch (closed, or the batch is over its limit): stop here, so the
+        // saved position stays before the lost lines and a restart reads them again.
+        if (!this.failed) this.ctx.logger.error('Tail stops: a batch could not be put.', { file: this.opts.file, error: String(err) });
+        this.failed = true;
+        this.wake?.();
+      },
+    );
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.opts.pollMs);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
+
+async function openOrNull(name: string): Promise<fs.promises.FileHandle | null> {
+  try {
+    return await fs.promises.open(name, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+async function statOrNull(p: string): Promise<fs.Stats | null> {
+  try {
+    return await fs.promises.stat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** The path in `dir` of the file with this identity, or null. */
+async function findByIdentity(dir: string, dev: number, ino: number): Promise<string | null> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const full = path.join(dir, name);
+    const st = await statOrNull(full).catch(() => null);
+    if (st !== null && st.isFile() && st.dev === dev && st.ino === ino) return full;
+  }
+  return null;
+}
+
+export class TailSource implements Source {
+  private follower: TailFollower | null = null;
+  private readonly rejects: Rejects;
+
+  constructor(
+    private readonly ctx: ComponentContext,
+    private readonly options: Partial<TailOptions> & { file: string },
+  ) {
+    this.rejects = new Rejects(ctx);
+  }
+
+  async open(out: SourceOutput): Promise<void> {
+    this.follower = new TailFollower(this.ctx, out, this.options, this.rejects);
+    void this.follower.start();
+    await this.follower.ready;
+  }
+
+  async close(): Promise<void> {
+    await this.follower?.stop();
+  }
+
+  /** Identity of the file being read (0/0 before it exists): lets tests pace rotations. */
+  get following(): { dev: number; ino: number } {
+    return this.follower?.identity ?? { dev: 0, ino: 0 };
+  }
+}
+
+export const def: SourceDef = {
+  kind: 'source',
+  name: 'tail',
+  doc: 'Follows a file across rotation and truncation, one event per line; its position survives restarts.',
+  args: [
+    { name: 'file', type: 'string', required: true, check: notEmpty, doc: 'the file to follow' },
+    { name: 'startFromEnd', type: 'boolean', default: false, doc: 'with no saved position, start at the end of the file' },
+    MAX_EVENT_ARG,
+    { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for more once caught up' },
+  ],
+  create: (args, ctx) =>
+    new TailSource(ctx, {
+      file: args.string('file'),
+      startFromEnd: args.boolean('startFromEnd'),
+      maxEventBytes: args.number('maxEventBytes'),
+      pollMs: args.number('pollMs'),
+    }),
+};
