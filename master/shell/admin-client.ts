@@ -36,7 +36,7 @@ export class ConnectError extends FlumeError {
 export class AdminCallError extends FlumeError {
   override readonly grpcCode: grpc.status;
   override readonly retriable: boolean;
-  constructor(readonly address: string, readonly method: string, readonly code: grpc.status, details: string) {
+  constructor(readonly address: string, readonly method: string, readonly code: grpc.status, readonly details: string) {
     super(code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED
       ? `master ${address} did not answer ${method}: ${details}`
       : `${method} failed: ${details}`);

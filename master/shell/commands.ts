@@ -11,7 +11,7 @@ import { FlumeError } from '../../core/errors';
 import {
   MASTER_COMMANDS, MasterCommand, checkMasterArgs, findMasterCommand, masterUsage,
 } from './master-commands';
-import { enumName } from './admin-client';
+import { AdminCallError, enumName } from './admin-client';
 import { formatConfigs, formatExecing, formatMappings, formatNodeStatus, formatOutcome, formatSubmitted } from './format';
 import { Session, isActive, isDone } from './session';
 import { nearest } from './suggest';
@@ -223,6 +223,9 @@ function parseCount(text: string, what: string): number {
   return Number(text);
 }
 
+const REFUSALS: readonly status[] = [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.NOT_FOUND,
+  status.ALREADY_EXISTS];
+
 /** Why `exec`/`submit` arguments cannot be sent, or undefined. */
 function checkMasterCommand(verb: 'exec' | 'submit', [name, ...args]: readonly string[]): string | undefined {
   const command = findMasterCommand(name);
@@ -240,7 +243,18 @@ async function submitMasterCommand(ctx: CommandContext, verb: 'exec' | 'submit',
     ctx.io.error(problem ?? unknownCommandMessage('master command', name));
     return undefined;
   }
-  const id = await ctx.session.admin.submit(command.name, args);
+  let id: number;
+  try {
+    id = await ctx.session.admin.submit(command.name, args);
+  } catch (err) {
+    // The master refused the command outright (bad spec, bad arguments): same words as a
+    // command that failed after being queued.
+    if (err instanceof AdminCallError && REFUSALS.includes(err.code)) {
+      ctx.io.error(`Command failed: ${err.details}`);
+      return undefined;
+    }
+    throw err;
+  }
   ctx.session.lastCommandId = id;
   if (verb === 'submit') ctx.io.out(formatSubmitted(id, command.name, args));
   else ctx.io.info(formatExecing(id, command.name, args));

@@ -1,20 +1,23 @@
 /**
  * TAB completion for the REPL: command names first, then what each command's argument
- * position takes (master commands after exec/submit, node names fetched from the master,
+ * position takes (master commands after exec/submit, node names known from the master,
  * files after source). Completes the word under the cursor when it is bare (not quoted).
+ *
+ * Synchronous on purpose: readline handles keys that arrive while an asynchronous completer
+ * runs as plain input (a pasted or fast TAB TAB), and a master that does not answer would
+ * freeze the line. Node names come from a cache the REPL refreshes in the background.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CompletionKind, SHELL_COMMANDS, findShellCommand } from './commands';
 import { MASTER_COMMANDS } from './master-commands';
-import { Session } from './session';
 import { lastWord, tokenize } from './tokenizer';
 
 /** readline's completion answer: candidates, and the text they replace. */
 export type Completion = [string[], string];
 
 /** What `line` (the text left of the cursor) can be completed with. Never throws. */
-export async function complete(line: string, session: Session): Promise<Completion> {
+export function complete(line: string, nodeNames: () => readonly string[]): Completion {
   const { start, text } = lastWord(line);
   if (/["'#]/.test(text)) return [[], text];
   let before: string[];
@@ -32,9 +35,9 @@ export async function complete(line: string, session: Session): Promise<Completi
     case 'master-command':
       return [withSpace(matching(text, MASTER_COMMANDS.map((c) => c.name))), text];
     case 'node':
-      return [withSpace(matching(text, await session.nodeNames().catch(() => []))), text];
+      return [withSpace(matching(text, nodeNames())), text];
     case 'file':
-      return [await files(text), text];
+      return [files(text), text];
     case 'none':
       return [[], text];
   }
@@ -53,12 +56,12 @@ function withSpace(names: string[]): string[] {
   return names.length === 1 ? [`${names[0]} `] : names;
 }
 
-async function files(prefix: string): Promise<string[]> {
+function files(prefix: string): string[] {
   const dir = prefix.endsWith('/') ? prefix : path.dirname(prefix);
   const base = prefix.endsWith('/') ? '' : path.basename(prefix);
   const shownDir = prefix.includes('/') ? (prefix.endsWith('/') ? prefix : prefix.slice(0, prefix.lastIndexOf('/') + 1)) : '';
   try {
-    const entries = await fs.promises.readdir(dir === '' ? '.' : dir, { withFileTypes: true });
+    const entries = fs.readdirSync(dir === '' ? '.' : dir, { withFileTypes: true });
     return entries
       .filter((e) => e.name.startsWith(base) && (base.startsWith('.') || !e.name.startsWith('.')))
       .map((e) => shownDir + e.name + (e.isDirectory() ? '/' : ''))

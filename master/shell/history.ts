@@ -43,8 +43,9 @@ export class History {
     return kept.reverse();
   }
 
-  /** Appends a line that was run (not blank lines, nor a repeat of the previous one). */
-  add(line: string): void {
+  /** Appends a line that was run, trailing blanks dropped (not blank lines, nor a repeat of the previous one). */
+  add(typed: string): void {
+    const line = typed.trimEnd();
     if (this.broken || line.trim() === '' || line.includes('\n') || line === this.last) return;
     this.last = line;
     try {

@@ -6,10 +6,14 @@
  * line, `quit` and `exit` leave. Lines typed while a command runs wait their turn.
  */
 import * as readline from 'node:readline';
+import { sleep } from '../../core/retry';
 import { VERSION } from '../../core/version';
 import { complete } from './completion';
 import { History } from './history';
 import { Shell } from './shell';
+
+/** How long the first prompt waits for node names (a slow master must not hold the prompt). */
+const FIRST_NAMES_WAIT_MS = 2_000;
 
 export interface ReplOptions {
   input: NodeJS.ReadableStream;
@@ -28,10 +32,10 @@ export async function runRepl(shell: Shell, options: ReplOptions): Promise<numbe
     history: options.history?.load() ?? [],
     historySize: options.history?.size ?? 0,
     removeHistoryDuplicates: true,
-    completer: (line: string, callback: (err: Error | null, result: [string[], string]) => void) => {
-      complete(line, shell.session).then((r) => callback(null, r), (err: Error) => callback(err, [[], line]));
-    },
+    completer: (line: string) => complete(line, () => shell.session.cachedNodeNames()),
   });
+  // Taken now: lines typed ahead (before the loop below starts) are buffered, not lost.
+  const lines = rl[Symbol.asyncIterator]();
   const prompt = (): void => {
     rl.setPrompt(options.quiet ? '' : shell.prompt());
     rl.prompt();
@@ -49,13 +53,17 @@ export async function runRepl(shell: Shell, options: ReplOptions): Promise<numbe
     shell.io.info(`flume-shell ${VERSION}: type 'help' for the commands, TAB to complete, 'quit' to leave.`);
     if (!shell.session.connected) shell.io.info('Not connected: connect HOST[:PORT] (default port 35873).');
   }
+  // Node names for the first TAB; later refreshes run in the background after each command.
+  await Promise.race([shell.session.refreshNodeNames(), sleep(FIRST_NAMES_WAIT_MS)]);
   let status = 0;
   prompt();
   try {
-    for await (const line of rl) {
+    for (let next = await lines.next(); !next.done; next = await lines.next()) {
+      const line = next.value;
       options.history?.add(line);
       status = await shell.executeLine(line);
       if (shell.done) break;
+      void shell.session.refreshNodeNames();
       prompt();
     }
   } finally {

@@ -39,6 +39,7 @@ export type WaitResult<T> = { done: true; value: T } | { done: false; value: T }
 export class Session {
   private client: AdminClient | undefined;
   private names: { at: number; names: string[] } | undefined;
+  private refreshing: Promise<void> | undefined;
   /** The id of the last command submitted from this shell (what `wait` waits for). */
   lastCommandId: number | undefined;
 
@@ -115,11 +116,27 @@ export class Session {
     });
   }
 
-  /** Names of physical and logical nodes the master knows, for completion. Never throws. */
-  async nodeNames(): Promise<string[]> {
-    if (!this.client) return [];
-    if (this.names && Date.now() - this.names.at < this.options.nodeNamesTtlMs) return this.names.names;
-    const admin = this.client;
+  /**
+   * Node names known from the master, for completion: what the last refresh found. A stale
+   * cache starts a refresh in the background (its result serves the next call).
+   */
+  cachedNodeNames(): readonly string[] {
+    if (!this.names || Date.now() - this.names.at >= this.options.nodeNamesTtlMs) void this.refreshNodeNames();
+    return this.names?.names ?? [];
+  }
+
+  /**
+   * Fetches the names of physical and logical nodes (status, configs, mappings) into the
+   * cache. One refresh at a time; never throws (a master that does not answer leaves the
+   * cache as it was).
+   */
+  refreshNodeNames(): Promise<void> {
+    if (!this.client) return Promise.resolve();
+    this.refreshing ??= this.fetchNodeNames(this.client).finally(() => { this.refreshing = undefined; });
+    return this.refreshing;
+  }
+
+  private async fetchNodeNames(admin: AdminClient): Promise<void> {
     const names = new Set<string>();
     const [nodes, configs, mappings] = await Promise.allSettled([admin.nodeStatus(), admin.configs(), admin.mappings()]);
     if (nodes.status === 'fulfilled') {
@@ -136,8 +153,7 @@ export class Session {
       }
     }
     names.delete('');
-    this.names = { at: Date.now(), names: [...names].sort() };
-    return this.names.names;
+    if (admin === this.client) this.names = { at: Date.now(), names: [...names].sort() };
   }
 
   private async poll<T>(timeoutMs: number, signal: AbortSignal, check: () => Promise<WaitResult<T>>): Promise<WaitResult<T>> {
