@@ -6,7 +6,7 @@
  * exactly one `onClosed` are called back, never after `cancel()`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { type Ack, APPEND_PATH, type AppendHello, decodeAck, encodeHello, STORED_PATH, type StoredQuery, type StoredReply, wrapBatch, collectorService } from '../../core/grpc/append';
+import { type Ack, APPEND_PATH, type AppendHello, decodeAck, encodeHello, STORED_PATH, type StoredQuery, type StoredReply, collectorService } from '../../core/grpc/append';
 import { channelOptions, type GrpcTuning } from '../../core/grpc/tuning';
 
 export interface AppendStreamEvents {
@@ -96,7 +96,7 @@ export class AppendStream {
   /** Sends one encoded EventBatch as it is. False when the stream's buffer is full (still sent). */
   send(batch: Buffer): boolean {
     if (this.done) return false;
-    return this.call.write(wrapBatch(batch));
+    return this.call.write(batch);
   }
 
   /** No more batches; the collector answers what it got and then closes. */

@@ -3,7 +3,7 @@
  * hop acks out once committed, end-to-end acks once the storage writer says a batch is stored.
  *
  * Per stream (one {@link AppendStream}):
- * - the first message is a hello; every later one carries one EventBatch;
+ * - the first message is an AppendRequest with a hello; every later one is one EventBatch;
  * - batches are CRC-checked, then put into the channel one transaction each, as the bytes they
  *   arrived as, strictly in arrival order: the next put starts only once the previous batch's
  *   commit has been *called*, so commits (and what the storage writer sees) keep the order of
@@ -29,7 +29,7 @@ import type { ComponentCounters } from '../../core/component';
 import { Deque } from '../../core/deque';
 import { ChecksumError, FlumeError, isRetriable } from '../../core/errors';
 import { parseBatchHeader, verifyBatch } from '../../core/event';
-import { AckKind, AckStatus, type AppendHello, batchKey, collectorService, encodeAck, parseAppendRequest, type StoredQuery, type StoredReply } from '../../core/grpc/append';
+import { AckKind, AckStatus, type AppendHello, batchKey, collectorService, encodeAck, parseHello, type StoredQuery, type StoredReply } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
 import { bindTuned, serverOptions } from '../../core/grpc/tuning';
 import type { LifecycleState } from '../../core/lifecycle';
@@ -250,25 +250,15 @@ class AppendStream implements AckTarget {
 
   private onMessage(message: Buffer): void {
     if (this.ended) return;
-    let request;
-    try {
-      request = parseAppendRequest(message);
-    } catch (err) {
-      this.c.add(COLLECTOR_COUNTERS.malformedMessages);
-      return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
-    }
-    if (request.kind === 'hello') {
-      if (this.hello) {
-        this.c.add(COLLECTOR_COUNTERS.malformedMessages);
-        return this.fail(grpc.status.INVALID_ARGUMENT, 'second hello on one stream');
-      }
-      this.hello = request.hello;
-      this.logger.debug('Append stream opened.', { agent: request.hello.agent, flow: request.hello.flow, peer: this.call.getPeer() });
-      return;
-    }
     if (!this.hello) {
-      this.c.add(COLLECTOR_COUNTERS.malformedMessages);
-      return this.fail(grpc.status.INVALID_ARGUMENT, 'the first message of an Append stream must be a hello');
+      try {
+        this.hello = parseHello(message);
+      } catch (err) {
+        this.c.add(COLLECTOR_COUNTERS.malformedMessages);
+        return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
+      }
+      this.logger.debug('Append stream opened.', { agent: this.hello.agent, flow: this.hello.flow, peer: this.call.getPeer() });
+      return;
     }
     this.unanswered++;
     this.owner.noteUnanswered(this.unanswered);
@@ -277,7 +267,7 @@ class AppendStream implements AckTarget {
       this.c.add(COLLECTOR_COUNTERS.streamPauses);
       this.call.pause();
     }
-    this.queue.push(request.bytes);
+    this.queue.push(message);
     void this.pump();
   }
 
@@ -311,6 +301,11 @@ class AppendStream implements AckTarget {
       return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
     }
     const { origin, seq, count } = header;
+    if (origin === '' || seq < 1 || count < 1 || header.eventsEnd <= header.eventsStart) {
+      // Parses, but is no batch an agent makes (a second hello, an empty or anonymous batch).
+      c.add(COLLECTOR_COUNTERS.malformedMessages);
+      return this.fail(grpc.status.INVALID_ARGUMENT, `not a batch: origin "${origin}", seq ${seq}, ${count} events`);
+    }
     c.add(COLLECTOR_COUNTERS.eventsReceived, count);
     const known = this.e2e.state(origin, seq);
     if (known !== 'unknown') {

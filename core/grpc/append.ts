@@ -2,15 +2,15 @@
  * The Collector service's Append stream on the wire, shared by the collector source and the
  * agent sinks.
  *
- * Append is a raw method (proto/index.ts): grpc-js hands us each message's bytes. Requests are
- * `flume.AppendRequest` encodings: the first carries `hello`, every later one `batch`, whose
- * value is an EventBatch encoding; the collector takes it as a subarray of the message (no
- * copy, no decode) and stores exactly those bytes. Responses are `flume.Ack` encodings.
+ * Append is a raw method (proto/index.ts): grpc-js hands us each message's bytes. The first
+ * request message is a `flume.AppendRequest` carrying `hello`; every later one is the bytes of
+ * one `flume.EventBatch`, sent and stored exactly as the agent's channel holds them (no wrapper:
+ * wrapping each batch in an AppendRequest would cost the agent one more allocation and copy of
+ * every batch, which the benchmark shows as GC time). Responses are `flume.Ack` encodings.
  * Stored is an ordinary (decoded) unary method.
  */
 import * as grpc from '@grpc/grpc-js';
 import { MalformedBatchError } from '../errors';
-import { varintSize, writeVarint } from '../event';
 import { decodeMessage, encodeMessage, serviceDefinition } from '../../proto';
 
 export enum AckKind {
@@ -41,8 +41,6 @@ export interface AppendHello {
   endToEnd: boolean;
 }
 
-export type AppendRequest = { kind: 'hello'; hello: AppendHello } | { kind: 'batch'; bytes: Buffer };
-
 export interface StoredQuery {
   origin: string;
   seqs: number[];
@@ -68,52 +66,24 @@ export function encodeHello(hello: AppendHello): Buffer {
 }
 
 const TAG_HELLO = (1 << 3) | 2;
-const TAG_BATCH = (2 << 3) | 2;
-
-/** An AppendRequest carrying `batch` (the bytes of one EventBatch): one copy, no encoding. */
-export function wrapBatch(batch: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(1 + varintSize(batch.length) + batch.length);
-  out[0] = TAG_BATCH;
-  const p = writeVarint(out, 1, batch.length);
-  batch.copy(out, p);
-  return out;
-}
 
 /**
- * Reads one AppendRequest. A batch comes back as a view of `message`. Throws MalformedBatchError
- * on anything that is not exactly one hello or one batch.
+ * Reads the first message of an Append stream, which must be an AppendRequest carrying a hello.
+ * Throws MalformedBatchError otherwise.
  */
-export function parseAppendRequest(message: Buffer): AppendRequest {
-  if (message.length < 2) throw new MalformedBatchError(`append request of ${message.length} bytes`);
-  const tag = message[0];
-  if (tag === TAG_BATCH) {
-    let len = 0;
-    let mult = 1;
-    let pos = 1;
-    for (;;) {
-      if (pos >= message.length || pos > 6) throw new MalformedBatchError('bad length of the batch field');
-      const b = message[pos++];
-      len += (b & 0x7f) * mult;
-      if (b < 0x80) break;
-      mult *= 128;
-    }
-    if (pos + len !== message.length) {
-      throw new MalformedBatchError(`batch field of ${len} bytes in a request of ${message.length - pos} bytes`);
-    }
-    return { kind: 'batch', bytes: message.subarray(pos) };
+export function parseHello(message: Buffer): AppendHello {
+  if (message.length < 2 || message[0] !== TAG_HELLO) {
+    throw new MalformedBatchError('the first message of an Append stream must be an AppendRequest with a hello');
   }
-  if (tag === TAG_HELLO) {
-    let decoded: { hello?: { agent?: string; flow?: string; endToEnd?: boolean } };
-    try {
-      decoded = decodeMessage('AppendRequest', message);
-    } catch (err) {
-      throw new MalformedBatchError(`undecodable hello: ${(err as Error).message}`);
-    }
-    const h = decoded.hello;
-    if (!h) throw new MalformedBatchError('append request without hello or batch');
-    return { kind: 'hello', hello: { agent: h.agent ?? '', flow: h.flow ?? '', endToEnd: !!h.endToEnd } };
+  let decoded: { hello?: { agent?: string; flow?: string; endToEnd?: boolean } };
+  try {
+    decoded = decodeMessage('AppendRequest', message);
+  } catch (err) {
+    throw new MalformedBatchError(`undecodable hello: ${(err as Error).message}`);
   }
-  throw new MalformedBatchError(`append request starts with tag 0x${tag.toString(16)}`);
+  const h = decoded.hello;
+  if (!h) throw new MalformedBatchError('append request without a hello');
+  return { agent: h.agent ?? '', flow: h.flow ?? '', endToEnd: !!h.endToEnd };
 }
 
 export function encodeAck(ack: Ack): Buffer {

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { BatchRejectedError, CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
-import { APPEND_PATH, encodeHello, wrapBatch } from '../../core/grpc/append';
+import { APPEND_PATH, encodeHello } from '../../core/grpc/append';
 import { MemoryChannel } from '../../core/memory-channel';
 import { checkExactlyOnceInOrder, Drain, numberedBatches, waitFor } from './helpers';
 
@@ -121,8 +121,8 @@ test('a rogue client sending garbage and oversized messages is refused and count
   const [noHello, garbageAfterHello, notABatch, oversized, twoHellos] = await Promise.all([
     rogueStream(target, [Buffer.from('definitely not protobuf')]),
     rogueStream(target, [hello, Buffer.from([0xff, 0xff, 0xff, 0x01, 0x02])]),
-    rogueStream(target, [hello, wrapBatch(Buffer.from([0x0a, 0x05, 0x01]))]),
-    rogueStream(target, [hello, wrapBatch(Buffer.alloc(1024 * 1024, 0x7a))]),
+    rogueStream(target, [hello, Buffer.from([0x0a, 0x05, 0x01])]),
+    rogueStream(target, [hello, Buffer.alloc(1024 * 1024, 0x7a)]),
     rogueStream(target, [hello, hello]),
   ]);
   assert.equal(noHello.code, grpc.status.INVALID_ARGUMENT);
