@@ -1,0 +1,323 @@
+/**
+ * One agent's Append stream on the collector (the rules are in collector-server.ts's header):
+ * hello, then batches checked, put in arrival order, hop-acked once committed; paused while
+ * `window` batches await their answer.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Batch, Channel, Transaction } from '../../core/channel';
+import { Deque } from '../../core/deque';
+import { ChecksumError, FlumeError, isRetriable } from '../../core/errors';
+import { parseBatchHeader, verifyBatch } from '../../core/event';
+import { AckKind, AckStatus, type AppendHello, batchKey, encodeAck, parseHello } from '../../core/grpc/append';
+import type { TierCounters } from '../../core/grpc/counters';
+import type { Logger } from '../../core/logger';
+import type { AckTarget, EndToEndAcks } from './e2e-acks';
+import type { CollectorServerOptions } from './options';
+
+/** Counter names of the collector server (beside core/metrics.ts's standard ones). */
+export const COLLECTOR_COUNTERS = {
+  streamsOpened: 'streams_opened',
+  streamsAborted: 'streams_aborted',
+  batchesReceived: 'batches',
+  eventsReceived: 'events_received',
+  bytesReceived: 'bytes_received',
+  eventsAccepted: 'events_accepted',
+  bytesAccepted: 'bytes_accepted',
+  eventsRejected: 'events_rejected',
+  checksumFailures: 'checksum_failures',
+  malformedMessages: 'malformed_messages',
+  batchesRetry: 'batches_retry',
+  duplicatesSkipped: 'duplicates_skipped',
+  streamPauses: 'stream_pauses',
+  hopAcks: 'acks_hop',
+  e2eAcks: 'acks_e2e',
+  errors: 'errors',
+} as const;
+
+/** Timed-out puts left waiting on a full channel, per server, before new batches get RETRY at once. */
+const MAX_ABANDONED_PUTS = 4;
+
+/** What a stream needs from its server. */
+export interface StreamHost {
+  readonly options: CollectorServerOptions;
+  readonly counters: TierCounters;
+  readonly channel: Channel;
+  /** Puts that timed out and still wait in the channel, to be rolled back. */
+  abandonedPuts: number;
+  noteUnanswered(n: number): void;
+}
+
+type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+/** One agent's Append stream. */
+export class AppendStream implements AckTarget {
+  private hello: AppendHello | null = null;
+  /** Batches received and not yet answered. */
+  private unanswered = 0;
+  private paused = false;
+  private readonly queue = new Deque<Buffer>();
+  private pumping = false;
+  private ended = false;
+  private halfClosed = false;
+  /** Keys of pending end-to-end acks bound to this stream. */
+  private readonly e2eKeys = new Set<string>();
+  private closeStream!: () => void;
+  readonly closed = new Promise<void>((resolve) => (this.closeStream = resolve));
+
+  constructor(
+    private readonly owner: StreamHost,
+    private readonly call: Call,
+    private readonly e2e: EndToEndAcks,
+    private readonly logger: Logger,
+  ) {
+    call.on('data', (message: Buffer) => this.onMessage(message));
+    call.on('end', () => {
+      this.halfClosed = true;
+      this.maybeFinish();
+    });
+    call.on('cancelled', () => this.onGone(true));
+    call.on('error', () => this.onGone(false));
+    call.on('close', () => this.onGone(false));
+  }
+
+  private get c(): TierCounters {
+    return this.owner.counters;
+  }
+
+  sendEndToEnd(origin: string, seq: number): boolean {
+    if (this.ended) return false;
+    this.e2eKeys.delete(batchKey(origin, seq));
+    this.write(encodeAck({ origin, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }));
+    return true;
+  }
+
+  /** The server is stopping: end once what was received is answered. */
+  finishSoon(): void {
+    this.halfClosed = true;
+    this.maybeFinish();
+  }
+
+  private onMessage(message: Buffer): void {
+    if (this.ended) return;
+    if (!this.hello) {
+      try {
+        this.hello = parseHello(message);
+      } catch (err) {
+        this.c.add(COLLECTOR_COUNTERS.malformedMessages);
+        return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
+      }
+      this.logger.debug('Append stream opened.', { agent: this.hello.agent, flow: this.hello.flow, peer: this.call.getPeer() });
+      return;
+    }
+    this.unanswered++;
+    this.owner.noteUnanswered(this.unanswered);
+    if (this.unanswered >= this.owner.options.window && !this.paused) {
+      this.paused = true;
+      this.c.add(COLLECTOR_COUNTERS.streamPauses);
+      this.call.pause();
+    }
+    this.queue.push(message);
+    void this.pump();
+  }
+
+  /** Puts queued batches in order; one put at a time, commits pipelined. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let bytes = this.queue.shift(); bytes && !this.ended; bytes = this.queue.shift()) {
+        await this.accept(bytes);
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.maybeFinish();
+  }
+
+  private async accept(bytes: Buffer): Promise<void> {
+    const c = this.c;
+    c.add(COLLECTOR_COUNTERS.batchesReceived);
+    c.add(COLLECTOR_COUNTERS.bytesReceived, bytes.length);
+    let header;
+    try {
+      header = verifyBatch(bytes);
+    } catch (err) {
+      if (err instanceof ChecksumError) {
+        c.add(COLLECTOR_COUNTERS.checksumFailures);
+        return this.refuse(bytes, AckStatus.REJECTED, grpc.status.DATA_LOSS, err.message);
+      }
+      c.add(COLLECTOR_COUNTERS.malformedMessages);
+      return this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
+    }
+    const { origin, seq, count } = header;
+    if (origin === '' || seq < 1 || count < 1 || header.eventsEnd <= header.eventsStart) {
+      // Parses, but is no batch an agent makes (a second hello, an empty or anonymous batch).
+      c.add(COLLECTOR_COUNTERS.malformedMessages);
+      return this.fail(grpc.status.INVALID_ARGUMENT, `not a batch: origin "${origin}", seq ${seq}, ${count} events`);
+    }
+    c.add(COLLECTOR_COUNTERS.eventsReceived, count);
+    const known = this.e2e.state(origin, seq);
+    if (known !== 'unknown') {
+      // A resend of a batch this collector already holds (see e2e-acks.ts, point 4).
+      c.add(COLLECTOR_COUNTERS.duplicatesSkipped);
+      if (known === 'pending' && this.hello!.endToEnd) {
+        this.e2e.rebind(origin, seq, this);
+        this.e2eKeys.add(batchKey(origin, seq));
+      }
+      this.answer(origin, seq, AckStatus.OK, 0, '');
+      if (known === 'stored') this.sendEndToEnd(origin, seq);
+      return;
+    }
+    if (this.owner.abandonedPuts >= MAX_ABANDONED_PUTS) {
+      // The channel has been full for a while already: do not queue one more waiter on it.
+      return this.putFailed(origin, seq, count, new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs));
+    }
+    const batch: Batch = { origin, seq, count, bytes };
+    const tx = this.owner.channel.transaction();
+    try {
+      tx.begin();
+      await this.putWithin(tx, batch);
+    } catch (err) {
+      if (!(err instanceof ChannelWaitTimeout)) {
+        if (tx.state === 'OPEN') tx.rollback();
+        tx.close();
+      }
+      return this.putFailed(origin, seq, count, err);
+    }
+    if (this.hello!.endToEnd) {
+      this.e2e.expect(origin, seq, this);
+      this.e2eKeys.add(batchKey(origin, seq));
+    }
+    // Not awaited: the next batch's put may start while this commit is in flight.
+    tx.commit().then(
+      () => {
+        tx.close();
+        c.add(COLLECTOR_COUNTERS.eventsAccepted, count);
+        c.add(COLLECTOR_COUNTERS.bytesAccepted, bytes.length);
+        this.answer(origin, seq, AckStatus.OK, 0, '');
+      },
+      (err: unknown) => {
+        tx.rollback();
+        tx.close();
+        this.e2e.forget(origin, seq);
+        this.e2eKeys.delete(batchKey(origin, seq));
+        this.putFailed(origin, seq, count, err);
+      },
+    );
+  }
+
+  /** `tx.put`, but a stream is not kept waiting on a full channel for longer than putTimeoutMs. */
+  private async putWithin(tx: Transaction, batch: Batch): Promise<void> {
+    const put = tx.put(batch);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.owner.options.putTimeoutMs);
+    });
+    const winner = await Promise.race([put.then(() => 'put' as const), timeout]);
+    clearTimeout(timer);
+    if (winner === 'put') return;
+    // The channel offers no way to withdraw a waiting put: let it finish in the background and
+    // roll it back then. At most MAX_ABANDONED_PUTS wait like this per server (see accept).
+    this.owner.abandonedPuts++;
+    void put.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      this.owner.abandonedPuts--;
+      if (tx.state === 'OPEN') tx.rollback();
+      tx.close();
+    });
+    throw new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs);
+  }
+
+  private putFailed(origin: string, seq: number, count: number, err: unknown): void {
+    const code = err instanceof FlumeError ? err.grpcCode : grpc.status.INTERNAL;
+    const message = (err as Error).message;
+    this.c.add(COLLECTOR_COUNTERS.errors);
+    if (isRetriable(err)) {
+      this.c.add(COLLECTOR_COUNTERS.batchesRetry);
+      this.answer(origin, seq, AckStatus.RETRY, code, message);
+      // Nothing after a refused batch may be committed ahead of it: end the stream.
+      this.fail(code, message);
+      return;
+    }
+    this.c.add(COLLECTOR_COUNTERS.eventsRejected, count);
+    this.logger.warn('Batch refused.', { origin, seq, error: message });
+    this.answer(origin, seq, AckStatus.REJECTED, code, message);
+  }
+
+  private refuse(bytes: Buffer, status: AckStatus, code: grpc.status, message: string): void {
+    // A batch with a bad checksum still has a readable id (verifyBatch parsed it).
+    let origin = '';
+    let seq = 0;
+    try {
+      const h = parseBatchHeader(bytes);
+      origin = h.origin;
+      seq = h.seq;
+    } catch {
+      // unreachable: the header parsed a moment ago
+    }
+    this.logger.warn('Batch refused.', { origin, seq, error: message });
+    this.answer(origin, seq, status, code, message);
+  }
+
+  private answer(origin: string, seq: number, status: AckStatus, code: number, message: string): void {
+    if (!this.ended) {
+      this.write(encodeAck({ origin, seq, kind: AckKind.HOP, status, message, code }));
+      if (status === AckStatus.OK) this.c.add(COLLECTOR_COUNTERS.hopAcks);
+    }
+    this.unanswered--;
+    if (this.paused && this.unanswered < this.owner.options.window && !this.ended) {
+      this.paused = false;
+      this.call.resume();
+    }
+    this.maybeFinish();
+  }
+
+  private write(bytes: Buffer): void {
+    try {
+      this.call.write(bytes);
+    } catch {
+      this.onGone(false);
+    }
+  }
+
+  private maybeFinish(): void {
+    if (this.ended || !this.halfClosed || this.unanswered > 0 || this.pumping) return;
+    this.ended = true;
+    this.call.end();
+    this.release();
+  }
+
+  private fail(code: grpc.status, details: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.logger.warn('Append stream refused.', { code: grpc.status[code], details, peer: this.call.getPeer() });
+    this.call.emit('error', { code, details });
+    this.release();
+  }
+
+  private onGone(aborted: boolean): void {
+    if (!this.ended && aborted) this.c.add(COLLECTOR_COUNTERS.streamsAborted);
+    this.ended = true;
+    this.release();
+  }
+
+  private release(): void {
+    while (this.queue.shift()) {
+      // dropped: never answered, the agent resends them
+    }
+    this.e2e.unbind(this, this.e2eKeys);
+    this.e2eKeys.clear();
+    this.closeStream();
+  }
+}
+
+/** The channel stayed full for longer than a stream may wait. */
+export class ChannelWaitTimeout extends FlumeError {
+  override readonly retriable = true;
+  override readonly grpcCode = grpc.status.RESOURCE_EXHAUSTED;
+  constructor(readonly channel: string, readonly waitedMs: number) {
+    super(`channel ${channel} stayed full for ${waitedMs} ms`);
+  }
+}
