@@ -119,8 +119,17 @@ export class Metrics {
     g.labels(node).set(value);
   }
 
+  private readonly collectors = new Set<() => void>();
+
+  /** Registers a function that refreshes gauges just before each scrape; returns its remover. */
+  onCollect(fn: () => void): () => void {
+    this.collectors.add(fn);
+    return () => this.collectors.delete(fn);
+  }
+
   /** Prometheus text exposition of everything registered. */
   async text(): Promise<string> {
+    for (const fn of this.collectors) fn();
     return this.registry.metrics();
   }
 

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import { createLogger, type Logger } from '../core/logger';
 import { Metrics } from '../core/metrics';
-import { type Registry, validateNode } from '../core/registry';
+import { type ComponentDef, type Registry, validateNode } from '../core/registry';
 import { tryParseSpec } from '../core/spec/parser';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
@@ -38,6 +38,7 @@ interface RunOptions {
   channel: string;
   closeTimeout: string;
   logLevel?: string;
+  plugin: string[];
 }
 
 /** What a running physical node is made of; master mode receives it to drive the manager. */
@@ -54,6 +55,21 @@ export interface NodeRuntime {
 const EXIT_OK = 0;
 const EXIT_PROBLEMS = 1;
 const EXIT_NOT_BUILT = 2;
+
+/**
+ * Flume OG's plugin classes: a module (path) exporting `COMPONENTS: ComponentDef[]`, registered
+ * after the built-in components.
+ */
+function loadPlugins(modules: readonly string[]): ComponentDef[] {
+  const defs: ComponentDef[] = [];
+  for (const m of modules) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.resolve(m)) as { COMPONENTS?: ComponentDef[] };
+    if (!Array.isArray(mod.COMPONENTS)) throw new Error(`plugin ${m} does not export COMPONENTS (an array of component definitions)`);
+    defs.push(...mod.COMPONENTS);
+  }
+  return defs;
+}
 
 function readSpecText(file: string): string {
   return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
@@ -100,7 +116,7 @@ async function run(o: RunOptions): Promise<number> {
   const logger = createLogger({ process: 'flume-node', level: o.logLevel });
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
-  const registry = defaultRegistry();
+  const registry = defaultRegistry(loadPlugins(o.plugin));
 
   let specText = '';
   if (o.standalone) {
@@ -200,8 +216,8 @@ async function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null
   return mod.runMasterMode(rt, { masters: o.master!.split(',').map((m) => m.trim()).filter(Boolean), role: o.role ?? 'agent' });
 }
 
-function validate(file: string): number {
-  const registry = defaultRegistry();
+function validate(file: string, plugins: string[]): number {
+  const registry = defaultRegistry(loadPlugins(plugins));
   let text: string;
   try {
     text = readSpecText(file);
@@ -220,9 +236,14 @@ function validate(file: string): number {
   return EXIT_OK;
 }
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 const program = new Command('flume-node')
   .description('A physical node: runs logical nodes (source | sink), standalone or as its master assigns.')
   .version(VERSION)
+  .enablePositionalOptions()
   .option('--role <role>', 'agent | collector (master mode)')
   .option('--master <hosts>', 'master host:port[,host:port...]')
   .option('-n, --name <name>', 'physical node name (default: the host name)')
@@ -236,6 +257,7 @@ const program = new Command('flume-node')
   .option('--channel <kind>', 'channel between source and sink: memory | wal', LOGICAL_NODE_DEFAULTS.channel)
   .option('--close-timeout <ms>', 'how long closing waits before cancelling', String(LOGICAL_NODE_DEFAULTS.closeTimeoutMs))
   .option('--log-level <level>', 'error | warn | info | debug')
+  .option('--plugin <module>', 'load extra components from a module exporting COMPONENTS (repeatable)', collect, [])
   .action(async (o: RunOptions) => {
     process.exitCode = await run(o);
     // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.
@@ -245,15 +267,17 @@ const program = new Command('flume-node')
 program
   .command('validate <file>')
   .description('check a spec file (or - for stdin); print every problem; exit non-zero if any')
-  .action((file: string) => {
-    process.exitCode = validate(file);
+  .option('--plugin <module>', 'load extra components from a module exporting COMPONENTS (repeatable)', collect, [])
+  .action((file: string, o: { plugin: string[] }) => {
+    process.exitCode = validate(file, o.plugin);
   });
 
 program
   .command('components')
   .description('print the reference of every registered component (Markdown)')
-  .action(() => {
-    process.stdout.write(componentReference(defaultRegistry()));
+  .option('--plugin <module>', 'load extra components from a module exporting COMPONENTS (repeatable)', collect, [])
+  .action((o: { plugin: string[] }) => {
+    process.stdout.write(componentReference(defaultRegistry(loadPlugins(o.plugin))));
   });
 
 program.parseAsync(process.argv).catch((err) => {

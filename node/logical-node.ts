@@ -96,7 +96,7 @@ export class LogicalNode {
   private inFlightAppends = 0;
   private failures = 0;
   private closing: Promise<void> | null = null;
-  private gaugeTimer: NodeJS.Timeout | null = null;
+  private removeCollector: (() => void) | null = null;
   private readonly counterSets = new Map<string, CounterSet>();
   private readonly log: Logger;
   private readonly channelCounters: CounterSet;
@@ -143,8 +143,7 @@ export class LogicalNode {
       for (let i = 0; i < window; i++) this.workers.push(this.work());
       await source.open(this.output(seq));
       this.source = source;
-      this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
-      this.gaugeTimer.unref();
+      this.removeCollector = this.deps.metrics.onCollect(() => this.updateGauges());
       this.lifecycle = 'ACTIVE';
       this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.options.channel, window });
     } catch (err) {
@@ -203,8 +202,8 @@ export class LogicalNode {
 
   private async teardown(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    this.gaugeTimer = null;
+    this.removeCollector?.();
+    this.removeCollector = null;
     if (this.source) {
       const closed = await withDeadline(this.source.close(), deadline);
       if (!closed) this.log.error('source did not close in time; cancelling it');
