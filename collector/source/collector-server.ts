@@ -70,7 +70,7 @@ export class CollectorServer implements StreamHost {
     this.options = parseCollectorServerOptions(options);
     this.logger = (deps.logger ?? silentLogger()).child({ component: 'collector-server' });
     this.counters = new TierCounters(deps.counters);
-    this.e2e = new EndToEndAcks(this.options.rememberStored);
+    this.e2e = new EndToEndAcks(this.options.rememberStored, this.options.pendingDedupMs);
   }
 
   get state(): LifecycleState {

@@ -21,7 +21,10 @@
  * 4. A resent batch that is still pending here (committed to the channel, not yet stored) is
  *    not put again: the collector rebinds its entry to the new stream and hop-acks it, so the
  *    END_TO_END ack follows the agent to its new stream and the channel holds no duplicate. A
- *    resent batch already in recently-stored memory is acked HOP and END_TO_END at once.
+ *    resent batch already in recently-stored memory is acked HOP and END_TO_END at once. A
+ *    batch pending for longer than `pendingDedupMs` is put again when resent: the agent resends
+ *    after its own E2E timeout because something between channel and storage lost it (a
+ *    writer that failed it), and only a new copy can get it stored.
  * 5. Anything that escapes all this (a collector killed after its hop ack with a memory channel,
  *    a stored id evicted from memory with no durable index, a resend to a collector writing other
  *    storage) is resent and may reach a storage writer twice; writers drop a batch id they already
@@ -40,6 +43,7 @@ export interface AckTarget {
 
 interface Pending {
   target: AckTarget | null;
+  since: number;
 }
 
 export type E2EState = 'pending' | 'stored' | 'unknown';
@@ -49,7 +53,10 @@ export class EndToEndAcks {
   /** Recently stored ids, oldest first. */
   private readonly recent = new Set<string>();
 
-  constructor(private readonly rememberStored: number) {}
+  constructor(
+    private readonly rememberStored: number,
+    private readonly pendingDedupMs: number,
+  ) {}
 
   get pendingCount(): number {
     return this.pending.size;
@@ -57,14 +64,15 @@ export class EndToEndAcks {
 
   state(origin: string, seq: number): E2EState {
     const key = batchKey(origin, seq);
-    if (this.pending.has(key)) return 'pending';
+    const p = this.pending.get(key);
+    if (p && Date.now() - p.since < this.pendingDedupMs) return 'pending';
     if (this.recent.has(key)) return 'stored';
     return 'unknown';
   }
 
-  /** Records that `target` is owed the END_TO_END ack of a batch about to be committed. */
+  /** Records that `target` is owed the END_TO_END ack of a batch about to be committed (again). */
   expect(origin: string, seq: number, target: AckTarget): void {
-    this.pending.set(batchKey(origin, seq), { target });
+    this.pending.set(batchKey(origin, seq), { target, since: Date.now() });
   }
 
   /** The commit failed: nobody is owed anything. */

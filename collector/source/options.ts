@@ -22,6 +22,11 @@ export interface CollectorServerOptions {
   putTimeoutMs: number;
   /** End-to-end acks remembered after they were due, for `Stored` queries. */
   rememberStored: number;
+  /**
+   * A resent batch still pending here (committed, not yet stored) is not put again unless it
+   * has been pending this long (see e2e-acks.ts, point 4). Keep below the agents' e2eTimeoutMs.
+   */
+  pendingDedupMs: number;
   /** How long `stop()` lets streams finish before it cuts them. */
   stopGraceMs: number;
   /** HTTP/2 window and frame tuning (core/grpc/tuning.ts). */
@@ -35,11 +40,12 @@ export const COLLECTOR_SERVER_DEFAULTS: CollectorServerOptions = {
   maxBatchBytes: GRPC_TUNING_DEFAULTS.maxMessageBytes - 64,
   putTimeoutMs: 30_000,
   rememberStored: 100_000,
+  pendingDedupMs: 30_000,
   stopGraceMs: 2_000,
   grpc: {},
 };
 
-const INTEGER_KEYS = ['port', 'window', 'maxBatchBytes', 'putTimeoutMs', 'rememberStored', 'stopGraceMs'] as const;
+const INTEGER_KEYS = ['port', 'window', 'maxBatchBytes', 'putTimeoutMs', 'rememberStored', 'pendingDedupMs', 'stopGraceMs'] as const;
 
 /** Fills defaults; rejects unknown keys and bad values, all problems at once. */
 export function parseCollectorServerOptions(input: Partial<CollectorServerOptions> = {}): CollectorServerOptions {

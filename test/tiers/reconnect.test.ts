@@ -160,3 +160,33 @@ test('BE: batches the connection cannot deliver are dropped and counted, never s
   assert.equal(sink.stats().batches_dropped, 5);
   assert.equal(sink.stats().sink_batches_acked, 5);
 });
+
+test('E2E: a batch whose end-to-end ack never comes is resent after e2eTimeoutMs and then stored', async () => {
+  const storage = new Storage();
+  const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
+  const server = new CollectorServer(channel, { port: 0, pendingDedupMs: 100 }, { isStored: storage.lookup });
+  await server.start();
+  let lost = false;
+  // A writer that loses the first copy of batch 3 (takes it, never stores it, never acks it).
+  const drain = new Drain(channel, {
+    onStored: (b) => {
+      if (b.seq === 3 && !lost) {
+        lost = true;
+        return;
+      }
+      storage.store(b);
+      server.ackEndToEnd(b.origin, b.seq);
+    },
+  });
+  cleanups.push(async () => {
+    await drain.stop();
+    await server.stop();
+  });
+  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 1, e2eTimeoutMs: 300 });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  await pumpAll(sink, numberedBatches('lost', 6, 10));
+  assert.ok(lost);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, 'lost', 6), null);
+  assert.ok(sink.stats().e2e_timeouts >= 1);
+});
