@@ -28,6 +28,24 @@ export interface ComponentContext {
    * body it builds, so `escapedFile("/d", "log-%{rolltag}")` names each roll's file.
    */
   tags?: Readonly<Record<string, string>>;
+  /** The logical node's storage ledger (set by the node driver); see {@link StorageLedger}. */
+  ledger?: StorageLedger;
+}
+
+/**
+ * One per logical node: what its storage writers have made durable, for end-to-end acks.
+ * A storage writer calls `stored(origin, seq)` once a batch is durable in storage and registers
+ * its durable index of stored ids with `addIndex`; a collector source listens with `onStored`
+ * (to send end-to-end acks) and answers an agent's "which of these do you hold" with `isStored`.
+ */
+export interface StorageLedger {
+  stored(origin: string, seq: number): void;
+  /** Calls `listener` for every batch stored from now on; returns the unsubscriber. */
+  onStored(listener: (origin: string, seq: number) => void): () => void;
+  /** Adds a writer's durable index; returns its remover. */
+  addIndex(lookup: (origin: string, seqs: number[]) => Promise<number[]>): () => void;
+  /** The subset of `seqs` of `origin` that some registered index holds. */
+  isStored(origin: string, seqs: number[]): Promise<number[]>;
 }
 
 /** Where a source puts what it produces. */

@@ -32,6 +32,7 @@ import { backoffMs, sleep } from '../core/retry';
 import type { LogicalNodeSpec } from '../core/spec/ast';
 import { openWal, WAL_DEFAULTS } from '../core/wal';
 import { buildSink, buildSource } from './builder';
+import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
 
 export type ChannelKind = 'memory' | 'wal';
@@ -98,6 +99,8 @@ export class LogicalNode {
   private closing: Promise<void> | null = null;
   private removeCollector: (() => void) | null = null;
   private readonly counterSets = new Map<string, CounterSet>();
+  /** Storage writers report durable batches here; a collector source acks end to end from it. */
+  readonly ledger = new NodeLedger();
   private readonly log: Logger;
   private readonly channelCounters: CounterSet;
   private readonly driverCounters: CounterSet;
@@ -334,6 +337,7 @@ export class LogicalNode {
       host: this.deps.host,
       dataDir: this.deps.dataDir,
       counters: this.countersFor(componentPath),
+      ledger: this.ledger,
       ...(tags ? { tags } : {}),
     };
   }

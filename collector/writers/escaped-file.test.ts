@@ -93,3 +93,30 @@ test('customdfs takes one path template; other schemes than file:// are refused'
   assert.match(String(check('hdfs://nn/x')), /scheme hdfs:\/\/ is not supported/);
   assert.match(String(check('/x/%Q')), /not a valid path template/);
 });
+
+test('a batch id already stored is dropped, across writers and restarts; the ledger hears of durable batches', async () => {
+  const { NodeLedger } = await import('../../node/ledger');
+  const dir = path.join(root, 'dedup');
+  const dataDir = path.join(root, 'dedup-data');
+  const ledger = new NodeLedger();
+  const heard: string[] = [];
+  ledger.onStored((o, s) => heard.push(`${o}#${s}`));
+  const make = (): EscapedFileSink => new EscapedFileSink(dir, 'f-%{rolltag}', getFormat('raw'), { ...testContext({ dataDir, ledger }), tags: { rolltag: String(Math.random()) } });
+  const a = make();
+  await a.open();
+  await a.append(batch('agent1', 5, [makeEvent('five')]));
+  await a.append(batch('agent1', 5, [makeEvent('five')]));
+  assert.deepEqual(heard, [], 'not durable yet');
+  await a.flush();
+  assert.deepEqual(heard, ['agent1#5']);
+  await a.close();
+  const b = make();
+  await b.open();
+  assert.deepEqual(await ledger.isStored('agent1', [4, 5, 6]), [5], 'the open writer answers from its durable index');
+  await b.append(batch('agent1', 5, [makeEvent('five')]));
+  await b.append(batch('agent1', 6, [makeEvent('six')]));
+  await b.close();
+  assert.deepEqual(heard, ['agent1#5', 'agent1#6']);
+  const all = listAll(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).sort();
+  assert.deepEqual(all, ['five\n', 'six\n'], 'each batch stored once');
+});

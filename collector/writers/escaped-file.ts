@@ -11,16 +11,26 @@
  *
  * An append resolves once every event of the batch is written to its file (page cache); close and
  * flush make the files durable (fdatasync) before renaming.
+ *
+ * Batch ids: once flush or close has made a batch durable, its id goes to the writer's
+ * {@link StoredIndex} (under the node's data dir, keyed by the two templates) and to the logical
+ * node's ledger (`ctx.ledger.stored`, the end-to-end ack point). A batch whose id is stored, or
+ * written and awaiting durability, is dropped and counted as `batches_duplicate`.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
 import { EventCursor } from '../../core/event';
-import { BYTES_SENT, EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../../core/metrics';
+import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from '../../core/metrics';
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { compileTemplate, CursorEscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from './formats';
+import { StoredIndex } from './stored-index';
+
+/** Batches dropped because their id was stored already (a resend). */
+export const BATCHES_DUPLICATE = 'batches_duplicate';
 
 export interface EscapedFileOptions {
   /** Files kept open at once; the least recently written is completed beyond this. */
@@ -55,6 +65,12 @@ export class EscapedFileSink implements Sink {
   private readonly buckets = new Map<string, OutputBuffer>();
   private readonly spare: OutputBuffer[] = [];
   private queue: Promise<void> = Promise.resolve();
+  private readonly indexFile: string;
+  private index: StoredIndex | null = null;
+  private removeIndex: (() => void) | null = null;
+  /** Written, not yet durable: recorded as stored at the next flush or close. */
+  private pending: Array<{ origin: string; seq: number }> = [];
+  private readonly pendingIds = new Set<string>();
 
   constructor(
     dirTemplate: string,
@@ -65,9 +81,16 @@ export class EscapedFileSink implements Sink {
   ) {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
+    const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
+    this.indexFile = path.join(ctx.dataDir, 'stored', `stored-${key}.log`);
   }
 
-  async open(): Promise<void> {}
+  async open(): Promise<void> {
+    if (this.index) return;
+    const index = StoredIndex.acquire(this.indexFile);
+    this.index = index;
+    this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
+  }
 
   /** Appends run one at a time: two batches never interleave within a file. */
   append(batch: Batch): Promise<void> {
@@ -77,6 +100,14 @@ export class EscapedFileSink implements Sink {
   }
 
   private async write(batch: Batch): Promise<void> {
+    if (!this.index) await this.open();
+    const id = `${batch.origin}\t${batch.seq}`;
+    if (batch.seq > 0 && (this.pendingIds.has(id) || this.index!.has(batch.origin, batch.seq))) {
+      this.ctx.counters.add(BATCHES_DUPLICATE);
+      this.ctx.counters.add(EVENTS_REJECTED, batch.count);
+      this.ctx.logger.debug('batch already stored; dropped', { origin: batch.origin, seq: batch.seq });
+      return;
+    }
     const c = this.cursor.reset(batch.bytes);
     const src = this.source.of(c);
     const tags = this.ctx.tags;
@@ -108,9 +139,23 @@ export class EscapedFileSink implements Sink {
       for (const buf of this.buckets.values()) this.spare.push(buf);
       this.buckets.clear();
     }
+    if (batch.seq > 0) {
+      this.pending.push({ origin: batch.origin, seq: batch.seq });
+      this.pendingIds.add(id);
+    }
     this.ctx.counters.add(EVENTS_ACCEPTED, batch.count);
     this.ctx.counters.add(BYTES_SENT, bytes);
     this.ctx.counters.add(SINK_BATCHES_ACKED);
+  }
+
+  /** Everything written is durable now: record the ids and tell the ledger. */
+  private markStored(): void {
+    const done = this.pending;
+    if (done.length === 0) return;
+    this.pending = [];
+    this.pendingIds.clear();
+    this.index?.record(done);
+    for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
   }
 
   /** The paths of the files open now (their `.tmp` names are internal). */
@@ -121,6 +166,7 @@ export class EscapedFileSink implements Sink {
   async flush(): Promise<void> {
     await this.queue;
     await Promise.all([...this.files.values()].map((f) => f.handle.datasync()));
+    this.markStored();
   }
 
   async close(): Promise<void> {
@@ -129,6 +175,11 @@ export class EscapedFileSink implements Sink {
     this.files.clear();
     const results = await Promise.allSettled(files.map((f) => this.complete(f)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
+    this.markStored();
+    this.removeIndex?.();
+    this.removeIndex = null;
+    this.index?.release();
+    this.index = null;
   }
 
   private async fileFor(finalPath: string): Promise<OpenFile> {

@@ -18,15 +18,15 @@ export class FailoverSink implements Sink {
   private primaryOpen = false;
   private failures = 0;
   private retryAt = 0;
-  readonly window: number;
-
   constructor(
     readonly primary: Sink,
     readonly backup: Sink,
     private readonly ctx: ComponentContext,
     private readonly options: FailoverOptions = FAILOVER_DEFAULTS,
-  ) {
-    this.window = Math.min(primary.window ?? 1, backup.window ?? 1);
+  ) {}
+
+  get window(): number {
+    return Math.min(this.primary.window ?? 1, this.backup.window ?? 1);
   }
 
   /** True while the primary is resting after a failure. */

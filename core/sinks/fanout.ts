@@ -7,10 +7,11 @@ import type { Batch } from '../channel';
 import type { Sink } from '../component';
 
 export class FanOutSink implements Sink {
-  readonly window: number;
+  constructor(readonly sinks: readonly Sink[]) {}
 
-  constructor(readonly sinks: readonly Sink[]) {
-    this.window = Math.min(...sinks.map((s) => s.window ?? 1));
+  /** The narrowest branch's window (read after open: a branch's may depend on it). */
+  get window(): number {
+    return Math.min(...this.sinks.map((s) => s.window ?? 1));
   }
 
   async open(): Promise<void> {

@@ -30,15 +30,15 @@ export class RollSink implements Sink {
   private timer: NodeJS.Timeout | null = null;
   private rolling: Promise<void> = Promise.resolve();
   private closed = false;
-  readonly window: number;
-
   constructor(
     readonly periodMs: number,
     private readonly makeBody: BodyFactory,
     private readonly ctx: ComponentContext,
-  ) {
-    // The body's window, probed from a throwaway instance would cost an open; ask the first one.
-    this.window = 1;
+  ) {}
+
+  /** The current body's window (the driver reads it after open). */
+  get window(): number {
+    return this.current?.sink.window ?? 1;
   }
 
   async open(): Promise<void> {

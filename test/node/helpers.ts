@@ -9,13 +9,25 @@ import { silentLogger } from '../../core/logger';
 import { Metrics } from '../../core/metrics';
 import type { SourceDef, SinkDef } from '../../core/registry';
 
+let processDataDir: string | undefined;
+
+/** One data dir per test process, removed when it exits. */
+function testDataDir(): string {
+  if (!processDataDir) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-ctx-'));
+    processDataDir = dir;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return processDataDir;
+}
+
 export function testContext(extra: Partial<ComponentContext> = {}): ComponentContext {
   return {
     logger: silentLogger(),
     logicalNode: 'test',
     physicalNode: 'phys',
     host: 'testhost',
-    dataDir: os.tmpdir(),
+    dataDir: testDataDir(),
     counters: new Metrics().component('test', 'c'),
     ...extra,
   };
