@@ -14,7 +14,7 @@ import { CommandExecutor } from './executor';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
 import { NodeTable } from './nodes';
-import { addMasterServices } from './services';
+import { addMasterServices, type ServiceDeps } from './services';
 import { EmbeddedStore } from './store/embedded';
 import type { ConfigStore } from './store/types';
 import { ZkNodeExchange } from './store/zk-status';
@@ -72,26 +72,13 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   const nodes = new NodeTable({ heartbeatMs: options.heartbeatMs, lostAfterMs: options.heartbeatMs * options.lostAfter });
   const server = new grpc.Server();
 
-  // The store is built before the port is known (the default id needs it) but started after:
-  // until then every call answers UNAVAILABLE because the store is not fresh.
-  const holder: { store?: ConfigStore; id: string } = { id: options.id ?? '' };
-  const storeProxy = new Proxy({} as ConfigStore, {
-    get: (_t, prop) => {
-      const s = holder.store;
-      if (!s) {
-        if (prop === 'fresh' || prop === 'isLeader') return false;
-        if (prop === 'kind') return options.zk ? 'zookeeper' : 'embedded';
-        throw new Error('store not built yet');
-      }
-      const v = Reflect.get(s, prop, s) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(s) : v;
-    },
-  });
-  const deps = { store: storeProxy, nodes, metrics, logger: logger.child({ component: 'master.admin' }), get masterId() { return holder.id; } };
+  // The store is built once the port is known (the default id names it) and plugged into the
+  // services once started: until then every call answers UNAVAILABLE.
+  const deps: ServiceDeps = { store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '' };
   addMasterServices(server, deps);
   const grpcPort = await bindGrpc(server, options.host, options.port);
   const id = options.id ?? `${os.hostname()}:${grpcPort}`;
-  holder.id = id;
+  deps.masterId = id;
 
   const storeLogger = logger.child({ component: 'master.store' });
   const store: ConfigStore = options.zk
@@ -107,7 +94,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     server.forceShutdown();
     throw err;
   }
-  holder.store = store;
+  deps.store = store;
   if (store instanceof ZookeeperStore) {
     exchange = new ZkNodeExchange(store, id, () => nodes.local(), options.heartbeatMs, logger.child({ component: 'master.status' }));
     nodes.setExchange(exchange);

@@ -10,18 +10,20 @@
 import * as grpc from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { serviceDefinition } from '../proto';
+import type * as protobuf from 'protobufjs';
+import { messageType, serviceDefinition } from '../proto';
 import type { MasterMetrics } from './metrics';
-import { logicalNodesOf, type NodeRecord, type NodeTable } from './nodes';
+import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus, type NodeRecord, type NodeTable } from './nodes';
 import {
   CommandStateCode,
-  type WireCommandStatus, type WireConfigRequest, type WireHeartbeatReply, type WireHeartbeatRequest,
+  type WireCommandStatus, type WireConfigRequest,
   type WireLogicalConfig, type WireNodeStatus,
 } from './protocol';
-import type { CommandRecord, ConfigStore, MasterState } from './store/types';
+import { StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
 
 export interface ServiceDeps {
-  store: ConfigStore;
+  /** Undefined until the store has started: calls answer UNAVAILABLE meanwhile. */
+  store: ConfigStore | undefined;
   nodes: NodeTable;
   metrics: MasterMetrics;
   logger: Logger;
@@ -85,20 +87,49 @@ export function mappingsOf(state: Readonly<MasterState>, known: string[], physic
   return [...names].sort().map((p) => ({ physical: p, logical: logicalNodesOf(state, p) }));
 }
 
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
+
+interface DecodedStatus { name: string; state: number; configVersion: unknown; message: string }
+
+/** A HeartbeatRequest from bytes, with only the conversions the node table needs. */
+export function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn {
+  const m = type.decode(bytes) as unknown as { physical: string; host: string; role: string; startedAt: unknown; logical: DecodedStatus[] };
+  const logical = new Array<LogicalStatus>(m.logical.length);
+  for (let i = 0; i < m.logical.length; i++) {
+    const l = m.logical[i];
+    logical[i] = { name: l.name, state: l.state, configVersion: num(l.configVersion), message: l.message };
+  }
+  return { physical: m.physical, host: m.host, role: m.role, startedAt: num(m.startedAt), logical };
+}
+
 /** Registers both services on `server`. */
 export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void {
-  const { store, nodes, metrics } = deps;
+  const { nodes, metrics } = deps;
+  const ready = (): ConfigStore => {
+    if (!deps.store) throw new StoreUnavailableError('the master is starting');
+    return deps.store;
+  };
 
-  server.addService(serviceDefinition('Master'), {
-    Heartbeat: unary((req: WireHeartbeatRequest): WireHeartbeatReply => {
+  // Heartbeat is the hot path: raw bytes in and out, decoded without toObject's conversions, and
+  // the reply encoded once per node and state revision (the NodeTable caches the reply object).
+  const requestType = messageType('HeartbeatRequest');
+  const replyType = messageType('HeartbeatReply');
+  const encoded = new WeakMap<HeartbeatOut, Buffer>();
+  server.addService(serviceDefinition('Master', ['Heartbeat']), {
+    Heartbeat: unary((bytes: Buffer): Buffer => {
       const started = performance.now();
-      const view = store.view();
-      const reply = nodes.heartbeat(req, view, Date.now());
+      const view = ready().view();
+      const reply = nodes.heartbeat(decodeHeartbeat(requestType, bytes), view, Date.now());
+      let out = encoded.get(reply);
+      if (!out) {
+        out = Buffer.from(replyType.encode(replyType.fromObject(reply)).finish());
+        encoded.set(reply, out);
+      }
       metrics.heartbeat(performance.now() - started);
-      return reply;
+      return out;
     }),
     GetConfigs: unary((req: WireConfigRequest) => {
-      const state = store.view().state;
+      const state = ready().view().state;
       const names = req.logical.length > 0 ? req.logical : logicalNodesOf(state, req.physical);
       return { configs: configsToWire(state, names) };
     }),
@@ -110,32 +141,32 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void 
   server.addService(serviceDefinition('Admin'), {
     Submit: unary(async (req: { command: string; args: string[] }) => {
       if (!req.command) throw new FlumeError('empty command');
-      store.view(); // refuse while stale: the command would be queued where no one may see it
-      const record = await store.submit(req.command, req.args);
+      ready().view(); // refuse while stale: the command would be queued where no one may see it
+      const record = await ready().submit(req.command, req.args);
       deps.logger.info('Command submitted.', { id: record.id, command: record.command, args: record.args });
       return { id: record.id };
     }),
     GetCommandStatus: unary(async (req: { id: number }) => {
-      store.view();
-      const record = await store.command(req.id);
+      ready().view();
+      const record = await ready().command(req.id);
       if (!record) throw new UnknownCommandError(`no command ${req.id}`);
       return commandToWire(record);
     }),
     GetNodeStatus: unary(() => {
-      const state = store.view().state;
+      const state = ready().view().state;
       return { nodes: nodes.list(state, Date.now()).map(nodeToWire) };
     }),
-    GetConfigs: unary(() => ({ configs: configsToWire(store.view().state) })),
+    GetConfigs: unary(() => ({ configs: configsToWire(ready().view().state) })),
     GetMappings: unary((req: { physical: string }) => {
-      const state = store.view().state;
+      const state = ready().view().state;
       const known = nodes.list(state, Date.now()).map((n) => n.physical);
       return { mappings: mappingsOf(state, known, req.physical || undefined) };
     }),
     ListCommands: unary(async (req: { limit: number; pendingOnly: boolean }) => {
-      store.view();
-      const records = req.pendingOnly ? await store.pendingCommands() : await store.recentCommands(req.limit || 100);
+      ready().view();
+      const records = req.pendingOnly ? await ready().pendingCommands() : await ready().recentCommands(req.limit || 100);
       return { commands: (req.limit ? records.slice(-req.limit) : records).map(commandToWire) };
     }),
-    GetMasterInfo: unary(() => ({ id: deps.masterId, leader: store.isLeader, store: store.kind, fresh: store.fresh })),
+    GetMasterInfo: unary(() => ({ id: deps.masterId, leader: deps.store?.isLeader ?? false, store: deps.store?.kind ?? '', fresh: deps.store?.fresh ?? false })),
   });
 }

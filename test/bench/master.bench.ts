@@ -1,0 +1,174 @@
+/**
+ * One master (a real `flume-master` process, embedded store), 10,000 simulated nodes
+ * heartbeating once a second from this one load process over several gRPC channels.
+ *
+ * Heartbeat requests are encoded once per node and sent as raw bytes by a bare HTTP/2 gRPC
+ * caller, so the load process spends little CPU per call. Latency is the round trip seen by
+ * the caller.
+ * Prints `bench master-heartbeat events/s=N MB/s=0 rss_mb=N p50_ms=N p99_ms=N`, where events
+ * are heartbeats answered and rss_mb is the master's peak RSS (VmHWM), plus the load process's
+ * own as load_rss_mb. After the run one config change is timed until its node is told about it
+ * (config_seen_ms).
+ */
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import { decodeMessage, encodeMessage } from '../../proto';
+import { tempDir } from '../harness/procs';
+import { AdminClient, startMasterProc } from '../master/helpers';
+import { percentile, peakRssMb, wanted } from './util';
+
+const NODES = Number(process.env.BENCH_MASTER_NODES ?? 10_000);
+const CHANNELS = 8;
+const WARMUP_S = 3;
+const MEASURE_S = 10;
+/** Calls in flight at most: past it the load falls behind schedule rather than pile up. */
+const MAX_IN_FLIGHT = 2_048;
+
+/**
+ * A bare gRPC unary caller over node's http2: the same bytes on the wire as a grpc-js client
+ * (length-prefixed message, `te: trailers`, status in trailers) at a fraction of its CPU, so the
+ * load process can offer 10,000 calls/s on a small machine and the figure measures the master.
+ */
+class Http2Caller {
+  private readonly session: http2.ClientHttp2Session;
+
+  constructor(address: string) {
+    this.session = http2.connect(`http://${address}`);
+    this.session.on('error', () => undefined);
+  }
+
+  call(path: string, message: Buffer, done: (err: Error | null, reply?: Buffer) => void): void {
+    const framed = Buffer.allocUnsafe(5 + message.length);
+    framed[0] = 0;
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    const stream = this.session.request({
+      ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
+    });
+    const chunks: Buffer[] = [];
+    let status: string | undefined;
+    stream.on('response', (headers) => {
+      if (headers['grpc-status'] !== undefined) status = String(headers['grpc-status']);
+    });
+    stream.on('trailers', (trailers) => (status = String(trailers['grpc-status'])));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', (err) => done(err));
+    stream.on('close', () => {
+      if (status !== '0') return done(new Error(`grpc-status ${status}`));
+      const body = Buffer.concat(chunks);
+      done(null, body.subarray(5));
+    });
+    stream.end(framed);
+  }
+
+  close(): void {
+    this.session.close();
+  }
+}
+
+const HEARTBEAT = '/flume.Master/Heartbeat';
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function vmHwmMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : -1;
+}
+
+export async function run(filter?: string): Promise<void> {
+  if (!wanted(filter, 'master-heartbeat')) return;
+  const dir = tempDir('flume-bench-master-');
+  const master = await startMasterProc(['--data', dir.path]);
+  const clients = Array.from({ length: CHANNELS }, () => new Http2Caller(master.address));
+  const requests = Array.from({ length: NODES }, (_, i) => encodeMessage('HeartbeatRequest', {
+    physical: `sim${i}`, host: `host${i}`, role: 'agent', startedAt: Date.now(),
+    logical: [{ name: `sim${i}`, state: 3, configVersion: 0, message: '' }],
+  }));
+  const latencies: number[] = [];
+  let answered = 0;
+  let failed = 0;
+  let measuring = false;
+  let inFlight = 0;
+  const send = (i: number): void => {
+    const start = performance.now();
+    inFlight++;
+    clients[i % CHANNELS].call(HEARTBEAT, requests[i], (err) => {
+      inFlight--;
+      if (err) {
+        failed++;
+        return;
+      }
+      if (measuring) {
+        answered++;
+        latencies.push(performance.now() - start);
+      }
+    });
+  };
+
+  // Each node beats once a second at its own offset in the second.
+  const t0 = performance.now();
+  let measureStart = t0;
+  let masterCpu0 = 0;
+  let loadCpu0 = process.cpuUsage();
+  let sent = 0;
+  const totalBeats = NODES * (WARMUP_S + MEASURE_S);
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(totalBeats, Math.floor(((performance.now() - t0) / 1000) * NODES));
+      while (sent < due && inFlight < MAX_IN_FLIGHT) send(sent++ % NODES);
+      if (!measuring && sent >= NODES * WARMUP_S) {
+        measuring = true;
+        measureStart = performance.now();
+        masterCpu0 = cpuSeconds(master.proc.pid);
+        loadCpu0 = process.cpuUsage();
+      }
+      if (sent >= totalBeats) resolve();
+      else setTimeout(tick, 5);
+    };
+    tick();
+  });
+  while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+  const seconds = (performance.now() - measureStart) / 1000;
+  const masterCpuUs = ((cpuSeconds(master.proc.pid) - masterCpu0) * 1e6) / Math.max(1, answered);
+  const loadUsage = process.cpuUsage(loadCpu0);
+  const loadCpuUs = (loadUsage.user + loadUsage.system) / Math.max(1, answered);
+
+  // A config change, timed until its node's next heartbeat reply names the new version.
+  const admin = new AdminClient(master.address);
+  const changeStart = performance.now();
+  await admin.exec('config', 'sim0', 'text("/tmp/x")', 'console');
+  let configSeenMs = -1;
+  while (configSeenMs < 0) {
+    const reply = await new Promise<Buffer>((resolve, reject) => clients[0].call(HEARTBEAT, requests[0], (err, res) => (err ? reject(err) : resolve(res!))));
+    const decoded = decodeMessage<{ versions: Array<{ version: number }> }>('HeartbeatReply', reply);
+    if (decoded.versions[0]?.version > 0) configSeenMs = performance.now() - changeStart;
+    else await new Promise((r) => setTimeout(r, 20));
+  }
+  admin.close();
+
+  const masterRss = vmHwmMb(master.proc.pid);
+  for (const c of clients) c.close();
+  await master.proc.stop();
+  dir.remove();
+  latencies.sort((a, b) => a - b);
+  console.log([
+    'bench master-heartbeat',
+    `events/s=${Math.round(answered / seconds)}`,
+    'MB/s=0',
+    `rss_mb=${masterRss}`,
+    `p50_ms=${percentile(latencies, 50).toFixed(2)}`,
+    `p99_ms=${percentile(latencies, 99).toFixed(2)}`,
+    `nodes=${NODES}`,
+    `failed=${failed}`,
+    `load_rss_mb=${peakRssMb()}`,
+    `config_seen_ms=${Math.round(configSeenMs)}`,
+    `master_cpu_us_per_hb=${Math.round(masterCpuUs)}`,
+    `load_cpu_us_per_hb=${Math.round(loadCpuUs)}`,
+  ].join(' '));
+}
+
+if (require.main === module) void run(process.argv[2]);
