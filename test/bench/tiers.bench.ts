@@ -2,13 +2,14 @@
  * The tier transport alone: agent sink → gRPC → collector server → memory channel → a consumer
  * that fires the end-to-end acks. Batches of 1,000 × 100-byte events.
  *
- * Scenarios (each runs for RUN_MS):
+ * Scenarios (each runs RUN_MS per round):
  *   grpc-e2e / grpc-hop                 one process, HTTP/2 window raised (core/grpc/tuning.ts)
  *   grpc-e2e-win64k / grpc-hop-win64k   one process, Node's default 64 KiB server window (before)
- *   grpc-e2e-2proc / grpc-hop-2proc     collector in a child process, window raised
- *   grpc-hop-2proc-win64k               the same with the default window
- * Latency is append → resolve (the ack the mode waits for). rss_mb is this (agent) process's
- * peak; 2proc lines add collector_rss_mb. Run alone: `node dist/test/bench/tiers.bench.js`.
+ *   grpc-*-2proc[-win64k]               the same with the collector in a child process
+ * Latency is append → resolve (the ack the mode waits for). rss_mb is the agent process's peak
+ * (both tiers when in one process); 2proc lines add the collector's. cpu_s_per_mev is CPU
+ * seconds per million events, steadier than events/s on a loaded machine.
+ * Run alone: `node dist/test/bench/tiers.bench.js` (FLUME_BENCH_MS, FLUME_BENCH_ROUNDS).
  */
 import { fork } from 'node:child_process';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
@@ -17,23 +18,34 @@ import { type Batch, inTransaction } from '../../core/channel';
 import { BatchBuilder, encodeBatch, parseBatchHeader } from '../../core/event';
 import { MemoryChannel } from '../../core/memory-channel';
 
-const RUN_MS = Number(process.env.FLUME_BENCH_MS ?? 4_000);
+const RUN_MS = Number(process.env.FLUME_BENCH_MS ?? 2_500);
+const ROUNDS = Number(process.env.FLUME_BENCH_ROUNDS ?? 3);
 const EVENTS = 1_000;
 const BODY = 100;
 const WINDOW = 16;
 
 interface Collector {
   port: number;
-  stop(): Promise<number>; // resolves with the collector's peak RSS in MB
+  /** Measurement starts now (the collector notes its CPU time). */
+  mark(): void;
+  /** Stops it; its peak RSS (MB) and CPU seconds since `mark`. */
+  stop(): Promise<{ rssMb: number; cpuS: number }>;
+  inProcess: boolean;
+}
+
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 /** A collector (server + memory channel + acking consumer) in this process. */
-async function inProcessCollector(raiseWindow: boolean): Promise<Collector & { peakRss(): number }> {
+async function inProcessCollector(raiseWindow: boolean, inProcess = true): Promise<Collector> {
   const channel = new MemoryChannel('bench', { capacityBytes: 64 * 1024 * 1024 });
   const server = new CollectorServer(channel, { port: 0, window: 32, grpc: { raiseWindow } });
   await server.start();
   let running = true;
   let peak = 0;
+  let cpuAtMark = cpuSeconds();
   const consumer = (async () => {
     while (running) {
       const b = await inTransaction(channel, (tx) => tx.take(50)).catch(() => null);
@@ -43,13 +55,15 @@ async function inProcessCollector(raiseWindow: boolean): Promise<Collector & { p
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
   return {
     port: server.port,
-    peakRss: () => peak / 1e6,
+    inProcess,
+    mark: () => (cpuAtMark = cpuSeconds()),
     async stop() {
+      const cpuS = cpuSeconds() - cpuAtMark;
       running = false;
       clearInterval(sampler);
       await consumer;
       await server.stop();
-      return peak / 1e6;
+      return { rssMb: peak / 1e6, cpuS };
     },
   };
 }
@@ -63,11 +77,13 @@ async function childCollector(raiseWindow: boolean): Promise<Collector> {
   });
   return {
     port,
+    inProcess: false,
+    mark: () => child.send('mark'),
     stop: () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m: { rssMb: number }) => {
+      new Promise((resolve) => {
+        child.once('message', (m: { rssMb: number; cpuS: number }) => {
           child.kill('SIGKILL');
-          resolve(m.rssMb);
+          resolve(m);
         });
         child.send('stop');
       }),
@@ -86,7 +102,19 @@ function batchSource(origin: string): (seq: number) => Batch {
   return (seq) => ({ origin, seq, count: EVENTS, bytes: encodeBatch(origin, seq, EVENTS, events) });
 }
 
-async function drive(name: string, mode: 'E2E' | 'DFO', collector: Collector, peakOfCollector?: () => number): Promise<void> {
+interface Result {
+  eventsPerS: number;
+  mbPerS: number;
+  rssMb: number;
+  collectorRssMb: number;
+  p50: number;
+  p99: number;
+  /** CPU seconds per million events: the agent process (both tiers when in one process), the collector's. */
+  cpuPerMev: number;
+  collectorCpuPerMev: number;
+}
+
+async function drive(mode: 'E2E' | 'DFO', collector: Collector): Promise<Result> {
   const sink = new CollectorSink({ collectors: [`127.0.0.1:${collector.port}`], mode, window: WINDOW, agent: 'bench' });
   await sink.open();
   const make = batchSource('bench-agent');
@@ -98,6 +126,8 @@ async function drive(name: string, mode: 'E2E' | 'DFO', collector: Collector, pe
   let bytes = 0;
   // Warm-up: the connection and JIT, not measured.
   for (let i = 0; i < 20; i++) await sink.append(make(++seq));
+  collector.mark();
+  const cpu0 = cpuSeconds();
   const start = process.hrtime.bigint();
   const end = Date.now() + RUN_MS;
   let batches = 0;
@@ -115,38 +145,73 @@ async function drive(name: string, mode: 'E2E' | 'DFO', collector: Collector, pe
   }
   await Promise.all(inFlight);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = cpuSeconds() - cpu0;
   clearInterval(sampler);
   await sink.close();
-  const collectorRss = await collector.stop();
+  const c = await collector.stop();
   latencies.sort((a, b) => a - b);
-  const pct = (q: number): string => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(1);
-  const rss = Math.max(peak / 1e6, peakOfCollector ? peakOfCollector() : 0);
-  const extra = peakOfCollector ? '' : ` collector_rss_mb=${Math.round(collectorRss)}`;
-  console.log(
-    `bench ${name} events/s=${Math.round((batches * EVENTS) / seconds)} MB/s=${(bytes / seconds / 1e6).toFixed(1)} rss_mb=${Math.round(rss)}${extra} p50_ms=${pct(0.5)} p99_ms=${pct(0.99)}`,
-  );
+  const pct = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  const mev = (batches * EVENTS) / 1e6;
+  return {
+    eventsPerS: (batches * EVENTS) / seconds,
+    mbPerS: bytes / seconds / 1e6,
+    rssMb: Math.max(peak, collector.inProcess ? c.rssMb * 1e6 : 0) / 1e6,
+    collectorRssMb: c.rssMb,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    cpuPerMev: cpu / mev,
+    collectorCpuPerMev: c.cpuS / mev,
+  };
 }
 
-export async function run(): Promise<void> {
-  for (const [raise, suffix] of [[true, ''], [false, '-win64k']] as const) {
+interface Scenario {
+  name: string;
+  mode: 'E2E' | 'DFO';
+  twoProc: boolean;
+  raise: boolean;
+}
+
+const SCENARIOS: Scenario[] = [];
+for (const twoProc of [false, true]) {
+  for (const raise of [true, false]) {
     for (const mode of ['E2E', 'DFO'] as const) {
-      const c = await inProcessCollector(raise);
-      await drive(`grpc-${mode === 'E2E' ? 'e2e' : 'hop'}${suffix}`, mode, c, c.peakRss);
+      const name = `grpc-${mode === 'E2E' ? 'e2e' : 'hop'}${twoProc ? '-2proc' : ''}${raise ? '' : '-win64k'}`;
+      SCENARIOS.push({ name, mode, twoProc, raise });
     }
   }
-  for (const mode of ['E2E', 'DFO'] as const) {
-    await drive(`grpc-${mode === 'E2E' ? 'e2e' : 'hop'}-2proc`, mode, await childCollector(true));
+}
+
+/**
+ * Scenarios run in alternation, ROUNDS times, and each prints its median round: on a shared
+ * machine the load moves from second to second, and alternating keeps "before" and "after"
+ * under the same conditions.
+ */
+export async function run(): Promise<void> {
+  const results = new Map<string, Result[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of SCENARIOS) {
+      const collector = s.twoProc ? await childCollector(s.raise) : await inProcessCollector(s.raise);
+      const r = await drive(s.mode, collector);
+      results.set(s.name, [...(results.get(s.name) ?? []), r]);
+    }
   }
-  await drive('grpc-hop-2proc-win64k', 'DFO', await childCollector(false));
+  for (const s of SCENARIOS) {
+    const rs = results.get(s.name)!.sort((a, b) => a.eventsPerS - b.eventsPerS);
+    const r = rs[Math.floor(rs.length / 2)];
+    const collectorPart = s.twoProc ? ` collector_rss_mb=${Math.round(r.collectorRssMb)} collector_cpu_s_per_mev=${r.collectorCpuPerMev.toFixed(2)}` : '';
+    console.log(
+      `bench ${s.name} events/s=${Math.round(r.eventsPerS)} MB/s=${r.mbPerS.toFixed(1)} rss_mb=${Math.round(r.rssMb)} p50_ms=${r.p50.toFixed(1)} p99_ms=${r.p99.toFixed(1)}` +
+        ` cpu_s_per_mev=${r.cpuPerMev.toFixed(2)}${collectorPart} rounds=${rs.map((x) => Math.round(x.eventsPerS / 1000)).join('/')}k`,
+    );
+  }
 }
 
 async function collectorMain(raiseWindow: boolean): Promise<void> {
-  const c = await inProcessCollector(raiseWindow);
+  const c = await inProcessCollector(raiseWindow, false);
   process.send!({ port: c.port });
   process.on('message', async (m) => {
-    if (m !== 'stop') return;
-    const rssMb = await c.stop();
-    process.send!({ rssMb });
+    if (m === 'mark') c.mark();
+    if (m === 'stop') process.send!(await c.stop());
   });
 }
 
