@@ -45,10 +45,15 @@ export class AdminCallError extends FlumeError {
   }
 }
 
-/** `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (no port). */
+/**
+ * `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (no port). Flume OG's
+ * `host:adminport:reportport` is read as `host:adminport` (there is no report port here).
+ */
 export function parseAddress(text: string, defaultPort = DEFAULT_MASTER_PORT): MasterAddress {
-  const s = text.trim();
+  let s = text.trim();
   if (s === '') throw new AddressError(text, 'empty');
+  const og = /^([^:[\]]+:\d+):\d+$/.exec(s);
+  if (og) s = og[1];
   let host: string;
   let portText: string | undefined;
   if (s.startsWith('[')) {

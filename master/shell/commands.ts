@@ -11,9 +11,9 @@ import { FlumeError } from '../../core/errors';
 import {
   MASTER_COMMANDS, MasterCommand, checkMasterArgs, findMasterCommand, masterUsage,
 } from './master-commands';
-import { AdminCallError, enumName } from './admin-client';
+import { AdminCallError, CommandStatus, enumName } from './admin-client';
 import { formatConfigs, formatExecing, formatMappings, formatNodeStatus, formatOutcome, formatSubmitted } from './format';
-import { Session, isActive, isDone } from './session';
+import { NodeView, Session, isActive, isDone } from './session';
 import { nearest } from './suggest';
 
 /** Where a command writes. `info` lines are dropped in quiet mode; `out` and `error` never are. */
@@ -261,9 +261,9 @@ async function submitMasterCommand(ctx: CommandContext, verb: 'exec' | 'submit',
   return { id, command };
 }
 
-function reportOutcome(ctx: CommandContext, status: Parameters<typeof formatOutcome>[0]): number {
-  const line = formatOutcome(status);
-  if (enumName('CommandState', status.state) === 'SUCCEEDED') {
+function reportOutcome(ctx: CommandContext, result: CommandStatus): number {
+  const line = formatOutcome(result);
+  if (enumName('CommandState', result.state) === 'SUCCEEDED') {
     ctx.io.out(line);
     return 0;
   }
@@ -272,7 +272,7 @@ function reportOutcome(ctx: CommandContext, status: Parameters<typeof formatOutc
 }
 
 async function waitForNodes(ctx: CommandContext, ms: number, names: string[], wanted: string,
-  ready: Parameters<CommandContext['session']['waitForNodes']>[1], doneMessage: string): Promise<number> {
+  ready: (node: NodeView) => boolean, doneMessage: string): Promise<number> {
   ctx.io.info(`Waiting ${ms === 0 ? 'without limit' : `${ms} ms`} for nodes [${names.join(', ')}] to be ${wanted}`);
   const result = await ctx.session.waitForNodes(names, ready, ms, ctx.signal);
   if (result.done) {
@@ -292,7 +292,8 @@ function help(ctx: CommandContext, args: string[]): number {
     ctx.io.out("Master commands, run with 'exec' (wait for the result) or 'submit' (queue it):");
     listMasterCommands(ctx);
     ctx.io.out('');
-    ctx.io.out('Arguments: "escaped strings" (Java escapes), \'literal strings\'; # starts a comment.');
+    ctx.io.out('Arguments: "escaped strings" (Java escapes), \'literal strings\'; # starts a comment;');
+    ctx.io.out('a line ending in \\ continues on the next. TAB completes commands and node names.');
     return 0;
   }
   const [name, sub] = args;

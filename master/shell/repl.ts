@@ -11,6 +11,10 @@ import { VERSION } from '../../core/version';
 import { complete } from './completion';
 import { History } from './history';
 import { Shell } from './shell';
+import { ContinuedLines } from './tokenizer';
+
+/** The prompt of the next line of a command continued with a trailing backslash. */
+const CONTINUATION_PROMPT = '... ';
 
 /** How long the first prompt waits for node names (a slow master must not hold the prompt). */
 const FIRST_NAMES_WAIT_MS = 2_000;
@@ -36,12 +40,14 @@ export async function runRepl(shell: Shell, options: ReplOptions): Promise<numbe
   });
   // Taken now: lines typed ahead (before the loop below starts) are buffered, not lost.
   const lines = rl[Symbol.asyncIterator]();
+  const continued = new ContinuedLines();
   const prompt = (): void => {
-    rl.setPrompt(options.quiet ? '' : shell.prompt());
+    rl.setPrompt(options.quiet ? '' : continued.pending ? CONTINUATION_PROMPT : shell.prompt());
     rl.prompt();
   };
   rl.on('SIGINT', () => {
     if (shell.interrupt()) return;
+    continued.flush(); // drop a half-typed continued command
     // Clear what was typed and start a fresh prompt, as bash does.
     rl.write(null, { ctrl: true, name: 'e' });
     rl.write(null, { ctrl: true, name: 'u' });
@@ -59,8 +65,12 @@ export async function runRepl(shell: Shell, options: ReplOptions): Promise<numbe
   prompt();
   try {
     for (let next = await lines.next(); !next.done; next = await lines.next()) {
-      const line = next.value;
-      options.history?.add(line);
+      options.history?.add(next.value);
+      const line = continued.push(next.value);
+      if (line === undefined) {
+        prompt();
+        continue;
+      }
       status = await shell.executeLine(line);
       if (shell.done) break;
       void shell.session.refreshNodeNames();

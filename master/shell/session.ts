@@ -7,8 +7,9 @@
  */
 import { sleep } from '../../core/retry';
 import { FlumeError } from '../../core/errors';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import {
-  AdminClient, CommandStatus, ConnectError, MasterAddress, NodeStatus, enumName, formatAddress, parseAddress,
+  AdminCallError, AdminClient, CommandStatus, ConnectError, MasterAddress, NodeStatus, enumName, formatAddress, parseAddress,
 } from './admin-client';
 
 export const SESSION_DEFAULTS = {
@@ -30,6 +31,13 @@ export type SessionOptions = typeof SESSION_DEFAULTS;
 export class NotConnectedError extends FlumeError {
   constructor() {
     super('not connected to a master: use connect HOST[:PORT] (or start the shell with -c HOST:PORT)');
+  }
+}
+
+export class UnknownCommandIdError extends FlumeError {
+  override readonly grpcCode = grpcStatus.NOT_FOUND;
+  constructor(readonly id: number) {
+    super(`Command id ${id} does not exist (never submitted, or dropped from the master's history)`);
   }
 }
 
@@ -96,7 +104,10 @@ export class Session {
    */
   async waitForCommand(id: number, timeoutMs: number, signal: AbortSignal): Promise<WaitResult<CommandStatus>> {
     return this.poll(timeoutMs, signal, async () => {
-      const status = await this.admin.commandStatus(id);
+      const status = await this.admin.commandStatus(id).catch((err: unknown) => {
+        if (err instanceof AdminCallError && err.code === grpcStatus.NOT_FOUND) throw new UnknownCommandIdError(id);
+        throw err;
+      });
       const state = enumName('CommandState', status.state);
       return { done: state === 'SUCCEEDED' || state === 'FAILED', value: status };
     });

@@ -13,7 +13,7 @@ import {
 } from './commands';
 import { arityProblem } from './master-commands';
 import { NotConnectedError, Session } from './session';
-import { ShellSyntaxError, tokenize } from './tokenizer';
+import { ContinuedLines, ShellSyntaxError, lineAndColumn, tokenize } from './tokenizer';
 
 /** Nesting limit of `source`, so that a file sourcing itself ends with an error. */
 export const MAX_SOURCE_DEPTH = 16;
@@ -116,16 +116,27 @@ export class Shell {
    */
   async runLines(lines: AsyncIterable<string> | Iterable<string>, file: string): Promise<number> {
     let number = 0;
+    let first = 1;
+    const continued = new ContinuedLines();
+    const run = async (command: string): Promise<number> => {
+      const status = await this.executeLine(command, { file, line: first });
+      if (status !== 0) {
+        const shown = command.trim().split('\n')[0].trimEnd() + (command.trim().includes('\n') ? ' ...' : '');
+        this.io.error(`${file}:${first}: stopped at the first failure (${shown})`);
+      }
+      return status;
+    };
     for await (const line of lines) {
       number++;
-      const status = await this.executeLine(line, { file, line: number });
-      if (status !== 0) {
-        this.io.error(`${file}:${number}: stopped at the first failure (${line.trim()})`);
-        return status;
-      }
-      if (this.done) break;
+      if (!continued.pending) first = number;
+      const command = continued.push(line);
+      if (command === undefined) continue;
+      const status = await run(command);
+      if (status !== 0) return status;
+      if (this.done) return 0;
     }
-    return 0;
+    const rest = continued.flush();
+    return rest === undefined ? 0 : run(rest);
   }
 
   /** Runs a script file (`source FILE`, `-s FILE`). */
@@ -154,12 +165,15 @@ export class Shell {
   }
 
   private reportSyntaxError(line: string, err: ShellSyntaxError, origin?: LineOrigin): void {
+    const at = lineAndColumn(line, err.column);
     if (origin) {
-      this.io.error(`${origin.file}:${origin.line}:${err.column}: ${err.reason}`);
+      this.io.error(`${origin.file}:${origin.line + at.lineOffset}:${at.column}: ${err.reason}`);
       return;
     }
-    this.io.error(`syntax error at column ${err.column}: ${err.reason}`);
-    this.io.error(`  ${line}`);
-    this.io.error(`  ${line.slice(0, err.column - 1).replace(/[^\t]/g, ' ')}^`);
+    const physical = line.split('\n')[at.lineOffset];
+    const where = at.lineOffset > 0 ? `line ${at.lineOffset + 1}, column ${at.column}` : `column ${at.column}`;
+    this.io.error(`syntax error at ${where}: ${err.reason}`);
+    this.io.error(`  ${physical}`);
+    this.io.error(`  ${physical.slice(0, at.column - 1).replace(/[^\t]/g, ' ')}^`);
   }
 }

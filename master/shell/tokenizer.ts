@@ -8,7 +8,10 @@
  * - quoted and bare parts that touch make one word (`a"b c"` is `ab c`), so an empty
  *   argument is written `''` or `""`;
  * - `#` at the start of a word (outside quotes) starts a comment that runs to the end of the
- *   line; inside a word it is an ordinary character.
+ *   line; inside a word it is an ordinary character;
+ * - a line ending in a backslash continues on the next one (`ContinuedLines`): the backslash
+ *   becomes a newline, a blank between words or a newline inside a quoted string (a long
+ *   `exec multiconfig` spec over several lines).
  *
  * Errors name the 1-based column where the problem starts. `quoteWord` is the inverse: it
  * writes a word so that `tokenize` gives it back unchanged.
@@ -142,4 +145,42 @@ export function lastWord(line: string): { start: number; text: string } {
   let i = line.length;
   while (i > 0 && !BLANK.test(line[i - 1])) i--;
   return { start: i, text: line.slice(i) };
+}
+
+/**
+ * Joins physical lines into commands: a line whose last character is a backslash continues
+ * on the next line. Feed lines in order with `push`; it returns each complete command.
+ */
+export class ContinuedLines {
+  private parts: string[] = [];
+
+  /** True while a command is continued and waits for its next line. */
+  get pending(): boolean {
+    return this.parts.length > 0;
+  }
+
+  /** The complete command once `line` ends it, else undefined (more lines to come). */
+  push(line: string): string | undefined {
+    if (line.endsWith('\\')) {
+      this.parts.push(line.slice(0, -1));
+      return undefined;
+    }
+    this.parts.push(line);
+    return this.flush();
+  }
+
+  /** What was gathered so far as one command (end of input after a trailing backslash). */
+  flush(): string | undefined {
+    if (this.parts.length === 0) return undefined;
+    const text = this.parts.join('\n');
+    this.parts = [];
+    return text;
+  }
+}
+
+/** A 1-based column of a (possibly multi-line) command as a line offset and column. */
+export function lineAndColumn(text: string, column: number): { lineOffset: number; column: number } {
+  const before = text.slice(0, column - 1);
+  const lastNewline = before.lastIndexOf('\n');
+  return { lineOffset: before.split('\n').length - 1, column: column - 1 - lastNewline };
 }

@@ -217,6 +217,20 @@ test('-s runs a script; the first failure stops it with its line number and exit
   const quoteRun = failed(await runShell(['-c', master.address, '-s', unterminated], { env }));
   assert.match(quoteRun.stderr, /quote\.fsh:2:16: unterminated 'literal string'/);
 
+  const continued = path.join(work.path, 'continued.fsh');
+  fs.writeFileSync(continued, [
+    `exec multiconfig 'm1 : syslogTcp(5176) | console ; \\`,
+    `                 m2 : syslogTcp(5177) | null ;'`,
+    'getconfigs',
+    `exec config m3 \\`,
+    `  'syslogTcp(5178) console`,
+  ].join('\n') + '\n');
+  const continuedRun = failed(await runShell(['-q', '-c', master.address, '-s', continued], { env }));
+  assert.match(continuedRun.stdout, /^m1\s*\tdefault\s*\tsyslogTcp\(5176\)\s*\tconsole/m);
+  assert.match(continuedRun.stdout, /^m2\s*\tdefault\s*\tsyslogTcp\(5177\)\s*\tnull/m);
+  assert.match(continuedRun.stderr, /continued\.fsh:5:3: unterminated 'literal string'/);
+  assert.match(continuedRun.stderr, /continued\.fsh:4: stopped at the first failure \(exec config m3 \.\.\.\)/);
+
   const missing = failed(await runShell(['-s', path.join(work.path, 'nope.fsh')], { env }));
   assert.match(missing.stderr, /cannot read script .*nope\.fsh: ENOENT/);
 });

@@ -103,6 +103,13 @@ test('prompt, TAB completion of commands, master commands and node names, histor
   sh.type(`exec config x 'tail${KEY.ENTER}`);
   await sh.expect(/syntax error at column 15: unterminated 'literal string'/, mark);
 
+  // A trailing backslash continues the command on a '... ' line.
+  mark = sh.mark();
+  sh.type(`getmappings \\${KEY.ENTER}`);
+  await sh.expect(/\n\.\.\. $/, mark);
+  sh.type(`physTab${KEY.ENTER}`);
+  await sh.expect(/^Master has the following mappings for physical node physTab$/m, mark);
+
   sh.type(`quit${KEY.ENTER}`);
   const exit = await sh.proc.exited;
   assert.equal(exit.code, 0, sh.screen());
@@ -118,9 +125,10 @@ test('history persists across sessions; Ctrl-D leaves', async () => {
   await runShell(['-c', master.address, '-e', 'exec unmapAll'], { env });
   const sh = openShell('-c', master.address);
   await sh.expect(/\[flume [^\]]+\] $/);
-  // The newest entries: quit, the config with a syntax error, then the map.
+  // The newest entries: quit, the continued getmappings (two lines), the config with a syntax
+  // error, then the map.
   const mark = sh.mark();
-  sh.type(`${KEY.UP}${KEY.UP}`);
+  sh.type(`${KEY.UP}${KEY.UP}${KEY.UP}${KEY.UP}`);
   await sh.expect(/exec config x 'tail$/, mark);
   sh.type(KEY.UP);
   await sh.expect(/exec map physTab webtab01 ?$/, mark);

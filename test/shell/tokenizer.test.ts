@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ShellSyntaxError, lastWord, quoteLine, quoteWord, tokenize, tokenizeWithColumns } from '../../master/shell/tokenizer';
+import {
+  ContinuedLines, ShellSyntaxError, lastWord, lineAndColumn, quoteLine, quoteWord, tokenize, tokenizeWithColumns,
+} from '../../master/shell/tokenizer';
 import { parseAddress, AddressError } from '../../master/shell/admin-client';
 import { nearest } from '../../master/shell/suggest';
 
@@ -78,6 +80,7 @@ test('master addresses: default port 35873, IPv6 in brackets, clear errors', () 
   assert.deepEqual(parseAddress('[::1]:4000'), { host: '::1', port: 4000 });
   assert.deepEqual(parseAddress('[::1]'), { host: '::1', port: 35873 });
   assert.deepEqual(parseAddress('::1'), { host: '::1', port: 35873 });
+  assert.deepEqual(parseAddress('master1:4000:4001'), { host: 'master1', port: 4000 }, "OG's host:adminport:reportport");
   assert.throws(() => parseAddress('host:abc'), (e: unknown) => e instanceof AddressError && /port 'abc' is not a number/.test(e.message));
   assert.throws(() => parseAddress('host:70000'), /out of range/);
   assert.throws(() => parseAddress(':4000'), /no host/);
@@ -90,6 +93,26 @@ test('nearest suggests the closest command name, or nothing when none is close',
   assert.equal(nearest('waitfornodesdone', names), 'waitForNodesDone');
   assert.equal(nearest('qiut', names), 'quit');
   assert.equal(nearest('xyzzy', names), undefined);
+});
+
+test('a trailing backslash continues a command on the next line, as a newline', () => {
+  const joined = new ContinuedLines();
+  assert.equal(joined.push(`exec multiconfig 'a : syslogTcp(1) | null ; \\`), undefined);
+  assert.ok(joined.pending);
+  assert.equal(joined.push(`  b : syslogTcp(2) | console ;' \\`), undefined);
+  const command = joined.push('# done');
+  assert.equal(joined.pending, false);
+  assert.deepEqual(tokenize(command!), ['exec', 'multiconfig', 'a : syslogTcp(1) | null ; \n  b : syslogTcp(2) | console ;']);
+  assert.equal(joined.push('getconfigs'), 'getconfigs');
+  assert.equal(joined.push('x \\'), undefined);
+  assert.equal(joined.flush(), 'x ', 'end of input ends a continued command');
+  assert.equal(joined.flush(), undefined);
+});
+
+test('lineAndColumn places a column of a continued command on its physical line', () => {
+  assert.deepEqual(lineAndColumn('abc', 2), { lineOffset: 0, column: 2 });
+  assert.deepEqual(lineAndColumn('ab\ncd\nef', 8), { lineOffset: 2, column: 2 });
+  assert.deepEqual(lineAndColumn('ab\ncd', 4), { lineOffset: 1, column: 1 });
 });
 
 function assertSyntaxError(fn: () => unknown, column: number, reason: RegExp): void {
