@@ -1,0 +1,453 @@
+/**
+ * The site config: one file read by both `flume-master` and `flume-node` (ports, data dirs,
+ * heartbeats, the master list, ZooKeeper, log level, channel capacities).
+ *
+ * Format (an operator edits it with any editor; no dependency):
+ *
+ *     # a comment (a line starting with #; or ` # ...` after a value)
+ *     master.port = 35873
+ *     node.masters = m1.example.com:35873, m2.example.com:35873
+ *     zookeeper.connect = zk1:2181,zk2:2181,zk3:2181
+ *     channel.wal.capacity_bytes = 1g           # k, m, g: binary multiples
+ *
+ * Precedence, lowest first: defaults < file < environment < command-line flags. The environment
+ * name of a key is derived mechanically: `FLUME_` + the key upper-cased with `.` → `_`
+ * (`master.http_port` → `FLUME_MASTER_HTTP_PORT`). Every key, its type, default and doc live in
+ * `SCHEMA` below and nowhere else; `describeSiteConfig()` and `exampleSiteConfig()` print them
+ * (deploy/flume.conf.example is the latter's output, checked by a test).
+ *
+ * Validation reports every problem at once (one `ValidationError` whose `problems` are
+ * `SiteConfigProblem`s, each with where it was found: `file:line`, `env NAME` or `--flag`):
+ * unknown keys (with a "did you mean"), malformed lines, duplicate keys, wrong types, ports out of
+ * range, malformed host:port lists. Nothing falls back to a default silently.
+ */
+import * as fs from 'node:fs';
+import { FlumeError, ValidationError } from './errors';
+
+/** One problem, with where it was found. */
+export class SiteConfigProblem extends FlumeError {
+  constructor(readonly where: string, readonly key: string | undefined, readonly detail: string) {
+    super(`${where}: ${detail}`);
+  }
+}
+
+/** How a key's text becomes a value. `parse` returns the value or a problem sentence. */
+interface KeyType<T> {
+  /** Shown in the reference ("port", "host:port list", ...). */
+  name: string;
+  parse(text: string): { value: T } | { problem: string };
+  format(value: T): string;
+}
+
+interface KeyDef<T> {
+  type: KeyType<T>;
+  /** undefined: computed at run time, as `defaultNote` says. */
+  default: T | undefined;
+  doc: string;
+  /** Stated in place of the default when there is none. */
+  defaultNote?: string;
+}
+
+function intType(name: string, min: number, max: number): KeyType<number> {
+  return {
+    name,
+    parse(text) {
+      if (!/^-?\d+$/.test(text)) return { problem: `expected an integer, not ${JSON.stringify(text)}` };
+      const n = Number(text);
+      if (n < min || n > max) return { problem: `${n} is out of range (${min} to ${max})` };
+      return { value: n };
+    },
+    format: String,
+  };
+}
+
+const port = intType('port (0: any free one)', 0, 65535);
+const millis = (min: number, max: number): KeyType<number> => intType(`milliseconds (${min} to ${max})`, min, max);
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+const bytes: KeyType<number> = {
+  name: 'bytes (suffix k, m or g: binary multiples)',
+  parse(text) {
+    const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(text);
+    if (!m) return { problem: `expected a size like 65536, 64m or 1g, not ${JSON.stringify(text)}` };
+    const n = Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
+    if (n < 1024 || n > 2 ** 50) return { problem: `${text} is out of range (1k to 1024t)` };
+    return { value: n };
+  },
+  format(n) {
+    for (const unit of ['g', 'm', 'k'] as const) if (n % SIZE_UNITS[unit] === 0) return `${n / SIZE_UNITS[unit]}${unit}`;
+    return String(n);
+  },
+};
+
+function oneOf<const V extends string>(values: readonly V[]): KeyType<V> {
+  return {
+    name: `one of ${values.join(', ')}`,
+    parse(text) {
+      return (values as readonly string[]).includes(text) ? { value: text as V } : { problem: `expected one of ${values.join(', ')}, not ${JSON.stringify(text)}` };
+    },
+    format: String,
+  };
+}
+
+function stringType(name: string, pattern: RegExp, expected: string): KeyType<string> {
+  return {
+    name,
+    parse: (text) => (pattern.test(text) ? { value: text } : { problem: `expected ${expected}, not ${JSON.stringify(text)}` }),
+    format: String,
+  };
+}
+
+const path = stringType('path', /^\S(.*\S)?$/, 'a path');
+const name = stringType('name', /^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
+const address = stringType('address', /^[A-Za-z0-9_.:-]+$/, 'a host name or IP address');
+
+/** `host:port` (IPv6 as `[::1]:port`), port 1–65535. Returns the problem or null. */
+export function checkHostPort(text: string): string | null {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d+)$/.exec(text);
+  if (!m) return `${JSON.stringify(text)} is not host:port`;
+  const p = Number(m[2]);
+  if (p < 1 || p > 65535) return `port ${m[2]} of ${JSON.stringify(text)} is out of range (1 to 65535)`;
+  return null;
+}
+
+function hostPortList(allowEmpty: boolean): KeyType<string[]> {
+  return {
+    name: 'host:port list (comma-separated)',
+    parse(text) {
+      if (text === '' && allowEmpty) return { value: [] };
+      const items = text.split(',').map((s) => s.trim());
+      const problems = items.map((i) => (i === '' ? 'an empty entry' : checkHostPort(i))).filter((p): p is string => p !== null);
+      const dup = items.find((i, n) => i !== '' && items.indexOf(i) !== n);
+      if (dup !== undefined) problems.push(`${dup} is listed twice`);
+      return problems.length > 0 ? { problem: `malformed host:port list: ${problems.join('; ')}` } : { value: items };
+    },
+    format: (v) => v.join(','),
+  };
+}
+
+const chroot = stringType('ZooKeeper path', /^(\/[A-Za-z0-9_.-]+)+$/, 'a path like /flume/prod (no trailing /)');
+
+/** A key with a default. */
+function def<T>(type: KeyType<T>, dflt: T, doc: string): KeyDef<T> & { default: T } {
+  return { type, default: dflt, doc };
+}
+
+/** A key whose default is computed at run time (`defaultNote` says how). */
+function opt<T>(type: KeyType<T>, doc: string, defaultNote: string): KeyDef<T> & { default: undefined } {
+  return { type, default: undefined, doc, defaultNote };
+}
+
+/**
+ * Every key. The defaults of master.* mirror MASTER_DEFAULTS (master/master.ts) and those of
+ * node.* / channel.* the node runtime's; a test checks they agree.
+ */
+const SCHEMA = {
+  'master.host': def(address, '0.0.0.0', 'Address the master\'s gRPC and HTTP servers listen on.'),
+  'master.port': def(port, 35873, 'gRPC port of the master: nodes heartbeat to it, flume-shell connects to it.'),
+  'master.http_port': def(port, 35871, 'HTTP port of the master: status page, /status and /metrics.'),
+  'master.data_dir': def(path, 'data/master', 'Directory of the embedded config store (single master, no ZooKeeper); with ZooKeeper, where shell save/load paths resolve.'),
+  'master.id': opt(name, 'Id of this master among several.', '<hostname>:<master.port>'),
+  'master.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval the master tells nodes to use.'),
+  'master.lost_after': def(intType('heartbeats (1 to 1000)', 1, 1_000), 5, 'Heartbeats missed before the master marks a node LOST (LOST timeout = master.heartbeat_ms × this).'),
+  'zookeeper.connect': def(hostPortList(true), [], 'ZooKeeper ensemble host:port,host:port,...; empty: one master with the embedded store.'),
+  'zookeeper.chroot': opt(chroot, 'ZooKeeper path under which the masters keep their state (several clusters can share one ensemble).', 'none (the root)'),
+  'zookeeper.session_timeout_ms': def(millis(1_000, 120_000), 6_000, 'ZooKeeper session timeout: a dead leader is replaced about this long after it died.'),
+  'node.name': opt(name, 'Physical node name, unique in the cluster.', 'the host name'),
+  'node.role': def(oneOf(['agent', 'collector'] as const), 'agent', 'Role announced to the master (auto chains spread agents over collectors).'),
+  'node.masters': def(hostPortList(false), ['localhost:35873'], 'Masters this node heartbeats to, tried in order; failover moves to the next.'),
+  'node.data_dir': opt(path, 'Directory for channels (WAL), sequence numbers and tail positions.', '~/.flume/<node.name>'),
+  'node.http_host': def(address, '127.0.0.1', 'Address the node\'s HTTP server (/status, /metrics) listens on.'),
+  'node.http_port': def(port, 35862, 'HTTP port of the node: /status and /metrics.'),
+  'node.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval until the master says otherwise.'),
+  'node.channel': def(oneOf(['memory', 'wal'] as const), 'memory', 'Channel between each logical node\'s source and sink: memory (fast, lost on crash) or wal (durable, replayed on start).'),
+  'node.close_timeout_ms': def(millis(0, 3_600_000), 30_000, 'How long closing a logical node waits for its source, drain and appends in flight.'),
+  'channel.memory.capacity_bytes': def(bytes, 64 * 1024 ** 2, 'Capacity of a memory channel; a full channel makes the source wait.'),
+  'channel.wal.capacity_bytes': def(bytes, 1024 ** 3, 'Capacity of a WAL channel on disk; a full channel makes the source wait.'),
+  'channel.wal.segment_bytes': def(bytes, 64 * 1024 ** 2, 'Size at which a WAL segment file rolls (at most a quarter of the capacity).'),
+  'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
+} satisfies Record<string, KeyDef<unknown>>;
+
+type Schema = typeof SCHEMA;
+export type SiteKey = keyof Schema;
+type ValueOf<D> = D extends KeyDef<infer T> ? T : never;
+type HasDefault<K extends SiteKey> = Schema[K]['default'] extends undefined ? false : true;
+
+/** The effective settings. A key without a default is undefined unless set. */
+export type SiteConfig = {
+  readonly [K in SiteKey]: HasDefault<K> extends true ? ValueOf<Schema[K]> : ValueOf<Schema[K]> | undefined;
+};
+
+/** Where the effective value of each key came from: 'default', 'file:line', 'env NAME' or '--flag'. */
+export type SiteConfigOrigins = { readonly [K in SiteKey]: string };
+
+export const SITE_KEYS = Object.keys(SCHEMA) as SiteKey[];
+
+/** `master.http_port` → `FLUME_MASTER_HTTP_PORT`. */
+export function envName(key: SiteKey): string {
+  return `FLUME_${key.toUpperCase().replace(/\./g, '_')}`;
+}
+
+/** Values given by flags: text as typed, or an already typed value (checked the same way). */
+export type SiteOverrides = Partial<Record<SiteKey, string | number | string[] | undefined>>;
+
+export interface LoadSiteConfigOptions {
+  /** The file to read; default the FLUME_CONF environment variable; none: no file. */
+  file?: string;
+  /** The environment; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Flag values (highest precedence); `where` names them in problems (default `--<key>`). */
+  overrides?: SiteOverrides;
+  overrideNames?: Partial<Record<SiteKey, string>>;
+}
+
+/** Defaults < file < environment < overrides; throws one ValidationError listing every problem. */
+export function loadSiteConfig(options: LoadSiteConfigOptions = {}): SiteConfig {
+  return loadSiteConfigDetailed(options).config;
+}
+
+export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { config: SiteConfig; origins: SiteConfigOrigins; file?: string } {
+  const env = options.env ?? process.env;
+  const file = options.file ?? (env.FLUME_CONF !== undefined && env.FLUME_CONF !== '' ? env.FLUME_CONF : undefined);
+  const values: Record<string, unknown> = {};
+  const origins: Record<string, string> = {};
+  for (const key of SITE_KEYS) {
+    values[key] = SCHEMA[key].default;
+    origins[key] = 'default';
+  }
+  const problems: SiteConfigProblem[] = [];
+  const set = (key: SiteKey, text: string, where: string): void => {
+    const parsed = (SCHEMA[key].type as KeyType<unknown>).parse(text);
+    if ('problem' in parsed) {
+      problems.push(new SiteConfigProblem(where, key, `${key}: ${parsed.problem}`));
+    } else {
+      values[key] = parsed.value;
+      origins[key] = where;
+    }
+  };
+
+  if (file !== undefined) {
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      problems.push(new SiteConfigProblem(file, undefined, `cannot read the site config: ${(err as Error).message}`));
+    }
+    if (text !== undefined) {
+      const parsed = parseSiteConfigText(text, file);
+      problems.push(...parsed.problems);
+      for (const e of parsed.entries) set(e.key, e.value, `${file}:${e.line}`);
+    }
+  }
+
+  const known = new Set(SITE_KEYS.map(envName));
+  for (const key of SITE_KEYS) {
+    const value = env[envName(key)];
+    if (value !== undefined) set(key, value.trim(), `env ${envName(key)}`);
+  }
+  // A misspelt variable would be ignored silently; names close to a known one are reported.
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('FLUME_') || known.has(name)) continue;
+    const near = closest(name, [...known], 2);
+    if (near !== undefined) problems.push(new SiteConfigProblem(`env ${name}`, undefined, `unknown variable ${name}; did you mean ${near}?`));
+  }
+
+  for (const [k, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    const where = options.overrideNames?.[k as SiteKey] ?? `--${k}`;
+    if (!(k in SCHEMA)) {
+      problems.push(unknownKeyProblem(k, where));
+      continue;
+    }
+    set(k as SiteKey, Array.isArray(value) ? value.join(',') : String(value).trim(), where);
+  }
+
+  const seg = values['channel.wal.segment_bytes'] as number;
+  const cap = values['channel.wal.capacity_bytes'] as number;
+  if (seg > cap / 4) {
+    problems.push(new SiteConfigProblem(origins['channel.wal.segment_bytes'], 'channel.wal.segment_bytes',
+      `channel.wal.segment_bytes (${seg}) must be at most a quarter of channel.wal.capacity_bytes (${cap}, from ${origins['channel.wal.capacity_bytes']})`));
+  }
+
+  if (problems.length > 0) throw new ValidationError(problems, 'site config');
+  return { config: values as SiteConfig, origins: origins as SiteConfigOrigins, file };
+}
+
+export interface SiteConfigEntry {
+  key: SiteKey;
+  value: string;
+  line: number;
+}
+
+/**
+ * The syntax alone: `key = value` lines, `#` comments, blank lines. Unknown and duplicate keys
+ * and malformed lines are problems; values are checked by the loader.
+ */
+export function parseSiteConfigText(text: string, where = 'site config'): { entries: SiteConfigEntry[]; problems: SiteConfigProblem[] } {
+  const entries: SiteConfigEntry[] = [];
+  const problems: SiteConfigProblem[] = [];
+  const firstLine = new Map<string, number>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = i + 1;
+    const at = `${where}:${line}`;
+    const content = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (content === '') return;
+    const eq = content.indexOf('=');
+    if (eq < 0) {
+      problems.push(new SiteConfigProblem(at, undefined, `expected "key = value", not ${JSON.stringify(content)}`));
+      return;
+    }
+    const key = content.slice(0, eq).trim();
+    const value = content.slice(eq + 1).trim();
+    if (!(key in SCHEMA)) {
+      problems.push(unknownKeyProblem(key, at));
+      return;
+    }
+    const seen = firstLine.get(key);
+    if (seen !== undefined) {
+      problems.push(new SiteConfigProblem(at, key, `${key} is set twice (first on line ${seen})`));
+      return;
+    }
+    firstLine.set(key, line);
+    entries.push({ key: key as SiteKey, value, line });
+  });
+  return { entries, problems };
+}
+
+function unknownKeyProblem(key: string, where: string): SiteConfigProblem {
+  const near = closest(key, SITE_KEYS, Math.max(2, Math.floor(key.length / 4)));
+  const hint = near !== undefined ? `; did you mean ${near}?` : `; known keys: ${SITE_KEYS.join(', ')}`;
+  return new SiteConfigProblem(where, key, `unknown key ${JSON.stringify(key)}${hint}`);
+}
+
+/** The candidate nearest to `word` by edit distance, if within `maxDistance`. */
+function closest<T extends string>(word: string, candidates: readonly T[], maxDistance: number): T | undefined {
+  let best: T | undefined;
+  let bestDistance = maxDistance + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * What a CLI needs of a commander `Command` (structural, so core does not import commander):
+ * only values the user typed (source 'cli') override the file; commander's own defaults do not.
+ */
+export interface CommandLike {
+  opts(): Record<string, unknown>;
+  getOptionValueSource(key: string): string | undefined;
+}
+
+/**
+ * Loads the site config with the flags of `command` on top. `flags` maps a commander option's
+ * attribute name (`httpPort` for `--http-port`) to the key it sets. The file is `--conf` if the
+ * command has it (attribute `conf`), else FLUME_CONF.
+ *
+ *     const site = siteConfigFromCommand(cmd, { port: 'master.port', httpPort: 'master.http_port' });
+ */
+export function siteConfigFromCommand(
+  command: CommandLike,
+  flags: Record<string, SiteKey>,
+  options: { env?: NodeJS.ProcessEnv } = {},
+): SiteConfig {
+  const opts = command.opts();
+  const overrides: SiteOverrides = {};
+  const overrideNames: Partial<Record<SiteKey, string>> = {};
+  for (const [attr, key] of Object.entries(flags)) {
+    if (command.getOptionValueSource(attr) !== 'cli') continue;
+    overrides[key] = opts[attr] as string | undefined;
+    overrideNames[key] = `--${attr.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  }
+  const file = typeof opts.conf === 'string' ? opts.conf : undefined;
+  return loadSiteConfig({ file, env: options.env, overrides, overrideNames });
+}
+
+/** `zookeeper.connect` + `zookeeper.chroot` as one connect string; undefined: no ZooKeeper. */
+export function zkConnectString(config: SiteConfig): string | undefined {
+  if (config['zookeeper.connect'].length === 0) return undefined;
+  return config['zookeeper.connect'].join(',') + (config['zookeeper.chroot'] ?? '');
+}
+
+function defaultText(key: SiteKey): string {
+  const d = SCHEMA[key] as KeyDef<unknown>;
+  return d.default === undefined ? '' : d.type.format(d.default);
+}
+
+/** Markdown reference of every key (for README generation). */
+export function describeSiteConfig(): string {
+  const rows = SITE_KEYS.map((key) => {
+    const d = SCHEMA[key] as KeyDef<unknown>;
+    const dflt = d.default === undefined ? d.defaultNote ?? '' : `\`${defaultText(key) || '(empty)'}\``;
+    return `| \`${key}\` | \`${envName(key)}\` | ${d.type.name} | ${dflt} | ${d.doc} |`;
+  });
+  return [
+    '## Site config reference',
+    '',
+    'One file (`--conf FILE` or `FLUME_CONF`) read by `flume-master` and `flume-node`; `key = value` lines, `#` comments.',
+    'Precedence: defaults < file < environment < command-line flags.',
+    '',
+    '| Key | Environment | Type | Default | Meaning |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+/** The example file: every key with its doc and default (keys without one commented out). */
+export function exampleSiteConfig(): string {
+  const out = [
+    '# Flume site config: read by flume-master and flume-node (--conf FILE, or FLUME_CONF=FILE).',
+    '# Generated from core/site-config.ts by deploy/gen-config-example.ts; do not edit by hand.',
+    '#',
+    '# Format: "key = value" lines; "#" starts a comment. Every line below shows the default.',
+    '# Precedence: defaults < this file < environment (FLUME_<KEY>, dots as _) < command-line flags.',
+    '# Every problem (unknown key, wrong type, bad port, malformed host:port list, duplicate key)',
+    '# is reported at once with its line number, and the process does not start.',
+  ];
+  let section = '';
+  for (const key of SITE_KEYS) {
+    const d = SCHEMA[key] as KeyDef<unknown>;
+    const top = key.split('.')[0];
+    if (top !== section) {
+      section = top;
+      out.push('', `# ---- ${top} ${'-'.repeat(Math.max(0, 86 - top.length))}`);
+    }
+    out.push('', ...wrapComment(d.doc), `# Type: ${d.type.name}. Environment: ${envName(key)}.`);
+    if (d.default === undefined) out.push(`# Default: ${d.defaultNote}.`, `# ${key} =`);
+    else out.push(`${key} = ${defaultText(key)}`.trimEnd());
+  }
+  return out.join('\n') + '\n';
+}
+
+/** `text` as `# ` comment lines of at most `width` characters. */
+function wrapComment(text: string, width = 96): string[] {
+  const lines: string[] = [];
+  let line = '#';
+  for (const word of text.split(/\s+/)) {
+    if (line.length + 1 + word.length > width && line !== '#') {
+      lines.push(line);
+      line = '#';
+    }
+    line += ` ${word}`;
+  }
+  lines.push(line);
+  return lines;
+}

@@ -1,0 +1,30 @@
+/**
+ * Writes deploy/flume.conf.example from the site config schema (core/site-config.ts), so the
+ * example cannot drift from what the binaries accept. `--check` only compares and exits 1 if the
+ * file differs (test/deploy/config-example.test.ts does the same).
+ *
+ *     npx tsc -p . && node dist/deploy/gen-config-example.js [--check] [FILE]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { exampleSiteConfig } from '../core/site-config';
+
+/** deploy/flume.conf.example in the source tree (this file runs from dist/deploy/). */
+export const EXAMPLE_FILE = path.resolve(__dirname, '..', '..', 'deploy', 'flume.conf.example');
+
+function main(args: string[]): number {
+  const check = args.includes('--check');
+  const file = args.find((a) => a !== '--check') ?? EXAMPLE_FILE;
+  const text = exampleSiteConfig();
+  if (check) {
+    const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    if (current === text) return 0;
+    console.error(`${file} is out of date; regenerate it: node dist/deploy/gen-config-example.js`);
+    return 1;
+  }
+  fs.writeFileSync(file, text);
+  console.log(`wrote ${file}`);
+  return 0;
+}
+
+if (require.main === module) process.exitCode = main(process.argv.slice(2));
