@@ -20,6 +20,7 @@ interface RawOptions {
   heartbeatMs: string;
   lostAfter: string;
   sessionTimeoutMs: string;
+  checkComponents?: boolean;
 }
 
 function parseOptions(raw: RawOptions): MasterOptions {
@@ -40,6 +41,15 @@ function parseOptions(raw: RawOptions): MasterOptions {
     lostAfter: int('lost-after', raw.lostAfter, 1, 1_000),
     sessionTimeoutMs: int('session-timeout-ms', raw.sessionTimeoutMs, 1_000, 120_000),
   };
+  if (raw.checkComponents) {
+    // Loaded only when asked for: the master needs the node's catalog just to check specs.
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { defaultRegistry } = require('../node/components') as typeof import('../node/components');
+    const { validateNode } = require('../core/registry') as typeof import('../core/registry');
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    const registry = defaultRegistry();
+    options.validate = (node) => validateNode(registry, node);
+  }
   if (raw.zk !== undefined && !/^[^/,\s]+:\d+(,[^/,\s]+:\d+)*(\/[^\s]*)?$/.test(raw.zk)) {
     problems.push(new Error(`--zk must look like host:port,host:port[/chroot], not ${JSON.stringify(raw.zk)}`));
   }
@@ -64,6 +74,7 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval nodes are told to use', String(MASTER_DEFAULTS.heartbeatMs))
   .option('--lost-after <n>', 'heartbeats missed before a node is LOST', String(MASTER_DEFAULTS.lostAfter))
   .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', String(MASTER_DEFAULTS.sessionTimeoutMs))
+  .option('--check-components', 'also refuse specs naming components or arguments the built-in catalog does not know (off: syntax only, for nodes with plugins)')
   .action(async (raw: RawOptions) => {
     const logger = createLogger({ process: 'flume-master' });
     let options: MasterOptions;

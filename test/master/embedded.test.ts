@@ -146,3 +146,20 @@ test('a restart (SIGTERM, then kill -9) keeps every config, mapping and command'
   const next = await admin.submit('refresh', 'late');
   assert.ok(next > id, 'command ids keep growing across restarts');
 });
+
+test('--check-components: a spec naming an unknown component is refused, a known one accepted', async () => {
+  const other = tempDir('flume-master-check-');
+  const m = await startMasterProc(['--data', other.path, '--check-components']);
+  const a = new AdminClient(m.address);
+  try {
+    const bad = await a.exec('config', 'x', 'nosuch(1)', 'console');
+    assert.equal(bad.state, 3);
+    assert.match(bad.message, /1:1: unknown source nosuch; known sources: .*text/);
+    const good = await a.exec('config', 'x', 'text("/tmp/x")', 'console');
+    assert.equal(good.state, 2, good.message);
+  } finally {
+    a.close();
+    await m.proc.stop();
+    other.remove();
+  }
+});

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NodeTable, aggregate, type NodeRecord } from './nodes';
+import { NodeStateCode as S } from './protocol';
+import { PURGE_ALL, emptyState, type StateView } from './store/types';
+
+const view = (revision: number, mutate: (s: ReturnType<typeof emptyState>) => void = () => undefined): StateView => {
+  const state = emptyState();
+  mutate(state);
+  return { revision, state };
+};
+
+const hb = (physical: string, logical: Array<[string, number]> = []) => ({
+  physical, host: 'h', role: 'agent', startedAt: 1,
+  logical: logical.map(([name, state]) => ({ name, state, configVersion: 0, message: '' })),
+});
+
+test('first heartbeat is HELLO; the reply names the node itself when unmapped; cached per revision', () => {
+  const t = new NodeTable({ heartbeatMs: 1000, lostAfterMs: 5000 });
+  const v1 = view(1);
+  const r1 = t.heartbeat(hb('p1'), v1, 1000);
+  assert.deepEqual(r1, { logical: ['p1'], versions: [{ logical: 'p1', version: 0 }], heartbeatMs: 1000 });
+  assert.equal(t.list(v1.state, 1000)[0].state, S.HELLO);
+  assert.equal(t.heartbeat(hb('p1', [['p1', S.ACTIVE]]), v1, 2000), r1, 'same revision: the same reply object');
+  const v2 = view(2, (s) => {
+    s.mappings.p1 = ['a', 'b'];
+    s.configs.a = { flow: 'f', source: 's', sink: 'k', version: 7 };
+  });
+  const r2 = t.heartbeat(hb('p1', [['p1', S.ACTIVE]]), v2, 3000);
+  assert.deepEqual(r2.versions, [{ logical: 'a', version: 7 }, { logical: 'b', version: 0 }]);
+  assert.equal(t.list(v2.state, 3000)[0].state, S.ACTIVE);
+});
+
+test('LOST after the silence, for this master and with records from other masters', () => {
+  const t = new NodeTable({ heartbeatMs: 1000, lostAfterMs: 5000 });
+  const v = view(1);
+  t.heartbeat(hb('p1', [['p1', S.ACTIVE]]), v, 1000);
+  t.heartbeat(hb('p1', [['p1', S.ACTIVE]]), v, 2000);
+  assert.equal(t.list(v.state, 7000)[0].state, S.ACTIVE);
+  const lost = t.list(v.state, 7001)[0];
+  assert.equal(lost.state, S.LOST);
+  assert.equal(lost.logical[0].state, S.LOST);
+  assert.deepEqual(t.newlyLost(v.state, 7001).map((n) => n.physical), ['p1']);
+  assert.deepEqual(t.newlyLost(v.state, 8000), [], 'reported once');
+  // Another master heard from it later: it is alive.
+  const remote: NodeRecord = { physical: 'p1', host: 'h', role: 'agent', state: S.ACTIVE, lastSeen: 7500, startedAt: 1, logical: [] };
+  t.setExchange({ remote: () => [remote] });
+  assert.equal(t.list(v.state, 8000)[0].state, S.ACTIVE);
+  assert.equal(t.list(v.state, 8000)[0].lastSeen, 7500);
+});
+
+test('purge hides what was seen before it; purgeAll hides everyone', () => {
+  const t = new NodeTable({ heartbeatMs: 1000, lostAfterMs: 5000 });
+  const v = view(1);
+  t.heartbeat(hb('p1'), v, 1000);
+  t.heartbeat(hb('p2'), v, 1000);
+  assert.deepEqual(t.list({ ...v.state, purged: { p1: 1500 } }, 2000).map((n) => n.physical), ['p2']);
+  assert.deepEqual(t.list({ ...v.state, purged: { [PURGE_ALL]: 1500 } }, 2000), []);
+  t.heartbeat(hb('p1'), v, 3000);
+  assert.deepEqual(t.list({ ...v.state, purged: { [PURGE_ALL]: 1500 } }, 3000).map((n) => n.physical), ['p1'], 'back after a new heartbeat');
+});
+
+test('aggregate state of a physical node', () => {
+  const l = (...states: number[]) => states.map((state, i) => ({ name: `l${i}`, state, configVersion: 0, message: '' }));
+  assert.equal(aggregate([]), S.IDLE);
+  assert.equal(aggregate(l(S.ACTIVE, S.IDLE)), S.ACTIVE);
+  assert.equal(aggregate(l(S.ACTIVE, S.ERROR)), S.ERROR);
+  assert.equal(aggregate(l(S.ACTIVE, S.CONFIGURING)), S.CONFIGURING);
+  assert.equal(aggregate(l(S.DECOMMISSIONED)), S.DECOMMISSIONED);
+  assert.equal(aggregate(l(S.IDLE, S.IDLE)), S.IDLE);
+});
