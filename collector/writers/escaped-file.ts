@@ -111,13 +111,18 @@ export class EscapedFileSink implements Sink {
     const c = this.cursor.reset(batch.bytes);
     const src = this.source.of(c);
     const tags = this.ctx.tags;
-    const constant = this.dir.isConstant && this.file.isConstant;
-    let last = '';
+    // Templates return the very same string while their output does not change (a date-only
+    // template caches per second): compare identities, join a path only when one changed.
+    let lastDir: string | undefined;
+    let lastFile: string | undefined;
     let out: OutputBuffer | undefined;
     while (c.next()) {
-      const p = constant && last !== '' ? last : path.join(this.dir.format(src, tags), this.file.format(src, tags));
-      if (p !== last || !out) {
-        last = p;
+      const d = this.dir.format(src, tags);
+      const f = this.file.format(src, tags);
+      if (d !== lastDir || f !== lastFile || !out) {
+        lastDir = d;
+        lastFile = f;
+        const p = path.join(d, f);
         out = this.buckets.get(p);
         if (!out) {
           out = this.spare.pop() ?? new OutputBuffer(64 * 1024);

@@ -24,20 +24,20 @@ test('validate prints every problem with its position and exits non-zero; a good
   const bad = path.join(dir.path, 'bad.flume');
   fs.writeFileSync(bad, [
     '# two nodes, four problems',
-    'a : fixtureLines("/x") | { batch(0) => text("/tmp/x", yaml) } ;',
-    'b : fixtureLines(1, 2) | [ console, escapedFile("/tmp/%Y", "f-%Q"), nosink ] ;',
+    'a : text("/x") | { batch(0) => text("/tmp/x", yaml) } ;',
+    'b : text(1, 2, 3) | [ console, escapedFile("/tmp/%Y", "f-%Q"), nosink ] ;',
     '',
   ].join('\n'));
-  const p = node(['validate', bad, '--plugin', PLUGIN]);
+  const p = node(['validate', bad]);
   const status = await p.exited;
   assert.equal(status.code, 1);
   assert.deepEqual(p.stdout().trimEnd().split('\n'), [
-    `${bad}:2:34: batch: argument n must be a positive integer`,
-    `${bad}:2:55: text: argument format must be one of raw, json, avrojson, syslog, log4j, debug, found identifier yaml`,
-    `${bad}:3:18: fixtureLines: argument file must be a string, found number 1`,
-    `${bad}:3:21: fixtureLines: too many arguments: argument 2 is not expected; usage: fixtureLines(file: string)`,
-    `${bad}:3:60: escapedFile: argument file is not a valid path template: unknown escape '%Q' (known: %{name}, %%, %t and %a %A %b %B %c %d %D %e %H %I %j %k %l %m %n %M %p %s %S %y %Y %z) at column 3 of template "f-%Q"`,
-    `${bad}:3:69: unknown sink nosink; known sinks: console, counter, customdfs, escapedFile, null, text`,
+    `${bad}:2:26: batch: argument n must be a positive integer`,
+    `${bad}:2:47: text: argument format must be one of raw, json, avrojson, syslog, log4j, debug, found identifier yaml`,
+    `${bad}:3:10: text: argument file must be a string, found number 1`,
+    `${bad}:3:16: text: too many arguments: argument 3 is not expected; usage: text(file: string, maxEventBytes: number = 1048576)`,
+    `${bad}:3:55: escapedFile: argument file is not a valid path template: unknown escape '%Q' (known: %{name}, %%, %t and %a %A %b %B %c %d %D %e %H %I %j %k %l %m %n %M %p %s %S %y %Y %z) at column 3 of template "f-%Q"`,
+    `${bad}:3:64: unknown sink nosink; known sinks: console, counter, customdfs, escapedFile, null, text`,
     '6 problems found',
   ]);
 
@@ -49,8 +49,8 @@ test('validate prints every problem with its position and exits non-zero; a good
   assert.match(lines[0], /^stdin:1:15: /);
   assert.match(lines[1], /^stdin:2:/);
 
-  const good = node(['validate', '-', '--plugin', PLUGIN]);
-  good.write('a : fixtureLines("/x") | { batch(10) => roll(1000) { escapedFile("/tmp/o/%Y", "f-%{rolltag}", json) } } ;\n');
+  const good = node(['validate', '-']);
+  good.write('a : text("/x") | { batch(10) => roll(1000) { escapedFile("/tmp/o/%Y", "f-%{rolltag}", json) } } ;\n');
   good.child.stdin!.end();
   assert.equal((await good.exited).code, 0, good.output());
   assert.equal(good.stdout(), 'stdin: 1 logical node, no problems\n');
@@ -72,8 +72,8 @@ test('--oneshot from a finite source to an escaped file writer reproduces the in
   for (let i = 0; i < 20_000; i++) lines.push(`${i} ${'é"\\x'.repeat(i % 7)} ${'y'.repeat((i * 37) % 300)}`);
   fs.writeFileSync(input, lines.join('\n') + '\n');
   const out = path.join(dir.path, 'oneshot-out');
-  const spec = `copy : fixtureLines("${input}") | escapedFile("file://${out}/%Y", "out-%{host}.txt") ;`;
-  const p = node(['--standalone', '-n', 'phys1', '-c', spec, '--oneshot', '--data', path.join(dir.path, 'data1'), '--plugin', PLUGIN]);
+  const spec = `copy : text("${input}") | escapedFile("file://${out}/%Y", "out-%{host}.txt") ;`;
+  const p = node(['--standalone', '-n', 'phys1', '-c', spec, '--oneshot', '--data', path.join(dir.path, 'data1')]);
   const status = await p.exited;
   assert.equal(status.code, 0, p.output());
   const years = fs.readdirSync(out);
