@@ -39,6 +39,8 @@ export interface TailOptions {
   batchEvents: number;
   /** Stop following once the name is gone and the file drained (tailDir), instead of waiting for it. */
   stopWhenGone: boolean;
+  /** Told of each file read to its end and left (rotated away or gone). */
+  onFileDone?: (dev: number, ino: number) => void;
 }
 
 export const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
@@ -324,6 +326,7 @@ export class TailFollower {
     }
     this.checkpoint();
     await this.batcher.flush().catch(() => undefined);
+    this.opts.onFileDone?.(this.dev, this.ino);
     await this.closeFile();
   }
 

@@ -1,0 +1,148 @@
+/**
+ * `tailDir(dir[, regex=".*"])`: tails every file in `dir` whose name matches `regex` (a
+ * JavaScript regular expression, tested against the name, not the path), each as `tail` does:
+ * rotation, truncation, a position per file kept across restarts. New matching files are picked
+ * up within `pollMs`, read from their beginning; a file whose name disappears is read to its end
+ * and dropped.
+ *
+ * A file is followed once per run even if it is renamed to another matching name (it is known by
+ * device + inode). Across a restart, though, a rotated file under a new matching name has no saved
+ * position and would be read again: make the pattern match live names only (`\.log$`, not
+ * `\.log`), as with Flume OG's tailDir.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ComponentContext, Source, SourceOutput } from '../../core/component';
+import { ERRORS } from '../../core/metrics';
+import type { SourceDef } from '../../core/registry';
+import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { TailFollower } from './tail';
+
+export interface TailDirOptions {
+  dir: string;
+  regex: string;
+  maxEventBytes: number;
+  pollMs: number;
+}
+
+export class TailDirSource implements Source {
+  private readonly opts: TailDirOptions;
+  private readonly pattern: RegExp;
+  private readonly followers = new Map<string, TailFollower>();
+  /** Files (dev:ino) already read to their end in this run. */
+  private readonly finished = new Set<string>();
+  private readonly rejects: Rejects;
+  private out: SourceOutput | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private scanning: Promise<void> = Promise.resolve();
+  private closing = false;
+
+  constructor(private readonly ctx: ComponentContext, options: Partial<TailDirOptions> & { dir: string }) {
+    this.opts = { regex: '.*', maxEventBytes: SOURCE_DEFAULTS.maxEventBytes, pollMs: SOURCE_DEFAULTS.pollMs, ...options };
+    this.pattern = new RegExp(this.opts.regex);
+    this.rejects = new Rejects(ctx);
+  }
+
+  /** Names of the files being followed, for tests and /status. */
+  get following(): string[] {
+    return [...this.followers.keys()].map((f) => path.basename(f)).sort();
+  }
+
+  async open(out: SourceOutput): Promise<void> {
+    await fs.promises.access(this.opts.dir, fs.constants.R_OK);
+    this.out = out;
+    await this.scan();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closing) return;
+    this.timer = setTimeout(() => {
+      this.scanning = this.scan().finally(() => this.schedule());
+    }, this.opts.pollMs);
+  }
+
+  private async scan(): Promise<void> {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.opts.dir);
+    } catch (err) {
+      this.ctx.counters.add(ERRORS, 1);
+      this.ctx.logger.error('Listing the directory failed.', { dir: this.opts.dir, error: String(err) });
+      return;
+    }
+    const active = new Set<string>();
+    for (const f of this.followers.values()) {
+      const id = f.identity;
+      active.add(`${id.dev}:${id.ino}`);
+    }
+    for (const name of names.sort()) {
+      if (this.closing) return;
+      const full = path.join(this.opts.dir, name);
+      if (!this.pattern.test(name) || this.followers.has(full)) continue;
+      const st = await fs.promises.stat(full).catch(() => null);
+      if (st === null || !st.isFile()) continue;
+      const id = `${st.dev}:${st.ino}`;
+      if (active.has(id) || this.finished.has(id)) continue;
+      this.follow(full);
+      active.add(id);
+    }
+  }
+
+  private follow(file: string): void {
+    const follower = new TailFollower(
+      this.ctx,
+      this.out!,
+      {
+        file,
+        maxEventBytes: this.opts.maxEventBytes,
+        pollMs: this.opts.pollMs,
+        stopWhenGone: true,
+        onFileDone: (dev, ino) => this.finished.add(`${dev}:${ino}`),
+      },
+      this.rejects,
+    );
+    this.followers.set(file, follower);
+    this.ctx.logger.info('Following a new file.', { file });
+    void follower.start().then(async () => {
+      if (this.closing) return;
+      await follower.stop();
+      this.followers.delete(file);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.scanning;
+    await Promise.all([...this.followers.values()].map((f) => f.stop()));
+    this.followers.clear();
+  }
+}
+
+export const def: SourceDef = {
+  kind: 'source',
+  name: 'tailDir',
+  doc: 'Tails every file of a directory whose name matches a regex, as tail does for one.',
+  args: [
+    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the directory to watch' },
+    {
+      name: 'regex',
+      type: 'string',
+      default: '.*',
+      doc: 'JavaScript regex the file names must match',
+      check: (v) => {
+        try {
+          new RegExp(String(v));
+          return null;
+        } catch (err) {
+          return `is not a valid regex: ${(err as Error).message}`;
+        }
+      },
+    },
+    MAX_EVENT_ARG,
+    { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for new files and lines' },
+  ],
+  create: (args, ctx) =>
+    new TailDirSource(ctx, { dir: args.string('dir'), regex: args.string('regex'), maxEventBytes: args.number('maxEventBytes'), pollMs: args.number('pollMs') }),
+};
