@@ -4,7 +4,7 @@
  * them from the channel and appends them to the sink tree (decorators, fan-out, failover and
  * wrappers are sinks that hold other sinks, as in Flume OG).
  */
-import type { Batch } from './channel';
+import type { Batch, Channel } from './channel';
 import type { Logger } from './logger';
 
 /** Counters every component keeps under the same names (core/metrics.ts exports them). */
@@ -60,6 +60,11 @@ export interface SourceOutput {
    * channel is full: that is the backpressure a source passes on to its clients.
    */
   put(batch: Buffer): Promise<void>;
+  /**
+   * The node's channel itself, for a source that runs its own transactions (the collector source
+   * pipelines commits per stream). Such a source counts what it puts; everyone else uses `put`.
+   */
+  readonly channel?: Channel;
 }
 
 export interface Source {

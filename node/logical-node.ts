@@ -94,6 +94,8 @@ export class LogicalNode {
   private source: Source | null = null;
   private workers: Promise<void>[] = [];
   private stopWorkers = false;
+  /** Wakes workers sleeping in a backoff when the node stops. */
+  private readonly stopSignal = new AbortController();
   private inFlightAppends = 0;
   private failures = 0;
   private closing: Promise<void> | null = null;
@@ -218,6 +220,7 @@ export class LogicalNode {
       }
     }
     this.stopWorkers = true;
+    this.stopSignal.abort();
     if (!(await withDeadline(Promise.all(this.workers), deadline))) {
       this.log.error('appends still in flight at the close deadline; cancelling them', { inFlight: this.inFlightAppends });
     }
@@ -260,6 +263,7 @@ export class LogicalNode {
     const counters = this.channelCounters;
     return {
       origin: this.name,
+      channel,
       nextSeq: () => seq.nextSeq(),
       put: async (bytes: Buffer) => {
         let batch;
@@ -295,7 +299,7 @@ export class LogicalNode {
         if (this.stopWorkers) break;
         c.add(ERRORS);
         this.log.error('take failed', { error: String(err) });
-        await sleep(this.options.retryMaxMs);
+        await this.pause(this.options.retryMaxMs);
         continue;
       }
       if (!batch) {
@@ -322,11 +326,16 @@ export class LogicalNode {
         this.log.warn('append failed; the batch goes back to the channel', {
           batch: `${batch.origin}#${batch.seq}`, retryInMs: Math.round(delay), error: err instanceof Error ? err.message : String(err),
         });
-        await sleep(delay);
+        await this.pause(delay);
       } finally {
         this.inFlightAppends--;
       }
     }
+  }
+
+  /** Sleeps for a backoff, cut short when the node stops. */
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, this.stopSignal.signal).catch(() => undefined);
   }
 
   private context(componentPath: string, tags?: Readonly<Record<string, string>>): ComponentContext {
