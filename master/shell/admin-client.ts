@@ -118,6 +118,13 @@ export interface LogicalConfig {
   sink: string;
 }
 
+export interface MasterInfo {
+  id: string;
+  leader: boolean;
+  store: string;
+  fresh: boolean;
+}
+
 export interface Mapping {
   physical: string;
   logical: string[];
@@ -181,6 +188,15 @@ export class AdminClient {
 
   mappings(physical = ''): Promise<Mapping[]> {
     return this.call<{ mappings: Mapping[] }>('GetMappings', { physical }).then((r) => r.mappings);
+  }
+
+  /** The newest `limit` commands (0: the master's default), oldest first. */
+  listCommands(limit = 0, pendingOnly = false): Promise<CommandStatus[]> {
+    return this.call<{ commands: CommandStatus[] }>('ListCommands', { limit, pendingOnly }).then((r) => r.commands);
+  }
+
+  masterInfo(): Promise<MasterInfo> {
+    return this.call<MasterInfo>('GetMasterInfo', {});
   }
 
   close(): void {

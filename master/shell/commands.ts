@@ -12,7 +12,9 @@ import {
   MASTER_COMMANDS, MasterCommand, checkMasterArgs, findMasterCommand, masterUsage,
 } from './master-commands';
 import { AdminCallError, CommandStatus, enumName } from './admin-client';
-import { formatConfigs, formatExecing, formatMappings, formatNodeStatus, formatOutcome, formatSubmitted } from './format';
+import {
+  formatCommands, formatConfigs, formatExecing, formatMappings, formatMasterInfo, formatNodeStatus, formatOutcome, formatSubmitted,
+} from './format';
 import { NodeView, Session, isActive, isDone } from './session';
 import { nearest } from './suggest';
 
@@ -52,6 +54,8 @@ export interface ShellCommand {
 }
 
 const MANY = Number.POSITIVE_INFINITY;
+/** How many commands getcommands lists without a count. */
+const DEFAULT_COMMAND_COUNT = 20;
 const none = (): CompletionKind => 'none';
 const nodes = (): CompletionKind => 'node';
 /** exec/submit: a master command, then (after the command) node names. */
@@ -64,7 +68,9 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     async run(ctx, [target]) {
       ctx.io.info(`Connecting to Flume master ${target}...`);
       const address = await ctx.session.connect(target);
-      ctx.io.info(`Connected to Flume master ${address}`);
+      const info = await ctx.session.call((a) => a.masterInfo()).catch(() => undefined);
+      ctx.io.info(`Connected to Flume master ${address}${info ? ` (${formatMasterInfo(info)})` : ''}`);
+      if (info && !info.fresh) ctx.io.error(`Warning: master ${address} says its view is not current (ZooKeeper session lost?)`);
       return 0;
     },
   },
@@ -72,7 +78,7 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     name: 'getnodestatus', args: '', summary: 'the state of every node the master knows',
     minArgs: 0, maxArgs: 0, needsConnection: true, completes: none,
     async run(ctx) {
-      for (const line of formatNodeStatus(await ctx.session.admin.nodeStatus())) ctx.io.out(line);
+      for (const line of formatNodeStatus(await ctx.session.call((a) => a.nodeStatus()))) ctx.io.out(line);
       return 0;
     },
   },
@@ -80,7 +86,7 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     name: 'getconfigs', args: '', summary: 'the configuration of every logical node',
     minArgs: 0, maxArgs: 0, needsConnection: true, completes: none,
     async run(ctx) {
-      for (const line of formatConfigs(await ctx.session.admin.configs())) ctx.io.out(line);
+      for (const line of formatConfigs(await ctx.session.call((a) => a.configs()))) ctx.io.out(line);
       return 0;
     },
   },
@@ -88,7 +94,17 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     name: 'getmappings', args: '[PHYSICAL]', summary: 'which logical nodes each physical node runs',
     minArgs: 0, maxArgs: 1, needsConnection: true, completes: nodes,
     async run(ctx, [physical]) {
-      for (const line of formatMappings(await ctx.session.admin.mappings(physical ?? ''), physical)) ctx.io.out(line);
+      for (const line of formatMappings(await ctx.session.call((a) => a.mappings(physical ?? '')), physical)) ctx.io.out(line);
+      return 0;
+    },
+  },
+  {
+    name: 'getcommands', args: '[COUNT]', summary: "the master's newest commands (default 20) with their state and message",
+    minArgs: 0, maxArgs: 1, needsConnection: true, completes: none,
+    check: (args) => checkCounts(args, ['COUNT'], 'getcommands [COUNT]'),
+    async run(ctx, [count]) {
+      const limit = count === undefined ? DEFAULT_COMMAND_COUNT : parseCount(count, 'COUNT');
+      for (const line of formatCommands(await ctx.session.call((a) => a.listCommands(limit)))) ctx.io.out(line);
       return 0;
     },
   },
@@ -119,14 +135,16 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     },
   },
   {
-    name: 'wait', args: '[MILLIS [ID]]', summary: 'wait for a command (default: the last submitted) to finish; 0 ms waits forever, default 10000',
+    name: 'wait', args: '[MILLIS [ID]]', summary: "wait for a command (default: this shell's last, else the master's newest) to finish; 0 ms waits forever, default 10000",
     minArgs: 0, maxArgs: 2, needsConnection: true, completes: none,
     check: (args) => checkCounts(args, ['MILLIS', 'ID'], 'wait [MILLIS [ID]]'),
     async run(ctx, args) {
       const ms = args.length > 0 ? parseCount(args[0], 'MILLIS') : ctx.session.options.waitDefaultMs;
-      const id = args.length > 1 ? parseCount(args[1], 'ID') : ctx.session.lastCommandId;
+      // As in Flume OG: the last command of this shell, else the newest one of the master.
+      const id = args.length > 1 ? parseCount(args[1], 'ID')
+        : ctx.session.lastCommandId ?? (await ctx.session.call((a) => a.listCommands(1))).at(-1)?.id;
       if (id === undefined) {
-        ctx.io.error('No command submitted from this shell yet: give its id, wait MILLIS ID');
+        ctx.io.error('The master has no command to wait for');
         return 1;
       }
       const result = await ctx.session.waitForCommand(id, ms, ctx.signal);
@@ -245,7 +263,7 @@ async function submitMasterCommand(ctx: CommandContext, verb: 'exec' | 'submit',
   }
   let id: number;
   try {
-    id = await ctx.session.admin.submit(command.name, args);
+    id = await ctx.session.call((a) => a.submit(command.name, args), false);
   } catch (err) {
     // The master refused the command outright (bad spec, bad arguments): same words as a
     // command that failed after being queued.

@@ -3,7 +3,7 @@
  * shell word for word (`Master knows about N nodes`, `\tNODE --> STATE`,
  * `[id: N] Submitted command : ...`), since scripts grep for them.
  */
-import { CommandStatus, LogicalConfig, Mapping, NodeStatus, enumName } from './admin-client';
+import { CommandStatus, LogicalConfig, Mapping, MasterInfo, NodeStatus, enumName } from './admin-client';
 import { quoteLine } from './tokenizer';
 
 /**
@@ -62,6 +62,18 @@ export function formatOutcome(status: CommandStatus): string {
   if (state === 'SUCCEEDED') return status.message ? `Command succeeded: ${status.message}` : 'Command succeeded';
   if (state === 'FAILED') return `Command failed: ${status.message || '(the master gave no reason)'}`;
   return `Command is ${state}`;
+}
+
+/** ID, STATE, COMMAND (re-quoted), MESSAGE; oldest first, as the master lists them. */
+export function formatCommands(commands: readonly CommandStatus[]): string[] {
+  if (commands.length === 0) return ['Master has no commands.'];
+  return table([['ID', 'STATE', 'COMMAND', 'MESSAGE'],
+    ...commands.map((c) => [String(c.id), enumName('CommandState', c.state), quoteLine([c.command, ...c.args]).replace(/\n/g, '\\n'), c.message])]);
+}
+
+/** `id=m1, store=zookeeper, leader` */
+export function formatMasterInfo(info: MasterInfo): string {
+  return `id=${info.id}, store=${info.store}, ${info.leader ? 'leader' : 'not leader'}${info.fresh ? '' : ', NOT CURRENT'}`;
 }
 
 /** Rows of cells as lines, every column but the last padded to its widest cell, tab-separated. */

@@ -41,6 +41,11 @@ export class UnknownCommandIdError extends FlumeError {
   }
 }
 
+function failsOver(err: unknown, repeatable: boolean): boolean {
+  if (!(err instanceof AdminCallError)) return false;
+  return err.code === grpcStatus.UNAVAILABLE || (repeatable && err.code === grpcStatus.DEADLINE_EXCEEDED);
+}
+
 /** The result of waiting for something: done, or timed out with what was still pending. */
 export type WaitResult<T> = { done: true; value: T } | { done: false; value: T };
 
@@ -48,6 +53,10 @@ export class Session {
   private client: AdminClient | undefined;
   private names: { at: number; names: string[] } | undefined;
   private refreshing: Promise<void> | undefined;
+  /** Every master of the last `connect` list, in the order given (failover order). */
+  private targets: MasterAddress[] = [];
+  /** Told when a call moved the session to another master of the list. */
+  onFailover: ((from: string, to: string, reason: string) => void) | undefined;
   /** The id of the last command submitted from this shell (what `wait` waits for). */
   lastCommandId: number | undefined;
 
@@ -62,9 +71,41 @@ export class Session {
     return this.client?.address;
   }
 
-  get admin(): AdminClient {
+  /**
+   * Runs `fn` against the current master. When that master does not answer (UNAVAILABLE: down,
+   * or its view is not current; or DEADLINE_EXCEEDED, for a `repeatable` call), moves on to the
+   * next master of the `connect` list that answers and runs `fn` there, trying each master
+   * once. Submit is not repeatable: a Submit that timed out may have been queued.
+   */
+  async call<T>(fn: (admin: AdminClient) => Promise<T>, repeatable = true): Promise<T> {
     if (!this.client) throw new NotConnectedError();
-    return this.client;
+    const first = this.client;
+    let lastError: unknown;
+    try {
+      return await fn(first);
+    } catch (err) {
+      if (!failsOver(err, repeatable) || this.targets.length < 2) throw err;
+      lastError = err;
+    }
+    const start = this.targets.findIndex((t) => formatAddress(t) === first.address);
+    for (let i = 1; i < this.targets.length; i++) {
+      const candidate = new AdminClient(this.targets[(start + i) % this.targets.length]);
+      try {
+        await candidate.connect(this.options.connectTimeoutMs);
+      } catch {
+        candidate.close();
+        continue;
+      }
+      this.use(candidate);
+      this.onFailover?.(first.address, candidate.address, (lastError as Error).message);
+      try {
+        return await fn(candidate);
+      } catch (err) {
+        if (!failsOver(err, repeatable)) throw err;
+        lastError = err;
+      }
+    }
+    throw lastError;
   }
 
   /**
@@ -79,9 +120,8 @@ export class Session {
       const candidate = new AdminClient(target);
       try {
         await candidate.connect(this.options.connectTimeoutMs);
-        this.client?.close();
-        this.client = candidate;
-        this.names = undefined;
+        this.use(candidate);
+        this.targets = targets;
         return candidate.address;
       } catch (err) {
         candidate.close();
@@ -95,6 +135,13 @@ export class Session {
   disconnect(): void {
     this.client?.close();
     this.client = undefined;
+    this.targets = [];
+    this.names = undefined;
+  }
+
+  private use(client: AdminClient): void {
+    this.client?.close();
+    this.client = client;
     this.names = undefined;
   }
 
@@ -104,7 +151,7 @@ export class Session {
    */
   async waitForCommand(id: number, timeoutMs: number, signal: AbortSignal): Promise<WaitResult<CommandStatus>> {
     return this.poll(timeoutMs, signal, async () => {
-      const status = await this.admin.commandStatus(id).catch((err: unknown) => {
+      const status = await this.call((admin) => admin.commandStatus(id)).catch((err: unknown) => {
         if (err instanceof AdminCallError && err.code === grpcStatus.NOT_FOUND) throw new UnknownCommandIdError(id);
         throw err;
       });
@@ -120,7 +167,7 @@ export class Session {
   async waitForNodes(names: readonly string[], ready: (n: NodeView) => boolean, timeoutMs: number,
     signal: AbortSignal): Promise<WaitResult<string[]>> {
     return this.poll(timeoutMs, signal, async () => {
-      const views = nodeViews(await this.admin.nodeStatus());
+      const views = nodeViews(await this.call((admin) => admin.nodeStatus()));
       const pending = names.filter((n) => { const v = views.get(n); return !v || !ready(v); })
         .map((n) => `${n} (${views.get(n)?.state ?? 'unknown to the master'})`);
       return { done: pending.length === 0, value: pending };

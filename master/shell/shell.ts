@@ -30,7 +30,9 @@ export class Shell {
   private running: AbortController | undefined;
   private sourceDepth = 0;
 
-  constructor(readonly io: ShellIO, readonly session: Session = new Session()) {}
+  constructor(readonly io: ShellIO, readonly session: Session = new Session()) {
+    session.onFailover = (from, to, reason) => io.info(`Master ${from} did not answer (${reason}); now connected to ${to}`);
+  }
 
   /** The interactive prompt: `[flume HOST:PORT] ` or `[flume (disconnected)] `. */
   prompt(): string {

@@ -67,7 +67,7 @@ test('a master that is not there: clear error naming the address, non-zero exit'
 
 test('connect, then the getters on an empty master', async () => {
   const run = ok(await runShell(['-e', `connect ${master.address}`], { env }));
-  assert.match(run.stdout, new RegExp(`Connected to Flume master ${master.address.replace(/\./g, '\\.')}`));
+  assert.match(run.stdout, new RegExp(`Connected to Flume master ${master.address.replace(/\./g, '\\.')} \\(id=\\S+, store=embedded, leader\\)`));
   assert.equal(ok(await sh('getnodestatus')).stdout, 'Master knows about 0 nodes\n');
   assert.equal(await configs(), 'Master has no logical node configurations.\n');
   assert.match(ok(await sh('getmappings')).stdout, /^No physical \/ logical node mappings\./);
@@ -126,18 +126,24 @@ test('multiconfig, map, spawn, getmappings [node], unmap, unmapAll', async () =>
   assert.match(ok(await sh('getmappings')).stdout, /^No physical \/ logical node mappings\./);
 });
 
-test('submit prints the id; wait MILLIS ID reports the outcome; wait without an id needs one', async () => {
+test('submit prints the id; wait MILLIS ID reports the outcome; wait alone waits for the newest command', async () => {
   const run = ok(await sh(`submit config web05 'syslogTcp(5160)' null`));
   const m = run.stdout.match(/^\[id: (\d+)\] Submitted command : config web05 syslogTcp\(5160\) null$/m);
   assert.ok(m, describeRun(run));
   const waited = ok(await sh(`wait 30000 ${m[1]}`));
-  assert.match(waited.stdout, /^Command succeeded/m);
+  assert.match(waited.stdout, /^Command succeeded: .*web05/m);
   assert.match(await configs(), /^web05\s/m);
-  const noId = failed(await sh('wait'));
-  assert.match(noId.stderr, /No command submitted from this shell yet/);
+  // A fresh shell has submitted nothing: wait takes the master's newest command (Flume OG).
   const failing = ok(await sh(`submit unconfig nosuchnode`));
-  const id = failing.stdout.match(/\[id: (\d+)\]/)![1];
-  assert.match(failed(await sh(`wait 0 ${id}`)).stderr, /^Command failed: .*nosuchnode/m);
+  const id = Number(failing.stdout.match(/\[id: (\d+)\]/)![1]);
+  assert.ok(id > Number(m[1]));
+  assert.match(failed(await sh('wait 0')).stderr, /^Command failed: .*nosuchnode/m);
+  assert.match(failed(await sh('wait 1000 999999')).stderr, /Command id 999999 does not exist/);
+  const listed = ok(await sh('getcommands 2')).stdout.trimEnd().split('\n');
+  assert.match(listed[0], /^ID\s*\tSTATE\s*\tCOMMAND\s*\tMESSAGE$/);
+  assert.match(listed[1], new RegExp(`^${m[1]}\\s*\\tSUCCEEDED\\s*\\tconfig web05 syslogTcp\\(5160\\) null\\s*\\t.*web05`));
+  assert.match(listed[2], new RegExp(`^${id}\\s*\\tFAILED\\s*\\tunconfig nosuchnode\\s*\\t.*nosuchnode`));
+  assert.equal(listed.length, 3);
 });
 
 test('decommission, refresh, refreshAll, unconfig, purge, purgeAll', async () => {
@@ -266,7 +272,7 @@ test('-q prints only command output; help describes commands', async () => {
   assert.match(quiet.stdout, /^Command succeeded/m);
   const help = ok(await runShell(['-e', 'help'], { env })).stdout;
   for (const name of ['connect', 'getnodestatus', 'getconfigs', 'getmappings', 'exec', 'submit', 'wait', 'waitForNodesActive',
-    'waitForNodesDone', 'source', 'help', 'quit', 'config', 'multiconfig', 'unconfig', 'map', 'spawn', 'unmap', 'unmapAll',
+    'waitForNodesDone', 'getcommands', 'source', 'help', 'quit', 'config', 'multiconfig', 'unconfig', 'map', 'spawn', 'unmap', 'unmapAll',
     'decommission', 'refresh', 'refreshAll', 'purge', 'purgeAll', 'save', 'load']) {
     assert.match(help, new RegExp(`^    ${name}\\b`, 'm'), `help lists ${name}`);
   }
