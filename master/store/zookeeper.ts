@@ -207,7 +207,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
         });
         if (changed && results[0]?.stat) this.accept(doc, results[0].stat.version);
         else if (changed) await this.refreshState();
-        if (id >= this.finishedBelow && id === this.finishedBelow) this.finishedBelow = id + 1;
+        if (id === this.finishedBelow) this.finishedBelow = id + 1;
         void this.trimHistory();
         return record;
       } catch (err) {

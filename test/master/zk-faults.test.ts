@@ -69,3 +69,36 @@ test('ZooKeeper gone: the master stops leading and serves nothing stale; back: i
   assert.equal((await admin.exec('config', 'after', 'text("/tmp/a")', 'console')).state, 2);
 });
 
+
+test('a leader frozen past its session timeout is replaced, and wakes up a follower on a new session', async (t) => {
+  const zk = await startZooKeeper();
+  t.after(() => zk.stop());
+  const connect = await zk.chroot();
+  const a = await startMasterProc(['--zk', connect, '--id', 'FA', '--session-timeout-ms', '3000']);
+  t.after(() => a.proc.stop());
+  const b = await startMasterProc(['--zk', connect, '--id', 'FB', '--session-timeout-ms', '3000']);
+  t.after(() => b.proc.stop());
+  const [adminA, adminB] = [new AdminClient(a.address), new AdminClient(b.address)];
+  t.after(() => {
+    adminA.close();
+    adminB.close();
+  });
+  assert.equal((await adminA.info()).leader, true, 'the first master started leads');
+  process.kill(a.proc.pid, 'SIGSTOP');
+  let resumed = false;
+  t.after(() => {
+    if (!resumed) process.kill(a.proc.pid, 'SIGCONT');
+  });
+  await waitFor(async () => (await adminB.info()).leader, 30_000, 'FB to take over');
+  const id = await adminB.submit('config', 'while-frozen', 'text("/tmp/f")', 'console');
+  assert.equal((await adminB.waitDone(id)).state, 2);
+  process.kill(a.proc.pid, 'SIGCONT');
+  resumed = true;
+  await a.proc.waitForLine(/session expired; opening a new one/, 30_000);
+  await waitFor(async () => {
+    const info = await adminA.info();
+    return info.fresh && !info.leader;
+  }, 30_000, 'FA fresh again, as a follower');
+  assert.equal((await adminB.info()).leader, true);
+  assert.ok(await configOf(adminA, 'while-frozen'), 'FA serves what was done while it slept');
+});
