@@ -10,6 +10,7 @@ import { Registry } from '../../core/registry';
 import { parseSpec } from '../../core/spec/parser';
 import { SINKS, WRAPPERS } from '../../core/sinks';
 import { DECORATORS } from '../../core/decorators';
+import { WRITERS } from '../../collector/writers';
 import { LogicalNode, type LogicalNodeOptions } from '../../node/logical-node';
 import { SequenceAllocator } from '../../node/seq';
 import { generatorSourceDef, recorders, RecordingSink, recordingSinkDef, tempDir, waitFor } from './helpers';
@@ -45,7 +46,7 @@ const endlessDef = {
   },
 };
 
-const registry = new Registry().registerAll([generatorSourceDef, endlessDef, recordingSinkDef, ...SINKS, ...WRAPPERS, ...DECORATORS]);
+const registry = new Registry().registerAll([generatorSourceDef, endlessDef, recordingSinkDef, ...SINKS, ...WRITERS, ...WRAPPERS, ...DECORATORS]);
 
 function node(text: string, options: Partial<LogicalNodeOptions> = {}, dir = path.join(root, text.split(':')[0].trim())): LogicalNode {
   const [spec] = parseSpec(text);
@@ -115,7 +116,7 @@ test('a spec that does not validate is refused with every problem, leaving nothi
   await assert.rejects(n.open(), (err: Error) => {
     assert.match(err.message, /testgen: argument count must be a number/);
     assert.match(err.message, /batch: argument n must be a positive integer/);
-    assert.match(err.message, /unknown sink nosuch; known sinks: console, counter, null, recording, text/);
+    assert.match(err.message, /unknown sink nosuch; known sinks: console, counter, customdfs, escapedFile, null, recording, text/);
     return true;
   });
   assert.equal(n.state, 'ERROR');
@@ -132,4 +133,32 @@ test('sequence numbers never repeat across restarts, even after a crash mid-bloc
   assert.deepEqual(first, Array.from({ length: 25 }, (_, i) => i + 1));
   assert.ok(second[0] > first[first.length - 1]);
   assert.equal(new Set([...first, ...second]).size, 30);
+});
+
+test('a whole sink tree from a spec: decorators, fan-out, failover and roll with %{rolltag} files', async () => {
+  const out = path.join(root, 'tree-out');
+  const primary = new RecordingSink();
+  primary.failNext = 3;
+  recorders.set('tree-primary', primary);
+  const backup = new RecordingSink();
+  recorders.set('tree-backup', backup);
+  const n = node(`tree : testgen(2000, 10) | { value("tier", "t1") => [
+      < recording("tree-primary") ? recording("tree-backup") >,
+      roll(50) { escapedFile("${out}", "f-%{rolltag}-%{tier}", raw) }
+    ] } ;`);
+  await n.open();
+  await n.finished();
+  await n.close();
+  const expected = Array.from({ length: 2000 }, (_, i) => `line-${i}`);
+  // Failover: the first failure sends its batch to the backup; the rest go to the primary after backoff.
+  const both = [...primary.events(), ...backup.events()];
+  assert.deepEqual(both.map((e) => e.body.toString()).sort(), [...expected].sort());
+  assert.ok(backup.batches.length >= 1);
+  assert.ok(both.every((e) => e.attributes.get('tier')?.toString() === 't1'));
+  // Roll: completed files only (no .tmp), named by rolltag and attribute, holding every line once.
+  const files = fs.readdirSync(out).sort();
+  assert.ok(files.every((f) => /^f-\d{8}-\d{9}\+0000\.\d+\.\d+-t1$/.test(f)), files.join());
+  const lines = files.flatMap((f) => fs.readFileSync(path.join(out, f), 'utf8').trimEnd().split('\n'));
+  assert.deepEqual([...lines].sort(), [...expected].sort());
+  assert.equal(new Set(lines).size, 2000);
 });
