@@ -69,6 +69,12 @@ async function main(options: CliOptions): Promise<number> {
   }
 }
 
+// A reader that went away (`flume-shell -e getconfigs | head -1`) ends the shell quietly,
+// as it ends any Unix filter.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
+}
+
 const program = new Command('flume-shell')
   .description('The cluster admin shell (Flume OG command set). Type help inside for the commands.')
   .version(VERSION)

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir, waitFor } from '../harness/procs';
+import { freePort, tempDir, waitFor } from '../harness/procs';
 import { RunningMaster, describeRun, runShell, startMaster } from './helpers';
 import { KEY, PtyShell, checkScriptCommand, escapeRegExp } from './pty';
 import { SimulatedNode } from './simulated-node';
@@ -138,6 +138,21 @@ test('history persists across sessions; Ctrl-D leaves', async () => {
   sh.type(KEY.CTRL_D);
   const exit = await sh.proc.exited;
   assert.equal(exit.code, 0, sh.screen());
+});
+
+test('a master that does not answer at start: the session stays open, disconnected, until connect', async () => {
+  const dead = `127.0.0.1:${await freePort()}`;
+  const sh = openShell('-c', dead);
+  await sh.expect(new RegExp(`cannot connect to the master at ${escapeRegExp(dead)}`));
+  await sh.expect(/\[flume \(disconnected\)\] $/);
+  let mark = sh.mark();
+  sh.type(`getconfigs${KEY.ENTER}`);
+  await sh.expect(/not connected to a master/, mark);
+  mark = sh.mark();
+  sh.type(`connect ${master.address}${KEY.ENTER}`);
+  await sh.expect(new RegExp(`\\[flume ${escapeRegExp(master.address)}\\] $`), mark);
+  sh.type(`exit${KEY.ENTER}`);
+  assert.equal((await sh.proc.exited).code, 0, sh.screen());
 });
 
 test('-q: no banner and no prompt on the terminal either', async () => {
