@@ -14,10 +14,13 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
-/** Starts `flume-master start --port 0 --http-port 0 --data TMP` and reads its gRPC port back. */
-export async function startMaster(): Promise<RunningMaster> {
+/**
+ * Starts `flume-master start --port 0 --http-port 0 --host 127.0.0.1 --data TMP ...extra` and
+ * reads its gRPC port back from its startup line.
+ */
+export async function startMaster(extra: string[] = []): Promise<RunningMaster> {
   const data = tempDir('flume-shell-master-');
-  const proc = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--data', data.path],
+  const proc = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data', data.path, ...extra],
     { env: { FLUME_LOG_LEVEL: 'info' } });
   try {
     const m = await proc.waitForLine(MASTER_READY, 60_000);

@@ -2,12 +2,14 @@
  * flume-shell with several masters: `connect a,b` takes the first that answers, and when the
  * master in use dies mid-session the next command moves to the next master of the list.
  * Two embedded-store masters (real processes) with different contents tell which one
- * answered.
+ * answered; then two masters sharing a real ZooKeeper, where the second serves what the first
+ * did.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { freePort, spawnFlume, tempDir, type Proc } from '../harness/procs';
+import { startZooKeeper } from '../harness/zk';
 import { RunningMaster, describeRun, runShell, startMaster } from './helpers';
 
 let masterA: RunningMaster;
@@ -61,4 +63,35 @@ test('the master in use dies: the next commands go to the next master of the lis
   shell.child.stdin!.end();
   const exit = await shell.exited;
   assert.equal(exit.code, 0, shell.output());
+});
+
+test('masters sharing ZooKeeper: what one master did is served by the next after it dies', async (t) => {
+  const zk = await startZooKeeper();
+  t.after(() => zk.stop());
+  const connect = await zk.chroot();
+  const zkMasters: RunningMaster[] = [];
+  t.after(async () => { for (const m of zkMasters) await m.stop(); });
+  for (let i = 1; i <= 2; i++) {
+    zkMasters.push(await startMaster(['--zk', connect, '--id', `m${i}`, '--session-timeout-ms', '2000']));
+  }
+  const [first, second] = zkMasters;
+  const list = `${first.address},${second.address}`;
+  const configured = await runShell(['-q', '-c', list, '-e', `exec config zkNode 'syslogTcp(5210)' null`], { env });
+  assert.equal(configured.code, 0, describeRun(configured));
+
+  const shell = spawnFlume('shell', ['-c', list], { env });
+  shells.push(shell);
+  shell.write('getconfigs\n');
+  await shell.waitForLine(/^zkNode\s/m);
+  await first.proc.kill9();
+
+  // Served by the second master, and a new command still executes (the second master takes
+  // over the duties of a leader once the first one's ZooKeeper session expires).
+  const mark = shell.output().length;
+  shell.write(`exec config zkNode2 'syslogTcp(5211)' null\ngetconfigs\n`);
+  await shell.waitForLine(new RegExp(`now connected to ${second.address.replace(/\./g, '\\.')}`), 30_000, mark);
+  await shell.waitForLine(/^zkNode2\s/m, 90_000, mark);
+  assert.match(shell.output().slice(mark), /^zkNode\s/m);
+  shell.child.stdin!.end();
+  assert.equal((await shell.exited).code, 0, shell.output());
 });
