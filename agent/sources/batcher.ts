@@ -37,8 +37,16 @@ export const BATCHER_DEFAULTS: BatcherOptions = {
   maxPending: 4,
 };
 
-export class EventBatcher {
-  readonly builder: BatchBuilder;
+/** What a batcher fills: a BatchBuilder, or a specialised writer such as the syslog one. */
+export interface BatchAccumulator {
+  readonly count: number;
+  readonly byteLength: number;
+  /** Returns the encoded batch and empties the accumulator. */
+  finish(seq: number): Buffer;
+}
+
+export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
+  readonly builder: B;
   private readonly opts: BatcherOptions;
   private last: Promise<void> = Promise.resolve();
   private pendingBatches = 0;
@@ -50,9 +58,11 @@ export class EventBatcher {
     private readonly out: SourceOutput,
     private readonly ctx: ComponentContext,
     options: Partial<BatcherOptions> = {},
+    makeBuilder?: (origin: string) => B,
   ) {
     this.opts = { ...BATCHER_DEFAULTS, ...options };
-    this.builder = new BatchBuilder(out.origin, Math.min(256 * 1024, this.opts.maxBytes + 64 * 1024));
+    const initial = Math.min(256 * 1024, this.opts.maxBytes + 64 * 1024);
+    this.builder = makeBuilder ? makeBuilder(out.origin) : (new BatchBuilder(out.origin, initial) as unknown as B);
   }
 
   /** Finished batches whose put has not settled. */

@@ -1,9 +1,9 @@
 /**
  * Syslog messages (RFC 5424 and RFC 3164) parsed on bytes, straight into a BatchBuilder.
  *
- * This is the hot path of `syslogTcp` and `syslogUdp`: no regex, no string of the message, no
- * per-message allocation beyond the body view. Fields that repeat from one message to the next
- * (host, app name, structured data) are kept in small caches and reused when their bytes match.
+ * This is the hot path of `syslogTcp` and `syslogUdp`: no regex, no string, no allocation per
+ * message. The parser finds the fields' byte ranges and {@link SyslogBatchWriter} encodes the
+ * event straight from the received bytes (the same encoding BatchBuilder writes).
  *
  * What an event gets:
  *   body       the MSG part (a UTF-8 BOM dropped, trailing CR/LF trimmed by the framer)
@@ -16,7 +16,8 @@
  * A message without a valid `<PRI>` is not syslog: `parse` returns false and appends nothing.
  * A message with a valid PRI but an unrecognised header is accepted whole as the body.
  */
-import { type BatchBuilder, Priority } from '../../core/event';
+import { encodeBatch, Priority, varintSize, writeVarint } from '../../core/event';
+import type { BatchAccumulator } from './batcher';
 
 export const ATTR_FACILITY = 'syslogfacility';
 export const ATTR_SEVERITY = 'syslogseverity';
@@ -39,26 +40,95 @@ const MONTHS = new Map<number, number>(
   ]),
 );
 
-/** The last value of a field, as a Buffer of its own, reused while the bytes repeat. */
-class BytesCache {
-  private value: Buffer = Buffer.alloc(0);
-  get(buf: Buffer, start: number, end: number): Buffer {
-    const v = this.value;
-    if (v.length === end - start && buf.compare(v, 0, v.length, start, end) === 0) return v;
-    this.value = Buffer.from(buf.subarray(start, end));
-    return this.value;
-  }
+/** `0x0a varint(len) key`: the key part of an attribute entry, encoded once. */
+function keyHeader(key: string): Buffer {
+  const k = Buffer.from(key);
+  return Buffer.concat([Buffer.from([0x0a, k.length]), k]);
+}
+const KEY_FACILITY = keyHeader(ATTR_FACILITY);
+const KEY_SEVERITY = keyHeader(ATTR_SEVERITY);
+const KEY_APPNAME = keyHeader(ATTR_APPNAME);
+const KEY_PROCID = keyHeader(ATTR_PROCID);
+const KEY_MSGID = keyHeader(ATTR_MSGID);
+const KEY_SD = keyHeader(ATTR_SD);
+
+/** Size of an attribute field (tag, length, entry) for a key header and a value length. */
+function attrSize(key: Buffer, valueLength: number): number {
+  const entry = key.length + 1 + varintSize(valueLength) + valueLength;
+  return 1 + varintSize(entry) + entry;
 }
 
-class StringCache {
-  private bytes: Buffer = Buffer.alloc(0);
-  private text = '';
-  get(buf: Buffer, start: number, end: number): string {
-    const b = this.bytes;
-    if (b.length === end - start && buf.compare(b, 0, b.length, start, end) === 0) return this.text;
-    this.bytes = Buffer.from(buf.subarray(start, end));
-    this.text = this.bytes.toString('utf8');
-    return this.text;
+/** Copies src[s, e) to dst at p; returns the position after. Small copies by hand (cheaper). */
+function put(src: Buffer, s: number, e: number, dst: Buffer, p: number): number {
+  const n = e - s;
+  if (n < 24) {
+    for (let i = 0; i < n; i++) dst[p + i] = src[s + i];
+    return p + n;
+  }
+  src.copy(dst, p, s, e);
+  return p + n;
+}
+
+function writeAttr(dst: Buffer, p: number, key: Buffer, src: Buffer, s: number, e: number): number {
+  const vl = e - s;
+  dst[p++] = 0x12;
+  p = writeVarint(dst, p, key.length + 1 + varintSize(vl) + vl);
+  p = put(key, 0, key.length, dst, p);
+  dst[p++] = 0x12;
+  p = writeVarint(dst, p, vl);
+  return put(src, s, e, dst, p);
+}
+
+/**
+ * Accumulates syslog events, encoded straight from the received bytes: the same encoding as
+ * BatchBuilder (body, attributes, timestamp, priority, host, in that order) without building a
+ * Map, a string or a view per message.
+ */
+export class SyslogBatchWriter implements BatchAccumulator {
+  private scratch: Buffer;
+  private length = 0;
+  private events = 0;
+
+  constructor(readonly origin: string, initialBytes = 256 * 1024) {
+    this.scratch = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get count(): number {
+    return this.events;
+  }
+
+  get byteLength(): number {
+    return this.length;
+  }
+
+  finish(seq: number): Buffer {
+    const out = encodeBatch(this.origin, seq, this.events, this.scratch.subarray(0, this.length));
+    this.length = 0;
+    this.events = 0;
+    return out;
+  }
+
+  /** @internal Room for `extra` more bytes; returns the scratch buffer and the write position. */
+  reserve(extra: number): Buffer {
+    if (this.length + extra > this.scratch.length) {
+      let size = this.scratch.length * 2;
+      while (size < this.length + extra) size *= 2;
+      const next = Buffer.allocUnsafe(size);
+      this.scratch.copy(next, 0, 0, this.length);
+      this.scratch = next;
+    }
+    return this.scratch;
+  }
+
+  /** @internal */
+  get position(): number {
+    return this.length;
+  }
+
+  /** @internal Marks one event written, ending at `end`. */
+  commit(end: number): void {
+    this.length = end;
+    this.events++;
   }
 }
 
@@ -80,23 +150,44 @@ function token(buf: Buffer, p: number, end: number): number {
 }
 
 export class SyslogParser {
-  private readonly attrs = new Map<string, Uint8Array>();
-  private readonly hostCache = new StringCache();
-  private readonly appCache = new BytesCache();
-  private readonly procCache = new BytesCache();
-  private readonly msgidCache = new BytesCache();
-  private readonly sdCache = new BytesCache();
+  private defaultHostBytes: Buffer;
+  private defaultHostName: string;
+  /** The last RFC 5424 `YYYY-MM-DDThh:mm` seen and its epoch ms (UTC, before the zone offset). */
+  private readonly isoMinuteKey = Buffer.alloc(16);
+  private isoMinuteValue = -1;
   private readonly ts3164Key = Buffer.alloc(15);
   private ts3164Value = -1;
+  // Ranges found by the header parsers, -1 when absent.
+  private appS = -1;
+  private appE = -1;
+  private procS = -1;
+  private procE = -1;
+  private msgidS = -1;
+  private msgidE = -1;
+  private sdS = -1;
+  private sdE = -1;
 
   /** `defaultHost`: the host of messages whose header names none (the peer, typically). */
-  constructor(public defaultHost: string) {}
+  constructor(defaultHost: string) {
+    this.defaultHostName = defaultHost;
+    this.defaultHostBytes = Buffer.from(defaultHost);
+  }
+
+  get defaultHost(): string {
+    return this.defaultHostName;
+  }
+
+  set defaultHost(host: string) {
+    if (host === this.defaultHostName) return;
+    this.defaultHostName = host;
+    this.defaultHostBytes = Buffer.from(host);
+  }
 
   /**
-   * Parses the message in buf[start, end) and appends it to `builder`. Returns false, appending
+   * Parses the message in buf[start, end) and appends it to `writer`. Returns false, appending
    * nothing, when the bytes do not start with a valid `<PRI>`.
    */
-  parse(builder: BatchBuilder, buf: Buffer, start: number, end: number, now: number): boolean {
+  parse(writer: SyslogBatchWriter, buf: Buffer, start: number, end: number, now: number): boolean {
     // <PRI>: 1 to 3 digits, at most 191.
     if (end - start < 3 || buf[start] !== 0x3c) return false;
     let p = start + 1;
@@ -107,13 +198,12 @@ export class SyslogParser {
     p++;
     const facility = pri >> 3;
     const severity = pri & 7;
-    const attrs = this.attrs;
-    attrs.clear();
-    attrs.set(ATTR_FACILITY, DECIMALS[facility]);
-    attrs.set(ATTR_SEVERITY, DECIMALS[severity]);
+    this.appS = this.procS = this.msgidS = this.sdS = -1;
 
     let timestamp = now;
-    let host = this.defaultHost;
+    let hostSrc = this.defaultHostBytes;
+    let hostS = 0;
+    let hostE = hostSrc.length;
     let msgStart = p;
     if (p + 1 < end && buf[p] >= 0x31 && buf[p] <= 0x39 && buf[p + 1] === SP) {
       // RFC 5424: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
@@ -125,22 +215,36 @@ export class SyslogParser {
       }
       p = Math.min(e + 1, end);
       e = token(buf, p, end);
-      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) host = this.hostCache.get(buf, p, e);
+      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) {
+        hostSrc = buf;
+        hostS = p;
+        hostE = e;
+      }
       p = Math.min(e + 1, end);
       e = token(buf, p, end);
-      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) attrs.set(ATTR_APPNAME, this.appCache.get(buf, p, e));
+      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) {
+        this.appS = p;
+        this.appE = e;
+      }
       p = Math.min(e + 1, end);
       e = token(buf, p, end);
-      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) attrs.set(ATTR_PROCID, this.procCache.get(buf, p, e));
+      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) {
+        this.procS = p;
+        this.procE = e;
+      }
       p = Math.min(e + 1, end);
       e = token(buf, p, end);
-      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) attrs.set(ATTR_MSGID, this.msgidCache.get(buf, p, e));
+      if (e > p && !(e === p + 1 && buf[p] === 0x2d)) {
+        this.msgidS = p;
+        this.msgidE = e;
+      }
       p = Math.min(e + 1, end);
       if (p < end && buf[p] === 0x2d) {
         p++;
       } else if (p < end && buf[p] === 0x5b) {
         const sdEnd = this.structuredData(buf, p, end);
-        attrs.set(ATTR_SD, this.sdCache.get(buf, p, sdEnd));
+        this.sdS = p;
+        this.sdE = sdEnd;
         p = sdEnd;
       }
       if (p < end && buf[p] === SP) p++;
@@ -169,19 +273,71 @@ export class SyslogParser {
       }
       if (headed) {
         const e = token(buf, p, end);
-        // A hostname has no ':' or '[' at its end; if it has, the header skipped the hostname.
+        // A hostname has no ':' or ']' at its end; if it has, the header skipped the hostname.
         if (e < end && e > p && buf[e - 1] !== 0x3a && buf[e - 1] !== 0x5d) {
-          host = this.hostCache.get(buf, p, e);
+          hostSrc = buf;
+          hostS = p;
+          hostE = e;
           p = e + 1;
         }
       }
       msgStart = this.bsdTag(buf, p, end);
     }
-    builder.append(buf.subarray(msgStart, end), timestamp, SEVERITY_PRIORITY[severity], host, attrs);
+    this.write(writer, buf, msgStart, end, facility, severity, timestamp, hostSrc, hostS, hostE);
     return true;
   }
 
-  /** TAG[PID]: — sets app name and proc id and returns where MSG starts (p if there is no tag). */
+  private write(
+    w: SyslogBatchWriter, buf: Buffer, bodyS: number, bodyE: number, facility: number, severity: number,
+    timestamp: number, hostSrc: Buffer, hostS: number, hostE: number,
+  ): void {
+    const bodyLen = bodyE - bodyS;
+    const fac = DECIMALS[facility];
+    const sev = DECIMALS[severity];
+    const priority = SEVERITY_PRIORITY[severity];
+    const hostLen = hostE - hostS;
+    let size = attrSize(KEY_FACILITY, fac.length) + attrSize(KEY_SEVERITY, sev.length);
+    if (bodyLen > 0) size += 1 + varintSize(bodyLen) + bodyLen;
+    if (this.appS >= 0) size += attrSize(KEY_APPNAME, this.appE - this.appS);
+    if (this.procS >= 0) size += attrSize(KEY_PROCID, this.procE - this.procS);
+    if (this.msgidS >= 0) size += attrSize(KEY_MSGID, this.msgidE - this.msgidS);
+    if (this.sdS >= 0) size += attrSize(KEY_SD, this.sdE - this.sdS);
+    if (timestamp > 0) size += 1 + varintSize(timestamp);
+    if (priority > 0) size += 2;
+    if (hostLen > 0) size += 1 + varintSize(hostLen) + hostLen;
+
+    const dst = w.reserve(1 + varintSize(size) + size);
+    let p = w.position;
+    dst[p++] = 0x7a;
+    p = writeVarint(dst, p, size);
+    if (bodyLen > 0) {
+      dst[p++] = 0x0a;
+      p = writeVarint(dst, p, bodyLen);
+      p = put(buf, bodyS, bodyE, dst, p);
+    }
+    p = writeAttr(dst, p, KEY_FACILITY, fac, 0, fac.length);
+    p = writeAttr(dst, p, KEY_SEVERITY, sev, 0, sev.length);
+    if (this.appS >= 0) p = writeAttr(dst, p, KEY_APPNAME, buf, this.appS, this.appE);
+    if (this.procS >= 0) p = writeAttr(dst, p, KEY_PROCID, buf, this.procS, this.procE);
+    if (this.msgidS >= 0) p = writeAttr(dst, p, KEY_MSGID, buf, this.msgidS, this.msgidE);
+    if (this.sdS >= 0) p = writeAttr(dst, p, KEY_SD, buf, this.sdS, this.sdE);
+    if (timestamp > 0) {
+      dst[p++] = 0x18;
+      p = writeVarint(dst, p, timestamp);
+    }
+    if (priority > 0) {
+      dst[p++] = 0x28;
+      dst[p++] = priority;
+    }
+    if (hostLen > 0) {
+      dst[p++] = 0x32;
+      p = writeVarint(dst, p, hostLen);
+      p = put(hostSrc, hostS, hostE, dst, p);
+    }
+    w.commit(p);
+  }
+
+  /** TAG[PID]: — notes app name and proc id and returns where MSG starts (p if there is no tag). */
   private bsdTag(buf: Buffer, p: number, end: number): number {
     const limit = Math.min(end, p + 48);
     let i = p;
@@ -202,8 +358,12 @@ export class SyslogParser {
       i = close + 1;
     }
     if (i >= end || buf[i] !== 0x3a) return p;
-    this.attrs.set(ATTR_APPNAME, this.appCache.get(buf, p, tagEnd));
-    if (procStart >= 0) this.attrs.set(ATTR_PROCID, this.procCache.get(buf, procStart, procEnd));
+    this.appS = p;
+    this.appE = tagEnd;
+    if (procStart >= 0) {
+      this.procS = procStart;
+      this.procE = procEnd;
+    }
     i++;
     if (i < end && buf[i] === SP) i++;
     return i;
@@ -231,16 +391,34 @@ export class SyslogParser {
 
   /** `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)` in buf[p, e) as epoch ms, or -1. */
   private iso8601(buf: Buffer, p: number, e: number): number {
-    if (e - p < 20 || buf[p + 4] !== 0x2d || buf[p + 7] !== 0x2d || (buf[p + 10] !== 0x54 && buf[p + 10] !== 0x74)) return -1;
-    if (buf[p + 13] !== 0x3a || buf[p + 16] !== 0x3a) return -1;
-    const y1 = d2(buf, p);
-    const y2 = d2(buf, p + 2);
-    const mo = d2(buf, p + 5);
-    const d = d2(buf, p + 8);
-    const h = d2(buf, p + 11);
-    const mi = d2(buf, p + 14);
+    if (e - p < 20 || buf[p + 16] !== 0x3a) return -1;
+    let minute = -1;
+    const key = this.isoMinuteKey;
+    if (this.isoMinuteValue >= 0) {
+      let same = true;
+      for (let i = 0; i < 16; i++) {
+        if (key[i] !== buf[p + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) minute = this.isoMinuteValue;
+    }
+    if (minute < 0) {
+      if (buf[p + 4] !== 0x2d || buf[p + 7] !== 0x2d || (buf[p + 10] !== 0x54 && buf[p + 10] !== 0x74) || buf[p + 13] !== 0x3a) return -1;
+      const y1 = d2(buf, p);
+      const y2 = d2(buf, p + 2);
+      const mo = d2(buf, p + 5);
+      const d = d2(buf, p + 8);
+      const h = d2(buf, p + 11);
+      const mi = d2(buf, p + 14);
+      if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59) return -1;
+      minute = Date.UTC(y1 * 100 + y2, mo - 1, d, h, mi);
+      buf.copy(key, 0, p, p + 16);
+      this.isoMinuteValue = minute;
+    }
     const s = d2(buf, p + 17);
-    if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) return -1;
+    if (s < 0 || s > 60) return -1;
     let i = p + 19;
     let ms = 0;
     if (i < e && buf[i] === 0x2e) {
@@ -267,7 +445,7 @@ export class SyslogParser {
       return -1;
     }
     if (i !== e) return -1;
-    return Date.UTC(y1 * 100 + y2, mo - 1, d, h, mi, s, ms) - offsetMin * 60_000;
+    return minute + s * 1000 + ms - offsetMin * 60_000;
   }
 
   /** `Mmm dd hh:mm:ss` (day space-padded) at p, local time, in the year that puts it nearest now. */

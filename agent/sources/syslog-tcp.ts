@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { ComponentContext } from '../../core/component';
 import type { SourceDef } from '../../core/registry';
 import { HOST_ARG, MAX_EVENT_ARG, PORT_ARG } from './common';
-import { SyslogParser } from './syslog-parse';
+import { SyslogBatchWriter, SyslogParser } from './syslog-parse';
 import { type MessageDecoder, TcpPushSource, type TcpSourceOptions } from './tcp-server';
 
 export class SyslogTcpSource extends TcpPushSource {
@@ -17,10 +17,17 @@ export class SyslogTcpSource extends TcpPushSource {
     super(ctx, options, true);
   }
 
+  private writer: SyslogBatchWriter | null = null;
+
+  protected accumulator(origin: string): SyslogBatchWriter {
+    this.writer = new SyslogBatchWriter(origin);
+    return this.writer;
+  }
+
   protected decoder(socket: net.Socket): MessageDecoder {
     const parser = new SyslogParser(socket.remoteAddress ?? this.ctx.host);
-    const batcher = this.batcher!;
-    return (buf, start, end, now) => parser.parse(batcher.builder, buf, start, end, now);
+    const writer = this.writer!;
+    return (buf, start, end, now) => parser.parse(writer, buf, start, end, now);
   }
 }
 

@@ -10,7 +10,7 @@ import type { SourceDef } from '../../core/registry';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
 import { type BatcherOptions, EventBatcher } from './batcher';
 import { HOST_ARG, MAX_EVENT_ARG, PORT_ARG, Rejects, SOURCE_DEFAULTS } from './common';
-import { SyslogParser } from './syslog-parse';
+import { SyslogBatchWriter, SyslogParser } from './syslog-parse';
 
 export interface SyslogUdpOptions {
   port: number;
@@ -28,7 +28,7 @@ export const SYSLOG_UDP_DEFAULTS: Omit<SyslogUdpOptions, 'port'> = {
 export class SyslogUdpSource implements Source {
   private readonly options: SyslogUdpOptions;
   private socket: dgram.Socket | null = null;
-  private batcher: EventBatcher | null = null;
+  private batcher: EventBatcher<SyslogBatchWriter> | null = null;
   private readonly rejects: Rejects;
   private readonly parser: SyslogParser;
   private boundPort = 0;
@@ -44,7 +44,12 @@ export class SyslogUdpSource implements Source {
   }
 
   async open(out: SourceOutput): Promise<void> {
-    const batcher = new EventBatcher(out, this.ctx, { maxEvents: SOURCE_DEFAULTS.batchEvents, lingerMs: SOURCE_DEFAULTS.lingerMs, ...this.options.batch });
+    const batcher = new EventBatcher(
+      out,
+      this.ctx,
+      { maxEvents: SOURCE_DEFAULTS.batchEvents, lingerMs: SOURCE_DEFAULTS.lingerMs, ...this.options.batch },
+      (origin) => new SyslogBatchWriter(origin),
+    );
     this.batcher = batcher;
     const socket = dgram.createSocket({ type: net.isIPv6(this.options.host) ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     this.socket = socket;

@@ -13,7 +13,7 @@
 import net from 'node:net';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
-import { EventBatcher, type BatcherOptions } from './batcher';
+import { type BatchAccumulator, EventBatcher, type BatcherOptions } from './batcher';
 import { Rejects, SOURCE_DEFAULTS } from './common';
 import { StreamFramer } from './framing';
 
@@ -35,7 +35,7 @@ export type MessageDecoder = (buf: Buffer, start: number, end: number, now: numb
 
 export abstract class TcpPushSource implements Source {
   protected readonly options: TcpSourceOptions;
-  protected batcher: EventBatcher | null = null;
+  protected batcher: EventBatcher<BatchAccumulator> | null = null;
   protected readonly rejects: Rejects;
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
@@ -61,8 +61,16 @@ export abstract class TcpPushSource implements Source {
 
   protected abstract readonly kind: string;
 
+  /** What the connections' decoders append to (kept by the subclass, typed). */
+  protected abstract accumulator(origin: string): BatchAccumulator;
+
   async open(out: SourceOutput): Promise<void> {
-    this.batcher = new EventBatcher(out, this.ctx, { maxEvents: SOURCE_DEFAULTS.batchEvents, lingerMs: SOURCE_DEFAULTS.lingerMs, ...this.options.batch });
+    this.batcher = new EventBatcher(
+      out,
+      this.ctx,
+      { maxEvents: SOURCE_DEFAULTS.batchEvents, lingerMs: SOURCE_DEFAULTS.lingerMs, ...this.options.batch },
+      (origin) => this.accumulator(origin),
+    );
     const server = net.createServer((socket) => this.serve(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@
  */
 import type net from 'node:net';
 import type { ComponentContext } from '../../core/component';
-import { Priority } from '../../core/event';
+import { BatchBuilder, Priority } from '../../core/event';
 import type { SourceDef } from '../../core/registry';
 import { HOST_ARG, MAX_EVENT_ARG, PORT_ARG } from './common';
 import { type MessageDecoder, TcpPushSource, type TcpSourceOptions } from './tcp-server';
@@ -16,8 +16,15 @@ export class TextTcpSource extends TcpPushSource {
     super(ctx, options, false);
   }
 
+  private builder: BatchBuilder | null = null;
+
+  protected accumulator(origin: string): BatchBuilder {
+    this.builder = new BatchBuilder(origin);
+    return this.builder;
+  }
+
   protected decoder(_socket: net.Socket): MessageDecoder {
-    const builder = this.batcher!.builder;
+    const builder = this.builder!;
     const host = this.ctx.host;
     return (buf, start, end, now) => {
       builder.append(buf.subarray(start, end), now, Priority.INFO, host);
