@@ -120,3 +120,27 @@ test('a batch id already stored is dropped, across writers and restarts; the led
   const all = listAll(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).sort();
   assert.deepEqual(all, ['five\n', 'six\n'], 'each batch stored once');
 });
+
+test('collectorSink writes prefix+rolltag files, one generation per roll, acked to the ledger at each roll', async () => {
+  const { NodeLedger } = await import('../../node/ledger');
+  const { collectorSinkDef } = await import('./collector-sink');
+  const dir = path.join(root, 'collector');
+  const ledger = new NodeLedger();
+  const heard: number[] = [];
+  ledger.onStored((_o, s) => heard.push(s));
+  const sink = collectorSinkDef.create(
+    ResolvedArgs.of('collectorSink', { dir: `file://${dir}/%Y/`, prefix: 'web-', millis: 60_000, format: 'raw' }),
+    testContext({ ledger, dataDir: path.join(root, 'collector-data') }),
+  ) as RollSink;
+  await sink.open();
+  await sink.append(batch('a', 1, [makeEvent('one', { timestamp: Date.UTC(2025, 0, 1) })]));
+  assert.deepEqual(heard, []);
+  await sink.roll();
+  assert.deepEqual(heard, [1], 'stored once the roll closed its files');
+  await sink.append(batch('a', 2, [makeEvent('two', { timestamp: Date.UTC(2025, 0, 1) })]));
+  await sink.close();
+  assert.deepEqual(heard, [1, 2]);
+  const files = listAll(dir);
+  assert.equal(files.length, 2);
+  assert.ok(files.every((f) => /^2025\/web-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)), files.join());
+});

@@ -258,7 +258,7 @@ export const escapedFileDef: SinkDef = {
 export const customDfsDef: SinkDef = {
   kind: 'sink',
   name: 'customdfs',
-  aliases: ['customDfs'],
+  aliases: ['customDfs', 'dfs'],
   doc: 'Flume OG\'s customdfs: writes events to one path template (a path or file:// URL).',
   args: [
     { name: 'path', type: 'string', required: true, doc: 'file path template', check: checkTemplateArg },

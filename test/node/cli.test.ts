@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
+import { defaultRegistry } from '../../node/components';
 import { httpGet, type Proc, spawnFlume, tempDir, waitFor } from '../harness/procs';
 
 const dir = tempDir('flume-node-cli-');
@@ -37,7 +38,7 @@ test('validate prints every problem with its position and exits non-zero; a good
     `${bad}:3:10: text: argument file must be a string, found number 1`,
     `${bad}:3:16: text: too many arguments: argument 3 is not expected; usage: text(file: string, maxEventBytes: number = 1048576)`,
     `${bad}:3:55: escapedFile: argument file is not a valid path template: unknown escape '%Q' (known: %{name}, %%, %t and %a %A %b %B %c %d %D %e %H %I %j %k %l %m %n %M %p %s %S %y %Y %z) at column 3 of template "f-%Q"`,
-    `${bad}:3:64: unknown sink nosink; known sinks: console, counter, customdfs, escapedFile, null, text`,
+    `${bad}:3:64: unknown sink nosink; known sinks: ${defaultRegistry().names('sink').join(', ')}`,
     '6 problems found',
   ]);
 
