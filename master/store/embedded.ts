@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FlumeError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import {
   COMMAND_HISTORY, StoreUnavailableError, cloneState, emptyState, normalizeState,
@@ -51,7 +52,13 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (text !== undefined) {
-      const contents = JSON.parse(text) as FileContents;
+      let contents: FileContents;
+      try {
+        contents = JSON.parse(text) as FileContents;
+      } catch (err) {
+        // Writes go through rename, so this is damage from outside (an edit, a bad disk).
+        throw new FlumeError(`the embedded store ${this.file} is not valid JSON (${(err as Error).message}); restore it from a backup or a 'save'd spec`);
+      }
       this.state = normalizeState(contents.state ?? {});
       this.commands = contents.commands ?? [];
       this.nextCommandId = contents.nextCommandId ?? this.commands.length + 1;

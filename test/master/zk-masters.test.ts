@@ -83,6 +83,19 @@ test('compare-and-set: two sessions updating the same state concurrently lose no
   }
 });
 
+test('a node heard by one master is ACTIVE and then LOST in the view of every master', async () => {
+  assert.equal((await admins[1].exec('config', 'seen1', 'text("/tmp/s")', 'console')).state, 2);
+  const node = await startTestNode('seen1', [masters[0].address]);
+  cleanups.push(() => node.stop());
+  for (const admin of admins) {
+    await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'seen1' && n.state === 3), 20_000, `seen1 ACTIVE at ${admin.address}`);
+  }
+  await node.kill9();
+  for (const admin of admins) {
+    await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'seen1' && n.state === 5), 20_000, `seen1 LOST at ${admin.address}`);
+  }
+});
+
 test('kill -9 of the leader: another master takes over and queued commands complete', async () => {
   const infos = await Promise.all(admins.map((a) => a.info()));
   const leader = infos.findIndex((i) => i.leader);
