@@ -1,0 +1,133 @@
+/**
+ * deploy/local-ha.sh for real: a three-server ZooKeeper ensemble, three masters, two collectors
+ * and three agents on loopback. With it up, getnodestatus through EACH master lists all five
+ * nodes ACTIVE and the generated lines reach storage (each at most once); `stop` ends every
+ * process whose pid the script recorded.
+ *
+ * Skipped (with the reason) while `flume-node --master` mode is not built.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { REPO_ROOT, waitFor } from '../harness/procs';
+import { requireZooKeeper } from '../harness/zk';
+
+const run = promisify(execFile);
+const SCRIPT = path.join(REPO_ROOT, 'deploy', 'local-ha.sh');
+const NODES = ['agent1', 'agent2', 'agent3', 'coll1', 'coll2'];
+
+/** Why the test cannot run yet, or undefined. */
+function notBuiltReason(dir: string): string | undefined {
+  const probe = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'flume-node.js'), '--role', 'agent', '--master', 'x', '-n', 'probe', '--data', dir], {
+    encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL',
+  });
+  return /not built yet/.test(`${probe.stdout}${probe.stderr}`)
+    ? 'flume-node --master mode is not built yet (node/master-client.ts runMasterMode); local-ha.sh needs it'
+    : undefined;
+}
+
+/** `\tNAME --> STATE` lines of getnodestatus: physical node → state. */
+function nodeStates(text: string): Map<string, string> {
+  const states = new Map<string, string>();
+  for (const m of text.matchAll(/^\t([^\t\s]+) --> (\w+)/gm)) states.set(m[1], m[2]);
+  return states;
+}
+
+function readPids(runDir: string): Map<string, number> {
+  const pids = new Map<string, number>();
+  for (const f of fs.readdirSync(runDir).filter((f) => f.endsWith('.pid'))) pids.set(f.slice(0, -4), Number(fs.readFileSync(path.join(runDir, f), 'utf8')));
+  return pids;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every stored line (finished and .tmp files alike) under dir. */
+function storedLines(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const lines: string[] = [];
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const text = fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
+    lines.push(...text.split('\n').filter((l) => l !== ''));
+  }
+  return lines;
+}
+
+test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE, and stop ends every process', { timeout: 420_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-local-ha-'));
+  const reason = notBuiltReason(path.join(dir, 'probe'));
+  if (reason !== undefined) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    t.skip(reason);
+    return;
+  }
+  requireZooKeeper();
+  const env = { ...process.env, FLUME_HA_DIR: dir, FLUME_HA_TIMEOUT: '150', FLUME_HA_GRACE: '20' };
+  const runDir = path.join(dir, 'run');
+  let pids = new Map<string, number>();
+  t.after(async () => {
+    // Whatever happened: the script's own stop, then KILL any pid it recorded that still lives.
+    await run('bash', [SCRIPT, 'stop'], { env, timeout: 180_000 }).catch(() => undefined);
+    if (fs.existsSync(runDir)) for (const [k, v] of readPids(runDir)) pids.set(k, v);
+    for (const pid of pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const started = await run('bash', [SCRIPT, 'start'], { env, timeout: 300_000 }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+    assert.fail(`local-ha.sh start failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  });
+  assert.match(started.stdout, /12 of 12 processes running/);
+  pids = readPids(runDir);
+  assert.deepEqual([...pids.keys()].sort(), ['agent1', 'agent2', 'agent3', 'coll1', 'coll2', 'gen', 'master1', 'master2', 'master3', 'zk1', 'zk2', 'zk3']);
+
+  const ports = fs.readFileSync(path.join(dir, 'ports.env'), 'utf8');
+  const masterPorts = /^MASTER_PORTS='([\d ]+)'$/m.exec(ports)![1].split(' ');
+  assert.equal(masterPorts.length, 3);
+  for (const port of masterPorts) {
+    let last = '';
+    await waitFor(async () => {
+      const out = await run(process.execPath, [path.join(REPO_ROOT, 'bin', 'flume-shell.js'), '-c', `127.0.0.1:${port}`, '-e', 'getnodestatus'], { timeout: 30_000 })
+        .then((r) => r.stdout, () => '');
+      last = out;
+      const states = nodeStates(out);
+      return NODES.every((n) => states.get(n) === 'ACTIVE') ? states : undefined;
+    }, 120_000, `all five nodes ACTIVE through the master on port ${port}`).catch((err: Error) => {
+      assert.fail(`${err.message}; last getnodestatus:\n${last}`);
+    });
+  }
+
+  // The flow works: lines of every agent land in storage.
+  const storage = path.join(dir, 'data');
+  await waitFor(() => {
+    const lines = storedLines(storage);
+    return ['agent1', 'agent2', 'agent3'].every((a) => lines.some((l) => l.includes(` ${a} line `))) || undefined;
+  }, 120_000, 'lines of every agent in storage');
+
+  const stopped = await run('bash', [SCRIPT, 'stop'], { env, timeout: 240_000 });
+  assert.match(stopped.stdout, /all stopped/);
+  const survivors = [...pids].filter(([, pid]) => alive(pid));
+  assert.deepEqual(survivors, [], 'every recorded process has ended');
+  assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.endsWith('.pid')), [], 'pid files removed');
+
+  const lines = storedLines(storage).filter((l) => / agent\d line \d+$/.test(l));
+  const seen = new Set<string>();
+  const duplicates = lines.filter((l) => {
+    const key = l.replace(/^\S+ /, '');
+    if (seen.has(key)) return true;
+    seen.add(key);
+    return false;
+  });
+  assert.deepEqual(duplicates.slice(0, 10), [], 'no line stored twice');
+  assert.ok(lines.length > 0);
+});
