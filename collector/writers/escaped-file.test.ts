@@ -27,7 +27,7 @@ test('files are written as .tmp and renamed when the sink closes', async () => {
   await s.append(batch('o', 1, [makeEvent('a'), makeEvent('b')]));
   const during = listAll(dir);
   assert.equal(during.length, 1);
-  assert.match(during[0], /^out\.log\.\d+\.\d+\.tmp$/);
+  assert.match(during[0], /^out\.log\.[0-9a-f]{12}\.\d+\.tmp$/);
   await s.close();
   assert.deepEqual(listAll(dir), ['out.log']);
   assert.equal(fs.readFileSync(path.join(dir, 'out.log'), 'utf8'), 'a\nb\n');
@@ -143,4 +143,24 @@ test('collectorSink writes prefix+rolltag files, one generation per roll, acked 
   const files = listAll(dir);
   assert.equal(files.length, 2);
   assert.ok(files.every((f) => /^2025\/web-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)), files.join());
+});
+
+test('files a crashed process left as .tmp are finished by the next writer of the same templates', async () => {
+  const dir = path.join(root, 'orphans');
+  const ctx = testContext({ dataDir: path.join(root, 'orphans-data') });
+  const crashed = new EscapedFileSink(dir, 'o-%{svc}', getFormat('raw'), ctx, undefined, 'crashedproc');
+  await crashed.open();
+  await crashed.append(batch('o', 1, [
+    makeEvent('a', { attributes: new Map([['svc', Buffer.from('x')]]) }),
+    makeEvent('b', { attributes: new Map([['svc', Buffer.from('y')]]) }),
+  ]));
+  // No close: the process "died" here.
+  assert.ok(listAll(dir).every((f) => f.endsWith('.tmp')));
+  const next = new EscapedFileSink(dir, 'o-%{svc}', getFormat('raw'), ctx);
+  await next.open();
+  assert.deepEqual(listAll(dir), ['o-x', 'o-y']);
+  assert.equal(fs.readFileSync(path.join(dir, 'o-x'), 'utf8'), 'a\n');
+  await next.append(batch('o', 2, [makeEvent('c', { attributes: new Map([['svc', Buffer.from('x')]]) })]));
+  await next.close();
+  assert.deepEqual(listAll(dir), ['o-x', 'o-x.1', 'o-y']);
 });

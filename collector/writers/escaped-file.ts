@@ -7,7 +7,9 @@
  * A file is written as `<name>.<unique>.tmp` and renamed to `<name>` when complete: when the sink
  * closes (a `roll` closes it every period) or when it has to close files to stay under its limit
  * of open files. A name taken already gets `.1`, `.2`, ... rather than overwriting. So a reader
- * never sees a partial file under its final name, and a crash leaves only `.tmp` files.
+ * never sees a partial file under its final name. A crash leaves `.tmp` files; each is listed in a
+ * small journal under the node's data dir while it is open, and the next writer with the same
+ * templates finishes the ones another process left (fsync, rename), so what was written is kept.
  *
  * An append resolves once every event of the batch is written to its file (page cache); close and
  * flush make the files durable (fdatasync) before renaming.
@@ -17,7 +19,7 @@
  * node's ledger (`ctx.ledger.stored`, the end-to-end ack point). A batch whose id is stored, or
  * written and awaiting durability, is dropped and counted as `batches_duplicate`.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Batch } from '../../core/channel';
@@ -43,9 +45,14 @@ interface OpenFile {
   finalPath: string;
   tmpPath: string;
   handle: fs.FileHandle;
+  /** Its entry in the journal of unfinished files. */
+  entry: string;
 }
 
 let tmpCounter = 0;
+
+/** Names this process's temporary files and journal entries (pids get reused, this does not). */
+const PROCESS_TOKEN = randomBytes(6).toString('hex');
 
 /** Turns `file:///x/y` or `/x/y` into a local path; throws for another scheme. */
 export function localPath(url: string): string {
@@ -66,6 +73,7 @@ export class EscapedFileSink implements Sink {
   private readonly spare: OutputBuffer[] = [];
   private queue: Promise<void> = Promise.resolve();
   private readonly indexFile: string;
+  private readonly journalDir: string;
   private index: StoredIndex | null = null;
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
@@ -78,15 +86,20 @@ export class EscapedFileSink implements Sink {
     private readonly format: OutputFormat,
     private readonly ctx: ComponentContext,
     private readonly options: EscapedFileOptions = ESCAPED_FILE_DEFAULTS,
+    /** Who owns the files this writer opens; tests play a crashed process with another one. */
+    private readonly owner: string = PROCESS_TOKEN,
   ) {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
     this.indexFile = path.join(ctx.dataDir, 'stored', `stored-${key}.log`);
+    this.journalDir = path.join(ctx.dataDir, 'stored', `open-${key}`);
   }
 
   async open(): Promise<void> {
     if (this.index) return;
+    await fs.mkdir(this.journalDir, { recursive: true });
+    await this.finishOrphans();
     const index = StoredIndex.acquire(this.indexFile);
     this.index = index;
     this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
@@ -201,9 +214,12 @@ export class EscapedFileSink implements Sink {
       await this.complete(f);
     }
     await fs.mkdir(path.dirname(finalPath), { recursive: true });
-    const tmpPath = `${finalPath}.${process.pid}.${++tmpCounter}.tmp`;
+    const n = ++tmpCounter;
+    const tmpPath = `${finalPath}.${this.owner}.${n}.tmp`;
     const handle = await fs.open(tmpPath, 'wx');
-    const f = { finalPath, tmpPath, handle };
+    const entry = path.join(this.journalDir, `${this.owner}.${n}`);
+    await writeDurably(entry, JSON.stringify({ tmpPath, finalPath }));
+    const f = { finalPath, tmpPath, handle, entry };
     this.files.set(finalPath, f);
     this.ctx.logger.debug('file opened', { file: tmpPath });
     return f;
@@ -215,7 +231,45 @@ export class EscapedFileSink implements Sink {
     await f.handle.close();
     const target = await freeName(f.finalPath);
     await fs.rename(f.tmpPath, target);
+    await fs.rm(f.entry, { force: true });
     this.ctx.logger.info('file completed', { file: target });
+  }
+
+  /** Finishes the files another (crashed) process left open: fsync, rename, forget. */
+  private async finishOrphans(): Promise<void> {
+    for (const name of await fs.readdir(this.journalDir)) {
+      if (name.startsWith(`${this.owner}.`)) continue;
+      const entry = path.join(this.journalDir, name);
+      let paths: { tmpPath: string; finalPath: string };
+      try {
+        paths = JSON.parse(await fs.readFile(entry, 'utf8')) as { tmpPath: string; finalPath: string };
+      } catch {
+        // Torn while being written: its file was opened but never written to.
+        await fs.rm(entry, { force: true });
+        continue;
+      }
+      try {
+        const h = await fs.open(paths.tmpPath, 'r+');
+        await h.datasync();
+        await h.close();
+        const target = await freeName(paths.finalPath);
+        await fs.rename(paths.tmpPath, target);
+        this.ctx.logger.warn('finished a file a previous process left unfinished', { file: target });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      await fs.rm(entry, { force: true });
+    }
+  }
+}
+
+async function writeDurably(file: string, text: string): Promise<void> {
+  const h = await fs.open(file, 'w');
+  try {
+    await h.writeFile(text);
+    await h.datasync();
+  } finally {
+    await h.close();
   }
 }
 

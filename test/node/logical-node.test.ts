@@ -116,7 +116,8 @@ test('a spec that does not validate is refused with every problem, leaving nothi
   await assert.rejects(n.open(), (err: Error) => {
     assert.match(err.message, /testgen: argument count must be a number/);
     assert.match(err.message, /batch: argument n must be a positive integer/);
-    assert.match(err.message, /unknown sink nosuch; known sinks: console, counter, customdfs, escapedFile, null, recording, text/);
+    assert.ok(err.message.includes(`unknown sink nosuch; known sinks: ${registry.names('sink').join(', ')}`), err.message);
+    assert.ok(registry.names('sink').includes('recording'));
     return true;
   });
   assert.equal(n.state, 'ERROR');
