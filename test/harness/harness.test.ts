@@ -46,7 +46,7 @@ test('a spawned process is captured, waited for and stopped by pid', async () =>
   const dir = tempDir();
   after(() => dir.remove());
   const script = path.join(dir.path, 'child.js');
-  fs.writeFileSync(script, "console.log('ready on 1234'); process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); setInterval(() => {}, 1000);");
+  fs.writeFileSync(script, "process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); setInterval(() => {}, 1000); console.log('ready on 1234');");
   const proc = spawnScript(script, []);
   const m = await proc.waitForLine(/ready on (\d+)/);
   assert.equal(m[1], '1234');

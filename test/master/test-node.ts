@@ -36,9 +36,8 @@ client.on('desired', (desired) => {
   console.log(`desired ${JSON.stringify(Object.fromEntries([...desired].map(([n, d]) => [n, d.version])))}`);
 });
 client.on('master', (address) => console.log(`master ${address}`));
-client.start();
-console.log(`test-node ready pid=${process.pid}`);
-
 process.on('SIGTERM', () => {
   void client.stop().then(() => process.exit(0));
 });
+client.start();
+console.log(`test-node ready pid=${process.pid}`);
