@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { ValidationError } from '../core/errors';
 import { createLogger } from '../core/logger';
 import { VERSION } from '../core/version';
-import { MASTER_DEFAULTS, startMaster, type MasterOptions } from './master';
+import { MASTER_DEFAULTS, startMaster, type MasterOptions, type RunningMaster } from './master';
 
 interface RawOptions {
   port: string;
@@ -84,23 +84,29 @@ program
       console.error(`flume-master: ${(err as Error).message}`);
       process.exit(2);
     }
+    // Signal handlers first: a stop that comes right after the startup line must be graceful.
+    let master: RunningMaster | undefined;
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('Stopping.', { signal });
+      (master?.stop() ?? Promise.resolve()).then(() => process.exit(0), (err) => {
+        logger.error('Stop failed.', { error: (err as Error).message });
+        process.exit(1);
+      });
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
     try {
-      const master = await startMaster(options, logger);
+      master = await startMaster(options, logger);
+      if (stopping) {
+        await master.stop();
+        return;
+      }
       logger.info('Master started.', {
         id: master.id, grpc_port: master.grpcPort, http_port: master.httpPort, store: master.store.kind,
       });
-      let stopping = false;
-      const shutdown = (signal: string): void => {
-        if (stopping) return;
-        stopping = true;
-        logger.info('Stopping.', { signal });
-        master.stop().then(() => process.exit(0), (err) => {
-          logger.error('Stop failed.', { error: (err as Error).message });
-          process.exit(1);
-        });
-      };
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
     } catch (err) {
       logger.error('Master could not start.', { error: (err as Error).message });
       process.exit(1);
