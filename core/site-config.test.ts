@@ -45,7 +45,8 @@ test('no file, no environment: every default, from "default"', () => {
   assert.equal(config['master.port'], 35873);
   assert.equal(config['master.http_port'], 35871);
   assert.deepEqual(config['node.masters'], ['localhost:35873']);
-  assert.deepEqual(config['zookeeper.connect'], []);
+  assert.equal(config['zookeeper.connect'], '');
+  assert.equal(config['node.http_port'], undefined, 'no node HTTP server unless asked for');
   assert.equal(config['node.name'], undefined);
   assert.equal(zkConnectString(config), undefined);
   for (const key of SITE_KEYS) assert.equal(origins[key], 'default');
@@ -84,7 +85,7 @@ test('a file sets typed values; comments, blank lines and inline comments are ig
   const { config, origins } = loadSiteConfigDetailed({ file, env: {} });
   assert.equal(config['master.port'], 4000);
   assert.equal(origins['master.port'], `${file}:3`);
-  assert.deepEqual(config['zookeeper.connect'], ['zk1:2181', 'zk2:2181', '[::1]:2181']);
+  assert.equal(config['zookeeper.connect'], 'zk1:2181,zk2:2181,[::1]:2181');
   assert.equal(zkConnectString(config), 'zk1:2181,zk2:2181,[::1]:2181/flume/prod');
   assert.deepEqual(config['node.masters'], ['m1:4000', 'm2:4000']);
   assert.equal(config['channel.wal.capacity_bytes'], 2 * 1024 ** 3);
@@ -125,6 +126,15 @@ test('every problem of a file is reported at once, each with its line', () => {
   for (const [line, re] of expect) {
     assert.ok(problems.some((p) => p.startsWith(`${file}:${line}: `) && re.test(p)), `line ${line}: ${re} not in\n${problems.join('\n')}`);
   }
+});
+
+test('zookeeper.connect takes a /chroot suffix (as --zk does), but not two chroots', () => {
+  const c = loadSiteConfig({ env: { FLUME_ZOOKEEPER_CONNECT: 'zk1:2181,zk2:2181/flume/test' } });
+  assert.equal(zkConnectString(c), 'zk1:2181,zk2:2181/flume/test');
+  const problems = problemsOf(() => loadSiteConfig({ env: { FLUME_ZOOKEEPER_CONNECT: 'zk1:2181/a', FLUME_ZOOKEEPER_CHROOT: '/b' } }));
+  assert.equal(problems.length, 1);
+  assert.match(problems[0], /^env FLUME_ZOOKEEPER_CHROOT: zookeeper\.chroot is set and zookeeper\.connect \(from env FLUME_ZOOKEEPER_CONNECT\) has a chroot too/);
+  assert.match(problemsOf(() => loadSiteConfig({ env: { FLUME_ZOOKEEPER_CONNECT: 'zk1:2181/' } }))[0], /chroot "\/" of a connect string/);
 });
 
 test('a port out of range in a list and an empty entry are reported', () => {
@@ -214,7 +224,7 @@ test('the reference lists every key with its environment name; the example parse
   const { config, origins } = loadSiteConfigDetailed({ file, env: {} });
   assert.deepEqual(config, loadSiteConfig({ env: {} }));
   const fromFile = SITE_KEYS.filter((k) => origins[k] !== 'default');
-  const commentedOut = ['master.id', 'zookeeper.chroot', 'node.name', 'node.data_dir'];
+  const commentedOut = ['master.id', 'zookeeper.chroot', 'node.name', 'node.data_dir', 'node.http_port'];
   assert.deepEqual(fromFile.sort(), SITE_KEYS.filter((k) => !commentedOut.includes(k)).sort());
   // Each commented-out key is there to uncomment.
   for (const key of commentedOut) assert.ok(exampleSiteConfig().includes(`\n# ${key} =\n`), key);

@@ -112,11 +112,10 @@ export function checkHostPort(text: string): string | null {
   return null;
 }
 
-function hostPortList(allowEmpty: boolean): KeyType<string[]> {
+function hostPortList(): KeyType<string[]> {
   return {
     name: 'host:port list (comma-separated)',
     parse(text) {
-      if (text === '' && allowEmpty) return { value: [] };
       const items = text.split(',').map((s) => s.trim());
       const problems = items.map((i) => (i === '' ? 'an empty entry' : checkHostPort(i))).filter((p): p is string => p !== null);
       const dup = items.find((i, n) => i !== '' && items.indexOf(i) !== n);
@@ -126,6 +125,22 @@ function hostPortList(allowEmpty: boolean): KeyType<string[]> {
     format: (v) => v.join(','),
   };
 }
+
+/** `host:port,...` with an optional `/chroot` suffix (ZooKeeper's own syntax); '' = none. */
+const zkConnect: KeyType<string> = {
+  name: 'host:port list, optionally /chroot',
+  parse(text) {
+    if (text === '') return { value: '' };
+    const slash = text.indexOf('/');
+    const hosts = hostPortList().parse(slash < 0 ? text : text.slice(0, slash));
+    if ('problem' in hosts) return hosts;
+    if (slash >= 0 && !/^(\/[A-Za-z0-9_.-]+)+$/.test(text.slice(slash))) {
+      return { problem: `the chroot ${JSON.stringify(text.slice(slash))} of a connect string must look like /flume/prod` };
+    }
+    return { value: [...hosts.value].join(',') + (slash < 0 ? '' : text.slice(slash)) };
+  },
+  format: String,
+};
 
 const chroot = stringType('ZooKeeper path', /^(\/[A-Za-z0-9_.-]+)+$/, 'a path like /flume/prod (no trailing /)');
 
@@ -151,15 +166,15 @@ const SCHEMA = {
   'master.id': opt(name, 'Id of this master among several.', '<hostname>:<master.port>'),
   'master.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval the master tells nodes to use.'),
   'master.lost_after': def(intType('heartbeats (1 to 1000)', 1, 1_000), 5, 'Heartbeats missed before the master marks a node LOST (LOST timeout = master.heartbeat_ms × this).'),
-  'zookeeper.connect': def(hostPortList(true), [], 'ZooKeeper ensemble host:port,host:port,...; empty: one master with the embedded store.'),
+  'zookeeper.connect': def(zkConnect, '', 'ZooKeeper ensemble host:port,host:port,... (a /chroot suffix allowed, or use zookeeper.chroot); empty: one master with the embedded store.'),
   'zookeeper.chroot': opt(chroot, 'ZooKeeper path under which the masters keep their state (several clusters can share one ensemble).', 'none (the root)'),
   'zookeeper.session_timeout_ms': def(millis(1_000, 120_000), 6_000, 'ZooKeeper session timeout: a dead leader is replaced about this long after it died.'),
   'node.name': opt(name, 'Physical node name, unique in the cluster.', 'the host name'),
   'node.role': def(oneOf(['agent', 'collector'] as const), 'agent', 'Role announced to the master (auto chains spread agents over collectors).'),
-  'node.masters': def(hostPortList(false), ['localhost:35873'], 'Masters this node heartbeats to, tried in order; failover moves to the next.'),
+  'node.masters': def(hostPortList(), ['localhost:35873'], 'Masters this node heartbeats to, tried in order; failover moves to the next.'),
   'node.data_dir': opt(path, 'Directory for channels (WAL), sequence numbers and tail positions.', '~/.flume/<node.name>'),
   'node.http_host': def(address, '127.0.0.1', 'Address the node\'s HTTP server (/status, /metrics) listens on.'),
-  'node.http_port': def(port, 35862, 'HTTP port of the node: /status and /metrics.'),
+  'node.http_port': opt(port, 'HTTP port of the node: /status and /metrics (Flume OG used 35862; 0: any free port).', 'none: no HTTP server'),
   'node.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval until the master says otherwise.'),
   'node.channel': def(oneOf(['memory', 'wal'] as const), 'memory', 'Channel between each logical node\'s source and sink: memory (fast, lost on crash) or wal (durable, replayed on start).'),
   'node.close_timeout_ms': def(millis(0, 3_600_000), 30_000, 'How long closing a logical node waits for its source, drain and appends in flight.'),
@@ -263,6 +278,11 @@ export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { c
     set(k as SiteKey, Array.isArray(value) ? value.join(',') : String(value).trim(), where);
   }
 
+  const connect = values['zookeeper.connect'] as string;
+  if (connect.includes('/') && values['zookeeper.chroot'] !== undefined) {
+    problems.push(new SiteConfigProblem(origins['zookeeper.chroot'], 'zookeeper.chroot',
+      `zookeeper.chroot is set and zookeeper.connect (from ${origins['zookeeper.connect']}) has a chroot too; keep one`));
+  }
   const seg = values['channel.wal.segment_bytes'] as number;
   const cap = values['channel.wal.capacity_bytes'] as number;
   if (seg > cap / 4) {
@@ -382,8 +402,8 @@ export function siteConfigFromCommand(
 
 /** `zookeeper.connect` + `zookeeper.chroot` as one connect string; undefined: no ZooKeeper. */
 export function zkConnectString(config: SiteConfig): string | undefined {
-  if (config['zookeeper.connect'].length === 0) return undefined;
-  return config['zookeeper.connect'].join(',') + (config['zookeeper.chroot'] ?? '');
+  if (config['zookeeper.connect'] === '') return undefined;
+  return config['zookeeper.connect'] + (config['zookeeper.chroot'] ?? '');
 }
 
 function defaultText(key: SiteKey): string {
