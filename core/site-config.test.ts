@@ -4,15 +4,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { MASTER_DEFAULTS } from '../master/master';
+import { MASTER_DEFAULTS, type MasterOptions } from '../master/master';
 import { ZK_STORE_DEFAULTS } from '../master/store/zookeeper';
 import { MASTER_CLIENT_DEFAULTS } from '../node/master-client';
-import { LOGICAL_NODE_DEFAULTS } from '../node/logical-node';
+import { LOGICAL_NODE_DEFAULTS, type LogicalNodeOptions } from '../node/logical-node';
 import { ValidationError } from './errors';
 import { MEMORY_CHANNEL_DEFAULTS } from './memory-channel';
 import {
-  describeSiteConfig, envName, exampleSiteConfig, loadSiteConfig, loadSiteConfigDetailed, SITE_KEYS,
-  SiteConfigProblem, siteConfigFromCommand, zkConnectString,
+  describeSiteConfig, envName, exampleSiteConfig, loadSiteConfig, loadSiteConfigDetailed, MASTER_FLAG_KEYS, masterSettings,
+  NODE_FLAG_KEYS, nodeSettings, SITE_KEYS, SiteConfigProblem, siteConfigFromCommand, zkConnectString,
 } from './site-config';
 import { WAL_DEFAULTS } from './wal';
 
@@ -123,6 +123,7 @@ test('every problem of a file is reported at once, each with its line', () => {
     [11, /unknown key "frobnicate"; known keys: master\.host, /],
   ];
   assert.equal(problems.length, expect.length, problems.join('\n'));
+  assert.deepEqual(problems.map((p) => Number(p.slice(file.length + 1).split(':')[0])), expect.map(([line]) => line), 'in line order');
   for (const [line, re] of expect) {
     assert.ok(problems.some((p) => p.startsWith(`${file}:${line}: `) && re.test(p)), `line ${line}: ${re} not in\n${problems.join('\n')}`);
   }
@@ -228,4 +229,18 @@ test('the reference lists every key with its environment name; the example parse
   assert.deepEqual(fromFile.sort(), SITE_KEYS.filter((k) => !commentedOut.includes(k)).sort());
   // Each commented-out key is there to uncomment.
   for (const key of commentedOut) assert.ok(exampleSiteConfig().includes(`\n# ${key} =\n`), key);
+});
+
+test('masterSettings and nodeSettings fit the runtimes\' option types; every flag names a key', () => {
+  const file = confFile('zookeeper.connect = zk1:2181\nzookeeper.chroot = /f\nnode.channel = wal\nnode.http_port = 35862\n');
+  const c = loadSiteConfig({ file, env: {} });
+  const { logLevel, ...rest } = masterSettings(c);
+  const master: MasterOptions = rest; // compile-time check: the fields and types startMaster takes
+  assert.equal(master.zk, 'zk1:2181/f');
+  assert.equal(logLevel, 'info');
+  const n = nodeSettings(c);
+  const node: Partial<LogicalNodeOptions> = { channel: n.channel, channelCapacityBytes: n.channelCapacityBytes, closeTimeoutMs: n.closeTimeoutMs };
+  assert.deepEqual(node, { channel: 'wal', channelCapacityBytes: 1024 ** 3, closeTimeoutMs: 30_000 });
+  assert.equal(n.httpPort, 35862);
+  for (const key of [...Object.values(MASTER_FLAG_KEYS), ...Object.values(NODE_FLAG_KEYS)]) assert.ok(SITE_KEYS.includes(key), key);
 });

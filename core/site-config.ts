@@ -253,6 +253,9 @@ export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { c
       const parsed = parseSiteConfigText(text, file);
       problems.push(...parsed.problems);
       for (const e of parsed.entries) set(e.key, e.value, `${file}:${e.line}`);
+      // Syntax and value problems of the file, in line order.
+      const lineOf = (p: SiteConfigProblem): number => Number(/:(\d+)$/.exec(p.where)?.[1] ?? 0);
+      problems.sort((a, b) => lineOf(a) - lineOf(b));
     }
   }
 
@@ -398,6 +401,38 @@ export function siteConfigFromCommand(
   }
   const file = typeof opts.conf === 'string' ? opts.conf : undefined;
   return loadSiteConfig({ file, env: options.env, overrides, overrideNames });
+}
+
+/** flume-master start's flags (commander attribute names) and the keys they set. */
+export const MASTER_FLAG_KEYS = {
+  port: 'master.port', httpPort: 'master.http_port', host: 'master.host', data: 'master.data_dir', id: 'master.id',
+  zk: 'zookeeper.connect', heartbeatMs: 'master.heartbeat_ms', lostAfter: 'master.lost_after', sessionTimeoutMs: 'zookeeper.session_timeout_ms',
+} as const satisfies Record<string, SiteKey>;
+
+/** flume-node's flags (commander attribute names) and the keys they set. */
+export const NODE_FLAG_KEYS = {
+  master: 'node.masters', role: 'node.role', name: 'node.name', data: 'node.data_dir', httpPort: 'node.http_port',
+  httpHost: 'node.http_host', channel: 'node.channel', closeTimeout: 'node.close_timeout_ms', logLevel: 'log.level',
+} as const satisfies Record<string, SiteKey>;
+
+/** What `startMaster` takes (the fields of master/master.ts `MasterOptions`), plus the log level. */
+export function masterSettings(c: SiteConfig) {
+  return {
+    port: c['master.port'], httpPort: c['master.http_port'], host: c['master.host'], data: c['master.data_dir'], id: c['master.id'],
+    zk: zkConnectString(c), heartbeatMs: c['master.heartbeat_ms'], lostAfter: c['master.lost_after'],
+    sessionTimeoutMs: c['zookeeper.session_timeout_ms'], logLevel: c['log.level'],
+  };
+}
+
+/** What a flume-node needs, the channel capacity chosen for its channel kind. */
+export function nodeSettings(c: SiteConfig) {
+  const channel = c['node.channel'];
+  return {
+    masters: c['node.masters'], role: c['node.role'], name: c['node.name'], dataDir: c['node.data_dir'],
+    httpPort: c['node.http_port'], httpHost: c['node.http_host'], heartbeatMs: c['node.heartbeat_ms'],
+    channel, channelCapacityBytes: channel === 'wal' ? c['channel.wal.capacity_bytes'] : c['channel.memory.capacity_bytes'],
+    walSegmentBytes: c['channel.wal.segment_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'],
+  };
 }
 
 /** `zookeeper.connect` + `zookeeper.chroot` as one connect string; undefined: no ZooKeeper. */
