@@ -112,7 +112,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     const lost = nodes.newlyLost(store.view().state, Date.now());
     if (lost.length === 0) return;
     metrics.lost(lost.length);
-    for (const n of lost) lostLogger.warn('Node is LOST.', { node: n.physical, lastSeen: new Date(n.lastSeen).toISOString() });
+    for (const node of lost) lostLogger.warn('Node is LOST.', { node });
   }, options.heartbeatMs);
   sweep.unref();
 

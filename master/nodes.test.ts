@@ -40,11 +40,11 @@ test('LOST after the silence, for this master and with records from other master
   const lost = t.list(v.state, 7001)[0];
   assert.equal(lost.state, S.LOST);
   assert.equal(lost.logical[0].state, S.LOST);
-  assert.deepEqual(t.newlyLost(v.state, 7001).map((n) => n.physical), ['p1']);
+  assert.deepEqual(t.newlyLost(v.state, 7001), ['p1']);
   assert.deepEqual(t.newlyLost(v.state, 8000), [], 'reported once');
   // Another master heard from it later: it is alive.
   const remote: NodeRecord = { physical: 'p1', host: 'h', role: 'agent', state: S.ACTIVE, lastSeen: 7500, startedAt: 1, logical: [] };
-  t.setExchange({ remote: () => [remote] });
+  t.setExchange({ remote: () => [remote], get: (p) => (p === 'p1' ? remote : undefined) });
   assert.equal(t.list(v.state, 8000)[0].state, S.ACTIVE);
   assert.equal(t.list(v.state, 8000)[0].lastSeen, 7500);
 });

@@ -58,6 +58,8 @@ interface Entry extends NodeRecord {
 export interface NodeExchange {
   /** The latest record of each physical node heard by another master. */
   remote(): Iterable<NodeRecord>;
+  /** The latest record of one physical node heard by another master. */
+  get(physical: string): NodeRecord | undefined;
 }
 
 export interface NodeTableOptions {
@@ -151,15 +153,29 @@ export class NodeTable {
     return out.sort((a, b) => (a.physical < b.physical ? -1 : a.physical > b.physical ? 1 : 0));
   }
 
-  /** Nodes that became LOST since the last call (the leader logs and counts them). */
-  newlyLost(state: Readonly<MasterState>, now: number): NodeRecord[] {
-    const lost: NodeRecord[] = [];
-    for (const r of this.list(state, now)) {
-      if (r.state === NodeStateCode.LOST && !this.lostReported.has(r.physical)) {
-        this.lostReported.add(r.physical);
-        lost.push(r);
+  /**
+   * Names of the nodes that became LOST since the last call (the leader logs and counts them).
+   * Allocates only for nodes that look lost: it runs every heartbeat interval over every node.
+   */
+  newlyLost(state: Readonly<MasterState>, now: number): string[] {
+    const lost: string[] = [];
+    const purgedAll = state.purged[PURGE_ALL] ?? -1;
+    const consider = (r: NodeRecord): void => {
+      if (now - r.lastSeen <= this.options.lostAfterMs) {
+        if (this.lostReported.size > 0) this.lostReported.delete(r.physical); // back (maybe via another master)
+        return;
       }
-    }
+      if (this.lostReported.has(r.physical)) return;
+      if (r.lastSeen <= Math.max(purgedAll, state.purged[r.physical] ?? -1)) return;
+      const local = this.entries.get(r.physical);
+      const remote = this.exchange?.get(r.physical);
+      if (local && now - local.lastSeen <= this.options.lostAfterMs) return;
+      if (remote && now - remote.lastSeen <= this.options.lostAfterMs) return;
+      this.lostReported.add(r.physical);
+      lost.push(r.physical);
+    };
+    for (const e of this.entries.values()) consider(e);
+    if (this.exchange) for (const r of this.exchange.remote()) consider(r);
     return lost;
   }
 }

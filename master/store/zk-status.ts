@@ -64,6 +64,10 @@ export class ZkNodeExchange implements NodeExchange {
     return this.remoteRecords.values();
   }
 
+  get(physical: string): NodeRecord | undefined {
+    return this.remoteRecords.get(physical);
+  }
+
   private async beat(): Promise<void> {
     if (this.busy || !this.store.fresh) return;
     this.busy = true;
