@@ -1,9 +1,11 @@
 /**
- * The shell's state between commands: the master it is connected to, the id of the last
- * command it submitted, and a short-lived cache of node names for completion. Also the
- * polling loops behind `exec`, `wait` and `waitForNodes*`.
+ * The shell's state between commands: the masters of the last `connect` (the one in use, and
+ * the others to fail over to: with ZooKeeper any master answers with the same view), the id
+ * of the last command this shell submitted, and a short-lived cache of node names for
+ * completion. Also the polling loops behind `exec`, `wait` and `waitForNodes*`.
  *
- * One command runs at a time; the polling loops stop when their AbortSignal fires (Ctrl-C).
+ * One command runs at a time (the node-name refresh may run beside it; it never fails over).
+ * The polling loops stop when their AbortSignal fires (Ctrl-C).
  */
 import { sleep } from '../../core/retry';
 import { FlumeError } from '../../core/errors';
