@@ -26,5 +26,5 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.FLUME_TEST_CONCURRENCY ?? '2';
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
