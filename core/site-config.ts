@@ -450,7 +450,7 @@ function defaultText(key: SiteKey): string {
 export function describeSiteConfig(): string {
   const rows = SITE_KEYS.map((key) => {
     const d = SCHEMA[key] as KeyDef<unknown>;
-    const dflt = d.default === undefined ? d.defaultNote ?? '' : `\`${defaultText(key) || '(empty)'}\``;
+    const dflt = d.default === undefined ? (d.defaultNote ?? '').replace(/</g, '&lt;') : (defaultText(key) === '' ? '(empty)' : `\`${defaultText(key)}\``);
     return `| \`${key}\` | \`${envName(key)}\` | ${d.type.name} | ${dflt} | ${d.doc} |`;
   });
   return [
