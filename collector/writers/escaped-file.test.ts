@@ -164,3 +164,19 @@ test('files a crashed process left as .tmp are finished by the next writer of th
   await next.close();
   assert.deepEqual(listAll(dir), ['o-x', 'o-x.1', 'o-y']);
 });
+
+test('batches a crashed writer had written are not written again when replayed', async () => {
+  const dir = path.join(root, 'replay');
+  const ctx = testContext({ dataDir: path.join(root, 'replay-data') });
+  const crashed = new EscapedFileSink(dir, 'r', getFormat('raw'), ctx, undefined, 'deadproc');
+  await crashed.open();
+  await crashed.append(batch('agent', 1, [makeEvent('one')]));
+  await crashed.append(batch('agent', 2, [makeEvent('two')]));
+  // Killed before any flush: nothing was recorded as stored, the channel replays both and a third.
+  const next = new EscapedFileSink(dir, 'r', getFormat('raw'), ctx);
+  await next.open();
+  for (const [seq, body] of [[1, 'one'], [2, 'two'], [3, 'three']] as const) await next.append(batch('agent', seq, [makeEvent(body)]));
+  await next.close();
+  const all = listAll(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').trimEnd().split('\n'));
+  assert.deepEqual(all.sort(), ['one', 'three', 'two']);
+});

@@ -50,6 +50,7 @@ interface OpenFile {
 }
 
 let tmpCounter = 0;
+let writerCounter = 0;
 
 /** Names this process's temporary files and journal entries (pids get reused, this does not). */
 const PROCESS_TOKEN = randomBytes(6).toString('hex');
@@ -74,6 +75,13 @@ export class EscapedFileSink implements Sink {
   private queue: Promise<void> = Promise.resolve();
   private readonly indexFile: string;
   private readonly journalDir: string;
+  /**
+   * This writer's list of the batch ids it has written since its files were last made durable.
+   * If the process dies, the writer that finishes its files records these ids as stored, so the
+   * batches replayed from a durable channel are dropped instead of written twice.
+   */
+  private readonly idsFile: string;
+  private idsHandle: fs.FileHandle | null = null;
   private index: StoredIndex | null = null;
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
@@ -94,14 +102,16 @@ export class EscapedFileSink implements Sink {
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
     this.indexFile = path.join(ctx.dataDir, 'stored', `stored-${key}.log`);
     this.journalDir = path.join(ctx.dataDir, 'stored', `open-${key}`);
+    this.idsFile = path.join(this.journalDir, `${owner}.w${++writerCounter}.ids`);
   }
 
   async open(): Promise<void> {
     if (this.index) return;
     await fs.mkdir(this.journalDir, { recursive: true });
-    await this.finishOrphans();
     const index = StoredIndex.acquire(this.indexFile);
     this.index = index;
+    await this.finishOrphans();
+    this.idsHandle = await fs.open(this.idsFile, 'a');
     this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
   }
 
@@ -160,6 +170,7 @@ export class EscapedFileSink implements Sink {
     if (batch.seq > 0) {
       this.pending.push({ origin: batch.origin, seq: batch.seq });
       this.pendingIds.add(id);
+      await this.idsHandle!.write(`${id}\n`);
     }
     this.ctx.counters.add(EVENTS_ACCEPTED, batch.count);
     this.ctx.counters.add(BYTES_SENT, bytes);
@@ -167,12 +178,13 @@ export class EscapedFileSink implements Sink {
   }
 
   /** Everything written is durable now: record the ids and tell the ledger. */
-  private markStored(): void {
+  private async markStored(): Promise<void> {
     const done = this.pending;
     if (done.length === 0) return;
     this.pending = [];
     this.pendingIds.clear();
     this.index?.record(done);
+    await this.idsHandle?.truncate(0);
     for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
   }
 
@@ -184,7 +196,7 @@ export class EscapedFileSink implements Sink {
   async flush(): Promise<void> {
     await this.queue;
     await Promise.all([...this.files.values()].map((f) => f.handle.datasync()));
-    this.markStored();
+    await this.markStored();
   }
 
   async close(): Promise<void> {
@@ -193,7 +205,10 @@ export class EscapedFileSink implements Sink {
     this.files.clear();
     const results = await Promise.allSettled(files.map((f) => this.complete(f)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
-    this.markStored();
+    await this.markStored();
+    await this.idsHandle?.close();
+    this.idsHandle = null;
+    await fs.rm(this.idsFile, { force: true });
     this.removeIndex?.();
     this.removeIndex = null;
     this.index?.release();
@@ -235,10 +250,14 @@ export class EscapedFileSink implements Sink {
     this.ctx.logger.info('file completed', { file: target });
   }
 
-  /** Finishes the files another (crashed) process left open: fsync, rename, forget. */
+  /**
+   * Finishes the files another (crashed) process left open (fsync, rename, forget), then records
+   * the batch ids it had written as stored: their bytes are in those files, durable now.
+   */
   private async finishOrphans(): Promise<void> {
-    for (const name of await fs.readdir(this.journalDir)) {
-      if (name.startsWith(`${this.owner}.`)) continue;
+    const names = (await fs.readdir(this.journalDir)).filter((n) => !n.startsWith(`${this.owner}.`));
+    for (const name of names) {
+      if (name.endsWith('.ids')) continue;
       const entry = path.join(this.journalDir, name);
       let paths: { tmpPath: string; finalPath: string };
       try {
@@ -259,6 +278,17 @@ export class EscapedFileSink implements Sink {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
       await fs.rm(entry, { force: true });
+    }
+    for (const name of names.filter((n) => n.endsWith('.ids'))) {
+      const file = path.join(this.journalDir, name);
+      const text = await fs.readFile(file, 'utf8');
+      // A torn last line (killed mid-write) is left out: that batch is written again.
+      const ids = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((line) => {
+        const tab = line.lastIndexOf('\t');
+        return { origin: line.slice(0, tab), seq: Number(line.slice(tab + 1)) };
+      }).filter((x) => x.origin.length > 0 && Number.isSafeInteger(x.seq));
+      this.index!.record(ids);
+      await fs.rm(file, { force: true });
     }
   }
 }
