@@ -64,7 +64,7 @@ function storedLines(dir: string): string[] {
   return lines;
 }
 
-test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE, and stop ends every process', { timeout: 420_000 }, async (t) => {
+test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE, and stop ends every process', { timeout: 280_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-local-ha-'));
   const reason = notBuiltReason(path.join(dir, 'probe'));
   if (reason !== undefined) {
@@ -73,18 +73,18 @@ test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE,
     return;
   }
   requireZooKeeper();
-  const env = { ...process.env, FLUME_HA_DIR: dir, FLUME_HA_TIMEOUT: '150', FLUME_HA_GRACE: '20' };
+  const env = { ...process.env, FLUME_HA_DIR: dir, FLUME_HA_TIMEOUT: '90', FLUME_HA_GRACE: '15' };
   const runDir = path.join(dir, 'run');
   let pids = new Map<string, number>();
   t.after(async () => {
     // Whatever happened: the script's own stop, then KILL any pid it recorded that still lives.
-    await run('bash', [SCRIPT, 'stop'], { env, timeout: 180_000 }).catch(() => undefined);
+    await run('bash', [SCRIPT, 'stop'], { env, timeout: 120_000 }).catch(() => undefined);
     if (fs.existsSync(runDir)) for (const [k, v] of readPids(runDir)) pids.set(k, v);
     for (const pid of pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const started = await run('bash', [SCRIPT, 'start'], { env, timeout: 300_000 }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+  const started = await run('bash', [SCRIPT, 'start'], { env, timeout: 150_000 }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
     assert.fail(`local-ha.sh start failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
   });
   assert.match(started.stdout, /12 of 12 processes running/);
@@ -102,7 +102,7 @@ test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE,
       last = out;
       const states = nodeStates(out);
       return NODES.every((n) => states.get(n) === 'ACTIVE') ? states : undefined;
-    }, 120_000, `all five nodes ACTIVE through the master on port ${port}`).catch((err: Error) => {
+    }, 60_000, `all five nodes ACTIVE through the master on port ${port}`).catch((err: Error) => {
       assert.fail(`${err.message}; last getnodestatus:\n${last}`);
     });
   }
@@ -112,9 +112,9 @@ test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE,
   await waitFor(() => {
     const lines = storedLines(storage);
     return ['agent1', 'agent2', 'agent3'].every((a) => lines.some((l) => l.includes(` ${a} line `))) || undefined;
-  }, 120_000, 'lines of every agent in storage');
+  }, 60_000, 'lines of every agent in storage');
 
-  const stopped = await run('bash', [SCRIPT, 'stop'], { env, timeout: 240_000 });
+  const stopped = await run('bash', [SCRIPT, 'stop'], { env, timeout: 100_000 });
   assert.match(stopped.stdout, /all stopped/);
   const survivors = [...pids].filter(([, pid]) => alive(pid));
   assert.deepEqual(survivors, [], 'every recorded process has ended');
