@@ -37,7 +37,7 @@ export interface CommandContext {
 }
 
 /** What TAB completes in an argument position. */
-export type CompletionKind = 'command' | 'master-command' | 'node' | 'file' | 'none';
+export type CompletionKind = 'command' | 'master-command' | 'any-command' | 'node' | 'file' | 'none';
 
 export interface ShellCommand {
   name: string;
@@ -182,7 +182,7 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
   },
   {
     name: 'help', args: '[COMMAND]', summary: 'list the commands, or describe one',
-    minArgs: 0, maxArgs: 2, needsConnection: false, completes: (i) => (i === 0 ? 'command' : 'master-command'),
+    minArgs: 0, maxArgs: 2, needsConnection: false, completes: (i) => (i === 0 ? 'any-command' : 'master-command'),
     async run(ctx, args) {
       return help(ctx, args);
     },

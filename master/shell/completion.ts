@@ -34,6 +34,8 @@ export function complete(line: string, nodeNames: () => readonly string[]): Comp
       return [withSpace(matching(text, SHELL_COMMANDS.map((c) => c.name))), text];
     case 'master-command':
       return [withSpace(matching(text, MASTER_COMMANDS.map((c) => c.name))), text];
+    case 'any-command':
+      return [withSpace(matching(text, [...SHELL_COMMANDS, ...MASTER_COMMANDS].map((c) => c.name))), text];
     case 'node':
       return [withSpace(matching(text, nodeNames())), text];
     case 'file':
@@ -43,12 +45,11 @@ export function complete(line: string, nodeNames: () => readonly string[]): Comp
   }
 }
 
-/** Names starting with `prefix`; case-insensitive when no name matches with case. */
+/** Names starting with `prefix`, sorted; case-insensitive when no name matches with case. */
 function matching(prefix: string, names: readonly string[]): string[] {
   const exact = names.filter((n) => n.startsWith(prefix));
-  if (exact.length > 0) return exact;
   const lower = prefix.toLowerCase();
-  return names.filter((n) => n.toLowerCase().startsWith(lower));
+  return (exact.length > 0 ? exact : names.filter((n) => n.toLowerCase().startsWith(lower))).sort();
 }
 
 /** A lone candidate gets a trailing space, so the next TAB starts the next word. */

@@ -13,7 +13,7 @@ import { quoteLine } from './tokenizer';
  */
 export function formatNodeStatus(nodes: readonly NodeStatus[]): string[] {
   const sorted = [...nodes].sort((a, b) => a.physical.localeCompare(b.physical));
-  const lines = [`Master knows about ${sorted.length} node${sorted.length === 1 ? '' : 's'}`];
+  const lines = [`Master knows about ${sorted.length} nodes`]; // OG's words, even for 1: scripts match them
   for (const n of sorted) {
     lines.push(`\t${n.physical} --> ${enumName('NodeState', n.state)}`);
     const onlyItself = n.logical.length === 1 && n.logical[0].name === n.physical && n.logical[0].state === n.state;

@@ -9,7 +9,7 @@ import * as readline from 'node:readline';
 import { sleep } from '../../core/retry';
 import { VERSION } from '../../core/version';
 import { complete } from './completion';
-import { History } from './history';
+import { HISTORY_SIZE, History } from './history';
 import { Shell } from './shell';
 import { ContinuedLines } from './tokenizer';
 
@@ -34,7 +34,7 @@ export async function runRepl(shell: Shell, options: ReplOptions): Promise<numbe
     output: options.output,
     terminal: true,
     history: options.history?.load() ?? [],
-    historySize: options.history?.size ?? 0,
+    historySize: options.history?.size ?? HISTORY_SIZE, // without a file, history lasts the session
     removeHistoryDuplicates: true,
     completer: (line: string) => complete(line, () => shell.session.cachedNodeNames()),
   });

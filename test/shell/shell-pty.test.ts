@@ -60,7 +60,7 @@ test('prompt, TAB completion of commands, master commands and node names, histor
   await sh.complete('getnodest', mark);
   await sh.expect(/getnodestatus $/, mark);
   sh.type(KEY.ENTER);
-  await sh.expect(/Master knows about 1 node\n\tphysTab --> [A-Z]+\n/, mark);
+  await sh.expect(/Master knows about 1 nodes\n\tphysTab --> [A-Z]+\n/, mark);
 
   // Node names come from the master (the simulated node is not configured anywhere else).
   mark = sh.mark();
