@@ -72,7 +72,15 @@ export class SourceHarness<S extends Source = Source> {
     const channel = new MemoryChannel('test', { capacityBytes: opts.capacityBytes ?? 64 * 1024 * 1024 });
     const h = new SourceHarness(make(ctx), channel, ctx, opts, ownDataDir);
     h.consuming = h.consume();
-    await h.source.open(h.output());
+    try {
+      await h.source.open(h.output());
+    } catch (err) {
+      h.stopped = true;
+      await h.consuming;
+      await channel.stop();
+      if (ownDataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
     return h;
   }
 
