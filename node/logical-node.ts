@@ -146,8 +146,9 @@ export class LogicalNode {
       await this.sink.open();
       const window = Math.max(1, Math.floor(this.sink.window ?? 1));
       for (let i = 0; i < window; i++) this.workers.push(this.work());
-      await source.open(this.output(seq));
+      // Set first: a source that fails half-way through open is closed like any other.
       this.source = source;
+      await source.open(this.output(seq));
       this.removeCollector = this.deps.metrics.onCollect(() => this.updateGauges());
       this.lifecycle = 'ACTIVE';
       this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.options.channel, window });
@@ -210,8 +211,12 @@ export class LogicalNode {
     this.removeCollector?.();
     this.removeCollector = null;
     if (this.source) {
-      const closed = await withDeadline(this.source.close(), deadline);
-      if (!closed) this.log.error('source did not close in time; cancelling it');
+      try {
+        const closed = await withDeadline(this.source.close(), deadline);
+        if (!closed) this.log.error('source did not close in time; cancelling it');
+      } catch (err) {
+        this.log.error('source failed to close', { error: String(err) });
+      }
     }
     if (this.channel && !this.channel.durable && this.sink) {
       if (!(await this.drained(deadline - Date.now()))) {

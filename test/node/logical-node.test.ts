@@ -46,7 +46,17 @@ const endlessDef = {
   },
 };
 
-const registry = new Registry().registerAll([generatorSourceDef, endlessDef, recordingSinkDef, ...SINKS, ...WRITERS, ...WRAPPERS, ...DECORATORS]);
+const brokenDef = {
+  kind: 'source' as const, name: 'broken', doc: 'test', args: [],
+  create: (): Source => ({
+    async open() {
+      throw new Error('port 1 is taken');
+    },
+    async close() {},
+  }),
+};
+
+const registry = new Registry().registerAll([generatorSourceDef, endlessDef, brokenDef, recordingSinkDef, ...SINKS, ...WRITERS, ...WRAPPERS, ...DECORATORS]);
 
 function node(text: string, options: Partial<LogicalNodeOptions> = {}, dir = path.join(root, text.split(':')[0].trim())): LogicalNode {
   const [spec] = parseSpec(text);
@@ -162,4 +172,14 @@ test('a whole sink tree from a spec: decorators, fan-out, failover and roll with
   const lines = files.flatMap((f) => fs.readFileSync(path.join(out, f), 'utf8').trimEnd().split('\n'));
   assert.deepEqual([...lines].sort(), [...expected].sort());
   assert.equal(new Set(lines).size, 2000);
+});
+
+test('a source that cannot open leaves the node in ERROR with its sink closed again', async () => {
+  const rec = new RecordingSink();
+  recorders.set('n6', rec);
+  const n = node('n6 : broken | recording("n6") ;');
+  await assert.rejects(n.open(), /port 1 is taken/);
+  assert.equal(n.state, 'ERROR');
+  assert.equal(n.status().error, 'port 1 is taken');
+  assert.deepEqual([rec.opened, rec.closed], [1, 1]);
 });
