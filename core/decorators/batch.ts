@@ -27,6 +27,8 @@ export const MAX_BATCH_WINDOW = 1024;
 export class BatchDecorator extends Decorator {
   private pending: Pending[] = [];
   private pendingEvents = 0;
+  /** For batches whose events are not contiguous (another writer's field order). */
+  private readonly spans = new EventSpans();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly n: number, private readonly maxLatencyMs: number, inner: Sink, ctx: ComponentContext) {
@@ -69,7 +71,8 @@ export class BatchDecorator extends Decorator {
     const ranges: Buffer[] = [];
     for (const p of parts) {
       const h = parseBatchHeader(p.batch.bytes);
-      ranges.push(p.batch.bytes.subarray(h.eventsStart, h.eventsEnd));
+      if (h.eventsStart >= 0) ranges.push(p.batch.bytes.subarray(h.eventsStart, h.eventsEnd));
+      else for (const spans = this.spans.reset(p.batch.bytes); spans.next();) ranges.push(p.batch.bytes.subarray(spans.start, spans.end));
       count += p.batch.count;
       this.ctx.counters.add(EVENTS_ACCEPTED, p.batch.count);
     }

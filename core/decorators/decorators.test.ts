@@ -150,3 +150,16 @@ test('delay holds a batch; choke limits bytes per second', async () => {
   assert.ok(Date.now() - t1 >= 400, `choke let 15 batches through in ${Date.now() - t1} ms`);
   assert.equal(c.inner.batches.length, 15);
 });
+
+test('a decorator that changes nothing passes the batch bytes on untouched', async () => {
+  const plain = batch('o', 1, bodies(['no attributes here']));
+  const m = deco('mask', { attrs: ['a'] });
+  await m.sink.append(plain);
+  assert.equal(m.inner.batches[0].bytes, plain.bytes);
+  const withOther = batch('o', 2, bodies(['x'], { attributes: new Map([['b', Buffer.from('1')]]) }));
+  await m.sink.append(withOther);
+  assert.equal(m.inner.batches[1].bytes, withOther.bytes);
+  const ex = deco('exDate', { attr: 'ts', pattern: 'yyyy-MM-dd' });
+  await ex.sink.append(plain);
+  assert.equal(ex.inner.batches[0].bytes, plain.bytes);
+});

@@ -21,17 +21,19 @@ export class AttributeFilter extends Decorator {
   append(batch: Batch): Promise<void> {
     const spans = this.spans.reset(batch.bytes);
     const out = this.out;
+    let dropped = 0;
     while (spans.next()) {
       if (spans.cursor.attrsStart < 0) {
         out.copyEvent(batch.bytes, spans.start, spans.end);
         continue;
       }
       out.beginEvent();
-      out.contentWithout(batch.bytes, spans.contentStart, spans.end, this.drop);
+      dropped += out.contentWithout(batch.bytes, spans.contentStart, spans.end, this.drop);
       out.endEvent();
     }
     const count = out.count;
-    return this.forward(batch, out.finish(batch.origin, batch.seq), count);
+    const bytes = out.finish(batch.origin, batch.seq);
+    return this.forward(batch, dropped > 0 ? bytes : null, count);
   }
 }
 

@@ -124,8 +124,9 @@ export class BatchRewriter {
     this.length += end - start;
   }
 
-  /** Copies the content fields of an event except the attributes whose key `drop` says. */
-  contentWithout(src: Buffer, start: number, end: number, drop: (key: string) => boolean): void {
+  /** Copies the content fields of an event except the attributes whose key `drop` says; returns how many it dropped. */
+  contentWithout(src: Buffer, start: number, end: number, drop: (key: string) => boolean): number {
+    let dropped = 0;
     let pos = start;
     const at = this.at;
     while (pos < end) {
@@ -139,6 +140,7 @@ export class BatchRewriter {
         p = valueStart + len;
         if (tag === 0x12 && drop(attributeKey(src, valueStart, p, at))) {
           pos = p;
+          dropped++;
           continue;
         }
       } else if (wire === 0) {
@@ -150,6 +152,7 @@ export class BatchRewriter {
       this.content(src, fieldStart, p);
       pos = p;
     }
+    return dropped;
   }
 
   endEvent(): void {
@@ -243,18 +246,21 @@ export abstract class AttributeAdder extends Decorator {
     const spans = this.spans.reset(batch.bytes);
     const out = this.out;
     const src = batch.bytes;
+    let changed = false;
     while (spans.next()) {
       const add = this.extra(spans.cursor);
       if (add === null) {
         out.copyEvent(src, spans.start, spans.end);
         continue;
       }
+      changed = true;
       out.beginEvent();
       out.content(src, spans.contentStart, spans.end);
       out.content(add, 0, add.length);
       out.endEvent();
     }
     const count = out.count;
-    return this.forward(batch, out.finish(batch.origin, batch.seq), count);
+    const bytes = out.finish(batch.origin, batch.seq);
+    return this.forward(batch, changed ? bytes : null, count);
   }
 }
