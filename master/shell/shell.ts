@@ -46,10 +46,6 @@ export class Shell {
     return true;
   }
 
-  get busy(): boolean {
-    return this.running !== undefined;
-  }
-
   /** Runs one line and returns its status (0 success). Reports every problem; never throws. */
   async executeLine(line: string, origin?: LineOrigin): Promise<number> {
     let words: string[];
@@ -82,8 +78,13 @@ export class Shell {
       this.io.error(where + new NotConnectedError().message);
       return 1;
     }
-    const controller = new AbortController();
     const outer = this.running;
+    if (outer?.signal.aborted) {
+      // Interrupted between two lines of a `source`d file: run no more of them.
+      this.io.error(`${where}${name}: interrupted`);
+      return 1;
+    }
+    const controller = new AbortController();
     this.running = controller;
     // A `source` runs its lines inside this command: an interrupt must reach them too.
     const forward = (): void => controller.abort(outer?.signal.reason);

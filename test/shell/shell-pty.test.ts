@@ -155,6 +155,23 @@ test('a master that does not answer at start: the session stays open, disconnect
   assert.equal((await sh.proc.exited).code, 0, sh.screen());
 });
 
+test('Ctrl-C during a sourced file stops the whole file', async () => {
+  const file = path.join(work.path, 'interrupted.fsh');
+  fs.writeFileSync(file, `waitForNodesActive 0 ghost\nexec config afterCtrlC 'syslogTcp(5300)' null\n`);
+  const sh = openShell('-c', master.address);
+  await sh.expect(/\[flume [^\]]+\] $/);
+  const mark = sh.mark();
+  sh.type(`source ${file}${KEY.ENTER}`);
+  await sh.expect(/Waiting without limit for nodes \[ghost\]/, mark);
+  sh.type(KEY.CTRL_C);
+  await sh.expect(/waitForNodesActive: interrupted\n.*interrupted\.fsh:1: stopped at the first failure/, mark);
+  sh.type(`getconfigs${KEY.ENTER}`);
+  await sh.expect(/Master has no logical node configurations\.|NODE\s/, mark);
+  assert.doesNotMatch(sh.screen(mark), /afterCtrlC/);
+  sh.type(`quit${KEY.ENTER}`);
+  assert.equal((await sh.proc.exited).code, 0, sh.screen());
+});
+
 test('-q: no banner and no prompt on the terminal either', async () => {
   const sh = openShell('-q', '-c', master.address);
   sh.type(`getconfigs${KEY.ENTER}`);
