@@ -78,6 +78,9 @@ export class TailFollower {
   private lastCheckpoint: FilePosition | null = null;
   /** The file the name points to after a rotation, held open while the old one is drained. */
   private next: fs.promises.FileHandle | null = null;
+  /** When a rotation was first seen (0: none pending), and when the name was first found gone. */
+  private rotatedAt = 0;
+  private goneAt = 0;
   private markPositioned: () => void = () => undefined;
   private readonly positioned = new Promise<void>((resolve) => (this.markPositioned = resolve));
 
@@ -132,70 +135,90 @@ export class TailFollower {
   }
 
   private async run(): Promise<void> {
-    try {
-      await this.resume();
-    } finally {
-      this.markPositioned();
+    let errors = 0;
+    for (;;) {
+      try {
+        await this.resume();
+        break;
+      } catch (err) {
+        this.ctx.counters.add(ERRORS, 1);
+        if (errors++ % 100 === 0) this.ctx.logger.error('Opening the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
+        this.markPositioned();
+        await this.idle(this.opts.pollMs * 20);
+        if (this.closing) return;
+      }
     }
-    let rotatedAt = 0;
-    let goneAt = 0;
+    this.markPositioned();
     while (!this.closing && !this.failed) {
-      if (this.fh === null) {
-        if (await this.openFile(this.opts.file, 0)) {
-          this.checkpoint();
-          continue;
-        }
-        if (this.opts.stopWhenGone) return;
-        await this.idle();
-        continue;
+      try {
+        if (await this.step()) return;
+      } catch (err) {
+        // A read or stat failed (permissions, I/O): keep the position and try again later.
+        this.ctx.counters.add(ERRORS, 1);
+        if (errors++ % 100 === 0) this.ctx.logger.error('Following the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
+        await this.idle(this.opts.pollMs * 20);
       }
-      const r = await this.readChunk();
-      if (r.progress) continue;
-      this.checkpoint(); // caught up: put what we have
-      const st = await statOrNull(this.opts.file);
-      if (st !== null && (st.ino !== this.ino || st.dev !== this.dev)) {
-        // Rotated. Late writes to the old file are read during one more poll, then it is done.
-        goneAt = 0;
-        if (rotatedAt === 0) {
-          // Hold the new file at once, so that a second rotation during the grace cannot hide it.
-          rotatedAt = Date.now();
-          this.next = await openOrNull(this.opts.file);
-        }
-        if (Date.now() - rotatedAt < this.opts.pollMs) {
-          await this.idle();
-          continue;
-        }
-        rotatedAt = 0;
-        this.ctx.logger.info('File rotated; following the new one.', { file: this.opts.file });
-        await this.finishFile(r.partial);
-        const next = this.next;
-        this.next = null;
-        if (next !== null) {
-          await this.adopt(next, 0);
-          this.checkpoint();
-        }
-        continue;
-      }
-      rotatedAt = 0;
-      if (st === null) {
-        // Renamed away, not (yet) replaced: keep reading the old file for late writes.
-        if (goneAt === 0) goneAt = Date.now();
-        if (this.opts.stopWhenGone && Date.now() - goneAt >= this.opts.pollMs) {
-          await this.finishFile(r.partial);
-          return;
-        }
-      } else {
-        goneAt = 0;
-        if (st.size < this.readPos) {
-          this.ctx.logger.info('File truncated; reading from its start.', { file: this.opts.file, size: st.size, position: this.readPos });
-          this.readPos = 0;
-          this.skipping = false;
-          this.checkpoint();
-          continue;
-        }
-      }
-      await this.idle();
     }
+  }
+
+  /** One round of following: read, or look for rotation/truncation and wait. True: stop for good. */
+  private async step(): Promise<boolean> {
+    if (this.fh === null) {
+      if (await this.openFile(this.opts.file, 0)) {
+        this.checkpoint();
+        return false;
+      }
+      if (this.opts.stopWhenGone) return true;
+      await this.idle();
+      return false;
+    }
+    const r = await this.readChunk();
+    if (r.progress) return false;
+    this.checkpoint(); // caught up: put what we have
+    const st = await statOrNull(this.opts.file);
+    if (st !== null && (st.ino !== this.ino || st.dev !== this.dev)) {
+      // Rotated. Late writes to the old file are read during one more poll, then it is done.
+      this.goneAt = 0;
+      if (this.rotatedAt === 0) {
+        // Hold the new file at once, so that a second rotation during the grace cannot hide it.
+        this.rotatedAt = Date.now();
+        this.next = await openOrNull(this.opts.file);
+      }
+      if (Date.now() - this.rotatedAt < this.opts.pollMs) {
+        await this.idle();
+        return false;
+      }
+      this.rotatedAt = 0;
+      this.ctx.logger.info('File rotated; following the new one.', { file: this.opts.file });
+      await this.finishFile(r.partial);
+      const next = this.next;
+      this.next = null;
+      if (next !== null) {
+        await this.adopt(next, 0);
+        this.checkpoint();
+      }
+      return false;
+    }
+    this.rotatedAt = 0;
+    if (st === null) {
+      // Renamed away, not (yet) replaced: keep reading the old file for late writes.
+      if (this.goneAt === 0) this.goneAt = Date.now();
+      if (this.opts.stopWhenGone && Date.now() - this.goneAt >= this.opts.pollMs) {
+        await this.finishFile(r.partial);
+        return true;
+      }
+    } else {
+      this.goneAt = 0;
+      if (st.size < this.readPos) {
+        this.ctx.logger.info('File truncated; reading from its start.', { file: this.opts.file, size: st.size, position: this.readPos });
+        this.readPos = 0;
+        this.skipping = false;
+        this.checkpoint();
+        return false;
+      }
+    }
+    await this.idle();
+    return false;
   }
 
   /** Picks up where the saved position says, draining a file rotated while we were stopped. */
@@ -351,9 +374,9 @@ export class TailFollower {
     );
   }
 
-  private idle(): Promise<void> {
+  private idle(ms = this.opts.pollMs): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.opts.pollMs);
+      const timer = setTimeout(done, ms);
       const self = this;
       function done(): void {
         clearTimeout(timer);

@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { StreamFramer } from './framing';
+
+function run(chunks: Buffer[], max: number, octet: boolean): { frames: string[]; rejects: Array<[string, number]> } {
+  const frames: string[] = [];
+  const rejects: Array<[string, number]> = [];
+  const f = new StreamFramer(max, octet, {
+    onFrame: (buf, s, e) => frames.push(buf.toString('latin1', s, e)),
+    onReject: (reason, bytes) => rejects.push([reason, bytes]),
+  });
+  for (const c of chunks) f.feed(c);
+  f.end();
+  return { frames, rejects };
+}
+
+function split(buf: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let last = 0;
+  for (const p of points) {
+    out.push(buf.subarray(last, p));
+    last = p;
+  }
+  out.push(buf.subarray(last));
+  return out;
+}
+
+const message = fc.stringMatching(/^<[1-9][0-9]?>[a-z ]{0,30}$/);
+
+test('framing: mixed octet-counted and newline messages come out the same however the stream is cut', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(message, fc.boolean()), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 20 }), (msgs, cuts) => {
+      const wire = Buffer.from(msgs.map(([m, octet]) => (octet ? `${Buffer.byteLength(m)} ${m}` : `${m}\n`)).join(''));
+      const { frames, rejects } = run(split(wire, cuts), 1000, true);
+      assert.deepEqual(frames, msgs.map(([m]) => m.replace(/[\r\n]+$/, '')).filter((m) => m.length > 0));
+      assert.deepEqual(rejects, []);
+    }),
+  );
+});
+
+test('framing: CRLF lines, a last line without newline, empty lines skipped', () => {
+  assert.deepEqual(run([Buffer.from('a\r\n\r\n\nb\nc')], 100, false).frames, ['a', 'b', 'c']);
+});
+
+test('framing: an oversized line is dropped up to its newline, however cut; the next line survives', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 11, max: 300 }), fc.array(fc.nat(), { maxLength: 10 }), (len, cuts) => {
+      const wire = Buffer.from(`ok1\n${'x'.repeat(len)}\nok2\n`);
+      const { frames, rejects } = run(split(wire, cuts), 10, false);
+      assert.deepEqual(frames, ['ok1', 'ok2']);
+      assert.equal(rejects.length, 1);
+      assert.equal(rejects[0][0], 'oversize');
+    }),
+  );
+});
+
+test('framing: an oversized octet-counted message is skipped by its length; a cut one is reported truncated', () => {
+  const big = 'y'.repeat(50);
+  assert.deepEqual(run([Buffer.from(`50 ${big}3 abc`)], 20, true), { frames: ['abc'], rejects: [['oversize', 50]] });
+  assert.deepEqual(run([Buffer.from('10 abc')], 20, true), { frames: [], rejects: [['truncated', 6]] });
+  // Digits not followed by a space are not a length: the line is a message of its own.
+  assert.deepEqual(run([Buffer.from('12ab\n')], 20, true).frames, ['12ab']);
+});
