@@ -89,6 +89,7 @@ const ARGS = [
 export const asciiDef: SourceDef = {
   kind: 'source',
   name: 'asciisynth',
+  aliases: ['nonlsynth'],
   doc: 'Generates count events with printable ASCII bodies of size bytes; finite.',
   args: ARGS,
   create: (args, ctx) => new SynthSource(ctx, args.number('count'), args.number('size'), true),

@@ -1,9 +1,9 @@
 /**
- * `tailDir(dir[, regex=".*"])`: tails every file in `dir` whose name matches `regex` (a
+ * `tailDir(dir[, regex=".*"[, startFromEnd=false]])`: tails every file in `dir` whose name matches `regex` (a
  * JavaScript regular expression, tested against the name, not the path), each as `tail` does:
  * rotation, truncation, a position per file kept across restarts. New matching files are picked
- * up within `pollMs`, read from their beginning; a file whose name disappears is read to its end
- * and dropped.
+ * up within `pollMs`, read from their beginning (`startFromEnd` applies only to the files there at
+ * open); a file whose name disappears is read to its end and dropped.
  *
  * A file is followed once per run even if it is renamed to another matching name (it is known by
  * device + inode). Across a restart, though, a rotated file under a new matching name has no saved
@@ -21,6 +21,8 @@ import { TailFollower } from './tail';
 export interface TailDirOptions {
   dir: string;
   regex: string;
+  /** Files already there at open (and without a saved position) are read from their end. */
+  startFromEnd: boolean;
   maxEventBytes: number;
   pollMs: number;
 }
@@ -38,7 +40,7 @@ export class TailDirSource implements Source {
   private closing = false;
 
   constructor(private readonly ctx: ComponentContext, options: Partial<TailDirOptions> & { dir: string }) {
-    this.opts = { regex: '.*', maxEventBytes: SOURCE_DEFAULTS.maxEventBytes, pollMs: SOURCE_DEFAULTS.pollMs, ...options };
+    this.opts = { regex: '.*', startFromEnd: false, maxEventBytes: SOURCE_DEFAULTS.maxEventBytes, pollMs: SOURCE_DEFAULTS.pollMs, ...options };
     this.pattern = new RegExp(this.opts.regex);
     this.rejects = new Rejects(ctx);
   }
@@ -51,7 +53,7 @@ export class TailDirSource implements Source {
   async open(out: SourceOutput): Promise<void> {
     await fs.promises.access(this.opts.dir, fs.constants.R_OK);
     this.out = out;
-    await this.scan();
+    await this.scan(this.opts.startFromEnd);
     this.schedule();
   }
 
@@ -62,7 +64,7 @@ export class TailDirSource implements Source {
     }, this.opts.pollMs);
   }
 
-  private async scan(): Promise<void> {
+  private async scan(fromEnd = false): Promise<void> {
     let names: string[];
     try {
       names = await fs.promises.readdir(this.opts.dir);
@@ -84,17 +86,18 @@ export class TailDirSource implements Source {
       if (st === null || !st.isFile()) continue;
       const id = `${st.dev}:${st.ino}`;
       if (active.has(id) || this.finished.has(id)) continue;
-      this.follow(full);
+      await this.follow(full, fromEnd);
       active.add(id);
     }
   }
 
-  private follow(file: string): void {
+  private async follow(file: string, startFromEnd: boolean): Promise<void> {
     const follower = new TailFollower(
       this.ctx,
       this.out!,
       {
         file,
+        startFromEnd,
         maxEventBytes: this.opts.maxEventBytes,
         pollMs: this.opts.pollMs,
         stopWhenGone: true,
@@ -109,6 +112,7 @@ export class TailDirSource implements Source {
       await follower.stop();
       this.followers.delete(file);
     });
+    await follower.ready;
   }
 
   async close(): Promise<void> {
@@ -140,9 +144,16 @@ export const def: SourceDef = {
         }
       },
     },
+    { name: 'startFromEnd', type: 'boolean', default: false, doc: 'read the files there at open from their end' },
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for new files and lines' },
   ],
   create: (args, ctx) =>
-    new TailDirSource(ctx, { dir: args.string('dir'), regex: args.string('regex'), maxEventBytes: args.number('maxEventBytes'), pollMs: args.number('pollMs') }),
+    new TailDirSource(ctx, {
+      dir: args.string('dir'),
+      regex: args.string('regex'),
+      startFromEnd: args.boolean('startFromEnd'),
+      maxEventBytes: args.number('maxEventBytes'),
+      pollMs: args.number('pollMs'),
+    }),
 };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Priority } from '../../core/event';
 import { ERRORS, EVENTS_REJECTED } from '../../core/metrics';
-import { ExecPeriodicSource, ExecSource } from '../../agent/sources/exec';
+import { ExecSource } from '../../agent/sources/exec';
 import { SpoolDirSource } from '../../agent/sources/spooldir';
 import { StdinSource } from '../../agent/sources/stdin';
 import { SynthSource } from '../../agent/sources/synth';
@@ -19,7 +19,7 @@ function numbered(n: number, prefix = 'l'): string[] {
 }
 
 test('exec: every stdout line is an event, in order; done once the command exits; a failure is counted', async (t) => {
-  const h = await SourceHarness.start((ctx) => new ExecSource(ctx, 'seq 1 5000; echo oops >&2'));
+  const h = await SourceHarness.start((ctx) => new ExecSource(ctx, { cmd: 'seq 1 5000; echo oops >&2' }));
   t.after(() => h.cleanup());
   await h.source.done;
   await h.waitForEvents(5000);
@@ -27,7 +27,7 @@ test('exec: every stdout line is an event, in order; done once the command exits
   assert.deepEqual(h.bodies(), Array.from({ length: 5000 }, (_, i) => String(i + 1)));
   assert.equal(h.ctx.counters.get(ERRORS), 0);
 
-  const f = await SourceHarness.start((ctx) => new ExecSource(ctx, 'echo last; exit 3'));
+  const f = await SourceHarness.start((ctx) => new ExecSource(ctx, { cmd: 'echo last; exit 3' }));
   t.after(() => f.cleanup());
   await f.source.done;
   await f.stop();
@@ -36,7 +36,7 @@ test('exec: every stdout line is an event, in order; done once the command exits
 });
 
 test('exec: close stops a long-running command and keeps what it printed', async (t) => {
-  const h = await SourceHarness.start((ctx) => new ExecSource(ctx, 'echo started; sleep 30'));
+  const h = await SourceHarness.start((ctx) => new ExecSource(ctx, { cmd: 'echo started; sleep 30' }));
   t.after(() => h.cleanup());
   await h.waitForEvents(1);
   await h.stop();
@@ -48,13 +48,21 @@ test('execPeriodic: one event per run holding the whole output, runs repeat', as
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const counter = path.join(dir, 'n');
   const cmd = `n=$(cat ${counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${counter}; echo run $n; echo second line`;
-  const h = await SourceHarness.start((ctx) => new ExecPeriodicSource(ctx, cmd, 20));
+  const h = await SourceHarness.start((ctx) => new ExecSource(ctx, { cmd, aggregate: true, restart: true, periodMs: 20 }));
   t.after(() => h.cleanup());
   await h.waitForEvents(3);
   await h.stop();
   const bodies = h.bodies();
   assert.deepEqual(bodies.slice(0, 3), ['run 1\nsecond line', 'run 2\nsecond line', 'run 3\nsecond line']);
   assert.equal(h.events[0].attributes.get('exitcode')?.toString(), '0');
+});
+
+test('exec with restart and without aggregate: the lines of each run, run after run', async (t) => {
+  const h = await SourceHarness.start((ctx) => new ExecSource(ctx, { cmd: 'echo a; echo b', restart: true, periodMs: 10 }));
+  t.after(() => h.cleanup());
+  await h.waitForEvents(6);
+  await h.stop();
+  assert.deepEqual(h.bodies().slice(0, 6), ['a', 'b', 'a', 'b', 'a', 'b']);
 });
 
 test('spooldir: files are read oldest first, each line once, and renamed .COMPLETED once put', async (t) => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EVENTS_REJECTED } from '../../core/metrics';
-import { TailSource } from '../../agent/sources/tail';
+import { MultiTailSource, TailSource } from '../../agent/sources/tail';
 import { SourceHarness, tempDir, waitUntil } from './harness';
 
 const POLL = 20;
@@ -139,4 +139,26 @@ test('tail: startFromEnd skips what is there; an oversized line is dropped and c
   await h.stop();
   assert.deepEqual(h.bodies(), ['new 0', 'new 1']);
   assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 1);
+});
+
+test('multitail: several files at once, each in order, each with its own position across a restart', async (t) => {
+  const dir = tempDir();
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const files = ['a.log', 'b.log'].map((n) => path.join(dir, n));
+  const data = path.join(dir, 'data');
+  files.forEach((f, k) => fs.writeFileSync(f, lines(0, 100, `f${k}`)));
+  const start = (seq: number): Promise<SourceHarness<MultiTailSource>> =>
+    SourceHarness.start((ctx) => new MultiTailSource(ctx, files, { pollMs: POLL }), { dataDir: data, firstSeq: seq });
+  let h = await start(1);
+  t.after(() => h.cleanup());
+  await h.waitForEvents(200);
+  await h.stop();
+  const first = h.bodies();
+  files.forEach((f, k) => fs.appendFileSync(f, lines(100, 150, `f${k}`)));
+  h = await start(h.nextSeq);
+  await h.waitForEvents(100);
+  await h.stop();
+  const all = [...first, ...h.bodies()];
+  for (const k of [0, 1]) assert.deepEqual(all.filter((b) => b.startsWith(`f${k} `)), expected(0, 150, `f${k}`));
+  assert.equal(all.length, 300);
 });
