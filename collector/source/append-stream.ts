@@ -4,7 +4,7 @@
  * `window` batches await their answer.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Batch, Channel, Transaction } from '../../core/channel';
+import type { Batch } from '../../core/channel';
 import { Deque } from '../../core/deque';
 import { ChecksumError, FlumeError, isRetriable } from '../../core/errors';
 import { parseBatchHeader, verifyBatch } from '../../core/event';
@@ -12,6 +12,7 @@ import { AckKind, AckStatus, type AppendHello, batchKey, encodeAck, parseHello }
 import type { TierCounters } from '../../core/grpc/counters';
 import type { Logger } from '../../core/logger';
 import type { AckTarget, EndToEndAcks } from './e2e-acks';
+import type { Intake } from './intake';
 import type { CollectorServerOptions } from './options';
 
 /** Counter names of the collector server (beside core/metrics.ts's standard ones). */
@@ -34,16 +35,11 @@ export const COLLECTOR_COUNTERS = {
   errors: 'errors',
 } as const;
 
-/** Timed-out puts left waiting on a full channel, per server, before new batches get RETRY at once. */
-const MAX_ABANDONED_PUTS = 4;
-
 /** What a stream needs from its server. */
 export interface StreamHost {
   readonly options: CollectorServerOptions;
   readonly counters: TierCounters;
-  readonly channel: Channel;
-  /** Puts that timed out and still wait in the channel, to be rolled back. */
-  abandonedPuts: number;
+  readonly intake: Intake;
   noteUnanswered(n: number): void;
 }
 
@@ -156,11 +152,12 @@ export class AppendStream implements AckTarget {
       return this.fail(grpc.status.INVALID_ARGUMENT, `not a batch: origin "${origin}", seq ${seq}, ${count} events`);
     }
     c.add(COLLECTOR_COUNTERS.eventsReceived, count);
+    const endToEnd = this.hello!.endToEnd;
     const known = this.e2e.state(origin, seq);
-    if (known !== 'unknown') {
+    if (known === 'stored' || (known === 'pending' && endToEnd)) {
       // A resend of a batch this collector already holds (see e2e-acks.ts, point 4).
       c.add(COLLECTOR_COUNTERS.duplicatesSkipped);
-      if (known === 'pending' && this.hello!.endToEnd) {
+      if (known === 'pending') {
         this.e2e.rebind(origin, seq, this);
         this.e2eKeys.add(batchKey(origin, seq));
       }
@@ -168,66 +165,36 @@ export class AppendStream implements AckTarget {
       if (known === 'stored') this.sendEndToEnd(origin, seq);
       return;
     }
-    if (this.owner.abandonedPuts >= MAX_ABANDONED_PUTS) {
-      // The channel has been full for a while already: do not queue one more waiter on it.
-      return this.putFailed(origin, seq, count, new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs));
-    }
-    const batch: Batch = { origin, seq, count, bytes };
-    const tx = this.owner.channel.transaction();
-    try {
-      tx.begin();
-      await this.putWithin(tx, batch);
-    } catch (err) {
-      if (!(err instanceof ChannelWaitTimeout)) {
-        if (tx.state === 'OPEN') tx.rollback();
-        tx.close();
-      }
-      return this.putFailed(origin, seq, count, err);
-    }
-    if (this.hello!.endToEnd) {
+    // Owed before the batch can be seen by a writer: its ack may come before `begin` returns.
+    if (endToEnd) {
       this.e2e.expect(origin, seq, this);
       this.e2eKeys.add(batchKey(origin, seq));
     }
-    // Not awaited: the next batch's put may start while this commit is in flight.
-    tx.commit().then(
+    const batch: Batch = { origin, seq, count, bytes };
+    let committed: Promise<void>;
+    try {
+      ({ committed } = await this.owner.intake.begin(batch));
+    } catch (err) {
+      if (endToEnd) this.forgetE2E(origin, seq);
+      return this.putFailed(origin, seq, count, err);
+    }
+    // Not awaited: the next batch may be placed while this commit is in flight.
+    committed.then(
       () => {
-        tx.close();
         c.add(COLLECTOR_COUNTERS.eventsAccepted, count);
         c.add(COLLECTOR_COUNTERS.bytesAccepted, bytes.length);
         this.answer(origin, seq, AckStatus.OK, 0, '');
       },
       (err: unknown) => {
-        tx.rollback();
-        tx.close();
-        this.e2e.forget(origin, seq);
-        this.e2eKeys.delete(batchKey(origin, seq));
+        if (endToEnd) this.forgetE2E(origin, seq);
         this.putFailed(origin, seq, count, err);
       },
     );
   }
 
-  /** `tx.put`, but a stream is not kept waiting on a full channel for longer than putTimeoutMs. */
-  private async putWithin(tx: Transaction, batch: Batch): Promise<void> {
-    const put = tx.put(batch);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.owner.options.putTimeoutMs);
-    });
-    const winner = await Promise.race([put.then(() => 'put' as const), timeout]);
-    clearTimeout(timer);
-    if (winner === 'put') return;
-    // The channel offers no way to withdraw a waiting put: let it finish in the background and
-    // roll it back then. At most MAX_ABANDONED_PUTS wait like this per server (see accept).
-    this.owner.abandonedPuts++;
-    void put.then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
-      this.owner.abandonedPuts--;
-      if (tx.state === 'OPEN') tx.rollback();
-      tx.close();
-    });
-    throw new ChannelWaitTimeout(this.owner.channel.name, this.owner.options.putTimeoutMs);
+  private forgetE2E(origin: string, seq: number): void {
+    this.e2e.forget(origin, seq);
+    this.e2eKeys.delete(batchKey(origin, seq));
   }
 
   private putFailed(origin: string, seq: number, count: number, err: unknown): void {
@@ -310,14 +277,5 @@ export class AppendStream implements AckTarget {
     this.e2e.unbind(this, this.e2eKeys);
     this.e2eKeys.clear();
     this.closeStream();
-  }
-}
-
-/** The channel stayed full for longer than a stream may wait. */
-export class ChannelWaitTimeout extends FlumeError {
-  override readonly retriable = true;
-  override readonly grpcCode = grpc.status.RESOURCE_EXHAUSTED;
-  constructor(readonly channel: string, readonly waitedMs: number) {
-    super(`channel ${channel} stayed full for ${waitedMs} ms`);
   }
 }

@@ -25,7 +25,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Channel } from '../../core/channel';
-import type { ComponentCounters } from '../../core/component';
+import type { ComponentCounters, SourceOutput } from '../../core/component';
 import { collectorService, type StoredQuery, type StoredReply } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
 import { bindTuned, serverOptions } from '../../core/grpc/tuning';
@@ -33,6 +33,7 @@ import type { LifecycleState } from '../../core/lifecycle';
 import { type Logger, silentLogger } from '../../core/logger';
 import { AppendStream, COLLECTOR_COUNTERS, type StreamHost } from './append-stream';
 import { EndToEndAcks } from './e2e-acks';
+import { ChannelIntake, type Intake, OutputIntake } from './intake';
 import { type CollectorServerOptions, parseCollectorServerOptions } from './options';
 
 /** Asks the storage writer's durable index which of `seqs` it holds for `origin`. */
@@ -47,7 +48,8 @@ export interface CollectorServerDeps {
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
 
-export { COLLECTOR_COUNTERS, ChannelWaitTimeout } from './append-stream';
+export { COLLECTOR_COUNTERS } from './append-stream';
+export { ChannelWaitTimeout } from './intake';
 
 export class CollectorServer implements StreamHost {
   readonly options: CollectorServerOptions;
@@ -59,15 +61,19 @@ export class CollectorServer implements StreamHost {
   private boundPort = 0;
   private lifecycle: LifecycleState = 'IDLE';
   private maxUnanswered = 0;
-  /** @internal puts that timed out and still wait in the channel, to be rolled back. */
-  abandonedPuts = 0;
+  readonly intake: Intake;
 
+  /**
+   * `target`: the collector's channel (preferred: commits pipelined, no re-parse), or the
+   * logical node's SourceOutput (one commit at a time per stream), or any {@link Intake}.
+   */
   constructor(
-    readonly channel: Channel,
+    target: Channel | SourceOutput | Intake,
     options: Partial<CollectorServerOptions> = {},
     private readonly deps: CollectorServerDeps = {},
   ) {
     this.options = parseCollectorServerOptions(options);
+    this.intake = intakeOf(target, this.options.putTimeoutMs);
     this.logger = (deps.logger ?? silentLogger()).child({ component: 'collector-server' });
     this.counters = new TierCounters(deps.counters);
     this.e2e = new EndToEndAcks(this.options.rememberStored, this.options.pendingDedupMs);
@@ -175,4 +181,10 @@ export class CollectorServer implements StreamHost {
     this.counters.add(COLLECTOR_COUNTERS.streamsOpened);
     stream.closed.then(() => this.streams.delete(stream));
   }
+}
+
+function intakeOf(target: Channel | SourceOutput | Intake, putTimeoutMs: number): Intake {
+  if ('transaction' in target) return new ChannelIntake(target, putTimeoutMs);
+  if ('begin' in target) return target;
+  return new OutputIntake(target, putTimeoutMs, `${target.origin}.output`);
 }

@@ -6,7 +6,8 @@
  *
  * 1. An agent in E2E mode says so in its hello. For each batch such a stream carries, the
  *    collector records `origin#seq → stream` ({@link EndToEndAcks.expect}) before it commits the
- *    batch to its channel; DFO/BE streams record nothing (their agents never ask).
+ *    batch to its channel; DFO/BE streams record nothing (their agents never ask), so a DFO
+ *    batch resent after a lost hop ack is put again and left to the writer's dedup.
  * 2. When the storage writer has made a batch durable it calls `CollectorServer.ackEndToEnd`
  *    (→ {@link EndToEndAcks.stored}). If the stream that carried the batch is still open the
  *    END_TO_END ack goes out on it. Either way the id moves to a bounded "recently stored"

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
+import { CollectorSource } from '../../collector/source/collector-source';
+import { batchOf, inTransaction } from '../../core/channel';
+import type { SourceOutput } from '../../core/component';
 import { MemoryChannel } from '../../core/memory-channel';
 import { checkExactlyOnceInOrder, Drain, eventNumbers, numberedBatches, waitFor } from './helpers';
 
@@ -84,4 +87,27 @@ test('E2E: append resolves only after the storage writer fires the end-to-end ac
   await appended;
   assert.equal(resolved, true);
   assert.equal(server.stats().acks_e2e, 1);
+});
+
+test('collectorSource through a SourceOutput (as a logical node runs it): batches arrive once, in order', async () => {
+  const channel = new MemoryChannel('node', { capacityBytes: 8 * 1024 * 1024 });
+  const out: SourceOutput = {
+    origin: 'coll1',
+    nextSeq: () => 0,
+    put: (bytes) => inTransaction(channel, (tx) => tx.put(batchOf(bytes))),
+  };
+  const source = new CollectorSource({ port: 0 });
+  await source.open(out);
+  const drain = new Drain(channel, { onStored: (b) => source.ackEndToEnd(b.origin, b.seq) });
+  cleanups.push(async () => {
+    await drain.stop();
+    await source.close();
+  });
+  const sink = new CollectorSink({ collectors: [`127.0.0.1:${source.port}`], mode: 'E2E', window: 8 });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  await pump(sink, numberedBatches('via-output', 120, 100));
+  await waitFor(() => drain.seen.length >= 120, 'every batch');
+  assert.equal(checkExactlyOnceInOrder(drain.seen, 'via-output', 120), null);
+  assert.equal(source.collector!.stats().acks_e2e, 120);
 });
