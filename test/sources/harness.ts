@@ -37,6 +37,8 @@ export interface HarnessOptions {
   origin?: string;
   /** First sequence number handed out (restarts continue where the previous run stopped). */
   firstSeq?: number;
+  /** A slow consumer: wait this long after each batch taken (backpressure tests). */
+  takeDelayMs?: number;
 }
 
 export class SourceHarness<S extends Source = Source> {
@@ -113,6 +115,7 @@ export class SourceHarness<S extends Source = Source> {
           verifyBatch(batch.bytes);
           this.events.push(...decodeEvents(batch.bytes));
         }
+        if (this.opts.takeDelayMs) await new Promise((r) => setTimeout(r, this.opts.takeDelayMs));
       });
     }
   }

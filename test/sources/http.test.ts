@@ -82,3 +82,27 @@ test('http: invalid JSON and invalid events get 400 naming the problem, are coun
   assert.deepEqual(h.bodies(), ['good']);
   assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 4);
 });
+
+test('http: a chunked body that grows over the limit gets 413 and the connection closes; others are served', async (t) => {
+  const h = await SourceHarness.start((ctx) => new HttpSource(ctx, { port: 0, maxBodyBytes: 10_000 }));
+  t.after(() => h.cleanup());
+  const port = h.source.port;
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? resolve(-1) : reject(err)));
+    req.write('[' + '{"body":"x"},'.repeat(500));
+    req.write('{"body":"x"},'.repeat(500));
+    req.end('{"body":"x"}]');
+  });
+  // 413, or a reset when the server closed before the client finished sending: both refuse it.
+  assert.ok(status === 413 || status === -1, `status ${status}`);
+  const ok = await post(port, '{"body":"still served"}');
+  assert.equal(ok.status, 200);
+  await h.waitForEvents(1);
+  await h.stop();
+  assert.deepEqual(h.bodies(), ['still served']);
+  assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 1);
+});

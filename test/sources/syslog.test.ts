@@ -146,3 +146,21 @@ test('syslogTcp: binary garbage and a 10 MB line are rejected and counted; a goo
   const rejected = h.ctx.counters.get(EVENTS_REJECTED);
   assert.ok(rejected >= 2, `rejected ${rejected}`);
 });
+
+test('syslogTcp: a full channel slows the senders down; nothing is dropped, order is kept', async (t) => {
+  // 256 KiB of channel and a consumer that dawdles: the source must stop reading, not drop.
+  const h = await SourceHarness.start((ctx) => new SyslogTcpSource(ctx, { port: 0 }), { capacityBytes: 256 * 1024, takeDelayMs: 5 });
+  t.after(() => h.cleanup());
+  const n = 30_000;
+  const wire = Array.from({ length: n }, (_, i) => `<14>1 - host app - - - ${String(i).padStart(8, '0')} ${'z'.repeat(80)}\n`).join('');
+  const sent = send(h.source.port, wire);
+  // The channel fills long before the sender is done.
+  await h.waitFor(() => h.channel.stats().bytes > 128 * 1024 || h.eventCount >= n, 'the channel to fill');
+  await sent;
+  await h.waitForEvents(n, 60_000);
+  await h.stop();
+  const bodies = h.bodies();
+  assert.equal(bodies.length, n);
+  bodies.forEach((b, i) => assert.equal(b.slice(0, 8), String(i).padStart(8, '0')));
+  assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 0);
+});
