@@ -449,41 +449,6 @@ export class TailSource implements Source {
   }
 }
 
-/** `multitail(file, file...)`: `tail` of several files at once, each with its own position. */
-export class MultiTailSource implements Source {
-  private readonly followers: TailFollower[] = [];
-  private readonly rejects: Rejects;
-
-  constructor(
-    private readonly ctx: ComponentContext,
-    private readonly files: readonly string[],
-    private readonly options: Partial<Omit<TailOptions, 'file'>> = {},
-  ) {
-    this.rejects = new Rejects(ctx);
-  }
-
-  async open(out: SourceOutput): Promise<void> {
-    for (const file of this.files) {
-      const f = new TailFollower(this.ctx, out, { ...this.options, file }, this.rejects);
-      this.followers.push(f);
-      void f.start();
-      await f.ready;
-    }
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.followers.map((f) => f.stop()));
-  }
-}
-
-export const multiDef: SourceDef = {
-  kind: 'source',
-  name: 'multitail',
-  doc: 'tail of several files at once, one event per line, each file with its own saved position.',
-  args: [{ name: 'files', type: 'string', rest: true, check: notEmpty, doc: 'the files to follow' }],
-  create: (args, ctx) => new MultiTailSource(ctx, args.list('files').map(String)),
-};
-
 export const def: SourceDef = {
   kind: 'source',
   name: 'tail',

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EVENTS_REJECTED } from '../../core/metrics';
-import { MultiTailSource, TailSource } from '../../agent/sources/tail';
+import { MultiTailSource } from '../../agent/sources/multitail';
+import { TailSource } from '../../agent/sources/tail';
 import { SourceHarness, tempDir, waitUntil } from './harness';
 
 const POLL = 20;
