@@ -78,3 +78,35 @@ export function parseCollectorSinkOptions(
   if (problems.length > 0) throw new ValidationError(problems, 'collector sink options');
   return out;
 }
+
+/** Flume OG's collector port, used when a spec names a collector host without one. */
+export const DEFAULT_COLLECTOR_PORT = 35853;
+
+/**
+ * Collector targets from spec arguments, as Flume OG wrote them: `agentE2ESink("h", 35853)`
+ * (host and port), `agentE2ESink("h")` (default port), `agentE2EChain("h1:p1", "h2", ...)`
+ * (each a host with an optional port). Returns `host:port` strings in order; throws a
+ * ValidationError listing every bad argument.
+ */
+export function collectorTargets(args: ReadonlyArray<string | number>): string[] {
+  const problems: Error[] = [];
+  const out: string[] = [];
+  if (args.length === 0) problems.push(new Error('at least one collector is needed'));
+  const single = args.length === 2 && typeof args[0] === 'string' && typeof args[1] === 'number';
+  const items: Array<[string, number | undefined]> = single
+    ? [[args[0] as string, args[1] as number]]
+    : args.map((a) => {
+        const text = String(a);
+        const m = /^(.*):(\d+)$/.exec(text);
+        return m && !m[1].endsWith(':') ? [m[1], Number(m[2])] : [text, undefined];
+      });
+  for (const [rawHost, port] of items) {
+    const host = rawHost.startsWith('[') ? rawHost : rawHost.includes(':') ? `[${rawHost}]` : rawHost;
+    const p = port ?? DEFAULT_COLLECTOR_PORT;
+    if (!Number.isInteger(p) || p < 1 || p > 65535) problems.push(new Error(`bad port ${String(port)} for collector "${rawHost}"`));
+    else if (!TARGET.test(`${host}:${p}`)) problems.push(new Error(`bad collector host "${rawHost}"`));
+    else out.push(`${host}:${p}`);
+  }
+  if (problems.length > 0) throw new ValidationError(problems, 'collector list');
+  return out;
+}

@@ -3,6 +3,7 @@
  * in order, and each mode resolves on the ack it promises.
  */
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { after, test } from 'node:test';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
@@ -110,4 +111,25 @@ test('collectorSource through a SourceOutput (as a logical node runs it): batche
   await waitFor(() => drain.seen.length >= 120, 'every batch');
   assert.equal(checkExactlyOnceInOrder(drain.seen, 'via-output', 120), null);
   assert.equal(source.collector!.stats().acks_e2e, 120);
+});
+
+test('IPv6 loopback: a collector on ::1 and a sink to [::1]:port', async (t) => {
+  const free = await new Promise<boolean>((resolve) => {
+    const s = net.createServer().once('error', () => resolve(false)).listen(0, '::1', () => s.close(() => resolve(true)));
+  });
+  if (!free) return t.skip('no IPv6 loopback on this machine');
+  const channel = new MemoryChannel('collector6', { capacityBytes: 8 * 1024 * 1024 });
+  const server = new CollectorServer(channel, { host: '::1', port: 0 });
+  await server.start();
+  const drain = new Drain(channel);
+  cleanups.push(async () => {
+    await drain.stop();
+    await server.stop();
+  });
+  const sink = new CollectorSink({ collectors: [`[::1]:${server.port}`], mode: 'DFO' });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  await pump(sink, numberedBatches('v6', 20, 10));
+  await waitFor(() => drain.seen.length >= 20, 'every batch');
+  assert.equal(checkExactlyOnceInOrder(drain.seen, 'v6', 20), null);
 });
