@@ -1,7 +1,7 @@
 /**
  * Splits a byte stream into messages: newline framing, and (for syslog) RFC 6587 octet counting
- * (`MSG-LEN SP MSG`), detected per message from its first byte: a digit 1-9 starts an octet
- * count, anything else a line. Works on the received chunks in place; only a message split
+ * (`MSG-LEN SP MSG`), detected per message: digits, a space and a `<` start an octet-counted
+ * message, anything else a line. Works on the received chunks in place; only a message split
  * across chunks is copied (once per chunk it spans).
  *
  * A message longer than `maxBytes` is dropped and reported through `onReject`, and the stream
@@ -71,7 +71,10 @@ export class StreamFramer {
         let len = 0;
         while (q < end && q - p < 10 && buf[q] >= 0x30 && buf[q] <= 0x39) len = len * 10 + buf[q++] - 0x30;
         if (q === end && q - p < 10) break; // the length is split across chunks
-        if (buf[q] === SP) {
+        // A syslog message starts with '<': digits and a space before anything else are a line
+        // that happens to start with a number, not an octet count (RFC 6587's ambiguity).
+        if (buf[q] === SP && q + 1 === end) break; // is a '<' next? wait for the next byte
+        if (buf[q] === SP && buf[q + 1] === 0x3c) {
           const s = q + 1;
           if (len > this.maxBytes) {
             h.onReject('oversize', len);
@@ -126,7 +129,7 @@ export class StreamFramer {
     const c = carry[0];
     if (this.octetCounting && c >= 0x31 && c <= 0x39) {
       const sp = carry.indexOf(SP);
-      let digits = sp > 0 && sp <= 10;
+      let digits = sp > 0 && sp <= 10 && carry[sp + 1] === 0x3c;
       for (let i = 0; digits && i < sp; i++) digits = carry[i] >= 0x30 && carry[i] <= 0x39;
       if (digits) {
         this.handler.onReject('truncated', carry.length);

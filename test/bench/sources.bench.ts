@@ -110,6 +110,7 @@ async function syslogTcp(dataDir: string): Promise<void> {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await source.close();
   await r.stop();
+  if (r.counted() !== total) throw new Error(`source-syslog-tcp: counted ${r.counted()} events, sent ${total}`);
   report('source-syslog-tcp', { events: total, bytes: total * BODY, seconds, extra: { connections: 4 } });
 }
 
@@ -134,6 +135,7 @@ async function tail(dataDir: string): Promise<void> {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await source.close();
   await r.stop();
+  if (r.counted() !== total) throw new Error(`source-tail: counted ${r.counted()} lines, wrote ${total}`);
   report('source-tail', { events: total, bytes: total * BODY, seconds });
 }
 
