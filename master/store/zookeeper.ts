@@ -76,6 +76,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   /** The generation whose first setup completed (reconnects before that are the first connect). */
   private setupDone = -1;
   private setupChain: Promise<unknown> = Promise.resolve();
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(readonly options: ZookeeperStoreOptions, logger: Logger) {
     super();
@@ -102,6 +103,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.watchdog);
     this.setLeader(false);
     this.setFresh(false);
     if (this.zk && this.electionNode && this.zk.state === 'connected') {
@@ -304,13 +306,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.accept({ state: normalizeState(raw.state ?? {}), writer: raw.writer ?? '' }, stat.version);
   }
 
-  private async openSession(): Promise<void> {
+  private async openSession(connectTimeoutMs = this.options.connectTimeoutMs): Promise<void> {
     const generation = ++this.generation;
-    const zk = new ZkClient({
-      connect: this.options.connect,
-      sessionTimeoutMs: this.options.sessionTimeoutMs,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-    });
+    const zk = new ZkClient({ connect: this.options.connect, sessionTimeoutMs: this.options.sessionTimeoutMs, connectTimeoutMs });
     zk.on('state', (s) => this.onState(generation, s));
     this.zk = zk;
     try {
@@ -380,23 +378,48 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       this.log.warn('Lost the connection to ZooKeeper; not leader and not fresh until it is back.');
       this.setLeader(false);
       this.setFresh(false);
-    } else if (s === 'connected' && this.setupDone === generation) {
+      this.armReconnectWatchdog(generation);
+    } else if (s === 'connected') {
+      clearTimeout(this.watchdog);
+      if (this.setupDone !== generation) return; // the first connect: openSession sets up
       this.log.info('Reconnected to ZooKeeper with the same session.');
       this.setup(generation).catch((err) => this.log.warn('Resync after reconnect failed.', { error: (err as Error).message }));
     } else if (s === 'expired') {
       this.log.warn('ZooKeeper session expired; opening a new one.');
-      this.setLeader(false);
-      this.setFresh(false);
-      this.zk?.close();
-      void this.reopen();
+      this.abandonSession();
     }
+  }
+
+  /**
+   * node-zookeeper-client can stop reconnecting when its server comes back mid-start (it then
+   * never learns that the session expired). A disconnect longer than twice the session timeout
+   * means the session is gone anyway: start a new one.
+   */
+  private armReconnectWatchdog(generation: number): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (generation !== this.generation || this.stopped || this.zk?.state === 'connected') return;
+      this.log.warn('No reconnect within twice the session timeout; opening a new session.', { sessionTimeoutMs: this.options.sessionTimeoutMs });
+      this.abandonSession();
+    }, this.options.sessionTimeoutMs * 2);
+    this.watchdog.unref();
+  }
+
+  private abandonSession(): void {
+    clearTimeout(this.watchdog);
+    this.generation++; // late events of the old client are ignored from now on
+    this.setLeader(false);
+    this.setFresh(false);
+    this.zk?.close();
+    void this.reopen();
   }
 
   private async reopen(): Promise<void> {
     this.electionNode = undefined;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
-        await this.openSession();
+        // A short connect timeout: a client stuck connecting is replaced rather than waited for.
+        await this.openSession(this.options.sessionTimeoutMs * 2);
         return;
       } catch (err) {
         this.log.warn('Could not open a new ZooKeeper session.', { attempt, error: (err as Error).message });
