@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { decodeEvents, type Event, Priority } from '../../core/event';
 import { SyslogBatchWriter, SyslogParser } from './syslog-parse';
 
@@ -100,4 +101,19 @@ test('syslog: many messages into one writer make one batch that decodes in order
     assert.equal(e.host, `h${i % 3}`);
     assert.equal(e.timestamp, Date.UTC(2026, 10, 22, 4, 10, i % 60, 500));
   });
+});
+
+test('syslog: arbitrary bytes never throw, and whatever is accepted decodes as a valid batch', () => {
+  const pieces = fc.constantFrom('<', '>', '1', '13', '191', ' ', '-', '[', ']', '"', '\\', ':', 'Oct', '2024-01-02T03:04:05', '.5', 'Z', '+01:00', 'x');
+  const text = fc.array(fc.oneof(pieces, fc.string({ maxLength: 5 })), { maxLength: 25 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(fc.oneof(text.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a))), (buf) => {
+      const w = new SyslogBatchWriter('t', 8);
+      const ok = new SyslogParser('peer').parse(w, buf, 0, buf.length, NOW);
+      const events = decodeEvents(w.finish(1));
+      assert.equal(events.length, ok ? 1 : 0);
+      if (ok) assert.ok(events[0].body.length <= buf.length);
+    }),
+    { numRuns: 3000 },
+  );
 });

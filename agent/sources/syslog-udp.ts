@@ -64,7 +64,14 @@ export class SyslogUdpSource implements Source {
       this.ctx.counters.add(ERRORS, 1);
       this.ctx.logger.error('UDP socket failed.', { error: String(err) });
     });
-    socket.on('message', (msg, rinfo) => this.receive(msg, rinfo.address));
+    socket.on('message', (msg, rinfo) => {
+      try {
+        this.receive(msg, rinfo.address);
+      } catch (err) {
+        this.ctx.counters.add(ERRORS, 1);
+        this.ctx.logger.error('Decoding a datagram failed.', { peer: rinfo.address, error: String(err) });
+      }
+    });
     this.boundPort = socket.address().port;
     this.ctx.logger.info('Listening for syslog over UDP.', { host: this.options.host, port: this.boundPort });
   }

@@ -111,7 +111,15 @@ export abstract class TcpPushSource implements Source {
     socket.on('data', (chunk: Buffer) => {
       now = Date.now();
       received = 0;
-      framer.feed(chunk);
+      try {
+        framer.feed(chunk);
+      } catch (err) {
+        // A bug, not bad input (bad input is rejected and counted): drop this connection, not the process.
+        this.ctx.counters.add(ERRORS, 1);
+        this.ctx.logger.error('Decoding a connection failed; closing it.', { peer, error: String(err) });
+        socket.destroy();
+        return;
+      }
       counters.add(BYTES_RECEIVED, chunk.length);
       if (received > 0) counters.add(EVENTS_RECEIVED, received);
       if (!paused && batcher.congested) {
