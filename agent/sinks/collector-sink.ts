@@ -78,7 +78,9 @@ export class CollectorSink implements Sink {
   readonly options: CollectorSinkOptions;
   readonly counters: TierCounters;
   private readonly logger: Logger;
-  private readonly connections: CollectorConnection[];
+  private connections: CollectorConnection[];
+  /** The chain now (an auto chain's list changes with the master's assignments). */
+  private collectors: string[];
   /** Appends not yet resolved, in append order. */
   private readonly entries = new Map<string, Entry>();
   private stream: AppendStream | null = null;
@@ -94,9 +96,10 @@ export class CollectorSink implements Sink {
 
   constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
     this.options = parseCollectorSinkOptions(options);
+    this.collectors = [...this.options.collectors];
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
     this.counters = new TierCounters(deps.counters);
-    this.connections = this.options.collectors.map((t) => new CollectorConnection(t, this.options.grpc));
+    this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc));
   }
 
   get window(): number {
@@ -105,11 +108,30 @@ export class CollectorSink implements Sink {
 
   /** The collector the sink is streaming to now, or null while it has none. */
   get connectedTo(): string | null {
-    return this.ready ? this.options.collectors[this.current] : null;
+    return this.ready ? this.collectors[this.current] : null;
   }
 
   get inFlight(): number {
     return this.entries.size;
+  }
+
+  /**
+   * Replaces the chain (a new auto-chain assignment). The stream stays where it is if its
+   * collector is still in the list; otherwise it moves to the new first collector, resending
+   * what is unacked there (after a `Stored` query in E2E mode).
+   */
+  setCollectors(collectors: string[]): void {
+    const parsed = parseCollectorSinkOptions({ ...this.options, collectors }).collectors;
+    const connectedTo = this.ready ? this.collectors[this.current] : null;
+    const old = new Map(this.collectors.map((t, i) => [t, this.connections[i]]));
+    this.connections = parsed.map((t) => old.get(t) ?? new CollectorConnection(t, this.options.grpc));
+    for (const [t, c] of old) if (!parsed.includes(t)) c.close();
+    this.collectors = [...parsed];
+    const stillThere = connectedTo === null ? -1 : parsed.indexOf(connectedTo);
+    if (stillThere >= 0) this.current = stillThere;
+    else if (this.stream) this.restartStream(0);
+    else this.current = 0;
+    this.logger.info('Collector chain changed.', { collectors: parsed.join(',') });
   }
 
   async open(): Promise<void> {
@@ -120,7 +142,7 @@ export class CollectorSink implements Sink {
   }
 
   append(batch: Batch): Promise<void> {
-    if (this.closing) return Promise.reject(new SinkClosedError(this.options.collectors.join(',')));
+    if (this.closing) return Promise.reject(new SinkClosedError(this.collectors.join(',')));
     const key = batchKey(batch.origin, batch.seq);
     if (this.entries.has(key)) return Promise.reject(new FlumeError(`batch ${batch.origin}#${batch.seq} is already in flight`));
     return new Promise<void>((resolve, reject) => {
@@ -145,7 +167,7 @@ export class CollectorSink implements Sink {
     this.stream?.end();
     this.stream = null;
     this.ready = false;
-    for (const e of [...this.entries.values()]) this.settle(e, new SinkClosedError(this.options.collectors.join(',')));
+    for (const e of [...this.entries.values()]) this.settle(e, new SinkClosedError(this.collectors.join(',')));
     await this.loop?.catch(() => undefined);
     for (const c of this.connections) c.close();
   }
@@ -174,11 +196,11 @@ export class CollectorSink implements Sink {
         continue; // `current` was set by whoever ended the stream
       }
       failedInRound++;
-      if (this.options.collectors.length > 1) {
-        this.current = (index + 1) % this.options.collectors.length;
+      if (this.collectors.length > 1) {
+        this.current = (index + 1) % this.collectors.length;
         this.counters.add(SINK_COUNTERS.failovers);
       }
-      if (failedInRound >= this.options.collectors.length) {
+      if (failedInRound >= this.collectors.length) {
         failedInRound = 0;
         const delay = backoffMs(failedRounds++, { initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs, factor: 2 });
         await sleep(delay, this.abort.signal).catch(() => undefined);
@@ -272,14 +294,14 @@ export class CollectorSink implements Sink {
     this.stream = null;
     this.ready = false;
     if (!this.closing) {
-      this.logger.warn('Stream to collector lost.', { collector: this.options.collectors[this.current], error: err?.message ?? 'closed' });
+      this.logger.warn('Stream to collector lost.', { collector: this.collectors[this.current], error: err?.message ?? 'closed' });
     }
     for (const e of [...this.entries.values()]) {
       if (this.options.mode === 'BE' && e.sent) this.drop(e, 'stream lost before the ack');
       else e.sent = false;
     }
-    if (this.options.collectors.length > 1 && err) {
-      this.current = (this.current + 1) % this.options.collectors.length;
+    if (this.collectors.length > 1 && err) {
+      this.current = (this.current + 1) % this.collectors.length;
       this.counters.add(SINK_COUNTERS.failovers);
     }
     this.wake?.();
@@ -304,7 +326,7 @@ export class CollectorSink implements Sink {
       void this.connections[0].ready(this.options.connectTimeoutMs).then(
         () => {
           if (this.closing || this.current === 0 || !this.stream) return;
-          this.logger.info('First collector is back; failing back.', { collector: this.options.collectors[0] });
+          this.logger.info('First collector is back; failing back.', { collector: this.collectors[0] });
           this.restartStream(0);
         },
         () => undefined,

@@ -88,3 +88,33 @@ test('E2E chain: fail over to the second collector when the first dies, fail bac
   // Resends after a switch are limited to the batches that were in flight: at most two windows.
   assert.ok(storage.duplicates <= 16, `${storage.duplicates} duplicates reached storage`);
 });
+
+test('a new chain assignment moves the stream to the new first collector without loss or reordering', async () => {
+  const storage = new SharedStorage();
+  const a = await collector(0, storage);
+  const b = await collector(0, storage);
+  const targetA = `127.0.0.1:${a.server.port}`;
+  const targetB = `127.0.0.1:${b.server.port}`;
+  const sink = new CollectorSink({ collectors: [targetA], mode: 'E2E', window: 8 });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  const batches = numberedBatches('moved', 200, 50);
+  const pumping = (async () => {
+    const inFlight = new Set<Promise<void>>();
+    for (const x of batches) {
+      const p: Promise<void> = sink.append(x).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= sink.window) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  })();
+  await waitFor(() => storage.kept.length >= 50, 'streaming to the first assignment');
+  sink.setCollectors([targetB, targetA]);
+  await waitFor(() => sink.connectedTo === targetA, 'still on A: it is in the new chain');
+  sink.setCollectors([targetB]);
+  await waitFor(() => sink.connectedTo === targetB, 'moved to B');
+  await pumping;
+  await waitFor(() => storage.kept.length >= 200, 'every batch stored');
+  assert.equal(checkExactlyOnceInOrder(storage.kept, 'moved', 200), null);
+  assert.ok(b.drain.seen.length > 0);
+});
