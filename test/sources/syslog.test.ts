@@ -164,3 +164,26 @@ test('syslogTcp: a full channel slows the senders down; nothing is dropped, orde
   bodies.forEach((b, i) => assert.equal(b.slice(0, 8), String(i).padStart(8, '0')));
   assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 0);
 });
+
+test('syslogTcp: 50 concurrent connections, each message once and each connection in order', async (t) => {
+  const h = await SourceHarness.start((ctx) => new SyslogTcpSource(ctx, { port: 0 }));
+  t.after(() => h.cleanup());
+  const conns = 50;
+  const per = 400;
+  await Promise.all(
+    Array.from({ length: conns }, (_, c) => {
+      const wire = Array.from({ length: per }, (_, i) => {
+        const msg = `<14>1 - h${c} app - - - c${c} m${i}`;
+        return c % 2 === 0 ? `${msg}\n` : `${Buffer.byteLength(msg)} ${msg}`;
+      }).join('');
+      return send(h.source.port, wire);
+    }),
+  );
+  await h.waitForEvents(conns * per);
+  await h.stop();
+  assert.equal(h.eventCount, conns * per);
+  for (let c = 0; c < conns; c++) {
+    const mine = h.events.filter((e) => e.host === `h${c}`).map((e) => e.body.toString());
+    assert.deepEqual(mine, Array.from({ length: per }, (_, i) => `c${c} m${i}`));
+  }
+});
