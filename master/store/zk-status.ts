@@ -39,8 +39,8 @@ export class ZkNodeExchange implements NodeExchange {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   private remoteRecords = new Map<string, NodeRecord>();
-  /** Per remote shard znode: the version last parsed. */
-  private readonly seenVersions = new Map<string, number>();
+  /** Each remote shard znode as last parsed, with its znode version. */
+  private shards = new Map<string, { version: number; records: NodeRecord[] }>();
   private readonly lastWritten = new Map<number, string>();
 
   constructor(
@@ -101,35 +101,34 @@ export class ZkNodeExchange implements NodeExchange {
     }));
   }
 
+  /** Reads the other masters' shards, parsing only those whose znode version changed. */
   private async collect(): Promise<void> {
     const zk = this.store.client;
     const masters = (await zk.getChildren(STATUS)).filter((m) => m !== this.masterId);
-    const next = new Map<string, NodeRecord>();
-    const keep = (r: NodeRecord): void => {
-      const have = next.get(r.physical);
-      if (!have || have.lastSeen < r.lastSeen) next.set(r.physical, r);
-    };
-    const cache = new Map<string, NodeRecord[]>();
-    for (const [key, records] of this.byZnode) cache.set(key, records);
-    this.byZnode.clear();
+    const parsed = new Map<string, { version: number; records: NodeRecord[] }>();
     for (const master of masters) {
       const shards = await zk.getChildren(`${STATUS}/${master}`).catch(() => [] as string[]);
       await Promise.all(shards.map(async (shard) => {
         const path = `${STATUS}/${master}/${shard}`;
         const stat = await zk.exists(path);
         if (!stat) return;
-        let records = cache.get(path);
-        if (!records || this.seenVersions.get(path) !== stat.version) {
-          const { data, stat: readStat } = await zk.getData(path);
-          records = (JSON.parse(data.toString('utf8')) as Packed[]).map(unpack);
-          this.seenVersions.set(path, readStat.version);
+        const cached = this.shards.get(path);
+        if (cached && cached.version === stat.version) {
+          parsed.set(path, cached);
+          return;
         }
-        this.byZnode.set(path, records);
-        for (const r of records) keep(r);
+        const { data, stat: readStat } = await zk.getData(path);
+        parsed.set(path, { version: readStat.version, records: (JSON.parse(data.toString('utf8')) as Packed[]).map(unpack) });
       }));
     }
+    const next = new Map<string, NodeRecord>();
+    for (const { records } of parsed.values()) {
+      for (const r of records) {
+        const have = next.get(r.physical);
+        if (!have || have.lastSeen < r.lastSeen) next.set(r.physical, r);
+      }
+    }
+    this.shards = parsed;
     this.remoteRecords = next;
   }
-
-  private readonly byZnode = new Map<string, NodeRecord[]>();
 }
