@@ -7,7 +7,9 @@
  * - batches are CRC-checked, then put into the channel one transaction each, as the bytes they
  *   arrived as, strictly in arrival order: the next put starts only once the previous batch's
  *   commit has been *called*, so commits (and what the storage writer sees) keep the order of
- *   the stream while a durable channel can still group-commit several of them;
+ *   the stream while a durable channel can still group-commit several of them (intake.ts; given
+ *   a node's SourceOutput instead of a channel, one batch is committed at a time per stream);
+ * - end-to-end acks: see the DESIGN note in e2e-acks.ts (how they survive a lost connection);
  * - a HOP ack answers each batch once its commit resolves;
  * - at most `window` batches are between arrival and hop ack; beyond that the stream is paused
  *   (grpc-js then stops reading the HTTP/2 stream, and flow control stops the agent).
