@@ -19,7 +19,21 @@ import type { Metrics } from '../core/metrics';
 import type { Registry } from '../core/registry';
 import type { LogicalNodeSpec } from '../core/spec/ast';
 import { parseSink, parseSource } from '../core/spec/parser';
-import { LogicalNode, type LogicalNodeOptions, type LogicalNodeStatus } from './logical-node';
+import { LogicalNode, type LogicalNodeOptions, type LogicalNodeState, type LogicalNodeStatus } from './logical-node';
+
+/** A logical node's state as heartbeats report it (master/protocol.ts NodeStateName). */
+export type ReportedState = 'IDLE' | 'CONFIGURING' | 'ACTIVE' | 'ERROR' | 'CLOSING';
+
+export function reportedState(state: LogicalNodeState): ReportedState {
+  switch (state) {
+    case 'OPENING':
+      return 'CONFIGURING';
+    case 'CLOSED':
+      return 'IDLE';
+    default:
+      return state;
+  }
+}
 
 export interface DesiredNode {
   source: string;
