@@ -5,7 +5,8 @@
  *   - a JSON array of events:         `[{"body": "a"}, {"body": "b"}]`
  *   - a single JSON event object:     `{"body": "a"}`
  *   - NDJSON, one event per line:     `{"body": "a"}\n{"body": "b"}\n`
- * (told apart by the body itself; the Content-Type is not needed).
+ * (told apart by the body itself; the Content-Type is not needed), optionally with
+ * `Content-Encoding: gzip` (the limit applies to the body both before and after inflating).
  *
  * An event:
  *   body        string, required: UTF-8 text, or base64 when `encoding` is "base64"
@@ -22,10 +23,13 @@
  *                         request is kept, so the client may fix it and send it again whole
  *   405                   not a POST
  *   413                   the body is over `maxBodyBytes`
+ *   415                   a Content-Encoding other than identity or gzip
  *   503                   the channel refused the events (closing); try again later
  */
 import http from 'node:http';
 import net from 'node:net';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import { BatchBuilder, Priority } from '../../core/event';
 import { BATCHES, BYTES_ACCEPTED, BYTES_RECEIVED, ERRORS, EVENTS_ACCEPTED, EVENTS_RECEIVED } from '../../core/metrics';
@@ -54,6 +58,8 @@ const PRIORITIES: Record<string, Priority> = {
 const MAX_PROBLEMS = 10;
 
 class BadRequest extends Error {}
+
+const gunzip = promisify(zlib.gunzip) as (buf: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
 
 interface ParsedEvent {
   body: Buffer;
@@ -116,16 +122,35 @@ export class HttpSource implements Source {
       this.tooLarge(req, res, declared);
       return;
     }
-    const body = await readBody(req, max);
-    if (body === null) {
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity' && encoding !== 'gzip') {
+      req.resume();
+      this.rejects.reject(`HTTP body in unsupported encoding ${encoding}`, 0);
+      reply(res, 415, { error: `Content-Encoding ${encoding} is not supported (identity or gzip)` });
+      return;
+    }
+    const raw = await readBody(req, max);
+    if (raw === null) {
       this.tooLarge(req, res, max + 1);
       return;
     }
-    const size = body.length;
+    const size = raw.length;
     this.ctx.counters.add(BYTES_RECEIVED, size);
     const peer = req.socket.remoteAddress ?? this.ctx.host;
     let events: ParsedEvent[];
     try {
+      let body = raw;
+      if (encoding === 'gzip') {
+        try {
+          body = await gunzip(raw, { maxOutputLength: max });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+            this.tooLarge(req, res, max + 1);
+            return;
+          }
+          throw new BadRequest(`body is not valid gzip: ${(err as Error).message}`);
+        }
+      }
       events = this.parseBody(body.toString('utf8'), peer);
     } catch (err) {
       if (!(err instanceof BadRequest)) throw err;

@@ -2,14 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { Priority } from '../../core/event';
 import { EVENTS_REJECTED } from '../../core/metrics';
 import { HttpSource } from '../../agent/sources/http';
 import { SourceHarness } from './harness';
 
-function post(port: number, body: string | Buffer, method = 'POST'): Promise<{ status: number; body: string }> {
+function post(port: number, body: string | Buffer, method = 'POST', headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: '/events', headers: { 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: '/events', headers: { 'Content-Length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -105,4 +106,24 @@ test('http: a chunked body that grows over the limit gets 413 and the connection
   await h.stop();
   assert.deepEqual(h.bodies(), ['still served']);
   assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 1);
+});
+
+test('http: gzip bodies are inflated within the limit; a gzip bomb gets 413, bad gzip 400, other encodings 415', async (t) => {
+  const h = await SourceHarness.start((ctx) => new HttpSource(ctx, { port: 0, maxBodyBytes: 100_000 }));
+  t.after(() => h.cleanup());
+  const port = h.source.port;
+  const gz = { 'Content-Encoding': 'gzip' };
+  const ok = await post(port, zlib.gzipSync(JSON.stringify([{ body: 'zipped 1' }, { body: 'zipped 2' }])), 'POST', gz);
+  assert.equal(ok.status, 200);
+  const bomb = await post(port, zlib.gzipSync(Buffer.alloc(5_000_000, 0x20)), 'POST', gz).catch(() => ({ status: -1, body: '' }));
+  assert.ok(bomb.status === 413 || bomb.status === -1, `status ${bomb.status}`);
+  const bad = await post(port, 'not gzip at all', 'POST', gz);
+  assert.equal(bad.status, 400);
+  assert.match(JSON.parse(bad.body).error, /not valid gzip/);
+  const br = await post(port, '{"body":"x"}', 'POST', { 'Content-Encoding': 'br' });
+  assert.equal(br.status, 415);
+  await h.waitForEvents(2);
+  await h.stop();
+  assert.deepEqual(h.bodies(), ['zipped 1', 'zipped 2']);
+  assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 3);
 });
