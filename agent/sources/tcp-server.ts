@@ -2,6 +2,10 @@
  * The TCP side of the push sources (`syslogTcp`, `textTcp`): a listener, any number of
  * concurrent connections, each with its own framer, all appending to one batcher.
  *
+ * A message over `maxEventBytes` (or one that is not syslog, for syslogTcp) is dropped, counted
+ * as rejected and logged with the peer; the connection stays open and its next message is read.
+ * (Closing it would also lose whatever the client had sent after the bad message.)
+ *
  * Backpressure: while the batcher has `maxPending` batches waiting for their put (the channel is
  * full or slow), every connection stops reading, so TCP flow control slows the senders down.
  * Nothing is dropped for being fast; only malformed or oversized messages are (counted).
