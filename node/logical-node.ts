@@ -195,11 +195,12 @@ export class LogicalNode {
   }
 
   private async doClose(timeoutMs: number): Promise<void> {
-    if (this.lifecycle === 'IDLE' || this.lifecycle === 'CLOSED') {
+    // IDLE: nothing was opened; ERROR: open failed and already released what it had opened.
+    if (this.lifecycle === 'IDLE' || this.lifecycle === 'CLOSED' || this.lifecycle === 'ERROR') {
       this.lifecycle = 'CLOSED';
       return;
     }
-    if (this.lifecycle !== 'ERROR') this.lifecycle = 'CLOSING';
+    this.lifecycle = 'CLOSING';
     this.log.info('logical node closing');
     await this.teardown(timeoutMs);
     this.lifecycle = 'CLOSED';

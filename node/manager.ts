@@ -73,7 +73,13 @@ interface Entry {
   node: LogicalNode | null;
   /** Set when the spec could not be parsed, validated or opened. */
   error?: string;
+  /** Failed opens in a row, and when the next `apply` may try again. */
+  failures: number;
+  retryAt: number;
 }
+
+/** A node that failed to open is tried again by a later `apply` after this backoff (doubling). */
+export const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000 } as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -150,13 +156,15 @@ export class LogicalNodeManager {
         result.refused.push({ name, reason: `version ${want.version} is older than the running version ${have.desired.version}` });
         continue;
       }
-      if (have && want.version === have.desired.version && want.source === have.desired.source && want.sink === have.desired.sink) {
+      const same = have && want.version === have.desired.version && want.source === have.desired.source && want.sink === have.desired.sink;
+      // A node that failed to open (a port taken, a directory missing) is tried again, with backoff.
+      if (same && !(have.error !== undefined && Date.now() >= have.retryAt)) {
         result.unchanged.push(name);
         continue;
       }
       if (have?.node) {
         closing.push(have.node.close());
-        result.closed.push(name);
+        if (have.error === undefined) result.closed.push(name);
       }
       toOpen.push([name, want]);
     }
@@ -171,7 +179,9 @@ export class LogicalNodeManager {
   }
 
   private async openOne(name: string, want: DesiredNode, result: ApplyResult): Promise<void> {
-    const entry: Entry = { desired: want, node: null };
+    const previous = this.entries.get(name);
+    const retrying = previous?.error !== undefined && previous.desired.version === want.version;
+    const entry: Entry = { desired: want, node: null, failures: retrying ? previous.failures : 0, retryAt: 0 };
     this.entries.set(name, entry);
     try {
       if (!NODE_NAME.test(name)) throw new FlumeError(`logical node name ${JSON.stringify(name)} must use letters, digits, '_', '.', '-'`);
@@ -189,6 +199,7 @@ export class LogicalNodeManager {
       result.opened.push(name);
     } catch (err) {
       entry.error = err instanceof Error ? err.message : String(err);
+      entry.retryAt = Date.now() + Math.min(REOPEN_BACKOFF.maxMs, REOPEN_BACKOFF.initialMs * 2 ** entry.failures++);
       result.failed.push({ name, error: entry.error });
     }
   }

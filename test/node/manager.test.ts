@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { silentLogger } from '../../core/logger';
 import { Metrics } from '../../core/metrics';
 import { Registry } from '../../core/registry';
 import { SINKS } from '../../core/sinks';
 import { LogicalNodeManager } from '../../node/manager';
-import { generatorSourceDef, recorders, recordingSinkDef, tempDir } from './helpers';
+import { generatorSourceDef, recorders, recordingSinkDef, tempDir, waitFor } from './helpers';
 
 const root = tempDir();
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -66,5 +67,23 @@ test('a bad spec leaves the node in ERROR with its problems in the status', asyn
   assert.match(s.error ?? '', /^source "testgen\(10": parsing the spec failed:\n  1:8: unterminated '\('/);
   const r2 = await m.apply({ bad: { source: 'testgen(10)', sink: 'nosink', version: 4 } });
   assert.match(r2.failed[0].error, /unknown sink nosink; known sinks: console, counter, null, recording, text/);
+  await m.closeAll();
+});
+
+test('a node that failed to open is tried again by a later apply of the same version, after a backoff', async () => {
+  const m = manager();
+  const blocker = path.join(root, 'not-a-dir');
+  fs.writeFileSync(blocker, 'a file where the sink wants a directory');
+  const desired = { t: { source: 'testgen(3)', sink: `text("${blocker}/out.txt")`, version: 1 } };
+  const r1 = await m.apply(desired);
+  assert.equal(r1.failed.length, 1);
+  assert.match(r1.failed[0].error, /ENOTDIR|EEXIST/);
+  const r2 = await m.apply(desired);
+  assert.deepEqual(r2.unchanged, ['t'], 'not before the backoff');
+  fs.rmSync(blocker);
+  await waitFor(async () => (await m.apply(desired)).opened.includes('t'), 10_000, 'reopen after the backoff');
+  await m.node('t')!.finished();
+  assert.equal(fs.readFileSync(path.join(blocker, 'out.txt'), 'utf8'), 'line-0\nline-1\nline-2\n');
+  assert.equal(m.status()[0].state, 'ACTIVE');
   await m.closeAll();
 });
