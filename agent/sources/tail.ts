@@ -71,6 +71,8 @@ export class TailFollower {
   private buf: Buffer;
   private skipping = false;
   private skipped = 0;
+  /** The skip is of the rest of a line started before `startFromEnd`'s position: not a rejection. */
+  private skipQuietly = false;
   private closing = false;
   private wake: (() => void) | null = null;
   private running: Promise<void> | null = null;
@@ -232,7 +234,16 @@ export class TailFollower {
     }
     const st = await statOrNull(this.opts.file);
     if (saved === null) {
-      if (st !== null) await this.openFile(this.opts.file, this.opts.startFromEnd ? st.size : 0);
+      if (st !== null && (await this.openFile(this.opts.file, this.opts.startFromEnd ? st.size : 0)) && this.opts.startFromEnd && st.size > 0) {
+        // Starting inside a line that is being written: its rest is not a line of its own.
+        const last = Buffer.alloc(1);
+        await this.fh!.read(last, 0, 1, st.size - 1);
+        if (last[0] !== 0x0a) {
+          this.skipping = true;
+          this.skipped = 0;
+          this.skipQuietly = true;
+        }
+      }
       return;
     }
     if (st !== null && st.dev === saved.dev && st.ino === saved.ino) {
@@ -274,6 +285,7 @@ export class TailFollower {
     this.ino = st.ino;
     this.readPos = position;
     this.skipping = false;
+    this.skipQuietly = false;
   }
 
   private async closeFile(): Promise<void> {
@@ -301,7 +313,8 @@ export class TailFollower {
         return { progress: true, partial: 0 };
       }
       this.skipping = false;
-      this.rejects.reject(`line over the ${max}-byte limit`, this.skipped + nl, { file: this.opts.file });
+      if (!this.skipQuietly) this.rejects.reject(`line over the ${max}-byte limit`, this.skipped + nl, { file: this.opts.file });
+      this.skipQuietly = false;
       p = nl + 1;
     }
     for (;;) {
