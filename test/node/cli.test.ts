@@ -84,6 +84,26 @@ test('--oneshot from a finite source to an escaped file writer reproduces the in
   assert.ok(fs.readFileSync(path.join(out, years[0], files[0])).equals(fs.readFileSync(input)), 'output equals input byte for byte');
 });
 
+test('--config-file with several logical nodes: --oneshot waits for all of them', async () => {
+  const input = path.join(dir.path, 'multi-in.txt');
+  fs.writeFileSync(input, 'a\nb\nc\n');
+  const outA = path.join(dir.path, 'multi-a.txt');
+  const outB = path.join(dir.path, 'multi-b');
+  const config = path.join(dir.path, 'multi.flume');
+  fs.writeFileSync(config, [
+    '# two flows in one file',
+    `copy : text("${input}") | text("${outA}") ;`,
+    `gen  : asciisynth(5000, 50) | { intervalSampler(10) => escapedFile("${outB}", "sampled", json) } ;`,
+    '',
+  ].join('\n'));
+  const p = node(['--standalone', '--config-file', config, '--oneshot', '--data', path.join(dir.path, 'data-multi')]);
+  assert.equal((await p.exited).code, 0, p.output());
+  assert.equal(fs.readFileSync(outA, 'utf8'), 'a\nb\nc\n');
+  const sampled = fs.readFileSync(path.join(outB, 'sampled'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).body as string);
+  assert.equal(sampled.length, 500);
+  assert.deepEqual(sampled.slice(0, 2).map((b) => b.slice(0, 11)), ['00000000000', '00000000010']);
+});
+
 test('a standalone node serves /status and /metrics, and SIGTERM loses nothing the source accepted', async () => {
   const out = path.join(dir.path, 'sigterm-out.txt');
   const countFile = path.join(dir.path, 'put-count');
