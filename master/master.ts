@@ -96,7 +96,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   }
   deps.store = store;
   if (store instanceof ZookeeperStore) {
-    exchange = new ZkNodeExchange(store, id, () => nodes.local(), options.heartbeatMs, logger.child({ component: 'master.status' }));
+    exchange = new ZkNodeExchange(store, id, () => nodes.local(), (records) => nodes.seed(records), options.heartbeatMs, logger.child({ component: 'master.status' }));
     nodes.setExchange(exchange);
     exchange.start();
   }

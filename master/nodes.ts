@@ -116,6 +116,13 @@ export class NodeTable {
     return entry.reply!;
   }
 
+  /** Adds records of nodes not heard since (what this master published before a restart). */
+  seed(records: NodeRecord[]): void {
+    for (const r of records) {
+      if (!this.entries.has(r.physical)) this.entries.set(r.physical, { ...r, reply: undefined, replyRevision: -1 });
+    }
+  }
+
   /** Entries heard by this master (for publishing to the others). */
   local(): IterableIterator<NodeRecord> {
     return this.entries.values();

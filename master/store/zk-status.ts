@@ -47,6 +47,8 @@ export class ZkNodeExchange implements NodeExchange {
     private readonly store: ZookeeperStore,
     private readonly masterId: string,
     private readonly local: () => Iterable<NodeRecord>,
+    /** Takes back what this master id published before a restart, so dead nodes turn LOST rather than vanish. */
+    private readonly seed: (records: NodeRecord[]) => void,
     private readonly publishMs: number,
     private readonly logger: Logger,
   ) {}
@@ -72,6 +74,7 @@ export class ZkNodeExchange implements NodeExchange {
     if (this.busy || !this.store.fresh) return;
     this.busy = true;
     try {
+      if (!this.seeded) await this.takeBack();
       await this.publish();
       await this.collect();
     } catch (err) {
@@ -79,6 +82,24 @@ export class ZkNodeExchange implements NodeExchange {
     } finally {
       this.busy = false;
     }
+  }
+
+  private seeded = false;
+
+  private async takeBack(): Promise<void> {
+    const zk = this.store.client;
+    const dir = `${STATUS}/${this.masterId}`;
+    const shards = await zk.getChildren(dir).catch((err) => {
+      if (isNoNode(err)) return [] as string[];
+      throw err;
+    });
+    const records: NodeRecord[] = [];
+    for (const shard of shards) {
+      const { data } = await zk.getData(`${dir}/${shard}`);
+      for (const p of JSON.parse(data.toString('utf8')) as Packed[]) records.push(unpack(p));
+    }
+    this.seed(records);
+    this.seeded = true;
   }
 
   private async publish(): Promise<void> {

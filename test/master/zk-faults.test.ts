@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ZkClient } from '../../master/store/zk';
 import { httpGet, waitFor } from '../harness/procs';
 import { startEnsemble, startZooKeeper } from '../harness/zk';
 import { AdminClient, configOf, startMasterProc, startTestNode } from './helpers';
@@ -101,4 +102,34 @@ test('a leader frozen past its session timeout is replaced, and wakes up a follo
   }, 30_000, 'FA fresh again, as a follower');
   assert.equal((await adminB.info()).leader, true);
   assert.ok(await configOf(adminA, 'while-frozen'), 'FA serves what was done while it slept');
+});
+
+test('a master restarted under the same id still knows the nodes it heard: a dead one is LOST, not gone', async (t) => {
+  const zk = await startZooKeeper();
+  t.after(() => zk.stop());
+  const connect = await zk.chroot();
+  const args = ['--zk', connect, '--id', 'R1', '--heartbeat-ms', '200', '--session-timeout-ms', '4000'];
+  let m = await startMasterProc(args);
+  t.after(() => m.proc.stop());
+  let admin = new AdminClient(m.address);
+  t.after(() => admin.close());
+  assert.equal((await admin.exec('config', 'gone1', 'text("/tmp/g")', 'console')).state, 2);
+  const node = await startTestNode('gone1', [m.address]);
+  t.after(() => node.stop());
+  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'gone1' && n.state === 3), 20_000, 'gone1 ACTIVE');
+  // Wait until the status is in ZooKeeper (published every heartbeat interval), then lose both.
+  const reader = new ZkClient({ connect, sessionTimeoutMs: 4000, connectTimeoutMs: 20_000 });
+  await reader.connect();
+  t.after(() => reader.close());
+  await waitFor(async () => {
+    const shards = await reader.getChildren('/flume/status/R1');
+    const texts = await Promise.all(shards.map(async (sh) => (await reader.getData(`/flume/status/R1/${sh}`)).data.toString()));
+    return texts.some((text) => text.includes('"gone1"'));
+  }, 20_000, 'gone1 published to ZooKeeper');
+  await node.kill9();
+  await m.proc.stop();
+  admin.close();
+  m = await startMasterProc(args);
+  admin = new AdminClient(m.address);
+  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'gone1' && n.state === 5), 20_000, 'gone1 LOST after the restart');
 });
