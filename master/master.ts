@@ -16,6 +16,7 @@ import { MasterMetrics } from './metrics';
 import { NodeTable } from './nodes';
 import { addMasterServices, type ServiceDeps } from './services';
 import { EmbeddedStore } from './store/embedded';
+import { loadNodeSnapshot, saveNodeSnapshot } from './store/node-snapshot';
 import type { ConfigStore } from './store/types';
 import { ZkNodeExchange } from './store/zk-status';
 import { ZK_STORE_DEFAULTS, ZookeeperStore } from './store/zookeeper';
@@ -101,6 +102,19 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     exchange.start();
   }
 
+  let snapshotTimer: NodeJS.Timeout | undefined;
+  if (store instanceof EmbeddedStore) {
+    nodes.seed(loadNodeSnapshot(options.data));
+    snapshotTimer = setInterval(() => {
+      try {
+        saveNodeSnapshot(options.data, nodes.local());
+      } catch (err) {
+        logger.warn('Could not save the node table.', { error: (err as Error).message });
+      }
+    }, options.heartbeatMs * 5);
+    snapshotTimer.unref();
+  }
+
   const executor = new CommandExecutor(store, { validate: options.validate, baseDir: path.resolve(options.data) }, { pollMs: 1_000 },
     logger.child({ component: 'master.commands' }), (r) => metrics.commandFinished(r.state));
   executor.start();
@@ -122,6 +136,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     httpPort = await http.listen(options.httpPort, options.host);
   } catch (err) {
     clearInterval(sweep);
+    clearInterval(snapshotTimer);
     await executor.stop();
     exchange?.stop();
     server.forceShutdown();
@@ -133,6 +148,14 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(sweep);
+      clearInterval(snapshotTimer);
+      if (store instanceof EmbeddedStore) {
+        try {
+          saveNodeSnapshot(options.data, nodes.local());
+        } catch {
+          // reported by the timer already
+        }
+      }
       await executor.stop();
       exchange?.stop();
       await new Promise<void>((resolve) => {

@@ -147,6 +147,19 @@ test('a restart (SIGTERM, then kill -9) keeps every config, mapping and command'
   assert.ok(next > id, 'command ids keep growing across restarts');
 });
 
+test('after a restart the master still lists the nodes it knew: one that died meanwhile is LOST', async () => {
+  assert.equal((await admin.exec('config', 'ghost', 'text("/tmp/g")', 'console')).state, 2);
+  const node = await startTestNode('ghost', [master.address]);
+  cleanups.push(() => node.stop());
+  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'ghost' && n.state === 3), 20_000, 'ghost ACTIVE');
+  admin.close();
+  await master.proc.stop();
+  await node.kill9();
+  master = await startMasterProc(['--data', dir.path, '--heartbeat-ms', '200']);
+  admin = new AdminClient(master.address);
+  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'ghost' && n.state === 5), 20_000, 'ghost LOST after the restart');
+});
+
 test('--check-components: a spec naming an unknown component is refused, a known one accepted', async () => {
   const other = tempDir('flume-master-check-');
   const m = await startMasterProc(['--data', other.path, '--check-components']);
