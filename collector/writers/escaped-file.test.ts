@@ -180,3 +180,23 @@ test('batches a crashed writer had written are not written again when replayed',
   const all = listAll(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').trimEnd().split('\n'));
   assert.deepEqual(all.sort(), ['one', 'three', 'two']);
 });
+
+test('idleMs completes a bucket nobody writes to any more, while the others stay open', async () => {
+  const dir = path.join(root, 'idle');
+  const s = escapedFileDef.create(
+    ResolvedArgs.of('escapedFile', { dir, file: '%{b}.log', format: 'raw', idleMs: 150, maxOpenFiles: 128 }),
+    testContext(),
+  ) as EscapedFileSink;
+  const ev = (body: string, b: string) => makeEvent(body, { attributes: new Map([['b', Buffer.from(b)]]) });
+  await s.open();
+  await s.append(batch('o', 1, [ev('1', 'old'), ev('2', 'live')]));
+  const { waitFor } = await import('../../test/node/helpers');
+  let seq = 2;
+  await waitFor(async () => {
+    await s.append(batch('o', seq++, [ev('x', 'live')]));
+    return listAll(dir).includes('old.log');
+  }, 20_000, 'the idle bucket to be completed');
+  assert.ok(listAll(dir).some((f) => f.startsWith('live.log.') && f.endsWith('.tmp')), 'the live one is still open');
+  await s.close();
+  assert.deepEqual(listAll(dir), ['live.log', 'old.log']);
+});

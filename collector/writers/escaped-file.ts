@@ -37,9 +37,14 @@ export const BATCHES_DUPLICATE = 'batches_duplicate';
 export interface EscapedFileOptions {
   /** Files kept open at once; the least recently written is completed beyond this. */
   maxOpenFiles: number;
+  /**
+   * A file not written to for this long is completed (an hourly bucket is finished soon after
+   * its hour); 0: files stay open until the sink closes or rolls.
+   */
+  idleMs: number;
 }
 
-export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128 };
+export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0 };
 
 interface OpenFile {
   finalPath: string;
@@ -47,6 +52,7 @@ interface OpenFile {
   handle: fs.FileHandle;
   /** Its entry in the journal of unfinished files. */
   entry: string;
+  lastWrite: number;
 }
 
 let tmpCounter = 0;
@@ -82,6 +88,7 @@ export class EscapedFileSink implements Sink {
    */
   private readonly idsFile: string;
   private idsHandle: fs.FileHandle | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
   private index: StoredIndex | null = null;
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
@@ -112,6 +119,15 @@ export class EscapedFileSink implements Sink {
     this.index = index;
     await this.finishOrphans();
     this.idsHandle = await fs.open(this.idsFile, 'a');
+    if (this.options.idleMs > 0) {
+      this.idleTimer = setInterval(() => {
+        const run = this.queue.then(() => this.completeIdle());
+        this.queue = run.catch((err) => {
+          this.ctx.logger.error('completing idle files failed', { error: String(err) });
+        });
+      }, Math.max(100, Math.min(this.options.idleMs, 1000)));
+      this.idleTimer.unref();
+    }
     this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
   }
 
@@ -200,6 +216,8 @@ export class EscapedFileSink implements Sink {
   }
 
   async close(): Promise<void> {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
     await this.queue;
     const files = [...this.files.values()];
     this.files.clear();
@@ -221,6 +239,7 @@ export class EscapedFileSink implements Sink {
       // Most recently written last: Map order is the eviction order.
       this.files.delete(finalPath);
       this.files.set(finalPath, open);
+      open.lastWrite = Date.now();
       return open;
     }
     while (this.files.size >= this.options.maxOpenFiles) {
@@ -234,10 +253,20 @@ export class EscapedFileSink implements Sink {
     const handle = await fs.open(tmpPath, 'wx');
     const entry = path.join(this.journalDir, `${this.owner}.${n}`);
     await writeDurably(entry, JSON.stringify({ tmpPath, finalPath }));
-    const f = { finalPath, tmpPath, handle, entry };
+    const f = { finalPath, tmpPath, handle, entry, lastWrite: Date.now() };
     this.files.set(finalPath, f);
     this.ctx.logger.debug('file opened', { file: tmpPath });
     return f;
+  }
+
+  /** Completes the files idle for `idleMs`: the least recently written come first in the map. */
+  private async completeIdle(): Promise<void> {
+    const limit = Date.now() - this.options.idleMs;
+    for (const [p, f] of this.files) {
+      if (f.lastWrite > limit) break;
+      this.files.delete(p);
+      await this.complete(f);
+    }
   }
 
   /** Makes a file durable and gives it its final name. */
@@ -335,8 +364,21 @@ export const escapedFileDef: SinkDef = {
     { name: 'dir', type: 'string', required: true, doc: 'directory template (a path or file:// URL), e.g. /logs/%Y-%m-%d/', check: checkTemplateArg },
     { name: 'file', type: 'string', required: true, doc: 'file name template, e.g. web-%{host}-%{rolltag}', check: checkTemplateArg },
     formatArg,
+    {
+      name: 'idleMs', type: 'number', default: ESCAPED_FILE_DEFAULTS.idleMs,
+      doc: 'complete a file not written to for this long (0: keep it open until close or roll)',
+      check: (v) => (Number.isInteger(v) && (v as number) >= 0 ? null : 'must be a whole number of milliseconds, 0 or more'),
+    },
+    {
+      name: 'maxOpenFiles', type: 'number', default: ESCAPED_FILE_DEFAULTS.maxOpenFiles,
+      doc: 'files open at once; the least recently written is completed beyond this',
+      check: (v) => (Number.isInteger(v) && (v as number) > 0 ? null : 'must be a positive integer'),
+    },
   ],
-  create: (args, ctx) => new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx),
+  create: (args, ctx) => new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx, {
+    idleMs: args.optionalNumber('idleMs') ?? ESCAPED_FILE_DEFAULTS.idleMs,
+    maxOpenFiles: args.optionalNumber('maxOpenFiles') ?? ESCAPED_FILE_DEFAULTS.maxOpenFiles,
+  }),
 };
 
 export const customDfsDef: SinkDef = {

@@ -61,7 +61,7 @@ test('components prints the reference of every kind, generated from the registry
   const p = node(['components']);
   assert.equal((await p.exited).code, 0);
   const out = p.stdout();
-  for (const s of ['## Sources', '## Sinks', '## Decorators', '## Wrappers', '### `escapedFile(dir, file, [format])`', 'Also: `escapedCustomDfs`.',
+  for (const s of ['## Sources', '## Sinks', '## Decorators', '## Wrappers', '### `escapedFile(dir, file, [format], [idleMs], [maxOpenFiles])`', 'Also: `escapedCustomDfs`.',
     '### `batch(n, [ms])`', '### `roll([ms])`', '| `n` | number | required | events per batch |']) {
     assert.ok(out.includes(s), `reference has ${s}`);
   }
