@@ -1,12 +1,12 @@
 /**
- * The local file writer with path escapes: `escapedFile(dirTemplate, fileTemplate[, format])`,
+ * The local file writer with path escapes: `escapedFile(dir, file[, format[, idleMs[, maxOpenFiles]]])`,
  * also under Flume OG's names `escapedCustomDfs(dir, file[, format])` and `customdfs(path[, format])`
  * (a `file://` URL or a plain path; other schemes are refused).
  *
  * Each event goes to the file its templates name (`/logs/%Y-%m-%d/`, `web-%{host}-%{rolltag}`).
  * A file is written as `<name>.<unique>.tmp` and renamed to `<name>` when complete: when the sink
- * closes (a `roll` closes it every period) or when it has to close files to stay under its limit
- * of open files. A name taken already gets `.1`, `.2`, ... rather than overwriting. So a reader
+ * closes (a `roll` closes it every period), when it has not been written to for `idleMs`, or when
+ * the writer has to close files to stay under `maxOpenFiles`. A name taken already gets `.1`, `.2`, ... rather than overwriting. So a reader
  * never sees a partial file under its final name. A crash leaves `.tmp` files; each is listed in a
  * small journal under the node's data dir while it is open, and the next writer with the same
  * templates finishes the ones another process left (fsync, rename), so what was written is kept.
