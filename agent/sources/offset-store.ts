@@ -11,12 +11,33 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** A position in a file, and the identity of that file (rotation changes it; truncation does not). */
-export interface FilePosition {
-  path: string;
+/**
+ * Which file, whatever its name: rotation changes it, truncation does not. The creation time
+ * tells a new file from a deleted one whose inode it reused (ext4 reuses inodes at once); it is
+ * 0 where the file system keeps none, and then only device + inode count.
+ */
+export interface FileIdentity {
   dev: number;
   ino: number;
+  birth: number;
+}
+
+/** A position in a file, and the identity of that file. */
+export interface FilePosition extends FileIdentity {
+  path: string;
   offset: number;
+}
+
+export function identityOf(st: fs.Stats): FileIdentity {
+  return { dev: st.dev, ino: st.ino, birth: st.birthtimeMs > 0 ? st.birthtimeMs : 0 };
+}
+
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino && (a.birth === 0 || b.birth === 0 || a.birth === b.birth);
+}
+
+export function identityKey(id: FileIdentity): string {
+  return `${id.dev}:${id.ino}:${id.birth}`;
 }
 
 export class OffsetStore {
@@ -45,7 +66,7 @@ export class OffsetStore {
     if (typeof v.path !== 'string' || typeof v.dev !== 'number' || typeof v.ino !== 'number' || typeof v.offset !== 'number') {
       throw new Error(`offset file ${this.file} is not a position: ${text.slice(0, 200)}`);
     }
-    return v as FilePosition;
+    return { path: v.path, dev: v.dev, ino: v.ino, birth: typeof v.birth === 'number' ? v.birth : 0, offset: v.offset };
   }
 
   /** Queues a save; positions must be given in the order they were reached. */

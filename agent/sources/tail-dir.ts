@@ -6,7 +6,7 @@
  * open); a file whose name disappears is read to its end and dropped.
  *
  * A file is followed once per run even if it is renamed to another matching name (it is known by
- * device + inode). Across a restart, though, a rotated file under a new matching name has no saved
+ * device + inode + creation time). Across a restart, though, a rotated file under a new matching name has no saved
  * position and would be read again: make the pattern match live names only (`\.log$`, not
  * `\.log`), as with Flume OG's tailDir.
  */
@@ -16,6 +16,7 @@ import type { ComponentContext, Source, SourceOutput } from '../../core/componen
 import { ERRORS } from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { identityKey, identityOf } from './offset-store';
 import { TailFollower } from './tail';
 
 export interface TailDirOptions {
@@ -31,7 +32,7 @@ export class TailDirSource implements Source {
   private readonly opts: TailDirOptions;
   private readonly pattern: RegExp;
   private readonly followers = new Map<string, TailFollower>();
-  /** Files (dev:ino) already read to their end in this run. */
+  /** Files (identityKey) read to their end in this run and still in the directory. */
   private readonly finished = new Set<string>();
   private readonly rejects: Rejects;
   private out: SourceOutput | null = null;
@@ -74,21 +75,22 @@ export class TailDirSource implements Source {
       return;
     }
     const active = new Set<string>();
-    for (const f of this.followers.values()) {
-      const id = f.identity;
-      active.add(`${id.dev}:${id.ino}`);
-    }
+    for (const f of this.followers.values()) active.add(identityKey(f.identity));
+    const present = new Set<string>();
     for (const name of names.sort()) {
       if (this.closing) return;
       const full = path.join(this.opts.dir, name);
-      if (!this.pattern.test(name) || this.followers.has(full)) continue;
+      if (!this.pattern.test(name)) continue;
       const st = await fs.promises.stat(full).catch(() => null);
       if (st === null || !st.isFile()) continue;
-      const id = `${st.dev}:${st.ino}`;
-      if (active.has(id) || this.finished.has(id)) continue;
+      const id = identityKey(identityOf(st));
+      present.add(id);
+      if (this.followers.has(full) || active.has(id) || this.finished.has(id)) continue;
       await this.follow(full, fromEnd);
       active.add(id);
     }
+    // Forget finished files that are gone, so that a new file reusing an inode is not skipped.
+    for (const id of this.finished) if (!present.has(id)) this.finished.delete(id);
   }
 
   private async follow(file: string, startFromEnd: boolean): Promise<void> {
@@ -101,7 +103,7 @@ export class TailDirSource implements Source {
         maxEventBytes: this.opts.maxEventBytes,
         pollMs: this.opts.pollMs,
         stopWhenGone: true,
-        onFileDone: (dev, ino) => this.finished.add(`${dev}:${ino}`),
+        onFileDone: (id) => this.finished.add(identityKey(id)),
       },
       this.rejects,
     );

@@ -2,7 +2,8 @@
  * `tail(file[, startFromEnd=false])`: follows a growing file, one event per line, across
  * rotation and truncation, and across restarts.
  *
- * - The followed file is known by its identity (device + inode), not its name. When the name
+ * - The followed file is known by its identity (device + inode + creation time where the file
+ *   system keeps one, offset-store.ts), not its name. When the name
  *   points to another file (rotation: rename + create), the old file is read to its end first,
  *   after a grace of one poll for late writes; a last line without newline is emitted then.
  *   When the same file becomes shorter than the read position, it was truncated: reading starts
@@ -25,7 +26,7 @@ import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { EventBatcher } from './batcher';
 import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
-import { type FilePosition, OffsetStore } from './offset-store';
+import { type FileIdentity, type FilePosition, identityOf, OffsetStore, sameFile } from './offset-store';
 
 export interface TailOptions {
   file: string;
@@ -40,7 +41,7 @@ export interface TailOptions {
   /** Stop following once the name is gone and the file drained (tailDir), instead of waiting for it. */
   stopWhenGone: boolean;
   /** Told of each file read to its end and left (rotated away or gone). */
-  onFileDone?: (dev: number, ino: number) => void;
+  onFileDone?: (id: FileIdentity) => void;
 }
 
 export const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
@@ -64,8 +65,7 @@ export class TailFollower {
   private readonly store: OffsetStore;
   private readonly batcher: EventBatcher;
   private fh: fs.promises.FileHandle | null = null;
-  private dev = 0;
-  private ino = 0;
+  private id: FileIdentity = { dev: 0, ino: 0, birth: 0 };
   /** Offset of the first byte not yet turned into an event (or dropped). */
   private readPos = 0;
   private buf: Buffer;
@@ -106,8 +106,8 @@ export class TailFollower {
   }
 
   /** Identity of the file currently followed (0/0 before it exists). */
-  get identity(): { dev: number; ino: number } {
-    return { dev: this.dev, ino: this.ino };
+  get identity(): FileIdentity {
+    return this.id;
   }
 
   /** Resolves when the follower has stopped by itself (stopWhenGone) or by `stop()`. */
@@ -178,7 +178,7 @@ export class TailFollower {
     if (r.progress) return false;
     this.checkpoint(); // caught up: put what we have
     const st = await statOrNull(this.opts.file);
-    if (st !== null && (st.ino !== this.ino || st.dev !== this.dev)) {
+    if (st !== null && !sameFile(identityOf(st), this.id)) {
       // Rotated. Late writes to the old file are read during one more poll, then it is done.
       this.goneAt = 0;
       if (this.rotatedAt === 0) {
@@ -246,11 +246,11 @@ export class TailFollower {
       }
       return;
     }
-    if (st !== null && st.dev === saved.dev && st.ino === saved.ino) {
+    if (st !== null && sameFile(identityOf(st), saved)) {
       await this.openFile(this.opts.file, saved.offset <= st.size ? saved.offset : 0);
       return;
     }
-    const old = await findByIdentity(path.dirname(path.resolve(this.opts.file)), saved.dev, saved.ino);
+    const old = await findByIdentity(path.dirname(path.resolve(this.opts.file)), saved);
     if (old !== null) {
       this.ctx.logger.info('File rotated while stopped; draining the old one first.', { file: this.opts.file, old, offset: saved.offset });
       if (await this.openFile(old, saved.offset)) {
@@ -281,8 +281,7 @@ export class TailFollower {
     await this.closeFile();
     const st = await fh.stat();
     this.fh = fh;
-    this.dev = st.dev;
-    this.ino = st.ino;
+    this.id = identityOf(st);
     this.readPos = position;
     this.skipping = false;
     this.skipQuietly = false;
@@ -362,7 +361,7 @@ export class TailFollower {
     }
     this.checkpoint();
     await this.batcher.flush().catch(() => undefined);
-    this.opts.onFileDone?.(this.dev, this.ino);
+    this.opts.onFileDone?.(this.id);
     await this.closeFile();
   }
 
@@ -372,8 +371,8 @@ export class TailFollower {
    */
   private checkpoint(offset = this.readPos): void {
     const last = this.lastCheckpoint;
-    if (this.batcher.builder.count === 0 && last !== null && last.offset === offset && last.ino === this.ino && last.dev === this.dev) return;
-    const pos: FilePosition = { path: this.opts.file, dev: this.dev, ino: this.ino, offset };
+    if (this.batcher.builder.count === 0 && last !== null && last.offset === offset && sameFile(last, this.id)) return;
+    const pos: FilePosition = { path: this.opts.file, ...this.id, offset };
     this.lastCheckpoint = pos;
     this.batcher.flush().then(
       () => this.store.save(pos),
@@ -420,7 +419,7 @@ async function statOrNull(p: string): Promise<fs.Stats | null> {
 }
 
 /** The path in `dir` of the file with this identity, or null. */
-async function findByIdentity(dir: string, dev: number, ino: number): Promise<string | null> {
+async function findByIdentity(dir: string, id: FileIdentity): Promise<string | null> {
   let names: string[];
   try {
     names = await fs.promises.readdir(dir);
@@ -430,7 +429,7 @@ async function findByIdentity(dir: string, dev: number, ino: number): Promise<st
   for (const name of names) {
     const full = path.join(dir, name);
     const st = await statOrNull(full).catch(() => null);
-    if (st !== null && st.isFile() && st.dev === dev && st.ino === ino) return full;
+    if (st !== null && st.isFile() && sameFile(identityOf(st), id)) return full;
   }
   return null;
 }
@@ -457,8 +456,8 @@ export class TailSource implements Source {
   }
 
   /** Identity of the file being read (0/0 before it exists): lets tests pace rotations. */
-  get following(): { dev: number; ino: number } {
-    return this.follower?.identity ?? { dev: 0, ino: 0 };
+  get following(): FileIdentity {
+    return this.follower?.identity ?? { dev: 0, ino: 0, birth: 0 };
   }
 }
 

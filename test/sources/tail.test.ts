@@ -164,3 +164,23 @@ test('multitail: several files at once, each in order, each with its own positio
   for (const k of [0, 1]) assert.deepEqual(all.filter((b) => b.startsWith(`f${k} `)), expected(0, 150, `f${k}`));
   assert.equal(all.length, 300);
 });
+
+test('tail: a file deleted and re-created while stopped is read from its start, even if it reuses the inode', async (t) => {
+  const dir = tempDir();
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'app.log');
+  const data = path.join(dir, 'data');
+  fs.writeFileSync(file, lines(0, 100, 'old'));
+  const oldIno = fs.statSync(file).ino;
+  let h = await startTail(file, data);
+  t.after(() => h.cleanup());
+  await h.waitForEvents(100);
+  await h.stop();
+  fs.unlinkSync(file);
+  fs.writeFileSync(file, lines(0, 300, 'new'));
+  t.diagnostic(`inode ${fs.statSync(file).ino === oldIno ? 'reused' : 'not reused'}`);
+  h = await startTail(file, data, h.nextSeq);
+  await h.waitForEvents(300);
+  await h.stop();
+  assert.deepEqual(h.bodies(), expected(0, 300, 'new'));
+});
