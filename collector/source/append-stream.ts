@@ -19,6 +19,7 @@ import type { CollectorServerOptions } from './options';
 export const COLLECTOR_COUNTERS = {
   streamsOpened: 'streams_opened',
   streamsAborted: 'streams_aborted',
+  connectionsRefused: 'connections_refused',
   batchesReceived: 'batches',
   eventsReceived: 'events_received',
   bytesReceived: 'bytes_received',

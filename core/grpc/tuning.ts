@@ -86,17 +86,24 @@ interface ServerInternals {
   http2Servers?: Map<http2.Http2Server, unknown>;
 }
 
+/** Called for every HTTP/2 session the server accepts (the connection of one client). */
+export type SessionHook = (session: http2.ServerHttp2Session) => void;
+
 /**
  * Step 1 of the workaround: call on a new server, before `bindAsync`. Returns a function to call
- * once the server is bound (step 2).
+ * once the server is bound (step 2), which also installs `onSession` (used to count connections
+ * that fail below gRPC, e.g. bytes that are not HTTP/2).
  */
-export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}): () => void {
+export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
   const t = tuningOf(partial);
-  if (!t.raiseWindow) return () => {};
   const internals = server as unknown as ServerInternals;
-  const common = internals.commonServerOptions;
-  if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
-  common.settings = { ...common.settings, initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes };
+  if (t.raiseWindow) {
+    const common = internals.commonServerOptions;
+    if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
+    common.settings = { ...common.settings, initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes };
+  } else if (!onSession) {
+    return () => {};
+  }
   const hooked = new WeakSet<http2.Http2Server>();
   return () => {
     const servers = internals.http2Servers;
@@ -104,7 +111,10 @@ export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuni
     for (const h2 of servers.keys()) {
       if (hooked.has(h2)) continue;
       hooked.add(h2);
-      h2.on('session', (session: http2.ServerHttp2Session) => raiseConnectionWindow(session, t.windowBytes));
+      h2.on('session', (session: http2.ServerHttp2Session) => {
+        if (t.raiseWindow) raiseConnectionWindow(session, t.windowBytes);
+        onSession?.(session);
+      });
     }
   };
 }
@@ -126,8 +136,9 @@ export async function bindTuned(
   host: string,
   port: number,
   partial: Partial<GrpcTuning> = {},
+  onSession?: SessionHook,
 ): Promise<number> {
-  const hook = applyServerWindow(server, partial);
+  const hook = applyServerWindow(server, partial, onSession);
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${bracketed}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));

@@ -141,6 +141,7 @@ test('a rogue client sending garbage and oversized messages is refused and count
     s.on('data', () => undefined);
   });
   assert.ok(socketClosed);
+  await waitFor(() => (server.stats().connections_refused ?? 0) >= 1, 'the non-HTTP/2 connection counted');
 
   await pumping;
   await waitFor(() => drain.seen.length >= 300, 'every good batch');
