@@ -202,7 +202,10 @@ CFG
   shell "${mp[0]}" -e "exec load $HA/flow.flume" || die "the master refused the flow ($HA/flow.flume)"
 
   say "waiting until every node is ACTIVE"
-  wait_until "every node ACTIVE (flume-shell -c 127.0.0.1:${mp[0]} -e getnodestatus)" "" all_active "${mp[0]}"
+  if ! (wait_until "every node ACTIVE" "" all_active "${mp[0]}"); then
+    printf '%s\n' "$(shell "${mp[0]}" -e getnodestatus 2>&1)" >&2
+    die "not every node became ACTIVE within ${TIMEOUT}s (getnodestatus above; node logs in $LOGS)"
+  fi
   trap - EXIT
   status
 }
