@@ -28,6 +28,10 @@ export class CollectorConnection {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1_000,
       'grpc.min_reconnect_backoff_ms': 100,
+      // A collector host that vanishes without closing its sockets is noticed within ~15 s (the
+      // grpc-js server does not police ping rates, so this cannot get us GOAWAY'd).
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
     });
     this.storedMethod = collectorService().Stored as grpc.MethodDefinition<StoredQuery, StoredReply>;
   }
