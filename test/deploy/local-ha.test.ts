@@ -4,7 +4,8 @@
  * nodes ACTIVE and the generated lines reach storage (each at most once); `stop` ends every
  * process whose pid the script recorded.
  *
- * Skipped (with the reason) while `flume-node --master` mode is not built.
+ * Skipped (with the reason) while `flume-node --master` mode is not built, or the tier's
+ * components (collectorSource, autoE2EChain) are not in the node catalog.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -13,6 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import type { ComponentKind } from '../../core/registry';
+import { defaultRegistry } from '../../node/components';
 import { REPO_ROOT, waitFor } from '../harness/procs';
 import { requireZooKeeper } from '../harness/zk';
 
@@ -22,6 +25,10 @@ const NODES = ['agent1', 'agent2', 'agent3', 'coll1', 'coll2'];
 
 /** Why the test cannot run yet, or undefined. */
 function notBuiltReason(dir: string): string | undefined {
+  // The flow local-ha.sh configures needs the tier's components in the node catalog.
+  const registry = defaultRegistry();
+  const missing = [['source', 'collectorSource'], ['sink', 'autoE2EChain']].filter(([kind, name]) => registry.lookup(kind as ComponentKind, name) === undefined);
+  if (missing.length > 0) return `the agent/collector tier components are not registered yet (${missing.map(([, n]) => n).join(', ')}); local-ha.sh's flow needs them`;
   const probe = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'flume-node.js'), '--role', 'agent', '--master', 'x', '-n', 'probe', '--data', dir], {
     encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL',
   });
