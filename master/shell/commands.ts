@@ -156,12 +156,12 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     },
   },
   {
-    name: 'waitForNodesActive', args: 'MILLIS NODE...', summary: 'wait until every node is ACTIVE; 0 ms waits forever',
+    name: 'waitForNodesActive', args: 'MILLIS NODE...', summary: 'wait until every node is ACTIVE with its current config; 0 ms waits forever',
     minArgs: 2, maxArgs: MANY, needsConnection: true, completes: (i) => (i === 0 ? 'none' : 'node'),
     check: (args) => checkCounts(args.slice(0, 1), ['MILLIS'], 'waitForNodesActive MILLIS NODE...'),
     async run(ctx, [msText, ...names]) {
       return waitForNodes(ctx, parseCount(msText, 'MILLIS'), names, 'ACTIVE', isActive,
-        'Nodes are active (in ACTIVE state)');
+        'Nodes are active (in ACTIVE state, with their current config)');
     },
   },
   {

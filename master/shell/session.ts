@@ -11,7 +11,8 @@ import { sleep } from '../../core/retry';
 import { FlumeError } from '../../core/errors';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import {
-  AdminCallError, AdminClient, CommandStatus, ConnectError, MasterAddress, NodeStatus, enumName, formatAddress, parseAddress,
+  AdminCallError, AdminClient, CommandStatus, ConnectError, LogicalConfig, MasterAddress, NodeStatus, enumName, formatAddress,
+  parseAddress,
 } from './admin-client';
 
 export const SESSION_DEFAULTS = {
@@ -169,9 +170,11 @@ export class Session {
   async waitForNodes(names: readonly string[], ready: (n: NodeView) => boolean, timeoutMs: number,
     signal: AbortSignal): Promise<WaitResult<string[]>> {
     return this.poll(timeoutMs, signal, async () => {
-      const views = nodeViews(await this.call((admin) => admin.nodeStatus()));
+      const nodes = await this.call((admin) => admin.nodeStatus());
+      const configs = await this.call((admin) => admin.configs());
+      const views = nodeViews(nodes, configs);
       const pending = names.filter((n) => { const v = views.get(n); return !v || !ready(v); })
-        .map((n) => `${n} (${views.get(n)?.state ?? 'unknown to the master'})`);
+        .map((n) => describeView(n, views.get(n)));
       return { done: pending.length === 0, value: pending };
     });
   }
@@ -232,35 +235,60 @@ export class Session {
 export interface NodeView {
   name: string;
   state: string;
-  /** Config version of a logical node; undefined for a physical node. */
+  /** Config version a logical node runs; undefined for a physical node. */
   configVersion: number | undefined;
+  /** Version of the master's config for this name; undefined when the master has none. */
+  wantedVersion: number | undefined;
 }
 
 /**
  * Views by name. A logical node's view wins over a physical node of the same name (the node
  * an unmapped physical node runs); a logical node on a LOST physical node is LOST, whatever
- * it last reported.
+ * it last reported. `configs` give each name the version the master wants it to run.
  */
-export function nodeViews(nodes: readonly NodeStatus[]): Map<string, NodeView> {
+export function nodeViews(nodes: readonly NodeStatus[], configs: readonly LogicalConfig[] = []): Map<string, NodeView> {
   const views = new Map<string, NodeView>();
   for (const n of nodes) {
     const physicalState = enumName('NodeState', n.state);
-    if (!views.has(n.physical)) views.set(n.physical, { name: n.physical, state: physicalState, configVersion: undefined });
+    if (!views.has(n.physical)) {
+      views.set(n.physical, { name: n.physical, state: physicalState, configVersion: undefined, wantedVersion: undefined });
+    }
     for (const l of n.logical) {
       const state = physicalState === 'LOST' ? 'LOST' : enumName('NodeState', l.state);
-      views.set(l.name, { name: l.name, state, configVersion: l.configVersion });
+      views.set(l.name, { name: l.name, state, configVersion: l.configVersion, wantedVersion: undefined });
     }
+  }
+  for (const c of configs) {
+    const view = views.get(c.logical);
+    if (view) view.wantedVersion = c.version;
   }
   return views;
 }
 
-/** ACTIVE (a logical node also needs a config version, as in Flume OG). */
-export function isActive(v: NodeView): boolean {
-  return v.state === 'ACTIVE' && v.configVersion !== 0;
+/**
+ * Runs the config the master has for it now (a version at least the master's), or, with no
+ * config on the master, any config at all (Flume OG's "version != 0"). So a wait right after
+ * `exec config` or `refresh` waits for the new version, not the one running before.
+ */
+function runsWantedConfig(v: NodeView): boolean {
+  if (v.wantedVersion === undefined) return v.configVersion !== 0;
+  return (v.configVersion ?? 0) >= v.wantedVersion;
 }
 
-/** Finished running: IDLE, ERROR, LOST or DECOMMISSIONED, after having had a config. */
+/** ACTIVE with the config the master wants it to run. */
+export function isActive(v: NodeView): boolean {
+  return v.state === 'ACTIVE' && runsWantedConfig(v);
+}
+
+/** Finished running: IDLE or ERROR with the wanted config, or LOST, or DECOMMISSIONED. */
 export function isDone(v: NodeView): boolean {
-  const finished = ['IDLE', 'ERROR', 'LOST', 'DECOMMISSIONED'].includes(v.state);
-  return finished && (v.configVersion !== 0 || v.state === 'LOST' || v.state === 'DECOMMISSIONED');
+  if (v.state === 'LOST' || v.state === 'DECOMMISSIONED') return true;
+  return (v.state === 'IDLE' || v.state === 'ERROR') && runsWantedConfig(v);
+}
+
+/** `web01 (ACTIVE, runs v3 of v4)` for the list of nodes a wait still waits for. */
+export function describeView(name: string, v: NodeView | undefined): string {
+  if (!v) return `${name} (unknown to the master)`;
+  const versions = v.wantedVersion === undefined ? '' : `, runs v${v.configVersion ?? 0} of v${v.wantedVersion}`;
+  return `${name} (${v.state}${versions})`;
 }
