@@ -6,17 +6,22 @@
  *   grpc-e2e / grpc-hop                 one process, HTTP/2 window raised (core/grpc/tuning.ts)
  *   grpc-e2e-win64k / grpc-hop-win64k   one process, Node's default 64 KiB server window (before)
  *   grpc-*-2proc[-win64k]               the same with the collector in a child process
+ *   grpc-e2e-2proc-wal                  2proc, the collector's channel a WAL (fsync'd group commits)
  * Latency is append → resolve (the ack the mode waits for). rss_mb is the agent process's peak
  * (both tiers when in one process); 2proc lines add the collector's. cpu_s_per_mev is CPU
  * seconds per million events, steadier than events/s on a loaded machine.
  * Run alone: `node dist/test/bench/tiers.bench.js` (FLUME_BENCH_MS, FLUME_BENCH_ROUNDS).
  */
 import { fork } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
-import { type Batch, inTransaction } from '../../core/channel';
+import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { BatchBuilder, encodeBatch, parseBatchHeader } from '../../core/event';
 import { MemoryChannel } from '../../core/memory-channel';
+import { openWal } from '../../core/wal';
 
 const RUN_MS = Number(process.env.FLUME_BENCH_MS ?? 2_500);
 const ROUNDS = Number(process.env.FLUME_BENCH_ROUNDS ?? 3);
@@ -39,17 +44,26 @@ function cpuSeconds(): number {
 }
 
 /** A collector (server + memory channel + acking consumer) in this process. */
-async function inProcessCollector(raiseWindow: boolean, inProcess = true): Promise<Collector> {
-  const channel = new MemoryChannel('bench', { capacityBytes: 64 * 1024 * 1024 });
+async function inProcessCollector(raiseWindow: boolean, inProcess = true, walDir?: string): Promise<Collector> {
+  const channel: Channel = walDir
+    ? await openWal(walDir, { capacityBytes: 256 * 1024 * 1024 })
+    : new MemoryChannel('bench', { capacityBytes: 64 * 1024 * 1024 });
   const server = new CollectorServer(channel, { port: 0, window: 32, grpc: { raiseWindow } });
   await server.start();
   let running = true;
   let peak = 0;
   let cpuAtMark = cpuSeconds();
+  // The storage-writer stand-in takes up to 16 batches per transaction (a durable channel's take
+  // commit waits for a checkpoint fsync, so one batch per transaction would measure fsyncs) and
+  // fires their end-to-end acks once the take is committed.
   const consumer = (async () => {
     while (running) {
-      const b = await inTransaction(channel, (tx) => tx.take(50)).catch(() => null);
-      if (b) server.ackEndToEnd(b.origin, b.seq);
+      const taken = await inTransaction(channel, async (tx) => {
+        const out: Batch[] = [];
+        for (let b = await tx.take(50); b; b = out.length < 16 ? await tx.take(0) : null) out.push(b);
+        return out;
+      }).catch(() => [] as Batch[]);
+      for (const b of taken) server.ackEndToEnd(b.origin, b.seq);
     }
   })();
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
@@ -63,14 +77,17 @@ async function inProcessCollector(raiseWindow: boolean, inProcess = true): Promi
       clearInterval(sampler);
       await consumer;
       await server.stop();
+      await channel.stop();
+      if (walDir) fs.rmSync(walDir, { recursive: true, force: true });
       return { rssMb: peak / 1e6, cpuS };
     },
   };
 }
 
 /** The same collector in a child process (this file, run with --collector). */
-async function childCollector(raiseWindow: boolean): Promise<Collector> {
-  const child = fork(__filename, ['--collector', raiseWindow ? 'raise' : 'default'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+async function childCollector(raiseWindow: boolean, wal = false): Promise<Collector> {
+  const args = ['--collector', raiseWindow ? 'raise' : 'default', ...(wal ? ['wal'] : [])];
+  const child = fork(__filename, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`collector child exited with ${code}`)));
@@ -169,6 +186,8 @@ interface Scenario {
   mode: 'E2E' | 'DFO';
   twoProc: boolean;
   raise: boolean;
+  /** The collector's channel is a WAL (core/wal.ts) in a temp dir, not memory. */
+  wal?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [];
@@ -180,6 +199,7 @@ for (const twoProc of [false, true]) {
     }
   }
 }
+SCENARIOS.push({ name: 'grpc-e2e-2proc-wal', mode: 'E2E', twoProc: true, raise: true, wal: true });
 
 /**
  * Scenarios run in alternation, ROUNDS times, and each prints its median round: on a shared
@@ -190,7 +210,7 @@ export async function run(): Promise<void> {
   const results = new Map<string, Result[]>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of SCENARIOS) {
-      const collector = s.twoProc ? await childCollector(s.raise) : await inProcessCollector(s.raise);
+      const collector = s.twoProc ? await childCollector(s.raise, s.wal) : await inProcessCollector(s.raise);
       const r = await drive(s.mode, collector);
       results.set(s.name, [...(results.get(s.name) ?? []), r]);
     }
@@ -206,8 +226,9 @@ export async function run(): Promise<void> {
   }
 }
 
-async function collectorMain(raiseWindow: boolean): Promise<void> {
-  const c = await inProcessCollector(raiseWindow, false);
+async function collectorMain(raiseWindow: boolean, wal: boolean): Promise<void> {
+  const walDir = wal ? fs.mkdtempSync(path.join(os.tmpdir(), 'flume-bench-wal-')) : undefined;
+  const c = await inProcessCollector(raiseWindow, false, walDir);
   process.send!({ port: c.port });
   process.on('message', async (m) => {
     if (m === 'mark') c.mark();
@@ -216,7 +237,7 @@ async function collectorMain(raiseWindow: boolean): Promise<void> {
 }
 
 if (require.main === module) {
-  if (process.argv[2] === '--collector') void collectorMain(process.argv[3] === 'raise');
+  if (process.argv[2] === '--collector') void collectorMain(process.argv[3] === 'raise', process.argv[4] === 'wal');
   else run().catch((err) => {
     console.error(err);
     process.exit(1);
