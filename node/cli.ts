@@ -21,6 +21,7 @@ import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
 import { type ChannelKind, LOGICAL_NODE_DEFAULTS } from './logical-node';
+import { runMasterMode } from './master-mode';
 import { LogicalNodeManager } from './manager';
 import { componentReference } from './reference';
 
@@ -50,11 +51,12 @@ export interface NodeRuntime {
   physicalNode: string;
   host: string;
   http: StatusServer | null;
+  /** Run before the logical nodes close on shutdown (the master link stops first). */
+  onStop: Array<() => Promise<void>>;
 }
 
 const EXIT_OK = 0;
 const EXIT_PROBLEMS = 1;
-const EXIT_NOT_BUILT = 2;
 
 /**
  * Flume OG's plugin classes: a module (path) exporting `COMPONENTS: ComponentDef[]`, registered
@@ -142,13 +144,14 @@ async function run(o: RunOptions): Promise<number> {
     port: Number(o.httpPort), host: o.httpHost, metrics, logger,
     status: () => ({ physicalNode, host, version: VERSION, uptimeMs: Date.now() - started, mode: o.standalone ? 'standalone' : 'master', nodes: manager.status() }),
   });
-  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http };
+  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http, onStop: [] };
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {
     if (!stopping) {
       logger.info('physical node stopping', { reason: why });
       stopping = (async () => {
+        for (const hook of runtime.onStop) await hook().catch((err: Error) => logger.warn('stop hook failed', { error: err.message }));
         await manager.closeAll(Number(o.closeTimeout));
         await http?.close();
         logger.info('physical node stopped');
@@ -200,20 +203,10 @@ async function standalone(rt: NodeRuntime, text: string, oneshot: boolean): Prom
   return EXIT_OK;
 }
 
-/**
- * `--master` mode belongs to node/master-client.ts: when that module exports
- * `runMasterMode(runtime, { masters, role })` (resolving to an exit code, or null to run on), it
- * drives `runtime.manager` from heartbeats. Until then this mode says it is not built.
- */
-async function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null> {
-  type Entry = (runtime: NodeRuntime, options: { masters: string[]; role: string }) => Promise<number | null>;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('./master-client') as { runMasterMode?: Entry };
-  if (typeof mod.runMasterMode !== 'function') {
-    console.error('flume-node: --master mode is not built yet; use --standalone -c SPEC');
-    return EXIT_NOT_BUILT;
-  }
-  return mod.runMasterMode(rt, { masters: o.master!.split(',').map((m) => m.trim()).filter(Boolean), role: o.role ?? 'agent' });
+/** `--master` mode: node/master-mode.ts drives the manager from heartbeats. */
+function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null> {
+  const masters = o.master!.split(',').map((m) => m.trim()).filter(Boolean);
+  return runMasterMode(rt, { masters, role: o.role ?? 'agent' });
 }
 
 function validate(file: string, plugins: string[]): number {

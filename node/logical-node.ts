@@ -293,7 +293,11 @@ export class LogicalNode {
     const channel = this.channel!;
     const sink = this.sink!;
     const c = this.driverCounters;
+    let turns = 0;
     while (!this.stopWorkers) {
+      // A memory channel and a synchronous sink resolve on microtasks alone: yield now and then
+      // so timers (heartbeats), I/O and signals are not starved.
+      if (++turns % 64 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const tx = channel.transaction();
       tx.begin();
       let batch;

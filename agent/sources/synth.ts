@@ -64,6 +64,9 @@ export class SynthSource implements Source {
         this.closing = true;
       });
       await batcher.waitBelow();
+      // Into a memory channel every step above resolves on microtasks alone: let timers,
+      // I/O and signals run between batches.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     await batcher.drain();
   }
