@@ -55,6 +55,11 @@ interface DefBase {
   /** One or two sentences for `flume-node components`. */
   doc: string;
   args: readonly ArgSchema[];
+  /**
+   * The component's promise needs a durable channel (E2E and DFO agent sinks, collector
+   * sources): its logical node gets a WAL whatever the node's default channel is.
+   */
+  durableChannel?: boolean;
 }
 
 export interface SourceDef extends DefBase {

@@ -1,6 +1,7 @@
 /**
  * The full catalog a flume-node runs: sources (agent/sources), local sinks and wrappers
- * (core/sinks), storage writers (collector/writers) and decorators (core/decorators).
+ * (core/sinks), storage writers (collector/writers), decorators (core/decorators) and the tier
+ * components (node/tier-components.ts: collectorSource, agent sinks and chains).
  * Adding a component: one file in its folder, one line in that folder's index.
  */
 import { SOURCES } from '../agent/sources';
@@ -8,6 +9,7 @@ import { DECORATORS } from '../core/decorators';
 import { type ComponentDef, Registry } from '../core/registry';
 import { SINKS, WRAPPERS } from '../core/sinks';
 import { WRITERS } from '../collector/writers';
+import { TIER_COMPONENTS } from './tier-components';
 
 /** A registry holding every built-in component, plus `extra` (plugins, tests). */
 export function defaultRegistry(extra: readonly ComponentDef[] = []): Registry {
@@ -17,5 +19,6 @@ export function defaultRegistry(extra: readonly ComponentDef[] = []): Registry {
     .registerAll(WRITERS)
     .registerAll(WRAPPERS)
     .registerAll(DECORATORS)
+    .registerAll(TIER_COMPONENTS)
     .registerAll(extra);
 }

@@ -29,7 +29,7 @@ import {
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
 import { backoffMs, sleep } from '../core/retry';
-import type { LogicalNodeSpec } from '../core/spec/ast';
+import type { LogicalNodeSpec, SinkSpec } from '../core/spec/ast';
 import { openWal, WAL_DEFAULTS } from '../core/wal';
 import { buildSink, buildSource } from './builder';
 import { NodeLedger } from './ledger';
@@ -90,6 +90,7 @@ export class LogicalNode {
   private lifecycle: LogicalNodeState = 'IDLE';
   private failure: string | undefined;
   private channel: Channel | null = null;
+  private channelKind: ChannelKind = 'memory';
   private sink: Sink | null = null;
   private source: Source | null = null;
   private workers: Promise<void>[] = [];
@@ -151,7 +152,7 @@ export class LogicalNode {
       await source.open(this.output(seq));
       this.removeCollector = this.deps.metrics.onCollect(() => this.updateGauges());
       this.lifecycle = 'ACTIVE';
-      this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.options.channel, window });
+      this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.channelKind, window });
     } catch (err) {
       this.failure = err instanceof Error ? err.message : String(err);
       this.log.error('logical node failed to open', { error: this.failure });
@@ -188,7 +189,7 @@ export class LogicalNode {
       state: this.lifecycle,
       source: this.spec.sourceText,
       sink: this.spec.sinkText,
-      channel: stats ? { kind: this.options.channel, ...stats } : null,
+      channel: stats ? { kind: this.channelKind, ...stats } : null,
       ...(this.failure ? { error: this.failure } : {}),
       counters,
     };
@@ -252,9 +253,32 @@ export class LogicalNode {
     }
   }
 
+  /** Whether a component of the spec declares that it needs a durable channel. */
+  private needsDurableChannel(): boolean {
+    const registry = this.deps.registry;
+    const wants = (kind: 'source' | 'sink' | 'decorator' | 'wrapper', name: string): boolean =>
+      registry.lookup(kind, name)?.durableChannel === true;
+    const walk = (sink: SinkSpec): boolean => {
+      switch (sink.kind) {
+        case 'sink':
+          return wants('sink', sink.call.name);
+        case 'decorated':
+          return wants('decorator', sink.decorator.name) || walk(sink.sink);
+        case 'fanout':
+          return sink.sinks.some(walk);
+        case 'failover':
+          return walk(sink.primary) || walk(sink.backup);
+        case 'wrapper':
+          return wants('wrapper', sink.call.name) || walk(sink.body);
+      }
+    };
+    return wants('source', this.spec.source.name) || walk(this.spec.sink);
+  }
+
   private async openChannel(): Promise<Channel> {
     const capacity = this.options.channelCapacityBytes;
-    if (this.options.channel === 'wal') {
+    this.channelKind = this.options.channel === 'wal' || this.needsDurableChannel() ? 'wal' : 'memory';
+    if (this.channelKind === 'wal') {
       return openWal(path.join(this.deps.dataDir, 'wal'), {
         name: `${this.name}.wal`,
         capacityBytes: capacity > 0 ? capacity : WAL_DEFAULTS.capacityBytes,

@@ -42,9 +42,14 @@ export interface EscapedFileOptions {
    * its hour); 0: files stay open until the sink closes or rolls.
    */
   idleMs: number;
+  /**
+   * Written batches are made durable (fdatasync) and reported stored this often, so end-to-end
+   * acks do not wait for a roll; 0: only at flush, roll and close.
+   */
+  syncMs: number;
 }
 
-export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0 };
+export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 100 };
 
 interface OpenFile {
   finalPath: string;
@@ -89,6 +94,8 @@ export class EscapedFileSink implements Sink {
   private readonly idsFile: string;
   private idsHandle: fs.FileHandle | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
+  private syncing = false;
   private index: StoredIndex | null = null;
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
@@ -127,6 +134,16 @@ export class EscapedFileSink implements Sink {
         });
       }, Math.max(100, Math.min(this.options.idleMs, 1000)));
       this.idleTimer.unref();
+    }
+    if (this.options.syncMs > 0) {
+      this.syncTimer = setInterval(() => {
+        if (this.syncing || this.pending.length === 0) return;
+        this.syncing = true;
+        this.flush()
+          .catch((err) => this.ctx.logger.error('syncing written files failed', { error: String(err) }))
+          .finally(() => (this.syncing = false));
+      }, this.options.syncMs);
+      this.syncTimer.unref();
     }
     this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
   }
@@ -193,14 +210,13 @@ export class EscapedFileSink implements Sink {
     this.ctx.counters.add(SINK_BATCHES_ACKED);
   }
 
-  /** Everything written is durable now: record the ids and tell the ledger. */
-  private async markStored(): Promise<void> {
-    const done = this.pending;
+  /** The batches of `done` are durable now: record their ids and tell the ledger. */
+  private async markStored(done: Array<{ origin: string; seq: number }>): Promise<void> {
     if (done.length === 0) return;
-    this.pending = [];
-    this.pendingIds.clear();
+    for (const { origin, seq } of done) this.pendingIds.delete(`${origin}\t${seq}`);
     this.index?.record(done);
-    await this.idsHandle?.truncate(0);
+    // Ids written since the snapshot stay journaled until a later flush covers them.
+    if (this.pending.length === 0) await this.idsHandle?.truncate(0);
     for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
   }
 
@@ -211,19 +227,23 @@ export class EscapedFileSink implements Sink {
 
   async flush(): Promise<void> {
     await this.queue;
+    // Only what was written before the sync started is durable after it.
+    const done = this.pending.splice(0);
     await Promise.all([...this.files.values()].map((f) => f.handle.datasync()));
-    await this.markStored();
+    await this.markStored(done);
   }
 
   async close(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.syncTimer) clearInterval(this.syncTimer);
     this.idleTimer = null;
+    this.syncTimer = null;
     await this.queue;
     const files = [...this.files.values()];
     this.files.clear();
     const results = await Promise.allSettled(files.map((f) => this.complete(f)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
-    await this.markStored();
+    await this.markStored(this.pending.splice(0));
     await this.idsHandle?.close();
     this.idsHandle = null;
     await fs.rm(this.idsFile, { force: true });
@@ -378,6 +398,7 @@ export const escapedFileDef: SinkDef = {
   create: (args, ctx) => new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx, {
     idleMs: args.optionalNumber('idleMs') ?? ESCAPED_FILE_DEFAULTS.idleMs,
     maxOpenFiles: args.optionalNumber('maxOpenFiles') ?? ESCAPED_FILE_DEFAULTS.maxOpenFiles,
+    syncMs: ESCAPED_FILE_DEFAULTS.syncMs,
   }),
 };
 
