@@ -30,6 +30,24 @@ export interface ComponentContext {
   tags?: Readonly<Record<string, string>>;
   /** The logical node's storage ledger (set by the node driver); see {@link StorageLedger}. */
   ledger?: StorageLedger;
+  /** Automatic chains from the master; absent in standalone mode. See {@link ChainSource}. */
+  chains?: ChainSource;
+}
+
+/**
+ * The master's automatic chains, as a node sees them (node/chains.ts in master mode).
+ * - `current` resolves with the collectors (`host:port`, failover order) the master assigns to
+ *   the agent logical node `logical` in `flow` ('' or absent: its config's flow); [] while none.
+ * - `watch` calls `cb` with each new list, in order, whenever the master's version of it
+ *   changes (not for the list `current` would give at the time of the call); returns the
+ *   unsubscriber.
+ * - `advertise` registers a collector: the master counts `address` as a live collector of
+ *   `logical`'s flow until the returned function is called.
+ */
+export interface ChainSource {
+  current(logical: string, flow?: string): Promise<string[]>;
+  watch(logical: string, flow: string | undefined, cb: (collectors: string[]) => void): () => void;
+  advertise(logical: string, address: string): () => void;
 }
 
 /**

@@ -20,6 +20,8 @@ export interface LogicalStatus {
   state: number;
   configVersion: number;
   message: string;
+  /** host:port this logical node's collector source listens on; absent if it has none. */
+  listen?: string;
 }
 
 /** What one master knows of one physical node. */

@@ -37,6 +37,8 @@ export interface WireLogicalNodeStatus {
   configVersion: number;
   message: string;
   counters: Record<string, number>;
+  /** host:port of a collector source (automatic chains); '' or absent otherwise. */
+  listen?: string;
 }
 
 export interface WireHeartbeatRequest {

@@ -12,6 +12,7 @@ import { FlumeError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type * as protobuf from 'protobufjs';
 import { messageType, serviceDefinition } from '../proto';
+import { ChainTable } from './chains';
 import type { MasterMetrics } from './metrics';
 import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus, type NodeRecord, type NodeTable } from './nodes';
 import {
@@ -67,7 +68,7 @@ export function commandToWire(r: CommandRecord): WireCommandStatus {
 export function nodeToWire(r: NodeRecord): WireNodeStatus {
   return {
     physical: r.physical, host: r.host, role: r.role, state: r.state, lastSeen: r.lastSeen,
-    logical: r.logical.map((l) => ({ name: l.name, state: l.state, configVersion: l.configVersion, message: l.message, counters: {} })),
+    logical: r.logical.map((l) => ({ name: l.name, state: l.state, configVersion: l.configVersion, message: l.message, counters: {}, listen: l.listen ?? '' })),
   };
 }
 
@@ -89,7 +90,7 @@ export function mappingsOf(state: Readonly<MasterState>, known: string[], physic
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 
-interface DecodedStatus { name: string; state: number; configVersion: unknown; message: string }
+interface DecodedStatus { name: string; state: number; configVersion: unknown; message: string; listen: string }
 
 /** A HeartbeatRequest from bytes, with only the conversions the node table needs. */
 export function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn {
@@ -98,6 +99,7 @@ export function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn
   for (let i = 0; i < m.logical.length; i++) {
     const l = m.logical[i];
     logical[i] = { name: l.name, state: l.state, configVersion: num(l.configVersion), message: l.message };
+    if (l.listen) logical[i].listen = l.listen;
   }
   return { physical: m.physical, host: m.host, role: m.role, startedAt: num(m.startedAt), logical };
 }
@@ -105,6 +107,10 @@ export function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn
 /** Registers both services on `server`. */
 export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void {
   const { nodes, metrics } = deps;
+  const chains = new ChainTable(() => {
+    const view = ready().view();
+    return { revision: view.revision, state: view.state, nodes: () => nodes.list(view.state, Date.now()) };
+  });
   const ready = (): ConfigStore => {
     if (!deps.store) throw new StoreUnavailableError('the master is starting');
     return deps.store;
@@ -133,9 +139,10 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void 
       const names = req.logical.length > 0 ? req.logical : logicalNodesOf(state, req.physical);
       return { configs: configsToWire(state, names) };
     }),
-    GetChain: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-      callback({ code: grpc.status.UNIMPLEMENTED, details: 'automatic chains are not built yet' } as grpc.ServiceError);
-    },
+    GetChain: unary((req: { logical: string; flow: string }) => {
+      if (!req.logical) throw new FlumeError('GetChain needs the agent\'s logical node name');
+      return chains.chain(req.logical, req.flow || undefined, Date.now());
+    }),
   });
 
   server.addService(serviceDefinition('Admin'), {

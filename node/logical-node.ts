@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { batchOf, type Channel, inTransaction } from '../core/channel';
-import type { ComponentContext, Sink, Source, SourceOutput } from '../core/component';
+import type { ChainSource, ComponentContext, Sink, Source, SourceOutput } from '../core/component';
 import { FlumeError, ValidationError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { MemoryChannel, MEMORY_CHANNEL_DEFAULTS } from '../core/memory-channel';
@@ -69,6 +69,8 @@ export interface LogicalNodeDeps {
   host: string;
   /** The node's own directory (sequence numbers, WAL, source offsets). */
   dataDir: string;
+  /** Automatic chains from the master (master mode only). */
+  chains?: ChainSource;
 }
 
 export type LogicalNodeState = 'IDLE' | 'OPENING' | 'ACTIVE' | 'CLOSING' | 'CLOSED' | 'ERROR';
@@ -381,6 +383,7 @@ export class LogicalNode {
       dataDir: this.deps.dataDir,
       counters: this.countersFor(componentPath),
       ledger: this.ledger,
+      ...(this.deps.chains ? { chains: this.deps.chains } : {}),
       ...(tags ? { tags } : {}),
     };
   }

@@ -14,6 +14,7 @@
  */
 import * as path from 'node:path';
 import { FlumeError } from '../core/errors';
+import type { ChainSource } from '../core/component';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import type { Registry } from '../core/registry';
@@ -62,6 +63,8 @@ export interface ManagerDeps {
   /** Each logical node gets `<dataRoot>/<name>`. */
   dataRoot: string;
   nodeOptions?: Partial<LogicalNodeOptions>;
+  /** Automatic chains (master mode); see `useChains`. */
+  chains?: ChainSource;
 }
 
 export interface ManagedNodeStatus extends LogicalNodeStatus {
@@ -90,6 +93,11 @@ export class LogicalNodeManager {
 
   constructor(private readonly deps: ManagerDeps) {
     this.log = deps.logger.child({ component: 'manager' });
+  }
+
+  /** Gives logical nodes opened from now on the master's automatic chains (master mode sets it first). */
+  useChains(chains: ChainSource): void {
+    this.deps.chains = chains;
   }
 
   /** Brings the running nodes to the desired set; see the module comment. */
@@ -193,6 +201,7 @@ export class LogicalNodeManager {
         physicalNode: this.deps.physicalNode,
         host: this.deps.host,
         dataDir: path.join(this.deps.dataRoot, name),
+        ...(this.deps.chains ? { chains: this.deps.chains } : {}),
       }, this.deps.nodeOptions);
       entry.node = node;
       await node.open();

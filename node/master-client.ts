@@ -57,12 +57,19 @@ type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.Serv
 interface MasterStub extends grpc.Client {
   Heartbeat: Unary<object, WireHeartbeatReply>;
   GetConfigs: Unary<object, { configs: WireLogicalConfig[] }>;
+  GetChain: Unary<object, WireChainReply>;
+}
+
+/** A master's answer to GetChain: the agent's collectors in failover order and their version. */
+export interface WireChainReply {
+  collectors: string[];
+  version: number;
 }
 
 const MasterStubCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
   new (address: string, credentials: grpc.ChannelCredentials) => MasterStub;
 
-function call<Req, Res>(stub: MasterStub, method: 'Heartbeat' | 'GetConfigs', req: Req, timeoutMs: number): Promise<Res> {
+function call<Req, Res>(stub: MasterStub, method: 'Heartbeat' | 'GetConfigs' | 'GetChain', req: Req, timeoutMs: number): Promise<Res> {
   return new Promise((resolve, reject) => {
     (stub[method] as unknown as Unary<Req, Res>).call(stub, req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
   });
@@ -82,6 +89,8 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   private readonly startedAt = Date.now();
   private desired = new Map<string, DesiredLogicalNode>();
   private readonly reported = new Map<string, WireLogicalNodeStatus>();
+  /** logical node -> host:port its collector source listens on (sent with every heartbeat). */
+  private readonly listening = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private beating: Promise<void> | undefined;
@@ -117,6 +126,30 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     } else {
       this.reported.set(logical, { name: logical, state: NodeStateCode[state], configVersion, message, counters: {} });
     }
+  }
+
+  /**
+   * Registers a collector: `address` (host:port) travels in `logical`'s status with every
+   * heartbeat from now on, so the master puts it in automatic chains; '' withdraws it.
+   */
+  setListen(logical: string, address: string): void {
+    if (address) this.listening.set(logical, address);
+    else this.listening.delete(logical);
+  }
+
+  /** The interval heartbeats go at now (the master may have changed it). */
+  get interval(): number {
+    return this.heartbeatMs;
+  }
+
+  /**
+   * Asks the master talked to last for the automatic chain of `logical` ('' flow: the flow of
+   * its config). Rejects if that master does not answer; the caller asks again later (by then
+   * heartbeats may have failed over to another master).
+   */
+  getChain(logical: string, flow: string): Promise<WireChainReply> {
+    return call<object, WireChainReply>(this.stubs[this.current], 'GetChain', { logical, flow }, this.callTimeoutMs)
+      .then((r) => ({ collectors: r.collectors ?? [], version: Number(r.version ?? 0) }));
   }
 
   /** Stops reporting a logical node (it was closed and is no longer desired). */
@@ -177,6 +210,12 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
       logical.push(this.reported.get(name) ?? { name, state: NodeStateCode.IDLE, configVersion: 0, message: '', counters: {} });
     }
     for (const [name, status] of this.reported) if (!this.desired.has(name)) logical.push(status);
+    if (this.listening.size > 0) {
+      for (let i = 0; i < logical.length; i++) {
+        const listen = this.listening.get(logical[i].name);
+        if (listen) logical[i] = { ...logical[i], listen };
+      }
+    }
     return { physical: this.options.physical, host: this.options.host ?? os.hostname(), role: this.options.role, logical, startedAt: this.startedAt };
   }
 

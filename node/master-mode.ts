@@ -4,6 +4,7 @@
  * each logical node's state travels back with the next heartbeat, and the last desired set is
  * applied again every few seconds so that a node that failed to open is retried.
  */
+import { MasterChainSource } from './chains';
 import { MasterClient } from './master-client';
 import type { NodeRuntime } from './cli';
 import { type DesiredSet, reportedState } from './manager';
@@ -24,6 +25,8 @@ export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions)
     masters: options.masters, physical: rt.physicalNode, role: options.role, logger: rt.logger, host: rt.host,
     heartbeatMs: options.heartbeatMs,
   });
+  const chains = new MasterChainSource(client, rt.logger);
+  rt.manager.useChains(chains);
   let desired: DesiredSet = new Map();
   let known = new Set<string>();
 
@@ -59,9 +62,11 @@ export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions)
   timer.unref();
   rt.onStop.push(async () => {
     clearInterval(timer);
+    chains.stop();
     await client.stop();
   });
   client.start();
+  chains.start();
   log.info('Master mode started', { masters: options.masters, role: options.role, physicalNode: rt.physicalNode });
   return null;
 }

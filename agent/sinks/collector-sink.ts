@@ -95,7 +95,7 @@ export class CollectorSink implements Sink {
   private lastFailback = 0;
 
   constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
-    this.options = parseCollectorSinkOptions(options);
+    this.options = parseOptions(options);
     this.collectors = [...this.options.collectors];
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
     this.counters = new TierCounters(deps.counters);
@@ -121,7 +121,7 @@ export class CollectorSink implements Sink {
    * what is unacked there (after a `Stored` query in E2E mode).
    */
   setCollectors(collectors: string[]): void {
-    const parsed = parseCollectorSinkOptions({ ...this.options, collectors }).collectors;
+    const parsed = parseOptions({ ...this.options, collectors }).collectors;
     const connectedTo = this.ready ? this.collectors[this.current] : null;
     const old = new Map(this.collectors.map((t, i) => [t, this.connections[i]]));
     this.connections = parsed.map((t) => old.get(t) ?? new CollectorConnection(t, this.options.grpc));
@@ -130,7 +130,10 @@ export class CollectorSink implements Sink {
     const stillThere = connectedTo === null ? -1 : parsed.indexOf(connectedTo);
     if (stillThere >= 0) this.current = stillThere;
     else if (this.stream) this.restartStream(0);
-    else this.current = 0;
+    else {
+      this.current = 0;
+      this.wake?.(); // the loop may be waiting for a first collector
+    }
     this.logger.info('Collector chain changed.', { collectors: parsed.join(',') });
   }
 
@@ -182,6 +185,14 @@ export class CollectorSink implements Sink {
     let failedRounds = 0;
     let failedInRound = 0;
     while (!this.closing) {
+      if (this.collectors.length === 0) {
+        // An automatic chain with no live collector yet: E2E/DFO appends wait (the batches
+        // stay in the agent's channel), BE ones drop after connectTimeoutMs; setCollectors wakes us.
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      if (this.current >= this.collectors.length) this.current = 0;
       const index = this.current;
       const ok = await this.connect(index);
       if (this.closing) return;
@@ -360,6 +371,17 @@ export class CollectorSink implements Sink {
     if (acked) this.counters.add(SINK_COUNTERS.acked);
     e.resolve();
   }
+}
+
+/**
+ * The options parser wants at least one collector; an automatic chain may start with none and
+ * get them later from the master (`setCollectors`), so an empty list is accepted here.
+ */
+function parseOptions(input: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>): CollectorSinkOptions {
+  if (Array.isArray(input.collectors) && input.collectors.length === 0) {
+    return { ...parseCollectorSinkOptions({ ...input, collectors: ['none:1'] }), collectors: [] };
+  }
+  return parseCollectorSinkOptions(input);
 }
 
 /** The three reliability modes as factories, for the registry. */

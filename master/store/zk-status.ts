@@ -22,16 +22,16 @@ export function shardOf(physical: string): number {
 
 /** Compact form of a NodeRecord in a shard znode. */
 type Packed = [physical: string, host: string, role: string, state: number, lastSeen: number, startedAt: number,
-  logical: Array<[name: string, state: number, version: number, message: string]>];
+  logical: Array<[name: string, state: number, version: number, message: string, listen?: string]>];
 
 function pack(r: NodeRecord): Packed {
-  return [r.physical, r.host, r.role, r.state, r.lastSeen, r.startedAt, r.logical.map((l) => [l.name, l.state, l.configVersion, l.message])];
+  return [r.physical, r.host, r.role, r.state, r.lastSeen, r.startedAt, r.logical.map((l) => (l.listen ? [l.name, l.state, l.configVersion, l.message, l.listen] : [l.name, l.state, l.configVersion, l.message]))];
 }
 
 function unpack(p: Packed): NodeRecord {
   return {
     physical: p[0], host: p[1], role: p[2], state: p[3], lastSeen: p[4], startedAt: p[5],
-    logical: p[6].map(([name, state, configVersion, message]) => ({ name, state, configVersion, message })),
+    logical: p[6].map(([name, state, configVersion, message, listen]) => (listen ? { name, state, configVersion, message, listen } : { name, state, configVersion, message })),
   };
 }
 
