@@ -1,0 +1,202 @@
+/**
+ * Automatic chains end to end, all real processes: one flume-master, two collectors
+ * (`autoCollectorSource(0) | collectorSink(...)`, so each registers the port it really bound),
+ * three agents (`tail(...) | autoE2EChain`). Every agent gets a chain of both collectors from
+ * the master, first choices spread over both, and events arrive. Then one collector is killed
+ * with SIGKILL: the master drops it from the chains, the agents whose first choice it was move
+ * to the other, and what they send next still arrives; every line is in storage exactly once.
+ *
+ * The kill happens while the agents are idle and drained (every batch end-to-end acked): a
+ * batch a collector stored but had not yet acked when killed would be resent to the other
+ * collector, which cannot know it (cross-collector dedup is not in scope here).
+ */
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { rank } from '../../master/chains';
+import { serviceDefinition } from '../../proto';
+import { httpGet, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
+
+const dir = tempDir('flume-auto-chain-');
+const procs: Proc[] = [];
+let master: MasterProc | undefined;
+let admin: AdminClient | undefined;
+let masterStub: (grpc.Client & Record<string, Unary>) | undefined;
+
+after(async () => {
+  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+  masterStub?.close();
+  admin?.close();
+  await master?.proc.stop().catch(() => undefined);
+  dir.remove();
+});
+
+type Unary = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+const MasterCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
+  new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & Record<string, Unary>;
+
+function getChain(logical: string): Promise<{ collectors: string[]; version: number }> {
+  return new Promise((resolve, reject) => {
+    masterStub!.GetChain.call(masterStub, { logical, flow: '' }, { deadline: Date.now() + 5_000 },
+      (err, res) => (err ? reject(err) : resolve(res as { collectors: string[]; version: number })));
+  });
+}
+
+const file = (...parts: string[]): string => path.join(dir.path, ...parts);
+
+/** Every line of every file (finished or .tmp) under `root`. */
+function storedLines(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const text = fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
+    for (const line of text.split('\n')) if (line) out.push(line);
+  }
+  return out;
+}
+
+async function execOk(command: string, ...args: string[]): Promise<void> {
+  const status = await admin!.exec(command, ...args);
+  assert.equal(status.state, 2, `${command} ${args.join(' ')} failed: ${status.message}`);
+}
+
+function startNode(name: string, role: string): Proc {
+  const proc = spawnFlume('node', ['--master', master!.address, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
+    { env: { FLUME_LOG_LEVEL: 'info' } });
+  procs.push(proc);
+  return proc;
+}
+
+/** Batches in the WAL of `logical` (0 once everything was end-to-end acked), from the node's /metrics. */
+async function channelBatches(proc: Proc, logical: string): Promise<number> {
+  const m = /HTTP status listening.*?:(\d+)\/status/.exec(proc.output());
+  if (!m) return -1;
+  const body = (await httpGet(`http://127.0.0.1:${m[1]}/metrics`)).body;
+  const line = body.split('\n').find((l) => l.includes('channel_fill_batches') && l.includes(`"${logical}"`));
+  return line ? Number(line.trim().split(/\s+/).pop()) : -1;
+}
+
+const escape = (text: string): string => text.replace(/[.[\]]/g, '\\$&');
+
+function appendLines(agent: string, from: number, to: number): void {
+  const lines: string[] = [];
+  for (let i = from; i <= to; i++) lines.push(`${agent} ${String(i).padStart(6, '0')}`);
+  fs.appendFileSync(file(`${agent}.log`), lines.join('\n') + '\n');
+}
+
+test('auto chains: agents spread over the live collectors and move when one is killed -9', { timeout: 150_000 }, async () => {
+  master = await startMasterProc(['--data', file('master'), '--heartbeat-ms', '200', '--lost-after', '5']);
+  admin = new AdminClient(master.address);
+  masterStub = new MasterCtor(master.address, grpc.credentials.createInsecure());
+
+  const collectors = ['coll1', 'coll2'];
+  const collectorProcs = new Map<string, Proc>();
+  for (const c of collectors) {
+    collectorProcs.set(c, startNode(c, 'collector'));
+    await execOk('config', c, 'autoCollectorSource(0)', `collectorSink("${file('out', c)}/", "data-", 1000)`);
+  }
+  // Each collector's registered address (the port it bound) as the master sees it.
+  const addressOf = new Map<string, string>();
+  await waitFor(async () => {
+    for (const n of await admin!.nodes()) {
+      for (const l of n.logical) if (collectors.includes(l.name) && l.listen && l.state === 3) addressOf.set(l.name, l.listen);
+    }
+    return addressOf.size === 2;
+  }, 60_000, 'both collectors to register their address');
+  for (const [c, a] of addressOf) {
+    const port = Number(a.split(':').pop());
+    assert.ok(port > 0, `${c} registered a real port: ${a}`);
+    assert.match(collectorProcs.get(c)!.output(), new RegExp(`collector source listening.*${port}`));
+  }
+  const both = [...addressOf.values()];
+
+  // Three agent names whose first choices cover both collectors (names are free; the hash is not).
+  const agents: string[] = [];
+  const firsts = new Set<string>();
+  for (let i = 0; agents.length < 3; i++) {
+    const name = `agent${i}`;
+    const first = rank(name, both)[0];
+    if (agents.length < 2 && firsts.has(first)) continue;
+    agents.push(name);
+    firsts.add(first);
+  }
+  const agentProcs = new Map<string, Proc>();
+  for (const a of agents) {
+    fs.writeFileSync(file(`${a}.log`), '');
+    agentProcs.set(a, startNode(a, 'agent'));
+    await execOk('config', a, `tail("${file(`${a}.log`)}")`, 'autoE2EChain');
+  }
+
+  const chains = new Map<string, string[]>();
+  for (const a of agents) {
+    const chain = await waitFor(async () => {
+      const c = await getChain(a);
+      return c.collectors.length === 2 ? c : undefined;
+    }, 30_000, `${a}'s chain to name both collectors`);
+    assert.deepEqual([...chain.collectors].sort(), [...both].sort(), `${a}'s chain is both collectors`);
+    chains.set(a, chain.collectors);
+  }
+  assert.equal(new Set(agents.map((a) => chains.get(a)![0])).size, 2, 'first choices spread over both collectors');
+
+  try {
+    // Phase 1: each agent streams to its first choice; everything arrives.
+    for (const a of agents) {
+      await agentProcs.get(a)!.waitForLine(new RegExp(`Streaming to collector.*${escape(chains.get(a)![0])}`), 30_000);
+    }
+    const perPhase = 300;
+    for (const a of agents) appendLines(a, 1, perPhase);
+    const all = (): string[] => [...storedLines(file('out', 'coll1')), ...storedLines(file('out', 'coll2'))];
+    await waitFor(() => all().length >= agents.length * perPhase, 60_000, 'phase 1 lines at the collectors');
+    // Every batch end-to-end acked before the kill (see the module comment).
+    for (const a of agents) {
+      await waitFor(async () => (await channelBatches(agentProcs.get(a)!, a)) === 0, 30_000, `${a}'s WAL to drain`);
+    }
+
+    // Kill the collector that is the first choice of the first agent.
+    const victimAddress = chains.get(agents[0])![0];
+    const victim = [...addressOf].find(([, addr]) => addr === victimAddress)![0];
+    const survivor = collectors.find((c) => c !== victim)!;
+    const marks = new Map(agents.map((a) => [a, agentProcs.get(a)!.output().length]));
+    await collectorProcs.get(victim)!.kill9();
+    const moved = agents.filter((a) => chains.get(a)![0] === victimAddress);
+    assert.ok(moved.length >= 1);
+
+    for (const a of agents) {
+      await waitFor(async () => {
+        const c = await getChain(a);
+        return c.collectors.length === 1 && c.collectors[0] === addressOf.get(survivor);
+      }, 30_000, `${a}'s chain to drop the killed collector`);
+    }
+    // Phase 2: everyone sends more; it all reaches the survivor.
+    for (const a of agents) appendLines(a, perPhase + 1, 2 * perPhase);
+    await waitFor(() => all().length >= agents.length * 2 * perPhase, 90_000, 'phase 2 lines at the surviving collector');
+    for (const a of moved) {
+      const atSurvivor = storedLines(file('out', survivor)).filter((l) => l.startsWith(`${a} `)).length;
+      assert.ok(atSurvivor >= perPhase, `${a} moved to ${survivor}: ${atSurvivor} of its lines there`);
+      const since = agentProcs.get(a)!.output().slice(marks.get(a));
+      assert.match(since, new RegExp(`Streaming to collector.*${escape(addressOf.get(survivor)!)}`), `${a} streams to ${survivor} now`);
+      assert.match(since, /Collector chain changed/, `${a} got the new chain`);
+    }
+
+    // Every line exactly once.
+    const lines = all();
+    const counts = new Map<string, number>();
+    for (const l of lines) counts.set(l, (counts.get(l) ?? 0) + 1);
+    const dups = [...counts].filter(([, n]) => n > 1).map(([l]) => l);
+    assert.deepEqual(dups, [], 'no line stored twice');
+    for (const a of agents) {
+      for (let i = 1; i <= 2 * perPhase; i++) {
+        const l = `${a} ${String(i).padStart(6, '0')}`;
+        assert.equal(counts.get(l), 1, `line "${l}" stored once`);
+      }
+    }
+    assert.equal(lines.length, agents.length * 2 * perPhase);
+  } catch (err) {
+    const tails = [...agentProcs, ...collectorProcs].map(([n, p]) => `--- ${n}\n${p.tail(15)}`).join('\n');
+    throw new Error(`${(err as Error).message}\n${tails}`);
+  }
+});
