@@ -90,18 +90,22 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
   /**
    * Finishes the open batch (if any) and queues its put. Resolves once that put (and every
    * earlier one) has settled; rejects if that put failed. With nothing open, resolves when the
-   * last queued put settles.
+   * last queued put settles. `seq` names the batch (default: the next of the origin);
+   * `beforePut` runs right before the put, after every earlier put has settled.
    */
-  flush(): Promise<void> {
+  flush(seq?: number, beforePut?: () => Promise<void>): Promise<void> {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
     const count = this.builder.count;
     if (count === 0) return this.last;
-    const bytes = this.builder.finish(this.out.nextSeq());
+    const bytes = this.builder.finish(seq ?? this.out.nextSeq());
     this.pendingBatches++;
-    const put = this.last.then(() => this.out.put(bytes));
+    const put = this.last.then(async () => {
+      await beforePut?.();
+      await this.out.put(bytes);
+    });
     const settled = put.then(
       () => {
         this.ctx.counters.add(EVENTS_ACCEPTED, count);

@@ -3,8 +3,9 @@
  * followed path under the logical node's data dir, replaced atomically (write + rename).
  *
  * A position is saved only after the batch holding the lines before it has been put, so a
- * restart resumes exactly after the last line the channel accepted: nothing lost, nothing
- * repeated. (A crash between a put and the save of its position repeats that one batch.)
+ * restart resumes exactly after the last line the channel accepted. Before each put the batch's
+ * byte range and id are saved as `pending`; a crash between the put and the next save repeats
+ * that one batch under the same id, which the storage writer drops as a duplicate.
  * Saves are coalesced: while one write is in progress only the newest position waits.
  */
 import { createHash } from 'node:crypto';
@@ -26,6 +27,12 @@ export interface FileIdentity {
 export interface FilePosition extends FileIdentity {
   path: string;
   offset: number;
+  /**
+   * The batch being put when this was saved: the lines from `offset` to `end`, under batch
+   * sequence number `seq`. A restart puts exactly those bytes again under the same id, so the
+   * storage writer drops them if the first put had reached it: no loss and no duplicate.
+   */
+  pending?: { end: number; seq: number };
 }
 
 export function identityOf(st: fs.Stats): FileIdentity {
@@ -66,7 +73,8 @@ export class OffsetStore {
     if (typeof v.path !== 'string' || typeof v.dev !== 'number' || typeof v.ino !== 'number' || typeof v.offset !== 'number') {
       throw new Error(`offset file ${this.file} is not a position: ${text.slice(0, 200)}`);
     }
-    return { path: v.path, dev: v.dev, ino: v.ino, birth: typeof v.birth === 'number' ? v.birth : 0, offset: v.offset };
+    const pending = v.pending && typeof v.pending.end === 'number' && typeof v.pending.seq === 'number' ? { end: v.pending.end, seq: v.pending.seq } : undefined;
+    return { path: v.path, dev: v.dev, ino: v.ino, birth: typeof v.birth === 'number' ? v.birth : 0, offset: v.offset, ...(pending ? { pending } : {}) };
   }
 
   /** Queues a save; positions must be given in the order they were reached. */

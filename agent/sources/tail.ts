@@ -78,6 +78,9 @@ export class TailFollower {
   private running: Promise<void> | null = null;
   private failed = false;
   private lastCheckpoint: FilePosition | null = null;
+  /** The newest checkpoint whose pending save has run; an older one must not overwrite it. */
+  private savedGeneration = 0;
+  private generation = 0;
   /** The file the name points to after a rotation, held open while the old one is drained. */
   private next: fs.promises.FileHandle | null = null;
   /** When a rotation was first seen (0: none pending), and when the name was first found gone. */
@@ -85,6 +88,8 @@ export class TailFollower {
   private goneAt = 0;
   private markPositioned: () => void = () => undefined;
   private readonly positioned = new Promise<void>((resolve) => (this.markPositioned = resolve));
+
+  private readonly out: SourceOutput;
 
   constructor(
     private readonly ctx: ComponentContext,
@@ -98,6 +103,7 @@ export class TailFollower {
       ctx.logger.error('Saving the tail position failed.', { file: this.opts.file, error: String(err) });
     });
     this.batcher = new EventBatcher(out, ctx, { maxEvents: this.opts.batchEvents, lingerMs: 0 });
+    this.out = out;
     this.buf = Buffer.allocUnsafe(Math.min(this.opts.readBytes, this.opts.maxEventBytes + 2));
   }
 
@@ -234,7 +240,9 @@ export class TailFollower {
     }
     const st = await statOrNull(this.opts.file);
     if (saved === null) {
-      if (st !== null && (await this.openFile(this.opts.file, this.opts.startFromEnd ? st.size : 0)) && this.opts.startFromEnd && st.size > 0) {
+      const start = st !== null && this.opts.startFromEnd ? st.size : 0;
+      if (st !== null && (await this.openFile(this.opts.file, start))) this.lastCheckpoint = { path: this.opts.file, ...this.id, offset: start };
+      if (st !== null && this.fh !== null && this.opts.startFromEnd && st.size > 0) {
         // Starting inside a line that is being written: its rest is not a line of its own.
         const last = Buffer.alloc(1);
         await this.fh!.read(last, 0, 1, st.size - 1);
@@ -247,13 +255,17 @@ export class TailFollower {
       return;
     }
     if (st !== null && sameFile(identityOf(st), saved)) {
-      await this.openFile(this.opts.file, saved.offset <= st.size ? saved.offset : 0);
+      if (saved.offset > st.size) {
+        await this.openFile(this.opts.file, 0);
+        this.lastCheckpoint = { ...saved, offset: 0, pending: undefined };
+      } else if (await this.openFile(this.opts.file, saved.offset)) await this.resumeAt(saved, st.size);
       return;
     }
     const old = await findByIdentity(path.dirname(path.resolve(this.opts.file)), saved);
     if (old !== null) {
       this.ctx.logger.info('File rotated while stopped; draining the old one first.', { file: this.opts.file, old, offset: saved.offset });
       if (await this.openFile(old, saved.offset)) {
+        await this.resumeAt(saved, (await this.fh!.stat()).size);
         for (;;) {
           const r = await this.readChunk();
           if (this.failed) return;
@@ -371,11 +383,32 @@ export class TailFollower {
    */
   private checkpoint(offset = this.readPos): void {
     const last = this.lastCheckpoint;
-    if (this.batcher.builder.count === 0 && last !== null && last.offset === offset && sameFile(last, this.id)) return;
+    const count = this.batcher.builder.count;
+    if (count === 0 && last !== null && last.offset === offset && sameFile(last, this.id)) return;
     const pos: FilePosition = { path: this.opts.file, ...this.id, offset };
     this.lastCheckpoint = pos;
-    this.batcher.flush().then(
-      () => this.store.save(pos),
+    const generation = ++this.generation;
+    let seq: number | undefined;
+    let beforePut: (() => Promise<void>) | undefined;
+    // The batch holds exactly the bytes from the last checkpoint of this file to `offset`: say so
+    // before putting it, so a restart can put the same bytes under the same id.
+    if (count > 0 && last !== null && sameFile(last, this.id) && last.offset < offset) {
+      seq = this.out.nextSeq();
+      const pending = { ...last, pending: { end: offset, seq } };
+      beforePut = async () => {
+        this.savedGeneration = generation;
+        this.store.save(pending);
+        await this.store.flush();
+      };
+    }
+    this.batcher.flush(seq, beforePut).then(
+      () => {
+        // A later batch's pending save already covers this position.
+        if (this.savedGeneration <= generation) {
+          this.savedGeneration = generation;
+          this.store.save(pos);
+        }
+      },
       (err: unknown) => {
         // The channel refused a batch (closed, or the batch is over its limit): stop here, so the
         // saved position stays before the lost lines and a restart reads them again.
@@ -384,6 +417,45 @@ export class TailFollower {
         this.wake?.();
       },
     );
+  }
+
+  /** Takes up a saved position in the open file, first putting again a batch left pending. */
+  private async resumeAt(saved: FilePosition, size: number): Promise<void> {
+    if (saved.pending && saved.pending.end <= size) this.readPos = await this.replayPending(saved);
+    else this.lastCheckpoint = { ...saved, pending: undefined };
+  }
+
+  /**
+   * A crash may have left the batch of `saved.pending` put or not: put the same bytes again
+   * under the same id (the storage writer drops it if it got there) and go on after it.
+   */
+  private async replayPending(saved: FilePosition): Promise<number> {
+    const pending = saved.pending!;
+    const length = pending.end - saved.offset;
+    const bytes = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.fh!.read(bytes, 0, length, saved.offset);
+    if (bytesRead < length) return saved.offset;
+    const builder = this.batcher.builder;
+    const now = Date.now();
+    let p = 0;
+    for (;;) {
+      const nl = bytes.indexOf(0x0a, p);
+      if (nl < 0) break;
+      const e = nl > p && bytes[nl - 1] === 0x0d ? nl - 1 : nl;
+      if (e - p <= this.opts.maxEventBytes) builder.append(bytes.subarray(p, e), now, Priority.INFO, this.ctx.host);
+      p = nl + 1;
+    }
+    if (p < length) {
+      // The range ended with a last line without newline (a rotated file's tail).
+      builder.append(bytes.subarray(p, length), now, Priority.INFO, this.ctx.host);
+    }
+    this.ctx.logger.info('Putting again the batch a stop left unconfirmed.', { file: this.opts.file, seq: pending.seq, bytes: length });
+    await this.batcher.flush(pending.seq);
+    const pos: FilePosition = { path: saved.path, dev: saved.dev, ino: saved.ino, birth: saved.birth, offset: pending.end };
+    this.lastCheckpoint = pos;
+    this.store.save(pos);
+    await this.store.flush();
+    return pending.end;
   }
 
   private idle(ms = this.opts.pollMs): Promise<void> {
