@@ -2,7 +2,8 @@
 # A highly available Flume cluster on one machine, all on loopback:
 #   a three-server ZooKeeper ensemble (Debian package `zookeeper`), three masters sharing it,
 #   two collectors and three agents, and a generator writing one log file per agent. The flow
-#   is configured through the masters with flume-shell, as an operator would:
+#   is configured through the masters with flume-shell, as an operator would (collectors
+#   first, agents once the collectors are ACTIVE):
 #     agentN : tail("$FLUME_HA_DIR/gen/agentN.log") | autoE2EChain ;
 #     collN  : collectorSource(PORT) | collectorSink("file://$FLUME_HA_DIR/data/%Y-%m-%d/", "collN-", 5000) ;
 #
@@ -191,30 +192,46 @@ CFG
     process.on("SIGTERM", () => { clearInterval(timer); process.exit(0); });' \
     "$HA/gen/agent1.log" "$HA/gen/agent2.log" "$HA/gen/agent3.log"
 
-  say "configuring the flow through master m1 (flume-shell)"
+  # Collectors first: once they are ACTIVE (listening, known to the masters), the agents' auto
+  # chains are computed over both, so no agent moves to another collector right after its start.
+  say "configuring the collectors through master m1 (flume-shell)"
   {
-    echo "# Written by deploy/local-ha.sh; loaded with: exec load $HA/flow.flume"
-    for name in "${AGENTS[@]}"; do echo "$name : tail(\"$HA/gen/$name.log\") | autoE2EChain ;"; done
+    echo "# Written by deploy/local-ha.sh; loaded with: exec load $HA/flow-collectors.flume"
     for i in "${!COLLECTORS[@]}"; do
       echo "${COLLECTORS[i]} : collectorSource(${cp[i]}) | collectorSink(\"file://$HA/data/%Y-%m-%d/\", \"${COLLECTORS[i]}-\", 5000) ;"
     done
-  } >"$HA/flow.flume"
-  shell "${mp[0]}" -e "exec load $HA/flow.flume" || die "the master refused the flow ($HA/flow.flume)"
+  } >"$HA/flow-collectors.flume"
+  shell "${mp[0]}" -e "exec load $HA/flow-collectors.flume" || die "the master refused $HA/flow-collectors.flume"
+  wait_active "${mp[0]}" "${COLLECTORS[@]}"
 
-  say "waiting until every node is ACTIVE"
-  if ! (wait_until "every node ACTIVE" "" all_active "${mp[0]}"); then
-    printf '%s\n' "$(shell "${mp[0]}" -e getnodestatus 2>&1)" >&2
-    die "not every node became ACTIVE within ${TIMEOUT}s (getnodestatus above; node logs in $LOGS)"
-  fi
+  say "configuring the agents through master m1 (flume-shell)"
+  {
+    echo "# Written by deploy/local-ha.sh; loaded with: exec load $HA/flow-agents.flume"
+    for name in "${AGENTS[@]}"; do echo "$name : tail(\"$HA/gen/$name.log\") | autoE2EChain ;"; done
+  } >"$HA/flow-agents.flume"
+  shell "${mp[0]}" -e "exec load $HA/flow-agents.flume" || die "the master refused $HA/flow-agents.flume"
+  wait_active "${mp[0]}" "${COLLECTORS[@]}" "${AGENTS[@]}"
   trap - EXIT
   status
 }
 
-# True when getnodestatus through the master on port $1 lists every node ACTIVE.
+# Waits until getnodestatus through the master on port $1 lists the nodes $2... ACTIVE; prints
+# getnodestatus and fails after $TIMEOUT s.
+wait_active() {
+  local port="$1"; shift
+  say "waiting until $* are ACTIVE"
+  if ! (wait_until "$* ACTIVE" "" all_active "$port" "$@"); then
+    printf '%s\n' "$(shell "$port" -e getnodestatus 2>&1)" >&2
+    die "not every node became ACTIVE within ${TIMEOUT}s (getnodestatus above; node logs in $LOGS)"
+  fi
+}
+
+# True when getnodestatus through the master on port $1 lists every node $2... ACTIVE.
 all_active() {
   local out name tab=$'\t'
   out="$(shell "$1" -e getnodestatus 2>/dev/null)" || return 1
-  for name in "${COLLECTORS[@]}" "${AGENTS[@]}"; do
+  shift
+  for name in "$@"; do
     # "\tNAME --> ACTIVE" for the physical node; its logical node, when listed apart, too.
     grep -qx "$tab$name --> ACTIVE" <<<"$out" || return 1
     if grep -q "^$tab$tab$name --> " <<<"$out"; then grep -q "^$tab$tab$name --> ACTIVE" <<<"$out" || return 1; fi
@@ -239,7 +256,7 @@ status() {
   show gen "writes $HA/gen/agent{1,2,3}.log"
   echo "$up of $total processes running."
   echo "Shell:   node $ROOT/bin/flume-shell.js -c 127.0.0.1:${mp[0]},127.0.0.1:${mp[1]},127.0.0.1:${mp[2]}"
-  echo "Storage: $HA/data    Logs: $LOGS    Flow: $HA/flow.flume"
+  echo "Storage: $HA/data    Logs: $LOGS    Flow: $HA/flow-collectors.flume $HA/flow-agents.flume"
 }
 
 # TERM to each running process of a tier, then KILL what is left after $GRACE seconds.
