@@ -93,6 +93,12 @@ export class CollectorSink implements Sink {
   private wake: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastFailback = 0;
+  /**
+   * A move we chose (failback) waits until nothing sent is unacked: a batch hop-acked by the old
+   * collector and resent to the new one would be stored by both, which cannot know of each other.
+   * Meanwhile new batches wait unsent.
+   */
+  private moveTo: number | null = null;
 
   constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
     this.options = parseOptions(options);
@@ -151,8 +157,8 @@ export class CollectorSink implements Sink {
     return new Promise<void>((resolve, reject) => {
       const entry: Entry = { batch, key, sent: false, hopAt: 0, resolve, reject };
       this.entries.set(key, entry);
-      if (this.ready && this.stream) this.send(this.stream, entry);
-      else if (this.options.mode === 'BE') {
+      if (this.ready && this.stream && this.moveTo === null) this.send(this.stream, entry);
+      else if (!this.ready && this.options.mode === 'BE') {
         entry.dropTimer = setTimeout(() => this.drop(entry, 'no collector answered'), this.options.connectTimeoutMs);
       }
     });
@@ -337,8 +343,9 @@ export class CollectorSink implements Sink {
       void this.connections[0].ready(this.options.connectTimeoutMs).then(
         () => {
           if (this.closing || this.current === 0 || !this.stream) return;
-          this.logger.info('First collector is back; failing back.', { collector: this.collectors[0] });
-          this.restartStream(0);
+          this.logger.info('First collector is back; failing back once what is in flight is acked.', { collector: this.collectors[0] });
+          this.moveTo = 0;
+          this.moveWhenDrained();
         },
         () => undefined,
       );
@@ -351,6 +358,7 @@ export class CollectorSink implements Sink {
     this.stream = null;
     this.ready = false;
     stream?.cancel();
+    this.moveTo = null;
     for (const e of this.entries.values()) e.sent = false;
     this.current = index;
     this.wake?.();
@@ -363,9 +371,19 @@ export class CollectorSink implements Sink {
     this.settle(e, null, false);
   }
 
+  /** Makes the chosen move once no sent batch waits for an ack. */
+  private moveWhenDrained(): void {
+    if (this.moveTo === null) return;
+    for (const e of this.entries.values()) if (e.sent) return;
+    const index = this.moveTo;
+    this.moveTo = null;
+    this.restartStream(index);
+  }
+
   private settle(e: Entry, err: Error | null, acked = true): void {
     if (this.entries.get(e.key) !== e) return;
     this.entries.delete(e.key);
+    if (this.moveTo !== null) queueMicrotask(() => this.moveWhenDrained());
     if (e.dropTimer) clearTimeout(e.dropTimer);
     if (err) return e.reject(err);
     if (acked) this.counters.add(SINK_COUNTERS.acked);
