@@ -6,6 +6,9 @@
  * with SIGKILL: the master drops it from the chains, the agents whose first choice it was move
  * to the other, and what they send next still arrives; every line is in storage exactly once.
  *
+ * Two more: an agent started before any collector holds its batches (DFO, empty chain) until
+ * one registers; and in standalone mode an auto chain refuses to open.
+ *
  * The kill happens while the agents are idle and drained (every batch end-to-end acked): a
  * batch a collector stored but had not yet acked when killed would be resent to the other
  * collector, which cannot know it (cross-collector dedup is not in scope here).
@@ -23,6 +26,7 @@ import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers
 const dir = tempDir('flume-auto-chain-');
 const procs: Proc[] = [];
 let master: MasterProc | undefined;
+const extraMasters: MasterProc[] = [];
 let admin: AdminClient | undefined;
 let masterStub: (grpc.Client & Record<string, Unary>) | undefined;
 
@@ -31,6 +35,7 @@ after(async () => {
   masterStub?.close();
   admin?.close();
   await master?.proc.stop().catch(() => undefined);
+  for (const m of extraMasters) await m.proc.stop().catch(() => undefined);
   dir.remove();
 });
 
@@ -51,9 +56,10 @@ const file = (...parts: string[]): string => path.join(dir.path, ...parts);
 function storedLines(root: string): string[] {
   if (!fs.existsSync(root)) return [];
   const out: string[] = [];
-  for (const entry of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const text = fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
+  const files = fs.readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort(); // roll tags sort in time order
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
     for (const line of text.split('\n')) if (line) out.push(line);
   }
   return out;
@@ -64,8 +70,8 @@ async function execOk(command: string, ...args: string[]): Promise<void> {
   assert.equal(status.state, 2, `${command} ${args.join(' ')} failed: ${status.message}`);
 }
 
-function startNode(name: string, role: string): Proc {
-  const proc = spawnFlume('node', ['--master', master!.address, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
+function startNode(name: string, role: string, masterAddress = master!.address): Proc {
+  const proc = spawnFlume('node', ['--master', masterAddress, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
     { env: { FLUME_LOG_LEVEL: 'info' } });
   procs.push(proc);
   return proc;
@@ -179,7 +185,7 @@ test('auto chains: agents spread over the live collectors and move when one is k
       assert.ok(atSurvivor >= perPhase, `${a} moved to ${survivor}: ${atSurvivor} of its lines there`);
       const since = agentProcs.get(a)!.output().slice(marks.get(a));
       assert.match(since, new RegExp(`Streaming to collector.*${escape(addressOf.get(survivor)!)}`), `${a} streams to ${survivor} now`);
-      assert.match(since, /Collector chain changed/, `${a} got the new chain`);
+      await agentProcs.get(a)!.waitForLine(/Collector chain changed/, 30_000, marks.get(a)); // its own poll may trail the delivery
     }
 
     // Every line exactly once.
@@ -199,4 +205,33 @@ test('auto chains: agents spread over the live collectors and move when one is k
     const tails = [...agentProcs, ...collectorProcs].map(([n, p]) => `--- ${n}\n${p.tail(15)}`).join('\n');
     throw new Error(`${(err as Error).message}\n${tails}`);
   }
+});
+
+test('an agent started before any collector holds its batches (DFO) and delivers them once one registers', { timeout: 90_000 }, async () => {
+  const m = await startMasterProc(['--data', file('master-late'), '--heartbeat-ms', '200', '--lost-after', '5']);
+  extraMasters.push(m);
+  const adm = new AdminClient(m.address);
+  try {
+    const exec = async (...args: string[]): Promise<void> => assert.equal((await adm.exec(args[0], ...args.slice(1))).state, 2, args.join(' '));
+    fs.writeFileSync(file('late.log'), '');
+    const agent = startNode('late', 'agent', m.address);
+    await exec('config', 'late', `tail("${file('late.log')}")`, 'autoDFOChain');
+    await agent.waitForLine(/No live collector for this agent yet/, 30_000);
+    await agent.waitForLine(/\[node\.late\] logical node opened/, 30_000);
+    appendLines('late', 1, 200);
+    const collector = startNode('latecoll', 'collector', m.address);
+    await exec('config', 'latecoll', 'autoCollectorSource(0)', `collectorSink("${file('out', 'latecoll')}/", "data-", 1000)`);
+    await waitFor(() => storedLines(file('out', 'latecoll')).length >= 200, 60_000, 'the held lines at the late collector');
+    const expected = Array.from({ length: 200 }, (_, i) => `late ${String(i + 1).padStart(6, '0')}`);
+    assert.deepEqual(storedLines(file('out', 'latecoll')), expected, 'every held line once, in order');
+    assert.match(collector.output(), /collector source listening/);
+  } finally {
+    adm.close();
+  }
+});
+
+test('standalone: an auto chain refuses to open, saying it needs a master', { timeout: 30_000 }, async () => {
+  const proc = spawnFlume('node', ['--standalone', '--data', file('data', 'standalone'), '-c', 'a : asciisynth(10) | autoE2EChain ;']);
+  procs.push(proc);
+  await proc.waitForLine(/autoE2EChain needs a master to assign its collectors/, 20_000);
 });
