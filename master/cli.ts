@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { ValidationError } from '../core/errors';
 import { createLogger } from '../core/logger';
+import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand } from '../core/site-config';
 import { VERSION } from '../core/version';
 import { MASTER_DEFAULTS, startMaster, type MasterOptions, type RunningMaster } from './master';
 
@@ -74,16 +75,21 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval nodes are told to use', String(MASTER_DEFAULTS.heartbeatMs))
   .option('--lost-after <n>', 'heartbeats missed before a node is LOST', String(MASTER_DEFAULTS.lostAfter))
   .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', String(MASTER_DEFAULTS.sessionTimeoutMs))
+  .option('--conf <file>', 'site config file (default: $FLUME_CONF); FLUME_* variables and flags override it')
   .option('--check-components', 'also refuse specs naming components or arguments the built-in catalog does not know (off: syntax only, for nodes with plugins)')
-  .action(async (raw: RawOptions) => {
-    const logger = createLogger({ process: 'flume-master' });
+  .action(async (raw: RawOptions, cmd: Command) => {
     let options: MasterOptions;
+    let logLevel: string | undefined;
     try {
-      options = parseOptions(raw);
+      // Defaults < site config file < FLUME_* environment < flags; every problem at once.
+      const { logLevel: level, ...site } = masterSettings(siteConfigFromCommand(cmd, MASTER_FLAG_KEYS));
+      logLevel = level;
+      options = { ...parseOptions(raw), ...site };
     } catch (err) {
       console.error(`flume-master: ${(err as Error).message}`);
       process.exit(2);
     }
+    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? logLevel });
     // Signal handlers first: a stop that comes right after the startup line must be graceful.
     let master: RunningMaster | undefined;
     let stopping = false;

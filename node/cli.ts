@@ -17,6 +17,7 @@ import { createLogger, type Logger } from '../core/logger';
 import { Metrics } from '../core/metrics';
 import { type ComponentDef, type Registry, validateNode } from '../core/registry';
 import { tryParseSpec } from '../core/spec/parser';
+import { NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand } from '../core/site-config';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
@@ -251,7 +252,27 @@ const program = new Command('flume-node')
   .option('--close-timeout <ms>', 'how long closing waits before cancelling', String(LOGICAL_NODE_DEFAULTS.closeTimeoutMs))
   .option('--log-level <level>', 'error | warn | info | debug')
   .option('--plugin <module>', 'load extra components from a module exporting COMPONENTS (repeatable)', collect, [])
-  .action(async (o: RunOptions) => {
+  .option('--conf <file>', 'site config file (default: $FLUME_CONF); FLUME_* variables and flags override it')
+  .action(async (o: RunOptions, cmd: Command) => {
+    // Defaults < site config file < FLUME_* environment < flags. The flags run() checks itself
+    // (with every other problem at once) are left out of the site config's own check.
+    const { httpPort: _h, channel: _c, closeTimeout: _t, ...siteFlags } = NODE_FLAG_KEYS;
+    let site: ReturnType<typeof nodeSettings>;
+    try {
+      site = nodeSettings(siteConfigFromCommand(cmd, siteFlags));
+    } catch (err) {
+      console.error(`flume-node: ${(err as Error).message}`);
+      process.exitCode = EXIT_PROBLEMS;
+      return;
+    }
+    const fromCli = (attr: string): boolean => cmd.getOptionValueSource(attr) === 'cli';
+    Object.assign(o, {
+      role: site.role, name: site.name ?? o.name, data: site.dataDir ?? o.data, httpHost: site.httpHost, logLevel: site.logLevel,
+      httpPort: fromCli('httpPort') ? o.httpPort : site.httpPort?.toString(),
+      channel: fromCli('channel') ? o.channel : site.channel,
+      closeTimeout: fromCli('closeTimeout') ? o.closeTimeout : String(site.closeTimeoutMs),
+      master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
+    });
     process.exitCode = await run(o);
     // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.
     setTimeout(() => process.exit(), 5000).unref();
