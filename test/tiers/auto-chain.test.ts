@@ -22,6 +22,7 @@ import { rank } from '../../master/chains';
 import { serviceDefinition } from '../../proto';
 import { httpGet, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
+import { startZooKeeper, type ZooKeeper } from '../harness/zk';
 
 const dir = tempDir('flume-auto-chain-');
 const procs: Proc[] = [];
@@ -29,6 +30,7 @@ let master: MasterProc | undefined;
 const extraMasters: MasterProc[] = [];
 let admin: AdminClient | undefined;
 let masterStub: (grpc.Client & Record<string, Unary>) | undefined;
+let zk: ZooKeeper | undefined;
 
 after(async () => {
   for (const p of procs.reverse()) await p.stop().catch(() => undefined);
@@ -36,6 +38,7 @@ after(async () => {
   admin?.close();
   await master?.proc.stop().catch(() => undefined);
   for (const m of extraMasters) await m.proc.stop().catch(() => undefined);
+  await zk?.stop();
   dir.remove();
 });
 
@@ -43,9 +46,9 @@ type Unary = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceErro
 const MasterCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
   new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & Record<string, Unary>;
 
-function getChain(logical: string): Promise<{ collectors: string[]; version: number }> {
+function getChain(logical: string, stub = masterStub!): Promise<{ collectors: string[]; version: number }> {
   return new Promise((resolve, reject) => {
-    masterStub!.GetChain.call(masterStub, { logical, flow: '' }, { deadline: Date.now() + 5_000 },
+    stub.GetChain.call(stub, { logical, flow: '' }, { deadline: Date.now() + 5_000 },
       (err, res) => (err ? reject(err) : resolve(res as { collectors: string[]; version: number })));
   });
 }
@@ -234,4 +237,42 @@ test('standalone: an auto chain refuses to open, saying it needs a master', { ti
   const proc = spawnFlume('node', ['--standalone', '--data', file('data', 'standalone'), '-c', 'a : asciisynth(10) | autoE2EChain ;']);
   procs.push(proc);
   await proc.waitForLine(/autoE2EChain needs a master to assign its collectors/, 20_000);
+});
+
+test('two masters on ZooKeeper answer the same chain, each collector heartbeating to only one of them', { timeout: 90_000 }, async () => {
+  zk = await startZooKeeper();
+  const connect = await zk.chroot();
+  const ms: MasterProc[] = [];
+  for (const id of ['A', 'B']) {
+    const m = await startMasterProc(['--zk', connect, '--id', id, '--heartbeat-ms', '200', '--lost-after', '5', '--session-timeout-ms', '4000']);
+    extraMasters.push(m);
+    ms.push(m);
+  }
+  const adm = new AdminClient(ms[0].address);
+  const stubs = ms.map((m) => new MasterCtor(m.address, grpc.credentials.createInsecure()));
+  try {
+    const colls = [startNode('zkcoll1', 'collector', ms[0].address), startNode('zkcoll2', 'collector', ms[1].address)];
+    for (const c of ['zkcoll1', 'zkcoll2']) {
+      assert.equal((await adm.exec('config', c, 'autoCollectorSource(0)', `collectorSink("${file('out', c)}/", "data-", 1000)`)).state, 2);
+    }
+    await assert.rejects(getChain('', stubs[0]), /logical/, 'an agent name is required');
+    for (const agent of ['web1', 'web2', 'web3']) {
+      const answers = await waitFor(async () => {
+        const a = await Promise.all(stubs.map((st) => getChain(agent, st)));
+        return a.every((x) => x.collectors.length === 2) ? a : undefined;
+      }, 30_000, `both masters to offer both collectors to ${agent}`);
+      assert.deepEqual(answers[1], answers[0], `masters A and B give ${agent} the same chain and version`);
+    }
+    const before = await getChain('web1', stubs[1]);
+    await colls[0].kill9(); // heard only by master A; B learns it is gone from the shared status
+    for (const st of stubs) {
+      await waitFor(async () => (await getChain('web1', st)).collectors.length === 1, 30_000, 'the killed collector to leave the chain');
+    }
+    const [a, b] = await Promise.all(stubs.map((st) => getChain('web1', st)));
+    assert.deepEqual(b, a);
+    assert.notEqual(a.version, before.version, 'a new version with the new list');
+  } finally {
+    for (const st of stubs) st.close();
+    adm.close();
+  }
 });
