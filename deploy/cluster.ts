@@ -188,13 +188,14 @@ async function main(): Promise<void> {
   }
 
   fs.appendFileSync(APP_LOG, '');
-  const collectorAddr = `127.0.0.1:${collectorPort}`;
   const script = path.join(STATE, 'setup.flume');
   fs.writeFileSync(script, [
     '# What `npm run cluster` tells the master; the same commands work typed in flume-shell.',
-    `exec config collector1 'collectorSource(${collectorPort})' 'collectorSink("${STORAGE}/%Y-%m-%d/", "events-%{host}-", 10000)'`,
-    `exec config agent-tail 'tail("${APP_LOG}")' 'agentE2EChain("${collectorAddr}")'`,
-    `exec config agent-syslog 'syslogTcp(${syslogPort})' 'agentE2EChain("${collectorAddr}")'`,
+    `exec config collector1 'autoCollectorSource(${collectorPort})' 'collectorSink("${STORAGE}/%Y-%m-%d/", "events-%{host}-", 10000)'`,
+    `waitForNodesActive 30000 collector1`,
+    '# The master gives each agent an ordered list of live collectors (here the one).',
+    `exec config agent-tail 'tail("${APP_LOG}")' 'autoE2EChain'`,
+    `exec config agent-syslog 'syslogTcp(${syslogPort})' 'autoE2EChain'`,
     `waitForNodesActive 30000 collector1 agent-tail agent-syslog`,
     '',
   ].join('\n'));

@@ -21,6 +21,7 @@ import { CollectorServer } from '../../collector/source/collector-server';
 import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { BatchBuilder, encodeBatch, parseBatchHeader } from '../../core/event';
 import { MemoryChannel } from '../../core/memory-channel';
+import { wanted } from './util';
 import { openWal } from '../../core/wal';
 
 const RUN_MS = Number(process.env.FLUME_BENCH_MS ?? 2_500);
@@ -206,16 +207,17 @@ SCENARIOS.push({ name: 'grpc-e2e-2proc-wal', mode: 'E2E', twoProc: true, raise: 
  * machine the load moves from second to second, and alternating keeps "before" and "after"
  * under the same conditions.
  */
-export async function run(): Promise<void> {
+export async function run(filter?: string): Promise<void> {
   const results = new Map<string, Result[]>();
+  const scenarios = SCENARIOS.filter((s) => wanted(filter, s.name));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const s of SCENARIOS) {
+    for (const s of scenarios) {
       const collector = s.twoProc ? await childCollector(s.raise, s.wal) : await inProcessCollector(s.raise);
       const r = await drive(s.mode, collector);
       results.set(s.name, [...(results.get(s.name) ?? []), r]);
     }
   }
-  for (const s of SCENARIOS) {
+  for (const s of scenarios) {
     const rs = results.get(s.name)!.sort((a, b) => a.eventsPerS - b.eventsPerS);
     const r = rs[Math.floor(rs.length / 2)];
     const collectorPart = s.twoProc ? ` collector_rss_mb=${Math.round(r.collectorRssMb)} collector_cpu_s_per_mev=${r.collectorCpuPerMev.toFixed(2)}` : '';
