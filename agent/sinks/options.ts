@@ -39,7 +39,7 @@ export interface CollectorSinkOptions {
 export const COLLECTOR_SINK_DEFAULTS: Omit<CollectorSinkOptions, 'collectors' | 'mode'> = {
   agent: 'agent',
   flow: 'default',
-  window: 16,
+  window: 64,
   connectTimeoutMs: 3_000,
   backoffInitialMs: 100,
   backoffMaxMs: 5_000,

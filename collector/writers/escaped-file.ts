@@ -49,7 +49,7 @@ export interface EscapedFileOptions {
   syncMs: number;
 }
 
-export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 100 };
+export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 20 };
 
 interface OpenFile {
   finalPath: string;
