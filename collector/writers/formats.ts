@@ -171,50 +171,32 @@ function varint(buf: Buffer, pos: number): [number, number] {
   }
 }
 
-const json: OutputFormat = {
-  name: 'json',
-  write(e, out) {
-    out.text('{"body":"');
-    out.jsonBytes(e.buf, e.bodyStart, e.bodyEnd);
-    out.text(`","timestamp":${e.timestamp},"pri":"${priorityName(e.priority)}","nanos":${e.nanos},"host":"`);
-    out.jsonBytes(e.buf, e.hostStart, e.hostEnd);
-    out.text('","fields":{');
-    let first = true;
-    forEachAttribute(e, (ks, ke, vs, ve) => {
-      if (!first) out.byte(0x2c);
-      first = false;
-      out.byte(0x22);
-      out.jsonBytes(e.buf, ks, ke);
-      out.text('":"');
-      out.jsonBytes(e.buf, vs, ve);
-      out.byte(0x22);
-    });
-    out.text('}}\n');
-  },
-};
+/**
+ * Flume OG's JSON event record. `avro` wraps the bytes fields (body, attribute values) as Avro's
+ * JSON encoding does: `{"bytes": "..."}`.
+ */
+function writeJsonEvent(e: EventCursor, out: OutputBuffer, avro: boolean): void {
+  out.text(avro ? '{"body":{"bytes":"' : '{"body":"');
+  out.jsonBytes(e.buf, e.bodyStart, e.bodyEnd);
+  out.text(`${avro ? '"}' : '"'},"timestamp":${e.timestamp},"pri":"${priorityName(e.priority)}","nanos":${e.nanos},"host":"`);
+  out.jsonBytes(e.buf, e.hostStart, e.hostEnd);
+  out.text('","fields":{');
+  let first = true;
+  forEachAttribute(e, (ks, ke, vs, ve) => {
+    if (!first) out.byte(0x2c);
+    first = false;
+    out.byte(0x22);
+    out.jsonBytes(e.buf, ks, ke);
+    out.text(avro ? '":{"bytes":"' : '":"');
+    out.jsonBytes(e.buf, vs, ve);
+    out.text(avro ? '"}' : '"');
+  });
+  out.text('}}\n');
+}
 
-/** Avro's JSON encoding of Flume OG's event record: bytes fields as `{"bytes": "..."}`. */
-const avrojson: OutputFormat = {
-  name: 'avrojson',
-  write(e, out) {
-    out.text('{"body":{"bytes":"');
-    out.jsonBytes(e.buf, e.bodyStart, e.bodyEnd);
-    out.text(`"},"timestamp":${e.timestamp},"pri":"${priorityName(e.priority)}","nanos":${e.nanos},"host":"`);
-    out.jsonBytes(e.buf, e.hostStart, e.hostEnd);
-    out.text('","fields":{');
-    let first = true;
-    forEachAttribute(e, (ks, ke, vs, ve) => {
-      if (!first) out.byte(0x2c);
-      first = false;
-      out.byte(0x22);
-      out.jsonBytes(e.buf, ks, ke);
-      out.text('":{"bytes":"');
-      out.jsonBytes(e.buf, vs, ve);
-      out.text('"}');
-    });
-    out.text('}}\n');
-  },
-};
+const json: OutputFormat = { name: 'json', write: (e, out) => writeJsonEvent(e, out, false) };
+
+const avrojson: OutputFormat = { name: 'avrojson', write: (e, out) => writeJsonEvent(e, out, true) };
 
 /** Syslog severities of our priorities (FATAL→crit … TRACE→debug), facility user (1). */
 const SYSLOG_SEVERITY = [2, 3, 4, 6, 7, 7];
