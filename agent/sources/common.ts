@@ -68,3 +68,24 @@ export class Rejects {
     }
   }
 }
+
+/** The pause of a polling source between rounds, which `wake` (a close, new work) cuts short. */
+export class Pause {
+  private cut: (() => void) | null = null;
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.cut = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.cut = done;
+    });
+  }
+
+  wake(): void {
+    this.cut?.();
+  }
+}

@@ -19,7 +19,7 @@ import { Priority } from '../../core/event';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
 import type { ArgSchema, SourceDef } from '../../core/registry';
 import { EventBatcher } from './batcher';
-import { MAX_EVENT_ARG, nonNegativeInteger, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { MAX_EVENT_ARG, nonNegativeInteger, notEmpty, positiveInteger, Pause, Rejects, SOURCE_DEFAULTS } from './common';
 import { pumpLines } from './lines';
 
 const STDERR_LINES_LOGGED = 20;
@@ -48,7 +48,7 @@ export class ExecSource implements Source {
   private readonly rejects: Rejects;
   private readonly attrs = new Map<string, Uint8Array>();
   private closing = false;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private running: Promise<void> = Promise.resolve();
   private finish: () => void = () => undefined;
   readonly done: Promise<void>;
@@ -146,21 +146,12 @@ export class ExecSource implements Source {
   }
 
   private idle(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.wake = null;
-        resolve();
-      }
-      this.wake = done;
-    });
+    return this.pause.sleep(ms);
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    this.wake?.();
+    this.pause.wake();
     const child = this.child;
     if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       try {

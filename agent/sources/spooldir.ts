@@ -14,7 +14,7 @@ import type { ComponentContext, Source, SourceOutput } from '../../core/componen
 import { ERRORS } from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { EventBatcher } from './batcher';
-import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { MAX_EVENT_ARG, notEmpty, positiveInteger, Pause, Rejects, SOURCE_DEFAULTS } from './common';
 import { pumpLines } from './lines';
 
 export const COMPLETED_SUFFIX = '.COMPLETED';
@@ -31,7 +31,7 @@ export class SpoolDirSource implements Source {
   private readonly rejects: Rejects;
   private closing = false;
   private running: Promise<void> = Promise.resolve();
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   /** Files that failed, with the mtime they failed at: retried once they change. */
   private readonly failed = new Map<string, number>();
 
@@ -101,21 +101,12 @@ export class SpoolDirSource implements Source {
   }
 
   private idle(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, this.opts.pollMs);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.wake = null;
-        resolve();
-      }
-      this.wake = done;
-    });
+    return this.pause.sleep(this.opts.pollMs);
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    this.wake?.();
+    this.pause.wake();
     await this.running;
     await this.batcher?.drain();
   }

@@ -25,7 +25,7 @@ import { Priority } from '../../core/event';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { EventBatcher } from './batcher';
-import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { MAX_EVENT_ARG, notEmpty, positiveInteger, Pause, Rejects, SOURCE_DEFAULTS } from './common';
 import { type FileIdentity, type FilePosition, identityOf, OffsetStore, sameFile } from './offset-store';
 
 export interface TailOptions {
@@ -76,7 +76,7 @@ export class TailFollower {
   /** The skip is of the rest of a line started before `startFromEnd`'s position: not a rejection. */
   private skipQuietly = false;
   private closing = false;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private running: Promise<void> | null = null;
   private failed = false;
   private lastCheckpoint: FilePosition | null = null;
@@ -129,7 +129,7 @@ export class TailFollower {
 
   async stop(): Promise<void> {
     this.closing = true;
-    this.wake?.();
+    this.pause.wake();
     await this.running;
     if (!this.failed && this.fh !== null) this.checkpoint();
     await this.batcher.drain();
@@ -416,7 +416,7 @@ export class TailFollower {
         // saved position stays before the lost lines and a restart reads them again.
         if (!this.failed) this.ctx.logger.error('Tail stops: a batch could not be put.', { file: this.opts.file, error: String(err) });
         this.failed = true;
-        this.wake?.();
+        this.pause.wake();
       },
     );
   }
@@ -461,16 +461,7 @@ export class TailFollower {
   }
 
   private idle(ms = this.opts.pollMs): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.wake = null;
-        resolve();
-      }
-      this.wake = done;
-    });
+    return this.pause.sleep(ms);
   }
 }
 

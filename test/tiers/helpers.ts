@@ -96,3 +96,22 @@ export function checkExactlyOnceInOrder(seen: readonly Batch[], origin: string, 
   for (let i = 0; i < n; i++) if (seqs[i] !== i + 1) return `${origin}: position ${i} holds seq ${seqs[i]}`;
   return null;
 }
+
+/** Storage as a writer with a dedup index sees it: kept batches, and resends counted. */
+export class Storage {
+  readonly kept: Batch[] = [];
+  readonly ids = new Set<string>();
+  duplicates = 0;
+
+  store(b: Batch): void {
+    const id = `${b.origin}#${b.seq}`;
+    if (this.ids.has(id)) {
+      this.duplicates++;
+      return;
+    }
+    this.ids.add(id);
+    this.kept.push(b);
+  }
+
+  lookup = async (origin: string, seqs: number[]): Promise<number[]> => seqs.filter((s) => this.ids.has(`${origin}#${s}`));
+}

@@ -9,7 +9,7 @@ import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, Storage, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -17,21 +17,6 @@ after(async () => {
 });
 
 /** A storage-writer stand-in: keeps the first copy of each batch id, as writers do (dedup). */
-class Storage {
-  readonly kept: Batch[] = [];
-  readonly ids = new Set<string>();
-  duplicates = 0;
-  store(b: Batch): void {
-    const id = `${b.origin}#${b.seq}`;
-    if (this.ids.has(id)) {
-      this.duplicates++;
-      return;
-    }
-    this.ids.add(id);
-    this.kept.push(b);
-  }
-  lookup = async (origin: string, seqs: number[]): Promise<number[]> => seqs.filter((s) => this.ids.has(`${origin}#${s}`));
-}
 
 async function startCollector(port: number, channel: MemoryChannel, storage: Storage, ackE2E: () => boolean) {
   const server = new CollectorServer(channel, { port }, { isStored: storage.lookup });

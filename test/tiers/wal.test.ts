@@ -11,29 +11,14 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
-import type { Batch } from '../../core/channel';
 import { openWal, type WalChannel } from '../../core/wal';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, Storage, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-class Storage {
-  readonly kept: Batch[] = [];
-  readonly ids = new Set<string>();
-  duplicates = 0;
-  store(b: Batch): void {
-    const id = `${b.origin}#${b.seq}`;
-    if (this.ids.has(id)) this.duplicates++;
-    else {
-      this.ids.add(id);
-      this.kept.push(b);
-    }
-  }
-  lookup = async (origin: string, seqs: number[]): Promise<number[]> => seqs.filter((s) => this.ids.has(`${origin}#${s}`));
-}
 
 async function walCollector(dir: string, port: number, storage: Storage, delayMs = 0) {
   const wal: WalChannel = await openWal(dir, { capacityBytes: 16 * 1024 * 1024 });
