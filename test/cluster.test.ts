@@ -9,23 +9,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
+import { storageLines } from './harness/storage';
 
 const LAUNCHER = path.join(__dirname, '..', 'deploy', 'cluster.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-cluster-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function storedLines(): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    if (!fs.existsSync(d)) return;
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const full = path.join(d, e.name);
-      if (e.isDirectory()) walk(full);
-      else out.push(...fs.readFileSync(full, 'utf8').split('\n').filter(Boolean));
-    }
-  };
-  walk(path.join(dir, 'logs'));
-  return out;
+  return storageLines(path.join(dir, 'logs'));
 }
 
 /** Pids of processes whose command line mentions the cluster's directory. */

@@ -26,10 +26,19 @@
  *    batch pending for longer than `pendingDedupMs` is put again when resent: the agent resends
  *    after its own E2E timeout because something between channel and storage lost it (a
  *    writer that failed it), and only a new copy can get it stored.
- * 5. Anything that escapes all this (a collector killed after its hop ack with a memory channel,
- *    a stored id evicted from memory with no durable index, a resend to a collector writing other
- *    storage) is resent and may reach a storage writer twice; writers drop a batch id they already
- *    hold, so a duplicate costs bandwidth, never a duplicate in storage of the same writer.
+ * 5. Collectors writing the same storage share what it holds: each writer keeps its index of
+ *    stored ids, and its journal of batches written but not yet synced, in the storage
+ *    (`.flume/` under the storage root; collector/writers/stored-index.ts), and reads the
+ *    others'. So after a collector is killed, the collector the agent fails over to answers
+ *    `Stored` for what the dead one held and drops (and acks) a resend of it; and the dead one,
+ *    restarted, drops the batches its channel replays that another collector has written since.
+ * 6. What escapes this: a collector killed after its hop ack with a memory channel (its batches
+ *    are resent and written once, elsewhere); a batch two live collectors write within the same
+ *    few milliseconds (an agent that gave up on a slow but live collector, or a killed collector
+ *    restarted before its agents finished failing over), which can be stored twice; a collector
+ *    killed mid-write whose machine never comes back, whose journaled batch the others take as
+ *    held. Writers drop a batch id they already hold, so everything else costs bandwidth, never
+ *    a duplicate in storage.
  *
  * Memory: pending entries are bounded by what the channel and the writer hold (one per batch);
  * the stored memory by `rememberStored`.

@@ -7,17 +7,25 @@
  * A file is written as `<name>.<unique>.tmp` and renamed to `<name>` when complete: when the sink
  * closes (a `roll` closes it every period), when it has not been written to for `idleMs`, or when
  * the writer has to close files to stay under `maxOpenFiles`. A name taken already gets `.1`, `.2`, ... rather than overwriting. So a reader
- * never sees a partial file under its final name. A crash leaves `.tmp` files; each is listed in a
- * small journal under the node's data dir while it is open, and the next writer with the same
- * templates finishes the ones another process left (fsync, rename), so what was written is kept.
+ * never sees a partial file under its final name.
+ *
+ * Bookkeeping lives in the storage itself, in the share dir `<root>/.flume/stored-<key>/`
+ * (`<root>`: the dir template up to its first escape; `<key>`: a hash of the two templates), so
+ * that every collector writing the same storage sees it. Each writer (a node data dir, see
+ * {@link writerIdOf}) keeps there:
+ * - `<writerId>.stored`: the {@link StoredIndex} of batch ids made durable;
+ * - `open/<writerId>.<proc>.<n>`: one entry per open `.tmp` file;
+ * - `open/<writerId>.<proc>.w<n>.ids`: the journal of batches written since the last sync, one
+ *   line `origin<TAB>seq<TAB>entry:start:end,...` written *before* the batch's bytes.
+ * The next process of the same writer finishes what a crashed one left: a batch whose bytes are
+ * not all there is cut off (and comes again from the channel), the files are fsync'd and
+ * renamed, and the journaled ids are recorded as stored.
  *
  * An append resolves once every event of the batch is written to its file (page cache); close and
- * flush make the files durable (fdatasync) before renaming.
- *
- * Batch ids: once flush or close has made a batch durable, its id goes to the writer's
- * {@link StoredIndex} (under the node's data dir, keyed by the two templates) and to the logical
- * node's ledger (`ctx.ledger.stored`, the end-to-end ack point). A batch whose id is stored, or
- * written and awaiting durability, is dropped and counted as `batches_duplicate`.
+ * flush make the files durable (fdatasync) before renaming. Every `syncMs` the written batches
+ * are made durable and their ids go to the index and to the logical node's ledger
+ * (`ctx.ledger.stored`, the end-to-end ack point). A batch whose id this writer or another
+ * writer of the storage holds is dropped and counted as `batches_duplicate`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
@@ -29,7 +37,7 @@ import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { compileTemplate, CursorEscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from './formats';
-import { StoredIndex } from './stored-index';
+import { StoredIndex, writerIdOf } from './stored-index';
 
 /** Batches dropped because their id was stored already (a resend). */
 export const BATCHES_DUPLICATE = 'batches_duplicate';
@@ -57,6 +65,8 @@ interface OpenFile {
   handle: fs.FileHandle;
   /** Its entry in the journal of unfinished files. */
   entry: string;
+  /** Bytes written to it. */
+  size: number;
   lastWrite: number;
 }
 
@@ -74,6 +84,14 @@ export function localPath(url: string): string {
   return url;
 }
 
+/** The directory above the first escape of a dir template, absolute; null if the template starts with one. */
+export function storageRoot(dirTemplate: string): string | null {
+  const local = localPath(dirTemplate);
+  const escape = local.indexOf('%');
+  const fixed = escape < 0 ? local : local.slice(0, local.lastIndexOf('/', escape) + 1);
+  return fixed ? path.resolve(fixed) : null;
+}
+
 export class EscapedFileSink implements Sink {
   private readonly dir: Template;
   private readonly file: Template;
@@ -84,8 +102,11 @@ export class EscapedFileSink implements Sink {
   private readonly buckets = new Map<string, OutputBuffer>();
   private readonly spare: OutputBuffer[] = [];
   private queue: Promise<void> = Promise.resolve();
-  private readonly indexFile: string;
+  private readonly shareDir: string;
   private readonly journalDir: string;
+  private readonly writerId: string;
+  /** Prefix of this process's journal entries. */
+  private readonly entryPrefix: string;
   /**
    * This writer's list of the batch ids it has written since its files were last made durable.
    * If the process dies, the writer that finishes its files records these ids as stored, so the
@@ -93,6 +114,7 @@ export class EscapedFileSink implements Sink {
    */
   private readonly idsFile: string;
   private idsHandle: fs.FileHandle | null = null;
+  private journalQueue: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private syncing = false;
@@ -100,7 +122,10 @@ export class EscapedFileSink implements Sink {
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
   private pending: Array<{ origin: string; seq: number }> = [];
+  /** Journaled, whether or not written yet. */
   private readonly pendingIds = new Set<string>();
+  /** A batch is journaled and being written: the journal must not be emptied. */
+  private writing = false;
 
   constructor(
     dirTemplate: string,
@@ -114,15 +139,18 @@ export class EscapedFileSink implements Sink {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
-    this.indexFile = path.join(ctx.dataDir, 'stored', `stored-${key}.log`);
-    this.journalDir = path.join(ctx.dataDir, 'stored', `open-${key}`);
-    this.idsFile = path.join(this.journalDir, `${owner}.w${++writerCounter}.ids`);
+    const root = storageRoot(dirTemplate);
+    this.shareDir = root ? path.join(root, '.flume', `stored-${key}`) : path.join(ctx.dataDir, 'stored', key);
+    this.journalDir = path.join(this.shareDir, 'open');
+    this.writerId = writerIdOf(ctx.dataDir);
+    this.entryPrefix = `${this.writerId}.${owner}.`;
+    this.idsFile = path.join(this.journalDir, `${this.entryPrefix}w${++writerCounter}.ids`);
   }
 
   async open(): Promise<void> {
     if (this.index) return;
     await fs.mkdir(this.journalDir, { recursive: true });
-    const index = StoredIndex.acquire(this.indexFile);
+    const index = StoredIndex.acquire(this.shareDir, this.writerId);
     this.index = index;
     await this.finishOrphans();
     this.idsHandle = await fs.open(this.idsFile, 'a');
@@ -158,11 +186,16 @@ export class EscapedFileSink implements Sink {
   private async write(batch: Batch): Promise<void> {
     if (!this.index) await this.open();
     const id = `${batch.origin}\t${batch.seq}`;
-    if (batch.seq > 0 && (this.pendingIds.has(id) || this.index!.has(batch.origin, batch.seq))) {
-      this.ctx.counters.add(BATCHES_DUPLICATE);
-      this.ctx.counters.add(EVENTS_REJECTED, batch.count);
-      this.ctx.logger.debug('batch already stored; dropped', { origin: batch.origin, seq: batch.seq });
-      return;
+    if (batch.seq > 0) {
+      const by = this.pendingIds.has(id) ? 'pending' : this.index!.storedBy(batch.origin, batch.seq);
+      if (by) {
+        this.ctx.counters.add(BATCHES_DUPLICATE);
+        this.ctx.counters.add(EVENTS_REJECTED, batch.count);
+        this.ctx.logger.debug('batch already stored; dropped', { origin: batch.origin, seq: batch.seq, by });
+        // Held in storage already: its end-to-end ack is due now (a pending one gets it at the next sync).
+        if (by !== 'pending') this.ctx.ledger?.stored(batch.origin, batch.seq);
+        return;
+      }
     }
     const c = this.cursor.reset(batch.bytes);
     const src = this.source.of(c);
@@ -190,20 +223,30 @@ export class EscapedFileSink implements Sink {
     }
     let bytes = 0;
     try {
-      for (const [p, buf] of this.buckets) {
-        const f = await this.fileFor(p);
-        const view = buf.view();
+      const inUse = new Set(this.buckets.keys());
+      const parts: Array<{ f: OpenFile; view: Buffer }> = [];
+      for (const [p, buf] of this.buckets) parts.push({ f: await this.fileFor(p, inUse), view: buf.view() });
+      if (batch.seq > 0) {
+        // Journaled before its bytes, with where they go: a crash mid-write is cut off on recovery.
+        let line = `${id}\t`;
+        for (let i = 0; i < parts.length; i++) {
+          const { f, view } = parts[i];
+          line += `${i > 0 ? ',' : ''}${path.basename(f.entry)}:${f.size}:${f.size + view.length}`;
+        }
+        this.writing = true;
+        this.pendingIds.add(id);
+        await this.journal((h) => h.write(`${line}\n`));
+      }
+      for (const { f, view } of parts) {
         await f.handle.write(view, 0, view.length);
+        f.size += view.length;
         bytes += view.length;
       }
+      if (batch.seq > 0) this.pending.push({ origin: batch.origin, seq: batch.seq });
     } finally {
+      this.writing = false;
       for (const buf of this.buckets.values()) this.spare.push(buf);
       this.buckets.clear();
-    }
-    if (batch.seq > 0) {
-      this.pending.push({ origin: batch.origin, seq: batch.seq });
-      this.pendingIds.add(id);
-      await this.idsHandle!.write(`${id}\n`);
     }
     this.ctx.counters.add(EVENTS_ACCEPTED, batch.count);
     this.ctx.counters.add(BYTES_SENT, bytes);
@@ -216,8 +259,17 @@ export class EscapedFileSink implements Sink {
     for (const { origin, seq } of done) this.pendingIds.delete(`${origin}\t${seq}`);
     this.index?.record(done);
     // Ids written since the snapshot stay journaled until a later flush covers them.
-    if (this.pending.length === 0) await this.idsHandle?.truncate(0);
+    if (this.pending.length === 0 && !this.writing) await this.journal((h) => h.truncate(0));
     for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
+  }
+
+  /** Runs an operation on the ids journal after the ones before it (appends and truncations must not cross). */
+  private journal(op: (h: fs.FileHandle) => Promise<unknown>): Promise<void> {
+    const handle = this.idsHandle;
+    if (!handle) return Promise.resolve();
+    const run = this.journalQueue.then(() => op(handle)).then(() => undefined);
+    this.journalQueue = run.catch(() => undefined);
+    return run;
   }
 
   /** The paths of the files open now (their `.tmp` names are internal). */
@@ -244,6 +296,7 @@ export class EscapedFileSink implements Sink {
     const results = await Promise.allSettled(files.map((f) => this.complete(f)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
     await this.markStored(this.pending.splice(0));
+    await this.journalQueue;
     await this.idsHandle?.close();
     this.idsHandle = null;
     await fs.rm(this.idsFile, { force: true });
@@ -253,7 +306,8 @@ export class EscapedFileSink implements Sink {
     this.index = null;
   }
 
-  private async fileFor(finalPath: string): Promise<OpenFile> {
+  /** The open file for `finalPath`; `inUse` are files the current batch writes, never closed to make room. */
+  private async fileFor(finalPath: string, inUse: ReadonlySet<string>): Promise<OpenFile> {
     const open = this.files.get(finalPath);
     if (open) {
       // Most recently written last: Map order is the eviction order.
@@ -263,7 +317,9 @@ export class EscapedFileSink implements Sink {
       return open;
     }
     while (this.files.size >= this.options.maxOpenFiles) {
-      const [oldest, f] = this.files.entries().next().value as [string, OpenFile];
+      const oldest = [...this.files.keys()].find((p) => !inUse.has(p));
+      if (oldest === undefined) break;
+      const f = this.files.get(oldest)!;
       this.files.delete(oldest);
       await this.complete(f);
     }
@@ -271,9 +327,9 @@ export class EscapedFileSink implements Sink {
     const n = ++tmpCounter;
     const tmpPath = `${finalPath}.${this.owner}.${n}.tmp`;
     const handle = await fs.open(tmpPath, 'wx');
-    const entry = path.join(this.journalDir, `${this.owner}.${n}`);
+    const entry = path.join(this.journalDir, `${this.entryPrefix}${n}`);
     await writeDurably(entry, JSON.stringify({ tmpPath, finalPath }));
-    const f = { finalPath, tmpPath, handle, entry, lastWrite: Date.now() };
+    const f = { finalPath, tmpPath, handle, entry, size: 0, lastWrite: Date.now() };
     this.files.set(finalPath, f);
     this.ctx.logger.debug('file opened', { file: tmpPath });
     return f;
@@ -300,45 +356,72 @@ export class EscapedFileSink implements Sink {
   }
 
   /**
-   * Finishes the files another (crashed) process left open (fsync, rename, forget), then records
-   * the batch ids it had written as stored: their bytes are in those files, durable now.
+   * Finishes what an earlier (crashed) process of this writer left: cuts off a batch whose bytes
+   * were not all written, fsyncs and renames its files, and records the ids it had written as
+   * stored: their bytes are in those files, durable now. Other writers' entries are theirs.
    */
   private async finishOrphans(): Promise<void> {
-    const names = (await fs.readdir(this.journalDir)).filter((n) => !n.startsWith(`${this.owner}.`));
+    const names = (await fs.readdir(this.journalDir))
+      .filter((n) => n.startsWith(`${this.writerId}.`) && !n.startsWith(this.entryPrefix));
+    const files = new Map<string, { tmpPath: string; finalPath: string }>();
     for (const name of names) {
       if (name.endsWith('.ids')) continue;
-      const entry = path.join(this.journalDir, name);
-      let paths: { tmpPath: string; finalPath: string };
       try {
-        paths = JSON.parse(await fs.readFile(entry, 'utf8')) as { tmpPath: string; finalPath: string };
+        files.set(name, JSON.parse(await fs.readFile(path.join(this.journalDir, name), 'utf8')) as { tmpPath: string; finalPath: string });
       } catch {
         // Torn while being written: its file was opened but never written to.
-        await fs.rm(entry, { force: true });
-        continue;
       }
-      try {
-        const h = await fs.open(paths.tmpPath, 'r+');
-        await h.datasync();
-        await h.close();
-        const target = await freeName(paths.finalPath);
-        await fs.rename(paths.tmpPath, target);
-        this.ctx.logger.warn('finished a file a previous process left unfinished', { file: target });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-      await fs.rm(entry, { force: true });
     }
+    const stored: Array<{ origin: string; seq: number }> = [];
     for (const name of names.filter((n) => n.endsWith('.ids'))) {
-      const file = path.join(this.journalDir, name);
-      const text = await fs.readFile(file, 'utf8');
-      // A torn last line (killed mid-write) is left out: that batch is written again.
-      const ids = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((line) => {
-        const tab = line.lastIndexOf('\t');
-        return { origin: line.slice(0, tab), seq: Number(line.slice(tab + 1)) };
-      }).filter((x) => x.origin.length > 0 && Number.isSafeInteger(x.seq));
-      this.index!.record(ids);
-      await fs.rm(file, { force: true });
+      const text = await fs.readFile(path.join(this.journalDir, name), 'utf8');
+      // A torn last line (killed mid-write) is left out: its batch's bytes were never written.
+      for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
+        const [origin, seqText, where = ''] = line.split('\t');
+        const seq = Number(seqText);
+        if (!origin || !Number.isSafeInteger(seq)) continue;
+        if (!(await this.bytesComplete(where, files))) break; // the batch being written when it died; nothing follows
+        stored.push({ origin, seq });
+      }
     }
+    for (const name of names) {
+      const paths = files.get(name);
+      if (paths) {
+        try {
+          const h = await fs.open(paths.tmpPath, 'r+');
+          await h.datasync();
+          await h.close();
+          const target = await freeName(paths.finalPath);
+          await fs.rename(paths.tmpPath, target);
+          this.ctx.logger.warn('finished a file a previous process left unfinished', { file: target });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+      if (!name.endsWith('.ids')) await fs.rm(path.join(this.journalDir, name), { force: true });
+    }
+    this.index!.record(stored);
+    for (const name of names.filter((n) => n.endsWith('.ids'))) await fs.rm(path.join(this.journalDir, name), { force: true });
+  }
+
+  /**
+   * Whether every part (`entry:start:end`, comma-separated) of a journaled batch reached its
+   * file; if not, the parts written are cut off so the batch can be written again whole.
+   */
+  private async bytesComplete(where: string, files: ReadonlyMap<string, { tmpPath: string }>): Promise<boolean> {
+    // No entry or no .tmp: the file was completed (renamed) after this batch was written.
+    const parts = (where ? where.split(',') : []).map((part) => {
+      const [entry, start, end] = part.split(':');
+      return { tmpPath: files.get(entry)?.tmpPath, start: Number(start), end: Number(end) };
+    });
+    const sizeOf = (p: string | undefined): Promise<number> => (p ? fs.stat(p).then((st) => st.size, () => Infinity) : Promise.resolve(Infinity));
+    const sizes = await Promise.all(parts.map((part) => sizeOf(part.tmpPath)));
+    if (parts.every((part, i) => sizes[i] >= part.end)) return true;
+    for (let i = 0; i < parts.length; i++) {
+      if (parts[i].tmpPath && Number.isFinite(sizes[i]) && sizes[i] > parts[i].start) await fs.truncate(parts[i].tmpPath!, parts[i].start);
+    }
+    this.ctx.logger.warn('cut off a batch a previous process was killed while writing; it is written again from the channel', { parts: where });
+    return false;
   }
 }
 

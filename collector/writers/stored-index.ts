@@ -1,63 +1,85 @@
 /**
- * A storage writer's durable index of the batch ids it has stored, so that a batch resent after
- * a lost ack (E2E resend, a failover, a collector restart) is dropped instead of written twice,
- * and so that a collector can tell an agent which of its unacked batches storage already holds.
+ * The batch ids a storage holds, so that a batch resent after a lost ack (E2E resend, a
+ * failover, a collector restart) is dropped instead of written twice, and so that a collector
+ * can tell an agent which of its unacked batches storage already holds.
  *
- * On disk: `<dir>/stored-<key>.log`, lines `origin<TAB>seq`, appended and fdatasync'd by `record`
- * only after the writer has made those batches durable. Opening reads it back; a torn last line
- * (crash mid-append) is ignored. Memory keeps the most recent `keepPerOrigin` ids of each origin
- * (resends are of recent batches); the file is rewritten with just those when it grows past
- * `compactLines`.
+ * The index lives in the storage it describes, in `<share dir>` (see `EscapedFileSink`):
+ * every writer of that storage (each collector, told apart by its writer id) appends to its own
+ * `<writerId>.stored`, lines `origin<TAB>seq`, fdatasync'd by `record` only after the writer has
+ * made those batches durable. It also reads the other writers' files ({@link PeerView}), so a
+ * batch that one collector stored, or had written when it was killed, is not written again by
+ * another collector the agent fails over to.
+ *
+ * Opening reads the own file back; a torn last line (crash mid-append) is ignored. Memory keeps
+ * the most recent `keepPerOrigin` ids of each origin per writer (resends are of recent
+ * batches); the own file is rewritten with just those when it grows past `compactLines`.
  *
  * Instances are shared within a process by file path (a `roll` opens a new writer every period),
  * counted by `acquire`/`release`.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { IdSet, PeerView } from './peer-view';
 
 export interface StoredIndexOptions {
   keepPerOrigin: number;
   compactLines: number;
+  /** How stale the view of the other writers may be when a batch is checked against it. */
+  peerRefreshMs: number;
 }
 
-export const STORED_INDEX_DEFAULTS: StoredIndexOptions = { keepPerOrigin: 100_000, compactLines: 1_000_000 };
+export const STORED_INDEX_DEFAULTS: StoredIndexOptions = { keepPerOrigin: 100_000, compactLines: 1_000_000, peerRefreshMs: 20 };
 
 const shared = new Map<string, { index: StoredIndex; refs: number }>();
 
+/** Where a stored id was found. */
+export type StoredBy = 'self' | 'peer' | null;
+
 export class StoredIndex {
-  private readonly ids = new Map<string, Set<number>>();
+  private readonly ids: IdSet;
+  private readonly peers: PeerView;
   private lines = 0;
   private fd: number;
+  readonly file: string;
 
-  private constructor(readonly file: string, private readonly options: StoredIndexOptions) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+  private constructor(readonly dir: string, readonly writerId: string, private readonly options: StoredIndexOptions) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.file = path.join(dir, `${writerId}.stored`);
+    this.ids = new IdSet(options.keepPerOrigin);
     this.load();
-    this.fd = fs.openSync(file, 'a');
+    this.fd = fs.openSync(this.file, 'a');
+    this.peers = new PeerView(dir, writerId, options.keepPerOrigin);
   }
 
-  /** The index of `file`, opened on first use and shared until every user released it. */
-  static acquire(file: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS): StoredIndex {
-    let entry = shared.get(file);
-    if (!entry) shared.set(file, (entry = { index: new StoredIndex(file, options), refs: 0 }));
+  /** The index of `writerId` in `dir`, opened on first use and shared until every user released it. */
+  static acquire(dir: string, writerId: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS): StoredIndex {
+    const key = path.join(dir, writerId);
+    let entry = shared.get(key);
+    if (!entry) shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options), refs: 0 }));
     entry.refs++;
     return entry.index;
   }
 
   release(): void {
-    const entry = shared.get(this.file);
+    const key = path.join(this.dir, this.writerId);
+    const entry = shared.get(key);
     if (!entry || --entry.refs > 0) return;
-    shared.delete(this.file);
+    shared.delete(key);
     fs.closeSync(this.fd);
   }
 
-  has(origin: string, seq: number): boolean {
-    return this.ids.get(origin)?.has(seq) ?? false;
+  /** Whether this writer (durably) or another writer of the storage holds the batch. */
+  storedBy(origin: string, seq: number): StoredBy {
+    if (this.ids.has(origin, seq)) return 'self';
+    this.peers.refresh(this.options.peerRefreshMs);
+    return this.peers.has(origin, seq) ? 'peer' : null;
   }
 
-  /** The subset of `seqs` stored for `origin`. */
+  /** The subset of `seqs` stored for `origin`, by any writer of the storage. */
   lookup(origin: string, seqs: number[]): number[] {
-    const set = this.ids.get(origin);
-    return set ? seqs.filter((s) => set.has(s)) : [];
+    this.peers.refresh(0);
+    return seqs.filter((s) => this.ids.has(origin, s) || this.peers.has(origin, s));
   }
 
   /** Records ids whose batches are durable in storage; durable itself when it returns. */
@@ -66,22 +88,12 @@ export class StoredIndex {
     let text = '';
     for (const { origin, seq } of ids) {
       text += `${origin}\t${seq}\n`;
-      this.remember(origin, seq);
+      this.ids.add(origin, seq);
     }
     fs.writeSync(this.fd, text);
     fs.fdatasyncSync(this.fd);
     this.lines += ids.length;
     if (this.lines > this.options.compactLines) this.compact();
-  }
-
-  private remember(origin: string, seq: number): void {
-    let set = this.ids.get(origin);
-    if (!set) this.ids.set(origin, (set = new Set()));
-    set.add(seq);
-    if (set.size > this.options.keepPerOrigin) {
-      // Sets iterate in insertion order: the oldest id goes first.
-      set.delete(set.values().next().value as number);
-    }
   }
 
   private load(): void {
@@ -92,27 +104,13 @@ export class StoredIndex {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    const complete = text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1);
-    for (const line of complete.split('\n')) {
-      const tab = line.lastIndexOf('\t');
-      if (tab <= 0) continue;
-      const seq = Number(line.slice(tab + 1));
-      if (Number.isSafeInteger(seq)) this.remember(line.slice(0, tab), seq);
-      this.lines++;
-    }
+    this.lines = this.ids.addLines(text);
   }
 
   /** Rewrites the file with only the ids kept in memory (temp file, fsync, rename). */
   private compact(): void {
-    const tmp = `${this.file}.tmp`;
-    let text = '';
-    let lines = 0;
-    for (const [origin, set] of this.ids) {
-      for (const seq of set) {
-        text += `${origin}\t${seq}\n`;
-        lines++;
-      }
-    }
+    const tmp = `${this.file}.compacting`;
+    const text = this.ids.toLines();
     fs.writeFileSync(tmp, text);
     const tfd = fs.openSync(tmp, 'r');
     fs.fsyncSync(tfd);
@@ -120,6 +118,35 @@ export class StoredIndex {
     fs.closeSync(this.fd);
     fs.renameSync(tmp, this.file);
     this.fd = fs.openSync(this.file, 'a');
-    this.lines = lines;
+    this.lines = this.ids.size;
   }
+}
+
+const writerIds = new Map<string, string>();
+
+/**
+ * The id this data dir writes storage under: random, made once and kept in `<dataDir>/writer-id`,
+ * so a restarted collector knows its own files and a collector on another machine never shares it.
+ */
+export function writerIdOf(dataDir: string): string {
+  let id = writerIds.get(dataDir);
+  if (id) return id;
+  const file = path.join(dataDir, 'writer-id');
+  fs.mkdirSync(dataDir, { recursive: true });
+  try {
+    id = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (!id || !/^[0-9a-f]{16}$/.test(id)) {
+    id = randomBytes(8).toString('hex');
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, `${id}\n`);
+    const fd = fs.openSync(tmp, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  }
+  writerIds.set(dataDir, id);
+  return id;
 }

@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import type { ComponentKind } from '../../core/registry';
 import { defaultRegistry } from '../../node/components';
 import { REPO_ROOT, waitFor } from '../harness/procs';
+import { storageLines } from '../harness/storage';
 import { requireZooKeeper } from '../harness/zk';
 
 const run = promisify(execFile);
@@ -59,17 +60,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Every stored line (finished and .tmp files alike) under dir. */
-function storedLines(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const lines: string[] = [];
-  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const text = fs.readFileSync(path.join(entry.parentPath, entry.name), 'utf8');
-    lines.push(...text.split('\n').filter((l) => l !== ''));
-  }
-  return lines;
-}
 
 test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE, and stop ends every process', { timeout: 280_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-local-ha-'));
@@ -117,7 +107,7 @@ test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE,
   // The flow works: lines of every agent land in storage.
   const storage = path.join(dir, 'data');
   await waitFor(() => {
-    const lines = storedLines(storage);
+    const lines = storageLines(storage);
     return ['agent1', 'agent2', 'agent3'].every((a) => lines.some((l) => l.includes(` ${a} line `))) || undefined;
   }, 60_000, 'lines of every agent in storage');
 
@@ -128,7 +118,7 @@ test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE,
   assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.endsWith('.pid')), [], 'pid files removed');
 
   // What reached storage: per agent, lines 1..k, each once (none lost in the middle, no duplicate).
-  const lines = storedLines(storage);
+  const lines = storageLines(storage);
   for (const agent of ['agent1', 'agent2', 'agent3']) {
     const numbers = lines.map((l) => new RegExp(` ${agent} line (\\d+)$`).exec(l)).filter((m) => m !== null).map((m) => Number(m[1]));
     numbers.sort((a, b) => a - b);

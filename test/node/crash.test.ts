@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { httpGet, type Proc, spawnFlume, tempDir, waitFor } from '../harness/procs';
+import { storageFiles } from '../harness/storage';
 
 const dir = tempDir('flume-node-crash-');
 const procs: Proc[] = [];
@@ -19,8 +20,8 @@ const LINES = 40_000;
 
 function readAll(out: string): string[] {
   if (!fs.existsSync(out)) return [];
-  return fs.readdirSync(out).flatMap((f) => {
-    const text = fs.readFileSync(path.join(out, f), 'utf8');
+  return storageFiles(out).flatMap((f) => {
+    const text = fs.readFileSync(f, 'utf8');
     return text.length === 0 ? [] : text.trimEnd().split('\n');
   });
 }
@@ -56,7 +57,7 @@ test('kill -9 mid-stream and restart: every line reaches storage once, no .tmp l
   const exit = await second.p.stop(60_000);
   assert.equal(exit.code, 0, second.p.tail());
 
-  const files = fs.readdirSync(out);
+  const files = storageFiles(out);
   assert.ok(files.every((f) => !f.endsWith('.tmp')), `no unfinished file: ${files.join()}`);
   const lines = readAll(out);
   const unique = new Set(lines);

@@ -14,6 +14,7 @@ import { WRITERS } from '../../collector/writers';
 import { LogicalNode, type LogicalNodeOptions } from '../../node/logical-node';
 import { SequenceAllocator } from '../../node/seq';
 import { generatorSourceDef, recorders, RecordingSink, recordingSinkDef, tempDir, waitFor } from './helpers';
+import { storageFiles } from '../harness/storage';
 
 const root = tempDir();
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -167,7 +168,7 @@ test('a whole sink tree from a spec: decorators, fan-out, failover and roll with
   assert.ok(backup.batches.length >= 1);
   assert.ok(both.every((e) => e.attributes.get('tier')?.toString() === 't1'));
   // Roll: completed files only (no .tmp), named by rolltag and attribute, holding every line once.
-  const files = fs.readdirSync(out).sort();
+  const files = storageFiles(out).map((f) => path.basename(f));
   assert.ok(files.every((f) => /^f-\d{8}-\d{9}\+0000\.\d+\.\d+-t1$/.test(f)), files.join());
   const lines = files.flatMap((f) => fs.readFileSync(path.join(out, f), 'utf8').trimEnd().split('\n'));
   assert.deepEqual([...lines].sort(), [...expected].sort());

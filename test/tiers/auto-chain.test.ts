@@ -21,6 +21,7 @@ import { after, test } from 'node:test';
 import { rank } from '../../master/chains';
 import { serviceDefinition } from '../../proto';
 import { httpGet, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { storageLines } from '../harness/storage';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
 import { startZooKeeper, type ZooKeeper } from '../harness/zk';
 
@@ -55,18 +56,6 @@ function getChain(logical: string, stub = masterStub!): Promise<{ collectors: st
 
 const file = (...parts: string[]): string => path.join(dir.path, ...parts);
 
-/** Every line of every file (finished or .tmp) under `root`. */
-function storedLines(root: string): string[] {
-  if (!fs.existsSync(root)) return [];
-  const out: string[] = [];
-  const files = fs.readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort(); // roll tags sort in time order
-  for (const f of files) {
-    const text = fs.readFileSync(f, 'utf8');
-    for (const line of text.split('\n')) if (line) out.push(line);
-  }
-  return out;
-}
 
 async function execOk(command: string, ...args: string[]): Promise<void> {
   const status = await admin!.exec(command, ...args);
@@ -158,7 +147,7 @@ test('auto chains: agents spread over the live collectors and move when one is k
     }
     const perPhase = 300;
     for (const a of agents) appendLines(a, 1, perPhase);
-    const all = (): string[] => [...storedLines(file('out', 'coll1')), ...storedLines(file('out', 'coll2'))];
+    const all = (): string[] => [...storageLines(file('out', 'coll1')), ...storageLines(file('out', 'coll2'))];
     await waitFor(() => all().length >= agents.length * perPhase, 60_000, 'phase 1 lines at the collectors');
     // Every batch end-to-end acked before the kill (see the module comment).
     for (const a of agents) {
@@ -184,7 +173,7 @@ test('auto chains: agents spread over the live collectors and move when one is k
     for (const a of agents) appendLines(a, perPhase + 1, 2 * perPhase);
     await waitFor(() => all().length >= agents.length * 2 * perPhase, 90_000, 'phase 2 lines at the surviving collector');
     for (const a of moved) {
-      const atSurvivor = storedLines(file('out', survivor)).filter((l) => l.startsWith(`${a} `)).length;
+      const atSurvivor = storageLines(file('out', survivor)).filter((l) => l.startsWith(`${a} `)).length;
       assert.ok(atSurvivor >= perPhase, `${a} moved to ${survivor}: ${atSurvivor} of its lines there`);
       const since = agentProcs.get(a)!.output().slice(marks.get(a));
       assert.match(since, new RegExp(`Streaming to collector.*${escape(addressOf.get(survivor)!)}`), `${a} streams to ${survivor} now`);
@@ -224,9 +213,9 @@ test('an agent started before any collector holds its batches (DFO) and delivers
     appendLines('late', 1, 200);
     const collector = startNode('latecoll', 'collector', m.address);
     await exec('config', 'latecoll', 'autoCollectorSource(0)', `collectorSink("${file('out', 'latecoll')}/", "data-", 1000)`);
-    await waitFor(() => storedLines(file('out', 'latecoll')).length >= 200, 60_000, 'the held lines at the late collector');
+    await waitFor(() => storageLines(file('out', 'latecoll')).length >= 200, 60_000, 'the held lines at the late collector');
     const expected = Array.from({ length: 200 }, (_, i) => `late ${String(i + 1).padStart(6, '0')}`);
-    assert.deepEqual(storedLines(file('out', 'latecoll')), expected, 'every held line once, in order');
+    assert.deepEqual(storageLines(file('out', 'latecoll')), expected, 'every held line once, in order');
     assert.match(collector.output(), /collector source listening/);
   } finally {
     adm.close();
