@@ -1,7 +1,8 @@
 /**
  * One master process's parts, built in one place and stopped in reverse order: the config store
  * (embedded or ZooKeeper), the node table, the command executor, the gRPC server (Master and
- * Admin services) and the HTTP server. `flume-master start` (cli.ts) parses options into
+ * Admin services, on a private loopback port) behind the GrpcFront on the public gRPC port
+ * (answers heartbeats itself, relays the rest), and the HTTP server. `flume-master start` (cli.ts) parses options into
  * `MasterOptions` and calls `startMaster`.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -11,6 +12,7 @@ import type { Logger } from '../core/logger';
 import { Metrics } from '../core/metrics';
 import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
+import { GrpcFront } from './grpc-front';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
 import { NodeTable } from './nodes';
@@ -76,8 +78,16 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.
   const deps: ServiceDeps = { store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '' };
-  addMasterServices(server, deps);
-  const grpcPort = await bindGrpc(server, options.host, options.port);
+  const fastHandlers = addMasterServices(server, deps);
+  const innerPort = await bindGrpc(server, '127.0.0.1', 0);
+  const front = new GrpcFront({ host: options.host, port: options.port, upstream: `127.0.0.1:${innerPort}`, handlers: fastHandlers });
+  let grpcPort: number;
+  try {
+    grpcPort = await front.listen();
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
   const id = options.id ?? `${os.hostname()}:${grpcPort}`;
   deps.masterId = id;
 
@@ -92,6 +102,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   try {
     await store.start();
   } catch (err) {
+    await front.close(0);
     server.forceShutdown();
     throw err;
   }
@@ -139,6 +150,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     clearInterval(snapshotTimer);
     await executor.stop();
     exchange?.stop();
+    await front.close(0);
     server.forceShutdown();
     await store.stop();
     throw err;
@@ -158,6 +170,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
       }
       await executor.stop();
       exchange?.stop();
+      await front.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -4,7 +4,10 @@
  *
  * The heartbeat path is O(1) per heartbeat and allocation-light: one Map lookup, a few field
  * writes on a long-lived entry, and a reply object cached per node that is rebuilt only when
- * the shared state changes (a new config version, a new mapping).
+ * the shared state changes (a new config version, a new mapping). A node in a steady state
+ * sends the same bytes every time; `repeat()` recognises them and only moves the last-seen
+ * time, so nothing is decoded and nothing new is kept (no promotion to the old generation, so
+ * no major GC pauses driven by heartbeats).
  *
  * With several masters a node heartbeats to one of them at a time; each master publishes the
  * entries it hears to the others (`NodeExchange`), and `list()` merges them, newest heartbeat
@@ -54,6 +57,8 @@ export interface HeartbeatOut {
 interface Entry extends NodeRecord {
   reply: HeartbeatOut | undefined;
   replyRevision: number;
+  /** The encoded request this entry was last updated from (own copy), if known. */
+  request: Buffer | undefined;
 }
 
 /** Node status published by the other masters. */
@@ -88,13 +93,16 @@ export class NodeTable {
     this.exchange = exchange;
   }
 
-  /** Records a heartbeat and returns the reply (shared, do not modify). */
-  heartbeat(hb: HeartbeatIn, view: StateView, now: number): HeartbeatOut {
+  /**
+   * Records a heartbeat and returns the reply (shared, do not modify). `request`, the bytes `hb`
+   * was decoded from, lets the next identical heartbeat take `repeat()`; it is copied.
+   */
+  heartbeat(hb: HeartbeatIn, view: StateView, now: number, request?: Buffer): HeartbeatOut {
     let entry = this.entries.get(hb.physical);
     if (!entry) {
       entry = {
         physical: hb.physical, host: hb.host, role: hb.role, state: NodeStateCode.HELLO, lastSeen: now,
-        startedAt: hb.startedAt, logical: hb.logical, reply: undefined, replyRevision: -1,
+        startedAt: hb.startedAt, logical: hb.logical, reply: undefined, replyRevision: -1, request: undefined,
       };
       this.entries.set(hb.physical, entry);
     } else {
@@ -105,9 +113,26 @@ export class NodeTable {
       entry.lastSeen = now;
       entry.state = aggregate(hb.logical);
     }
-    this.lostReported.delete(hb.physical);
+    // Only a settled entry (past HELLO) may be repeated: the next beat must still compute its state.
+    entry.request = request && entry.state !== NodeStateCode.HELLO ? Buffer.from(request) : undefined;
+    return this.touched(entry, view);
+  }
+
+  /**
+   * The reply to a heartbeat from `physical` whose bytes equal those of its last recorded one,
+   * after moving its last-seen time; undefined if they differ (decode it and call `heartbeat`).
+   */
+  repeat(physical: string, request: Buffer, view: StateView, now: number): HeartbeatOut | undefined {
+    const entry = this.entries.get(physical);
+    if (!entry || entry.request === undefined || !entry.request.equals(request)) return undefined;
+    entry.lastSeen = now;
+    return this.touched(entry, view);
+  }
+
+  private touched(entry: Entry, view: StateView): HeartbeatOut {
+    if (this.lostReported.size > 0) this.lostReported.delete(entry.physical);
     if (entry.replyRevision !== view.revision) {
-      const logical = logicalNodesOf(view.state, hb.physical);
+      const logical = logicalNodesOf(view.state, entry.physical);
       entry.reply = {
         logical,
         versions: logical.map((name) => ({ logical: name, version: view.state.configs[name]?.version ?? 0 })),
@@ -121,7 +146,7 @@ export class NodeTable {
   /** Adds records of nodes not heard since (what this master published before a restart). */
   seed(records: NodeRecord[]): void {
     for (const r of records) {
-      if (!this.entries.has(r.physical)) this.entries.set(r.physical, { ...r, reply: undefined, replyRevision: -1 });
+      if (!this.entries.has(r.physical)) this.entries.set(r.physical, { ...r, reply: undefined, replyRevision: -1, request: undefined });
     }
   }
 

@@ -104,8 +104,75 @@ export function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn
   return { physical: m.physical, host: m.host, role: m.role, startedAt: num(m.startedAt), logical };
 }
 
-/** Registers both services on `server`. */
-export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void {
+/**
+ * The physical node name (field 1) of an encoded HeartbeatRequest, read without decoding the
+ * rest; '' if absent. Fields may come in any order, so every other field is skipped.
+ */
+export function physicalOf(bytes: Buffer): string {
+  let pos = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (pos >= bytes.length) throw new FlumeError('truncated HeartbeatRequest');
+      const b = bytes[pos++];
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    // 64-bit varints (uint64 started_at, config versions): skip the rest of their bytes.
+    while (pos < bytes.length && bytes[pos++] >= 0x80);
+    return value;
+  };
+  let physical = '';
+  while (pos < bytes.length) {
+    const tag = varint();
+    switch (tag & 7) {
+      case 0: varint(); break;
+      case 1: pos += 8; break;
+      case 5: pos += 4; break;
+      case 2: {
+        const length = varint();
+        if (tag >>> 3 === 1) physical = bytes.toString('utf8', pos, pos + length); // the last one wins, as in protobuf
+        pos += length;
+        break;
+      }
+      default: throw new FlumeError(`HeartbeatRequest has a field of unknown wire type ${tag & 7}`);
+    }
+  }
+  if (pos > bytes.length) throw new FlumeError('truncated HeartbeatRequest');
+  return physical;
+}
+
+export const HEARTBEAT_PATH = '/flume.Master/Heartbeat';
+
+/**
+ * The Heartbeat method on bytes: a repeated request (same bytes as the node's last one) only
+ * moves its last-seen time; another is decoded and recorded. The reply is encoded once per node
+ * and state revision (the NodeTable caches the reply object; its bytes are cached here).
+ */
+export function heartbeatHandler(ready: () => ConfigStore, nodes: NodeTable, metrics: MasterMetrics): (bytes: Buffer) => Buffer {
+  const requestType = messageType('HeartbeatRequest');
+  const replyType = messageType('HeartbeatReply');
+  const encoded = new WeakMap<HeartbeatOut, Buffer>();
+  return (bytes: Buffer): Buffer => {
+    const started = performance.now();
+    const view = ready().view();
+    const now = Date.now();
+    const reply = nodes.repeat(physicalOf(bytes), bytes, view, now) ?? nodes.heartbeat(decodeHeartbeat(requestType, bytes), view, now, bytes);
+    let out = encoded.get(reply);
+    if (!out) {
+      out = Buffer.from(replyType.encode(replyType.fromObject(reply)).finish());
+      encoded.set(reply, out);
+    }
+    metrics.heartbeat(performance.now() - started);
+    return out;
+  };
+}
+
+/**
+ * Registers both services on `server` and returns the methods a GrpcFront answers itself
+ * (by gRPC path): the same handlers, on bytes.
+ */
+export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Map<string, (bytes: Buffer) => Buffer> {
   const { nodes, metrics } = deps;
   const chains = new ChainTable(() => {
     const view = ready().view();
@@ -116,24 +183,10 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void 
     return deps.store;
   };
 
-  // Heartbeat is the hot path: raw bytes in and out, decoded without toObject's conversions, and
-  // the reply encoded once per node and state revision (the NodeTable caches the reply object).
-  const requestType = messageType('HeartbeatRequest');
-  const replyType = messageType('HeartbeatReply');
-  const encoded = new WeakMap<HeartbeatOut, Buffer>();
+  const heartbeat = heartbeatHandler(ready, nodes, metrics);
   server.addService(serviceDefinition('Master', ['Heartbeat']), {
-    Heartbeat: unary((bytes: Buffer): Buffer => {
-      const started = performance.now();
-      const view = ready().view();
-      const reply = nodes.heartbeat(decodeHeartbeat(requestType, bytes), view, Date.now());
-      let out = encoded.get(reply);
-      if (!out) {
-        out = Buffer.from(replyType.encode(replyType.fromObject(reply)).finish());
-        encoded.set(reply, out);
-      }
-      metrics.heartbeat(performance.now() - started);
-      return out;
-    }),
+    // Normally answered by the GrpcFront; grpc-js gets the calls the front relays (compressed ones).
+    Heartbeat: unary(heartbeat),
     GetConfigs: unary((req: WireConfigRequest) => {
       const state = ready().view().state;
       const names = req.logical.length > 0 ? req.logical : logicalNodesOf(state, req.physical);
@@ -176,4 +229,5 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): void 
     }),
     GetMasterInfo: unary(() => ({ id: deps.masterId, leader: deps.store?.isLeader ?? false, store: deps.store?.kind ?? '', fresh: deps.store?.fresh ?? false })),
   });
+  return new Map([[HEARTBEAT_PATH, heartbeat]]);
 }
