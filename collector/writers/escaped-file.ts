@@ -57,6 +57,9 @@ export interface EscapedFileOptions {
   syncMs: number;
 }
 
+/** A write journal is replaced by a fresh one past this size, once all it lists is in the index. */
+const JOURNAL_ROTATE_BYTES = 1 << 20;
+
 export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 20 };
 
 interface OpenFile {
@@ -108,12 +111,17 @@ export class EscapedFileSink implements Sink {
   /** Prefix of this process's journal entries. */
   private readonly entryPrefix: string;
   /**
-   * This writer's list of the batch ids it has written since its files were last made durable.
-   * If the process dies, the writer that finishes its files records these ids as stored, so the
-   * batches replayed from a durable channel are dropped instead of written twice.
+   * This writer's journal of the batch ids it has written. If the process dies, the writer that
+   * finishes its files records these ids as stored, so the batches replayed from a durable
+   * channel are dropped instead of written twice; other collectors read it too. It is only ever
+   * appended to (readers follow it by offset) and replaced by a fresh file once it has grown past
+   * {@link JOURNAL_ROTATE_BYTES} and everything in it is recorded in the index.
    */
-  private readonly idsFile: string;
+  private idsFile = '';
   private idsHandle: fs.FileHandle | null = null;
+  private readonly writerNo = ++writerCounter;
+  private journalGen = 0;
+  private journalBytes = 0;
   private journalQueue: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
@@ -144,7 +152,6 @@ export class EscapedFileSink implements Sink {
     this.journalDir = path.join(this.shareDir, 'open');
     this.writerId = writerIdOf(ctx.dataDir);
     this.entryPrefix = `${this.writerId}.${owner}.`;
-    this.idsFile = path.join(this.journalDir, `${this.entryPrefix}w${++writerCounter}.ids`);
   }
 
   async open(): Promise<void> {
@@ -153,7 +160,7 @@ export class EscapedFileSink implements Sink {
     const index = StoredIndex.acquire(this.shareDir, this.writerId);
     this.index = index;
     await this.finishOrphans();
-    this.idsHandle = await fs.open(this.idsFile, 'a');
+    await this.openJournal();
     if (this.options.idleMs > 0) {
       this.idleTimer = setInterval(() => {
         const run = this.queue.then(() => this.completeIdle());
@@ -235,6 +242,7 @@ export class EscapedFileSink implements Sink {
         }
         this.writing = true;
         this.pendingIds.add(id);
+        this.journalBytes += line.length + 1;
         await this.journal((h) => h.write(`${line}\n`));
       }
       for (const { f, view } of parts) {
@@ -259,15 +267,26 @@ export class EscapedFileSink implements Sink {
     for (const { origin, seq } of done) this.pendingIds.delete(`${origin}\t${seq}`);
     this.index?.record(done);
     // Ids written since the snapshot stay journaled until a later flush covers them.
-    if (this.pending.length === 0 && !this.writing) await this.journal((h) => h.truncate(0));
+    if (this.pending.length === 0 && !this.writing && this.journalBytes > JOURNAL_ROTATE_BYTES) {
+      await this.journal(async (old) => {
+        const oldFile = this.idsFile;
+        await this.openJournal();
+        await old.close();
+        await fs.rm(oldFile, { force: true });
+      });
+    }
     for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
   }
 
-  /** Runs an operation on the ids journal after the ones before it (appends and truncations must not cross). */
+  private async openJournal(): Promise<void> {
+    this.idsFile = path.join(this.journalDir, `${this.entryPrefix}w${this.writerNo}.${++this.journalGen}.ids`);
+    this.idsHandle = await fs.open(this.idsFile, 'a');
+    this.journalBytes = 0;
+  }
+
+  /** Runs an operation on the ids journal after the ones before it (appends and a replacement must not cross). */
   private journal(op: (h: fs.FileHandle) => Promise<unknown>): Promise<void> {
-    const handle = this.idsHandle;
-    if (!handle) return Promise.resolve();
-    const run = this.journalQueue.then(() => op(handle)).then(() => undefined);
+    const run = this.journalQueue.then(() => (this.idsHandle ? op(this.idsHandle) : undefined)).then(() => undefined);
     this.journalQueue = run.catch(() => undefined);
     return run;
   }

@@ -5,9 +5,9 @@
  * finishes its files after a crash).
  *
  * The files are followed incrementally: each refresh reads only what was appended since the
- * last one, and starts a file over when it was replaced (compaction) or truncated (a journal
- * emptied once its ids reached the index). Ids are never forgotten on truncation: they moved to
- * the index, which is read in the same refresh.
+ * last one (writers only append; an emptied file could regrow past the offset unnoticed), and
+ * starts a file over when it was replaced (index compaction). Ids of a journal that disappears
+ * are kept: its writer recorded them in its index first, which is read in the same refresh.
  *
  * A journal line is written before the batch's bytes, so a writer killed mid-write leaves one
  * id here whose bytes are not all in storage. Its own next process cuts those bytes and writes
@@ -93,7 +93,7 @@ export class PeerView {
     if (maxAgeMs > 0 && now - this.lastRefresh < maxAgeMs) return;
     this.lastRefresh = now;
     const seen = new Set<string>();
-    // Journals before indexes: a journal emptied meanwhile had its ids recorded in the index first.
+    // Journals before indexes: a journal replaced meanwhile had its ids recorded in the index first.
     for (const name of list(path.join(this.dir, 'open'))) {
       if (name.endsWith('.ids') && !name.startsWith(`${this.ownWriterId}.`)) seen.add(this.follow(path.join(this.dir, 'open', name), name));
     }

@@ -9,9 +9,9 @@
  * Two more: an agent started before any collector holds its batches (DFO, empty chain) until
  * one registers; and in standalone mode an auto chain refuses to open.
  *
- * The kill happens while the agents are idle and drained (every batch end-to-end acked): a
- * batch a collector stored but had not yet acked when killed would be resent to the other
- * collector, which cannot know it (cross-collector dedup is not in scope here).
+ * The kill happens while the agents are idle and drained (every batch end-to-end acked), and
+ * each collector writes storage of its own; kill9.test.ts kills mid-stream with both writing one
+ * storage.
  */
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
