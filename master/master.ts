@@ -15,6 +15,7 @@ import { CommandExecutor } from './executor';
 import { GrpcFront } from './grpc-front';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
+import { NodeSnapshotWriter } from './node-snapshot-writer';
 import { NodeTable } from './nodes';
 import { addMasterServices, type ServiceDeps } from './services';
 import { EmbeddedStore } from './store/embedded';
@@ -114,15 +115,12 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   }
 
   let snapshotTimer: NodeJS.Timeout | undefined;
+  let snapshots: NodeSnapshotWriter | undefined;
   if (store instanceof EmbeddedStore) {
     nodes.seed(loadNodeSnapshot(options.data));
-    snapshotTimer = setInterval(() => {
-      try {
-        saveNodeSnapshot(options.data, nodes.local());
-      } catch (err) {
-        logger.warn('Could not save the node table.', { error: (err as Error).message });
-      }
-    }, options.heartbeatMs * 5);
+    const writer = new NodeSnapshotWriter(options.data, () => nodes.local(), logger.child({ component: 'master.nodes' }));
+    snapshots = writer;
+    snapshotTimer = setInterval(() => void writer.save(), options.heartbeatMs * 5);
     snapshotTimer.unref();
   }
 
@@ -148,6 +146,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   } catch (err) {
     clearInterval(sweep);
     clearInterval(snapshotTimer);
+    await snapshots?.close();
     await executor.stop();
     exchange?.stop();
     await front.close(0);
@@ -161,6 +160,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     stopping ??= (async () => {
       clearInterval(sweep);
       clearInterval(snapshotTimer);
+      await snapshots?.close();
       if (store instanceof EmbeddedStore) {
         try {
           saveNodeSnapshot(options.data, nodes.local());
