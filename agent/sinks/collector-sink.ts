@@ -43,6 +43,9 @@ export const SINK_COUNTERS = {
   errors: 'errors',
 } as const;
 
+/** The first drop of a run is reported at once; later ones are summed for this long. */
+const DROP_REPORT_MS = 5_000;
+
 export class BatchRejectedError extends FlumeError {
   constructor(readonly origin: string, readonly seq: number, readonly code: number, reason: string) {
     super(`collector rejected batch ${origin}#${seq}: ${reason}`);
@@ -99,6 +102,9 @@ export class CollectorSink implements Sink {
    * Meanwhile new batches wait unsent.
    */
   private moveTo: number | null = null;
+  /** BE drops not yet reported in a warning (one per {@link DROP_REPORT_MS} at most). */
+  private unreported = { batches: 0, events: 0, reason: '' };
+  private lastDropReport = 0;
 
   constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
     this.options = parseOptions(options);
@@ -177,6 +183,7 @@ export class CollectorSink implements Sink {
     this.stream = null;
     this.ready = false;
     for (const e of [...this.entries.values()]) this.settle(e, new SinkClosedError(this.collectors.join(',')));
+    this.reportDrops();
     await this.loop?.catch(() => undefined);
     for (const c of this.connections) c.close();
   }
@@ -368,7 +375,21 @@ export class CollectorSink implements Sink {
     this.counters.add(SINK_COUNTERS.batchesDropped);
     this.counters.add(SINK_COUNTERS.eventsDropped, e.batch.count);
     this.logger.debug('Batch dropped (best effort).', { origin: e.batch.origin, seq: e.batch.seq, reason });
+    const u = this.unreported;
+    u.batches++;
+    u.events += e.batch.count;
+    u.reason = reason;
+    if (Date.now() - this.lastDropReport >= DROP_REPORT_MS || this.closing) this.reportDrops();
     this.settle(e, null, false);
+  }
+
+  /** Best effort loses data only out loud: one warning with the count, at most every few seconds. */
+  private reportDrops(): void {
+    const u = this.unreported;
+    if (u.batches === 0) return;
+    this.logger.warn('Best effort: dropped events no collector took.', { batches: u.batches, events: u.events, lastReason: u.reason });
+    this.unreported = { batches: 0, events: 0, reason: '' };
+    this.lastDropReport = Date.now();
   }
 
   /** Makes the chosen move once no sent batch waits for an ack. */
