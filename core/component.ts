@@ -10,6 +10,8 @@ import type { Logger } from './logger';
 /** Counters every component keeps under the same names (core/metrics.ts exports them). */
 export interface ComponentCounters {
   add(name: string, value?: number): void;
+  /** Records a duration in milliseconds into the histogram `name` (`flume_<name>_ms`); per batch, not per event. */
+  observe?(name: string, ms: number): void;
 }
 
 /** What a component is given when it is built: nothing reaches for a global. */

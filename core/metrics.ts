@@ -6,7 +6,7 @@
  * it counts into the Prometheus counters `flume_<name>_total{node, component}` and keeps a local
  * copy for `/status`. Count per batch, not per event: `add(EVENTS_ACCEPTED, batch.count)`.
  */
-import { Counter, Gauge, Registry as PromRegistry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { ComponentCounters } from './component';
 
 /** The standard counter names. Components may add their own (`[a-z_]+`), counted the same way. */
@@ -47,12 +47,20 @@ export const CHANNEL_FILL_BYTES = 'channel_fill_bytes';
 export const CHANNEL_FILL_BATCHES = 'channel_fill_batches';
 export const CHANNEL_CAPACITY_BYTES = 'channel_capacity_bytes';
 
+/** Histograms (milliseconds): how old a batch's first event was when the next tier acknowledged it. */
+export const DELIVERY_MS = 'delivery';
+const HISTOGRAM_HELP: Readonly<Record<string, string>> = {
+  [DELIVERY_MS]: 'Age of a batch\'s first event when the next tier acknowledged the batch (end to end in E2E mode), ms.',
+};
+const HISTOGRAM_BUCKETS_MS = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000];
+
 const NAME = /^[a-z][a-z0-9_]*$/;
 
 /** The counters of one component: Prometheus counters plus a local snapshot for /status. */
 export class CounterSet implements ComponentCounters {
   private readonly values = new Map<string, number>();
   private readonly children = new Map<string, { inc(v: number): void }>();
+  private readonly histograms = new Map<string, { observe(v: number): void }>();
 
   constructor(
     private readonly metrics: Metrics,
@@ -70,6 +78,12 @@ export class CounterSet implements ComponentCounters {
     child.inc(value);
   }
 
+  observe(name: string, ms: number): void {
+    let h = this.histograms.get(name);
+    if (!h) this.histograms.set(name, (h = this.metrics.histogram(name).labels(this.node, this.component)));
+    h.observe(ms);
+  }
+
   get(name: string): number {
     return this.values.get(name) ?? 0;
   }
@@ -83,6 +97,7 @@ export class Metrics {
   readonly registry: PromRegistry;
   private readonly counters = new Map<string, Counter<'node' | 'component'>>();
   private readonly gauges = new Map<string, Gauge<'node'>>();
+  private readonly histograms = new Map<string, Histogram<'node' | 'component'>>();
 
   constructor(registry = new PromRegistry()) {
     this.registry = registry;
@@ -106,6 +121,22 @@ export class Metrics {
     });
     this.counters.set(name, c);
     return c;
+  }
+
+  /** @internal The Prometheus histogram `flume_<name>_ms`; created on first use. */
+  histogram(name: string): Histogram<'node' | 'component'> {
+    let h = this.histograms.get(name);
+    if (h) return h;
+    if (!NAME.test(name)) throw new Error(`bad histogram name ${JSON.stringify(name)}: use [a-z][a-z0-9_]*`);
+    h = new Histogram({
+      name: `flume_${name}_ms`,
+      help: HISTOGRAM_HELP[name] ?? `Component histogram ${name}, ms.`,
+      labelNames: ['node', 'component'],
+      buckets: HISTOGRAM_BUCKETS_MS,
+      registers: [this.registry],
+    });
+    this.histograms.set(name, h);
+    return h;
   }
 
   /** Sets a per-logical-node gauge such as CHANNEL_FILL_BYTES. */

@@ -20,9 +20,11 @@
 import { type Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
 import { FlumeError } from '../../core/errors';
+import { EventCursor } from '../../core/event';
 import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
 import { type Logger, silentLogger } from '../../core/logger';
+import { DELIVERY_MS } from '../../core/metrics';
 import { backoffMs, sleep } from '../../core/retry';
 import { type AppendStream, CollectorConnection } from './connection';
 import { type CollectorSinkOptions, parseCollectorSinkOptions } from './options';
@@ -105,6 +107,8 @@ export class CollectorSink implements Sink {
   /** BE drops not yet reported in a warning (one per {@link DROP_REPORT_MS} at most). */
   private unreported = { batches: 0, events: 0, reason: '' };
   private lastDropReport = 0;
+  /** Reads the first event's timestamp of an acked batch, for the delivery histogram. */
+  private readonly ageCursor = new EventCursor();
 
   constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
     this.options = parseOptions(options);
@@ -407,7 +411,11 @@ export class CollectorSink implements Sink {
     if (this.moveTo !== null) queueMicrotask(() => this.moveWhenDrained());
     if (e.dropTimer) clearTimeout(e.dropTimer);
     if (err) return e.reject(err);
-    if (acked) this.counters.add(SINK_COUNTERS.acked);
+    if (acked) {
+      this.counters.add(SINK_COUNTERS.acked);
+      const first = this.ageCursor.reset(e.batch.bytes);
+      if (first.next() && first.timestamp > 0) this.counters.observe(DELIVERY_MS, Date.now() - first.timestamp);
+    }
     e.resolve();
   }
 }

@@ -14,6 +14,10 @@ export class TierCounters implements ComponentCounters {
     this.forward?.add(name, value);
   }
 
+  observe(name: string, ms: number): void {
+    this.forward?.observe?.(name, ms);
+  }
+
   get(name: string): number {
     return this.values.get(name) ?? 0;
   }

@@ -1,15 +1,22 @@
 /**
  * The whole pipeline with real processes, side by side with the peer to beat.
  *
- *   pipeline-e2e   flume-node agent `tail(input) | agentE2ESink(collector)` → flume-node collector
- *                  `collectorSource | collectorSink(dir)`, WAL channels on both tiers; the clock
- *                  runs from the agent's start until every line is end-to-end acked.
- *   pipeline-dfo   the same with agentDFOSink, until every line is written by the collector.
- *   rsyslog-relp   ../shared/peer-rsyslog/run.sh relp (RELPWIN=4096, BSYNC=on) on the same input,
- *                  when rsyslog is installed; the pipeline lines then print ratio=ours/rsyslog.
+ *   pipeline-e2e         flume-node agent `tail(input) | agentE2ESink(collector)` → flume-node
+ *                        collector `collectorSource | collectorSink(dir)` (raw files), WAL channels
+ *                        on both tiers; the clock runs from the agent's start until every line is
+ *                        end-to-end acked.
+ *   pipeline-dfo         the same with agentDFOSink, until every line is written by the collector.
+ *   pipeline-be          the same with agentBESink (memory channel at the agent).
+ *   pipeline-4to1-e2e    four agents, a quarter of the lines each, into one collector (E2E).
+ *   pipeline-e2e-latency lines appended at half the pipeline-e2e rate (or FLUME_BENCH_RATE) for
+ *                        FLUME_BENCH_LATENCY_S (15) seconds; p50/p99 from source accept (tail's
+ *                        timestamp on a batch's first line) to end-to-end ack, from the agent's
+ *                        `flume_delivery_ms` histogram.
+ *   rsyslog-relp         ../shared/peer-rsyslog/run.sh relp (RELPWIN=4096, BSYNC=on) on the same
+ *                        input, when rsyslog is installed; the others then print ratio=ours/rsyslog.
  *
  * Input: FLUME_BENCH_LINES (default 1,000,000) numbered 100-byte lines, the peer's format.
- * Each line checks the count stored; rss_mb is the agent's peak and collector_rss_mb the
+ * Each line reports the count stored; rss_mb is the agents' peak and collector_rss_mb the
  * collector's.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -24,11 +31,14 @@ const ROOT = path.join(__dirname, '..', '..', '..');
 const LINES = Number(process.env.FLUME_BENCH_LINES ?? 1_000_000);
 const PEER = path.join(ROOT, '..', 'shared', 'peer-rsyslog', 'run.sh');
 
-function makeInput(file: string): void {
+type Mode = 'E2E' | 'DFO' | 'BE';
+
+/** Numbered 100-byte lines `first`..`first+count-1`, the peer's format. */
+function makeInput(file: string, first: number, count: number): void {
   const filler = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz01'.slice(0, 88);
   const fd = fs.openSync(file, 'w');
   const chunk: string[] = [];
-  for (let i = 1; i <= LINES; i++) {
+  for (let i = first; i < first + count; i++) {
     chunk.push(`${String(i).padStart(10, '0')} ${filler}\n`);
     if (chunk.length === 10_000) {
       fs.writeSync(fd, chunk.join(''));
@@ -95,33 +105,146 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function pipeline(mode: 'E2E' | 'DFO', input: string, work: string, peerRate: number): Promise<void> {
+interface Nodes {
+  collector: ChildProcess;
+  collectorHttp: number;
+  agents: ChildProcess[];
+  agentHttp: number[];
+  dir: string;
+}
+
+/** A collector writing raw files, and one agent per input tailing it into agent<mode>Sink. */
+async function startPipeline(mode: Mode, inputs: string[], work: string): Promise<Nodes> {
   const dir = fs.mkdtempSync(path.join(work, `${mode}-`));
-  const [collectorPort, cHttp, aHttp] = [await freePort(), await freePort(), await freePort()];
-  const collector = node('coll', `coll : collectorSource(${collectorPort}) | collectorSink("${dir}/out/", "data-", 60000) ;`, path.join(dir, 'c'), cHttp);
-  while ((await status(cHttp)) === null) await new Promise((r) => setTimeout(r, 100));
-  const began = process.hrtime.bigint();
-  const agent = node('agent', `agent : tail("${input}") | agent${mode}Sink("127.0.0.1", ${collectorPort}) ;`, path.join(dir, 'a'), aHttp);
-  const deadline = Date.now() + 600_000;
-  let done = 0;
-  for (;;) {
-    done = mode === 'E2E' ? await driverEvents(aHttp) : await driverEvents(cHttp);
-    if (done >= LINES || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 50));
+  const [collectorPort, collectorHttp] = [await freePort(), await freePort()];
+  const collector = node('coll', `coll : collectorSource(${collectorPort}) | collectorSink("${dir}/out/", "data-", 60000) ;`, path.join(dir, 'c'), collectorHttp);
+  while ((await status(collectorHttp)) === null) await new Promise((r) => setTimeout(r, 100));
+  const agents: ChildProcess[] = [];
+  const agentHttp: number[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    const port = await freePort();
+    agentHttp.push(port);
+    agents.push(node(`agent${i}`, `agent${i} : tail("${inputs[i]}") | agent${mode}Sink("127.0.0.1", ${collectorPort}) ;`, path.join(dir, `a${i}`), port));
   }
+  return { collector, collectorHttp, agents, agentHttp, dir };
+}
+
+/** Events delivered so far: end-to-end acked at the agents (E2E), or written by the collector. */
+async function delivered(mode: Mode, n: Nodes): Promise<number> {
+  if (mode !== 'E2E') return driverEvents(n.collectorHttp);
+  let sum = 0;
+  for (const port of n.agentHttp) sum += await driverEvents(port);
+  return sum;
+}
+
+/** Waits until `total` events are delivered, or nothing moved for 20 s; returns the count. */
+async function waitDelivered(mode: Mode, n: Nodes, total: number): Promise<number> {
+  let done = 0;
+  let last = -1;
+  let lastMove = Date.now();
+  while (done < total && Date.now() - lastMove < 20_000) {
+    await new Promise((r) => setTimeout(r, 50));
+    done = await delivered(mode, n);
+    if (done !== last) lastMove = Date.now();
+    last = done;
+  }
+  return done;
+}
+
+async function stopPipeline(n: Nodes): Promise<{ agentRss: number; collectorRss: number; stored: string }> {
+  const agentRss = Math.max(...n.agents.map((a) => peakRssMb(a.pid!)));
+  const collectorRss = peakRssMb(n.collector.pid!);
+  for (const a of n.agents) await stop(a);
+  await stop(n.collector);
+  const stored = spawnSync('sh', ['-c', `cat "${n.dir}"/out/* | wc -l`], { encoding: 'utf8' }).stdout.trim();
+  fs.rmSync(n.dir, { recursive: true, force: true });
+  return { agentRss, collectorRss, stored };
+}
+
+/** Every line of `inputs` through the pipeline as fast as it goes; returns the rate. */
+async function throughput(name: string, mode: Mode, inputs: string[], total: number, work: string, peerRate: number): Promise<number> {
+  const began = process.hrtime.bigint();
+  const n = await startPipeline(mode, inputs, work);
+  const done = await waitDelivered(mode, n, total);
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
-  const agentRss = peakRssMb(agent.pid!);
-  const collectorRss = peakRssMb(collector.pid!);
-  await stop(agent);
-  await stop(collector);
-  const stored = spawnSync('sh', ['-c', `cat "${dir}"/out/* | wc -l`], { encoding: 'utf8' }).stdout.trim();
-  const rate = LINES / seconds;
-  const parts = [`bench pipeline-${mode.toLowerCase()}`, `events/s=${Math.round(rate)}`, `MB/s=${((LINES * 100) / seconds / 1e6).toFixed(1)}`,
-    `rss_mb=${agentRss}`, `collector_rss_mb=${collectorRss}`, `lines=${LINES}`, `stored=${stored}`];
-  if (done < LINES) parts.push(`INCOMPLETE=${done}`);
+  const { agentRss, collectorRss, stored } = await stopPipeline(n);
+  const rate = done / seconds;
+  const parts = [`bench ${name}`, `events/s=${Math.round(rate)}`, `MB/s=${((done * 100) / seconds / 1e6).toFixed(1)}`,
+    `rss_mb=${agentRss}`, `collector_rss_mb=${collectorRss}`, `agents=${inputs.length}`, `lines=${total}`, `stored=${stored}`];
+  if (done < total) parts.push(`INCOMPLETE=${done}`);
   if (peerRate > 0) parts.push(`ratio=${(rate / peerRate).toFixed(2)}`);
   console.log(parts.join(' '));
-  fs.rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
+/**
+ * Latency at a steady offered rate: lines appended to the agent's file at `rate` for
+ * FLUME_BENCH_LATENCY_S seconds; p50/p99 of the agent's delivery histogram (age of a batch's
+ * first line, stamped when tail read it, at its end-to-end ack), interpolated within buckets.
+ */
+async function latency(name: string, mode: Mode, rate: number, work: string): Promise<void> {
+  const seconds = Number(process.env.FLUME_BENCH_LATENCY_S ?? 15);
+  const input = path.join(work, `paced-${mode}.log`);
+  fs.writeFileSync(input, '');
+  const n = await startPipeline(mode, [input], work);
+  while ((await status(n.agentHttp[0])) === null) await new Promise((r) => setTimeout(r, 50));
+  const block = Buffer.from(Array.from({ length: 10_000 }, (_, i) => `${String(i).padStart(10, '0')} ${'x'.repeat(88)}\n`).join(''));
+  const fd = fs.openSync(input, 'a');
+  const began = Date.now();
+  let written = 0;
+  while (Date.now() - began < seconds * 1000) {
+    let due = Math.floor(((Date.now() - began) / 1000) * rate) - written;
+    written += due;
+    while (due > 0) {
+      const k = Math.min(due, 10_000);
+      fs.writeSync(fd, block, 0, k * 100);
+      due -= k;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  fs.closeSync(fd);
+  const offered = written / ((Date.now() - began) / 1000);
+  const done = await waitDelivered(mode, n, written);
+  const metrics = await httpText(n.agentHttp[0], '/metrics');
+  const { agentRss, collectorRss } = await stopPipeline(n);
+  const q = (p: number): string => quantile(metrics, 'flume_delivery_ms', p).toFixed(1);
+  const parts = [`bench ${name}`, `events/s=${Math.round(offered)}`, `MB/s=${((offered * 100) / 1e6).toFixed(1)}`, `rss_mb=${agentRss}`,
+    `p50_ms=${q(0.5)}`, `p99_ms=${q(0.99)}`, `collector_rss_mb=${collectorRss}`, `seconds=${seconds}`];
+  if (done < written) parts.push(`INCOMPLETE=${done}/${written}`);
+  console.log(parts.join(' '));
+}
+
+function httpText(port: number, urlPath: string): Promise<string> {
+  return new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port, path: urlPath }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    }).on('error', () => resolve(''));
+  });
+}
+
+/** The `p` quantile of a Prometheus histogram (all series summed), interpolated within its bucket. */
+function quantile(text: string, name: string, p: number): number {
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\d+)`).exec(line);
+    if (m) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), (buckets.get(m[1] === '+Inf' ? Infinity : Number(m[1])) ?? 0) + Number(m[2]));
+  }
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= p * total) {
+      if (!Number.isFinite(le)) return prevLe;
+      return prevLe + ((p * total - prevCount) / Math.max(1, count - prevCount)) * (le - prevLe);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
 }
 
 function peer(): number {
@@ -146,10 +269,25 @@ export async function run(filter?: string): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-pipeline-'));
   try {
     const input = path.join(work, 'input.log');
-    makeInput(input);
+    makeInput(input, 1, LINES);
     const peerRate = wanted(filter, 'rsyslog-relp') ? peer() : 0;
-    if (wanted(filter, 'pipeline-e2e')) await pipeline('E2E', input, work, peerRate);
-    if (wanted(filter, 'pipeline-dfo')) await pipeline('DFO', input, work, peerRate);
+    let e2eRate = 0;
+    if (wanted(filter, 'pipeline-e2e')) e2eRate = await throughput('pipeline-e2e', 'E2E', [input], LINES, work, peerRate);
+    if (wanted(filter, 'pipeline-dfo')) await throughput('pipeline-dfo', 'DFO', [input], LINES, work, peerRate);
+    if (wanted(filter, 'pipeline-be')) await throughput('pipeline-be', 'BE', [input], LINES, work, peerRate);
+    if (wanted(filter, 'pipeline-4to1-e2e')) {
+      const quarter = Math.floor(LINES / 4);
+      const inputs = [0, 1, 2, 3].map((i) => {
+        const f = path.join(work, `input-${i}.log`);
+        makeInput(f, i * quarter + 1, quarter);
+        return f;
+      });
+      await throughput('pipeline-4to1-e2e', 'E2E', inputs, quarter * 4, work, peerRate);
+    }
+    if (wanted(filter, 'pipeline-e2e-latency')) {
+      const rate = Number(process.env.FLUME_BENCH_RATE ?? 0) || Math.round((e2eRate || 500_000) / 2);
+      await latency('pipeline-e2e-latency', 'E2E', rate, work);
+    }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
