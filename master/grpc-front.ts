@@ -1,12 +1,13 @@
 /**
- * The master's gRPC port: one node:http2 server that answers the hot unary methods (Heartbeat)
- * itself and relays every other call, unchanged, to the master's grpc-js server on a private
- * loopback port.
+ * The master's gRPC port: one HTTP/2 server of our own (h2-connection.ts) that answers the hot
+ * unary methods (Heartbeat) itself and relays every other call, unchanged, to the master's
+ * grpc-js server on a private loopback port.
  *
  * Why: at 10,000 heartbeats/s the grpc-js server spent most of the master's CPU per call (its
- * interceptor chain, metadata objects, stream decoder and an object per call on top of node's
- * Http2Stream), and the garbage it made showed up as heartbeat p99. A heartbeat is one small
- * message each way, so answering it straight from the Http2Stream costs about half as much.
+ * interceptor chain, metadata objects, stream decoder on top of node's Http2Stream), and node's
+ * per-call objects outlived the young generation, so the master paused 40-70 ms for a full GC
+ * every few seconds: that was the heartbeat p99. A heartbeat is one small message each way;
+ * answered from the frames themselves it costs a few microseconds and leaves no garbage behind.
  * Everything else (Admin, GetConfigs, GetChain) is rare and keeps grpc-js's full behaviour:
  * deadlines, status mapping, size limits, compression.
  *
@@ -23,8 +24,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import * as net from 'node:net';
 import { FlumeError } from '../core/errors';
+import { H2_ERROR, H2ServerConnection, type ServerStream } from './h2-connection';
+import { encodeHeaderBlock } from './hpack';
 
 /** A fast unary handler: the request message in, the reply message out; throw for a status. */
 export type RawUnaryHandler = (request: Buffer) => Buffer;
@@ -48,18 +51,15 @@ export const GRPC_FRONT_DEFAULTS = {
   closeGraceMs: 2_000,
 } as const;
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
-/** Response headers of a successful fast call (node copies them; the object is never changed). */
-const OK_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
-  [HTTP2_HEADER_STATUS]: 200,
-  [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
-  'grpc-accept-encoding': 'identity',
-  'grpc-encoding': 'identity',
-});
-const OK_TRAILERS: http2.OutgoingHttpHeaders = Object.freeze({ 'grpc-status': '0', 'grpc-message': '' });
-const OK_RESPONSE: http2.ServerStreamResponseOptions = Object.freeze({ waitForTrailers: true, sendDate: false });
+const OK_HEADERS = encodeHeaderBlock([
+  [':status', '200'], ['content-type', 'application/grpc+proto'], ['grpc-accept-encoding', 'identity'], ['grpc-encoding', 'identity'],
+]);
+const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']]);
 const RELAY_SESSION_OPTIONS: http2.SessionOptions = { maxSessionMemory: 1024, settings: { enablePush: false } };
+/** Relayed reply bytes waiting for the client's window before the relayed call is paused. */
+const RELAY_HIGH_WATER = 1024 * 1024;
 const noop = (): void => undefined;
 
 /** The status a fast handler's error maps to: a FlumeError's own code, else INTERNAL. */
@@ -68,39 +68,43 @@ function statusOf(err: unknown): { code: number; message: string } {
   return { code: grpc.status.INTERNAL, message: (err as Error)?.message ?? String(err) };
 }
 
-/** A trailers-only reply carrying `code` and `message`. */
-function respondStatus(stream: http2.ServerHttp2Stream, code: number, message: string): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond({
-    [HTTP2_HEADER_STATUS]: 200,
-    [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
-    'grpc-status': String(code),
-    'grpc-message': encodeURI(message),
-  }, { endStream: true });
+/** A trailers-only reply block carrying `code` and `message`. */
+function statusBlock(code: number, message: string): Buffer {
+  return encodeHeaderBlock([
+    [':status', '200'], ['content-type', 'application/grpc+proto'], ['grpc-status', String(code)], ['grpc-message', encodeURI(message)],
+  ]);
 }
 
-function isGrpc(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.startsWith('application/grpc');
+/** Header fields of a node http2 headers object (pseudo-headers first, as HTTP/2 requires). */
+function fieldsOf(headers: http2.IncomingHttpHeaders, keepStatus: boolean): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  if (keepStatus && headers[':status'] !== undefined) fields.push([':status', String(headers[':status'])]);
+  for (const name of Object.keys(headers)) {
+    if (name[0] === ':') continue;
+    const value = headers[name];
+    if (Array.isArray(value)) for (const v of value) fields.push([name, v]);
+    else if (value !== undefined) fields.push([name, String(value)]);
+  }
+  return fields;
 }
 
 export class GrpcFront {
-  private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly server: net.Server;
+  private readonly connections = new Set<H2ServerConnection>();
   private readonly maxMessageBytes: number;
   private relaySession: http2.ClientHttp2Session | undefined;
   private closed = false;
 
   constructor(private readonly options: GrpcFrontOptions) {
     this.maxMessageBytes = options.maxMessageBytes ?? GRPC_FRONT_DEFAULTS.maxMessageBytes;
-    // Session memory unbounded as grpc-js does: node answers ENHANCE_YOUR_CALM past the limit,
-    // which with thousands of heartbeats in flight on one connection would drop them.
-    this.server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, settings: { enablePush: false } });
-    this.server.on('session', (session) => {
-      this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
-      session.on('error', noop); // a reset connection: its streams close and are forgotten
+    this.server = net.createServer((socket) => {
+      if (this.closed) {
+        socket.destroy();
+        return;
+      }
+      const connection: H2ServerConnection = new H2ServerConnection(socket, (stream, fields) => this.onStream(stream, fields), () => this.connections.delete(connection));
+      this.connections.add(connection);
     });
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
   }
 
   /** Starts listening; resolves with the bound port. */
@@ -109,7 +113,7 @@ export class GrpcFront {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', reject);
-        resolve((this.server.address() as AddressInfo).port);
+        resolve((this.server.address() as net.AddressInfo).port);
       });
     });
   }
@@ -119,48 +123,57 @@ export class GrpcFront {
     this.closed = true;
     return new Promise((resolve) => {
       const force = setTimeout(() => {
-        for (const s of this.sessions) s.destroy();
+        for (const c of this.connections) c.destroy();
       }, graceMs);
       this.server.close(() => {
         clearTimeout(force);
         this.relaySession?.close();
         resolve();
       });
-      for (const s of this.sessions) s.close();
+      for (const c of this.connections) c.goAway();
     });
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', noop); // a cancelled call: nothing to answer
-    const handler = this.options.handlers.get(headers[HTTP2_HEADER_PATH] as string);
-    const encoding = headers['grpc-encoding'];
-    if (!handler || (encoding !== undefined && encoding !== 'identity') || !isGrpc(headers[HTTP2_HEADER_CONTENT_TYPE] as string | undefined)) {
-      this.relay(stream, headers);
-      return;
+  private onStream(stream: ServerStream, fields: Array<[string, string]>): void {
+    let path = '';
+    let contentType = '';
+    let encoding = '';
+    for (const [name, value] of fields) {
+      if (name === ':path') path = value;
+      else if (name === 'content-type') contentType = value;
+      else if (name === 'grpc-encoding') encoding = value;
     }
-    // Unary: the whole body is one frame, almost always in one DATA chunk.
+    const handler = this.options.handlers.get(path);
+    if (handler && contentType.startsWith('application/grpc') && (encoding === '' || encoding === 'identity')) this.fast(stream, handler);
+    else this.relay(stream, fields);
+  }
+
+  /** A unary call answered here: the whole body is one frame, almost always in one DATA frame. */
+  private fast(stream: ServerStream, handler: RawUnaryHandler): void {
     let body: Buffer | undefined;
     let parts: Buffer[] | undefined;
     let size = 0;
-    stream.on('data', (chunk: Buffer) => {
+    stream.onData = (chunk) => {
       size += chunk.length;
       if (size > this.maxMessageBytes + 5) {
-        if (!stream.headersSent) respondStatus(stream, grpc.status.RESOURCE_EXHAUSTED, `request larger than ${this.maxMessageBytes} bytes`);
+        stream.respond(statusBlock(grpc.status.RESOURCE_EXHAUSTED, `request larger than ${this.maxMessageBytes} bytes`), true);
         return;
       }
       if (body === undefined) body = chunk;
       else (parts ??= [body]).push(chunk);
-    });
-    stream.on('end', () => {
-      if (stream.headersSent || stream.destroyed) return;
-      if (parts) body = Buffer.concat(parts);
-      this.answer(stream, handler, body);
-    });
+    };
+    stream.onEnd = () => {
+      if (stream.localEnded) return;
+      const message = parts ? Buffer.concat(parts) : body;
+      body = undefined;
+      parts = undefined;
+      this.answer(stream, handler, message);
+    };
   }
 
-  private answer(stream: http2.ServerHttp2Stream, handler: RawUnaryHandler, body: Buffer | undefined): void {
+  private answer(stream: ServerStream, handler: RawUnaryHandler, body: Buffer | undefined): void {
     if (!body || body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) {
-      respondStatus(stream, grpc.status.INTERNAL, 'a unary call needs exactly one uncompressed message');
+      stream.respond(statusBlock(grpc.status.INTERNAL, 'a unary call needs exactly one uncompressed message'), true);
       return;
     }
     let reply: Buffer;
@@ -168,16 +181,10 @@ export class GrpcFront {
       reply = handler(body.subarray(5));
     } catch (err) {
       const { code, message } = statusOf(err);
-      respondStatus(stream, code, message);
+      stream.respond(statusBlock(code, message), true);
       return;
     }
-    const framed = Buffer.allocUnsafe(5 + reply.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(reply.length, 1);
-    reply.copy(framed, 5);
-    stream.respond(OK_HEADERS, OK_RESPONSE);
-    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
-    stream.end(framed);
+    stream.replyAll(OK_HEADERS, reply, OK_TRAILERS);
   }
 
   /** The one HTTP/2 connection to the grpc-js server, opened on first use and after a loss. */
@@ -194,54 +201,54 @@ export class GrpcFront {
 
   /**
    * Relays one call to grpc-js as is: request headers and body, then its response headers,
-   * body and trailers. A caller that cancels cancels the relayed call too.
+   * body (within the client's flow-control windows) and trailers. A caller that cancels cancels
+   * the relayed call too.
    */
-  private relay(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private relay(stream: ServerStream, fields: Array<[string, string]>): void {
     if (this.closed) {
-      respondStatus(stream, grpc.status.UNAVAILABLE, 'the master is stopping');
+      stream.respond(statusBlock(grpc.status.UNAVAILABLE, 'the master is stopping'), true);
       return;
     }
     const out: http2.OutgoingHttpHeaders = {};
-    for (const name of Object.keys(headers)) {
-      if (name[0] !== ':' || name === ':method' || name === ':path') out[name] = headers[name];
+    for (const [name, value] of fields) {
+      if (name[0] === ':' && name !== ':method' && name !== ':path') continue;
+      const prev = out[name];
+      out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
     }
     let upstream: http2.ClientHttp2Stream;
     try {
       upstream = this.relayTo().request(out);
     } catch (err) {
-      respondStatus(stream, grpc.status.UNAVAILABLE, `the master's gRPC server is unreachable: ${(err as Error).message}`);
+      stream.respond(statusBlock(grpc.status.UNAVAILABLE, `the master's gRPC server is unreachable: ${(err as Error).message}`), true);
       return;
     }
     let trailers: http2.IncomingHttpHeaders | undefined;
+    stream.onData = (chunk) => upstream.write(Buffer.from(chunk));
+    stream.onEnd = () => upstream.end();
+    stream.onCancel = () => {
+      if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
+    };
+    stream.onDrain = () => upstream.resume();
     upstream.on('response', (head, flags) => {
-      if (stream.destroyed) return;
-      const reply: http2.OutgoingHttpHeaders = {};
-      for (const name of Object.keys(head)) if (name[0] !== ':' || name === HTTP2_HEADER_STATUS) reply[name] = head[name];
-      if (flags & NGHTTP2_FLAG_END_STREAM) {
-        stream.respond(reply, { endStream: true });
-        upstream.resume();
-        return;
-      }
-      stream.respond(reply, { waitForTrailers: true });
-      stream.once('wantTrailers', () => {
-        stream.sendTrailers(trailers ? copyHeaders(trailers) : { 'grpc-status': String(grpc.status.INTERNAL), 'grpc-message': 'relayed call ended without a status' });
-      });
-      upstream.pipe(stream);
+      const block = encodeHeaderBlock(fieldsOf(head, true));
+      const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+      stream.respond(block, endStream);
+      if (endStream) upstream.resume();
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      stream.write(chunk);
+      if (stream.queuedBytes > RELAY_HIGH_WATER) upstream.pause();
     });
     upstream.on('trailers', (t) => (trailers = t));
+    upstream.on('end', () => {
+      if (stream.localEnded) return;
+      stream.end(trailers
+        ? encodeHeaderBlock(fieldsOf(trailers, false))
+        : encodeHeaderBlock([['grpc-status', String(grpc.status.INTERNAL)], ['grpc-message', 'relayed call ended without a status']]));
+    });
     upstream.on('error', (err: Error) => {
-      if (!stream.headersSent) respondStatus(stream, grpc.status.UNAVAILABLE, `relayed call failed: ${err.message}`);
-      else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      if (!stream.headersSent) stream.respond(statusBlock(grpc.status.UNAVAILABLE, `relayed call failed: ${err.message}`), true);
+      else if (!stream.localEnded) stream.reset(H2_ERROR.INTERNAL_ERROR);
     });
-    stream.on('close', () => {
-      if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
-    });
-    stream.pipe(upstream);
   }
-}
-
-function copyHeaders(h: http2.IncomingHttpHeaders): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
-  for (const name of Object.keys(h)) if (name[0] !== ':') out[name] = h[name];
-  return out;
 }

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { GrpcFront } from '../../master/grpc-front';
 import { decodeMessage, encodeMessage, serviceDefinition } from '../../proto';
 import { H2Caller } from './h2-caller';
-import { encodeHeaderBlock, HpackDecoder } from './hpack';
+import { encodeHeaderBlock, HpackDecoder } from '../../master/hpack';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {

@@ -14,7 +14,7 @@
  * Concurrency: single-threaded; calls made in one turn of the event loop go out in one write.
  */
 import * as net from 'node:net';
-import { HpackDecoder, encodeHeaderBlock } from './hpack';
+import { HpackDecoder, encodeHeaderBlock } from '../../master/hpack';
 
 export type CallDone = (err: Error | null, reply?: Buffer) => void;
 

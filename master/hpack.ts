@@ -1,7 +1,8 @@
 /**
- * HPACK (RFC 7541) for the lean HTTP/2 caller of the master benchmark: a full decoder (static
- * and dynamic tables, Huffman strings, table size updates) and an encoder of literal fields that
- * never touches the dynamic table, so an encoded header block can be built once and reused.
+ * HPACK (RFC 7541) for the master's own HTTP/2 server (h2-connection.ts) and the benchmark's
+ * caller: a full decoder (static and dynamic tables, Huffman strings, table size updates) and an
+ * encoder of literal fields that never touches the dynamic table, so an encoded header block can
+ * be built once and sent any number of times.
  */
 
 /** RFC 7541 Appendix A. Index 0 is unused. */
