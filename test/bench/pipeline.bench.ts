@@ -91,7 +91,9 @@ function peakRssMb(pid: number): number {
 }
 
 function node(name: string, spec: string, data: string, httpPort: number): ChildProcess {
-  return spawn(process.execPath, [path.join(ROOT, 'bin', 'flume-node.js'), '--standalone', '-n', name, '-c', spec, '--data', data, '--http-port', String(httpPort)], {
+  // FLUME_BENCH_NODE_ARGS: extra node flags for the nodes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.FLUME_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'flume-node.js'), '--standalone', '-n', name, '-c', spec, '--data', data, '--http-port', String(httpPort)], {
     stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FLUME_LOG_LEVEL: 'warn' },
   });
 }
@@ -117,7 +119,9 @@ interface Nodes {
 async function startPipeline(mode: Mode, inputs: string[], work: string): Promise<Nodes> {
   const dir = fs.mkdtempSync(path.join(work, `${mode}-`));
   const [collectorPort, collectorHttp] = [await freePort(), await freePort()];
-  const collector = node('coll', `coll : collectorSource(${collectorPort}) | collectorSink("${dir}/out/", "data-", 60000) ;`, path.join(dir, 'c'), collectorHttp);
+  // FLUME_BENCH_COLLECTOR_SINK: another collector sink, to find which stage limits the rate (e.g. "null").
+  const sink = process.env.FLUME_BENCH_COLLECTOR_SINK ?? `collectorSink("${dir}/out/", "data-", 60000)`;
+  const collector = node('coll', `coll : collectorSource(${collectorPort}) | ${sink} ;`, path.join(dir, 'c'), collectorHttp);
   while ((await status(collectorHttp)) === null) await new Promise((r) => setTimeout(r, 100));
   const agents: ChildProcess[] = [];
   const agentHttp: number[] = [];

@@ -13,7 +13,18 @@ async function main(): Promise<void> {
   const [dir, startArg] = process.argv.slice(2);
   const wal = await openWal(dir, { segmentBytes: 128 * 1024, capacityBytes: 2 * 1024 * 1024 });
   let next = Number(startArg);
-  const out = (line: string): void => void fs.writeSync(1, line + '\n');
+  // Synchronous, so the parent knows exactly what happened before the kill; stdout is a
+  // non-blocking pipe, so a full pipe (EAGAIN) is waited out rather than fatal.
+  const out = (line: string): void => {
+    const bytes = Buffer.from(line + '\n');
+    for (let off = 0; off < bytes.length;) {
+      try {
+        off += fs.writeSync(1, bytes, off);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+    }
+  };
   out('READY');
   // One producer with up to 8 commits in flight: they share fsyncs (the group commit under
   // test), and since each commit is started in seq order the log keeps that order.
