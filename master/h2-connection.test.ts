@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { after, before, test } from 'node:test';
 import { decodeMessage, encodeMessage, serviceDefinition } from '../proto';
@@ -217,4 +218,33 @@ test('close(): GOAWAY, the call in flight still completes, a new stream is refus
   assert.equal(status(c.headers(1)[1]), '0', 'the call in flight got its reply');
   const refused = c.frames.find((f) => f.type === FRAME.RST_STREAM && f.stream === 3);
   assert.equal(refused?.payload.readUInt32BE(0), H2_ERROR.REFUSED_STREAM);
+});
+
+test('a client that shrinks its HPACK table gets the size update first, and nghttp2 accepts the replies', async () => {
+  const c = new RawClient(port, [[1, 0]]); // SETTINGS_HEADER_TABLE_SIZE = 0
+  await c.until('the SETTINGS ACK', () => c.frames.some((f) => f.type === FRAME.SETTINGS && f.flags & FLAG.ACK));
+  c.request(1, '/flume.Master/Heartbeat', encodeMessage('HeartbeatRequest', { physical: 't0', logical: [] }), port);
+  await c.until('a reply', () => c.frames.some((f) => f.stream === 1 && f.flags & FLAG.END_STREAM));
+  assert.equal(c.frames.find((f) => f.type === FRAME.HEADERS && f.stream === 1)!.payload[0], 0x20, 'table size update to 0');
+  assert.equal(status(c.headers(1)[1]), '0');
+  c.socket.destroy();
+
+  const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize: 0 } });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const req = session.request({ ':method': 'POST', ':path': '/flume.Master/Heartbeat', 'content-type': 'application/grpc', te: 'trailers' });
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        req.on('trailers', resolve);
+        req.on('error', reject);
+        req.end(grpcFrame(encodeMessage('HeartbeatRequest', { physical: `n${i}`, logical: [] })));
+      });
+      assert.equal(trailers['grpc-status'], '0');
+      await new Promise((r) => req.on('close', r));
+      assert.deepEqual(decodeMessage<{ logical: string[] }>('HeartbeatReply', Buffer.concat(chunks).subarray(5)).logical, [`n${i}`]);
+    }
+  } finally {
+    session.close();
+  }
 });

@@ -20,11 +20,13 @@
  * Stream callbacks (`onData`, `onEnd`, `onCancel`) run from the socket's data handler.
  */
 import type * as net from 'node:net';
-import { HpackDecoder, HpackError } from './hpack';
+import { FLAG, FRAME, H2_ERROR, H2ProtocolError, frame, u32Frame, unpad, writeFrameHeader } from './h2-frames';
+import { ServerStream } from './h2-stream';
+import { HpackDecoder, HpackError, tableSizeUpdate } from './hpack';
 
-export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
-export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
-export const H2_ERROR = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9 } as const;
+export { FLAG, FRAME, H2_ERROR, writeFrameHeader } from './h2-frames';
+export { ServerStream } from './h2-stream';
+
 const SETTING = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4, MAX_FRAME_SIZE: 5 } as const;
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -33,124 +35,6 @@ const WINDOW = 2 ** 31 - 1;
 /** Largest frame we accept (our SETTINGS_MAX_FRAME_SIZE is the default) and largest header block. */
 const MAX_FRAME = 16_384;
 const MAX_HEADER_BLOCK = 256 * 1024;
-
-export class H2ProtocolError extends Error {
-  constructor(message: string, readonly code: number = H2_ERROR.PROTOCOL_ERROR) {
-    super(message);
-  }
-}
-
-export function writeFrameHeader(buf: Buffer, at: number, length: number, type: number, flags: number, stream: number): void {
-  buf[at] = length >>> 16;
-  buf[at + 1] = (length >>> 8) & 0xff;
-  buf[at + 2] = length & 0xff;
-  buf[at + 3] = type;
-  buf[at + 4] = flags;
-  buf.writeUInt32BE(stream, at + 5);
-}
-
-function frame(type: number, flags: number, stream: number, payload?: Buffer): Buffer {
-  const length = payload?.length ?? 0;
-  const buf = Buffer.allocUnsafe(9 + length);
-  writeFrameHeader(buf, 0, length, type, flags, stream);
-  payload?.copy(buf, 9);
-  return buf;
-}
-
-function u32Frame(type: number, stream: number, ...values: number[]): Buffer {
-  const payload = Buffer.allocUnsafe(4 * values.length);
-  values.forEach((v, i) => payload.writeUInt32BE(v, 4 * i));
-  return frame(type, 0, stream, payload);
-}
-
-/** One request stream. The owner sets the callbacks when the connection announces it. */
-export class ServerStream {
-  /** Request body, a view of received bytes valid during the call (copy to keep). */
-  onData: (chunk: Buffer) => void = () => undefined;
-  /** The client has sent all of its request. */
-  onEnd: () => void = () => undefined;
-  /** The client reset the stream or the connection is gone: stop working for it. */
-  onCancel: () => void = () => undefined;
-  /** Queued response bytes dropped below the limit again (see `queuedBytes`). */
-  onDrain: () => void = () => undefined;
-
-  remoteEnded = false;
-  localEnded = false;
-  headersSent = false;
-  sendWindow: number;
-  private queue: Buffer[] = [];
-  private queued = 0;
-  private trailers: Buffer | undefined;
-
-  constructor(readonly connection: H2ServerConnection, readonly id: number, sendWindow: number) {
-    this.sendWindow = sendWindow;
-  }
-
-  /** Response bytes waiting for flow-control window. */
-  get queuedBytes(): number {
-    return this.queued;
-  }
-
-  get closed(): boolean {
-    return this.localEnded && this.remoteEnded;
-  }
-
-  /** Sends the response headers (an encoded block); `endStream` for a trailers-only reply. */
-  respond(block: Buffer, endStream: boolean): void {
-    if (this.localEnded || this.headersSent) return;
-    this.headersSent = true;
-    this.connection.sendHeaders(this, block, endStream);
-  }
-
-  /** Queues body bytes, sent as window allows. */
-  write(data: Buffer): void {
-    if (this.localEnded || data.length === 0) return;
-    this.queue.push(data);
-    this.queued += data.length;
-    this.connection.flush(this);
-  }
-
-  /** Ends the response with trailers (an encoded block) once the queued body is out. */
-  end(trailers: Buffer): void {
-    if (this.localEnded || this.trailers) return;
-    this.trailers = trailers;
-    this.connection.flush(this);
-  }
-
-  /** Resets the stream (RST_STREAM `code`); nothing more is sent or delivered for it. */
-  reset(code: number): void {
-    this.connection.resetStream(this, code);
-  }
-
-  /** Called by the connection: sends what the windows allow; true when nothing is left. */
-  pump(maxFrame: number, take: (n: number) => number, out: (b: Buffer) => void): boolean {
-    while (this.queue.length > 0) {
-      const head = this.queue[0];
-      const n = take(Math.min(head.length, maxFrame, this.sendWindow));
-      if (n <= 0) return false;
-      const buf = Buffer.allocUnsafe(9 + n);
-      writeFrameHeader(buf, 0, n, FRAME.DATA, 0, this.id);
-      head.copy(buf, 9, 0, n);
-      out(buf);
-      this.sendWindow -= n;
-      this.queued -= n;
-      if (n === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(n);
-    }
-    if (this.trailers) {
-      const t = this.trailers;
-      this.trailers = undefined;
-      this.connection.sendHeaders(this, t, true);
-    }
-    return true;
-  }
-
-  /** The reply to a unary call in one write when the windows allow it, else the queued way. */
-  replyAll(headers: Buffer, message: Buffer, trailers: Buffer): void {
-    if (this.localEnded) return;
-    this.connection.replyAll(this, headers, message, trailers);
-  }
-}
 
 /** One client connection. `onStream` is called once per new request stream with its header fields. */
 export class H2ServerConnection {
@@ -164,6 +48,9 @@ export class H2ServerConnection {
   private sendWindow = 65_535;
   private peerInitialWindow = 65_535;
   private peerMaxFrame = 16_384;
+  /** Our encoder's dynamic table size (always empty: we never index), lowered when the client asks. */
+  private encoderTableSize = 4096;
+  private tableSizeUpdatePending = false;
   private received = 0;
   private corked = false;
   private goingAway = false;
@@ -207,6 +94,7 @@ export class H2ServerConnection {
   sendHeaders(stream: ServerStream, block: Buffer, endStream: boolean): void {
     if (stream.localEnded) return;
     stream.headersSent = true;
+    block = this.withTableSizeUpdate(block);
     // One HEADERS frame, CONTINUATIONs past the client's frame size.
     let at = 0;
     let first = true;
@@ -226,7 +114,7 @@ export class H2ServerConnection {
 
   replyAll(stream: ServerStream, headers: Buffer, message: Buffer, trailers: Buffer): void {
     const data = 5 + message.length;
-    if (stream.headersSent || data > this.sendWindow || data > stream.sendWindow || data > this.peerMaxFrame
+    if (this.tableSizeUpdatePending || stream.headersSent || data > this.sendWindow || data > stream.sendWindow || data > this.peerMaxFrame
       || headers.length > this.peerMaxFrame || trailers.length > this.peerMaxFrame) {
       const framed = Buffer.allocUnsafe(data);
       framed[0] = 0;
@@ -274,6 +162,12 @@ export class H2ServerConnection {
     stream.localEnded = true;
     stream.remoteEnded = true;
     this.forget(stream);
+  }
+
+  private withTableSizeUpdate(block: Buffer): Buffer {
+    if (!this.tableSizeUpdatePending) return block;
+    this.tableSizeUpdatePending = false;
+    return Buffer.concat([tableSizeUpdate(this.encoderTableSize), block]);
   }
 
   private localEnd(stream: ServerStream): void {
@@ -430,8 +324,12 @@ export class H2ServerConnection {
     } else if (id === SETTING.MAX_FRAME_SIZE) {
       if (value < 16_384 || value > 16_777_215) throw new H2ProtocolError('bad max frame size');
       this.peerMaxFrame = value;
+    } else if (id === SETTING.HEADER_TABLE_SIZE && value < this.encoderTableSize) {
+      // Our table is empty, but a decoder that lowered its size expects the change signalled.
+      this.encoderTableSize = value;
+      this.tableSizeUpdatePending = true;
     }
-    // HEADER_TABLE_SIZE: our encoder never indexes. ENABLE_PUSH, MAX_CONCURRENT_STREAMS: we never push.
+    // ENABLE_PUSH, MAX_CONCURRENT_STREAMS: we never push.
   }
 
   private onHeaderBlock(id: number, flags: number, block: Buffer): void {
@@ -486,10 +384,4 @@ export class H2ServerConnection {
     }
     this.onClose();
   }
-}
-
-function unpad(payload: Buffer): Buffer {
-  const pad = payload[0];
-  if (pad >= payload.length) throw new H2ProtocolError('padding exceeds the frame');
-  return payload.subarray(1, payload.length - pad);
 }

@@ -56,7 +56,16 @@ const TREE: Int32Array = (() => {
 
 export class HpackError extends Error {}
 
-function huffmanDecode(src: Buffer, start: number, end: number, scratch: Buffer): string {
+/**
+ * Where Huffman strings are decoded before becoming JS strings: one for the process, since a
+ * decode runs to completion on the event loop (a buffer per decoder would cost 64 KiB for each of
+ * thousands of node connections). A string decodes to at most 8/5 of its encoded length.
+ */
+let scratch: Buffer | undefined;
+
+function huffmanDecode(src: Buffer, start: number, end: number): string {
+  scratch ??= Buffer.allocUnsafe(64 * 1024);
+  if (Math.ceil(((end - start) * 8) / 5) > scratch.length) scratch = Buffer.allocUnsafe(Math.ceil(((end - start) * 8) / 5));
   let out = 0;
   let node = 0;
   let depth = 0; // bits since the last symbol, all ones so far if `ones`
@@ -71,7 +80,6 @@ function huffmanDecode(src: Buffer, start: number, end: number, scratch: Buffer)
       if (next < 0) {
         const sym = -next - 1;
         if (sym === EOS) throw new HpackError('EOS inside a Huffman string');
-        if (out >= scratch.length) throw new HpackError('header value too long');
         scratch[out++] = sym;
         node = 0;
         depth = 0;
@@ -90,7 +98,6 @@ export class HpackDecoder {
   private readonly dynamic: Array<[string, string]> = [];
   private size = 0;
   private pos = 0;
-  private readonly scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(private maxSize = 4096) {}
 
@@ -163,7 +170,7 @@ export class HpackDecoder {
     const start = this.pos;
     this.pos += length;
     if (this.pos > block.length) throw new HpackError('truncated header block');
-    return huffman ? huffmanDecode(block, start, this.pos, this.scratch) : block.toString('latin1', start, this.pos);
+    return huffman ? huffmanDecode(block, start, this.pos) : block.toString('latin1', start, this.pos);
   }
 }
 
@@ -204,5 +211,12 @@ export function encodeHeaderBlock(fields: ReadonlyArray<readonly [string, string
     encodeInt(out, 0x00, 7, Buffer.byteLength(value, 'latin1'));
     out.push(...Buffer.from(value, 'latin1'));
   }
+  return Buffer.from(out);
+}
+
+/** A dynamic table size update instruction (RFC 7541 6.3), to start the next header block. */
+export function tableSizeUpdate(size: number): Buffer {
+  const out: number[] = [];
+  encodeInt(out, 0x20, 5, size);
   return Buffer.from(out);
 }
