@@ -22,7 +22,8 @@ import { AdminClient, startMasterProc } from '../master/helpers';
 import { percentile, peakRssMb, wanted } from './util';
 
 const NODES = Number(process.env.BENCH_MASTER_NODES ?? 10_000);
-const CHANNELS = 8;
+/** Connections the simulated nodes share (real nodes have one each: try BENCH_MASTER_CHANNELS=10000). */
+const CHANNELS = Number(process.env.BENCH_MASTER_CHANNELS ?? 8);
 const WARMUP_S = 3;
 const MEASURE_S = 10;
 /** Calls in flight at most: past it the load falls behind schedule rather than pile up. */
@@ -45,7 +46,13 @@ export async function run(filter?: string): Promise<void> {
   if (!wanted(filter, 'master-heartbeat')) return;
   const dir = tempDir('flume-bench-master-');
   const master = await startMasterProc(['--data', dir.path]);
-  const clients = Array.from({ length: CHANNELS }, () => new H2Caller('127.0.0.1', master.grpcPort));
+  // Connections are opened 200 at a time: 10,000 at once would overflow the listen backlog.
+  const clients: H2Caller[] = [];
+  while (clients.length < CHANNELS) {
+    const batch = Array.from({ length: Math.min(200, CHANNELS - clients.length) }, () => new H2Caller('127.0.0.1', master.grpcPort));
+    await Promise.all(batch.map((c) => c.connected()));
+    clients.push(...batch);
+  }
   const requests = Array.from({ length: NODES }, (_, i) => encodeMessage('HeartbeatRequest', {
     physical: `sim${i}`, host: `host${i}`, role: 'agent', startedAt: Date.now(),
     logical: [{ name: `sim${i}`, state: 3, configVersion: 0, message: '' }],
@@ -126,6 +133,7 @@ export async function run(filter?: string): Promise<void> {
     `p50_ms=${percentile(sorted, 50).toFixed(2)}`,
     `p99_ms=${percentile(sorted, 99).toFixed(2)}`,
     `nodes=${NODES}`,
+    `connections=${CHANNELS}`,
     `failed=${failed}`,
     `load_rss_mb=${peakRssMb()}`,
     `config_seen_ms=${Math.round(configSeenMs)}`,

@@ -99,6 +99,15 @@ export class H2Caller {
     this.send(path, message, done);
   }
 
+  /** Resolves once the TCP connection is up (calls made before are queued by the socket). */
+  connected(): Promise<void> {
+    if (!this.socket.connecting) return this.failure ? Promise.reject(this.failure) : Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.socket.once('connect', () => resolve());
+      this.socket.once('close', () => reject(this.failure ?? new Error('connection closed')));
+    });
+  }
+
   /** Calls in flight or queued. */
   get inFlight(): number {
     return this.pending.size + this.queued.length;
