@@ -201,6 +201,7 @@ export class H2ServerConnection {
   }
 
   private onSocketData(chunk: Buffer): void {
+    if (this.closed) return; // after a connection error: the rest is not read
     const buf = this.inbox ? Buffer.concat([this.inbox, chunk]) : chunk;
     let at = 0;
     try {
