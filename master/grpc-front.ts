@@ -17,7 +17,8 @@
  * `content-type: application/grpc+proto`, one framed message, then trailers `grpc-status: 0`.
  * A failure is a trailers-only reply (`grpc-status`, `grpc-message` in the headers, end of stream).
  * A call the fast path cannot take as is (compressed with a `grpc-encoding`, an unknown path,
- * not gRPC) goes to grpc-js instead, which answers it as it always did.
+ * not gRPC) goes to grpc-js instead, which answers it as it always did. A fast call's
+ * `grpc-timeout` is not enforced: its handler answers synchronously, within microseconds.
  *
  * Concurrency: everything runs on the event loop; a fast handler is synchronous and must not
  * keep the request Buffer past its return (it is a view of the received bytes).
