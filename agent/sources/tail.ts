@@ -38,6 +38,8 @@ export interface TailOptions {
   /** Bytes read at a time. */
   readBytes: number;
   batchEvents: number;
+  /** ... or this many encoded bytes. */
+  batchBytes: number;
   /** Stop following once the name is gone and the file drained (tailDir), instead of waiting for it. */
   stopWhenGone: boolean;
   /** Told of each file read to its end and left (rotated away or gone). */
@@ -51,7 +53,10 @@ export const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
   readBytes: 1024 * 1024,
   // A tail puts its batches one at a time (its saved position must never pass the channel), so
   // each put costs a channel commit: larger batches than push sources keep it off the fsync rate.
-  batchEvents: 4 * SOURCE_DEFAULTS.batchEvents,
+  // Measured through the pipeline (tail, agent WAL, collector WAL, files): 16,000 lines a batch
+  // move 15-30% more than 4,000, for ~30 MB more memory per agent.
+  batchEvents: 16 * SOURCE_DEFAULTS.batchEvents,
+  batchBytes: 4 * 1024 * 1024,
   stopWhenGone: false,
 };
 
@@ -104,7 +109,7 @@ export class TailFollower {
       ctx.counters.add(ERRORS, 1);
       ctx.logger.error('Saving the tail position failed.', { file: this.opts.file, error: String(err) });
     });
-    this.batcher = new EventBatcher(out, ctx, { maxEvents: this.opts.batchEvents, lingerMs: 0 });
+    this.batcher = new EventBatcher(out, ctx, { maxEvents: this.opts.batchEvents, maxBytes: this.opts.batchBytes, lingerMs: 0 });
     this.out = out;
     this.buf = Buffer.allocUnsafe(Math.min(this.opts.readBytes, this.opts.maxEventBytes + 2));
   }
