@@ -116,6 +116,39 @@ function skipField(buf: Buffer, pos: number, wireType: number, end: number): num
   }
 }
 
+/** Encoded size of an event's fields after body and attributes. */
+function trailerSize(timestamp: number, nanos: number, priority: number, hostBytes: Buffer): number {
+  let size = 0;
+  if (timestamp > 0) size += 1 + varintSize(timestamp);
+  if (nanos > 0) size += 1 + varintSize(nanos);
+  if (priority > 0) size += 2;
+  if (hostBytes.length > 0) size += 1 + varintSize(hostBytes.length) + hostBytes.length;
+  return size;
+}
+
+/** Writes the fields `trailerSize` counted at `p`; returns the position after them. */
+function writeTrailer(buf: Buffer, p: number, timestamp: number, nanos: number, priority: number, hostBytes: Buffer): number {
+  if (timestamp > 0) {
+    buf[p++] = 0x18;
+    p = writeVarint(buf, p, timestamp);
+  }
+  if (nanos > 0) {
+    buf[p++] = 0x20;
+    p = writeVarint(buf, p, nanos);
+  }
+  if (priority > 0) {
+    buf[p++] = 0x28;
+    buf[p++] = priority;
+  }
+  if (hostBytes.length > 0) {
+    buf[p++] = 0x32;
+    p = writeVarint(buf, p, hostBytes.length);
+    hostBytes.copy(buf, p);
+    p += hostBytes.length;
+  }
+  return p;
+}
+
 /**
  * Accumulates events into a reused buffer and produces encoded batches.
  * One builder belongs to one producer; `finish` resets it for the next batch.
@@ -164,10 +197,7 @@ export class BatchBuilder {
       }
       size += attrBytes;
     }
-    if (timestamp > 0) size += 1 + varintSize(timestamp);
-    if (nanos > 0) size += 1 + varintSize(nanos);
-    if (priority > 0) size += 2;
-    if (hostBytes.length > 0) size += 1 + varintSize(hostBytes.length) + hostBytes.length;
+    size += trailerSize(timestamp, nanos, priority, hostBytes);
 
     this.ensure(1 + varintSize(size) + size);
     const buf = this.scratch;
@@ -195,25 +225,34 @@ export class BatchBuilder {
         p += v.length;
       }
     }
-    if (timestamp > 0) {
-      buf[p++] = 0x18;
-      p = writeVarint(buf, p, timestamp);
+    this.length = writeTrailer(buf, p, timestamp, nanos, priority, hostBytes);
+    this.events++;
+  }
+
+  /**
+   * `append` for a body that is `src[start, end)`, with no attributes: line sources call this
+   * once per line, and it makes no Buffer view per line.
+   */
+  appendSlice(src: Buffer, start: number, end: number, timestamp: number, priority: Priority = Priority.INFO, host = ''): void {
+    if (host !== this.lastHost) {
+      this.lastHost = host;
+      this.lastHostBytes = Buffer.from(host);
     }
-    if (nanos > 0) {
-      buf[p++] = 0x20;
-      p = writeVarint(buf, p, nanos);
+    const hostBytes = this.lastHostBytes;
+    const len = end - start;
+    const size = (len > 0 ? 1 + varintSize(len) + len : 0) + trailerSize(timestamp, 0, priority, hostBytes);
+    this.ensure(1 + varintSize(size) + size);
+    const buf = this.scratch;
+    let p = this.length;
+    buf[p++] = EVENTS_TAG;
+    p = writeVarint(buf, p, size);
+    if (len > 0) {
+      buf[p++] = 0x0a;
+      p = writeVarint(buf, p, len);
+      src.copy(buf, p, start, end);
+      p += len;
     }
-    if (priority > 0) {
-      buf[p++] = 0x28;
-      buf[p++] = priority;
-    }
-    if (hostBytes.length > 0) {
-      buf[p++] = 0x32;
-      p = writeVarint(buf, p, hostBytes.length);
-      hostBytes.copy(buf, p);
-      p += hostBytes.length;
-    }
-    this.length = p;
+    this.length = writeTrailer(buf, p, timestamp, 0, priority, hostBytes);
     this.events++;
   }
 

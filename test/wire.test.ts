@@ -77,3 +77,21 @@ test('the builder reuses its buffer across batches and the cursor walks events i
   assert.equal(n, 1000);
   assert.equal(decodeEvents(second.bytes)[0].body.toString(), 'only');
 });
+
+test('appendSlice encodes a body slice exactly as append does with a view of it', () => {
+  const text = Buffer.from('first line\nsecond\n\nlast');
+  const bySlice = new BatchBuilder('agent');
+  const byView = new BatchBuilder('agent');
+  let p = 0;
+  for (;;) {
+    const nl = text.indexOf(0x0a, p);
+    const end = nl < 0 ? text.length : nl;
+    bySlice.appendSlice(text, p, end, 1_700_000_000_123, Priority.WARN, 'web01');
+    byView.append(text.subarray(p, end), 1_700_000_000_123, Priority.WARN, 'web01');
+    if (nl < 0) break;
+    p = nl + 1;
+  }
+  const a = bySlice.finish(7);
+  assert.ok(a.equals(byView.finish(7)));
+  assert.deepEqual(decodeEvents(batchOf(a).bytes).map((e) => e.body.toString()), ['first line', 'second', '', 'last']);
+});

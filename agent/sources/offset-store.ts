@@ -51,6 +51,7 @@ export class OffsetStore {
   readonly file: string;
   private latest: FilePosition | null = null;
   private writing: Promise<void> | null = null;
+  private dirMade = false;
 
   /** `onError`: a save failed (disk full, permissions); the next save tries again. */
   constructor(dataDir: string, followedPath: string, private readonly onError: (err: unknown) => void, kind = 'tail') {
@@ -90,7 +91,10 @@ export class OffsetStore {
 
   private async writeLoop(): Promise<void> {
     try {
-      await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
+      if (!this.dirMade) {
+        await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
+        this.dirMade = true;
+      }
       while (this.latest !== null) {
         const pos = this.latest;
         this.latest = null;

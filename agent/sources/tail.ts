@@ -341,7 +341,7 @@ export class TailFollower {
       const e = nl > p && buf[nl - 1] === 0x0d ? nl - 1 : nl;
       lines++;
       if (e - p > max) this.rejects.reject(`line over the ${max}-byte limit`, e - p, { file: this.opts.file });
-      else builder.append(buf.subarray(p, e), now, Priority.INFO, host);
+      else builder.appendSlice(buf, p, e, now, Priority.INFO, host);
       p = nl + 1;
       if (this.batcher.full) {
         this.checkpoint(this.readPos + p);
