@@ -44,6 +44,8 @@ export interface GrpcFrontOptions {
   handlers: ReadonlyMap<string, RawUnaryHandler>;
   /** Largest request message a fast handler accepts (grpc-js's default receive limit). */
   maxMessageBytes?: number;
+  /** Told of each connection closed for a protocol error (garbage, not HTTP/2), with the peer's address. */
+  onConnectionError?: (peer: string, err: Error) => void;
 }
 
 export const GRPC_FRONT_DEFAULTS = {
@@ -103,7 +105,9 @@ export class GrpcFront {
         socket.destroy();
         return;
       }
-      const connection: H2ServerConnection = new H2ServerConnection(socket, (stream, fields) => this.onStream(stream, fields), () => this.connections.delete(connection));
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+      const connection: H2ServerConnection = new H2ServerConnection(socket, (stream, fields) => this.onStream(stream, fields),
+        () => this.connections.delete(connection), (err) => this.options.onConnectionError?.(peer, err));
       this.connections.add(connection);
     });
   }

@@ -60,6 +60,8 @@ export class H2ServerConnection {
     private readonly socket: net.Socket,
     private readonly onStream: (stream: ServerStream, fields: Array<[string, string]>) => void,
     private readonly onClose: () => void,
+    /** A connection error (not HTTP/2, a protocol violation): the connection is closed after it. */
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {
     socket.setNoDelay(true);
     const settings = Buffer.allocUnsafe(12);
@@ -225,6 +227,7 @@ export class H2ServerConnection {
       }
     } catch (err) {
       const code = err instanceof H2ProtocolError ? err.code : err instanceof HpackError ? H2_ERROR.COMPRESSION_ERROR : H2_ERROR.INTERNAL_ERROR;
+      this.onError(err as Error);
       this.write(u32Frame(FRAME.GOAWAY, 0, this.lastStreamId, code));
       this.socket.end();
       this.teardown();

@@ -81,7 +81,14 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   const deps: ServiceDeps = { store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '' };
   const fastHandlers = addMasterServices(server, deps);
   const innerPort = await bindGrpc(server, '127.0.0.1', 0);
-  const front = new GrpcFront({ host: options.host, port: options.port, upstream: `127.0.0.1:${innerPort}`, handlers: fastHandlers });
+  const frontLogger = logger.child({ component: 'master.grpc' });
+  const front = new GrpcFront({
+    host: options.host, port: options.port, upstream: `127.0.0.1:${innerPort}`, handlers: fastHandlers,
+    onConnectionError: (peer, err) => {
+      metrics.connectionError();
+      frontLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message });
+    },
+  });
   let grpcPort: number;
   try {
     grpcPort = await front.listen();

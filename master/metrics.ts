@@ -10,6 +10,7 @@ export class MasterMetrics {
   private readonly heartbeatSeconds: Histogram;
   private readonly commands: Counter<'state'>;
   private readonly nodesLost: Counter;
+  private readonly connectionErrors: Counter;
   readonly leader: Gauge;
   readonly fresh: Gauge;
   readonly nodes: Gauge<'state'>;
@@ -23,6 +24,7 @@ export class MasterMetrics {
       buckets: [0.00001, 0.0001, 0.001, 0.01, 0.1], registers,
     });
     this.commands = new Counter({ name: 'flume_master_commands_total', help: 'Commands finished, by final state.', labelNames: ['state'], registers });
+    this.connectionErrors = new Counter({ name: 'flume_master_connection_errors_total', help: 'Connections to the gRPC port closed for a protocol error (garbage, not HTTP/2).', registers });
     this.nodesLost = new Counter({ name: 'flume_master_nodes_lost_total', help: 'Nodes that went silent long enough to be LOST (counted by the leader).', registers });
     this.leader = new Gauge({ name: 'flume_master_leader', help: '1 while this master is the leader.', registers });
     this.fresh = new Gauge({ name: 'flume_master_store_fresh', help: '1 while this master\'s view of the store is current.', registers });
@@ -37,6 +39,10 @@ export class MasterMetrics {
 
   commandFinished(state: string): void {
     this.commands.inc({ state });
+  }
+
+  connectionError(): void {
+    this.connectionErrors.inc();
   }
 
   lost(n: number): void {
