@@ -103,6 +103,8 @@ export class EscapedFileSink implements Sink {
    */
   readonly window = 16;
   private readonly dir: Template;
+  /** Both templates give the same path for every event (they read only the tags). */
+  private readonly oneFilePerBatch: boolean;
   private readonly file: Template;
   private readonly files = new Map<string, OpenFile>();
   private readonly cursor = new EventCursor();
@@ -152,6 +154,7 @@ export class EscapedFileSink implements Sink {
   ) {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
+    this.oneFilePerBatch = this.dir.eventFree(ctx.tags) && this.file.eventFree(ctx.tags);
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
     const root = storageRoot(dirTemplate);
     this.shareDir = root ? path.join(root, '.flume', `stored-${key}`) : path.join(ctx.dataDir, 'stored', key);
@@ -218,7 +221,18 @@ export class EscapedFileSink implements Sink {
     let lastDir: string | undefined;
     let lastFile: string | undefined;
     let out: OutputBuffer | undefined;
-    while (c.next()) {
+    if (this.oneFilePerBatch) {
+      // Neither template reads the event (`dir/prefix%{rolltag}`): the whole batch goes to one file.
+      while (c.next()) {
+        if (!out) {
+          out = this.spare.pop() ?? new OutputBuffer(64 * 1024);
+          out.reset();
+          this.buckets.set(path.join(this.dir.format(src, tags), this.file.format(src, tags)), out);
+        }
+        this.format.write(c, out);
+      }
+    }
+    while (!this.oneFilePerBatch && c.next()) {
       const d = this.dir.format(src, tags);
       const f = this.file.format(src, tags);
       if (d !== lastDir || f !== lastFile || !out) {

@@ -113,6 +113,12 @@ test('constant templates, and what a template reads', () => {
   assert.equal(compileTemplate('%{host}').usesTime, false);
   assert.equal(compileTemplate('%{timestamp}').usesTime, true);
   assert.equal(compileTemplate('').format(at(TS)), '');
+  // Event-free: only literals and names the extra values give.
+  assert.equal(compileTemplate('/out/').eventFree(), true);
+  assert.equal(compileTemplate('data-%{rolltag}').eventFree({ rolltag: 'r1' }), true);
+  assert.equal(compileTemplate('data-%{rolltag}').eventFree(), false, 'rolltag would come from the event');
+  assert.equal(compileTemplate('%{host}-%{rolltag}').eventFree({ rolltag: 'r1', host: 'h' }), false, 'host is the event field');
+  assert.equal(compileTemplate('%Y-%{rolltag}').eventFree({ rolltag: 'r1' }), false);
 });
 
 test('malformed templates name the column of the problem', () => {

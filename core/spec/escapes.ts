@@ -48,6 +48,8 @@ export interface Template {
   readonly usesTime: boolean;
   /** The names of the `%{NAME}` escapes, in order of appearance, without repeats. */
   readonly names: readonly string[];
+  /** Whether the output depends on `extra` alone (no time, no event field, every name in `extra`): the same for every event. */
+  eventFree(extra?: TemplateExtra): boolean;
   /**
    * The template with every escape replaced for `ev`. One Template keeps a per-second cache, so
    * use one instance from one formatting loop at a time (formatting is synchronous anyway).
@@ -216,6 +218,14 @@ class CompiledTemplate implements Template {
     this.names = names;
     this.dateValues = texts.slice();
     if (!dynamic) this.cachedOutput = texts.join('');
+  }
+
+  eventFree(extra?: TemplateExtra): boolean {
+    for (let i = 0; i < this.kinds.length; i++) {
+      const k = this.kinds[i];
+      if (k !== LITERAL && (k !== NAMED || extra?.[this.texts[i]] === undefined)) return false;
+    }
+    return true;
   }
 
   format(ev: EscapeSource, extra?: TemplateExtra): string {

@@ -5,6 +5,8 @@
  *                     channel → the driver's workers → null sink; events counted at the sink
  *   node-synth-file   asciisynth(N, 100) | escapedFile(dir, "out-%Y%m%d-%H", raw) — the same
  *                     into the local file writer (time-bucketed name, .tmp renamed at close)
+ *   node-synth-collectorsink  the same into the collector's storage writer,
+ *                     collectorSink(dir, "data-", 60000): one file per roll, named by %{rolltag}
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -41,6 +43,10 @@ export async function run(filter?: string): Promise<void> {
     if (wanted(filter, 'node-synth-file')) {
       const out = path.join(dataDir, 'out');
       await scenario('node-synth-file', `escapedFile("${out}", "out-%Y%m%d-%H", raw)`, 'sink.escapedFile', Math.min(EVENTS, 2_000_000), dataDir);
+    }
+    if (wanted(filter, 'node-synth-collectorsink')) {
+      const out = path.join(dataDir, 'collected');
+      await scenario('node-synth-collectorsink', `collectorSink("${out}/", "data-", 60000)`, 'sink.collectorSink', Math.min(EVENTS, 2_000_000), dataDir);
     }
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
