@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import { decodeMessage, encodeMessage } from '../../proto';
 import { tempDir } from '../harness/procs';
+import { startZooKeeper } from '../harness/zk';
 import { H2Caller } from '../master/h2-caller';
 import { AdminClient, startMasterProc } from '../master/helpers';
 import { percentile, peakRssMb, wanted } from './util';
@@ -43,9 +44,15 @@ function vmHwmMb(pid: number): number {
 }
 
 export async function run(filter?: string): Promise<void> {
-  if (!wanted(filter, 'master-heartbeat')) return;
+  if (wanted(filter, 'master-heartbeat')) await heartbeats('master-heartbeat', false);
+  // The same against a master on ZooKeeper, which shares node status through znodes.
+  if (filter !== undefined && wanted(filter, 'master-heartbeat-zk')) await heartbeats('master-heartbeat-zk', true);
+}
+
+async function heartbeats(name: string, onZooKeeper: boolean): Promise<void> {
   const dir = tempDir('flume-bench-master-');
-  const master = await startMasterProc(['--data', dir.path]);
+  const zk = onZooKeeper ? await startZooKeeper() : undefined;
+  const master = await startMasterProc(zk ? ['--zk', await zk.chroot()] : ['--data', dir.path]);
   // Connections are opened 200 at a time: 10,000 at once would overflow the listen backlog.
   const clients: H2Caller[] = [];
   while (clients.length < CHANNELS) {
@@ -123,10 +130,11 @@ export async function run(filter?: string): Promise<void> {
   const masterRss = vmHwmMb(master.proc.pid);
   for (const c of clients) c.close();
   await master.proc.stop();
+  await zk?.stop();
   dir.remove();
   const sorted = Array.from(latencies.subarray(0, answered).sort());
   console.log([
-    'bench master-heartbeat',
+    `bench ${name}`,
     `events/s=${Math.round(answered / seconds)}`,
     'MB/s=0',
     `rss_mb=${masterRss}`,
