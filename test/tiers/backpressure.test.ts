@@ -10,7 +10,7 @@ import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, numberedBatches, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, numberedBatches, pumpAll, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -46,17 +46,6 @@ class GatedConsumer {
   }
 }
 
-function pumpAll(sink: CollectorSink, batches: Batch[]): Promise<void> {
-  return (async () => {
-    const inFlight = new Set<Promise<void>>();
-    for (const b of batches) {
-      const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= sink.window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
-}
 
 test('a stalled then slow consumer holds the agent back; channel and stream windows are never exceeded', async () => {
   const capacity = 256 * 1024;

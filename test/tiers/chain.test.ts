@@ -9,7 +9,7 @@ import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -60,15 +60,7 @@ test('E2E chain: fail over to the second collector when the first dies, fail bac
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('chain', 400, 50);
-  const pumping = (async () => {
-    const inFlight = new Set<Promise<void>>();
-    for (const x of batches) {
-      const p: Promise<void> = sink.append(x).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= sink.window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
+  const pumping = pumpAll(sink, batches);
 
   await waitFor(() => storage.kept.length >= 50 && sink.connectedTo === targets[0], 'streaming to the first collector');
   a.server.kill();
@@ -99,15 +91,7 @@ test('a new chain assignment moves the stream to the new first collector without
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('moved', 200, 50);
-  const pumping = (async () => {
-    const inFlight = new Set<Promise<void>>();
-    for (const x of batches) {
-      const p: Promise<void> = sink.append(x).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= sink.window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
+  const pumping = pumpAll(sink, batches);
   await waitFor(() => storage.kept.length >= 50, 'streaming to the first assignment');
   sink.setCollectors([targetB, targetA]);
   await waitFor(() => sink.connectedTo === targetA, 'still on A: it is in the new chain');

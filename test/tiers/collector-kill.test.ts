@@ -10,8 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
-import type { Batch } from '../../core/channel';
-import { numberedBatches, waitFor } from './helpers';
+import { numberedBatches, pumpAll, waitFor } from './helpers';
 
 const children = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void>> = [];
@@ -45,17 +44,6 @@ function storedSeqs(dir: string, origin: string): number[] {
     .map((l) => Number(l.split(' ')[1]));
 }
 
-function pumpAll(sink: CollectorSink, batches: Batch[]): Promise<void> {
-  return (async () => {
-    const inFlight = new Set<Promise<void>>();
-    for (const b of batches) {
-      const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= sink.window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
-}
 
 for (const mode of ['E2E', 'DFO'] as const) {
   test(`${mode}: collector process killed -9 mid-stream and restarted; the storage file has every batch once, in order`, async () => {

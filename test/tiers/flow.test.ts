@@ -11,7 +11,7 @@ import { CollectorSource } from '../../collector/source/collector-source';
 import { batchOf, inTransaction } from '../../core/channel';
 import type { SourceOutput } from '../../core/component';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, eventNumbers, numberedBatches, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, eventNumbers, numberedBatches, pumpAll, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -30,16 +30,6 @@ async function collector(e2e: boolean) {
   return { channel, server, drain };
 }
 
-/** Appends with at most `window` in flight, like the node driver. */
-async function pump(sink: CollectorSink, batches: ReturnType<typeof numberedBatches>): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  for (const b of batches) {
-    const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= sink.window) await Promise.race(inFlight);
-  }
-  await Promise.all(inFlight);
-}
 
 for (const mode of ['DFO', 'E2E', 'BE'] as const) {
   test(`${mode}: 300 batches from two agents arrive once each, in order, and every append resolves`, async () => {
@@ -47,7 +37,7 @@ for (const mode of ['DFO', 'E2E', 'BE'] as const) {
     const sinks = ['a1', 'a2'].map((agent) => new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode, agent, window: 8 }));
     for (const s of sinks) await s.open();
     const batches = sinks.map((_, i) => numberedBatches(`web${i}`, 150, 200));
-    await Promise.all(sinks.map((s, i) => pump(s, batches[i])));
+    await Promise.all(sinks.map((s, i) => pumpAll(s, batches[i])));
     await waitFor(() => drain.seen.length >= 300, 'all batches in the channel');
     for (let i = 0; i < 2; i++) assert.equal(checkExactlyOnceInOrder(drain.seen, `web${i}`, 150), null);
     assert.equal(drain.events, 300 * 200);
@@ -107,7 +97,7 @@ test('collectorSource through a SourceOutput (as a logical node runs it): batche
   const sink = new CollectorSink({ collectors: [`127.0.0.1:${source.port}`], mode: 'E2E', window: 8 });
   await sink.open();
   cleanups.push(() => sink.close());
-  await pump(sink, numberedBatches('via-output', 120, 100));
+  await pumpAll(sink, numberedBatches('via-output', 120, 100));
   await waitFor(() => drain.seen.length >= 120, 'every batch');
   assert.equal(checkExactlyOnceInOrder(drain.seen, 'via-output', 120), null);
   assert.equal(source.collector!.stats().acks_e2e, 120);
@@ -129,7 +119,7 @@ test('IPv6 loopback: a collector on ::1 and a sink to [::1]:port', async (t) => 
   const sink = new CollectorSink({ collectors: [`[::1]:${server.port}`], mode: 'DFO' });
   await sink.open();
   cleanups.push(() => sink.close());
-  await pump(sink, numberedBatches('v6', 20, 10));
+  await pumpAll(sink, numberedBatches('v6', 20, 10));
   await waitFor(() => drain.seen.length >= 20, 'every batch');
   assert.equal(checkExactlyOnceInOrder(drain.seen, 'v6', 20), null);
 });

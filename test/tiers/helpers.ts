@@ -80,6 +80,20 @@ export class Drain {
   }
 }
 
+/**
+ * Appends `batches` to `sink` in order with at most `sink.window` appends in flight, as the node
+ * driver does; resolves once all are settled, rejects with the first append that fails.
+ */
+export async function pumpAll(sink: { append(batch: Batch): Promise<void>; readonly window?: number }, batches: readonly Batch[]): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  for (const b of batches) {
+    const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= (sink.window ?? 1)) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
 /** Polls `cond` until true or `timeoutMs` passes; throws with `what` on timeout. */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
-import type { Batch } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, Storage, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -34,17 +33,6 @@ async function startCollector(port: number, channel: MemoryChannel, storage: Sto
   return { server, drain };
 }
 
-function pumpAll(sink: CollectorSink, batches: Batch[]): Promise<void> {
-  return (async () => {
-    const inFlight = new Set<Promise<void>>();
-    for (const b of batches) {
-      const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= sink.window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
-}
 
 test('DFO: collector killed mid-stream and restarted on the same port; everything delivered, in order', async () => {
   const storage = new Storage();

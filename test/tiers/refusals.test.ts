@@ -13,7 +13,7 @@ import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { APPEND_PATH, encodeHello } from '../../core/grpc/append';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -106,15 +106,7 @@ test('a rogue client sending garbage and oversized messages is refused and count
   await sink.open();
   cleanups.push(() => sink.close());
   const good = numberedBatches('good', 300, 100);
-  const pumping = (async () => {
-    const inFlight = new Set<Promise<void>>();
-    for (const b of good) {
-      const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= sink.window) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
-  })();
+  const pumping = pumpAll(sink, good);
   await waitFor(() => drain.seen.length >= 20, 'the good agent streaming');
 
   const hello = encodeHello({ agent: 'rogue', flow: 'x', endToEnd: false });

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { CollectorSink } from '../../agent/sinks/collector-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { openWal, type WalChannel } from '../../core/wal';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, Storage, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -56,15 +56,7 @@ for (const mode of ['DFO', 'E2E'] as const) {
     await sink.open();
     cleanups.push(() => sink.close());
     const batches = numberedBatches(`wal-${mode}`, 200, 100);
-    const pumping = (async () => {
-      const inFlight = new Set<Promise<void>>();
-      for (const b of batches) {
-        const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        if (inFlight.size >= sink.window) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    })();
+    const pumping = pumpAll(sink, batches);
     await waitFor(() => storage.kept.length >= 60, '60 batches stored');
     const ackedBeforeCrash = first.server.stats().acks_hop;
     await first.crash();
