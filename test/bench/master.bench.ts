@@ -20,7 +20,7 @@ import { tempDir } from '../harness/procs';
 import { startZooKeeper } from '../harness/zk';
 import { H2Caller } from '../master/h2-caller';
 import { AdminClient, startMasterProc } from '../master/helpers';
-import { percentile, peakRssMb, wanted } from './util';
+import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
 
 const NODES = Number(process.env.BENCH_MASTER_NODES ?? 10_000);
 /** Connections the simulated nodes share (real nodes have one each: try BENCH_MASTER_CHANNELS=10000). */
@@ -36,11 +36,6 @@ const HEARTBEAT = '/flume.Master/Heartbeat';
 function cpuSeconds(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function vmHwmMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : -1;
 }
 
 export async function run(filter?: string): Promise<void> {
@@ -127,7 +122,7 @@ async function heartbeats(name: string, onZooKeeper: boolean): Promise<void> {
   }
   admin.close();
 
-  const masterRss = vmHwmMb(master.proc.pid);
+  const masterRss = peakRssMbOf(master.proc.pid);
   for (const c of clients) c.close();
   await master.proc.stop();
   await zk?.stop();

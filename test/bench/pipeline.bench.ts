@@ -21,11 +21,10 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { wanted } from './util';
+import { freePort, httpGet } from '../harness/procs';
+import { peakRssMbOf, wanted } from './util';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const LINES = Number(process.env.FLUME_BENCH_LINES ?? 1_000_000);
@@ -49,45 +48,18 @@ function makeInput(file: string, first: number, count: number): void {
   fs.closeSync(fd);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function status(port: number): Promise<{ nodes: Array<{ counters: Record<string, Record<string, number>> }> } | null> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/status', timeout: 1000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch {
-          resolve(null);
-        }
-      });
-    });
-    req.on('error', () => resolve(null));
-    req.on('timeout', () => req.destroy());
-  });
+/** The node's /status, or null while it does not answer. */
+async function status(port: number): Promise<{ nodes: Array<{ counters: Record<string, Record<string, number>> }> } | null> {
+  try {
+    return JSON.parse((await httpGet(`http://127.0.0.1:${port}/status`, 1000)).body);
+  } catch {
+    return null;
+  }
 }
 
 async function driverEvents(port: number): Promise<number> {
   const s = await status(port);
   return Number(s?.nodes[0]?.counters?.driver?.events_accepted ?? 0);
-}
-
-function peakRssMb(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function node(name: string, spec: string, data: string, httpPort: number): ChildProcess {
@@ -156,8 +128,8 @@ async function waitDelivered(mode: Mode, n: Nodes, total: number): Promise<numbe
 }
 
 async function stopPipeline(n: Nodes): Promise<{ agentRss: number; collectorRss: number; stored: string }> {
-  const agentRss = Math.max(...n.agents.map((a) => peakRssMb(a.pid!)));
-  const collectorRss = peakRssMb(n.collector.pid!);
+  const agentRss = Math.max(...n.agents.map((a) => peakRssMbOf(a.pid!)));
+  const collectorRss = peakRssMbOf(n.collector.pid!);
   for (const a of n.agents) await stop(a);
   await stop(n.collector);
   const stored = spawnSync('sh', ['-c', `cat "${n.dir}"/out/* | wc -l`], { encoding: 'utf8' }).stdout.trim();
@@ -212,23 +184,13 @@ async function latency(name: string, mode: Mode, rate: number, work: string): Pr
   fs.closeSync(fd);
   const offered = written / ((Date.now() - began) / 1000);
   const done = await waitDelivered(mode, n, written);
-  const metrics = await httpText(n.agentHttp[0], '/metrics');
+  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`).then((a) => a.body, () => '');
   const { agentRss, collectorRss } = await stopPipeline(n);
   const q = (p: number): string => quantile(metrics, 'flume_delivery_ms', p).toFixed(1);
   const parts = [`bench ${name}`, `events/s=${Math.round(offered)}`, `MB/s=${((offered * 100) / 1e6).toFixed(1)}`, `rss_mb=${agentRss}`,
     `p50_ms=${q(0.5)}`, `p99_ms=${q(0.99)}`, `collector_rss_mb=${collectorRss}`, `seconds=${seconds}`];
   if (done < written) parts.push(`INCOMPLETE=${done}/${written}`);
   console.log(parts.join(' '));
-}
-
-function httpText(port: number, urlPath: string): Promise<string> {
-  return new Promise((resolve) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(body));
-    }).on('error', () => resolve(''));
-  });
 }
 
 /** The `p` quantile of a Prometheus histogram (all series summed), interpolated within its bucket. */

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 /** What every benchmark prints, in one format. */
 export interface BenchFigures {
   events: number;
@@ -10,6 +11,16 @@ export interface BenchFigures {
 
 export function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+/** Peak RSS (VmHWM) of another process on this machine; 0 once it is gone. */
+export function peakRssMbOf(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export function report(name: string, f: BenchFigures): void {
