@@ -216,37 +216,29 @@ export class EscapedFileSink implements Sink {
     const c = this.cursor.reset(batch.bytes);
     const src = this.source.of(c);
     const tags = this.ctx.tags;
-    // Templates return the very same string while their output does not change (a date-only
-    // template caches per second): compare identities, join a path only when one changed.
-    let lastDir: string | undefined;
-    let lastFile: string | undefined;
-    let out: OutputBuffer | undefined;
     if (this.oneFilePerBatch) {
       // Neither template reads the event (`dir/prefix%{rolltag}`): the whole batch goes to one file.
+      let out: OutputBuffer | undefined;
       while (c.next()) {
-        if (!out) {
-          out = this.spare.pop() ?? new OutputBuffer(64 * 1024);
-          out.reset();
-          this.buckets.set(path.join(this.dir.format(src, tags), this.file.format(src, tags)), out);
+        out ??= this.bucket(path.join(this.dir.format(src, tags), this.file.format(src, tags)));
+        this.format.write(c, out);
+      }
+    } else {
+      // Templates return the very same string while their output does not change (a date-only
+      // template caches per second): compare identities, join a path only when one changed.
+      let lastDir: string | undefined;
+      let lastFile: string | undefined;
+      let out: OutputBuffer | undefined;
+      while (c.next()) {
+        const d = this.dir.format(src, tags);
+        const f = this.file.format(src, tags);
+        if (d !== lastDir || f !== lastFile || !out) {
+          lastDir = d;
+          lastFile = f;
+          out = this.bucket(path.join(d, f));
         }
         this.format.write(c, out);
       }
-    }
-    while (!this.oneFilePerBatch && c.next()) {
-      const d = this.dir.format(src, tags);
-      const f = this.file.format(src, tags);
-      if (d !== lastDir || f !== lastFile || !out) {
-        lastDir = d;
-        lastFile = f;
-        const p = path.join(d, f);
-        out = this.buckets.get(p);
-        if (!out) {
-          out = this.spare.pop() ?? new OutputBuffer(64 * 1024);
-          out.reset();
-          this.buckets.set(p, out);
-        }
-      }
-      this.format.write(c, out);
     }
     let bytes = 0;
     try {
@@ -302,6 +294,17 @@ export class EscapedFileSink implements Sink {
     this.idsFile = path.join(this.journalDir, `${this.entryPrefix}w${this.writerNo}.${++this.journalGen}.ids`);
     this.idsHandle = await fs.open(this.idsFile, 'a');
     this.journalBytes = 0;
+  }
+
+  /** The output buffer of the batch being written for file `p` (buffers are reused). */
+  private bucket(p: string): OutputBuffer {
+    let out = this.buckets.get(p);
+    if (!out) {
+      out = this.spare.pop() ?? new OutputBuffer(64 * 1024);
+      out.reset();
+      this.buckets.set(p, out);
+    }
+    return out;
   }
 
   /** Runs an operation on the ids journal after the ones before it (appends and a replacement must not cross). */
