@@ -101,17 +101,11 @@ function readOnce(root: string): Stored {
   return { count, byAgent, orderErrors };
 }
 
-interface Cluster {
-  masters: MasterProc[];
-  masterList: string;
-  admin: () => AdminClient;
-}
-
 async function run(masterCount: 1 | 3): Promise<void> {
   const dir = tempDir(`flume-kill9-${masterCount}-`);
   const procs: Proc[] = [];
   let zk: ZooKeeper | undefined;
-  const admins: AdminClient[] = [];
+  let admins: AdminClient[] = [];
   cleanups.push(async () => {
     for (const p of procs.reverse()) await p.stop().catch(() => undefined);
     for (const a of admins) a.close();
@@ -136,24 +130,20 @@ async function run(masterCount: 1 | 3): Promise<void> {
     procs.push(m.proc);
     masters.push(m);
   }
-  const cluster: Cluster = {
-    masters,
-    masterList: masters.map((m) => m.address).join(','),
-    admin: () => {
-      const a = new AdminClient(masters.find((m) => m.proc.running)!.address);
-      admins.push(a);
-      return a;
-    },
-  };
-  let admin = cluster.admin();
+  // A restarted master takes its old port again: these addresses and clients stay valid.
+  const masterList = masters.map((m) => m.address).join(',');
+  admins = masters.map((m) => new AdminClient(m.address));
+  /** An admin client of a master that is running. */
+  const admin = (): AdminClient => admins[masters.findIndex((m) => m.proc.running)];
+  const leaders = async (): Promise<boolean[]> => Promise.all(admins.map((a) => a.info().then((i) => i.leader, () => false)));
   const execOk = async (command: string, ...args: string[]): Promise<void> => {
-    const status = await admin.exec(command, ...args);
+    const status = await admin().exec(command, ...args);
     assert.equal(status.state, 2, `${command} ${args.join(' ')} failed: ${status.message}`);
   };
 
   const nodes = new Map<string, Proc>();
   const startNode = (name: string, role: string): Proc => {
-    const proc = spawnFlume('node', ['--master', cluster.masterList, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
+    const proc = spawnFlume('node', ['--master', masterList, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
       { env: { FLUME_LOG_LEVEL: 'info' }, label: name });
     procs.push(proc);
     nodes.set(name, proc);
@@ -161,7 +151,7 @@ async function run(masterCount: 1 | 3): Promise<void> {
   };
   const registered = async (): Promise<Map<string, string>> => {
     const out = new Map<string, string>();
-    for (const n of await admin.nodes()) {
+    for (const n of await admin().nodes()) {
       for (const l of n.logical) if (COLLECTORS.includes(l.name) && l.listen && l.state === 3) out.set(l.name, l.listen);
     }
     return out;
@@ -216,11 +206,7 @@ async function run(masterCount: 1 | 3): Promise<void> {
     // A master killed -9 (with ZooKeeper: the leader); data keeps flowing; restarted later.
     let deadMaster = 0;
     if (masterCount === 3) {
-      const infos = await Promise.all(masters.map((m) => new AdminClient(m.address)).map(async (a) => {
-        admins.push(a);
-        return (await a.info()).leader;
-      }));
-      deadMaster = infos.indexOf(true);
+      deadMaster = (await leaders()).indexOf(true);
       assert.ok(deadMaster >= 0, 'one master leads');
     }
     await masters[deadMaster].proc.kill9();
@@ -228,14 +214,9 @@ async function run(masterCount: 1 | 3): Promise<void> {
     const restarted = await startMasterProc([...masterArgs(deadMaster), '--port', String(masters[deadMaster].grpcPort)]);
     procs.push(restarted.proc);
     masters[deadMaster] = restarted;
-    admin = cluster.admin();
     await grows(2_000, 'lines after the master came back');
     if (masterCount === 3) {
-      await waitFor(async () => (await Promise.all(masters.map((m) => {
-        const a = new AdminClient(m.address);
-        admins.push(a);
-        return a.info().then((i) => i.leader, () => false);
-      }))).filter(Boolean).length === 1, 30_000, 'exactly one leader');
+      await waitFor(async () => (await leaders()).filter(Boolean).length === 1, 30_000, 'exactly one leader');
     }
 
     writers.stop();
