@@ -239,6 +239,24 @@ export function httpGet(url: string, timeoutMs = 5_000): Promise<HttpAnswer> {
   });
 }
 
+/** The base URL (`http://127.0.0.1:PORT`) of a flume process's HTTP server, once it has said where it listens. */
+export async function statusBase(proc: Proc, timeoutMs = 30_000): Promise<string> {
+  return (await proc.waitForLine(/HTTP status listening url=(http:\/\/127\.0\.0\.1:\d+)\/status/, timeoutMs))[1];
+}
+
+/**
+ * A metric of a flume process's /metrics: the sum of the series of `name` whose labels include
+ * `labels` (e.g. `component="channel"`); undefined while there is no such series.
+ */
+export async function nodeMetric(proc: Proc, name: string, labels = ''): Promise<number | undefined> {
+  const body = (await httpGet(`${await statusBase(proc)}/metrics`)).body;
+  let sum: number | undefined;
+  for (const line of body.split('\n')) {
+    if (line.startsWith(`${name}{`) && line.includes(labels)) sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 /** Resolves once `url` answers with a 2xx status. */
 export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<HttpAnswer> {
   return waitFor(async () => {

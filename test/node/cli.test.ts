@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { defaultRegistry } from '../../node/components';
-import { httpGet, type Proc, spawnFlume, tempDir, waitFor } from '../harness/procs';
+import { httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
 import { storageFiles } from '../harness/storage';
 
 const dir = tempDir('flume-node-cli-');
@@ -109,8 +109,7 @@ test('a standalone node serves /status and /metrics, and SIGTERM loses nothing t
   const countFile = path.join(dir.path, 'put-count');
   const spec = `busy : fixtureEndless("${countFile}") | { delay(2) => text("${out}") } ;`;
   const p = node(['--standalone', '-n', 'phys2', '-c', spec, '--http-port', '0', '--data', path.join(dir.path, 'data2'), '--plugin', PLUGIN]);
-  const m = await p.waitForLine(/HTTP status listening url=(http:\/\/127\.0\.0\.1:\d+)\/status/);
-  const base = m[1];
+  const base = await statusBase(p);
   const status = await waitFor(async () => {
     const s = JSON.parse((await httpGet(`${base}/status`)).body);
     return (s.nodes[0]?.counters?.driver?.sink_batches_acked ?? 0) > 5 ? s : undefined;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { httpGet, type Proc, spawnFlume, tempDir, waitFor } from '../harness/procs';
+import { httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
 import { storageFiles } from '../harness/storage';
 
 const dir = tempDir('flume-node-crash-');
@@ -29,8 +29,7 @@ function readAll(out: string): string[] {
 async function start(spec: string, data: string): Promise<{ p: Proc; base: string }> {
   const p = spawnFlume('node', ['--standalone', '-n', 'crashy', '-c', spec, '--channel', 'wal', '--data', data, '--http-port', '0']);
   procs.push(p);
-  const m = await p.waitForLine(/HTTP status listening url=(http:\/\/127\.0\.0\.1:\d+)\/status/);
-  return { p, base: m[1] };
+  return { p, base: await statusBase(p) };
 }
 
 async function acked(base: string): Promise<number> {

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { rank } from '../../master/chains';
 import { serviceDefinition } from '../../proto';
-import { httpGet, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { nodeMetric, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
 import { storageLines } from '../harness/storage';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
 import { startZooKeeper, type ZooKeeper } from '../harness/zk';
@@ -69,14 +69,6 @@ function startNode(name: string, role: string, masterAddress = master!.address):
   return proc;
 }
 
-/** Batches in the WAL of `logical` (0 once everything was end-to-end acked), from the node's /metrics. */
-async function channelBatches(proc: Proc, logical: string): Promise<number> {
-  const m = /HTTP status listening.*?:(\d+)\/status/.exec(proc.output());
-  if (!m) return -1;
-  const body = (await httpGet(`http://127.0.0.1:${m[1]}/metrics`)).body;
-  const line = body.split('\n').find((l) => l.includes('channel_fill_batches') && l.includes(`"${logical}"`));
-  return line ? Number(line.trim().split(/\s+/).pop()) : -1;
-}
 
 const escape = (text: string): string => text.replace(/[.[\]]/g, '\\$&');
 
@@ -151,7 +143,7 @@ test('auto chains: agents spread over the live collectors and move when one is k
     await waitFor(() => all().length >= agents.length * perPhase, 60_000, 'phase 1 lines at the collectors');
     // Every batch end-to-end acked before the kill (see the module comment).
     for (const a of agents) {
-      await waitFor(async () => (await channelBatches(agentProcs.get(a)!, a)) === 0, 30_000, `${a}'s WAL to drain`);
+      await waitFor(async () => (await nodeMetric(agentProcs.get(a)!, 'flume_channel_fill_batches', `node="${a}"`)) === 0, 30_000, `${a}'s WAL to drain`);
     }
 
     // Kill the collector that is the first choice of the first agent.

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, httpGet, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { freePort, nodeMetric, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
 import { storageFiles, storageLines } from '../harness/storage';
 
 const dir = tempDir('flume-outage-');
@@ -29,15 +29,9 @@ function standalone(name: string, spec: string): Proc {
   return p;
 }
 
-/** A counter or gauge of the node's /metrics, summed over the series whose labels include `labels`. */
+/** A counter or gauge of the node's /metrics (0 while it has no such series). */
 async function metric(p: Proc, name: string, labels = ''): Promise<number> {
-  const m = await p.waitForLine(/HTTP status listening url=(http:\/\/127\.0\.0\.1:\d+)\/status/);
-  const body = (await httpGet(`${m[1]}/metrics`)).body;
-  let sum = 0;
-  for (const l of body.split('\n')) {
-    if (l.startsWith(`${name}{`) && l.includes(labels)) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
-  }
-  return sum;
+  return (await nodeMetric(p, name, labels)) ?? 0;
 }
 
 function du(root: string): number {
