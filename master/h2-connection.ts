@@ -20,7 +20,7 @@
  * Stream callbacks (`onData`, `onEnd`, `onCancel`) run from the socket's data handler.
  */
 import type * as net from 'node:net';
-import { FLAG, FRAME, H2_ERROR, H2ProtocolError, frame, u32Frame, unpad, writeFrameHeader } from './h2-frames';
+import { FLAG, FRAME, H2_ERROR, H2ProtocolError, PREFACE, TurnWriter, frame, u32Frame, unpad, writeFrameHeader } from './h2-frames';
 import { ServerStream } from './h2-stream';
 import { HpackDecoder, HpackError, tableSizeUpdate } from './hpack';
 
@@ -29,7 +29,6 @@ export { ServerStream } from './h2-stream';
 
 const SETTING = { HEADER_TABLE_SIZE: 1, ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4, MAX_FRAME_SIZE: 5 } as const;
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** Our receive windows: the largest HTTP/2 allows; the connection's is topped up at half. */
 const WINDOW = 2 ** 31 - 1;
 /** Largest frame we accept (our SETTINGS_MAX_FRAME_SIZE is the default) and largest header block. */
@@ -52,7 +51,7 @@ export class H2ServerConnection {
   private encoderTableSize = 4096;
   private tableSizeUpdatePending = false;
   private received = 0;
-  private corked = false;
+  private readonly out: TurnWriter;
   private goingAway = false;
   private closed = false;
 
@@ -64,6 +63,7 @@ export class H2ServerConnection {
     private readonly onError: (err: Error) => void = () => undefined,
   ) {
     socket.setNoDelay(true);
+    this.out = new TurnWriter(socket);
     const settings = Buffer.allocUnsafe(12);
     settings.writeUInt16BE(SETTING.INITIAL_WINDOW_SIZE, 0);
     settings.writeUInt32BE(WINDOW, 2);
@@ -190,16 +190,7 @@ export class H2ServerConnection {
   }
 
   private write(buf: Buffer): void {
-    if (this.closed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(buf);
+    if (!this.closed) this.out.write(buf);
   }
 
   private onSocketData(chunk: Buffer): void {

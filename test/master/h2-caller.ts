@@ -14,6 +14,7 @@
  * Concurrency: single-threaded; calls made in one turn of the event loop go out in one write.
  */
 import * as net from 'node:net';
+import { FLAG, FRAME, PREFACE, TurnWriter, frame, u32Frame, writeFrameHeader } from '../../master/h2-frames';
 import { HpackDecoder, encodeHeaderBlock } from '../../master/hpack';
 
 export type CallDone = (err: Error | null, reply?: Buffer) => void;
@@ -28,28 +29,11 @@ interface Pending {
   parts: Buffer[] | undefined;
 }
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
-const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
 const SETTING = { ENABLE_PUSH: 2, MAX_CONCURRENT_STREAMS: 3, INITIAL_WINDOW_SIZE: 4 } as const;
 /** Receive windows: the largest HTTP/2 allows, topped up once half is used. */
 const WINDOW = 2 ** 31 - 1;
 /** A request goes in one DATA frame: at most the smallest SETTINGS_MAX_FRAME_SIZE a peer may have. */
 const MAX_DATA = 16_384;
-
-function frameHeader(buf: Buffer, at: number, length: number, type: number, flags: number, stream: number): void {
-  buf.writeUIntBE(length, at, 3);
-  buf[at + 3] = type;
-  buf[at + 4] = flags;
-  buf.writeUInt32BE(stream, at + 5);
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const buf = Buffer.allocUnsafe(9 + payload.length);
-  frameHeader(buf, 0, payload.length, type, flags, stream);
-  payload.copy(buf, 9);
-  return buf;
-}
 
 export class H2Caller {
   private readonly socket: net.Socket;
@@ -64,11 +48,12 @@ export class H2Caller {
   private received = 0;
   private inbox: Buffer | undefined;
   private headerBlock: { stream: number; flags: number; parts: Buffer[] } | undefined;
-  private corked = false;
+  private readonly out: TurnWriter;
   private failure: Error | undefined;
 
   constructor(private readonly host: string, private readonly port: number) {
     this.socket = net.connect({ host, port, noDelay: true });
+    this.out = new TurnWriter(this.socket);
     const settings = Buffer.alloc(12);
     settings.writeUInt16BE(SETTING.ENABLE_PUSH, 0);
     settings.writeUInt32BE(0, 2);
@@ -137,10 +122,10 @@ export class H2Caller {
     this.nextStream += 2;
     const data = 5 + message.length;
     const buf = Buffer.allocUnsafe(9 + block.length + 9 + data);
-    frameHeader(buf, 0, block.length, FRAME.HEADERS, FLAG.END_HEADERS, stream);
+    writeFrameHeader(buf, 0, block.length, FRAME.HEADERS, FLAG.END_HEADERS, stream);
     block.copy(buf, 9);
     let at = 9 + block.length;
-    frameHeader(buf, at, data, FRAME.DATA, FLAG.END_STREAM, stream);
+    writeFrameHeader(buf, at, data, FRAME.DATA, FLAG.END_STREAM, stream);
     at += 9;
     buf[at] = 0;
     buf.writeUInt32BE(message.length, at + 1);
@@ -151,21 +136,11 @@ export class H2Caller {
   }
 
   private write(buf: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(buf);
+    this.out.write(buf);
   }
 
   private windowUpdate(increment: number, stream = 0): Buffer {
-    const payload = Buffer.allocUnsafe(4);
-    payload.writeUInt32BE(increment, 0);
-    return frame(FRAME.WINDOW_UPDATE, 0, stream, payload);
+    return u32Frame(FRAME.WINDOW_UPDATE, stream, increment);
   }
 
   private onData(chunk: Buffer): void {
