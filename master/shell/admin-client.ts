@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { FlumeError } from '../../core/errors';
 import { protoRoot, serviceDefinition } from '../../proto/index';
+import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireNodeStatus } from '../protocol';
 
 /** The master's default gRPC port, as in Flume OG (`flume.config.admin.port`). */
 export const DEFAULT_MASTER_PORT = 35873;
@@ -84,39 +85,11 @@ export function formatAddress(a: MasterAddress): string {
 
 // ---- messages (plain objects, as proto/index.ts decodes them: longs as numbers, enums as numbers)
 
-export interface CommandStatus {
-  id: number;
-  command: string;
-  args: string[];
-  state: number;
-  message: string;
-  submittedAt: number;
-  finishedAt: number;
-}
-
-export interface LogicalNodeStatus {
-  name: string;
-  state: number;
-  configVersion: number;
-  message: string;
-}
-
-export interface NodeStatus {
-  physical: string;
-  host: string;
-  role: string;
-  state: number;
-  lastSeen: number;
-  logical: LogicalNodeStatus[];
-}
-
-export interface LogicalConfig {
-  logical: string;
-  version: number;
-  flow: string;
-  source: string;
-  sink: string;
-}
+export type CommandStatus = WireCommandStatus;
+/** The fields of a logical node's status the shell shows. */
+export type LogicalNodeStatus = Pick<WireLogicalNodeStatus, 'name' | 'state' | 'configVersion' | 'message'>;
+export type NodeStatus = Omit<WireNodeStatus, 'logical'> & { logical: LogicalNodeStatus[] };
+export type LogicalConfig = WireLogicalConfig;
 
 export interface MasterInfo {
   id: string;
