@@ -27,6 +27,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { FlumeError } from '../core/errors';
+import { listen } from '../core/listen';
 import { H2_ERROR, H2ServerConnection, type ServerStream } from './h2-connection';
 import { encodeHeaderBlock } from './hpack';
 
@@ -114,13 +115,7 @@ export class GrpcFront {
 
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listen(this.server, this.options.port, this.options.host);
   }
 
   /** Stops accepting, lets calls in flight finish for up to `graceMs`, then cuts the rest. */

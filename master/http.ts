@@ -6,7 +6,7 @@
  * page says so instead of showing data that may be stale.
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { MasterMetrics } from './metrics';
 import type { NodeTable } from './nodes';
@@ -110,13 +110,7 @@ export class StatusServer {
   }
 
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listen(this.server, port, host);
   }
 
   close(): Promise<void> {

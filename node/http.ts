@@ -5,6 +5,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 
@@ -32,13 +33,7 @@ export class StatusServer {
 
   static async start(options: StatusServerOptions): Promise<StatusServer> {
     const s = new StatusServer(options);
-    await new Promise<void>((resolve, reject) => {
-      s.server.once('error', reject);
-      s.server.listen(options.port, options.host, () => {
-        s.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(s.server, options.port, options.host);
     options.logger.info('HTTP status listening', { url: `http://${options.host}:${s.port}/status` });
     return s;
   }

@@ -27,11 +27,11 @@
  *   503                   the channel refused the events (closing); try again later
  */
 import http from 'node:http';
-import net from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import { BatchBuilder, Priority } from '../../core/event';
+import { listen } from '../../core/listen';
 import { BATCHES, BYTES_ACCEPTED, BYTES_RECEIVED, ERRORS, EVENTS_ACCEPTED, EVENTS_RECEIVED } from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { HOST_ARG, MAX_EVENT_ARG, PORT_ARG, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
@@ -98,15 +98,8 @@ export class HttpSource implements Source {
       void p.finally(() => this.inFlight.delete(p));
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    this.boundPort = await listen(server, this.options.port, this.options.host);
     server.on('error', (err) => this.ctx.logger.error('HTTP listener failed.', { error: String(err) }));
-    this.boundPort = (server.address() as net.AddressInfo).port;
     this.ctx.logger.info('Listening for events over HTTP.', { host: this.options.host, port: this.boundPort });
   }
 

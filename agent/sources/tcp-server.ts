@@ -16,6 +16,7 @@
  */
 import net from 'node:net';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
+import { listen } from '../../core/listen';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
 import { type BatchAccumulator, EventBatcher, type BatcherOptions } from './batcher';
 import { Rejects, SOURCE_DEFAULTS } from './common';
@@ -77,13 +78,7 @@ export abstract class TcpPushSource implements Source {
     );
     const server = net.createServer((socket) => this.serve(socket));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, this.options.port, this.options.host);
     server.on('error', (err) => {
       this.ctx.counters.add(ERRORS, 1);
       this.ctx.logger.error('Listener failed.', { error: String(err) });
