@@ -78,20 +78,63 @@ test('the builder reuses its buffer across batches and the cursor walks events i
   assert.equal(decodeEvents(second.bytes)[0].body.toString(), 'only');
 });
 
-test('appendSlice encodes a body slice exactly as append does with a view of it', () => {
-  const text = Buffer.from('first line\nsecond\n\nlast');
-  const bySlice = new BatchBuilder('agent');
-  const byView = new BatchBuilder('agent');
-  let p = 0;
-  for (;;) {
+/** What appendLines should produce: one `append` of a view per line, with its own limits. */
+function appendEach(b: BatchBuilder, text: Buffer, start: number, maxLine: number, maxEvents: number, maxBytes: number,
+  ts: number, pri: Priority, host: string): number {
+  let p = start;
+  while (b.count < maxEvents && b.byteLength < maxBytes) {
     const nl = text.indexOf(0x0a, p);
-    const end = nl < 0 ? text.length : nl;
-    bySlice.appendSlice(text, p, end, 1_700_000_000_123, Priority.WARN, 'web01');
-    byView.append(text.subarray(p, end), 1_700_000_000_123, Priority.WARN, 'web01');
     if (nl < 0) break;
+    const end = nl > p && text[nl - 1] === 0x0d ? nl - 1 : nl;
+    if (end - p > maxLine) break;
+    b.append(text.subarray(p, end), ts, pri, host);
     p = nl + 1;
   }
-  const a = bySlice.finish(7);
+  return p;
+}
+
+test('appendLines encodes each line exactly as append does with a view of it', () => {
+  const text = Buffer.from('first line\nsecond\r\n\n\r\nlast');
+  const byLines = new BatchBuilder('agent');
+  const byView = new BatchBuilder('agent');
+  const p = byLines.appendLines(text, 0, text.length, 1000, 1000, 1 << 20, 1_700_000_000_123, Priority.WARN, 'web01');
+  assert.equal(p, appendEach(byView, text, 0, 1000, 1000, 1 << 20, 1_700_000_000_123, Priority.WARN, 'web01'));
+  assert.equal(byLines.lastLines, 4);
+  const a = byLines.finish(7);
   assert.ok(a.equals(byView.finish(7)));
-  assert.deepEqual(decodeEvents(batchOf(a).bytes).map((e) => e.body.toString()), ['first line', 'second', '', 'last']);
+  assert.deepEqual(decodeEvents(batchOf(a).bytes).map((e) => e.body.toString()), ['first line', 'second', '', '']);
+});
+
+test('appendLines matches append on random lines, limits, trailers and calls that share a batch', () => {
+  let seed = 42;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  for (let round = 0; round < 300; round++) {
+    const parts: string[] = [];
+    const lines = rnd(60);
+    for (let i = 0; i < lines; i++) {
+      const len = [0, 1, 5, 100, 127, 128, 200, 20_000][rnd(8)];
+      parts.push('x'.repeat(len) + (rnd(4) === 0 ? '\r\n' : '\n'));
+    }
+    if (rnd(2) === 0) parts.push('partial');
+    const text = Buffer.from(parts.join(''));
+    const maxLine = [50, 1000, 1 << 20][rnd(3)];
+    const maxEvents = [1, 7, 1000][rnd(3)];
+    const maxBytes = [300, 5000, 1 << 22][rnd(3)];
+    // Timestamp 0, FATAL and no host leave events with no trailer at all: the staging's edge case.
+    const [ts, pri, host] = rnd(3) === 0 ? [0, Priority.FATAL, ''] : [1_700_000_000_000 + rnd(1000), Priority.INFO, rnd(2) ? 'h' : 'web01.example'];
+    const byLines = new BatchBuilder('agent', 64);
+    const byView = new BatchBuilder('agent', 64);
+    let p = 0;
+    let q = 0;
+    for (let call = 0; call < 3; call++) {
+      p = byLines.appendLines(text, p, text.length, maxLine, maxEvents * (call + 1), maxBytes * (call + 1), ts + call, pri, host);
+      q = appendEach(byView, text, q, maxLine, maxEvents * (call + 1), maxBytes * (call + 1), ts + call, pri, host);
+      assert.equal(p, q, `round ${round} call ${call}`);
+      assert.equal(byLines.count, byView.count);
+    }
+    assert.ok(byLines.finish(1).equals(byView.finish(1)), `round ${round}`);
+  }
 });

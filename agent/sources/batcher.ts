@@ -70,6 +70,15 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
     return this.pendingBatches;
   }
 
+  /** The size at which a batch is full: this many events, or this many bytes. */
+  get maxEvents(): number {
+    return this.opts.maxEvents;
+  }
+
+  get maxBytes(): number {
+    return this.opts.maxBytes;
+  }
+
   /** True once the open batch should be put (size reached): for sources that flush themselves. */
   get full(): boolean {
     return this.builder.count >= this.opts.maxEvents || this.builder.byteLength >= this.opts.maxBytes;

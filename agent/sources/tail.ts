@@ -336,18 +336,21 @@ export class TailFollower {
       p = nl + 1;
     }
     for (;;) {
-      const nl = buf.indexOf(0x0a, p);
-      if (nl < 0) break;
-      const e = nl > p && buf[nl - 1] === 0x0d ? nl - 1 : nl;
-      lines++;
-      if (e - p > max) this.rejects.reject(`line over the ${max}-byte limit`, e - p, { file: this.opts.file });
-      else builder.appendSlice(buf, p, e, now, Priority.INFO, host);
-      p = nl + 1;
+      p = builder.appendLines(buf, p, n, max, this.batcher.maxEvents, this.batcher.maxBytes, now, Priority.INFO, host);
+      lines += builder.lastLines;
       if (this.batcher.full) {
         this.checkpoint(this.readPos + p);
         await this.batcher.waitBelow();
         if (this.failed) break;
+        continue;
       }
+      // Not full: what stopped it is the end of the complete lines, or a line over the limit.
+      const nl = buf.indexOf(0x0a, p);
+      if (nl < 0) break;
+      const e = nl > p && buf[nl - 1] === 0x0d ? nl - 1 : nl;
+      lines++;
+      this.rejects.reject(`line over the ${max}-byte limit`, e - p, { file: this.opts.file });
+      p = nl + 1;
     }
     if (lines > 0) this.ctx.counters.add(EVENTS_RECEIVED, lines);
     this.ctx.counters.add(BYTES_RECEIVED, p);
