@@ -218,10 +218,13 @@ export class EscapedFileSink implements Sink {
     const tags = this.ctx.tags;
     if (this.oneFilePerBatch) {
       // Neither template reads the event (`dir/prefix%{rolltag}`): the whole batch goes to one file.
-      let out: OutputBuffer | undefined;
-      while (c.next()) {
-        out ??= this.bucket(path.join(this.dir.format(src, tags), this.file.format(src, tags)));
-        this.format.write(c, out);
+      if (c.next()) {
+        const out = this.bucket(path.join(this.dir.format(src, tags), this.file.format(src, tags)));
+        if (this.format.writeBatch) this.format.writeBatch(batch.bytes, out);
+        else {
+          do this.format.write(c, out);
+          while (c.next());
+        }
       }
     } else {
       // Templates return the very same string while their output does not change (a date-only

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeEvent, encodeEvents, Priority } from '../../core/event';
+import { EventCursor, makeEvent, encodeEvents, Priority } from '../../core/event';
 import { formatBatch, getFormat, OutputBuffer } from './formats';
 
 const ev = makeEvent('he said "hi"\tthen\nleft', {
@@ -18,6 +18,30 @@ function fmt(name: string): string {
 
 test('raw writes each body and a newline', () => {
   assert.equal(fmt('raw'), 'he said "hi"\tthen\nleft\nplain\n');
+});
+
+test('raw writeBatch equals writing event by event, after what the buffer already holds', () => {
+  const raw = getFormat('raw');
+  const events = [];
+  for (let i = 0; i < 500; i++) {
+    const body = 'b'.repeat([0, 1, 99, 127, 128, 300, 20_000][i % 7]) + i;
+    events.push(makeEvent(i % 11 === 0 ? '' : body, {
+      timestamp: i % 3 ? 1_700_000_000_000 + i : 0,
+      priority: i % 5,
+      host: i % 2 ? 'web01' : '',
+      attributes: i % 4 === 0 ? new Map([['k', Buffer.from('x'.repeat(i))]]) : undefined,
+    }));
+  }
+  const batch = encodeEvents('o', 9, events);
+  const one = new OutputBuffer(8);
+  one.text('kept:');
+  const c = new EventCursor().reset(batch);
+  while (c.next()) raw.write(c, one);
+  const all = new OutputBuffer(8);
+  all.text('kept:');
+  raw.writeBatch!(batch, all);
+  assert.ok(all.view().equals(one.view()));
+  assert.equal(all.view().toString().split('\n').length, 501);
 });
 
 test('json and avrojson write one valid JSON object per line with every field', () => {

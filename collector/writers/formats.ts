@@ -103,6 +103,8 @@ export interface OutputFormat {
   readonly name: string;
   /** Appends the cursor's current event, with its line terminator, to `out`. */
   write(event: EventCursor, out: OutputBuffer): void;
+  /** Appends every event of an encoded batch, as `write` would one by one; for formats that do it faster. */
+  writeBatch?(batch: Buffer, out: OutputBuffer): void;
 }
 
 export const PRIORITY_NAMES = ['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'] as const;
@@ -111,13 +113,37 @@ function priorityName(p: Priority): string {
   return PRIORITY_NAMES[p] ?? 'INFO';
 }
 
+const staged = new EventCursor();
+
 const raw: OutputFormat = {
   name: 'raw',
   write(e, out) {
     out.bytes(e.buf, e.bodyStart, e.bodyEnd);
     out.byte(0x0a);
   },
+  // The batch is copied in with one call and each body then moved down over the bytes before it:
+  // a memmove per event instead of a byte loop. An event's encoding is longer than its body and a
+  // newline, so what is written never reaches the event being read.
+  writeBatch(batch, out) {
+    out.ensure(batch.length);
+    const buf = out.buf;
+    let w = out.length;
+    batch.copy(buf, w);
+    const c = staged.reset(buf, w, w + batch.length);
+    try {
+      while (c.next()) {
+        buf.copyWithin(w, c.bodyStart, c.bodyEnd);
+        w += c.bodyEnd - c.bodyStart;
+        buf[w++] = 0x0a;
+      }
+      out.length = w;
+    } finally {
+      staged.reset(EMPTY);
+    }
+  },
 };
+
+const EMPTY = Buffer.alloc(0);
 
 /** Walks the attribute entries of the current event; `fn(keyStart, keyEnd, valStart, valEnd)`. */
 function forEachAttribute(e: EventCursor, fn: (ks: number, ke: number, vs: number, ve: number) => void): void {
@@ -268,6 +294,10 @@ export function getFormat(name: string): OutputFormat {
 /** Formats every event of an encoded batch into `out` (reset first). */
 export function formatBatch(batch: Buffer, format: OutputFormat, out: OutputBuffer, cursor = new EventCursor()): Buffer {
   out.reset();
+  if (format.writeBatch) {
+    format.writeBatch(batch, out);
+    return out.view();
+  }
   cursor.reset(batch);
   while (cursor.next()) format.write(cursor, out);
   return out.view();
