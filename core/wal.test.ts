@@ -255,3 +255,79 @@ describe('WAL segments and capacity', () => {
     await wal.stop();
   });
 });
+
+describe('WAL segment recycling', () => {
+  const opts = { segmentBytes: 64 * 1024, capacityBytes: 16 << 20 };
+  const free = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.startsWith('free-')).sort();
+  const inodes = (dir: string, names: string[]): number[] => names.map((f) => fs.statSync(path.join(dir, f)).ino);
+
+  /** Rounds of 100 one-KB batches put and drained: full segments are acked and freed. */
+  async function churn(dir: string, rounds: number, first = 1): Promise<number> {
+    const wal = await openWal(dir, opts);
+    let seq = first;
+    for (let r = 0; r < rounds; r++) {
+      const seqs = range(seq, seq + 99);
+      await putAll(wal, seqs.map((i) => numberedBatch('a', i, 1000)));
+      assert.deepEqual(await drain(wal), seqs);
+      seq += 100;
+    }
+    await wal.stop();
+    return seq;
+  }
+
+  test('acked full segments become the next ones: the files are reused and their number stays bounded', async () => {
+    const dir = freshDir();
+    let seq = await churn(dir, 3);
+    const freed = free(dir);
+    assert.ok(freed.length >= 1 && freed.length <= 2, `kept ${freed.length} free files`);
+    const freedInodes = inodes(dir, freed);
+    seq = await churn(dir, 3, seq);
+    const reused = inodes(dir, segments(dir)).concat(inodes(dir, free(dir)));
+    assert.ok(freedInodes.some((ino) => reused.includes(ino)), 'a freed file is a segment or free again');
+    assert.ok(free(dir).length <= 2);
+    assert.ok(segments(dir).length <= 2);
+    assert.ok(seq > 600);
+  });
+
+  test('after a stop or a crash, records behind the new ones in a reused file never come back', async () => {
+    for (const crash of [false, true]) {
+      const dir = freshDir();
+      let seq = await churn(dir, 4);
+      const freedInodes = inodes(dir, free(dir));
+      assert.ok(freedInodes.length > 0);
+      const wal = await openWal(dir, opts);
+      const put: number[] = [];
+      // 1 KB batches until the log has moved into a freed file (full of acked 1 KB records)...
+      while (!inodes(dir, segments(dir)).some((ino) => freedInodes.includes(ino))) {
+        await putAll(wal, [numberedBatch('a', seq, 1000)]);
+        put.push(seq++);
+      }
+      // ... then a few small ones: the file holds far fewer new bytes than old ones.
+      for (let i = 0; i < 20; i++, seq++) {
+        await putAll(wal, [numberedBatch('a', seq, 100)]);
+        put.push(seq);
+      }
+      const reused = segments(dir).find((f) => freedInodes.includes(fs.statSync(path.join(dir, f)).ino))!;
+      assert.ok(fs.statSync(path.join(dir, reused)).size >= 60 * 1024, 'the old records are still there behind the new ones');
+      if (!crash) await wal.stop();
+      const { seqs, counters } = await reopenAndDrain(dir, opts);
+      assert.deepEqual(seqs, put, crash ? 'after a crash' : 'after a stop');
+      assert.equal(counters.tornTails, 0);
+      assert.equal(counters.corruptRecords, 0);
+      assert.equal(counters.lostRecords, 0);
+      if (crash) await wal.stop(); // only closes its files: nothing of it is pending
+    }
+  });
+
+  test('a free file is deleted, not reused, when the log restarts below its records (both checkpoints lost)', async () => {
+    const dir = freshDir();
+    await churn(dir, 3);
+    assert.ok(free(dir).length > 0);
+    for (const f of fs.readdirSync(dir)) if (!f.startsWith('free-')) fs.rmSync(path.join(dir, f));
+    const wal = await openWal(dir, opts);
+    assert.deepEqual(free(dir), []);
+    await putAll(wal, range(1, 100).map((i) => numberedBatch('a', i, 1000)));
+    await wal.stop();
+    assert.deepEqual((await reopenAndDrain(dir, opts)).seqs, range(1, 100));
+  });
+});

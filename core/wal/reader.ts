@@ -13,8 +13,11 @@ export type ReadResult =
   | { kind: 'record'; record: DecodedRecord; offset: number }
   /** Bytes [from, to) held no valid record; lsns [firstLost, record.lsn) are gone. */
   | { kind: 'corrupt'; from: number; to: number; firstLost: number; record: DecodedRecord; offset: number }
-  /** No valid record from `from` to the limit: a torn tail if `from` < limit. */
-  | { kind: 'end'; from: number };
+  /**
+   * No valid record from `from` to the limit: a torn tail if `from` < limit, unless `older` says
+   * valid records with lower lsns follow (a recycled file's old content).
+   */
+  | { kind: 'end'; from: number; older?: boolean };
 
 export class SegmentReader {
   private buf = Buffer.alloc(0);
@@ -56,6 +59,7 @@ export class SegmentReader {
   /** Looks past a bad record for the next good one with a higher lsn. */
   private async resync(): Promise<ReadResult> {
     const from = this.offset;
+    let older = false;
     let search = from + 1;
     while (search + HEADER_BYTES <= this.limit) {
       await this.ensure(search, Math.min(this.chunkBytes, this.limit - search));
@@ -74,10 +78,11 @@ export class SegmentReader {
         this.expectedLsn = record.lsn + 1;
         return { kind: 'corrupt', from, to: candidate, firstLost, record, offset: candidate };
       }
+      if (record) older = true;
       search = candidate + 1;
     }
     this.offset = this.limit;
-    return { kind: 'end', from };
+    return { kind: 'end', from, older };
   }
 
   private async recordAt(offset: number): Promise<DecodedRecord | null> {
