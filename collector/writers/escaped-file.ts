@@ -280,7 +280,7 @@ export class EscapedFileSink implements Sink {
   private async markStored(done: Array<{ origin: string; seq: number }>): Promise<void> {
     if (done.length === 0) return;
     for (const { origin, seq } of done) this.pendingIds.delete(`${origin}\t${seq}`);
-    this.index?.record(done);
+    await this.index?.record(done);
     // Ids written since the snapshot stay journaled until a later flush covers them.
     if (this.pending.length === 0 && !this.writing && this.journalBytes > JOURNAL_ROTATE_BYTES) {
       await this.journal(async (old) => {
@@ -445,7 +445,7 @@ export class EscapedFileSink implements Sink {
       }
       if (!name.endsWith('.ids')) await fs.rm(path.join(this.journalDir, name), { force: true });
     }
-    this.index!.record(stored);
+    await this.index!.record(stored);
     for (const name of names.filter((n) => n.endsWith('.ids'))) await fs.rm(path.join(this.journalDir, name), { force: true });
   }
 

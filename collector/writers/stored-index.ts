@@ -10,6 +10,8 @@
  * batch that one collector stored, or had written when it was killed, is not written again by
  * another collector the agent fails over to.
  *
+ * Appends and compactions run one at a time, off the event loop (`record` resolves once durable).
+ *
  * Opening reads the own file back; a torn last line (crash mid-append) is ignored. Memory keeps
  * the most recent `keepPerOrigin` ids of each origin per writer (resends are of recent
  * batches); the own file is rewritten with just those when it grows past `compactLines`.
@@ -20,7 +22,11 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { IdSet, PeerView } from './peer-view';
+
+const write = promisify(fs.write) as (fd: number, text: string) => Promise<unknown>;
+const fdatasync = promisify(fs.fdatasync);
 
 export interface StoredIndexOptions {
   keepPerOrigin: number;
@@ -41,6 +47,7 @@ export class StoredIndex {
   private readonly peers: PeerView;
   private lines = 0;
   private fd: number;
+  private queue: Promise<void> = Promise.resolve();
   readonly file: string;
 
   private constructor(readonly dir: string, readonly writerId: string, private readonly options: StoredIndexOptions) {
@@ -66,7 +73,7 @@ export class StoredIndex {
     const entry = shared.get(key);
     if (!entry || --entry.refs > 0) return;
     shared.delete(key);
-    fs.closeSync(this.fd);
+    void this.queue.then(() => fs.closeSync(this.fd));
   }
 
   /** Whether this writer (durably) or another writer of the storage holds the batch. */
@@ -82,18 +89,25 @@ export class StoredIndex {
     return seqs.filter((s) => this.ids.has(origin, s) || this.peers.has(origin, s));
   }
 
-  /** Records ids whose batches are durable in storage; durable itself when it returns. */
-  record(ids: ReadonlyArray<{ origin: string; seq: number }>): void {
-    if (ids.length === 0) return;
+  /**
+   * Records ids whose batches are durable in storage: they count as stored at once, and the
+   * promise resolves once the record itself is durable.
+   */
+  record(ids: ReadonlyArray<{ origin: string; seq: number }>): Promise<void> {
+    if (ids.length === 0) return this.queue;
     let text = '';
     for (const { origin, seq } of ids) {
       text += `${origin}\t${seq}\n`;
       this.ids.add(origin, seq);
     }
-    fs.writeSync(this.fd, text);
-    fs.fdatasyncSync(this.fd);
-    this.lines += ids.length;
-    if (this.lines > this.options.compactLines) this.compact();
+    const run = this.queue.then(async () => {
+      await write(this.fd, text);
+      await fdatasync(this.fd);
+      this.lines += ids.length;
+      if (this.lines > this.options.compactLines) await this.compact();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private load(): void {
@@ -108,15 +122,18 @@ export class StoredIndex {
   }
 
   /** Rewrites the file with only the ids kept in memory (temp file, fsync, rename). */
-  private compact(): void {
+  private async compact(): Promise<void> {
     const tmp = `${this.file}.compacting`;
     const text = this.ids.toLines();
-    fs.writeFileSync(tmp, text);
-    const tfd = fs.openSync(tmp, 'r');
-    fs.fsyncSync(tfd);
-    fs.closeSync(tfd);
+    const h = await fs.promises.open(tmp, 'w');
+    try {
+      await h.writeFile(text);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await fs.promises.rename(tmp, this.file);
     fs.closeSync(this.fd);
-    fs.renameSync(tmp, this.file);
     this.fd = fs.openSync(this.file, 'a');
     this.lines = this.ids.size;
   }
