@@ -34,10 +34,11 @@ async function metric(p: Proc, name: string, labels = ''): Promise<number> {
   return (await nodeMetric(p, name, labels)) ?? 0;
 }
 
+/** Bytes of the files under `root` (a file replaced meanwhile, like an offset store's .tmp, counts 0). */
 function du(root: string): number {
   let bytes = 0;
   for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) bytes += fs.statSync(path.join(e.parentPath, e.name)).size;
+    if (e.isFile()) bytes += fs.statSync(path.join(e.parentPath, e.name), { throwIfNoEntry: false })?.size ?? 0;
   }
   return bytes;
 }
