@@ -22,9 +22,9 @@
  * renamed, and the journaled ids are recorded as stored.
  *
  * An append resolves once every event of the batch is written to its file (page cache); close and
- * flush make the files durable (fdatasync) before renaming. Every `syncMs` the written batches
- * are made durable and their ids go to the index and to the logical node's ledger
- * (`ctx.ledger.stored`, the end-to-end ack point). A batch whose id this writer or another
+ * flush make the files durable (fdatasync) before renaming. Within `syncMs` of being written, a
+ * batch is made durable (syncs run back to back while batches wait) and its id goes to the
+ * logical node's ledger (`ctx.ledger.stored`, the end-to-end ack point) and then to the index. A batch whose id this writer or another
  * writer of the storage holds is dropped and counted as `batches_duplicate`.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -51,8 +51,8 @@ export interface EscapedFileOptions {
    */
   idleMs: number;
   /**
-   * Written batches are made durable (fdatasync) and reported stored this often, so end-to-end
-   * acks do not wait for a roll; 0: only at flush, roll and close.
+   * How often to look for written batches to make durable (fdatasync) and report stored, so
+   * end-to-end acks do not wait for a roll; 0: only at flush, roll and close.
    */
   syncMs: number;
 }
@@ -60,7 +60,7 @@ export interface EscapedFileOptions {
 /** A write journal is replaced by a fresh one past this size, once all it lists is in the index. */
 const JOURNAL_ROTATE_BYTES = 1 << 20;
 
-export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 20 };
+export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 5 };
 
 interface OpenFile {
   finalPath: string;
@@ -180,13 +180,7 @@ export class EscapedFileSink implements Sink {
       this.idleTimer.unref();
     }
     if (this.options.syncMs > 0) {
-      this.syncTimer = setInterval(() => {
-        if (this.syncing || this.pending.length === 0) return;
-        this.syncing = true;
-        this.flush()
-          .catch((err) => this.ctx.logger.error('syncing written files failed', { error: String(err) }))
-          .finally(() => (this.syncing = false));
-      }, this.options.syncMs);
+      this.syncTimer = setInterval(() => void this.syncWhilePending(), this.options.syncMs);
       this.syncTimer.unref();
     }
     this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
@@ -276,11 +270,29 @@ export class EscapedFileSink implements Sink {
     this.ctx.counters.add(SINK_BATCHES_ACKED);
   }
 
+  /** Syncs until nothing written waits for it: a batch written during a sync waits for that one only. */
+  private async syncWhilePending(): Promise<void> {
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      while (this.pending.length > 0) await this.flush();
+    } catch (err) {
+      this.ctx.logger.error('syncing written files failed', { error: String(err) });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
   /** The batches of `done` are durable now: record their ids and tell the ledger. */
   private async markStored(done: Array<{ origin: string; seq: number }>): Promise<void> {
     if (done.length === 0) return;
+    // The ids count as stored from here on (a resend is dropped), and their end-to-end acks go
+    // now: the bytes are durable, and until the index line is too, the journal still names them
+    // (a restart records what it finds complete).
+    const indexed = this.index?.record(done);
     for (const { origin, seq } of done) this.pendingIds.delete(`${origin}\t${seq}`);
-    await this.index?.record(done);
+    for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
+    await indexed;
     // Ids written since the snapshot stay journaled until a later flush covers them.
     if (this.pending.length === 0 && !this.writing && this.journalBytes > JOURNAL_ROTATE_BYTES) {
       await this.journal(async (old) => {
@@ -290,7 +302,6 @@ export class EscapedFileSink implements Sink {
         await fs.rm(oldFile, { force: true });
       });
     }
-    for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
   }
 
   private async openJournal(): Promise<void> {
