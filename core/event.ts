@@ -14,6 +14,7 @@
  * Our writer puts the events last and contiguous; the reader accepts any field order.
  */
 import { crc32c } from '@node-rs/crc32';
+import { batchPool } from './buffer-pool';
 import { ChecksumError, MalformedBatchError } from './errors';
 
 export enum Priority {
@@ -330,9 +331,9 @@ export class BatchBuilder {
     this.append(e.body, e.timestamp, e.priority, e.host, e.attributes, e.nanos);
   }
 
-  /** Returns the encoded batch (one new Buffer) and empties the builder. */
+  /** Returns the encoded batch (a buffer of `batchPool`) and empties the builder. */
   finish(seq: number): Buffer {
-    const out = encodeBatch(this.origin, seq, this.events, this.scratch.subarray(0, this.length));
+    const out = encodeBatch(this.origin, seq, this.events, this.scratch.subarray(0, this.length), takePooled);
     this.length = 0;
     this.events = 0;
     return out;
@@ -348,14 +349,18 @@ export class BatchBuilder {
   }
 }
 
-/** Wraps already-encoded events (a run of `events` fields) into a batch. */
-export function encodeBatch(origin: string, seq: number, count: number, events: Buffer): Buffer {
+const takePooled = (size: number): Buffer => batchPool.take(size);
+
+/** Wraps already-encoded events (a run of `events` fields) into a batch, in a buffer from `alloc`. */
+export function encodeBatch(
+  origin: string, seq: number, count: number, events: Buffer, alloc: (size: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
   const originLen = Buffer.byteLength(origin);
   let idLen = 0;
   if (originLen > 0) idLen += 1 + varintSize(originLen) + originLen;
   if (seq > 0) idLen += 1 + varintSize(seq);
   const headerLen = 1 + varintSize(idLen) + idLen + (count > 0 ? 1 + varintSize(count) : 0) + 5;
-  const out = Buffer.allocUnsafe(headerLen + events.length);
+  const out = alloc(headerLen + events.length);
   let p = 0;
   out[p++] = TAG_ID;
   p = writeVarint(out, p, idLen);

@@ -2,6 +2,7 @@
  * The memory channel: bounded by bytes, fast, lost on crash. For best-effort flows and for the
  * queue between a source and its sink inside one process.
  */
+import { batchPool } from './buffer-pool';
 import { BaseTransaction, type Batch, type Channel, type ChannelStats, type Transaction, WaitQueue } from './channel';
 import { Deque } from './deque';
 import { BatchTooLargeError, ChannelClosedError } from './errors';
@@ -98,7 +99,10 @@ export class MemoryChannel implements Channel {
     this.inFlight -= batches.length;
     if (committed) {
       let bytes = 0;
-      for (const b of batches) bytes += b.bytes.length;
+      for (const b of batches) {
+        bytes += b.bytes.length;
+        batchPool.give(b.bytes);
+      }
       this.release(bytes);
       return;
     }

@@ -19,6 +19,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { BaseTransaction, type Batch, type Channel, type ChannelStats, type Transaction, WaitQueue } from './channel';
+import { batchPool } from './buffer-pool';
 import { BatchTooLargeError, ChannelClosedError } from './errors';
 import type { LifecycleState } from './lifecycle';
 import { type Logger, silentLogger } from './logger';
@@ -464,7 +465,10 @@ export class WalChannel implements Channel {
 
   /** @internal Marks taken records acked; resolves once a checkpoint on disk says so. */
   ack(recs: Rec[]): Promise<void> {
-    for (const rec of recs) if (rec.lsn >= this.ackedBelow) this.done.add(rec.lsn);
+    for (const rec of recs) {
+      if (rec.lsn >= this.ackedBelow) this.done.add(rec.lsn);
+      batchPool.give(rec.batch.bytes);
+    }
     this.inFlight -= recs.length;
     this.advanceAcked();
     return new Promise((resolve, reject) => {

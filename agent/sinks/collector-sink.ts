@@ -17,6 +17,7 @@
  *   DFO its append rejects with a non-retriable {@link BatchRejectedError}; in BE it is dropped
  *   and counted.
  */
+import { batchPool } from '../../core/buffer-pool';
 import { type Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
 import { FlumeError } from '../../core/errors';
@@ -384,6 +385,8 @@ export class CollectorSink implements Sink {
     u.events += e.batch.count;
     u.reason = reason;
     if (Date.now() - this.lastDropReport >= DROP_REPORT_MS || this.closing) this.reportDrops();
+    // gRPC may still hold the bytes of a batch its stream never acked, to send them later.
+    batchPool.forget(e.batch.bytes);
     this.settle(e, null, false);
   }
 

@@ -16,6 +16,7 @@
  * A message without a valid `<PRI>` is not syslog: `parse` returns false and appends nothing.
  * A message with a valid PRI but an unrecognised header is accepted whole as the body.
  */
+import { batchPool } from '../../core/buffer-pool';
 import { encodeBatch, Priority, varintSize, writeVarint } from '../../core/event';
 import type { BatchAccumulator } from './batcher';
 
@@ -102,7 +103,7 @@ export class SyslogBatchWriter implements BatchAccumulator {
   }
 
   finish(seq: number): Buffer {
-    const out = encodeBatch(this.origin, seq, this.events, this.scratch.subarray(0, this.length));
+    const out = encodeBatch(this.origin, seq, this.events, this.scratch.subarray(0, this.length), (size) => batchPool.take(size));
     this.length = 0;
     this.events = 0;
     return out;
