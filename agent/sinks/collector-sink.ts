@@ -4,7 +4,8 @@
  *
  * Ordering and concurrency:
  * - `append` may be called up to `window` times before earlier calls resolve; batches are sent
- *   in the order `append` was called, and after a reconnect the unacked ones are resent in that
+ *   in the order `append` was called, while the bytes sent and not yet acked stay within
+ *   `windowBytes` (one batch always goes), and after a reconnect the unacked ones are resent in that
  *   same order, ahead of anything newer. Acks are matched by (origin, seq).
  * - One stream is open at a time. When it fails, the sink tries the next collector of the chain
  *   at once, and after a full round without success backs off (core/retry.ts `backoffMs`).
@@ -93,6 +94,8 @@ export class CollectorSink implements Sink {
   /** Index in the chain of the collector the stream goes to. */
   private current = 0;
   private ready = false;
+  /** Bytes of the batches sent on the current stream and not settled. */
+  private sentBytes = 0;
   private closing = false;
   private loop: Promise<void> | null = null;
   private readonly abort = new AbortController();
@@ -168,7 +171,7 @@ export class CollectorSink implements Sink {
     return new Promise<void>((resolve, reject) => {
       const entry: Entry = { batch, key, sent: false, hopAt: 0, resolve, reject };
       this.entries.set(key, entry);
-      if (this.ready && this.stream && this.moveTo === null) this.send(this.stream, entry);
+      if (this.ready && this.stream && this.moveTo === null) this.pump();
       else if (!this.ready && this.options.mode === 'BE') {
         entry.dropTimer = setTimeout(() => this.drop(entry, 'no collector answered'), this.options.connectTimeoutMs);
       }
@@ -263,7 +266,7 @@ export class CollectorSink implements Sink {
     if (!stream.open || this.stream !== stream) return false;
     this.ready = true;
     this.logger.info('Streaming to collector.', { collector: conn.target, resend: this.entries.size });
-    for (const e of this.entries.values()) this.send(stream, e);
+    this.pump();
     return true;
   }
 
@@ -286,10 +289,22 @@ export class CollectorSink implements Sink {
     }
   }
 
+  /** Sends the unsent batches in order, as far as `windowBytes` allows. */
+  private pump(): void {
+    const stream = this.stream;
+    if (!this.ready || !stream || this.moveTo !== null) return;
+    for (const e of this.entries.values()) {
+      if (e.sent) continue;
+      if (this.sentBytes > 0 && this.sentBytes + e.batch.bytes.length > this.options.windowBytes) return;
+      this.send(stream, e);
+    }
+  }
+
   private send(stream: AppendStream, e: Entry): void {
     if (e.sent) return;
     if (e.dropTimer) clearTimeout(e.dropTimer);
     e.sent = true;
+    this.sentBytes += e.batch.bytes.length;
     e.hopAt = 0;
     stream.send(e.batch.bytes);
     this.counters.add(SINK_COUNTERS.sent);
@@ -314,7 +329,7 @@ export class CollectorSink implements Sink {
     }
     // RETRY: the collector ends the stream after it; the batch goes again on the next one.
     this.counters.add(SINK_COUNTERS.retried);
-    e.sent = false;
+    this.unsend(e);
     if (this.options.mode === 'BE') this.drop(e, ack.message);
   }
 
@@ -327,7 +342,7 @@ export class CollectorSink implements Sink {
     }
     for (const e of [...this.entries.values()]) {
       if (this.options.mode === 'BE' && e.sent) this.drop(e, 'stream lost before the ack');
-      else e.sent = false;
+      else this.unsend(e);
     }
     if (this.collectors.length > 1 && err) {
       this.current = (this.current + 1) % this.collectors.length;
@@ -371,7 +386,7 @@ export class CollectorSink implements Sink {
     this.ready = false;
     stream?.cancel();
     this.moveTo = null;
-    for (const e of this.entries.values()) e.sent = false;
+    for (const e of this.entries.values()) this.unsend(e);
     this.current = index;
     this.wake?.();
   }
@@ -408,9 +423,17 @@ export class CollectorSink implements Sink {
     this.restartStream(index);
   }
 
+  private unsend(e: Entry): void {
+    if (!e.sent) return;
+    e.sent = false;
+    this.sentBytes -= e.batch.bytes.length;
+  }
+
   private settle(e: Entry, err: Error | null, acked = true): void {
     if (this.entries.get(e.key) !== e) return;
     this.entries.delete(e.key);
+    this.unsend(e);
+    queueMicrotask(() => this.pump());
     if (this.moveTo !== null) queueMicrotask(() => this.moveWhenDrained());
     if (e.dropTimer) clearTimeout(e.dropTimer);
     if (err) return e.reject(err);

@@ -22,6 +22,11 @@ export interface CollectorSinkOptions {
   flow: string;
   /** Appends in flight at once (the driver's window). */
   window: number;
+  /**
+   * Bytes sent and not yet acked, at most (one batch always goes): a few round trips' worth.
+   * More only piles batches up in the collector's channel, beyond what its memory cache holds.
+   */
+  windowBytes: number;
   /** How long one connection attempt may take. */
   connectTimeoutMs: number;
   /** Backoff between rounds of the chain when no collector answers. */
@@ -40,6 +45,7 @@ export const COLLECTOR_SINK_DEFAULTS: Omit<CollectorSinkOptions, 'collectors' | 
   agent: 'agent',
   flow: 'default',
   window: 64,
+  windowBytes: 16 * 1024 * 1024,
   connectTimeoutMs: 3_000,
   backoffInitialMs: 100,
   backoffMaxMs: 5_000,
@@ -49,7 +55,7 @@ export const COLLECTOR_SINK_DEFAULTS: Omit<CollectorSinkOptions, 'collectors' | 
   grpc: {},
 };
 
-const INTEGER_KEYS = ['window', 'connectTimeoutMs', 'backoffInitialMs', 'backoffMaxMs', 'failbackMs', 'e2eTimeoutMs', 'closeGraceMs'] as const;
+const INTEGER_KEYS = ['window', 'windowBytes', 'connectTimeoutMs', 'backoffInitialMs', 'backoffMaxMs', 'failbackMs', 'e2eTimeoutMs', 'closeGraceMs'] as const;
 const TARGET = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
 export function parseCollectorSinkOptions(
