@@ -101,7 +101,9 @@ export interface Sink {
   /**
    * Delivers one batch. Resolves once the sink's promise is kept (written for a file sink, acked
    * for an agent sink); the driver then commits the batch's take. Rejects on failure: the driver
-   * rolls the take back and tries again later, so an append must be safe to repeat.
+   * rolls the take back and tries again later, so an append must be safe to repeat. Once it
+   * resolves, the batch's bytes may be reused for another batch (core/buffer-pool.ts): a sink
+   * that keeps them longer copies them.
    */
   append(batch: Batch): Promise<void>;
   /** Makes everything appended so far durable where the sink buffers. */

@@ -63,7 +63,8 @@ export class RecordingSink implements Sink {
       this.failNext--;
       throw new Error('recording sink told to fail');
     }
-    this.batches.push(b);
+    // The channel reuses a batch's buffer once its take commits: what a sink keeps, it copies.
+    this.batches.push({ ...b, bytes: Buffer.from(b.bytes) });
   }
 
   async flush(): Promise<void> {

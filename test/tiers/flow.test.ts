@@ -58,6 +58,38 @@ for (const mode of ['DFO', 'E2E', 'BE'] as const) {
   });
 }
 
+test('windowBytes: unacked bytes sent stay within it (one batch always goes), and all arrives in order once acked', async () => {
+  const channel = new MemoryChannel('collector', { capacityBytes: 8 * 1024 * 1024 });
+  const server = new CollectorServer(channel, { port: 0 });
+  await server.start();
+  const held: Array<{ origin: string; seq: number }> = [];
+  const drain = new Drain(channel, { onStored: (b) => held.push({ origin: b.origin, seq: b.seq }) });
+  cleanups.push(async () => {
+    await drain.stop();
+    await server.stop();
+  });
+  const batches = numberedBatches('web', 12, 100); // ~13 KB each
+  const size = batches[0].bytes.length;
+  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', agent: 'a', window: 12, windowBytes: 2 * size + 10 });
+  await sink.open();
+  const appends = batches.map((b) => sink.append(b));
+  await waitFor(() => drain.seen.length >= 2, 'the first two batches at the collector');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(drain.seen.length, 2, 'a third batch would pass windowBytes while the first two wait for their end-to-end ack');
+  while (drain.seen.length < 12 || held.length > 0) {
+    for (const { origin, seq } of held.splice(0)) server.ackEndToEnd(origin, seq);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all(appends);
+  assert.equal(checkExactlyOnceInOrder(drain.seen, 'web', 12), null);
+
+  const big = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', agent: 'b', windowBytes: 1 });
+  await big.open();
+  await big.append(numberedBatches('big', 1, 100)[0]); // larger than the window: goes alone
+  await big.close();
+  await sink.close();
+});
+
 test('E2E: append resolves only after the storage writer fires the end-to-end ack', async () => {
   const channel = new MemoryChannel('collector', { capacityBytes: 8 * 1024 * 1024 });
   const server = new CollectorServer(channel, { port: 0 });

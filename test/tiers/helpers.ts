@@ -68,7 +68,7 @@ export class Drain {
         if (!batch) return;
         if (this.options.delayMs) await new Promise((r) => setTimeout(r, this.options.delayMs));
         if (!this.running) throw new Error('drain stopped');
-        this.seen.push(batch);
+        this.seen.push({ ...batch, bytes: Buffer.from(batch.bytes) }); // the channel may reuse the buffer
         this.options.onStored?.(batch);
       }).catch(() => undefined);
     }
