@@ -604,9 +604,11 @@ export class EventCursor {
 
   /** Copies the current event into an object. */
   toEvent(): Event {
+    const attributes = this.attributes();
+    for (const [k, v] of attributes) attributes.set(k, Buffer.from(v));
     return {
       body: Buffer.from(this.body()),
-      attributes: this.attributes(),
+      attributes,
       timestamp: this.timestamp,
       nanos: this.nanos,
       priority: this.priority,

@@ -84,7 +84,7 @@ test('intervalSampler keeps one in n across batches; probSampler 0 and 1; reserv
   const all = deco('probSampler', { p: 1 });
   const b = batch('o', 1, bodies(['a', 'b']));
   await all.sink.append(b);
-  assert.equal(all.inner.batches[0].bytes, b.bytes, 'an unchanged batch passes through untouched');
+  assert.equal(all.inner.received[0].bytes, b.bytes, 'an unchanged batch passes through untouched');
   const rs = deco('reservoirSampler', { k: 5 });
   const lines = Array.from({ length: 50 }, (_, i) => String(i).padStart(2, '0'));
   await rs.sink.append(batch('o', 1, bodies(lines)));
@@ -104,7 +104,7 @@ test('gzip then gunzip gives back the batch byte for byte; gunzip passes other b
   assert.equal(end.batches[0].seq, 9);
   const plain = batch('o', 10, bodies(['x']));
   await g.sink.append(plain);
-  assert.equal(end.batches[1].bytes, plain.bytes);
+  assert.equal(end.received[1].bytes, plain.bytes);
 });
 
 test('batch gathers small batches into one of n events and acks each part only after the gathered batch is delivered', async () => {
@@ -155,11 +155,11 @@ test('a decorator that changes nothing passes the batch bytes on untouched', asy
   const plain = batch('o', 1, bodies(['no attributes here']));
   const m = deco('mask', { attrs: ['a'] });
   await m.sink.append(plain);
-  assert.equal(m.inner.batches[0].bytes, plain.bytes);
+  assert.equal(m.inner.received[0].bytes, plain.bytes);
   const withOther = batch('o', 2, bodies(['x'], { attributes: new Map([['b', Buffer.from('1')]]) }));
   await m.sink.append(withOther);
-  assert.equal(m.inner.batches[1].bytes, withOther.bytes);
+  assert.equal(m.inner.received[1].bytes, withOther.bytes);
   const ex = deco('exDate', { attr: 'ts', pattern: 'yyyy-MM-dd' });
   await ex.sink.append(plain);
-  assert.equal(ex.inner.batches[0].bytes, plain.bytes);
+  assert.equal(ex.inner.received[0].bytes, plain.bytes);
 });

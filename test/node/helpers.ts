@@ -47,7 +47,10 @@ export function bodies(lines: string[], fields: Partial<Omit<Event, 'body'>> = {
 
 /** Records every batch appended; can be told to fail the next n appends. */
 export class RecordingSink implements Sink {
+  /** Copies of the batches appended (the channel may reuse a batch's buffer once it is acked). */
   readonly batches: Batch[] = [];
+  /** The batches as appended, for checks that a batch was passed on untouched. */
+  readonly received: Batch[] = [];
   failNext = 0;
   opened = 0;
   closed = 0;
@@ -63,8 +66,8 @@ export class RecordingSink implements Sink {
       this.failNext--;
       throw new Error('recording sink told to fail');
     }
-    // The channel reuses a batch's buffer once its take commits: what a sink keeps, it copies.
     this.batches.push({ ...b, bytes: Buffer.from(b.bytes) });
+    this.received.push(b);
   }
 
   async flush(): Promise<void> {
