@@ -4,8 +4,8 @@
  *
  * Ordering and concurrency:
  * - `append` may be called up to `window` times before earlier calls resolve; batches are sent
- *   in the order `append` was called, while the bytes sent and not yet acked stay within
- *   `windowBytes` (one batch always goes), and after a reconnect the unacked ones are resent in that
+ *   in the order `append` was called, as long as the bytes sent and not yet acked stay within
+ *   `windowBytes` (one batch always goes). After a reconnect the unacked ones are resent in that
  *   same order, ahead of anything newer. Acks are matched by (origin, seq).
  * - One stream is open at a time. When it fails, the sink tries the next collector of the chain
  *   at once, and after a full round without success backs off (core/retry.ts `backoffMs`).

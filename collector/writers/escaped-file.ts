@@ -24,8 +24,9 @@
  * An append resolves once every event of the batch is written to its file (page cache); close and
  * flush make the files durable (fdatasync) before renaming. Within `syncMs` of being written, a
  * batch is made durable (syncs run back to back while batches wait) and its id goes to the
- * logical node's ledger (`ctx.ledger.stored`, the end-to-end ack point) and then to the index. A batch whose id this writer or another
- * writer of the storage holds is dropped and counted as `batches_duplicate`.
+ * logical node's ledger (`ctx.ledger.stored`, the end-to-end ack point) and then to the index.
+ * A batch whose id this writer or another writer of the storage holds is dropped and counted as
+ * `batches_duplicate`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
