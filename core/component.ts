@@ -77,7 +77,8 @@ export interface SourceOutput {
   /**
    * Commits one encoded batch to the channel; resolves once committed (on disk, for a durable
    * channel), so a push source acknowledges its client only after this resolves. Waits while the
-   * channel is full: that is the backpressure a source passes on to its clients.
+   * channel is full: that is the backpressure a source passes on to its clients. The buffer is
+   * the channel's from then on: once the put resolves it may already be reused for another batch.
    */
   put(batch: Buffer): Promise<void>;
   /**

@@ -406,6 +406,9 @@ export class WalChannel implements Channel {
       if (this.cachedBytes + rec.length <= this.opts.cacheBytes) {
         this.cache.set(rec.lsn, rec);
         this.cachedBytes += rec.length;
+      } else {
+        // Not kept: a taker will read it back from its segment, and its buffer is free now.
+        batchPool.give(rec.batch.bytes);
       }
     }
     this.durableLsn = this.nextLsn - 1;
