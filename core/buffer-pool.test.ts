@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { BufferPool } from './buffer-pool';
 
 test('a given-back buffer is handed out again for a size that fits, and a bigger one is made otherwise', () => {
-  const pool = new BufferPool(4, 1024);
+  const pool = new BufferPool(4 * 1024, 1024);
   const a = pool.take(1000);
   assert.equal(a.length, 1000);
   pool.give(a);
@@ -17,8 +17,8 @@ test('a given-back buffer is handed out again for a size that fits, and a bigger
   assert.equal(pool.size, 1);
 });
 
-test('buffers the pool did not make, forgotten ones, doubles and those past maxFree are not kept', () => {
-  const pool = new BufferPool(2, 1024);
+test('buffers the pool did not make, forgotten ones, doubles and those past maxFreeBytes are not kept', () => {
+  const pool = new BufferPool(2 * 1024, 1024);
   pool.give(Buffer.allocUnsafeSlow(4096));
   assert.equal(pool.size, 0);
   const kept = pool.take(10);
@@ -32,4 +32,16 @@ test('buffers the pool did not make, forgotten ones, doubles and those past maxF
   const [x, y, z] = [pool.take(10), pool.take(10), pool.take(10)];
   for (const b of [x, y, z]) pool.give(b);
   assert.equal(pool.size, 2);
+});
+
+test('the free buffers are bounded by their bytes, whatever their number', () => {
+  const pool = new BufferPool(4 * 1024, 1024);
+  const small = [pool.take(1000), pool.take(1000), pool.take(1000)];
+  const big = pool.take(3000);
+  for (const b of small) pool.give(b);
+  pool.give(big);
+  assert.equal(pool.size, 3, 'three 1 KiB buffers fit, a 3 KiB one more does not');
+  pool.take(10);
+  pool.give(big);
+  assert.equal(pool.size, 2, 'one taken, room for 2 KiB: still no room for 3 KiB');
 });

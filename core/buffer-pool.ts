@@ -5,15 +5,17 @@
  * with a full GC every few tens of MB, and fresh pages to fault in: at 1M events/s that was about
  * a quarter of the agent's CPU. Builders take their output from `batchPool`, and a channel gives a
  * batch's buffer back once the batch is acked for good (taken and committed): nothing holds a
- * batch after that. Only buffers the pool made are kept; anything else given back is ignored, so
- * a channel may give back every batch it acks.
+ * batch after that. A collector copies each batch it receives into one (collector/source/
+ * append-stream.ts). Only buffers the pool made are kept; anything else given back is ignored,
+ * so a channel may give back every batch it acks.
  */
 export class BufferPool {
   private readonly free: ArrayBuffer[] = [];
+  private freeBytes = 0;
   private readonly made = new WeakSet<ArrayBuffer>();
 
-  /** `maxFree`: buffers kept while unused; `granule`: sizes are rounded up to a multiple of it. */
-  constructor(private readonly maxFree: number, private readonly granule = 1024 * 1024) {}
+  /** `maxFreeBytes`: what unused buffers may hold in all; `granule`: sizes are rounded up to a multiple of it. */
+  constructor(private readonly maxFreeBytes: number, private readonly granule = 1024 * 1024) {}
 
   /** A buffer of exactly `size` bytes (a view of a pooled one); its contents are arbitrary. */
   take(size: number): Buffer {
@@ -21,6 +23,7 @@ export class BufferPool {
       const ab = this.free[i];
       if (ab.byteLength >= size) {
         this.free.splice(i, 1);
+        this.freeBytes -= ab.byteLength;
         return Buffer.from(ab, 0, size);
       }
     }
@@ -32,8 +35,9 @@ export class BufferPool {
   /** Gives back a buffer `take` returned, once nothing refers to it any more. */
   give(buf: Buffer): void {
     const ab = buf.buffer as ArrayBuffer;
-    if (!this.made.has(ab) || this.free.length >= this.maxFree || this.free.includes(ab)) return;
+    if (!this.made.has(ab) || this.freeBytes + ab.byteLength > this.maxFreeBytes || this.free.includes(ab)) return;
     this.free.push(ab);
+    this.freeBytes += ab.byteLength;
   }
 
   /**
@@ -50,5 +54,8 @@ export class BufferPool {
   }
 }
 
-/** Up to 16 free buffers of a few MB each: the batches of one tail, or of several small sources. */
-export const batchPool = new BufferPool(16);
+/**
+ * Up to 64 MB of free buffers: as much as a channel's memory cache holds (WAL_DEFAULTS), so the
+ * batches a busy node has in flight come back to the pool and are not made again.
+ */
+export const batchPool = new BufferPool(64 * 1024 * 1024);
