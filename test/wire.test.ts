@@ -51,6 +51,22 @@ test('the hand decoder reads what protobufjs writes, and the checksum holds', ()
   assert.equal(events[1].attributes.get('service')?.toString(), 'api');
 });
 
+test('nextBody finds the bodies next finds, whatever the order of an event\'s fields', () => {
+  // Field order is the sender's choice in protobuf: an event with its timestamp, then its body.
+  const late = Buffer.from([0x18, 0x05, 0x0a, 0x03, 0x61, 0x62, 0x63]);
+  const unusual = Buffer.concat([Buffer.from([0x7a, late.length]), late]);
+  const batch = Buffer.concat([unusual, encodeEvents('web01', 7, FIXTURE_EVENTS)]);
+  const bodies = (step: (c: EventCursor) => boolean): string[] => {
+    const c = new EventCursor().reset(batch);
+    const out: string[] = [];
+    while (step(c)) out.push(c.body().toString());
+    return out;
+  };
+  const all = bodies((c) => c.next());
+  assert.deepEqual(all, ['abc', 'hello world', 'second', '']);
+  assert.deepEqual(bodies((c) => c.nextBody()), all);
+});
+
 test('a flipped bit in an event is caught by the checksum', () => {
   const bytes = encodeEvents('web01', 7, FIXTURE_EVENTS);
   const header = verifyBatch(bytes);

@@ -131,7 +131,7 @@ const raw: OutputFormat = {
     batch.copy(buf, w);
     const c = staged.reset(buf, w, w + batch.length);
     try {
-      while (c.next()) {
+      while (c.nextBody()) {
         buf.copyWithin(w, c.bodyStart, c.bodyEnd);
         w += c.bodyEnd - c.bodyStart;
         buf[w++] = 0x0a;
