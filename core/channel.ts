@@ -21,6 +21,7 @@
 import { ChannelClosedError, TransactionStateError } from './errors';
 import { parseBatchHeader } from './event';
 import type { Lifecycle } from './lifecycle';
+import type { KnownCrc } from './wal/format';
 
 /** An encoded EventBatch with the header fields read once. `bytes` is what the wire carries. */
 export interface Batch {
@@ -28,11 +29,21 @@ export interface Batch {
   readonly seq: number;
   readonly count: number;
   readonly bytes: Buffer;
+  /**
+   * The CRC32C of the batch's events and where they are in `bytes`, when known to be right:
+   * computed by our encoder, or verified on receipt. A WAL combines its record CRC from it.
+   */
+  readonly eventsCrc?: KnownCrc;
 }
 
+/**
+ * A batch a source built with our encoders: its header, checksum included, is taken as it is
+ * (a collector verifies what it receives before it puts it).
+ */
 export function batchOf(bytes: Buffer): Batch {
   const h = parseBatchHeader(bytes);
-  return { origin: h.origin, seq: h.seq, count: h.count, bytes };
+  const eventsCrc = h.eventsStart >= 0 ? { start: h.eventsStart, end: h.eventsEnd, crc: h.crc } : undefined;
+  return { origin: h.origin, seq: h.seq, count: h.count, bytes, eventsCrc };
 }
 
 export interface ChannelStats {

@@ -3,12 +3,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { crc32c } from '@node-rs/crc32';
 import { drain, numberedBatch, putAll, range } from '../test/util/batches';
 import { batchPool } from './buffer-pool';
 import { batchOf } from './channel';
 import { BatchBuilder, decodeEvents } from './event';
 import { BatchTooLargeError } from './errors';
 import { type WalOptions, openWal } from './wal';
+import { crc32cCombine, decodeRecord, encodeHeader } from './wal/format';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-test-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -352,5 +354,29 @@ describe('WAL and the batch buffer pool', () => {
     await tx.commit();
     tx.close();
     await wal.stop();
+  });
+});
+
+describe('WAL record CRC from the batch checksum', () => {
+  test('crc32cCombine gives the CRC of the concatenation', () => {
+    for (const [a, b] of [[0, 0], [5, 0], [0, 9], [1, 1], [7, 1000], [1000, 1 << 20], [3, (1 << 20) + 3]]) {
+      const left = Buffer.from(Array.from({ length: a }, (_, i) => (i * 31 + a) & 0xff));
+      const right = Buffer.from(Array.from({ length: b }, (_, i) => (i * 17 + b) & 0xff));
+      assert.equal(crc32cCombine(crc32c(left), crc32c(right), b), crc32c(Buffer.concat([left, right])), `${a} + ${b} bytes`);
+    }
+  });
+
+  test('a header built from the known events CRC is the one built from the bytes, and a wrong one fails to read', () => {
+    const builder = new BatchBuilder('a');
+    for (let i = 0; i < 300; i++) builder.append(Buffer.from(`line ${i}`.padEnd(40 + (i % 90), '.')), 1_700_000_000_000 + i);
+    const batch = batchOf(Buffer.from(builder.finish(7)));
+    assert.ok(batch.eventsCrc, 'our encoder writes the events in one run');
+    const meta = { lsn: 12, seq: batch.seq, count: batch.count, origin: batch.origin };
+    const combined = encodeHeader(meta, batch.bytes, batch.eventsCrc);
+    assert.deepEqual(combined, encodeHeader(meta, batch.bytes));
+    const record = (header: Buffer): ReturnType<typeof decodeRecord> => decodeRecord(Buffer.concat([header, batch.bytes]), 0);
+    assert.equal((record(combined) as { lsn: number }).lsn, 12);
+    const wrong = encodeHeader(meta, batch.bytes, { ...batch.eventsCrc!, crc: batch.eventsCrc!.crc ^ 1 });
+    assert.equal(record(wrong), null, 'the reader checks the bytes themselves');
   });
 });

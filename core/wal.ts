@@ -379,7 +379,7 @@ export class WalChannel implements Channel {
         let offset = active.seg.size;
         do {
           const batch = batches[i++];
-          const header = encodeHeader({ lsn, seq: batch.seq, count: batch.count, origin: batch.origin }, batch.bytes);
+          const header = encodeHeader({ lsn, seq: batch.seq, count: batch.count, origin: batch.origin }, batch.bytes, batch.eventsCrc);
           const length = header.length + batch.bytes.length;
           buffers.push(header, batch.bytes);
           recs.push({ lsn: lsn++, length, seg: active.seg, offset, batch });

@@ -183,7 +183,8 @@ export class AppendStream implements AckTarget {
       this.e2e.expect(origin, seq, this);
       this.e2eKeys.add(batchKey(origin, seq));
     }
-    const batch: Batch = { origin, seq, count, bytes };
+    const eventsCrc = header.eventsStart >= 0 ? { start: header.eventsStart, end: header.eventsEnd, crc: header.crc } : undefined;
+    const batch: Batch = { origin, seq, count, bytes, eventsCrc };
     let committed: Promise<void>;
     try {
       ({ committed } = await this.owner.intake.begin(batch));

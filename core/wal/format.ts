@@ -87,8 +87,50 @@ export interface RecordMeta {
   origin: string;
 }
 
-/** Builds the header of a record; the payload is written after it unchanged (writev). */
-export function encodeHeader(meta: RecordMeta, payload: Buffer): Buffer {
+/** The CRC32C of `bytes[start, end)`, known without reading them again. */
+export interface KnownCrc {
+  start: number;
+  end: number;
+  crc: number;
+}
+
+const CRC32C_POLY = 0x82f63b78;
+
+/** a(x)·b(x) modulo the CRC-32C polynomial, both reflected (zlib's multmodp). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p = (p ^ b) >>> 0;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? ((b >>> 1) ^ CRC32C_POLY) >>> 0 : b >>> 1;
+  }
+  return p;
+}
+
+/** x^(2^k) modulo the polynomial, k = 0..31. */
+const X2N: number[] = [0x40000000];
+for (let k = 1; k < 32; k++) X2N.push(multModP(X2N[k - 1], X2N[k - 1]));
+
+/** The CRC32C of A followed by B, from the CRC of A, the CRC of B and B's length (zlib's crc32_combine). */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  let xn = 0x80000000; // x^0
+  let k = 3; // bytes to bits
+  for (let n = lengthB; n > 0; n = Math.floor(n / 2), k++) {
+    if (n % 2 === 1) xn = multModP(X2N[k & 31], xn);
+  }
+  return (multModP(xn, crcA) ^ crcB) >>> 0;
+}
+
+/**
+ * Builds the header of a record; the payload is written after it unchanged (writev). With
+ * `known` (the batch's events CRC, computed by its encoder or verified on receipt), the record
+ * CRC is combined from it and only the bytes around that range are read.
+ */
+export function encodeHeader(meta: RecordMeta, payload: Buffer, known?: KnownCrc): Buffer {
   const originLen = Buffer.byteLength(meta.origin);
   const header = Buffer.allocUnsafe(HEADER_BYTES + originLen);
   header.writeUInt32LE(RECORD_MAGIC, 0);
@@ -98,7 +140,14 @@ export function encodeHeader(meta: RecordMeta, payload: Buffer): Buffer {
   header.writeUInt32LE(meta.count, 28);
   header.writeUInt16LE(originLen, 32);
   header.write(meta.origin, HEADER_BYTES, 'utf8');
-  const crc = crc32c(payload, crc32c(header.subarray(12)));
+  let crc = crc32c(header.subarray(12));
+  if (known && known.start >= 0 && known.start <= known.end && known.end <= payload.length) {
+    crc = crc32c(payload.subarray(0, known.start), crc);
+    crc = crc32cCombine(crc, known.crc, known.end - known.start);
+    crc = crc32c(payload.subarray(known.end), crc);
+  } else {
+    crc = crc32c(payload, crc);
+  }
   header.writeUInt32LE(crc, 8);
   return header;
 }
