@@ -19,7 +19,7 @@
  * - A durable channel's `commit` resolves only once the change is on disk.
  */
 import { ChannelClosedError, TransactionStateError } from './errors';
-import { parseBatchHeader } from './event';
+import { type BatchHeader, parseBatchHeader } from './event';
 import type { Lifecycle } from './lifecycle';
 import type { KnownCrc } from './wal/format';
 
@@ -38,10 +38,9 @@ export interface Batch {
 
 /**
  * A batch a source built with our encoders: its header, checksum included, is taken as it is
- * (a collector verifies what it receives before it puts it).
+ * (a collector passes the header `verifyBatch` checked).
  */
-export function batchOf(bytes: Buffer): Batch {
-  const h = parseBatchHeader(bytes);
+export function batchOf(bytes: Buffer, h: BatchHeader = parseBatchHeader(bytes)): Batch {
   const eventsCrc = h.eventsStart >= 0 ? { start: h.eventsStart, end: h.eventsEnd, crc: h.crc } : undefined;
   return { origin: h.origin, seq: h.seq, count: h.count, bytes, eventsCrc };
 }

@@ -4,8 +4,8 @@
  * `window` batches await their answer.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Batch } from '../../core/channel';
 import { batchPool } from '../../core/buffer-pool';
+import { batchOf } from '../../core/channel';
 import { Deque } from '../../core/deque';
 import { ChecksumError, FlumeError, isRetriable } from '../../core/errors';
 import { parseBatchHeader, verifyBatch } from '../../core/event';
@@ -183,8 +183,7 @@ export class AppendStream implements AckTarget {
       this.e2e.expect(origin, seq, this);
       this.e2eKeys.add(batchKey(origin, seq));
     }
-    const eventsCrc = header.eventsStart >= 0 ? { start: header.eventsStart, end: header.eventsEnd, crc: header.crc } : undefined;
-    const batch: Batch = { origin, seq, count, bytes, eventsCrc };
+    const batch = batchOf(bytes, header);
     let committed: Promise<void>;
     try {
       ({ committed } = await this.owner.intake.begin(batch));
