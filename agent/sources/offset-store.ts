@@ -1,6 +1,10 @@
 /**
- * Where a file-reading source keeps its position across restarts: one small JSON file per
- * followed path under the logical node's data dir, replaced atomically (write + rename).
+ * Where a file-reading source keeps its position across restarts: one small file per followed
+ * path under the logical node's data dir, holding two fixed-size slots of padded JSON. Saves
+ * overwrite the slots in place, alternately, each with a higher `gen`; loading takes the slot
+ * that parses with the highest `gen`, so a save torn by a power cut leaves the one before it.
+ * One write into an open file, where a replacement (create, write, close, rename) made ext4
+ * journal a new inode per batch: 7-9 ms a save under load, the tail's slowest step per batch.
  *
  * A position is saved only after the batch holding the lines before it has been put, so a
  * restart resumes exactly after the last line the channel accepted. Before each put the batch's
@@ -47,11 +51,19 @@ export function identityKey(id: FileIdentity): string {
   return `${id.dev}:${id.ino}:${id.birth}`;
 }
 
+/** Slot size of a new file; a position that does not fit doubles it (file rewritten and renamed). */
+const MIN_SLOT_BYTES = 1024;
+
+type Slot = FilePosition & { gen: number };
+
 export class OffsetStore {
   readonly file: string;
   private latest: FilePosition | null = null;
   private writing: Promise<void> | null = null;
-  private dirMade = false;
+  private handle: fs.promises.FileHandle | null = null;
+  private slotBytes = 0;
+  /** `gen` of the newest slot on disk; the next save goes to slot `(gen + 1) % 2`. */
+  private gen = 0;
 
   /** `onError`: a save failed (disk full, permissions); the next save tries again. */
   constructor(dataDir: string, followedPath: string, private readonly onError: (err: unknown) => void, kind = 'tail') {
@@ -63,19 +75,22 @@ export class OffsetStore {
 
   /** The saved position, or null when there is none (or it is unreadable: reported by the caller). */
   load(): FilePosition | null {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = fs.readFileSync(this.file, 'utf8');
+      bytes = fs.readFileSync(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const v = JSON.parse(text) as Partial<FilePosition>;
-    if (typeof v.path !== 'string' || typeof v.dev !== 'number' || typeof v.ino !== 'number' || typeof v.offset !== 'number') {
-      throw new Error(`offset file ${this.file} is not a position: ${text.slice(0, 200)}`);
-    }
-    const pending = v.pending && typeof v.pending.end === 'number' && typeof v.pending.seq === 'number' ? { end: v.pending.end, seq: v.pending.seq } : undefined;
-    return { path: v.path, dev: v.dev, ino: v.ino, birth: typeof v.birth === 'number' ? v.birth : 0, offset: v.offset, ...(pending ? { pending } : {}) };
+    // One JSON document: a file written before slots (replaced whole).
+    const whole = parseSlot(bytes.toString('utf8'));
+    const half = bytes.length >> 1;
+    const slots = whole ? [whole] : [parseSlot(bytes.toString('utf8', 0, half)), parseSlot(bytes.toString('utf8', half))].filter((v) => v !== null);
+    if (slots.length === 0) throw new Error(`offset file ${this.file} holds no position: ${bytes.toString('utf8', 0, 200)}`);
+    const best = slots.reduce((a, b) => (b.gen > a.gen ? b : a));
+    this.gen = best.gen;
+    const { gen: _gen, ...pos } = best;
+    return pos;
   }
 
   /** Queues a save; positions must be given in the order they were reached. */
@@ -89,23 +104,75 @@ export class OffsetStore {
     while (this.writing !== null) await this.writing;
   }
 
+  /** Closes the file; a later save opens it again. */
+  async close(): Promise<void> {
+    await this.flush();
+    const h = this.handle;
+    this.handle = null;
+    await h?.close();
+  }
+
   private async writeLoop(): Promise<void> {
     try {
-      if (!this.dirMade) {
-        await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
-        this.dirMade = true;
-      }
       while (this.latest !== null) {
         const pos = this.latest;
         this.latest = null;
-        const tmp = `${this.file}.tmp`;
-        await fs.promises.writeFile(tmp, JSON.stringify(pos));
-        await fs.promises.rename(tmp, this.file);
+        const gen = this.gen + 1;
+        const json = JSON.stringify({ ...pos, gen });
+        if (this.handle === null || Buffer.byteLength(json) >= this.slotBytes) {
+          await this.replace(json, gen);
+        } else {
+          await this.handle.write(slotOf(json, this.slotBytes), 0, this.slotBytes, (gen % 2) * this.slotBytes);
+        }
+        this.gen = gen;
       }
     } catch (err) {
+      // The open file may be the reason (deleted dir, full disk): the next save starts afresh.
+      await this.handle?.close().catch(() => undefined);
+      this.handle = null;
       this.onError(err);
     } finally {
       this.writing = null;
     }
   }
+
+  /** Writes a new file, both slots holding `json`, sized for it; renames it over the old one. */
+  private async replace(json: string, gen: number): Promise<void> {
+    await this.handle?.close();
+    this.handle = null;
+    await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
+    let size = MIN_SLOT_BYTES;
+    while (size <= Buffer.byteLength(json)) size *= 2;
+    const slot = slotOf(json, size);
+    const tmp = `${this.file}.tmp`;
+    await fs.promises.writeFile(tmp, Buffer.concat([slot, slot]));
+    await fs.promises.rename(tmp, this.file);
+    this.handle = await fs.promises.open(this.file, 'r+');
+    this.slotBytes = size;
+    this.gen = gen;
+  }
+}
+
+/** `json` padded with spaces to `size` bytes, the last a newline (the file stays readable text). */
+function slotOf(json: string, size: number): Buffer {
+  const slot = Buffer.alloc(size, 0x20);
+  slot.write(json, 0, 'utf8');
+  slot[size - 1] = 0x0a;
+  return slot;
+}
+
+function parseSlot(text: string): Slot | null {
+  let v: Partial<Slot>;
+  try {
+    v = JSON.parse(text) as Partial<Slot>;
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  if (typeof v.path !== 'string' || typeof v.dev !== 'number' || typeof v.ino !== 'number' || typeof v.offset !== 'number') return null;
+  const pending = v.pending && typeof v.pending.end === 'number' && typeof v.pending.seq === 'number' ? { end: v.pending.end, seq: v.pending.seq } : undefined;
+  return {
+    path: v.path, dev: v.dev, ino: v.ino, birth: typeof v.birth === 'number' ? v.birth : 0, offset: v.offset,
+    ...(pending ? { pending } : {}), gen: typeof v.gen === 'number' ? v.gen : 0,
+  };
 }

@@ -138,7 +138,7 @@ export class TailFollower {
     await this.running;
     if (!this.failed && this.fh !== null) this.checkpoint();
     await this.batcher.drain();
-    await this.store.flush();
+    await this.store.close();
     await this.closeFile();
     await this.next?.close();
     this.next = null;
