@@ -239,8 +239,12 @@ test('masterSettings and nodeSettings fit the runtimes\' option types; every fla
   assert.equal(master.zk, 'zk1:2181/f');
   assert.equal(logLevel, 'info');
   const n = nodeSettings(c);
-  const node: Partial<LogicalNodeOptions> = { channel: n.channel, channelCapacityBytes: n.channelCapacityBytes, closeTimeoutMs: n.closeTimeoutMs };
-  assert.deepEqual(node, { channel: 'wal', channelCapacityBytes: 1024 ** 3, closeTimeoutMs: 30_000 });
+  const node: Partial<LogicalNodeOptions> = {
+    channel: n.channel, walCapacityBytes: n.walCapacityBytes, walSegmentBytes: n.walSegmentBytes, memoryCapacityBytes: n.memoryCapacityBytes, closeTimeoutMs: n.closeTimeoutMs,
+  };
+  assert.deepEqual(node, {
+    channel: 'wal', walCapacityBytes: 1024 ** 3, walSegmentBytes: WAL_DEFAULTS.segmentBytes, memoryCapacityBytes: 64 * 1024 ** 2, closeTimeoutMs: 30_000,
+  });
   assert.equal(n.httpPort, 35862);
   for (const key of [...Object.values(MASTER_FLAG_KEYS), ...Object.values(NODE_FLAG_KEYS)]) assert.ok(SITE_KEYS.includes(key), key);
 });

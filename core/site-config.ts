@@ -424,14 +424,14 @@ export function masterSettings(c: SiteConfig) {
   };
 }
 
-/** What a flume-node needs, the channel capacity chosen for its channel kind. */
+/** What a flume-node needs. */
 export function nodeSettings(c: SiteConfig) {
   const channel = c['node.channel'];
   return {
     masters: c['node.masters'], role: c['node.role'], name: c['node.name'], dataDir: c['node.data_dir'],
     httpPort: c['node.http_port'], httpHost: c['node.http_host'], heartbeatMs: c['node.heartbeat_ms'],
-    channel, channelCapacityBytes: channel === 'wal' ? c['channel.wal.capacity_bytes'] : c['channel.memory.capacity_bytes'],
-    walSegmentBytes: c['channel.wal.segment_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'],
+    channel, walCapacityBytes: c['channel.wal.capacity_bytes'], walSegmentBytes: c['channel.wal.segment_bytes'],
+    memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'],
   };
 }
 

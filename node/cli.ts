@@ -21,7 +21,7 @@ import { NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand } from '../core/sit
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
-import { type ChannelKind, LOGICAL_NODE_DEFAULTS } from './logical-node';
+import { type ChannelKind, LOGICAL_NODE_DEFAULTS, type LogicalNodeOptions } from './logical-node';
 import { runMasterMode } from './master-mode';
 import { LogicalNodeManager } from './manager';
 import { componentReference } from './reference';
@@ -39,6 +39,8 @@ interface RunOptions {
   oneshot?: boolean;
   channel: string;
   closeTimeout: string;
+  /** From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes, channel.memory.capacity_bytes. */
+  channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes'>;
   logLevel?: string;
   plugin: string[];
 }
@@ -138,7 +140,9 @@ async function run(o: RunOptions): Promise<number> {
   const manager = new LogicalNodeManager({
     registry, metrics, logger, physicalNode, host,
     dataRoot: o.data ?? path.join(os.homedir(), '.flume', physicalNode),
-    nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout) },
+    nodeOptions: {
+      channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels,
+    },
   });
   const started = Date.now();
   const http = o.httpPort === undefined ? null : await StatusServer.start({
@@ -271,6 +275,7 @@ const program = new Command('flume-node')
       httpPort: fromCli('httpPort') ? o.httpPort : site.httpPort?.toString(),
       channel: fromCli('channel') ? o.channel : site.channel,
       closeTimeout: fromCli('closeTimeout') ? o.closeTimeout : String(site.closeTimeoutMs),
+      channels: { walCapacityBytes: site.walCapacityBytes, walSegmentBytes: site.walSegmentBytes, memoryCapacityBytes: site.memoryCapacityBytes },
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
     });
     process.exitCode = await run(o);

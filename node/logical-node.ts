@@ -40,8 +40,12 @@ export type ChannelKind = 'memory' | 'wal';
 export interface LogicalNodeOptions {
   /** memory: fast, lost on crash; wal: durable, replayed on start (in `<dataDir>/wal`). */
   channel: ChannelKind;
-  /** 0: the channel kind's own default. */
-  channelCapacityBytes: number;
+  /** Capacity of a WAL channel (chosen, or needed by an end-to-end sink); 0: the WAL's default. */
+  walCapacityBytes: number;
+  /** Size at which a WAL segment rolls; 0: the WAL's default. */
+  walSegmentBytes: number;
+  /** Capacity of a memory channel; 0: its default. */
+  memoryCapacityBytes: number;
   /** How long `close` waits for the source, the drain and the appends in flight. */
   closeTimeoutMs: number;
   /** How long a worker waits on an empty channel before looking again. */
@@ -53,7 +57,9 @@ export interface LogicalNodeOptions {
 
 export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
   channel: 'memory',
-  channelCapacityBytes: 0,
+  walCapacityBytes: 0,
+  walSegmentBytes: 0,
+  memoryCapacityBytes: 0,
   closeTimeoutMs: 30_000,
   takeWaitMs: 250,
   retryInitialMs: 100,
@@ -278,16 +284,17 @@ export class LogicalNode {
   }
 
   private async openChannel(): Promise<Channel> {
-    const capacity = this.options.channelCapacityBytes;
+    const { walCapacityBytes, walSegmentBytes, memoryCapacityBytes } = this.options;
     this.channelKind = this.options.channel === 'wal' || this.needsDurableChannel() ? 'wal' : 'memory';
     if (this.channelKind === 'wal') {
       return openWal(path.join(this.deps.dataDir, 'wal'), {
         name: `${this.name}.wal`,
-        capacityBytes: capacity > 0 ? capacity : WAL_DEFAULTS.capacityBytes,
+        capacityBytes: walCapacityBytes > 0 ? walCapacityBytes : WAL_DEFAULTS.capacityBytes,
+        segmentBytes: walSegmentBytes > 0 ? walSegmentBytes : WAL_DEFAULTS.segmentBytes,
         logger: this.log.child({ component: `node.${this.name}.wal` }),
       });
     }
-    return new MemoryChannel(`${this.name}.memory`, { capacityBytes: capacity > 0 ? capacity : MEMORY_CHANNEL_DEFAULTS.capacityBytes });
+    return new MemoryChannel(`${this.name}.memory`, { capacityBytes: memoryCapacityBytes > 0 ? memoryCapacityBytes : MEMORY_CHANNEL_DEFAULTS.capacityBytes });
   }
 
   private output(seq: SequenceAllocator): SourceOutput {

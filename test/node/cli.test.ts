@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { defaultRegistry } from '../../node/components';
-import { httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
+import { freePort, httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
 import { storageFiles } from '../harness/storage';
 
 const dir = tempDir('flume-node-cli-');
@@ -139,6 +139,32 @@ test('a standalone node serves /status and /metrics, and SIGTERM loses nothing t
   const written = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
   assert.equal(written.length, put, 'every event the source put reached the file');
   assert.deepEqual(written, Array.from({ length: put }, (_, i) => `e-${i}`), 'in order, none twice');
+});
+
+test('the site config sizes the WAL: channel.wal.capacity_bytes holds the source back, segments roll at channel.wal.segment_bytes', async () => {
+  const conf = path.join(dir.path, 'small-wal.conf');
+  fs.writeFileSync(conf, 'channel.wal.capacity_bytes = 2097152\nchannel.wal.segment_bytes = 262144\n');
+  const nobody = await freePort();
+  // 10 MB of events towards a collector that is not there: the WAL fills up to its capacity.
+  const spec = `held : asciisynth(100000, 100) | agentDFOSink("127.0.0.1", ${nobody}) ;`;
+  const data = path.join(dir.path, 'data-small-wal');
+  const p = node(['--standalone', '-n', 'phys3', '-c', spec, '--http-port', '0', '--data', data, '--conf', conf, '--close-timeout', '500']);
+  const base = await statusBase(p);
+  const channel = await waitFor(async () => {
+    const c = JSON.parse((await httpGet(`${base}/status`)).body).nodes[0]?.channel;
+    return c && c.bytes > 1.5 * 1024 * 1024 ? c : undefined;
+  }, 30_000, 'the WAL filling up');
+  assert.equal(channel.kind, 'wal');
+  assert.equal(channel.capacityBytes, 2097152);
+  await new Promise((r) => setTimeout(r, 300));
+  const walDir = path.join(data, 'held', 'wal');
+  const segments = fs.readdirSync(walDir).filter((f) => f.endsWith('.wal') && !f.startsWith('free-')).map((f) => fs.statSync(path.join(walDir, f)).size);
+  const total = segments.reduce((a, b) => a + b, 0);
+  assert.ok(total <= 2097152, `segments hold ${total} bytes, over the capacity`);
+  // A segment rolls once past 256 KB; a batch of asciisynth is 1,000 events of ~110 bytes.
+  assert.ok(segments.length >= 6, `segments: ${segments.join(', ')}`);
+  for (const size of segments.slice(0, -1)) assert.ok(size >= 262144 && size < 262144 + 200_000, `segment of ${size} bytes`);
+  assert.equal((await p.stop(30_000)).code, 0, p.tail());
 });
 
 test('option problems are all reported; --master mode runs until stopped', async () => {
