@@ -42,9 +42,12 @@ export interface WalOptions {
 
 export const WAL_DEFAULTS: Omit<WalOptions, 'logger'> = {
   capacityBytes: 1024 * 1024 * 1024,
-  segmentBytes: 64 * 1024 * 1024,
+  // Small segments are acked and recycled soon after a start, so writes go over allocated blocks
+  // (and cached pages) after a few MB instead of after 64 MB. pipeline-e2e, 1M events, six
+  // interleaved runs each: 64 MB / 2 recycled 1.20M events/s, 4 MB / 16 recycled 1.29M.
+  segmentBytes: 4 * 1024 * 1024,
   cacheBytes: 64 * 1024 * 1024,
-  recycleSegments: 2,
+  recycleSegments: 16,
 };
 
 /** What recovery found and what the WAL has done since it opened. */
