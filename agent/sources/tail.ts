@@ -248,7 +248,12 @@ export class TailFollower {
     const st = await statOrNull(this.opts.file);
     if (saved === null) {
       const start = st !== null && this.opts.startFromEnd ? st.size : 0;
-      if (st !== null && (await this.openFile(this.opts.file, start))) this.lastCheckpoint = { path: this.opts.file, ...this.id, offset: start };
+      if (st !== null && (await this.openFile(this.opts.file, start))) {
+        this.lastCheckpoint = { path: this.opts.file, ...this.id, offset: start };
+        // Saved now, while the first batch is read: creating the position file is several file
+        // system operations, which the first put would otherwise wait for.
+        this.store.save(this.lastCheckpoint);
+      }
       if (st !== null && this.fh !== null && this.opts.startFromEnd && st.size > 0) {
         // Starting inside a line that is being written: its rest is not a line of its own.
         const last = Buffer.alloc(1);
