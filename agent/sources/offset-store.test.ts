@@ -29,6 +29,10 @@ test('offset store: the last position saved is the one loaded, by a new store on
   await store.flush();
   assert.deepEqual(storeIn(dir).store.load(), at(600));
   await store.close();
+  // A late save (a put that settled after the close) is still written.
+  store.save(at(700));
+  await store.flush();
+  assert.deepEqual(storeIn(dir).store.load(), at(700));
   assert.deepEqual(errors, []);
 });
 

@@ -64,6 +64,8 @@ export class OffsetStore {
   private slotBytes = 0;
   /** `gen` of the newest slot on disk; the next save goes to slot `(gen + 1) % 2`. */
   private gen = 0;
+  /** Closed: a save that still comes is written, and the file closed again after it. */
+  private closed = false;
 
   /** `onError`: a save failed (disk full, permissions); the next save tries again. */
   constructor(dataDir: string, followedPath: string, private readonly onError: (err: unknown) => void, kind = 'tail') {
@@ -104,12 +106,11 @@ export class OffsetStore {
     while (this.writing !== null) await this.writing;
   }
 
-  /** Closes the file; a later save opens it again. */
+  /** Closes the file once the saves queued are written. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.flush();
-    const h = this.handle;
-    this.handle = null;
-    await h?.close();
+    await this.closeHandle();
   }
 
   private async writeLoop(): Promise<void> {
@@ -126,20 +127,25 @@ export class OffsetStore {
         }
         this.gen = gen;
       }
+      if (this.closed) await this.closeHandle();
     } catch (err) {
       // The open file may be the reason (deleted dir, full disk): the next save starts afresh.
-      await this.handle?.close().catch(() => undefined);
-      this.handle = null;
+      await this.closeHandle().catch(() => undefined);
       this.onError(err);
     } finally {
       this.writing = null;
     }
   }
 
+  private async closeHandle(): Promise<void> {
+    const h = this.handle;
+    this.handle = null;
+    await h?.close();
+  }
+
   /** Writes a new file, both slots holding `json`, sized for it; renames it over the old one. */
   private async replace(json: string, gen: number): Promise<void> {
-    await this.handle?.close();
-    this.handle = null;
+    await this.closeHandle();
     await fs.promises.mkdir(path.dirname(this.file), { recursive: true });
     let size = MIN_SLOT_BYTES;
     while (size <= Buffer.byteLength(json)) size *= 2;
