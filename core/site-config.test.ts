@@ -186,10 +186,10 @@ test('unrelated FLUME_ variables are left alone', () => {
 });
 
 test('a WAL segment larger than a quarter of the capacity is refused, naming both origins', () => {
-  const file = confFile('channel.wal.capacity_bytes = 8m\n');
+  const file = confFile('channel.wal.capacity_bytes = 32m\n');
   const problems = problemsOf(() => loadSiteConfig({ file, env: {} }));
   assert.equal(problems.length, 1);
-  assert.match(problems[0], /^default: channel\.wal\.segment_bytes \(4194304\) must be at most a quarter of channel\.wal\.capacity_bytes \(8388608, from .*:1\)/);
+  assert.match(problems[0], /^default: channel\.wal\.segment_bytes \(16777216\) must be at most a quarter of channel\.wal\.capacity_bytes \(33554432, from .*:1\)/);
 });
 
 test('siteConfigFromCommand: typed flags override, commander defaults do not', async () => {

@@ -180,7 +180,7 @@ const SCHEMA = {
   'node.close_timeout_ms': def(millis(0, 3_600_000), 30_000, 'How long closing a logical node waits for its source, drain and appends in flight.'),
   'channel.memory.capacity_bytes': def(bytes, 64 * 1024 ** 2, 'Capacity of a memory channel; a full channel makes the source wait.'),
   'channel.wal.capacity_bytes': def(bytes, 1024 ** 3, 'Capacity of a WAL channel on disk; a full channel makes the source wait.'),
-  'channel.wal.segment_bytes': def(bytes, 4 * 1024 ** 2, 'Size at which a WAL segment file rolls (at most a quarter of the capacity).'),
+  'channel.wal.segment_bytes': def(bytes, 16 * 1024 ** 2, 'Size at which a WAL segment file rolls (at most a quarter of the capacity).'),
   'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
 } satisfies Record<string, KeyDef<unknown>>;
 
