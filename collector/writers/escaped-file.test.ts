@@ -85,6 +85,35 @@ test('under roll, %{rolltag} names one completed file per period', async () => {
   assert.deepEqual(files.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).body), ['a', 'b']);
 });
 
+test('a file of templates that read no event is made when the sink opens; a period without events leaves none', async () => {
+  const dir = path.join(root, 'ahead');
+  const ctx = testContext({ dataDir: path.join(root, 'ahead-data') });
+  const roll = new RollSink(60_000, (tags) => escapedFileDef.create(
+    ResolvedArgs.of('escapedFile', { dir, file: 'log-%{rolltag}', format: 'raw' }), { ...ctx, tags },
+  ), ctx);
+  await roll.open();
+  const opened = listAll(dir);
+  assert.equal(opened.length, 1, 'made before any batch');
+  assert.match(opened[0], /^log-.*\.tmp$/);
+  await roll.roll();
+  await roll.roll();
+  assert.equal(listAll(dir).filter((f) => !f.endsWith('.tmp')).length, 0, 'two empty periods: no file');
+  await roll.append(batch('o', 1, [makeEvent('a')]));
+  await roll.close();
+  const files = listAll(dir);
+  assert.equal(files.length, 1, files.join());
+  assert.equal(fs.readFileSync(path.join(dir, files[0]), 'utf8'), 'a\n');
+
+  // A process killed before its first batch leaves an empty .tmp: the next one removes it.
+  const crashed = new EscapedFileSink(dir, 'crash.log', getFormat('raw'), ctx, undefined, 'crashedproc');
+  await crashed.open();
+  assert.ok(listAll(dir).some((f) => /^crash\.log\..*\.tmp$/.test(f)));
+  const next = new EscapedFileSink(dir, 'crash.log', getFormat('raw'), ctx);
+  await next.open();
+  await next.close();
+  assert.deepEqual(listAll(dir), files);
+});
+
 test('customdfs takes one path template; other schemes than file:// are refused', async () => {
   const dir = path.join(root, 'dfs');
   const s = customDfsDef.create(ResolvedArgs.of('customdfs', { path: `file://${dir}/%{host}.txt`, format: 'raw' }), testContext());

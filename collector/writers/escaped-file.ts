@@ -36,7 +36,7 @@ import type { ComponentContext, Sink } from '../../core/component';
 import { EventCursor } from '../../core/event';
 import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from '../../core/metrics';
 import type { ArgValue, SinkDef } from '../../core/registry';
-import { compileTemplate, CursorEscapeSource, type Template } from '../../core/spec/escapes';
+import { compileTemplate, CursorEscapeSource, type EscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from './formats';
 import { StoredIndex, writerIdOf } from './stored-index';
 
@@ -75,6 +75,9 @@ interface OpenFile {
 }
 
 let tmpCounter = 0;
+
+/** What templates that read no event are formatted with. */
+const NO_EVENT: EscapeSource = { timestamp: 0, nanos: 0, priority: 0, host: () => '', body: () => '', attribute: () => undefined };
 let writerCounter = 0;
 
 /** Names this process's temporary files and journal entries (pids get reused, this does not). */
@@ -106,6 +109,8 @@ export class EscapedFileSink implements Sink {
   private readonly dir: Template;
   /** Both templates give the same path for every event (they read only the tags). */
   private readonly oneFilePerBatch: boolean;
+  /** That path, when they do. */
+  private readonly onlyPath: string | null;
   private readonly file: Template;
   private readonly files = new Map<string, OpenFile>();
   private readonly cursor = new EventCursor();
@@ -156,6 +161,7 @@ export class EscapedFileSink implements Sink {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
     this.oneFilePerBatch = this.dir.eventFree(ctx.tags) && this.file.eventFree(ctx.tags);
+    this.onlyPath = this.oneFilePerBatch ? path.join(this.dir.format(NO_EVENT, ctx.tags), this.file.format(NO_EVENT, ctx.tags)) : null;
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
     const root = storageRoot(dirTemplate);
     this.shareDir = root ? path.join(root, '.flume', `stored-${key}`) : path.join(ctx.dataDir, 'stored', key);
@@ -185,6 +191,10 @@ export class EscapedFileSink implements Sink {
       this.syncTimer.unref();
     }
     this.removeIndex = this.ctx.ledger?.addIndex(async (origin, seqs) => index.lookup(origin, seqs)) ?? null;
+    // The one file of templates that read no event is made now, not on the first batch: creating
+    // it (a .tmp file and a synced journal entry) takes tens of ms on a busy disk, which the first
+    // batch of every roll waited for. Left empty, it is removed instead of completed.
+    if (this.onlyPath !== null) await this.fileFor(this.onlyPath, new Set());
   }
 
   /** Appends run one at a time: two batches never interleave within a file. */
@@ -211,10 +221,10 @@ export class EscapedFileSink implements Sink {
     const c = this.cursor.reset(batch.bytes);
     const src = this.source.of(c);
     const tags = this.ctx.tags;
-    if (this.oneFilePerBatch) {
+    if (this.onlyPath !== null) {
       // Neither template reads the event (`dir/prefix%{rolltag}`): the whole batch goes to one file.
       if (c.next()) {
-        const out = this.bucket(path.join(this.dir.format(src, tags), this.file.format(src, tags)));
+        const out = this.bucket(this.onlyPath);
         if (this.format.writeBatch) this.format.writeBatch(batch.bytes, out);
         else {
           do this.format.write(c, out);
@@ -404,6 +414,12 @@ export class EscapedFileSink implements Sink {
 
   /** Makes a file durable and gives it its final name. */
   private async complete(f: OpenFile): Promise<void> {
+    if (f.size === 0) {
+      await f.handle.close();
+      await fs.rm(f.tmpPath, { force: true });
+      await fs.rm(f.entry, { force: true });
+      return;
+    }
     await f.handle.datasync();
     await f.handle.close();
     const target = await freeName(f.finalPath);
@@ -446,11 +462,17 @@ export class EscapedFileSink implements Sink {
       if (paths) {
         try {
           const h = await fs.open(paths.tmpPath, 'r+');
-          await h.datasync();
+          const empty = (await h.stat()).size === 0;
+          if (!empty) await h.datasync();
           await h.close();
-          const target = await freeName(paths.finalPath);
-          await fs.rename(paths.tmpPath, target);
-          this.ctx.logger.warn('finished a file a previous process left unfinished', { file: target });
+          if (empty) {
+            // Opened ahead of any batch, or killed before the first one: nothing to keep.
+            await fs.rm(paths.tmpPath, { force: true });
+          } else {
+            const target = await freeName(paths.finalPath);
+            await fs.rename(paths.tmpPath, target);
+            this.ctx.logger.warn('finished a file a previous process left unfinished', { file: target });
+          }
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         }
