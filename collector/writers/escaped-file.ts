@@ -7,7 +7,8 @@
  * A file is written as `<name>.<unique>.tmp` and renamed to `<name>` when complete: when the sink
  * closes (a `roll` closes it every period), when it has not been written to for `idleMs`, or when
  * the writer has to close files to stay under `maxOpenFiles`. A name taken already gets `.1`, `.2`, ... rather than overwriting. So a reader
- * never sees a partial file under its final name.
+ * never sees a partial file under its final name. Templates that read no event name one file,
+ * which is made when the writer opens; a file still empty when it would complete is removed.
  *
  * Bookkeeping lives in the storage itself, in the share dir `<root>/.flume/stored-<key>/`
  * (`<root>`: the dir template up to its first escape; `<key>`: a hash of the two templates), so
