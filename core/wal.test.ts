@@ -165,6 +165,19 @@ describe('WAL corruption in the middle', () => {
     assert.equal(counters.corruptRecords, 1);
     assert.equal(counters.lostRecords, 1);
   });
+
+  test('the segment of the next commit is made at start; restarts without writes do not pile up empty ones', async () => {
+    const dir = freshDir();
+    const wal = await openWal(dir);
+    assert.equal(segments(dir).length, 1);
+    assert.equal(fs.statSync(lastSegment(dir)).size, 0, 'made before any commit');
+    await putAll(wal, [numberedBatch('a', 1)]);
+    await wal.stop();
+    for (let i = 0; i < 3; i++) await (await openWal(dir)).stop();
+    assert.deepEqual(segments(dir).map((f) => fs.statSync(path.join(dir, f)).size > 0), [true, false]);
+    const { seqs } = await reopenAndDrain(dir);
+    assert.deepEqual(seqs, [1]);
+  });
 });
 
 describe('WAL checkpoint', () => {

@@ -205,6 +205,10 @@ export class WalChannel implements Channel {
     }
     this.readLsn = this.ackedBelow;
     this.diskBytes = this.segments.reduce((sum, s) => sum + s.size, 0);
+    // The segment the next commit goes to is made now: a file created (or renamed) and its
+    // directory synced take up to ~50 ms on a busy disk, which the first commit waited for. Left
+    // empty, the next start removes it.
+    await this.activeSegment(this.nextLsn);
     this.lifecycle = 'RUNNING';
     this.log.info('WAL opened', {
       dir: this.dir, segments: this.segments.length, backlogBytes: this.diskBytes, ackedBelow: this.ackedBelow, nextLsn: this.nextLsn,
