@@ -140,9 +140,7 @@ async function run(o: RunOptions): Promise<number> {
   const manager = new LogicalNodeManager({
     registry, metrics, logger, physicalNode, host,
     dataRoot: o.data ?? path.join(os.homedir(), '.flume', physicalNode),
-    nodeOptions: {
-      channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels,
-    },
+    nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels },
   });
   const started = Date.now();
   const http = o.httpPort === undefined ? null : await StatusServer.start({

@@ -75,10 +75,10 @@ interface OpenFile {
   lastWrite: number;
 }
 
-let tmpCounter = 0;
-
 /** What templates that read no event are formatted with. */
 const NO_EVENT: EscapeSource = { timestamp: 0, nanos: 0, priority: 0, host: () => '', body: () => '', attribute: () => undefined };
+
+let tmpCounter = 0;
 let writerCounter = 0;
 
 /** Names this process's temporary files and journal entries (pids get reused, this does not). */
@@ -108,9 +108,7 @@ export class EscapedFileSink implements Sink {
    */
   readonly window = 16;
   private readonly dir: Template;
-  /** Both templates give the same path for every event (they read only the tags). */
-  private readonly oneFilePerBatch: boolean;
-  /** That path, when they do. */
+  /** The path of every event when both templates give the same one (they read only the tags). */
   private readonly onlyPath: string | null;
   private readonly file: Template;
   private readonly files = new Map<string, OpenFile>();
@@ -161,8 +159,8 @@ export class EscapedFileSink implements Sink {
   ) {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
-    this.oneFilePerBatch = this.dir.eventFree(ctx.tags) && this.file.eventFree(ctx.tags);
-    this.onlyPath = this.oneFilePerBatch ? path.join(this.dir.format(NO_EVENT, ctx.tags), this.file.format(NO_EVENT, ctx.tags)) : null;
+    const eventFree = this.dir.eventFree(ctx.tags) && this.file.eventFree(ctx.tags);
+    this.onlyPath = eventFree ? path.join(this.dir.format(NO_EVENT, ctx.tags), this.file.format(NO_EVENT, ctx.tags)) : null;
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);
     const root = storageRoot(dirTemplate);
     this.shareDir = root ? path.join(root, '.flume', `stored-${key}`) : path.join(ctx.dataDir, 'stored', key);
