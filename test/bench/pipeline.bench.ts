@@ -16,7 +16,8 @@
  *                        input, when rsyslog is installed; the others then print ratio=ours/rsyslog.
  *
  * Input: FLUME_BENCH_LINES (default 1,000,000) numbered 100-byte lines, the peer's format; the
- * issue's "sustained for 60 s" is FLUME_BENCH_LINES=60000000 (a 6 GB input, about a minute each).
+ * issue's "sustained for 60 s" is FLUME_BENCH_LINES=110000000 (an 11 GB input, a minute or more
+ * each at up to ~1.8M events/s; the 4-agent scenario writes a second copy, split in four).
  * Each line reports the count stored; rss_mb is the agents' peak and collector_rss_mb the
  * collector's.
  */
