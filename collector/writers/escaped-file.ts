@@ -218,8 +218,6 @@ export class EscapedFileSink implements Sink {
       }
     }
     const c = this.cursor.reset(batch.bytes);
-    const src = this.source.of(c);
-    const tags = this.ctx.tags;
     if (this.onlyPath !== null) {
       // Neither template reads the event (`dir/prefix%{rolltag}`): the whole batch goes to one file.
       if (c.next()) {
@@ -233,6 +231,8 @@ export class EscapedFileSink implements Sink {
     } else {
       // Templates return the very same string while their output does not change (a date-only
       // template caches per second): compare identities, join a path only when one changed.
+      const src = this.source.of(c);
+      const tags = this.ctx.tags;
       let lastDir: string | undefined;
       let lastFile: string | undefined;
       let out: OutputBuffer | undefined;
