@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 'use strict';
-require('../dist/master/shell/cli.js');
+require('../dist/shell/cli.js');

@@ -14,7 +14,7 @@ import {
   describeSiteConfig, envName, exampleSiteConfig, loadSiteConfig, loadSiteConfigDetailed, MASTER_FLAG_KEYS, masterSettings,
   NODE_FLAG_KEYS, nodeSettings, SITE_KEYS, SiteConfigProblem, siteConfigFromCommand, zkConnectString,
 } from './site-config';
-import { WAL_DEFAULTS } from './wal';
+import { WAL_DEFAULTS } from './wal/wal';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-site-config-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

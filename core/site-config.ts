@@ -23,6 +23,7 @@
  */
 import * as fs from 'node:fs';
 import { FlumeError, ValidationError } from './errors';
+import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from './ports';
 
 /** One problem, with where it was found. */
 export class SiteConfigProblem extends FlumeError {
@@ -160,8 +161,8 @@ function opt<T>(type: KeyType<T>, doc: string, defaultNote: string): KeyDef<T> &
  */
 const SCHEMA = {
   'master.host': def(address, '0.0.0.0', 'Address the master\'s gRPC and HTTP servers listen on.'),
-  'master.port': def(port, 35873, 'gRPC port of the master: nodes heartbeat to it, flume-shell connects to it.'),
-  'master.http_port': def(port, 35871, 'HTTP port of the master: status page, /status and /metrics.'),
+  'master.port': def(port, DEFAULT_MASTER_PORT, 'gRPC port of the master: nodes heartbeat to it, flume-shell connects to it.'),
+  'master.http_port': def(port, DEFAULT_MASTER_HTTP_PORT, 'HTTP port of the master: status page, /status and /metrics.'),
   'master.data_dir': def(path, 'data/master', 'Directory of the embedded config store (single master, no ZooKeeper); with ZooKeeper, where shell save/load paths resolve.'),
   'master.id': opt(name, 'Id of this master among several.', '<hostname>:<master.port>'),
   'master.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval the master tells nodes to use.'),
@@ -171,7 +172,7 @@ const SCHEMA = {
   'zookeeper.session_timeout_ms': def(millis(1_000, 120_000), 6_000, 'ZooKeeper session timeout: a dead leader is replaced about this long after it died.'),
   'node.name': opt(name, 'Physical node name, unique in the cluster.', 'the host name'),
   'node.role': def(oneOf(['agent', 'collector'] as const), 'agent', 'Role announced to the master (auto chains spread agents over collectors).'),
-  'node.masters': def(hostPortList(), ['localhost:35873'], 'Masters this node heartbeats to, tried in order; failover moves to the next.'),
+  'node.masters': def(hostPortList(), [`localhost:${DEFAULT_MASTER_PORT}`], 'Masters this node heartbeats to, tried in order; failover moves to the next.'),
   'node.data_dir': opt(path, 'Directory for channels (WAL), sequence numbers and tail positions.', '~/.flume/<node.name>'),
   'node.http_host': def(address, '127.0.0.1', 'Address the node\'s HTTP server (/status, /metrics) listens on.'),
   'node.http_port': opt(port, 'HTTP port of the node: /status and /metrics (Flume OG used 35862; 0: any free port).', 'none: no HTTP server'),

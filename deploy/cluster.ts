@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { DEFAULT_COLLECTOR_PORT, DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from '../core/ports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BASE = path.resolve(process.env.FLUME_CLUSTER_DIR ?? path.join(ROOT, 'data'));
@@ -136,9 +137,9 @@ async function main(): Promise<void> {
   if (process.argv.includes('--clean')) fs.rmSync(BASE, { recursive: true, force: true });
   fs.mkdirSync(LOGS, { recursive: true });
   fs.mkdirSync(STORAGE, { recursive: true });
-  const masterPort = await freePort(35873);
-  const masterHttp = await freePort(35871);
-  const collectorPort = await freePort(35853);
+  const masterPort = await freePort(DEFAULT_MASTER_PORT);
+  const masterHttp = await freePort(DEFAULT_MASTER_HTTP_PORT);
+  const collectorPort = await freePort(DEFAULT_COLLECTOR_PORT);
   const syslogPort = await freePort(5140);
   const master = `127.0.0.1:${masterPort}`;
 

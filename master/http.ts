@@ -10,7 +10,7 @@ import { listen } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { MasterMetrics } from './metrics';
 import type { NodeTable } from './nodes';
-import { nodeStateName } from './protocol';
+import { nodeStateName } from '../proto/control';
 import { mappingsOf } from './services';
 import type { CommandRecord, ConfigStore } from './store/types';
 

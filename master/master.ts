@@ -23,6 +23,7 @@ import { loadNodeSnapshot, saveNodeSnapshot } from './store/node-snapshot';
 import type { ConfigStore } from './store/types';
 import { ZkNodeExchange } from './store/zk-status';
 import { ZK_STORE_DEFAULTS, ZookeeperStore } from './store/zookeeper';
+import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from '../core/ports';
 
 export interface MasterOptions {
   /** gRPC port (0: any free one). */
@@ -47,8 +48,8 @@ export interface MasterOptions {
 }
 
 export const MASTER_DEFAULTS = {
-  port: 35873,
-  httpPort: 35871,
+  port: DEFAULT_MASTER_PORT,
+  httpPort: DEFAULT_MASTER_HTTP_PORT,
   host: '0.0.0.0',
   data: path.join('data', 'master'),
   heartbeatMs: 1_000,

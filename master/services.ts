@@ -19,7 +19,7 @@ import {
   CommandStateCode,
   type WireCommandStatus, type WireConfigRequest,
   type WireLogicalConfig, type WireNodeStatus,
-} from './protocol';
+} from '../proto/control';
 import { StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
 
 export interface ServiceDeps {

@@ -1,15 +1,16 @@
 /**
  * The full catalog a flume-node runs: sources (agent/sources), local sinks and wrappers
  * (core/sinks), storage writers (collector/writers), decorators (core/decorators) and the tier
- * components (node/tier-components.ts: collectorSource, agent sinks and chains).
+ * components (collector/source: collectorSource; agent/sinks: agent sinks and chains).
  * Adding a component: one file in its folder, one line in that folder's index.
  */
+import { AGENT_SINKS } from '../agent/sinks';
 import { SOURCES } from '../agent/sources';
+import { COLLECTOR_SOURCES } from '../collector/source';
 import { DECORATORS } from '../core/decorators';
 import { type ComponentDef, Registry } from '../core/registry';
 import { SINKS, WRAPPERS } from '../core/sinks';
 import { WRITERS } from '../collector/writers';
-import { TIER_COMPONENTS } from './tier-components';
 
 /** A registry holding every built-in component, plus `extra` (plugins, tests). */
 export function defaultRegistry(extra: readonly ComponentDef[] = []): Registry {
@@ -19,6 +20,7 @@ export function defaultRegistry(extra: readonly ComponentDef[] = []): Registry {
     .registerAll(WRITERS)
     .registerAll(WRAPPERS)
     .registerAll(DECORATORS)
-    .registerAll(TIER_COMPONENTS)
+    .registerAll(COLLECTOR_SOURCES)
+    .registerAll(AGENT_SINKS)
     .registerAll(extra);
 }

@@ -30,7 +30,7 @@ import {
 import { type Registry, validateNode } from '../core/registry';
 import { backoffMs, sleep } from '../core/retry';
 import type { LogicalNodeSpec, SinkSpec } from '../core/spec/ast';
-import { openWal, WAL_DEFAULTS } from '../core/wal';
+import { openWal, WAL_DEFAULTS } from '../core/wal/wal';
 import { buildSink, buildSource } from './builder';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';

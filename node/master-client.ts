@@ -24,7 +24,7 @@ import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import type { Logger } from '../core/logger';
 import { serviceDefinition } from '../proto';
-import { NodeStateCode, type NodeStateName, type WireHeartbeatReply, type WireLogicalConfig, type WireLogicalNodeStatus } from '../master/protocol';
+import { NodeStateCode, type NodeStateName, type WireHeartbeatReply, type WireLogicalConfig, type WireLogicalNodeStatus } from '../proto/control';
 
 export interface DesiredLogicalNode {
   version: number;

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { openWal } from '../core/wal';
+import { openWal } from '../core/wal/wal';
 
 const ROUNDS = 24;
 const CHILD = path.join(__dirname, 'util', 'wal-crash-child.js');

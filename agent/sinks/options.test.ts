@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ValidationError } from '../../core/errors';
-import { collectorTargets, parseCollectorSinkOptions } from './options';
+import { collectorTargets, parseAgentSinkOptions } from './options';
 
 test('collector targets in the forms Flume OG specs use', () => {
   assert.deepEqual(collectorTargets(['c1', 35000]), ['c1:35000']);
@@ -14,7 +14,7 @@ test('bad collector lists and options report every problem at once', () => {
   assert.throws(() => collectorTargets([]), ValidationError);
   assert.throws(() => collectorTargets(['a:0', 'b c']), (err: unknown) => err instanceof ValidationError && err.problems.length === 2);
   assert.throws(
-    () => parseCollectorSinkOptions({ collectors: ['nope'], mode: 'XX' as 'E2E', window: 0, bogus: 1 } as never),
+    () => parseAgentSinkOptions({ collectors: ['nope'], mode: 'XX' as 'E2E', window: 0, bogus: 1 } as never),
     (err: unknown) => err instanceof ValidationError && err.problems.length === 4,
   );
 });

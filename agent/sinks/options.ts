@@ -1,6 +1,7 @@
 /** Options of the agent's collector sinks (E2E / DFO / BE, single or chain), defaults, parser. */
 import { ValidationError } from '../../core/errors';
 import type { GrpcTuning } from '../../core/grpc/tuning';
+import { DEFAULT_COLLECTOR_PORT } from '../../core/ports';
 
 /**
  * - `E2E`: `append` resolves on the END_TO_END ack (the batch is in storage). After a reconnect
@@ -13,7 +14,7 @@ import type { GrpcTuning } from '../../core/grpc/tuning';
  */
 export type DeliveryMode = 'E2E' | 'DFO' | 'BE';
 
-export interface CollectorSinkOptions {
+export interface AgentSinkOptions {
   /** `host:port` of each collector, in failover order (one for a plain sink, more for a chain). */
   collectors: string[];
   mode: DeliveryMode;
@@ -41,7 +42,7 @@ export interface CollectorSinkOptions {
   grpc: Partial<GrpcTuning>;
 }
 
-export const COLLECTOR_SINK_DEFAULTS: Omit<CollectorSinkOptions, 'collectors' | 'mode'> = {
+export const AGENT_SINK_DEFAULTS: Omit<AgentSinkOptions, 'collectors' | 'mode'> = {
   agent: 'agent',
   flow: 'default',
   window: 64,
@@ -58,15 +59,15 @@ export const COLLECTOR_SINK_DEFAULTS: Omit<CollectorSinkOptions, 'collectors' | 
 const INTEGER_KEYS = ['window', 'windowBytes', 'connectTimeoutMs', 'backoffInitialMs', 'backoffMaxMs', 'failbackMs', 'e2eTimeoutMs', 'closeGraceMs'] as const;
 const TARGET = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
-export function parseCollectorSinkOptions(
-  input: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>,
-): CollectorSinkOptions {
+export function parseAgentSinkOptions(
+  input: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>,
+): AgentSinkOptions {
   const problems: Error[] = [];
-  const known = new Set([...Object.keys(COLLECTOR_SINK_DEFAULTS), 'collectors', 'mode']);
+  const known = new Set([...Object.keys(AGENT_SINK_DEFAULTS), 'collectors', 'mode']);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) problems.push(new Error(`unknown option "${key}" (known: ${[...known].join(', ')})`));
   }
-  const out: CollectorSinkOptions = { ...COLLECTOR_SINK_DEFAULTS, ...input };
+  const out: AgentSinkOptions = { ...AGENT_SINK_DEFAULTS, ...input };
   if (!Array.isArray(out.collectors) || out.collectors.length === 0) {
     problems.push(new Error('option "collectors" must list at least one host:port'));
   } else {
@@ -86,7 +87,6 @@ export function parseCollectorSinkOptions(
 }
 
 /** Flume OG's collector port, used when a spec names a collector host without one. */
-export const DEFAULT_COLLECTOR_PORT = 35853;
 
 /**
  * Collector targets from spec arguments, as Flume OG wrote them: `agentE2ESink("h", 35853)`

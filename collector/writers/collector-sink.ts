@@ -9,7 +9,7 @@ import type { ComponentContext } from '../../core/component';
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { RollSink } from '../../core/sinks/roll';
 import { EscapedFileSink, localPath } from './escaped-file';
-import { FORMAT_NAMES, getFormat } from './formats';
+import { FORMAT_NAMES, getFormat } from '../../core/sinks/output-formats';
 import { compileTemplate } from '../../core/spec/escapes';
 
 export const COLLECTOR_SINK_DEFAULTS = { millis: 30_000, format: 'raw' } as const;

@@ -7,7 +7,7 @@ import { ResolvedArgs } from '../../core/registry';
 import { RollSink } from '../../core/sinks/roll';
 import { batch, tempDir, testContext } from '../../test/node/helpers';
 import { customDfsDef, ESCAPED_FILE_DEFAULTS, EscapedFileSink, escapedFileDef } from './escaped-file';
-import { getFormat } from './formats';
+import { getFormat } from '../../core/sinks/output-formats';
 
 const root = tempDir();
 after(() => fs.rmSync(root, { recursive: true, force: true }));

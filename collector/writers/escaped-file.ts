@@ -38,7 +38,7 @@ import { EventCursor } from '../../core/event';
 import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from '../../core/metrics';
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { compileTemplate, CursorEscapeSource, type EscapeSource, type Template } from '../../core/spec/escapes';
-import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from './formats';
+import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from '../../core/sinks/output-formats';
 import { StoredIndex, writerIdOf } from './stored-index';
 
 /** Batches dropped because their id was stored already (a resend). */

@@ -3,7 +3,7 @@ import type { DecoratorDef } from '../registry';
 import { batchDef, unbatchDef } from './batch';
 import { chokeDef, delayDef } from './delay';
 import { exDateDef } from './exdate';
-import { formatDef } from './format';
+import { formatDef } from './format-template';
 import { gunzipDef, gzipDef } from './gzip';
 import { maskDef, selectDef } from './mask';
 import { regexAllDef, regexDef, splitDef } from './regex';

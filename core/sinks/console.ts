@@ -4,7 +4,7 @@ import type { ComponentContext, Sink } from '../component';
 import { EventCursor } from '../event';
 import { EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../metrics';
 import type { SinkDef } from '../registry';
-import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from '../../collector/writers/formats';
+import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from './output-formats';
 
 export class ConsoleSink implements Sink {
   private readonly out = new OutputBuffer(64 * 1024);

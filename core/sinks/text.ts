@@ -10,7 +10,7 @@ import type { ComponentContext, Sink } from '../component';
 import { EventCursor } from '../event';
 import { BYTES_SENT, EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../metrics';
 import type { SinkDef } from '../registry';
-import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from '../../collector/writers/formats';
+import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from './output-formats';
 
 export class TextFileSink implements Sink {
   private file: fs.FileHandle | null = null;

@@ -4,7 +4,7 @@
  */
 export type { Arg, Call, Literal, LogicalNodeSpec, Pos, SinkSpec } from './ast';
 export { parseSpec, parseSource, parseSink, tryParseSpec, type SpecParseResult } from './parser';
-export { formatCall, formatSink, formatNode, formatLiteral, formatArg, quoteString } from './format';
+export { formatCall, formatSink, formatNode, formatLiteral, formatArg, quoteString } from './print';
 export {
   compileTemplate,
   escapeSourceOfEvent,

@@ -16,13 +16,13 @@ import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { BatchBuilder, encodeBatch, parseBatchHeader } from '../../core/event';
 import { MemoryChannel } from '../../core/memory-channel';
 import { wanted } from './util';
-import { openWal } from '../../core/wal';
+import { openWal } from '../../core/wal/wal';
 
 const RUN_MS = Number(process.env.FLUME_BENCH_MS ?? 2_500);
 const ROUNDS = Number(process.env.FLUME_BENCH_ROUNDS ?? 3);
@@ -133,7 +133,7 @@ interface Result {
 }
 
 async function drive(mode: 'E2E' | 'DFO', collector: Collector): Promise<Result> {
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${collector.port}`], mode, window: WINDOW, agent: 'bench' });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${collector.port}`], mode, window: WINDOW, agent: 'bench' });
   await sink.open();
   const make = batchSource('bench-agent');
   const latencies: number[] = [];
@@ -187,7 +187,7 @@ interface Scenario {
   mode: 'E2E' | 'DFO';
   twoProc: boolean;
   raise: boolean;
-  /** The collector's channel is a WAL (core/wal.ts) in a temp dir, not memory. */
+  /** The collector's channel is a WAL (core/wal/) in a temp dir, not memory. */
   wal?: boolean;
 }
 

@@ -15,7 +15,7 @@ import type { Channel, Transaction } from '../../core/channel';
 import { batchOf } from '../../core/channel';
 import { BatchBuilder } from '../../core/event';
 import { MemoryChannel } from '../../core/memory-channel';
-import { openWal } from '../../core/wal';
+import { openWal } from '../../core/wal/wal';
 import { report, wanted } from './util';
 
 const RUN_MS = Number(process.env.FLUME_BENCH_MS ?? 4_000);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { complete } from '../../master/shell/completion';
+import { complete } from '../../shell/completion';
 import { tempDir } from '../harness/procs';
 
 const names = (): string[] => ['collector1', 'phys1', 'phys2', 'web01'];

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { History, defaultHistoryFile } from '../../master/shell/history';
+import { History, defaultHistoryFile } from '../../shell/history';
 import { tempDir } from '../harness/procs';
 
 test('lines are appended as run and come back newest first; blanks and repeats are skipped', (t) => {

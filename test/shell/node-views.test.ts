@@ -1,9 +1,9 @@
 /** When waitForNodesActive / waitForNodesDone consider a node ready (no master needed). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LogicalConfig, NodeStatus } from '../../master/shell/admin-client';
-import { describeView, isActive, isDone, nodeViews } from '../../master/shell/session';
-import { NodeStateCode, type NodeStateName } from '../../master/protocol';
+import type { LogicalConfig, NodeStatus } from '../../shell/admin-client';
+import { describeView, isActive, isDone, nodeViews } from '../../shell/session';
+import { NodeStateCode, type NodeStateName } from '../../proto/control';
 
 function physical(name: string, state: NodeStateName, logical: Array<[string, NodeStateName, number]>): NodeStatus {
   return {

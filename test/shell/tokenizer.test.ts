@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   ContinuedLines, ShellSyntaxError, lastWord, lineAndColumn, quoteLine, quoteWord, tokenize, tokenizeWithColumns,
-} from '../../master/shell/tokenizer';
-import { parseAddress, AddressError } from '../../master/shell/admin-client';
-import { nearest } from '../../master/shell/suggest';
+} from '../../shell/tokenizer';
+import { parseAddress, AddressError } from '../../shell/admin-client';
+import { nearest } from '../../shell/suggest';
 
 test('bare words split on blanks; blank and comment lines give no words', () => {
   assert.deepEqual(tokenize('  exec   map\tphys1  log1 '), ['exec', 'map', 'phys1', 'log1']);

@@ -10,11 +10,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { openWal } from '../../core/wal';
+import { openWal } from '../../core/wal/wal';
 import { checkExactlyOnceInOrder, Drain, numberedBatches, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -23,7 +23,7 @@ after(async () => {
 });
 
 /** What a logical node's driver does: `window` workers taking from the channel into the sink. */
-function drive(channel: Channel, sink: CollectorSink): { stop(): Promise<void> } {
+function drive(channel: Channel, sink: AgentSink): { stop(): Promise<void> } {
   let running = true;
   const worker = async (): Promise<void> => {
     while (running) {
@@ -80,7 +80,7 @@ test('E2E from an agent WAL: agent stopped mid-stream and reopened; storage exac
   let wal = await openWal(dir, { capacityBytes: 32 * 1024 * 1024 });
   for (const b of numberedBatches('agent', total, 100)) await inTransaction(wal, (tx) => tx.put(b));
   const target = `127.0.0.1:${server.port}`;
-  let sink = new CollectorSink({ collectors: [target], mode: 'E2E', window: 8, closeGraceMs: 0 });
+  let sink = new AgentSink({ collectors: [target], mode: 'E2E', window: 8, closeGraceMs: 0 });
   await sink.open();
   let driver = drive(wal, sink);
 
@@ -93,7 +93,7 @@ test('E2E from an agent WAL: agent stopped mid-stream and reopened; storage exac
   const receivedBefore = server.stats().batches;
 
   wal = await openWal(dir, { capacityBytes: 32 * 1024 * 1024 });
-  sink = new CollectorSink({ collectors: [target], mode: 'E2E', window: 8 });
+  sink = new AgentSink({ collectors: [target], mode: 'E2E', window: 8 });
   await sink.open();
   driver = drive(wal, sink);
   cleanups.push(async () => {

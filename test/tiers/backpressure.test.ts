@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
@@ -54,7 +54,7 @@ test('a stalled then slow consumer holds the agent back; channel and stream wind
   const server = new CollectorServer(channel, { port: 0, window: serverWindow });
   await server.start();
   const consumer = new GatedConsumer(channel, 2);
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 16 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 16 });
   await sink.open();
   cleanups.push(async () => {
     await sink.close();
@@ -86,7 +86,7 @@ test('a channel full past putTimeoutMs answers RETRY and ends the stream; the ag
   const server = new CollectorServer(channel, { port: 0, window: 4, putTimeoutMs: 150 });
   await server.start();
   const consumer = new GatedConsumer(channel);
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 8, backoffInitialMs: 50, backoffMaxMs: 200 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 8, backoffInitialMs: 50, backoffMaxMs: 200 });
   await sink.open();
   cleanups.push(async () => {
     await sink.close();

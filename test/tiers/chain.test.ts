@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
@@ -56,7 +56,7 @@ test('E2E chain: fail over to the second collector when the first dies, fail bac
   const b = await collector(0, storage);
   const portA = a.server.port;
   const targets = [`127.0.0.1:${portA}`, `127.0.0.1:${b.server.port}`];
-  const sink = new CollectorSink({ collectors: targets, mode: 'E2E', window: 8, failbackMs: 200, connectTimeoutMs: 500, backoffInitialMs: 20, backoffMaxMs: 200 });
+  const sink = new AgentSink({ collectors: targets, mode: 'E2E', window: 8, failbackMs: 200, connectTimeoutMs: 500, backoffInitialMs: 20, backoffMaxMs: 200 });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('chain', 400, 50);
@@ -87,7 +87,7 @@ test('a new chain assignment moves the stream to the new first collector without
   const b = await collector(0, storage);
   const targetA = `127.0.0.1:${a.server.port}`;
   const targetB = `127.0.0.1:${b.server.port}`;
-  const sink = new CollectorSink({ collectors: [targetA], mode: 'E2E', window: 8 });
+  const sink = new AgentSink({ collectors: [targetA], mode: 'E2E', window: 8 });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('moved', 200, 50);

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { inTransaction } from '../../core/channel';
-import { openWal } from '../../core/wal';
+import { openWal } from '../../core/wal/wal';
 
 async function main(): Promise<void> {
   const [dir, portText] = process.argv.slice(2);

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { numberedBatches, pumpAll, waitFor } from './helpers';
 
 const children = new Set<ChildProcess>();
@@ -51,7 +51,7 @@ for (const mode of ['E2E', 'DFO'] as const) {
     cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
     const first = await startChild(dir, 0);
     const port = first.port;
-    const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode, window: 8, backoffInitialMs: 50, backoffMaxMs: 300, connectTimeoutMs: 1_000 });
+    const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode, window: 8, backoffInitialMs: 50, backoffMaxMs: 300, connectTimeoutMs: 1_000 });
     await sink.open();
     cleanups.push(() => sink.close());
     const origin = `kill-${mode}`;

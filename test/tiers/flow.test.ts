@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { CollectorSource } from '../../collector/source/collector-source';
 import { batchOf, inTransaction } from '../../core/channel';
@@ -34,7 +34,7 @@ async function collector(e2e: boolean) {
 for (const mode of ['DFO', 'E2E', 'BE'] as const) {
   test(`${mode}: 300 batches from two agents arrive once each, in order, and every append resolves`, async () => {
     const { server, drain } = await collector(mode === 'E2E');
-    const sinks = ['a1', 'a2'].map((agent) => new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode, agent, window: 8 }));
+    const sinks = ['a1', 'a2'].map((agent) => new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode, agent, window: 8 }));
     for (const s of sinks) await s.open();
     const batches = sinks.map((_, i) => numberedBatches(`web${i}`, 150, 200));
     await Promise.all(sinks.map((s, i) => pumpAll(s, batches[i])));
@@ -70,7 +70,7 @@ test('windowBytes: unacked bytes sent stay within it (one batch always goes), an
   });
   const batches = numberedBatches('web', 12, 100); // ~13 KB each
   const size = batches[0].bytes.length;
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', agent: 'a', window: 12, windowBytes: 2 * size + 10 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', agent: 'a', window: 12, windowBytes: 2 * size + 10 });
   await sink.open();
   const appends = batches.map((b) => sink.append(b));
   await waitFor(() => drain.seen.length >= 2, 'the first two batches at the collector');
@@ -83,7 +83,7 @@ test('windowBytes: unacked bytes sent stay within it (one batch always goes), an
   await Promise.all(appends);
   assert.equal(checkExactlyOnceInOrder(drain.seen, 'web', 12), null);
 
-  const big = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', agent: 'b', windowBytes: 1 });
+  const big = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', agent: 'b', windowBytes: 1 });
   await big.open();
   await big.append(numberedBatches('big', 1, 100)[0]); // larger than the window: goes alone
   await big.close();
@@ -95,7 +95,7 @@ test('E2E: append resolves only after the storage writer fires the end-to-end ac
   const server = new CollectorServer(channel, { port: 0 });
   await server.start();
   cleanups.push(() => server.stop());
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 4 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 4 });
   await sink.open();
   cleanups.push(() => sink.close());
   const [batch] = numberedBatches('e2e', 1, 10);
@@ -126,7 +126,7 @@ test('collectorSource through a SourceOutput (as a logical node runs it): batche
     await drain.stop();
     await source.close();
   });
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${source.port}`], mode: 'E2E', window: 8 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${source.port}`], mode: 'E2E', window: 8 });
   await sink.open();
   cleanups.push(() => sink.close());
   await pumpAll(sink, numberedBatches('via-output', 120, 100));
@@ -148,7 +148,7 @@ test('IPv6 loopback: a collector on ::1 and a sink to [::1]:port', async (t) => 
     await drain.stop();
     await server.stop();
   });
-  const sink = new CollectorSink({ collectors: [`[::1]:${server.port}`], mode: 'DFO' });
+  const sink = new AgentSink({ collectors: [`[::1]:${server.port}`], mode: 'DFO' });
   await sink.open();
   cleanups.push(() => sink.close());
   await pumpAll(sink, numberedBatches('v6', 20, 10));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { MemoryChannel } from '../../core/memory-channel';
 import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor } from './helpers';
@@ -39,7 +39,7 @@ test('DFO: collector killed mid-stream and restarted on the same port; everythin
   const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
   const first = await startCollector(0, channel, storage, () => false);
   const port = first.server.port;
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('dfo', 400, 100);
@@ -67,7 +67,7 @@ test('E2E: after a restart the sink asks Stored and does not resend batches alre
   const first = await startCollector(0, firstChannel, storage, () => acking);
   const port = first.server.port;
   const window = 16;
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('e2e', 60, 50);
@@ -97,7 +97,7 @@ test('DFO: appends made while no collector answers wait, and drain when it comes
   const port = first.server.port;
   first.server.kill();
   await first.drain.stop();
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
   await sink.open();
   cleanups.push(() => sink.close());
   let resolved = 0;
@@ -117,7 +117,7 @@ test('BE: batches the connection cannot deliver are dropped and counted, never s
   const port = first.server.port;
   first.server.kill();
   await first.drain.stop();
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode: 'BE', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'BE', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
   await sink.open();
   cleanups.push(() => sink.close());
   // No collector: every append resolves (best effort) and is counted as dropped.
@@ -155,7 +155,7 @@ test('E2E: a batch whose end-to-end ack never comes is resent after e2eTimeoutMs
     await drain.stop();
     await server.stop();
   });
-  const sink = new CollectorSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 1, e2eTimeoutMs: 300 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 1, e2eTimeoutMs: 300 });
   await sink.open();
   cleanups.push(() => sink.close());
   await pumpAll(sink, numberedBatches('lost', 6, 10));

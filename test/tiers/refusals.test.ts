@@ -8,7 +8,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { BatchRejectedError, CollectorSink } from '../../agent/sinks/collector-sink';
+import { BatchRejectedError, AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { APPEND_PATH, encodeHello } from '../../core/grpc/append';
@@ -41,7 +41,7 @@ function corrupt(b: Batch): Batch {
 for (const mode of ['DFO', 'BE'] as const) {
   test(`${mode}: a batch with a bad checksum is rejected and counted; the others go through`, async () => {
     const { server, drain, target } = await collector();
-    const sink = new CollectorSink({ collectors: [target], mode, window: 16 });
+    const sink = new AgentSink({ collectors: [target], mode, window: 16 });
     await sink.open();
     cleanups.push(() => sink.close());
     const batches = numberedBatches('crc', 10, 20);
@@ -102,7 +102,7 @@ function rawGrpcRequest(port: number, body: Buffer): Promise<string | undefined>
 
 test('a rogue client sending garbage and oversized messages is refused and counted; a good agent keeps flowing', async () => {
   const { server, drain, target } = await collector({ maxBatchBytes: 256 * 1024 });
-  const sink = new CollectorSink({ collectors: [target], mode: 'DFO', window: 8 });
+  const sink = new AgentSink({ collectors: [target], mode: 'DFO', window: 8 });
   await sink.open();
   cleanups.push(() => sink.close());
   const good = numberedBatches('good', 300, 100);

@@ -1,5 +1,5 @@
 /**
- * The tier transport over the durable channel (core/wal.ts): the collector's hop ack means the
+ * The tier transport over the durable channel (core/wal/): the collector's hop ack means the
  * batch is in its WAL, so a collector cut mid-stream and restarted from its WAL directory loses
  * nothing it acked, and the agent resends the rest. Storage (a dedup-by-id writer stand-in)
  * ends with every batch once, in order, in both DFO and E2E modes.
@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { CollectorSink } from '../../agent/sinks/collector-sink';
+import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
-import { openWal, type WalChannel } from '../../core/wal';
+import { openWal, type WalChannel } from '../../core/wal/wal';
 import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -52,7 +52,7 @@ for (const mode of ['DFO', 'E2E'] as const) {
     // A slow writer at first, so that the WAL holds acked batches not yet stored when it crashes.
     const first = await walCollector(dir, 0, storage, 5);
     const port = first.server.port;
-    const sink = new CollectorSink({ collectors: [`127.0.0.1:${port}`], mode, window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
+    const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode, window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
     await sink.open();
     cleanups.push(() => sink.close());
     const batches = numberedBatches(`wal-${mode}`, 200, 100);

@@ -6,7 +6,7 @@
  * Usage: node wal-crash-child.js DIR START
  */
 import * as fs from 'node:fs';
-import { openWal } from '../../core/wal';
+import { openWal } from '../../core/wal/wal';
 import { numberedBatch } from './batches';
 
 async function main(): Promise<void> {

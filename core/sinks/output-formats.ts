@@ -6,7 +6,7 @@
  * the sink reuses for every batch: bytes are copied from the batch, escaped in place where the
  * format needs it; no per-event object is made (dates aside, which cost one small string).
  */
-import { EventCursor, Priority } from '../../core/event';
+import { EventCursor, Priority } from '../event';
 
 /** A growable byte buffer, reused across batches: `reset()`, write, then `view()`. */
 export class OutputBuffer {

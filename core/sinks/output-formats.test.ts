@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventCursor, makeEvent, encodeEvents, Priority } from '../../core/event';
-import { formatBatch, getFormat, OutputBuffer } from './formats';
+import { EventCursor, makeEvent, encodeEvents, Priority } from '../event';
+import { formatBatch, getFormat, OutputBuffer } from './output-formats';
 
 const ev = makeEvent('he said "hi"\tthen\nleft', {
   timestamp: Date.UTC(2024, 2, 5, 7, 8, 9, 123),

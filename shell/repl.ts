@@ -6,8 +6,8 @@
  * line, `quit` and `exit` leave. Lines typed while a command runs wait their turn.
  */
 import * as readline from 'node:readline';
-import { sleep } from '../../core/retry';
-import { VERSION } from '../../core/version';
+import { sleep } from '../core/retry';
+import { VERSION } from '../core/version';
 import { complete } from './completion';
 import { HISTORY_SIZE, History } from './history';
 import { Shell } from './shell';

@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
-import { numberedBatch } from '../test/util/batches';
-import type { Transaction } from './channel';
+import { numberedBatch } from '../../test/util/batches';
+import type { Transaction } from '../channel';
 import { type WalChannel, openWal } from './wal';
 
 type Op =

@@ -7,12 +7,12 @@
  * that names the address and the method.
  */
 import * as grpc from '@grpc/grpc-js';
-import { FlumeError } from '../../core/errors';
-import { protoRoot, serviceDefinition } from '../../proto/index';
-import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireNodeStatus } from '../protocol';
+import { FlumeError } from '../core/errors';
+import { protoRoot, serviceDefinition } from '../proto/index';
+import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireNodeStatus } from '../proto/control';
+import { DEFAULT_MASTER_PORT } from '../core/ports';
 
 /** The master's default gRPC port, as in Flume OG (`flume.config.admin.port`). */
-export const DEFAULT_MASTER_PORT = 35873;
 
 export interface MasterAddress {
   host: string;

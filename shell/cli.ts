@@ -10,7 +10,7 @@
  */
 import * as readline from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
-import { VERSION } from '../../core/version';
+import { VERSION } from '../core/version';
 import { ShellIO } from './commands';
 import { History, defaultHistoryFile } from './history';
 import { runRepl } from './repl';

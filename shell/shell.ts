@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
-import { FlumeError } from '../../core/errors';
+import { FlumeError } from '../core/errors';
 import {
   CommandContext, ShellIO, ShellUsageError, findShellCommand, shellUsage, unknownCommandMessage,
 } from './commands';

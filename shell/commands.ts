@@ -7,14 +7,14 @@
  * `needsConnection`, while connected.
  */
 import { status } from '@grpc/grpc-js';
-import { FlumeError } from '../../core/errors';
+import { FlumeError } from '../core/errors';
 import {
   MASTER_COMMANDS, MasterCommand, checkMasterArgs, findMasterCommand, masterUsage,
 } from './master-commands';
 import { AdminCallError, CommandStatus, enumName } from './admin-client';
 import {
   formatCommands, formatConfigs, formatExecing, formatMappings, formatMasterInfo, formatNodeStatus, formatOutcome, formatSubmitted,
-} from './format';
+} from './render';
 import { NodeView, Session, isActive, isDone } from './session';
 import { nearest } from './suggest';
 

@@ -29,7 +29,7 @@ import { type Logger, silentLogger } from '../../core/logger';
 import { DELIVERY_MS } from '../../core/metrics';
 import { backoffMs, sleep } from '../../core/retry';
 import { type AppendStream, CollectorConnection } from './connection';
-import { type CollectorSinkOptions, parseCollectorSinkOptions } from './options';
+import { type AgentSinkOptions, parseAgentSinkOptions } from './options';
 
 export const SINK_COUNTERS = {
   sent: 'sink_batches_sent',
@@ -76,13 +76,13 @@ interface Entry {
   dropTimer?: NodeJS.Timeout;
 }
 
-export interface CollectorSinkDeps {
+export interface AgentSinkDeps {
   logger?: Logger;
   counters?: ComponentContext['counters'];
 }
 
-export class CollectorSink implements Sink {
-  readonly options: CollectorSinkOptions;
+export class AgentSink implements Sink {
+  readonly options: AgentSinkOptions;
   readonly counters: TierCounters;
   private readonly logger: Logger;
   private connections: CollectorConnection[];
@@ -114,7 +114,7 @@ export class CollectorSink implements Sink {
   /** Reads the first event's timestamp of an acked batch, for the delivery histogram. */
   private readonly ageCursor = new EventCursor();
 
-  constructor(options: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>, deps: CollectorSinkDeps = {}) {
+  constructor(options: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>, deps: AgentSinkDeps = {}) {
     this.options = parseOptions(options);
     this.collectors = [...this.options.collectors];
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
@@ -450,20 +450,9 @@ export class CollectorSink implements Sink {
  * The options parser wants at least one collector; an automatic chain may start with none and
  * get them later from the master (`setCollectors`), so an empty list is accepted here.
  */
-function parseOptions(input: Partial<CollectorSinkOptions> & Pick<CollectorSinkOptions, 'collectors' | 'mode'>): CollectorSinkOptions {
+function parseOptions(input: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>): AgentSinkOptions {
   if (Array.isArray(input.collectors) && input.collectors.length === 0) {
-    return { ...parseCollectorSinkOptions({ ...input, collectors: ['none:1'] }), collectors: [] };
+    return { ...parseAgentSinkOptions({ ...input, collectors: ['none:1'] }), collectors: [] };
   }
-  return parseCollectorSinkOptions(input);
-}
-
-/** The three reliability modes as factories, for the registry. */
-export function agentE2ESink(collectors: string[], options: Partial<CollectorSinkOptions> = {}, deps?: CollectorSinkDeps): CollectorSink {
-  return new CollectorSink({ ...options, collectors, mode: 'E2E' }, deps);
-}
-export function agentDFOSink(collectors: string[], options: Partial<CollectorSinkOptions> = {}, deps?: CollectorSinkDeps): CollectorSink {
-  return new CollectorSink({ ...options, collectors, mode: 'DFO' }, deps);
-}
-export function agentBESink(collectors: string[], options: Partial<CollectorSinkOptions> = {}, deps?: CollectorSinkDeps): CollectorSink {
-  return new CollectorSink({ ...options, collectors, mode: 'BE' }, deps);
+  return parseAgentSinkOptions(input);
 }

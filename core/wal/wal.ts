@@ -18,15 +18,15 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { BaseTransaction, type Batch, type Channel, type ChannelStats, type Transaction, WaitQueue } from './channel';
-import { batchPool } from './buffer-pool';
-import { BatchTooLargeError, ChannelClosedError } from './errors';
-import type { LifecycleState } from './lifecycle';
-import { type Logger, silentLogger } from './logger';
+import { BaseTransaction, type Batch, type Channel, type ChannelStats, type Transaction, WaitQueue } from '../channel';
+import { batchPool } from '../buffer-pool';
+import { BatchTooLargeError, ChannelClosedError } from '../errors';
+import type { LifecycleState } from '../lifecycle';
+import { type Logger, silentLogger } from '../logger';
 import {
   HEADER_BYTES, decodeCheckpoint, encodeCheckpoint, encodeHeader, freeName, parseFreeName, parseSegmentName, segmentName,
-} from './wal/format';
-import { SegmentReader } from './wal/reader';
+} from './format';
+import { SegmentReader } from './reader';
 
 export interface WalOptions {
   /** Bytes of segment files (plus puts in progress) after which `put` waits. */

@@ -17,7 +17,7 @@
  * writes a word so that `tokenize` gives it back unchanged.
  */
 import { status } from '@grpc/grpc-js';
-import { FlumeError } from '../../core/errors';
+import { FlumeError } from '../core/errors';
 
 export class ShellSyntaxError extends FlumeError {
   override readonly grpcCode = status.INVALID_ARGUMENT;

@@ -7,8 +7,8 @@
  * One command runs at a time (the node-name refresh may run beside it; it never fails over).
  * The polling loops stop when their AbortSignal fires (Ctrl-C).
  */
-import { sleep } from '../../core/retry';
-import { FlumeError } from '../../core/errors';
+import { sleep } from '../core/retry';
+import { FlumeError } from '../core/errors';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import {
   AdminCallError, AdminClient, CommandStatus, ConnectError, LogicalConfig, MasterAddress, NodeStatus, enumName, formatAddress,

@@ -1,9 +1,9 @@
 /** The shell's output lines (Flume OG's words), from answers built by hand. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CommandStatus, NodeStatus } from '../../master/shell/admin-client';
-import { formatCommands, formatConfigs, formatMappings, formatNodeStatus, formatOutcome, formatSubmitted } from '../../master/shell/format';
-import { NodeStateCode, type NodeStateName } from '../../master/protocol';
+import type { CommandStatus, NodeStatus } from '../../shell/admin-client';
+import { formatCommands, formatConfigs, formatMappings, formatNodeStatus, formatOutcome, formatSubmitted } from '../../shell/render';
+import { NodeStateCode, type NodeStateName } from '../../proto/control';
 
 function node(name: string, state: NodeStateName, logical: Array<[string, NodeStateName, string?]>): NodeStatus {
   return {
