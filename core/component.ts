@@ -6,6 +6,7 @@
  */
 import type { Batch, Channel } from './channel';
 import type { Logger } from './logger';
+import type { ListenerLimits } from './limits';
 
 /** Counters every component keeps under the same names (core/metrics.ts exports them). */
 export interface ComponentCounters {
@@ -34,6 +35,8 @@ export interface ComponentContext {
   ledger?: StorageLedger;
   /** Automatic chains from the master; absent in standalone mode. See {@link ChainSource}. */
   chains?: ChainSource;
+  /** What a listener holds its clients to (the node's site config); absent: the defaults. */
+  limits?: ListenerLimits;
 }
 
 /**

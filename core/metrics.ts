@@ -26,6 +26,13 @@ export const SINK_BATCHES_RETRIED = 'sink_batches_retried';
 export const EVENTS_SENT = 'events_sent';
 export const BYTES_SENT = 'bytes_sent';
 
+/** A listener: connections refused for being over its limit, and closed for breaking one (core/limits.ts). */
+export const CONNECTIONS_REFUSED = 'connections_refused';
+export const CONNECTIONS_CLOSED_IDLE = 'connections_closed_idle';
+export const CONNECTIONS_CLOSED_SLOW = 'connections_closed_slow';
+export const CONNECTIONS_CLOSED_BUFFERED = 'connections_closed_buffered';
+export const CONNECTIONS_CLOSED_FRAMING = 'connections_closed_framing';
+
 export const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [EVENTS_RECEIVED]: 'Events received by a component.',
   [BYTES_RECEIVED]: 'Bytes received by a component.',
@@ -40,6 +47,11 @@ export const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [SINK_BATCHES_RETRIED]: 'Batches a sink failed and will be tried again.',
   [EVENTS_SENT]: 'Events a sink or decorator passed on.',
   [BYTES_SENT]: 'Bytes a sink or decorator passed on.',
+  [CONNECTIONS_REFUSED]: 'Connections a listener closed at once for being over its connection limit.',
+  [CONNECTIONS_CLOSED_IDLE]: 'Connections closed for sending nothing for the idle timeout.',
+  [CONNECTIONS_CLOSED_SLOW]: 'Connections closed for not finishing a message (or request headers) within the message timeout.',
+  [CONNECTIONS_CLOSED_BUFFERED]: 'Connections closed because their unfinished message would take the listener over its buffered-bytes limit.',
+  [CONNECTIONS_CLOSED_FRAMING]: 'Connections closed for a framing error (an octet count over the event size limit).',
 };
 
 /** Channel fill, as gauges: `flume_channel_fill_bytes{node}` and friends. */

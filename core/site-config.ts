@@ -24,6 +24,7 @@
 import * as fs from 'node:fs';
 import { FlumeError, ValidationError } from './errors';
 import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from './ports';
+import { LISTENER_LIMIT_DEFAULTS } from './limits';
 
 /** One problem, with where it was found. */
 export class SiteConfigProblem extends FlumeError {
@@ -182,6 +183,10 @@ const SCHEMA = {
   'channel.memory.capacity_bytes': def(bytes, 64 * 1024 ** 2, 'Capacity of a memory channel; a full channel makes the source wait.'),
   'channel.wal.capacity_bytes': def(bytes, 1024 ** 3, 'Capacity of a WAL channel on disk; a full channel makes the source wait.'),
   'channel.wal.segment_bytes': def(bytes, 16 * 1024 ** 2, 'Size at which a WAL segment file rolls (at most a quarter of the capacity).'),
+  'limits.max_connections': def(intType('connections (1 to 1000000)', 1, 1_000_000), LISTENER_LIMIT_DEFAULTS.maxConnections, 'Open connections per listener of a push source; one over it is closed at once and counted.'),
+  'limits.idle_timeout_ms': def(millis(1_000, 86_400_000), LISTENER_LIMIT_DEFAULTS.idleTimeoutMs, 'A connection of a push source that sends nothing for this long is closed.'),
+  'limits.message_timeout_ms': def(millis(100, 3_600_000), LISTENER_LIMIT_DEFAULTS.messageTimeoutMs, 'A message (or HTTP request headers) begun but not finished within this long closes its connection.'),
+  'limits.buffered_bytes': def(bytes, LISTENER_LIMIT_DEFAULTS.bufferedBytes, 'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.'),
   'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
 } satisfies Record<string, KeyDef<unknown>>;
 
@@ -433,6 +438,10 @@ export function nodeSettings(c: SiteConfig) {
     httpPort: c['node.http_port'], httpHost: c['node.http_host'], heartbeatMs: c['node.heartbeat_ms'],
     channel, walCapacityBytes: c['channel.wal.capacity_bytes'], walSegmentBytes: c['channel.wal.segment_bytes'],
     memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'],
+    limits: {
+      maxConnections: c['limits.max_connections'], idleTimeoutMs: c['limits.idle_timeout_ms'],
+      messageTimeoutMs: c['limits.message_timeout_ms'], bufferedBytes: c['limits.buffered_bytes'],
+    },
   };
 }
 

@@ -40,7 +40,7 @@ interface RunOptions {
   channel: string;
   closeTimeout: string;
   /** From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes, channel.memory.capacity_bytes. */
-  channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes'>;
+  channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes' | 'limits'>;
   logLevel?: string;
   plugin: string[];
 }
@@ -273,7 +273,7 @@ const program = new Command('flume-node')
       httpPort: fromCli('httpPort') ? o.httpPort : site.httpPort?.toString(),
       channel: fromCli('channel') ? o.channel : site.channel,
       closeTimeout: fromCli('closeTimeout') ? o.closeTimeout : String(site.closeTimeoutMs),
-      channels: { walCapacityBytes: site.walCapacityBytes, walSegmentBytes: site.walSegmentBytes, memoryCapacityBytes: site.memoryCapacityBytes },
+      channels: { walCapacityBytes: site.walCapacityBytes, walSegmentBytes: site.walSegmentBytes, memoryCapacityBytes: site.memoryCapacityBytes, limits: site.limits },
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
     });
     process.exitCode = await run(o);

@@ -34,6 +34,7 @@ import { openWal, WAL_DEFAULTS } from '../core/wal/wal';
 import { buildSink, buildSource } from './builder';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
+import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../core/limits';
 
 export type ChannelKind = 'memory' | 'wal';
 
@@ -50,6 +51,8 @@ export interface LogicalNodeOptions {
   closeTimeoutMs: number;
   /** How long a worker waits on an empty channel before looking again. */
   takeWaitMs: number;
+  /** What the push sources' listeners hold their clients to. */
+  limits: ListenerLimits;
   /** Backoff after a failed append: first step and cap. */
   retryInitialMs: number;
   retryMaxMs: number;
@@ -62,6 +65,7 @@ export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
   memoryCapacityBytes: 0,
   closeTimeoutMs: 30_000,
   takeWaitMs: 250,
+  limits: LISTENER_LIMIT_DEFAULTS,
   retryInitialMs: 100,
   retryMaxMs: 10_000,
 };
@@ -390,6 +394,7 @@ export class LogicalNode {
       dataDir: this.deps.dataDir,
       counters: this.countersFor(componentPath),
       ledger: this.ledger,
+      limits: this.options.limits,
       ...(this.deps.chains ? { chains: this.deps.chains } : {}),
       ...(tags ? { tags } : {}),
     };

@@ -45,6 +45,8 @@ export class Rejects {
   private total = 0;
   private sinceLog = 0;
   private lastLog = 0;
+  private noted = 0;
+  private lastNote = 0;
 
   constructor(
     private readonly ctx: ComponentContext,
@@ -53,6 +55,20 @@ export class Rejects {
 
   get count(): number {
     return this.total;
+  }
+
+  /**
+   * Logs a refusal that is not of input (a connection over a limit: its own counter counts it),
+   * under the same throttle as rejections, so that a flood of connections does not flood the log.
+   */
+  note(reason: string, fields: Record<string, unknown> = {}): void {
+    const now = Date.now();
+    this.noted++;
+    if (this.lastNote === 0 || now - this.lastNote >= this.quietMs) {
+      this.ctx.logger.warn(`Refused: ${reason}.`, { refusedSinceLastReport: this.noted, ...fields });
+      this.lastNote = now;
+      this.noted = 0;
+    }
   }
 
   reject(reason: string, bytes: number, fields: Record<string, unknown> = {}): void {

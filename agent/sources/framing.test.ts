@@ -56,9 +56,12 @@ test('framing: an oversized line is dropped up to its newline, however cut; the 
   );
 });
 
-test('framing: an oversized octet-counted message is skipped by its length; a cut one is reported truncated', () => {
+test('framing: an octet count over the limit ends the stream, counting the bytes received, not the bytes claimed; a cut message is reported truncated', () => {
   const big = '<' + 'y'.repeat(49);
-  assert.deepEqual(run([Buffer.from(`50 ${big}4 <abc`)], 20, true), { frames: ['<abc'], rejects: [['oversize', 50]] });
+  assert.deepEqual(run([Buffer.from(`4 <ok!50 ${big}4 <abc`)], 20, true), { frames: ['<ok!'], rejects: [['framing', 3 + 50 + 6]] });
+  // A client claiming 10 GB: what is reported is what arrived, and nothing after it is framed.
+  const claim = run([Buffer.from('9999999999 <a'), Buffer.from('more bytes\n<1>x\n')], 1 << 20, true);
+  assert.deepEqual(claim, { frames: [], rejects: [['framing', 13]] });
   assert.deepEqual(run([Buffer.from('10 <abc')], 20, true), { frames: [], rejects: [['truncated', 7]] });
   // A line that starts with a number and a space is a line, not a length that would swallow the next messages.
   assert.deepEqual(run([Buffer.from('2024 was a year\n<1>next\n')], 100, true).frames, ['2024 was a year', '<1>next']);

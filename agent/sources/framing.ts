@@ -4,14 +4,18 @@
  * message, anything else a line. Works on the received chunks in place; only a message split
  * across chunks is copied (once per chunk it spans).
  *
- * A message longer than `maxBytes` is dropped and reported through `onReject`, and the stream
- * goes on with the next message: an octet-counted one is skipped by its length, a line up to its
- * newline. A stream that ends inside a message reports it as truncated.
+ * A line longer than `maxBytes` is dropped up to its newline and reported through `onReject`
+ * ('oversize'), and the stream goes on with the next message. An octet count over `maxBytes` is
+ * a framing error ('framing'): the count cannot be trusted (a client claiming 16 GB is either
+ * broken or hostile), so nothing after it can be framed; the framer reports the bytes it really
+ * received from there and ignores the rest of the stream, and its owner closes the connection.
+ * A stream that ends inside a message reports it as truncated. Every byte count reported is of
+ * bytes received, never of bytes declared.
  */
 export interface FrameHandler {
   /** One message in buf[start, end), trailing CR/LF trimmed. The bytes are valid only during the call. */
   onFrame(buf: Buffer, start: number, end: number): void;
-  onReject(reason: 'oversize' | 'truncated', bytes: number): void;
+  onReject(reason: 'oversize' | 'truncated' | 'framing', bytes: number): void;
 }
 
 const LF = 0x0a;
@@ -20,11 +24,11 @@ const SP = 0x20;
 
 export class StreamFramer {
   private carry: Buffer | null = null;
-  /** Bytes of an oversized octet-counted message still to skip. */
-  private skip = 0;
   /** Dropping an oversized line up to its newline; `dropped` bytes so far. */
   private discarding = false;
   private dropped = 0;
+  /** A framing error was met: the stream is not read any further. */
+  private broken = false;
 
   constructor(
     private readonly maxBytes: number,
@@ -32,7 +36,13 @@ export class StreamFramer {
     private readonly handler: FrameHandler,
   ) {}
 
+  /** Whether a framing error ended the stream (see the header); feeding more does nothing. */
+  get failed(): boolean {
+    return this.broken;
+  }
+
   feed(chunk: Buffer): void {
+    if (this.broken) return;
     let buf = chunk;
     if (this.carry !== null) {
       buf = Buffer.concat([this.carry, chunk]);
@@ -42,12 +52,6 @@ export class StreamFramer {
     const h = this.handler;
     let p = 0;
     while (p < end) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, end - p);
-        p += n;
-        this.skip -= n;
-        continue;
-      }
       if (this.discarding) {
         const nl = buf.indexOf(LF, p);
         if (nl < 0) {
@@ -77,10 +81,9 @@ export class StreamFramer {
         if (buf[q] === SP && buf[q + 1] === 0x3c) {
           const s = q + 1;
           if (len > this.maxBytes) {
-            h.onReject('oversize', len);
-            this.skip = len;
-            p = s;
-            continue;
+            this.broken = true;
+            h.onReject('framing', end - p);
+            return;
           }
           if (s + len > end) break; // wait for the rest of the message
           let e = s + len;
@@ -109,7 +112,12 @@ export class StreamFramer {
       h.onFrame(buf, p, e);
       p = nl + 1;
     }
-    if (p < end) this.carry = buf.subarray(p);
+    if (p < end) {
+      // A short tail of a large chunk is copied, so that an idle connection holds only the
+      // bytes of its unfinished message and not the whole chunk they arrived in.
+      const tail = buf.subarray(p);
+      this.carry = tail.length * 2 < tail.buffer.byteLength ? Buffer.from(tail) : tail;
+    }
   }
 
   /** The stream ended: a last line without newline is a message; a cut octet-counted one is not. */
@@ -121,10 +129,7 @@ export class StreamFramer {
       this.handler.onReject('oversize', this.dropped);
       return;
     }
-    if (this.skip > 0) {
-      this.skip = 0;
-      return;
-    }
+    if (this.broken) return;
     if (carry === null || carry.length === 0) return;
     const c = carry[0];
     if (this.octetCounting && c >= 0x31 && c <= 0x39) {

@@ -25,16 +25,33 @@
  *   413                   the body is over `maxBodyBytes`
  *   415                   a Content-Encoding other than identity or gzip
  *   503                   the channel refused the events (closing); try again later
+ *   408 / 431 / 400       headers not received within `limits.message_timeout_ms` (a slowloris),
+ *                         too large, or not HTTP: the connection is closed and counted
+ * Connections over `limits.max_connections` are closed at once, idle ones after
+ * `limits.idle_timeout_ms` (core/limits.ts); each is counted.
  */
 import http from 'node:http';
+import type net from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import { BatchBuilder, Priority } from '../../core/event';
 import { listen } from '../../core/listen';
-import { BATCHES, BYTES_ACCEPTED, BYTES_RECEIVED, ERRORS, EVENTS_ACCEPTED, EVENTS_RECEIVED } from '../../core/metrics';
+import {
+  BATCHES,
+  BYTES_ACCEPTED,
+  BYTES_RECEIVED,
+  CONNECTIONS_CLOSED_FRAMING,
+  CONNECTIONS_CLOSED_IDLE,
+  CONNECTIONS_CLOSED_SLOW,
+  CONNECTIONS_REFUSED,
+  ERRORS,
+  EVENTS_ACCEPTED,
+  EVENTS_RECEIVED,
+} from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { HOST_ARG, MAX_EVENT_ARG, PORT_ARG, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
+import { LISTENER_LIMIT_DEFAULTS } from '../../core/limits';
 
 export interface HttpSourceOptions {
   port: number;
@@ -88,7 +105,12 @@ export class HttpSource implements Source {
 
   async open(out: SourceOutput): Promise<void> {
     this.out = out;
-    const server = http.createServer((req, res) => {
+    const limits = this.ctx.limits ?? LISTENER_LIMIT_DEFAULTS;
+    const server = http.createServer({
+      headersTimeout: limits.messageTimeoutMs,
+      requestTimeout: limits.messageTimeoutMs * 2,
+      connectionsCheckingInterval: Math.min(1_000, limits.messageTimeoutMs),
+    }, (req, res) => {
       const p = this.handle(req, res).catch((err) => {
         this.ctx.counters.add(ERRORS, 1);
         this.ctx.logger.error('HTTP request failed.', { error: String(err) });
@@ -96,6 +118,35 @@ export class HttpSource implements Source {
       });
       this.inFlight.add(p);
       void p.finally(() => this.inFlight.delete(p));
+    });
+    // Keep-alive connections left open count against the idle timeout like any other.
+    server.keepAliveTimeout = Math.min(5_000, limits.idleTimeoutMs);
+    server.timeout = limits.idleTimeoutMs;
+    server.on('timeout', (socket: net.Socket) => {
+      this.ctx.counters.add(CONNECTIONS_CLOSED_IDLE, 1);
+      socket.destroy();
+    });
+    const open = new Set<net.Socket>();
+    server.on('connection', (socket: net.Socket) => {
+      if (open.size >= limits.maxConnections) {
+        this.ctx.counters.add(CONNECTIONS_REFUSED, 1);
+        this.rejects.note(`connection over the limit of ${limits.maxConnections}`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+        socket.destroy();
+        return;
+      }
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+    });
+    // Headers too slow (a slowloris), too large, or not HTTP: answer if the socket can still
+    // take it, close it, and count why.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      const code = err.code ?? '';
+      const slow = code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      this.ctx.counters.add(slow ? CONNECTIONS_CLOSED_SLOW : CONNECTIONS_CLOSED_FRAMING, 1);
+      this.rejects.note(slow ? `request not received within ${limits.messageTimeoutMs} ms` : `malformed HTTP request (${code || err.message})`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+      const status = slow ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
     });
     this.server = server;
     this.boundPort = await listen(server, this.options.port, this.options.host);

@@ -4,7 +4,13 @@
  *
  * A message over `maxEventBytes` (or one that is not syslog, for syslogTcp) is dropped, counted
  * as rejected and logged with the peer; the connection stays open and its next message is read.
- * (Closing it would also lose whatever the client had sent after the bad message.)
+ * (Closing it would also lose whatever the client had sent after the bad message.) A framing
+ * error (an octet count over `maxEventBytes`) cannot be read past, and closes the connection.
+ *
+ * Limits (core/limits.ts, from the node's site config): connections per listener, an idle
+ * timeout, a time to finish a message once begun, and the bytes of unfinished messages the
+ * listener holds across all its connections. Breaking one closes that connection and counts it;
+ * every other client is served on.
  *
  * Backpressure: while the batcher has `maxPending` batches waiting for their put (the channel is
  * full or slow), every connection stops reading, so TCP flow control slows the senders down.
@@ -17,7 +23,17 @@
 import net from 'node:net';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import { listen } from '../../core/listen';
-import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
+import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../../core/limits';
+import {
+  BYTES_RECEIVED,
+  CONNECTIONS_CLOSED_BUFFERED,
+  CONNECTIONS_CLOSED_FRAMING,
+  CONNECTIONS_CLOSED_IDLE,
+  CONNECTIONS_CLOSED_SLOW,
+  CONNECTIONS_REFUSED,
+  ERRORS,
+  EVENTS_RECEIVED,
+} from '../../core/metrics';
 import { type BatchAccumulator, EventBatcher, type BatcherOptions } from './batcher';
 import { Rejects, SOURCE_DEFAULTS } from './common';
 import { StreamFramer } from './framing';
@@ -45,6 +61,12 @@ export abstract class TcpPushSource implements Source {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   private boundPort = 0;
+  private readonly limits: ListenerLimits;
+  /** Bytes of unfinished messages held across connections (see `limits.bufferedBytes`). */
+  private buffered = 0;
+  /** When each connection's unfinished message began, for `limits.messageTimeoutMs`. */
+  private readonly partialSince = new Map<net.Socket, number>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     protected readonly ctx: ComponentContext,
@@ -54,6 +76,7 @@ export abstract class TcpPushSource implements Source {
   ) {
     this.options = { ...TCP_SOURCE_DEFAULTS, ...options };
     this.rejects = new Rejects(ctx);
+    this.limits = ctx.limits ?? LISTENER_LIMIT_DEFAULTS;
   }
 
   /** The port actually bound (useful with port 0); 0 before `open`. */
@@ -84,32 +107,58 @@ export abstract class TcpPushSource implements Source {
       this.ctx.logger.error('Listener failed.', { error: String(err) });
     });
     this.boundPort = (server.address() as net.AddressInfo).port;
+    this.sweeper = setInterval(() => this.closeSlow(), Math.min(1_000, this.limits.messageTimeoutMs)).unref();
     this.ctx.logger.info(`Listening for ${this.kind} over TCP.`, { host: this.options.host, port: this.boundPort });
   }
 
   private serve(socket: net.Socket): void {
-    const batcher = this.batcher!;
     const counters = this.ctx.counters;
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (this.sockets.size >= this.limits.maxConnections) {
+      counters.add(CONNECTIONS_REFUSED, 1);
+      this.rejects.note(`connection over the limit of ${this.limits.maxConnections}`, { peer });
+      socket.destroy();
+      return;
+    }
+    const batcher = this.batcher!;
     const decode = this.decoder(socket);
     let now = Date.now();
     let received = 0;
+    let completed = 0;
     const framer = new StreamFramer(this.options.maxEventBytes, this.octetCounting, {
       onFrame: (buf, start, end) => {
         received++;
+        completed++;
         if (decode(buf, start, end, now)) batcher.appended();
         else this.rejects.reject(`not a ${this.kind} message`, end - start, { peer });
       },
       onReject: (reason, bytes) => {
         received++;
-        this.rejects.reject(reason === 'oversize' ? `message over the ${this.options.maxEventBytes}-byte limit` : 'connection closed inside a message', bytes, { peer });
+        completed++;
+        if (reason === 'framing') {
+          this.rejects.reject(`octet count over the ${this.options.maxEventBytes}-byte limit; closing the connection`, bytes, { peer });
+        } else {
+          this.rejects.reject(reason === 'oversize' ? `message over the ${this.options.maxEventBytes}-byte limit` : 'connection closed inside a message', bytes, { peer });
+        }
       },
     });
+    let held = 0;
+    const release = (): void => {
+      this.buffered -= held;
+      held = 0;
+      this.partialSince.delete(socket);
+    };
     let paused = false;
     this.sockets.add(socket);
+    socket.setTimeout(this.limits.idleTimeoutMs, () => {
+      counters.add(CONNECTIONS_CLOSED_IDLE, 1);
+      this.ctx.logger.debug('Closing an idle connection.', { peer, idleTimeoutMs: this.limits.idleTimeoutMs });
+      socket.destroy();
+    });
     socket.on('data', (chunk: Buffer) => {
       now = Date.now();
       received = 0;
+      completed = 0;
       try {
         framer.feed(chunk);
       } catch (err) {
@@ -121,6 +170,22 @@ export abstract class TcpPushSource implements Source {
       }
       counters.add(BYTES_RECEIVED, chunk.length);
       if (received > 0) counters.add(EVENTS_RECEIVED, received);
+      if (framer.failed) {
+        counters.add(CONNECTIONS_CLOSED_FRAMING, 1);
+        socket.destroy();
+        return;
+      }
+      const pending = framer.buffered;
+      if (this.buffered - held + pending > this.limits.bufferedBytes) {
+        counters.add(CONNECTIONS_CLOSED_BUFFERED, 1);
+        this.rejects.reject(`unfinished message would take the listener over ${this.limits.bufferedBytes} buffered bytes; closing the connection`, pending, { peer });
+        socket.destroy();
+        return;
+      }
+      this.buffered += pending - held;
+      held = pending;
+      if (pending === 0) this.partialSince.delete(socket);
+      else if (completed > 0 || !this.partialSince.has(socket)) this.partialSince.set(socket, now);
       if (!paused && batcher.congested) {
         paused = true;
         socket.pause();
@@ -134,17 +199,35 @@ export abstract class TcpPushSource implements Source {
       received = 0;
       framer.end();
       if (received > 0) counters.add(EVENTS_RECEIVED, received);
+      release();
       socket.end();
     });
     socket.on('error', (err) => {
       this.ctx.logger.debug('Connection failed.', { peer, error: String(err) });
     });
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      release();
+      this.sockets.delete(socket);
+    });
+  }
+
+  /** Closes the connections whose unfinished message is older than the message timeout. */
+  private closeSlow(): void {
+    const cutoff = Date.now() - this.limits.messageTimeoutMs;
+    for (const [socket, since] of this.partialSince) {
+      if (since > cutoff || socket.isPaused()) continue;
+      this.partialSince.delete(socket);
+      this.ctx.counters.add(CONNECTIONS_CLOSED_SLOW, 1);
+      this.rejects.reject(`message not finished within ${this.limits.messageTimeoutMs} ms; closing the connection`, 0, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+      socket.destroy();
+    }
   }
 
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of this.sockets) s.destroy();
