@@ -69,6 +69,10 @@ export interface StorageLedger {
   addIndex(lookup: (origin: string, seqs: number[]) => Promise<number[]>): () => void;
   /** The subset of `seqs` of `origin` that some registered index holds. */
   isStored(origin: string, seqs: number[]): Promise<number[]>;
+  /** The batch can never be stored and went to the dead-letter store (core/dead-letter.ts). */
+  rejected(origin: string, seq: number, reason: string): void;
+  /** Calls `listener` for every batch rejected from now on; returns the unsubscriber. */
+  onRejected(listener: (origin: string, seq: number, reason: string) => void): () => void;
 }
 
 /** Where a source puts what it produces. */

@@ -26,6 +26,10 @@ export const SINK_BATCHES_RETRIED = 'sink_batches_retried';
 export const EVENTS_SENT = 'events_sent';
 export const BYTES_SENT = 'bytes_sent';
 
+/** Batches (and their events) that could never be delivered and went to the dead-letter store. */
+export const DEAD_LETTER_BATCHES = 'dead_letter_batches';
+export const DEAD_LETTER_EVENTS = 'dead_letter_events';
+
 /** A listener: connections refused for being over its limit, and closed for breaking one (core/limits.ts). */
 export const CONNECTIONS_REFUSED = 'connections_refused';
 export const CONNECTIONS_CLOSED_IDLE = 'connections_closed_idle';
@@ -47,6 +51,8 @@ export const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [SINK_BATCHES_RETRIED]: 'Batches a sink failed and will be tried again.',
   [EVENTS_SENT]: 'Events a sink or decorator passed on.',
   [BYTES_SENT]: 'Bytes a sink or decorator passed on.',
+  [DEAD_LETTER_BATCHES]: 'Batches that can never be delivered, quarantined in the node\'s dead-letter store.',
+  [DEAD_LETTER_EVENTS]: 'Events of the batches quarantined in the dead-letter store.',
   [CONNECTIONS_REFUSED]: 'Connections a listener closed at once for being over its connection limit.',
   [CONNECTIONS_CLOSED_IDLE]: 'Connections closed for sending nothing for the idle timeout.',
   [CONNECTIONS_CLOSED_SLOW]: 'Connections closed for not finishing a message (or request headers) within the message timeout.',

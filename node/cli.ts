@@ -25,6 +25,7 @@ import { type ChannelKind, LOGICAL_NODE_DEFAULTS, type LogicalNodeOptions } from
 import { runMasterMode } from './master-mode';
 import { LogicalNodeManager } from './manager';
 import { componentReference } from './reference';
+import { deadLetterCommand } from './dead-letter-command';
 
 interface RunOptions {
   role?: string;
@@ -295,6 +296,14 @@ program
   .option('--plugin <module>', 'load extra components from a module exporting COMPONENTS (repeatable)', collect, [])
   .action((o: { plugin: string[] }) => {
     process.stdout.write(componentReference(defaultRegistry(loadPlugins(o.plugin))));
+  });
+
+program
+  .command('deadletter <action> [ids...]')
+  .description('list the batches the logical nodes under --data quarantined, or replay them (all, or the ids given) into their channels')
+  .requiredOption('--data <dir>', 'the node\'s data directory')
+  .action((action: string, ids: string[], o: { data: string }) => {
+    process.exitCode = deadLetterCommand(action, o.data, ids, (s) => console.log(s));
   });
 
 program.parseAsync(process.argv).catch((err) => {

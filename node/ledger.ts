@@ -6,6 +6,7 @@ type Lookup = (origin: string, seqs: number[]) => Promise<number[]>;
 export class NodeLedger implements StorageLedger {
   private readonly listeners = new Set<(origin: string, seq: number) => void>();
   private readonly indexes = new Set<Lookup>();
+  private readonly rejectListeners = new Set<(origin: string, seq: number, reason: string) => void>();
 
   stored(origin: string, seq: number): void {
     for (const l of this.listeners) l(origin, seq);
@@ -14,6 +15,15 @@ export class NodeLedger implements StorageLedger {
   onStored(listener: (origin: string, seq: number) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  rejected(origin: string, seq: number, reason: string): void {
+    for (const l of this.rejectListeners) l(origin, seq, reason);
+  }
+
+  onRejected(listener: (origin: string, seq: number, reason: string) => void): () => void {
+    this.rejectListeners.add(listener);
+    return () => this.rejectListeners.delete(listener);
   }
 
   addIndex(lookup: Lookup): () => void {

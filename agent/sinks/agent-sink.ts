@@ -51,6 +51,7 @@ export const SINK_COUNTERS = {
 const DROP_REPORT_MS = 5_000;
 
 export class BatchRejectedError extends FlumeError {
+  override readonly permanent = true;
   constructor(readonly origin: string, readonly seq: number, readonly code: number, reason: string) {
     super(`collector rejected batch ${origin}#${seq}: ${reason}`);
   }

@@ -82,10 +82,12 @@ export class AppendStream implements AckTarget {
     return this.owner.counters;
   }
 
-  sendEndToEnd(origin: string, seq: number): boolean {
+  sendEndToEnd(origin: string, seq: number, rejected?: string): boolean {
     if (this.ended) return false;
     this.e2eKeys.delete(batchKey(origin, seq));
-    this.write(encodeAck({ origin, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }));
+    this.write(encodeAck(rejected === undefined
+      ? { origin, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }
+      : { origin, seq, kind: AckKind.END_TO_END, status: AckStatus.REJECTED, message: rejected, code: grpc.status.INVALID_ARGUMENT }));
     return true;
   }
 

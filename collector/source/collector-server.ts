@@ -156,6 +156,11 @@ export class CollectorServer implements StreamHost {
     if (this.e2e.stored(origin, seq)) this.counters.add(COLLECTOR_COUNTERS.e2eAcks);
   }
 
+  /** The batch went to the dead-letter store: its END_TO_END ack is REJECTED, with why. */
+  rejectEndToEnd(origin: string, seq: number, reason: string): void {
+    this.e2e.stored(origin, seq, reason);
+  }
+
   /** What `Stored` answers: recently stored here, plus the storage writer's index. */
   async stored(query: StoredQuery): Promise<StoredReply> {
     const seqs = (query.seqs ?? []).map(Number);

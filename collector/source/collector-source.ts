@@ -55,4 +55,8 @@ export class CollectorSource implements Source {
   ackEndToEnd(origin: string, seq: number): void {
     this.server?.ackEndToEnd(origin, seq);
   }
+
+  rejectEndToEnd(origin: string, seq: number, reason: string): void {
+    this.server?.rejectEndToEnd(origin, seq, reason);
+  }
 }

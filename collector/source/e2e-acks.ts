@@ -32,7 +32,11 @@
  *    others'. So after a collector is killed, the collector the agent fails over to answers
  *    `Stored` for what the dead one held and drops (and acks) a resend of it; and the dead one,
  *    restarted, drops the batches its channel replays that another collector has written since.
- * 6. What escapes this: a collector killed after its hop ack with a memory channel (its batches
+ * 6. A batch the writer can never store goes to the node's dead-letter store
+ *    (core/dead-letter.ts) and its END_TO_END ack is REJECTED (`stored` with a reason): the agent
+ *    stops resending it. For `Stored` it then counts as settled (the dead-letter store is one of
+ *    the ledger's indexes), so an agent that reconnects does not resend it either.
+ * 7. What escapes this: a collector killed after its hop ack with a memory channel (its batches
  *    are resent and written once, elsewhere); a batch two live collectors write within the same
  *    few milliseconds (an agent that gave up on a slow but live collector, or a killed collector
  *    restarted before its agents finished failing over), which can be stored twice; a collector
@@ -47,8 +51,8 @@ import { batchKey } from '../../core/grpc/append';
 
 /** Where an END_TO_END ack is sent: an open Append stream. */
 export interface AckTarget {
-  /** Sends the ack; false when the stream is gone. */
-  sendEndToEnd(origin: string, seq: number): boolean;
+  /** Sends the ack (REJECTED with `rejected` as its reason when given); false when the stream is gone. */
+  sendEndToEnd(origin: string, seq: number, rejected?: string): boolean;
 }
 
 interface Pending {
@@ -108,7 +112,7 @@ export class EndToEndAcks {
    * The storage writer made the batch durable. Returns true if an ack went out on a stream.
    * Batches nobody asked an end-to-end ack for are ignored.
    */
-  stored(origin: string, seq: number): boolean {
+  stored(origin: string, seq: number, rejected?: string): boolean {
     const key = batchKey(origin, seq);
     const p = this.pending.get(key);
     if (!p) return false;
@@ -118,7 +122,7 @@ export class EndToEndAcks {
       const oldest = this.recent.values().next().value as string;
       this.recent.delete(oldest);
     }
-    return p.target ? p.target.sendEndToEnd(origin, seq) : false;
+    return p.target ? p.target.sendEndToEnd(origin, seq, rejected) : false;
   }
 
   /** The subset of `seqs` known stored here (the `Stored` RPC adds the writer's index). */

@@ -37,7 +37,12 @@ class LedgerCollectorSource implements Source {
       isStored: ledger ? (origin, seqs) => ledger.isStored(origin, seqs) : undefined,
     });
     const source = this.source;
-    this.unsubscribe = ledger?.onStored((origin, seq) => source.ackEndToEnd(origin, seq)) ?? null;
+    const unstored = ledger?.onStored((origin, seq) => source.ackEndToEnd(origin, seq));
+    const unrejected = ledger?.onRejected((origin, seq, reason) => source.rejectEndToEnd(origin, seq, reason));
+    this.unsubscribe = () => {
+      unstored?.();
+      unrejected?.();
+    };
     await source.open(out);
     this.ctx.logger.info('collector source listening', { host: this.host, port: source.port });
     // In master mode every collector source registers for automatic chains, with the port it
