@@ -11,9 +11,10 @@ import { LOGICAL_NODE_DEFAULTS, type LogicalNodeOptions } from '../node/logical-
 import { ValidationError } from './errors';
 import { MEMORY_CHANNEL_DEFAULTS } from './memory-channel';
 import {
-  describeSiteConfig, envName, exampleSiteConfig, loadSiteConfig, loadSiteConfigDetailed, MASTER_FLAG_KEYS, masterSettings,
-  NODE_FLAG_KEYS, nodeSettings, SITE_KEYS, SiteConfigProblem, siteConfigFromCommand, zkConnectString,
+  loadSiteConfig, loadSiteConfigDetailed, MASTER_FLAG_KEYS, masterSettings,
+  NODE_FLAG_KEYS, nodeSettings, SiteConfigProblem, siteConfigFromCommand, zkConnectString,
 } from './site-config';
+import { describeSiteConfig, envName, exampleSiteConfig, SITE_KEYS } from './site-config-schema';
 import { WAL_DEFAULTS } from './wal/wal';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-site-config-'));

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describeSiteConfig, exampleSiteConfig } from '../core/site-config';
+import { describeSiteConfig, exampleSiteConfig } from '../core/site-config-schema';
 
 /** deploy/flume.conf.example in the source tree (this file runs from dist/deploy/). */
 export const EXAMPLE_FILE = path.resolve(__dirname, '..', '..', 'deploy', 'flume.conf.example');

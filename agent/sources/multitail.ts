@@ -2,7 +2,7 @@
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import type { SourceDef } from '../../core/registry';
 import { notEmpty, Rejects } from './common';
-import { TailFollower, type TailOptions } from './tail';
+import { TailFollower, type TailOptions } from './tail-follower';
 
 /** Several followers, one per file, each with its own saved position; one rejection count. */
 export class MultiTailSource implements Source {

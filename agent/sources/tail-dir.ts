@@ -17,7 +17,7 @@ import { ERRORS } from '../../core/metrics';
 import type { SourceDef } from '../../core/registry';
 import { MAX_EVENT_ARG, notEmpty, positiveInteger, Rejects, SOURCE_DEFAULTS } from './common';
 import { identityKey, identityOf } from './offset-store';
-import { TailFollower } from './tail';
+import { TailFollower } from './tail-follower';
 
 export interface TailDirOptions {
   dir: string;

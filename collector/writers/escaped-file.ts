@@ -22,6 +22,10 @@
  * not all there is cut off (and comes again from the channel), the files are fsync'd and
  * renamed, and the journaled ids are recorded as stored.
  *
+ * This file is the sink: templates to paths (bucketing a batch's events by file), duplicates,
+ * syncs and the stored ids, and its spec definitions. The open files' lifecycle is in
+ * open-files.ts, the journal and crash recovery in write-journal.ts, the index in stored-index.ts.
+ *
  * An append resolves once every event of the batch is written to its file (page cache); close and
  * flush make the files durable (fdatasync) before renaming. Within `syncMs` of being written, a
  * batch is made durable (syncs run back to back while batches wait) and its id goes to the
@@ -39,7 +43,9 @@ import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { compileTemplate, CursorEscapeSource, type EscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from '../../core/sinks/output-formats';
+import { type OpenFile, OpenFiles } from './open-files';
 import { StoredIndex, writerIdOf } from './stored-index';
+import { type BatchId, WriteJournal } from './write-journal';
 
 /** Batches dropped because their id was stored already (a resend). */
 export const BATCHES_DUPLICATE = 'batches_duplicate';
@@ -59,27 +65,10 @@ export interface EscapedFileOptions {
   syncMs: number;
 }
 
-/** A write journal is replaced by a fresh one past this size, once all it lists is in the index. */
-const JOURNAL_ROTATE_BYTES = 1 << 20;
-
 export const ESCAPED_FILE_DEFAULTS: EscapedFileOptions = { maxOpenFiles: 128, idleMs: 0, syncMs: 5 };
-
-interface OpenFile {
-  finalPath: string;
-  tmpPath: string;
-  handle: fs.FileHandle;
-  /** Its entry in the journal of unfinished files. */
-  entry: string;
-  /** Bytes written to it. */
-  size: number;
-  lastWrite: number;
-}
 
 /** What templates that read no event are formatted with. */
 const NO_EVENT: EscapeSource = { timestamp: 0, nanos: 0, priority: 0, host: () => '', body: () => '', attribute: () => undefined };
-
-let tmpCounter = 0;
-let writerCounter = 0;
 
 /** Names this process's temporary files and journal entries (pids get reused, this does not). */
 const PROCESS_TOKEN = randomBytes(6).toString('hex');
@@ -111,7 +100,7 @@ export class EscapedFileSink implements Sink {
   /** The path of every event when both templates give the same one (they read only the tags). */
   private readonly onlyPath: string | null;
   private readonly file: Template;
-  private readonly files = new Map<string, OpenFile>();
+  private readonly files: OpenFiles;
   private readonly cursor = new EventCursor();
   private readonly source = new CursorEscapeSource();
   /** Formatted output per file path, for the batch being written; buffers are reused. */
@@ -121,28 +110,19 @@ export class EscapedFileSink implements Sink {
   private readonly shareDir: string;
   private readonly journalDir: string;
   private readonly writerId: string;
-  /** Prefix of this process's journal entries. */
-  private readonly entryPrefix: string;
   /**
    * This writer's journal of the batch ids it has written. If the process dies, the writer that
    * finishes its files records these ids as stored, so the batches replayed from a durable
-   * channel are dropped instead of written twice; other collectors read it too. It is only ever
-   * appended to (readers follow it by offset) and replaced by a fresh file once it has grown past
-   * {@link JOURNAL_ROTATE_BYTES} and everything in it is recorded in the index.
+   * channel are dropped instead of written twice; other collectors read it too.
    */
-  private idsFile = '';
-  private idsHandle: fs.FileHandle | null = null;
-  private readonly writerNo = ++writerCounter;
-  private journalGen = 0;
-  private journalBytes = 0;
-  private journalQueue: Promise<void> = Promise.resolve();
+  private readonly journal: WriteJournal;
   private idleTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private syncing = false;
   private index: StoredIndex | null = null;
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
-  private pending: Array<{ origin: string; seq: number }> = [];
+  private pending: BatchId[] = [];
   /** Journaled, whether or not written yet. */
   private readonly pendingIds = new Set<string>();
   /** A batch is journaled and being written: the journal must not be emptied. */
@@ -155,7 +135,7 @@ export class EscapedFileSink implements Sink {
     private readonly ctx: ComponentContext,
     private readonly options: EscapedFileOptions = ESCAPED_FILE_DEFAULTS,
     /** Who owns the files this writer opens; tests play a crashed process with another one. */
-    private readonly owner: string = PROCESS_TOKEN,
+    owner: string = PROCESS_TOKEN,
   ) {
     this.dir = compileTemplate(localPath(dirTemplate));
     this.file = compileTemplate(fileTemplate);
@@ -166,7 +146,9 @@ export class EscapedFileSink implements Sink {
     this.shareDir = root ? path.join(root, '.flume', `stored-${key}`) : path.join(ctx.dataDir, 'stored', key);
     this.journalDir = path.join(this.shareDir, 'open');
     this.writerId = writerIdOf(ctx.dataDir);
-    this.entryPrefix = `${this.writerId}.${owner}.`;
+    const entryPrefix = `${this.writerId}.${owner}.`;
+    this.files = new OpenFiles(this.journalDir, entryPrefix, owner, options.maxOpenFiles, ctx.logger);
+    this.journal = new WriteJournal(this.journalDir, entryPrefix, this.writerId, ctx.logger);
   }
 
   async open(): Promise<void> {
@@ -174,11 +156,11 @@ export class EscapedFileSink implements Sink {
     await fs.mkdir(this.journalDir, { recursive: true });
     const index = StoredIndex.acquire(this.shareDir, this.writerId);
     this.index = index;
-    await this.finishOrphans();
-    await this.openJournal();
+    await this.journal.finishOrphans((ids) => index.record(ids));
+    await this.journal.open();
     if (this.options.idleMs > 0) {
       this.idleTimer = setInterval(() => {
-        const run = this.queue.then(() => this.completeIdle());
+        const run = this.queue.then(() => this.files.completeIdle(this.options.idleMs));
         this.queue = run.catch((err) => {
           this.ctx.logger.error('completing idle files failed', { error: String(err) });
         });
@@ -193,7 +175,7 @@ export class EscapedFileSink implements Sink {
     // The one file of templates that read no event is made now, not on the first batch: creating
     // it (a .tmp file and a synced journal entry) takes tens of ms on a busy disk, which the first
     // batch of every roll waited for. Left empty, it is removed instead of completed.
-    if (this.onlyPath !== null) await this.fileFor(this.onlyPath, new Set());
+    if (this.onlyPath !== null) await this.files.fileFor(this.onlyPath, new Set());
   }
 
   /** Appends run one at a time: two batches never interleave within a file. */
@@ -251,7 +233,7 @@ export class EscapedFileSink implements Sink {
     try {
       const inUse = new Set(this.buckets.keys());
       const parts: Array<{ f: OpenFile; view: Buffer }> = [];
-      for (const [p, buf] of this.buckets) parts.push({ f: await this.fileFor(p, inUse), view: buf.view() });
+      for (const [p, buf] of this.buckets) parts.push({ f: await this.files.fileFor(p, inUse), view: buf.view() });
       if (batch.seq > 0) {
         // Journaled before its bytes, with where they go: a crash mid-write is cut off on recovery.
         let line = `${id}\t`;
@@ -261,8 +243,7 @@ export class EscapedFileSink implements Sink {
         }
         this.writing = true;
         this.pendingIds.add(id);
-        this.journalBytes += line.length + 1;
-        await this.journal((h) => h.write(`${line}\n`));
+        await this.journal.append(line);
       }
       for (const { f, view } of parts) {
         await f.handle.write(view, 0, view.length);
@@ -294,7 +275,7 @@ export class EscapedFileSink implements Sink {
   }
 
   /** The batches of `done` are durable now: record their ids and tell the ledger. */
-  private async markStored(done: Array<{ origin: string; seq: number }>): Promise<void> {
+  private async markStored(done: BatchId[]): Promise<void> {
     if (done.length === 0) return;
     // The ids count as stored from here on (a resend is dropped), and their end-to-end acks go
     // now: the bytes are durable, and until the index line is too, the journal still names them
@@ -304,20 +285,7 @@ export class EscapedFileSink implements Sink {
     for (const { origin, seq } of done) this.ctx.ledger?.stored(origin, seq);
     await indexed;
     // Ids written since the snapshot stay journaled until a later flush covers them.
-    if (this.pending.length === 0 && !this.writing && this.journalBytes > JOURNAL_ROTATE_BYTES) {
-      await this.journal(async (old) => {
-        const oldFile = this.idsFile;
-        await this.openJournal();
-        await old.close();
-        await fs.rm(oldFile, { force: true });
-      });
-    }
-  }
-
-  private async openJournal(): Promise<void> {
-    this.idsFile = path.join(this.journalDir, `${this.entryPrefix}w${this.writerNo}.${++this.journalGen}.ids`);
-    this.idsHandle = await fs.open(this.idsFile, 'a');
-    this.journalBytes = 0;
+    if (this.pending.length === 0 && !this.writing && this.journal.wantsRotate) await this.journal.rotate();
   }
 
   /** The output buffer of the batch being written for file `p` (buffers are reused). */
@@ -331,23 +299,16 @@ export class EscapedFileSink implements Sink {
     return out;
   }
 
-  /** Runs an operation on the ids journal after the ones before it (appends and a replacement must not cross). */
-  private journal(op: (h: fs.FileHandle) => Promise<unknown>): Promise<void> {
-    const run = this.journalQueue.then(() => (this.idsHandle ? op(this.idsHandle) : undefined)).then(() => undefined);
-    this.journalQueue = run.catch(() => undefined);
-    return run;
-  }
-
   /** The paths of the files open now (their `.tmp` names are internal). */
   get openFiles(): string[] {
-    return [...this.files.keys()];
+    return this.files.paths;
   }
 
   async flush(): Promise<void> {
     await this.queue;
     // Only what was written before the sync started is durable after it.
     const done = this.pending.splice(0);
-    await Promise.all([...this.files.values()].map((f) => f.handle.datasync()));
+    await this.files.syncAll();
     await this.markStored(done);
   }
 
@@ -357,171 +318,13 @@ export class EscapedFileSink implements Sink {
     this.idleTimer = null;
     this.syncTimer = null;
     await this.queue;
-    const files = [...this.files.values()];
-    this.files.clear();
-    const results = await Promise.allSettled(files.map((f) => this.complete(f)));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    await this.files.completeAll();
     await this.markStored(this.pending.splice(0));
-    await this.journalQueue;
-    await this.idsHandle?.close();
-    this.idsHandle = null;
-    await fs.rm(this.idsFile, { force: true });
+    await this.journal.close();
     this.removeIndex?.();
     this.removeIndex = null;
     this.index?.release();
     this.index = null;
-  }
-
-  /** The open file for `finalPath`; `inUse` are files the current batch writes, never closed to make room. */
-  private async fileFor(finalPath: string, inUse: ReadonlySet<string>): Promise<OpenFile> {
-    const open = this.files.get(finalPath);
-    if (open) {
-      // Most recently written last: Map order is the eviction order.
-      this.files.delete(finalPath);
-      this.files.set(finalPath, open);
-      open.lastWrite = Date.now();
-      return open;
-    }
-    while (this.files.size >= this.options.maxOpenFiles) {
-      const oldest = [...this.files.keys()].find((p) => !inUse.has(p));
-      if (oldest === undefined) break;
-      const f = this.files.get(oldest)!;
-      this.files.delete(oldest);
-      await this.complete(f);
-    }
-    await fs.mkdir(path.dirname(finalPath), { recursive: true });
-    const n = ++tmpCounter;
-    const tmpPath = `${finalPath}.${this.owner}.${n}.tmp`;
-    const handle = await fs.open(tmpPath, 'wx');
-    const entry = path.join(this.journalDir, `${this.entryPrefix}${n}`);
-    await writeDurably(entry, JSON.stringify({ tmpPath, finalPath }));
-    const f = { finalPath, tmpPath, handle, entry, size: 0, lastWrite: Date.now() };
-    this.files.set(finalPath, f);
-    this.ctx.logger.debug('file opened', { file: tmpPath });
-    return f;
-  }
-
-  /** Completes the files idle for `idleMs`: the least recently written come first in the map. */
-  private async completeIdle(): Promise<void> {
-    const limit = Date.now() - this.options.idleMs;
-    for (const [p, f] of this.files) {
-      if (f.lastWrite > limit) break;
-      this.files.delete(p);
-      await this.complete(f);
-    }
-  }
-
-  /** Makes a file durable and gives it its final name. */
-  private async complete(f: OpenFile): Promise<void> {
-    if (f.size === 0) {
-      await f.handle.close();
-      await fs.rm(f.tmpPath, { force: true });
-      await fs.rm(f.entry, { force: true });
-      return;
-    }
-    await f.handle.datasync();
-    await f.handle.close();
-    const target = await freeName(f.finalPath);
-    await fs.rename(f.tmpPath, target);
-    await fs.rm(f.entry, { force: true });
-    this.ctx.logger.info('file completed', { file: target });
-  }
-
-  /**
-   * Finishes what an earlier (crashed) process of this writer left: cuts off a batch whose bytes
-   * were not all written, fsyncs and renames its files, and records the ids it had written as
-   * stored: their bytes are in those files, durable now. Other writers' entries are theirs.
-   */
-  private async finishOrphans(): Promise<void> {
-    const names = (await fs.readdir(this.journalDir))
-      .filter((n) => n.startsWith(`${this.writerId}.`) && !n.startsWith(this.entryPrefix));
-    const files = new Map<string, { tmpPath: string; finalPath: string }>();
-    for (const name of names) {
-      if (name.endsWith('.ids')) continue;
-      try {
-        files.set(name, JSON.parse(await fs.readFile(path.join(this.journalDir, name), 'utf8')) as { tmpPath: string; finalPath: string });
-      } catch {
-        // Torn while being written: its file was opened but never written to.
-      }
-    }
-    const stored: Array<{ origin: string; seq: number }> = [];
-    for (const name of names.filter((n) => n.endsWith('.ids'))) {
-      const text = await fs.readFile(path.join(this.journalDir, name), 'utf8');
-      // A torn last line (killed mid-write) is left out: its batch's bytes were never written.
-      for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
-        const [origin, seqText, where = ''] = line.split('\t');
-        const seq = Number(seqText);
-        if (!origin || !Number.isSafeInteger(seq)) continue;
-        if (!(await this.bytesComplete(where, files))) break; // the batch being written when it died; nothing follows
-        stored.push({ origin, seq });
-      }
-    }
-    for (const name of names) {
-      const paths = files.get(name);
-      if (paths) {
-        try {
-          const h = await fs.open(paths.tmpPath, 'r+');
-          const empty = (await h.stat()).size === 0;
-          if (!empty) await h.datasync();
-          await h.close();
-          if (empty) {
-            // Opened ahead of any batch, or killed before the first one: nothing to keep.
-            await fs.rm(paths.tmpPath, { force: true });
-          } else {
-            const target = await freeName(paths.finalPath);
-            await fs.rename(paths.tmpPath, target);
-            this.ctx.logger.warn('finished a file a previous process left unfinished', { file: target });
-          }
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-      if (!name.endsWith('.ids')) await fs.rm(path.join(this.journalDir, name), { force: true });
-    }
-    await this.index!.record(stored);
-    for (const name of names.filter((n) => n.endsWith('.ids'))) await fs.rm(path.join(this.journalDir, name), { force: true });
-  }
-
-  /**
-   * Whether every part (`entry:start:end`, comma-separated) of a journaled batch reached its
-   * file; if not, the parts written are cut off so the batch can be written again whole.
-   */
-  private async bytesComplete(where: string, files: ReadonlyMap<string, { tmpPath: string }>): Promise<boolean> {
-    // No entry or no .tmp: the file was completed (renamed) after this batch was written.
-    const parts = (where ? where.split(',') : []).map((part) => {
-      const [entry, start, end] = part.split(':');
-      return { tmpPath: files.get(entry)?.tmpPath, start: Number(start), end: Number(end) };
-    });
-    const sizeOf = (p: string | undefined): Promise<number> => (p ? fs.stat(p).then((st) => st.size, () => Infinity) : Promise.resolve(Infinity));
-    const sizes = await Promise.all(parts.map((part) => sizeOf(part.tmpPath)));
-    if (parts.every((part, i) => sizes[i] >= part.end)) return true;
-    for (let i = 0; i < parts.length; i++) {
-      if (parts[i].tmpPath && Number.isFinite(sizes[i]) && sizes[i] > parts[i].start) await fs.truncate(parts[i].tmpPath!, parts[i].start);
-    }
-    this.ctx.logger.warn('cut off a batch a previous process was killed while writing; it is written again from the channel', { parts: where });
-    return false;
-  }
-}
-
-async function writeDurably(file: string, text: string): Promise<void> {
-  const h = await fs.open(file, 'w');
-  try {
-    await h.writeFile(text);
-    await h.datasync();
-  } finally {
-    await h.close();
-  }
-}
-
-/** `p`, or `p.1`, `p.2`, ... : the first that does not exist. */
-async function freeName(p: string): Promise<string> {
-  for (let i = 0; ; i++) {
-    const candidate = i === 0 ? p : `${p}.${i}`;
-    try {
-      await fs.access(candidate);
-    } catch {
-      return candidate;
-    }
   }
 }
 

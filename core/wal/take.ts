@@ -1,0 +1,172 @@
+/**
+ * The take side of the WAL: records come out in log order, each once, until acked or given back.
+ *
+ * - A record is takeable once the writer has synced it (`lsn <= durableLsn`) and while it is not
+ *   acked. Recently written records are served from an in-memory cache, bounded by `cacheBytes`
+ *   and filled by the writer (`publish`); the others are read back from their segment, so
+ *   opening a large backlog reads none of it up front.
+ * - `readLsn` is the next lsn never handed out. It only grows; a record given back (a rolled
+ *   back take) waits in `redeliver`, sorted by lsn, and goes out again before any new one.
+ * - Reads from disk run one at a time (`locked`) through one `SegmentReader` kept between takes
+ *   while they read on in the same segment. A record that does not check out is reported through
+ *   `noteCorrupt` (once: what recovery marked acked is not reported again) and stepped over.
+ * - A dropped segment's reader is let go (`forget`): its records were all acked.
+ */
+import * as fs from 'node:fs/promises';
+import { batchPool } from '../buffer-pool';
+import type { Batch } from '../channel';
+import type { AckState } from './acks';
+import { SegmentReader } from './reader';
+import type { Segment, SegmentFiles } from './segments';
+import type { WalState } from './state';
+
+/** A record handed out (or cached to be): where it is in the log, and its batch. */
+export interface Rec {
+  lsn: number;
+  length: number;
+  seg: Segment;
+  offset: number;
+  batch: Batch;
+}
+
+/** Reports bytes [from, to) of `seg` bad and lsns [firstLost, resumeLsn) lost with them. */
+export type NoteCorrupt = (seg: Segment, from: number, to: number, firstLost: number, resumeLsn: number) => void;
+
+export class TakeSide {
+  /** Records taken by open transactions. */
+  inFlight = 0;
+  private readLsn = 1;
+  private readPos: { seg: Segment; offset: number } | null = null;
+  private diskReader: { seg: Segment; reader: SegmentReader } | null = null;
+  private readonly cache = new Map<number, Rec>();
+  private cachedBytes = 0;
+  private redeliver: Rec[] = [];
+  private readLock: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly s: WalState,
+    private readonly segs: SegmentFiles,
+    private readonly acks: AckState,
+    private readonly noteCorrupt: NoteCorrupt,
+  ) {}
+
+  /** Where reading starts after open: the first lsn not known to be acked. */
+  startAt(lsn: number): void {
+    this.readLsn = lsn;
+  }
+
+  /** Caches records just written, as room allows; a record left out goes back to the pool. */
+  publish(recs: Rec[]): void {
+    for (const rec of recs) {
+      if (this.cachedBytes + rec.length <= this.s.opts.cacheBytes) {
+        this.cache.set(rec.lsn, rec);
+        this.cachedBytes += rec.length;
+      } else {
+        // Not kept: a taker will read it back from its segment, and its buffer is free now.
+        batchPool.give(rec.batch.bytes);
+      }
+    }
+  }
+
+  /** Lets go of a dropped segment. */
+  forget(seg: Segment): void {
+    if (this.diskReader?.seg === seg) this.diskReader = null;
+    if (this.readPos?.seg === seg) this.readPos = null;
+  }
+
+  /** The next record to hand out, waiting up to `waitMs` for one; null if none came. */
+  async next(waitMs: number): Promise<Rec | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const again = this.redeliver.shift();
+      if (again) {
+        this.inFlight++;
+        return again;
+      }
+      if (this.readLsn <= this.s.durableLsn) {
+        const rec = await this.locked(() => this.readNext());
+        if (rec) {
+          this.inFlight++;
+          return rec;
+        }
+        continue;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || this.s.lifecycle !== 'RUNNING') return null;
+      await this.s.notEmpty.wait(left);
+    }
+  }
+
+  /** Takes back records of a rolled-back transaction: they go out again first, in log order. */
+  giveBack(recs: Rec[]): void {
+    this.inFlight -= recs.length;
+    this.redeliver.push(...recs);
+    this.redeliver.sort((a, b) => a.lsn - b.lsn);
+    this.s.notEmpty.wakeAll();
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.readLock.then(fn, fn);
+    this.readLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The next unacked record at or after `readLsn`, from the cache or from disk. */
+  private async readNext(): Promise<Rec | null> {
+    while (this.readLsn <= this.s.durableLsn) {
+      const lsn = this.readLsn;
+      const cached = this.cache.get(lsn);
+      if (cached) {
+        this.cache.delete(lsn);
+        this.cachedBytes -= cached.length;
+        this.readLsn = lsn + 1;
+        this.readPos = { seg: cached.seg, offset: cached.offset + cached.length };
+        if (!this.acks.isAcked(lsn)) return cached;
+        continue;
+      }
+      const rec = await this.readFromDisk();
+      if (rec && !this.acks.isAcked(rec.lsn)) return rec;
+    }
+    return null;
+  }
+
+  private async readFromDisk(): Promise<Rec | null> {
+    const lsn = this.readLsn;
+    const segments = this.segs.list;
+    if (!this.readPos || this.readPos.seg.deleted) {
+      let seg: Segment | undefined;
+      for (const s of segments) if (s.firstLsn <= lsn) seg = s;
+      if (!seg) {
+        // The record's segment is gone: only acked records were in it.
+        this.readLsn = segments[0]?.firstLsn ?? this.s.durableLsn + 1;
+        return null;
+      }
+      this.readPos = { seg, offset: 0 };
+    }
+    const { seg, offset } = this.readPos;
+    if (!this.diskReader || this.diskReader.seg !== seg || this.diskReader.reader.position !== offset) {
+      seg.reader ??= await fs.open(seg.file, 'r');
+      this.diskReader = { seg, reader: new SegmentReader(seg.reader, seg.size, offset, offset === 0 ? seg.firstLsn : lsn) };
+    }
+    const reader = this.diskReader.reader;
+    reader.extend(seg.size);
+    const r = await reader.next();
+    if (r.kind === 'end') {
+      const nextSeg = segments[segments.indexOf(seg) + 1];
+      const endLsn = nextSeg ? nextSeg.firstLsn : this.s.durableLsn + 1;
+      if (this.readLsn < endLsn) this.noteCorrupt(seg, r.from, seg.size, this.readLsn, endLsn);
+      this.readLsn = endLsn;
+      this.readPos = nextSeg ? { seg: nextSeg, offset: 0 } : null;
+      this.diskReader = null;
+      return null;
+    }
+    if (r.kind === 'corrupt') this.noteCorrupt(seg, r.from, r.to, Math.max(r.firstLost, this.readLsn), r.record.lsn);
+    this.s.counters.diskReads++;
+    const { record } = r;
+    this.readPos = { seg, offset: r.offset + record.length };
+    if (record.lsn < this.readLsn) return null;
+    this.readLsn = record.lsn + 1;
+    const batch: Batch = { origin: record.origin, seq: record.seq, count: record.count, bytes: record.payload };
+    return { lsn: record.lsn, length: record.length, seg, offset: r.offset, batch };
+  }
+}
