@@ -1,6 +1,13 @@
 /**
  * One error hierarchy. Every error carries data in fields, not only prose, and says whether
- * trying again may succeed. `grpcCode` is the status a server answers with for it.
+ * trying again may succeed (`retriable`). `grpcCode` is the status a server answers with for it.
+ *
+ * The two go together on purpose: a server answers a retriable error with a code that
+ * `isRetriable` (below, the one place that decides) treats as retriable on the client.
+ * UNAVAILABLE (closed, no collector), RESOURCE_EXHAUSTED (a channel full for too long)
+ * and DEADLINE_EXCEEDED: try again, later or elsewhere. DATA_LOSS (bad checksum) and
+ * INVALID_ARGUMENT (malformed, bad spec): the same request can never succeed. One exception:
+ * a batch larger than a channel's capacity is RESOURCE_EXHAUSTED but not retriable.
  */
 import { status } from '@grpc/grpc-js';
 
@@ -14,11 +21,12 @@ export class FlumeError extends Error {
   }
 }
 
+/** A put waited `waitedMs` for room in a full channel and gave up (backpressure). */
 export class ChannelFullError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.RESOURCE_EXHAUSTED;
-  constructor(readonly channel: string, readonly capacityBytes: number) {
-    super(`channel ${channel} is full (${capacityBytes} bytes)`);
+  constructor(readonly channel: string, readonly waitedMs: number) {
+    super(`channel ${channel} stayed full for ${waitedMs} ms`);
   }
 }
 
@@ -54,9 +62,13 @@ export class MalformedBatchError extends FlumeError {
   override readonly grpcCode = status.INVALID_ARGUMENT;
 }
 
+/** No collector to send to: none answered, or none is assigned yet. */
 export class NoCollectorError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.UNAVAILABLE;
+  constructor(readonly sink: string, reason: string) {
+    super(`${sink}: ${reason}`);
+  }
 }
 
 export class SpecSyntaxError extends FlumeError {
@@ -80,16 +92,25 @@ export class ValidationError extends FlumeError {
   }
 }
 
-/** The one place that says which errors are worth retrying. */
+/**
+ * gRPC codes a client may retry (ABORTED too: gRPC's advice is "retry at a higher level").
+ * Every other code, DATA_LOSS and INVALID_ARGUMENT first, is final.
+ */
+const RETRIABLE_GRPC_CODES: ReadonlySet<number> = new Set([
+  status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.DEADLINE_EXCEEDED, status.ABORTED,
+]);
+
+/** Node system errors of a connection or a busy resource, worth another try. */
+const RETRIABLE_SYSTEM_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAGAIN']);
+
+/**
+ * The one place that says which errors are worth retrying: a FlumeError by its flag, a gRPC
+ * error (a number `code`) by its status, a Node system error (a string `code`) by its kind.
+ */
 export function isRetriable(err: unknown): boolean {
   if (err instanceof FlumeError) return err.retriable;
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') {
-    return code === status.UNAVAILABLE || code === status.RESOURCE_EXHAUSTED || code === status.DEADLINE_EXCEEDED
-      || code === status.ABORTED;
-  }
-  if (typeof code === 'string') {
-    return ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAGAIN', 'CONNECTION_LOSS'].includes(code);
-  }
+  if (typeof code === 'number') return RETRIABLE_GRPC_CODES.has(code);
+  if (typeof code === 'string') return RETRIABLE_SYSTEM_CODES.has(code);
   return false;
 }
