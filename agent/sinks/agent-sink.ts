@@ -8,7 +8,7 @@
  *   `windowBytes` (one batch always goes). After a reconnect the unacked ones are resent in that
  *   same order, ahead of anything newer. Acks are matched by (origin, seq).
  * - One stream is open at a time. When it fails, the sink tries the next collector of the chain
- *   at once, and after a full round without success backs off (core/retry.ts `backoffMs`).
+ *   at once, and after a full round without success backs off (core/retry.ts `Backoff`).
  *   While on another collector than the first, it tries the first again every `failbackMs` and
  *   moves back when it answers.
  * - E2E: before resending after a reconnect the sink asks the new stream's collector (`Stored`)
@@ -27,7 +27,7 @@ import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
 import { type Logger, silentLogger } from '../../core/logger';
 import { DELIVERY_MS } from '../../core/metrics';
-import { backoffMs, sleep } from '../../core/retry';
+import { Backoff, pause, sleep } from '../../core/retry';
 import { type AppendStream, CollectorConnection } from './connection';
 import { type AgentSinkOptions, parseAgentSinkOptions } from './options';
 
@@ -96,6 +96,8 @@ export class AgentSink implements Sink {
   private ready = false;
   /** Bytes of the batches sent on the current stream and not settled. */
   private sentBytes = 0;
+  /** Between rounds of the chain in which no collector answered. */
+  private readonly backoff: Backoff;
   private closing = false;
   private loop: Promise<void> | null = null;
   private readonly abort = new AbortController();
@@ -120,6 +122,7 @@ export class AgentSink implements Sink {
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
     this.counters = new TierCounters(deps.counters);
     this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc));
+    this.backoff = new Backoff({ initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs });
   }
 
   get window(): number {
@@ -203,7 +206,6 @@ export class AgentSink implements Sink {
   // -- the connection loop ------------------------------------------------------------------
 
   private async run(): Promise<void> {
-    let failedRounds = 0;
     let failedInRound = 0;
     while (!this.closing) {
       if (this.collectors.length === 0) {
@@ -218,7 +220,7 @@ export class AgentSink implements Sink {
       const ok = await this.connect(index);
       if (this.closing) return;
       if (ok) {
-        failedRounds = 0;
+        this.backoff.reset();
         failedInRound = 0;
         // Wait until the stream ends (onClosed, restartStream or close call `wake`).
         if (this.ready) await new Promise<void>((resolve) => (this.wake = resolve));
@@ -234,8 +236,7 @@ export class AgentSink implements Sink {
       }
       if (failedInRound >= this.collectors.length) {
         failedInRound = 0;
-        const delay = backoffMs(failedRounds++, { initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs, factor: 2 });
-        await sleep(delay, this.abort.signal).catch(() => undefined);
+        await pause(this.backoff.next(), this.abort.signal);
       }
     }
   }
