@@ -13,6 +13,16 @@
  *   a worker that must put a batch back first, a "retry at" time): `next()` after each failure,
  *   `reset()` after a success.
  *
+ *     // A reconnect loop that owns its control flow:
+ *     const backoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
+ *     while (!closing) {
+ *       if (await connect()) { backoff.reset(); await streamEnded(); continue; }
+ *       await pause(backoff.next(), abort.signal); // an abort ends the wait, not the loop
+ *     }
+ *
+ *     // One call, tried again while `isRetriable` says so, for at most 30 s:
+ *     const reply = await retry(() => client.getConfig(), { deadlineMs: 30_000, signal });
+ *
  * Delays grow from `initialMs` by `factor` per failure up to `maxMs`, randomised by `jitter`:
  * - `full` (default): uniform in [0, min(maxMs, initialMs × factor^n)]. Spreads retries widest;
  *   the first may come at once. Good for reconnect loops.
@@ -23,19 +33,20 @@
  */
 import { isRetriable } from './errors';
 
-export type Jitter = 'full' | 'decorrelated' | 'none';
+type Jitter = 'full' | 'decorrelated' | 'none';
 
 export interface BackoffOptions {
-  /** The first delay's ceiling (`full`), or floor (`decorrelated`). */
+  /** The first delay's ceiling (`full`), or floor (`decorrelated`). Default 100. */
   initialMs: number;
-  /** No delay is longer than this. */
+  /** No delay is longer than this. Default 10 000. */
   maxMs: number;
-  /** Growth per failure (`full`, `none`). */
+  /** Growth per failure (`full`, `none`). Default 2. */
   factor: number;
+  /** Default `full`. */
   jitter: Jitter;
 }
 
-export const BACKOFF_DEFAULTS: BackoffOptions = { initialMs: 100, maxMs: 10_000, factor: 2, jitter: 'full' };
+const BACKOFF_DEFAULTS: BackoffOptions = { initialMs: 100, maxMs: 10_000, factor: 2, jitter: 'full' };
 
 /** Delays for one loop: `next()` after each failure, `reset()` after a success. */
 export class Backoff {
@@ -80,11 +91,11 @@ export class Backoff {
 }
 
 export interface RetryOptions extends BackoffOptions {
-  /** Calls of `fn` at most, the first included (Infinity: no limit). */
+  /** Calls of `fn` at most, the first included (default Infinity: no limit). */
   attempts: number;
-  /** Give up once this long has passed since the first call (Infinity: never); no sleep outlasts it. */
+  /** Give up once this long has passed since the first call (default Infinity); no sleep outlasts it. */
   deadlineMs: number;
-  /** Whether an error is worth another try. */
+  /** Whether an error is worth another try. Default `isRetriable` (core/errors.ts). */
   retriable: (err: unknown) => boolean;
   /** Aborting it ends a sleep at once; `retry` then rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -94,7 +105,7 @@ export interface RetryOptions extends BackoffOptions {
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
-export const RETRY_DEFAULTS: RetryOptions = {
+const RETRY_DEFAULTS: RetryOptions = {
   ...BACKOFF_DEFAULTS,
   attempts: Infinity,
   deadlineMs: Infinity,
