@@ -1,6 +1,13 @@
 /**
  * One error hierarchy. Every error carries data in fields, not only prose, and says whether
- * trying again may succeed. `grpcCode` is the status a server answers with for it.
+ * trying again may succeed (`retriable`). `grpcCode` is the status a server answers with for it.
+ *
+ * The two go together on purpose: a server answers a retriable error with a code that
+ * `isRetriable` (below, the one place that decides) treats as retriable on the client.
+ * UNAVAILABLE (closed, no collector), RESOURCE_EXHAUSTED (a channel full for too long)
+ * and DEADLINE_EXCEEDED: try again, later or elsewhere. DATA_LOSS (bad checksum) and
+ * INVALID_ARGUMENT (malformed, bad spec): the same request can never succeed. One exception:
+ * a batch larger than a channel's capacity is RESOURCE_EXHAUSTED but not retriable.
  */
 import { status } from '@grpc/grpc-js';
 
@@ -16,11 +23,12 @@ export class FlumeError extends Error {
   }
 }
 
+/** A put waited `waitedMs` for room in a full channel and gave up (backpressure). */
 export class ChannelFullError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.RESOURCE_EXHAUSTED;
-  constructor(readonly channel: string, readonly capacityBytes: number) {
-    super(`channel ${channel} is full (${capacityBytes} bytes)`);
+  constructor(readonly channel: string, readonly waitedMs: number) {
+    super(`channel ${channel} stayed full for ${waitedMs} ms`);
   }
 }
 
@@ -59,9 +67,13 @@ export class MalformedBatchError extends FlumeError {
   override readonly grpcCode = status.INVALID_ARGUMENT;
 }
 
+/** No collector to send to: none answered, or none is assigned yet. */
 export class NoCollectorError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.UNAVAILABLE;
+  constructor(readonly sink: string, reason: string) {
+    super(`${sink}: ${reason}`);
+  }
 }
 
 export class SpecSyntaxError extends FlumeError {
@@ -85,16 +97,32 @@ export class ValidationError extends FlumeError {
   }
 }
 
-const RETRIABLE_CODES = new Set([
-  // The machine or the network, for now: space, quotas, descriptors, permissions an operator fixes.
-  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'EAGAIN', 'ENOENT',
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECTION_LOSS',
+/**
+ * gRPC codes a client may retry (ABORTED too: gRPC's advice is "retry at a higher level"), and
+ * the ones that say the data itself is at fault. Every other code is unknown.
+ */
+const RETRIABLE_GRPC_CODES: ReadonlySet<number> = new Set([
+  status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.DEADLINE_EXCEEDED, status.ABORTED,
 ]);
-// Values no file system or encoder will ever take: a name too long, a NUL in a path, a bad argument.
-const PERMANENT_CODES = new Set(['ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_BUFFER_OUT_OF_BOUNDS']);
+const PERMANENT_GRPC_CODES: ReadonlySet<number> = new Set([status.INVALID_ARGUMENT, status.DATA_LOSS]);
 
 /**
- * The one place that says what a failure means for the data that met it:
+ * Node system errors of the machine or the network, for now: space, quotas, descriptors,
+ * permissions an operator fixes, a peer away.
+ */
+const RETRIABLE_SYSTEM_CODES: ReadonlySet<string> = new Set([
+  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'EAGAIN', 'ENOENT',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+]);
+/** Values no file system or encoder will ever take: a name too long, a NUL in a path, a bad argument. */
+const PERMANENT_SYSTEM_CODES: ReadonlySet<string> = new Set([
+  'ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_BUFFER_OUT_OF_BOUNDS',
+]);
+
+/**
+ * The one place that says what a failure means for the data that met it: a FlumeError by its
+ * flags, a gRPC error (a number `code`) by its status, a Node system error (a string `code`) by
+ * its kind.
  * - 'retriable': the world may change (space freed, a peer back): retry with backoff, for ever;
  * - 'permanent': the data itself is at fault: retrying cannot help (quarantine it, core/dead-letter.ts);
  * - 'unknown': neither is known; callers retry it (quarantining on a guess would move the data of
@@ -103,18 +131,12 @@ const PERMANENT_CODES = new Set(['ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE', 'ERR_I
 export function failureKind(err: unknown): 'retriable' | 'permanent' | 'unknown' {
   if (err instanceof FlumeError) return err.retriable ? 'retriable' : err.permanent ? 'permanent' : 'unknown';
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') {
-    if (code === status.UNAVAILABLE || code === status.RESOURCE_EXHAUSTED || code === status.DEADLINE_EXCEEDED || code === status.ABORTED) return 'retriable';
-    if (code === status.INVALID_ARGUMENT || code === status.DATA_LOSS) return 'permanent';
-  }
-  if (typeof code === 'string') {
-    if (RETRIABLE_CODES.has(code)) return 'retriable';
-    if (PERMANENT_CODES.has(code)) return 'permanent';
-  }
+  if (typeof code === 'number') return RETRIABLE_GRPC_CODES.has(code) ? 'retriable' : PERMANENT_GRPC_CODES.has(code) ? 'permanent' : 'unknown';
+  if (typeof code === 'string') return RETRIABLE_SYSTEM_CODES.has(code) ? 'retriable' : PERMANENT_SYSTEM_CODES.has(code) ? 'permanent' : 'unknown';
   return 'unknown';
 }
 
-/** The one place that says which errors are worth retrying. */
+/** Whether an error is worth retrying (see {@link failureKind}). */
 export function isRetriable(err: unknown): boolean {
   return failureKind(err) === 'retriable';
 }

@@ -29,7 +29,7 @@ import {
   EVENTS_ACCEPTED, EVENTS_REJECTED, type Metrics, SINK_BATCHES_ACKED, SINK_BATCHES_RETRIED, SINK_BATCHES_SENT,
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
-import { backoffMs, sleep } from '../core/retry';
+import { Backoff, pause, sleep } from '../core/retry';
 import type { LogicalNodeSpec, SinkSpec } from '../core/spec/ast';
 import { openWal, WAL_DEFAULTS } from '../core/wal/wal';
 import { buildSink, buildSource } from './builder';
@@ -115,7 +115,8 @@ export class LogicalNode {
   /** Wakes workers sleeping in a backoff when the node stops. */
   private readonly stopSignal = new AbortController();
   private inFlightAppends = 0;
-  private failures = 0;
+  /** Failed appends in a row (any worker); reset by a success. */
+  private readonly backoff: Backoff;
   private deadLetters: DeadLetterStore | null = null;
   private removeDeadLetterIndex: (() => void) | null = null;
   private replayTimer: NodeJS.Timeout | null = null;
@@ -137,6 +138,7 @@ export class LogicalNode {
     const unknown = Object.keys(options).filter((k) => !(k in LOGICAL_NODE_DEFAULTS));
     if (unknown.length > 0) throw new FlumeError(`unknown logical node options: ${unknown.join(', ')}`);
     this.options = { ...LOGICAL_NODE_DEFAULTS, ...options };
+    this.backoff = new Backoff({ initialMs: this.options.retryInitialMs, maxMs: this.options.retryMaxMs });
     this.name = spec.name;
     this.log = deps.logger.child({ component: `node.${spec.name}` });
     this.channelCounters = this.countersFor('channel');
@@ -373,7 +375,7 @@ export class LogicalNode {
         await sink.append(batch);
         await tx.commit();
         tx.close();
-        this.failures = 0;
+        this.backoff.reset();
         c.add(SINK_BATCHES_ACKED);
         c.add(EVENTS_ACCEPTED, batch.count);
         c.add(BYTES_ACCEPTED, batch.bytes.length);
@@ -381,14 +383,14 @@ export class LogicalNode {
         if (tx.state === 'OPEN' && this.shouldQuarantine(err) && (await this.quarantine(batch, err))) {
           await tx.commit();
           tx.close();
-          this.failures = 0;
+          this.backoff.reset();
           continue;
         }
         if (tx.state === 'OPEN') tx.rollback();
         tx.close();
         c.add(ERRORS);
         c.add(SINK_BATCHES_RETRIED);
-        const delay = backoffMs(this.failures++, { initialMs: this.options.retryInitialMs, maxMs: this.options.retryMaxMs, factor: 2 });
+        const delay = this.backoff.next();
         this.log.warn('append failed; the batch goes back to the channel', {
           batch: `${batch.origin}#${batch.seq}`, retryInMs: Math.round(delay), error: err instanceof Error ? err.message : String(err),
         });
@@ -455,7 +457,7 @@ export class LogicalNode {
 
   /** Sleeps for a backoff, cut short when the node stops. */
   private pause(ms: number): Promise<void> {
-    return sleep(ms, this.stopSignal.signal).catch(() => undefined);
+    return pause(ms, this.stopSignal.signal);
   }
 
   private context(componentPath: string, tags?: Readonly<Record<string, string>>): ComponentContext {

@@ -18,6 +18,7 @@ import type { ChainSource } from '../core/component';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
 import type { Registry } from '../core/registry';
+import { Backoff } from '../core/retry';
 import type { LogicalNodeSpec } from '../core/spec/ast';
 import { parseSink, parseSource } from '../core/spec/parser';
 import { LogicalNode, type LogicalNodeOptions, type LogicalNodeState, type LogicalNodeStatus } from './logical-node';
@@ -76,13 +77,13 @@ interface Entry {
   node: LogicalNode | null;
   /** Set when the spec could not be parsed, validated or opened. */
   error?: string;
-  /** Failed opens in a row, and when the next `apply` may try again. */
-  failures: number;
+  /** Delays after failed opens in a row, and when the next `apply` may try again. */
+  backoff: Backoff;
   retryAt: number;
 }
 
-/** A node that failed to open is tried again by a later `apply` after this backoff (doubling). */
-export const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000 } as const;
+/** A node that failed to open is tried again by a later `apply` after this backoff (growing, never shorter than 1 s). */
+export const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000, jitter: 'decorrelated' } as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -189,7 +190,7 @@ export class LogicalNodeManager {
   private async openOne(name: string, want: DesiredNode, result: ApplyResult): Promise<void> {
     const previous = this.entries.get(name);
     const retrying = previous?.error !== undefined && previous.desired.version === want.version;
-    const entry: Entry = { desired: want, node: null, failures: retrying ? previous.failures : 0, retryAt: 0 };
+    const entry: Entry = { desired: want, node: null, backoff: retrying ? previous.backoff : new Backoff(REOPEN_BACKOFF), retryAt: 0 };
     this.entries.set(name, entry);
     try {
       if (!NODE_NAME.test(name)) throw new FlumeError(`logical node name ${JSON.stringify(name)} must use letters, digits, '_', '.', '-'`);
@@ -208,7 +209,7 @@ export class LogicalNodeManager {
       result.opened.push(name);
     } catch (err) {
       entry.error = err instanceof Error ? err.message : String(err);
-      entry.retryAt = Date.now() + Math.min(REOPEN_BACKOFF.maxMs, REOPEN_BACKOFF.initialMs * 2 ** entry.failures++);
+      entry.retryAt = Date.now() + entry.backoff.next();
       result.failed.push({ name, error: entry.error });
     }
   }

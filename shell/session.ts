@@ -7,7 +7,7 @@
  * One command runs at a time (the node-name refresh may run beside it; it never fails over).
  * The polling loops stop when their AbortSignal fires (Ctrl-C).
  */
-import { sleep } from '../core/retry';
+import { Backoff, sleep } from '../core/retry';
 import { FlumeError } from '../core/errors';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import {
@@ -221,12 +221,12 @@ export class Session {
 
   private async poll<T>(timeoutMs: number, signal: AbortSignal, check: () => Promise<WaitResult<T>>): Promise<WaitResult<T>> {
     const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY;
-    let delay = this.options.pollMinMs;
+    // pollMinMs first, then growing with jitter up to pollMaxMs: many shells do not poll in step.
+    const backoff = new Backoff({ initialMs: this.options.pollMinMs, maxMs: this.options.pollMaxMs, jitter: 'decorrelated' });
     for (;;) {
       const result = await check();
       if (result.done || Date.now() >= deadline) return result;
-      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), signal);
-      delay = Math.min(delay * 2, this.options.pollMaxMs);
+      await sleep(Math.min(backoff.next(), Math.max(0, deadline - Date.now())), signal);
     }
   }
 }

@@ -8,7 +8,7 @@
  *   `windowBytes` (one batch always goes). After a reconnect the unacked ones are resent in that
  *   same order, ahead of anything newer. Acks are matched by (origin, seq).
  * - One stream is open at a time. When it fails, the sink tries the next collector of the chain
- *   at once, and after a full round without success backs off (core/retry.ts `backoffMs`).
+ *   at once, and after a full round without success backs off (core/retry.ts `Backoff`).
  *   While on another collector than the first, it tries the first again every `failbackMs` and
  *   moves back when it answers.
  * - E2E: before resending after a reconnect the sink asks the new stream's collector (`Stored`)
@@ -17,7 +17,10 @@
  * - A batch the collector REJECTS (bad checksum, too large) can never be delivered: in E2E and
  *   DFO its append rejects with a non-retriable {@link BatchRejectedError}; in BE it is dropped
  *   and counted.
+ * - Each batch moves through the states of batch-state.ts (QUEUED, SENT, HOP_ACKED, then ACKED,
+ *   FAILED or DROPPED); this class decides when, {@link SinkBatch} enforces the order.
  */
+import { status } from '@grpc/grpc-js';
 import { batchPool } from '../../core/buffer-pool';
 import { type Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
@@ -27,7 +30,8 @@ import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
 import { type Logger, silentLogger } from '../../core/logger';
 import { DELIVERY_MS } from '../../core/metrics';
-import { backoffMs, sleep } from '../../core/retry';
+import { Backoff, pause, sleep } from '../../core/retry';
+import { SinkBatch } from './batch-state';
 import { type AppendStream, CollectorConnection } from './connection';
 import { type AgentSinkOptions, parseAgentSinkOptions } from './options';
 
@@ -59,22 +63,10 @@ export class BatchRejectedError extends FlumeError {
 
 export class SinkClosedError extends FlumeError {
   override readonly retriable = true;
+  override readonly grpcCode = status.UNAVAILABLE;
   constructor(readonly sink: string) {
     super(`sink ${sink} is closed`);
   }
-}
-
-interface Entry {
-  readonly batch: Batch;
-  readonly key: string;
-  /** Sent on the current stream (not yet answered). */
-  sent: boolean;
-  /** E2E: hop-acked at this time (0: not yet). */
-  hopAt: number;
-  resolve(): void;
-  reject(err: Error): void;
-  /** BE: dropped if no stream takes it by then. */
-  dropTimer?: NodeJS.Timeout;
 }
 
 export interface AgentSinkDeps {
@@ -90,13 +82,15 @@ export class AgentSink implements Sink {
   /** The chain now (an auto chain's list changes with the master's assignments). */
   private collectors: string[];
   /** Appends not yet resolved, in append order. */
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, SinkBatch>();
   private stream: AppendStream | null = null;
   /** Index in the chain of the collector the stream goes to. */
   private current = 0;
   private ready = false;
-  /** Bytes of the batches sent on the current stream and not settled. */
+  /** Bytes of the batches on the wire (SENT, HOP_ACKED) of the current stream. */
   private sentBytes = 0;
+  /** Between rounds of the chain in which no collector answered. */
+  private readonly backoff: Backoff;
   private closing = false;
   private loop: Promise<void> | null = null;
   private readonly abort = new AbortController();
@@ -121,6 +115,7 @@ export class AgentSink implements Sink {
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
     this.counters = new TierCounters(deps.counters);
     this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc));
+    this.backoff = new Backoff({ initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs });
   }
 
   get window(): number {
@@ -170,7 +165,7 @@ export class AgentSink implements Sink {
     const key = batchKey(batch.origin, batch.seq);
     if (this.entries.has(key)) return Promise.reject(new FlumeError(`batch ${batch.origin}#${batch.seq} is already in flight`));
     return new Promise<void>((resolve, reject) => {
-      const entry: Entry = { batch, key, sent: false, hopAt: 0, resolve, reject };
+      const entry = new SinkBatch(batch, key, resolve, reject);
       this.entries.set(key, entry);
       if (this.ready && this.stream && this.moveTo === null) this.pump();
       else if (!this.ready && this.options.mode === 'BE') {
@@ -191,7 +186,7 @@ export class AgentSink implements Sink {
     this.stream?.end();
     this.stream = null;
     this.ready = false;
-    for (const e of [...this.entries.values()]) this.settle(e, new SinkClosedError(this.collectors.join(',')));
+    for (const e of [...this.entries.values()]) this.fail(e, new SinkClosedError(this.collectors.join(',')));
     this.reportDrops();
     await this.loop?.catch(() => undefined);
     for (const c of this.connections) c.close();
@@ -204,7 +199,6 @@ export class AgentSink implements Sink {
   // -- the connection loop ------------------------------------------------------------------
 
   private async run(): Promise<void> {
-    let failedRounds = 0;
     let failedInRound = 0;
     while (!this.closing) {
       if (this.collectors.length === 0) {
@@ -219,7 +213,7 @@ export class AgentSink implements Sink {
       const ok = await this.connect(index);
       if (this.closing) return;
       if (ok) {
-        failedRounds = 0;
+        this.backoff.reset();
         failedInRound = 0;
         // Wait until the stream ends (onClosed, restartStream or close call `wake`).
         if (this.ready) await new Promise<void>((resolve) => (this.wake = resolve));
@@ -235,8 +229,7 @@ export class AgentSink implements Sink {
       }
       if (failedInRound >= this.collectors.length) {
         failedInRound = 0;
-        const delay = backoffMs(failedRounds++, { initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs, factor: 2 });
-        await sleep(delay, this.abort.signal).catch(() => undefined);
+        await pause(this.backoff.next(), this.abort.signal);
       }
     }
   }
@@ -285,7 +278,7 @@ export class AgentSink implements Sink {
         const e = this.entries.get(batchKey(origin, seq));
         if (!e) continue;
         this.counters.add(SINK_COUNTERS.storedOnReconnect);
-        this.settle(e, null);
+        this.ack(e);
       }
     }
   }
@@ -295,18 +288,15 @@ export class AgentSink implements Sink {
     const stream = this.stream;
     if (!this.ready || !stream || this.moveTo !== null) return;
     for (const e of this.entries.values()) {
-      if (e.sent) continue;
+      if (e.state !== 'QUEUED') continue;
       if (this.sentBytes > 0 && this.sentBytes + e.batch.bytes.length > this.options.windowBytes) return;
       this.send(stream, e);
     }
   }
 
-  private send(stream: AppendStream, e: Entry): void {
-    if (e.sent) return;
-    if (e.dropTimer) clearTimeout(e.dropTimer);
-    e.sent = true;
+  private send(stream: AppendStream, e: SinkBatch): void {
+    e.send();
     this.sentBytes += e.batch.bytes.length;
-    e.hopAt = 0;
     stream.send(e.batch.bytes);
     this.counters.add(SINK_COUNTERS.sent);
     this.counters.add(SINK_COUNTERS.eventsSent, e.batch.count);
@@ -318,19 +308,19 @@ export class AgentSink implements Sink {
     const e = this.entries.get(batchKey(ack.origin, ack.seq));
     if (!e) return; // already settled (an E2E ack that overtook its HOP ack, a late duplicate)
     if (ack.status === AckStatus.OK) {
-      if (ack.kind === AckKind.END_TO_END || this.options.mode !== 'E2E') return this.settle(e, null);
-      e.hopAt = Date.now();
+      if (ack.kind === AckKind.END_TO_END || this.options.mode !== 'E2E') return this.ack(e);
+      if (e.state === 'SENT') e.hopAcked(Date.now()); // a hop ack for a batch not on the wire is stale
       return;
     }
     if (ack.status === AckStatus.REJECTED) {
       this.counters.add(SINK_COUNTERS.rejected);
       this.logger.warn('Collector rejected a batch.', { origin: ack.origin, seq: ack.seq, reason: ack.message });
       if (this.options.mode === 'BE') return this.drop(e, ack.message);
-      return this.settle(e, new BatchRejectedError(ack.origin, ack.seq, ack.code, ack.message));
+      return this.fail(e, new BatchRejectedError(ack.origin, ack.seq, ack.code, ack.message));
     }
     // RETRY: the collector ends the stream after it; the batch goes again on the next one.
     this.counters.add(SINK_COUNTERS.retried);
-    this.unsend(e);
+    this.requeue(e);
     if (this.options.mode === 'BE') this.drop(e, ack.message);
   }
 
@@ -342,8 +332,8 @@ export class AgentSink implements Sink {
       this.logger.warn('Stream to collector lost.', { collector: this.collectors[this.current], error: err?.message ?? 'closed' });
     }
     for (const e of [...this.entries.values()]) {
-      if (this.options.mode === 'BE' && e.sent) this.drop(e, 'stream lost before the ack');
-      else this.unsend(e);
+      if (this.options.mode === 'BE' && e.onWire) this.drop(e, 'stream lost before the ack');
+      else this.requeue(e);
     }
     if (this.collectors.length > 1 && err) {
       this.current = (this.current + 1) % this.collectors.length;
@@ -387,12 +377,15 @@ export class AgentSink implements Sink {
     this.ready = false;
     stream?.cancel();
     this.moveTo = null;
-    for (const e of this.entries.values()) this.unsend(e);
+    for (const e of this.entries.values()) this.requeue(e);
     this.current = index;
     this.wake?.();
   }
 
-  private drop(e: Entry, reason: string): void {
+  private drop(e: SinkBatch, reason: string): void {
+    const onWire = e.onWire;
+    e.dropped();
+    this.release(e, onWire);
     this.counters.add(SINK_COUNTERS.batchesDropped);
     this.counters.add(SINK_COUNTERS.eventsDropped, e.batch.count);
     this.logger.debug('Batch dropped (best effort).', { origin: e.batch.origin, seq: e.batch.seq, reason });
@@ -403,7 +396,6 @@ export class AgentSink implements Sink {
     if (Date.now() - this.lastDropReport >= DROP_REPORT_MS || this.closing) this.reportDrops();
     // gRPC may still hold the bytes of a batch its stream never acked, to send them later.
     batchPool.forget(e.batch.bytes);
-    this.settle(e, null, false);
   }
 
   /** Best effort loses data only out loud: one warning with the count, at most every few seconds. */
@@ -418,32 +410,40 @@ export class AgentSink implements Sink {
   /** Makes the chosen move once no sent batch waits for an ack. */
   private moveWhenDrained(): void {
     if (this.moveTo === null) return;
-    for (const e of this.entries.values()) if (e.sent) return;
+    for (const e of this.entries.values()) if (e.onWire) return;
     const index = this.moveTo;
     this.moveTo = null;
     this.restartStream(index);
   }
 
-  private unsend(e: Entry): void {
-    if (!e.sent) return;
-    e.sent = false;
+  /** A batch on the wire goes back to the queue (its stream ended); one already queued stays. */
+  private requeue(e: SinkBatch): void {
+    if (!e.onWire) return;
     this.sentBytes -= e.batch.bytes.length;
+    e.requeue();
   }
 
-  private settle(e: Entry, err: Error | null, acked = true): void {
-    if (this.entries.get(e.key) !== e) return;
+  private ack(e: SinkBatch): void {
+    const onWire = e.onWire;
+    e.acked();
+    this.release(e, onWire);
+    this.counters.add(SINK_COUNTERS.acked);
+    const first = this.ageCursor.reset(e.batch.bytes);
+    if (first.next() && first.timestamp > 0) this.counters.observe(DELIVERY_MS, Date.now() - first.timestamp);
+  }
+
+  private fail(e: SinkBatch, err: Error): void {
+    const onWire = e.onWire;
+    e.failed(err);
+    this.release(e, onWire);
+  }
+
+  /** Takes a batch that just settled out of the books: entries, and the window if it was on the wire. */
+  private release(e: SinkBatch, onWire: boolean): void {
     this.entries.delete(e.key);
-    this.unsend(e);
+    if (onWire) this.sentBytes -= e.batch.bytes.length;
     queueMicrotask(() => this.pump());
     if (this.moveTo !== null) queueMicrotask(() => this.moveWhenDrained());
-    if (e.dropTimer) clearTimeout(e.dropTimer);
-    if (err) return e.reject(err);
-    if (acked) {
-      this.counters.add(SINK_COUNTERS.acked);
-      const first = this.ageCursor.reset(e.batch.bytes);
-      if (first.next() && first.timestamp > 0) this.counters.observe(DELIVERY_MS, Date.now() - first.timestamp);
-    }
-    e.resolve();
   }
 }
 

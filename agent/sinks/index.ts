@@ -6,10 +6,10 @@
  */
 import type { Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
-import { FlumeError } from '../../core/errors';
+import { FlumeError, NoCollectorError } from '../../core/errors';
 import { DEFAULT_COLLECTOR_PORT } from '../../core/ports';
 import type { ArgValue, SinkDef } from '../../core/registry';
-import { sleep } from '../../core/retry';
+import { retry } from '../../core/retry';
 import { AgentSink } from './agent-sink';
 import { collectorTargets, type DeliveryMode } from './options';
 
@@ -51,12 +51,15 @@ class AutoChainSink implements Sink {
     if (!chains) throw new NoMasterError(this.name);
     // Watch first so no change between the first answer and the subscription is missed.
     this.unwatch = chains.watch(this.ctx.logicalNode, this.flow, (list) => this.sink.setCollectors(list));
-    const deadline = Date.now() + AUTO_CHAIN_OPEN_WAIT_MS;
-    let list = await chains.current(this.ctx.logicalNode, this.flow);
-    while (list.length === 0 && Date.now() < deadline) {
-      await sleep(250);
-      list = await chains.current(this.ctx.logicalNode, this.flow);
-    }
+    const list = await retry(async () => {
+      const named = await chains.current(this.ctx.logicalNode, this.flow);
+      if (named.length === 0) throw new NoCollectorError(this.name, 'the master names no live collector yet');
+      return named;
+    }, { initialMs: 250, maxMs: 1_000, deadlineMs: AUTO_CHAIN_OPEN_WAIT_MS, retriable: (err) => err instanceof NoCollectorError })
+      .catch((err: unknown) => {
+        if (err instanceof NoCollectorError) return [];
+        throw err;
+      });
     if (list.length > 0) this.sink.setCollectors(list);
     else this.ctx.logger.warn('No live collector for this agent yet; batches wait until the master names one.', { flow: this.flow ?? '' });
     await this.sink.open();

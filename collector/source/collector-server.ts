@@ -51,7 +51,6 @@ export interface CollectorServerDeps {
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
 
 export { COLLECTOR_COUNTERS } from './append-stream';
-export { ChannelWaitTimeout } from './intake';
 
 export class CollectorServer implements StreamHost {
   readonly options: CollectorServerOptions;

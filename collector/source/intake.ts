@@ -6,25 +6,15 @@
  * the next only after the previous `begin` resolved. `begin` resolves once the batch has its
  * place in commit order, with `committed`, which settles once the commit is done (durable, for a
  * durable channel). It rejects if the batch could not be placed: then nothing was committed,
- * unless the error is a {@link ChannelWaitTimeout} from an output intake (see there).
+ * unless the error is a {@link ChannelFullError} from an output intake (see there).
  */
-import * as grpc from '@grpc/grpc-js';
 import type { Batch, Channel } from '../../core/channel';
 import type { SourceOutput } from '../../core/component';
-import { FlumeError } from '../../core/errors';
+import { ChannelFullError } from '../../core/errors';
 
 export interface Intake {
   readonly name: string;
   begin(batch: Batch): Promise<{ committed: Promise<void> }>;
-}
-
-/** The channel stayed full for longer than a stream may wait. */
-export class ChannelWaitTimeout extends FlumeError {
-  override readonly retriable = true;
-  override readonly grpcCode = grpc.status.RESOURCE_EXHAUSTED;
-  constructor(readonly channel: string, readonly waitedMs: number) {
-    super(`channel ${channel} stayed full for ${waitedMs} ms`);
-  }
 }
 
 /** Timed-out puts left waiting on a full channel before new batches are refused at once. */
@@ -54,7 +44,7 @@ export class ChannelIntake implements Intake {
   async begin(batch: Batch): Promise<{ committed: Promise<void> }> {
     if (this.abandoned >= MAX_ABANDONED_PUTS) {
       // The channel has been full for a while already: do not queue one more waiter on it.
-      throw new ChannelWaitTimeout(this.channel.name, this.putTimeoutMs);
+      throw new ChannelFullError(this.channel.name, this.putTimeoutMs);
     }
     const tx = this.channel.transaction();
     tx.begin();
@@ -80,7 +70,7 @@ export class ChannelIntake implements Intake {
           if (tx.state === 'OPEN') tx.rollback();
           tx.close();
         });
-      throw new ChannelWaitTimeout(this.channel.name, this.putTimeoutMs);
+      throw new ChannelFullError(this.channel.name, this.putTimeoutMs);
     }
     const committed = tx.commit().then(
       () => tx.close(),
@@ -110,7 +100,7 @@ export class OutputIntake implements Intake {
       const winner = await Promise.race([put.then(() => 'put' as const), timer.promise]);
       if (winner === 'timeout') {
         put.catch(() => undefined);
-        throw new ChannelWaitTimeout(this.name, this.putTimeoutMs);
+        throw new ChannelFullError(this.name, this.putTimeoutMs);
       }
     } finally {
       timer.cancel();

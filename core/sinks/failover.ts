@@ -1,11 +1,13 @@
 /**
  * `< primary ? backup >`: appends to the primary; when it fails, the batch goes to the backup
- * and the primary rests for a backoff (doubling while it keeps failing, capped), after which the
- * next batch tries it again. If the backup fails too, the append fails and the driver retries.
+ * and the primary rests for a backoff (growing while it keeps failing, capped; decorrelated
+ * jitter, see core/retry.ts, so never shorter than `initialBackoffMs`), after which the next
+ * batch tries it again. If the backup fails too, the append fails and the driver retries.
  */
 import type { Batch } from '../channel';
 import type { ComponentContext, Sink } from '../component';
 import { ERRORS, SINK_BATCHES_RETRIED } from '../metrics';
+import { Backoff } from '../retry';
 
 export interface FailoverOptions {
   initialBackoffMs: number;
@@ -16,14 +18,16 @@ export const FAILOVER_DEFAULTS: FailoverOptions = { initialBackoffMs: 1000, maxB
 
 export class FailoverSink implements Sink {
   private primaryOpen = false;
-  private failures = 0;
+  private readonly backoff: Backoff;
   private retryAt = 0;
   constructor(
     readonly primary: Sink,
     readonly backup: Sink,
     private readonly ctx: ComponentContext,
-    private readonly options: FailoverOptions = FAILOVER_DEFAULTS,
-  ) {}
+    options: FailoverOptions = FAILOVER_DEFAULTS,
+  ) {
+    this.backoff = new Backoff({ initialMs: options.initialBackoffMs, maxMs: options.maxBackoffMs, jitter: 'decorrelated' });
+  }
 
   get window(): number {
     return Math.min(this.primary.window ?? 1, this.backup.window ?? 1);
@@ -52,7 +56,7 @@ export class FailoverSink implements Sink {
           this.primaryOpen = true;
         }
         await this.primary.append(batch);
-        this.failures = 0;
+        this.backoff.reset();
         return;
       } catch (err) {
         this.markDown(err, 'append');
@@ -75,8 +79,7 @@ export class FailoverSink implements Sink {
   }
 
   private markDown(err: unknown, during: string): void {
-    const delay = Math.min(this.options.maxBackoffMs, this.options.initialBackoffMs * 2 ** this.failures);
-    this.failures++;
+    const delay = Math.round(this.backoff.next());
     this.retryAt = Date.now() + delay;
     this.ctx.counters.add(ERRORS);
     this.ctx.counters.add(SINK_BATCHES_RETRIED);
