@@ -80,6 +80,13 @@ export class ValidationError extends FlumeError {
   }
 }
 
+/** Another live process holds the lock of a data dir (core/lock.ts). */
+export class LockHeldError extends FlumeError {
+  constructor(readonly dir: string, readonly lockFile: string, readonly pid: number, readonly host: string) {
+    super(`${dir} is in use by process ${pid}${host ? ` on ${host}` : ''} (lock file ${lockFile}); stop that process first`);
+  }
+}
+
 /** The one place that says which errors are worth retrying. */
 export function isRetriable(err: unknown): boolean {
   if (err instanceof FlumeError) return err.retriable;
