@@ -3,7 +3,7 @@
  * each overwrite what the other wrote and both report success; a lock file makes the second one
  * exit with the holder's pid instead.
  *
- * The lock is `<dir>/flume.lock`, created with O_CREAT|O_EXCL (atomic on local filesystems) and
+ * The lock is `<dir>/flume.lock` (or another name given), created with O_CREAT|O_EXCL (atomic on local filesystems) and
  * holding three lines:
  *
  *     <pid>
@@ -44,19 +44,20 @@ interface Holder {
 /** A held lock; `release` removes it (also done at process exit). */
 export class DirLock {
   private released = false;
-  private readonly onExit = (): void => this.release();
 
   private constructor(readonly dir: string, readonly file: string, private readonly content: string) {
-    process.once('exit', this.onExit);
+    if (held.size === 0) process.once('exit', releaseAll);
+    held.add(this);
   }
 
   /**
    * Locks `dir` (made if missing) for this process, or throws LockHeldError naming the holder.
-   * `what` names the dir in log lines ("data dir", "storage state").
+   * `what` names the dir in log lines ("data dir", "storage state"); `name` is the lock file's
+   * name, for dirs that several processes share, each holding its own part.
    */
-  static acquire(dir: string, logger: Logger, what = 'data dir'): DirLock {
+  static acquire(dir: string, logger: Logger, what = 'data dir', name = LOCK_FILE): DirLock {
     fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, LOCK_FILE);
+    const file = path.join(dir, name);
     const content = `${process.pid}\n${os.hostname()}\n${startTimeOf(process.pid)}\n`;
     for (let attempt = 0; ; attempt++) {
       if (tryCreate(file, content)) return new DirLock(dir, file, content);
@@ -85,13 +86,20 @@ export class DirLock {
   release(): void {
     if (this.released) return;
     this.released = true;
-    process.off('exit', this.onExit);
+    held.delete(this);
+    if (held.size === 0) process.off('exit', releaseAll);
     try {
       if (fs.readFileSync(this.file, 'utf8') === this.content) fs.unlinkSync(this.file);
     } catch {
       // gone already
     }
   }
+}
+
+/** Locks this process holds; released by a normal exit (a kill -9 leaves them stale). */
+const held = new Set<DirLock>();
+function releaseAll(): void {
+  for (const lock of [...held]) lock.release();
 }
 
 function tryCreate(file: string, content: string): boolean {

@@ -39,7 +39,7 @@ import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { compileTemplate, CursorEscapeSource, type EscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from '../../core/sinks/output-formats';
-import { StoredIndex, writerIdOf } from './stored-index';
+import { STORED_INDEX_DEFAULTS, StoredIndex, writerIdOf } from './stored-index';
 
 /** Batches dropped because their id was stored already (a resend). */
 export const BATCHES_DUPLICATE = 'batches_duplicate';
@@ -172,7 +172,7 @@ export class EscapedFileSink implements Sink {
   async open(): Promise<void> {
     if (this.index) return;
     await fs.mkdir(this.journalDir, { recursive: true });
-    const index = StoredIndex.acquire(this.shareDir, this.writerId);
+    const index = StoredIndex.acquire(this.shareDir, this.writerId, STORED_INDEX_DEFAULTS, this.ctx.logger);
     this.index = index;
     await this.finishOrphans();
     await this.openJournal();

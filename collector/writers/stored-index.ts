@@ -17,12 +17,15 @@
  * batches); the own file is rewritten with just those when it grows past `compactLines`.
  *
  * Instances are shared within a process by file path (a `roll` opens a new writer every period),
- * counted by `acquire`/`release`.
+ * counted by `acquire`/`release`. The first `acquire` in a process locks `<writerId>.lock` in the
+ * share dir; a second process with the same writer id fails to open its writer, naming the pid.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { DirLock } from '../../core/lock';
+import { type Logger, silentLogger } from '../../core/logger';
 import { IdSet, PeerView } from './peer-view';
 
 const write = promisify(fs.write) as (fd: number, text: string) => Promise<unknown>;
@@ -37,7 +40,7 @@ export interface StoredIndexOptions {
 
 export const STORED_INDEX_DEFAULTS: StoredIndexOptions = { keepPerOrigin: 100_000, compactLines: 1_000_000, peerRefreshMs: 20 };
 
-const shared = new Map<string, { index: StoredIndex; refs: number }>();
+const shared = new Map<string, { index: StoredIndex; refs: number; lock: DirLock }>();
 
 /** Where a stored id was found. */
 export type StoredBy = 'self' | 'peer' | null;
@@ -60,10 +63,21 @@ export class StoredIndex {
   }
 
   /** The index of `writerId` in `dir`, opened on first use and shared until every user released it. */
-  static acquire(dir: string, writerId: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS): StoredIndex {
+  static acquire(dir: string, writerId: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS, logger: Logger = silentLogger()): StoredIndex {
     const key = path.join(dir, writerId);
     let entry = shared.get(key);
-    if (!entry) shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options), refs: 0 }));
+    if (!entry) {
+      // One process per writer of a storage (core/lock.ts): two processes with one writer id (a
+      // copied node data dir) would finish, rename and truncate each other's .tmp files.
+      const lock = DirLock.acquire(dir, logger, 'storage state', `${writerId}.lock`);
+      try {
+        entry = { index: new StoredIndex(dir, writerId, options), refs: 0, lock };
+      } catch (err) {
+        lock.release();
+        throw err;
+      }
+      shared.set(key, entry);
+    }
     entry.refs++;
     return entry.index;
   }
@@ -73,7 +87,10 @@ export class StoredIndex {
     const entry = shared.get(key);
     if (!entry || --entry.refs > 0) return;
     shared.delete(key);
-    void this.queue.then(() => fs.closeSync(this.fd));
+    void this.queue.then(() => {
+      fs.closeSync(this.fd);
+      entry.lock.release();
+    });
   }
 
   /** Whether this writer (durably) or another writer of the storage holds the batch. */

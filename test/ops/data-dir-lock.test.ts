@@ -1,7 +1,8 @@
 /**
  * One process per data dir, with real processes: a second master or node on a data dir in use
  * exits non-zero naming the holder's pid; once the holder is killed with -9, a new one takes the
- * stale lock over (and says so) and starts.
+ * stale lock over (and says so) and starts. The same for a collector's part of a storage's state
+ * (its writer id in `<storage>/.flume/`): a second process with that writer id cannot open it.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -61,5 +62,28 @@ test('a second node on a data dir in use exits naming the pid; after kill -9 a n
   const third = track(spawnFlume('node', args, { env: { FLUME_LOG_LEVEL: 'info' } }));
   await third.waitForLine(running);
   assert.match(third.output(), new RegExp(`Took over a stale lock.*stale_pid=${first.pid}\\b`));
+  assert.equal((await third.stop()).code, 0, third.output());
+});
+
+test('a second process with the same writer id cannot open that storage state; after kill -9 of the first it can', async () => {
+  const storage = path.join(dir.path, 'storage');
+  const input = path.join(dir.path, 'input2.log');
+  fs.writeFileSync(input, '');
+  const args = (data: string): string[] => ['--standalone', '-n', 'w', '-c', `w : tail("${input}") | escapedFile("${storage}/", "out")  ;`,
+    '--http-port', '0', '--data', path.join(dir.path, data)];
+  const running = /standalone node running/;
+  const first = track(spawnFlume('node', args('w1'), { env: { FLUME_LOG_LEVEL: 'info' } }));
+  await first.waitForLine(running);
+  // A copied node data dir: another data dir (so another node lock), the same writer id.
+  fs.mkdirSync(path.join(dir.path, 'w2', 'w'), { recursive: true });
+  fs.copyFileSync(path.join(dir.path, 'w1', 'w', 'writer-id'), path.join(dir.path, 'w2', 'w', 'writer-id'));
+  const second = track(spawnFlume('node', args('w2'), { env: { FLUME_LOG_LEVEL: 'info' } }));
+  assert.equal((await second.exited).code, 1, second.output());
+  assert.match(second.output(), new RegExp(`\\.flume/stored-\\w+ is in use by process ${first.pid}\\b`));
+
+  await first.kill9();
+  const third = track(spawnFlume('node', args('w2'), { env: { FLUME_LOG_LEVEL: 'info' } }));
+  await third.waitForLine(running);
+  assert.match(third.output(), new RegExp(`Took over a stale lock.*what=storage state.*stale_pid=${first.pid}\\b`));
   assert.equal((await third.stop()).code, 0, third.output());
 });
