@@ -140,7 +140,7 @@ export class NodeTable {
       if (remote && remote.startedAt !== startedAt && remote.lastSeen > (local?.lastSeen ?? -1) && now - remote.lastSeen <= this.options.lostAfterMs) holder = remote;
     }
     if (!holder) {
-      if (this.refused.size > 0) this.refused.delete(physical);
+      if (this.refused.size > 0 && this.refused.get(physical)?.startedAt === startedAt) this.refused.delete(physical);
       return;
     }
     const err = new NameHeldError(physical, holder.host, holder.startedAt, host, startedAt);
