@@ -18,7 +18,8 @@
  *
  * Instances are shared within a process by file path (a `roll` opens a new writer every period),
  * counted by `acquire`/`release`. The first `acquire` in a process locks `<writerId>.lock` in the
- * share dir; a second process with the same writer id fails to open its writer, naming the pid.
+ * share dir until the process exits; a second process with the same writer id fails to open its
+ * writer, naming the pid.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -40,7 +41,9 @@ export interface StoredIndexOptions {
 
 export const STORED_INDEX_DEFAULTS: StoredIndexOptions = { keepPerOrigin: 100_000, compactLines: 1_000_000, peerRefreshMs: 20 };
 
-const shared = new Map<string, { index: StoredIndex; refs: number; lock: DirLock }>();
+const shared = new Map<string, { index: StoredIndex; refs: number }>();
+/** The writer ids of storages this process has opened, locked until it exits. */
+const storageLocks = new Map<string, DirLock>();
 
 /** Where a stored id was found. */
 export type StoredBy = 'self' | 'peer' | null;
@@ -68,15 +71,10 @@ export class StoredIndex {
     let entry = shared.get(key);
     if (!entry) {
       // One process per writer of a storage (core/lock.ts): two processes with one writer id (a
-      // copied node data dir) would finish, rename and truncate each other's .tmp files.
-      const lock = DirLock.acquire(dir, logger, 'storage state', `${writerId}.lock`);
-      try {
-        entry = { index: new StoredIndex(dir, writerId, options), refs: 0, lock };
-      } catch (err) {
-        lock.release();
-        throw err;
-      }
-      shared.set(key, entry);
+      // copied node data dir) would finish, rename and truncate each other's .tmp files. Held
+      // until the process exits: a `roll` releases and reacquires the index every period.
+      if (!storageLocks.has(key)) storageLocks.set(key, DirLock.acquire(dir, logger, 'storage state', `${writerId}.lock`));
+      shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options), refs: 0 }));
     }
     entry.refs++;
     return entry.index;
@@ -87,10 +85,7 @@ export class StoredIndex {
     const entry = shared.get(key);
     if (!entry || --entry.refs > 0) return;
     shared.delete(key);
-    void this.queue.then(() => {
-      fs.closeSync(this.fd);
-      entry.lock.release();
-    });
+    void this.queue.then(() => fs.closeSync(this.fd));
   }
 
   /** Whether this writer (durably) or another writer of the storage holds the batch. */
