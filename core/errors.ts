@@ -97,6 +97,13 @@ export class ValidationError extends FlumeError {
   }
 }
 
+/** Another live process holds the lock of a data dir (core/lock.ts). */
+export class LockHeldError extends FlumeError {
+  constructor(readonly dir: string, readonly lockFile: string, readonly pid: number, readonly host: string) {
+    super(`${dir} is in use by process ${pid}${host ? ` on ${host}` : ''} (lock file ${lockFile}); stop that process first`);
+  }
+}
+
 /**
  * gRPC codes a client may retry (ABORTED too: gRPC's advice is "retry at a higher level"), and
  * the ones that say the data itself is at fault. Every other code is unknown.

@@ -10,6 +10,11 @@
  * stored, `data/cluster/` the processes' state and logs. A second run resumes where the first
  * stopped (the master keeps its configs, the tail its position); `npm run cluster -- --clean`
  * starts from nothing.
+ *
+ * No child outlives the launcher, whatever ends it: Ctrl-C, SIGTERM, SIGHUP (the terminal
+ * closed), a closed stdout pipe (`npm run cluster | head`) and an uncaught exception all stop
+ * every process in order; and a watchdog process (`startReaper`) stops them if the launcher
+ * itself is killed with SIGKILL.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,11 +49,44 @@ function freePort(preferred = 0): Promise<number> {
   });
 }
 
+/**
+ * A watchdog for SIGKILL of the launcher, which no handler sees: a small detached process that
+ * reads the children's pids on its stdin and, when that pipe closes (the launcher is gone, however
+ * it ended), stops whichever of them still run: SIGTERM, then SIGKILL after 15 s. After a clean
+ * stop it finds none and exits at once.
+ */
+const REAPER = `
+let text = '';
+process.stdin.on('data', (c) => { text += c; });
+process.stdin.on('end', () => {
+  const pids = text.split('\\n').filter(Boolean).map(Number);
+  const alive = () => pids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
+  for (const p of alive()) { try { process.kill(p, 'SIGTERM'); } catch {} }
+  const deadline = Date.now() + 15000;
+  const t = setInterval(() => {
+    const left = alive();
+    if (left.length === 0 || Date.now() > deadline) {
+      for (const p of left) { try { process.kill(p, 'SIGKILL'); } catch {} }
+      clearInterval(t);
+    }
+  }, 100);
+});
+`;
+let reaper: ChildProcess | undefined;
+
+function watchChild(pid: number): void {
+  reaper ??= spawn(process.execPath, ['-e', REAPER], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  reaper.unref();
+  (reaper.stdin as unknown as { unref(): void }).unref();
+  reaper.stdin!.write(`${pid}\n`);
+}
+
 function start(name: string, bin: string, args: string[], httpPort: number): Proc {
   const log = fs.openSync(path.join(LOGS, `${name}.log`), 'a');
   // Its own process group: Ctrl-C reaches the launcher only, which stops the others in order.
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', bin), ...args], { stdio: ['ignore', log, log], detached: true });
   fs.closeSync(log);
+  watchChild(child.pid!);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { name, child, httpPort, exited };
 }
@@ -159,8 +197,10 @@ async function main(): Promise<void> {
 
   let stopping = false;
   let stopGenerator = (): void => undefined;
-  const stopAll = async (why: string): Promise<number> => {
-    if (stopping) return 1;
+  // Every way of ending calls this; the first call does the work, later ones wait for it.
+  let stopped: Promise<number> | undefined;
+  const stopAll = (why: string): Promise<number> => (stopped ??= stopInOrder(why));
+  const stopInOrder = async (why: string): Promise<number> => {
     stopping = true;
     stopGenerator();
     console.log(`\nStopping (${why}): agents first, then the collector, then the master...`);
@@ -178,8 +218,17 @@ async function main(): Promise<void> {
     console.log(`Stopped ${procs.length} processes (${clean} cleanly). Stored data stays in ${STORAGE}; run again to resume.`);
     return clean === procs.length ? 0 : 1;
   };
-  process.on('SIGINT', () => void stopAll('Ctrl-C').then((code) => process.exit(code)));
-  process.on('SIGTERM', () => void stopAll('SIGTERM').then((code) => process.exit(code)));
+  const stopOn = (why: string) => (): void => void stopAll(why).then((code) => process.exit(code));
+  process.on('SIGINT', stopOn('Ctrl-C'));
+  process.on('SIGTERM', stopOn('SIGTERM'));
+  process.on('SIGHUP', stopOn('SIGHUP'));
+  // `npm run cluster | head`: once the reader goes, every write fails with EPIPE.
+  process.stdout.on('error', stopOn('stdout closed'));
+  process.on('uncaughtException', (err) => {
+    console.error(`cluster: ${err.stack ?? err}`);
+    void stopAll('an uncaught exception').then(() => process.exit(1));
+  });
+  stopOnFailure = (why) => stopAll(why);
 
   try {
     for (const p of procs) await waitHttp(p);
@@ -235,7 +284,11 @@ Ctrl-C stops everything.`);
   }
 }
 
-main().catch((err) => {
+/** Set once the children exist: what a failure of main() runs before exiting. */
+let stopOnFailure: ((why: string) => Promise<number>) | undefined;
+
+main().catch(async (err) => {
   console.error(`cluster: ${(err as Error).stack ?? err}`);
+  await stopOnFailure?.('the launcher failed');
   process.exit(1);
 });

@@ -1,13 +1,15 @@
 /**
  * flume-master: the composition root of a master process. Parses and checks the options (every
  * problem at once), builds the logger and starts the master (master.ts), and stops it on
- * SIGTERM/SIGINT. The startup log line names the bound ports, so `--port 0 --http-port 0` can be
+ * SIGTERM/SIGINT and reloads the site config on SIGHUP (core/signals.ts). The startup log line names the bound ports, so `--port 0 --http-port 0` can be
  * used and read back:  `Master started. id=... grpc_port=N http_port=M store=...`
  */
 import { Command } from 'commander';
 import { ValidationError } from '../core/errors';
 import { createLogger } from '../core/logger';
-import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand } from '../core/site-config';
+import { DirLock } from '../core/lock';
+import { ProcessSignals } from '../core/signals';
+import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
 import { VERSION } from '../core/version';
 import { MASTER_DEFAULTS, startMaster, type MasterOptions, type RunningMaster } from './master';
 
@@ -79,22 +81,23 @@ program
   .option('--check-components', 'also refuse specs naming components or arguments the built-in catalog does not know (off: syntax only, for nodes with plugins)')
   .action(async (raw: RawOptions, cmd: Command) => {
     let options: MasterOptions;
-    let logLevel: string | undefined;
+    let site: SiteConfig;
+    const loadSite = (): SiteConfig => siteConfigFromCommand(cmd, MASTER_FLAG_KEYS);
     try {
       // Defaults < site config file < FLUME_* environment < flags; every problem at once.
-      const { logLevel: level, ...site } = masterSettings(siteConfigFromCommand(cmd, MASTER_FLAG_KEYS));
-      logLevel = level;
-      options = { ...parseOptions(raw), ...site };
+      site = loadSite();
+      const { logLevel: _level, ...settings } = masterSettings(site);
+      options = { ...parseOptions(raw), ...settings };
     } catch (err) {
       console.error(`flume-master: ${(err as Error).message}`);
       process.exit(2);
     }
-    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? logLevel });
-    // Signal handlers first: a stop that comes right after the startup line must be graceful.
+    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? site['log.level'] });
+    // Signal handlers first: a stop right after the startup line must be graceful, and a HUP
+    // during startup must not kill the process (core/signals.ts).
     let master: RunningMaster | undefined;
     let stopping = false;
     const shutdown = (signal: string): void => {
-      if (stopping) return;
       stopping = true;
       logger.info('Stopping.', { signal });
       (master?.stop() ?? Promise.resolve()).then(() => process.exit(0), (err) => {
@@ -102,9 +105,11 @@ program
         process.exit(1);
       });
     };
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
+    const signals = new ProcessSignals({ logger, site, loadSite, stop: shutdown }).install();
+    options.signals = signals;
     try {
+      // One master per embedded store (core/lock.ts); with ZooKeeper the data dir holds no state.
+      if (options.zk === undefined) DirLock.acquire(options.data, logger);
       master = await startMaster(options, logger);
       if (stopping) {
         await master.stop();

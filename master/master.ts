@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from '../core/logger';
+import type { ProcessSignals } from '../core/signals';
 import { Metrics } from '../core/metrics';
 import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
@@ -45,6 +46,8 @@ export interface MasterOptions {
   /** ZooKeeper session timeout: a dead leader is replaced about this long after it died. */
   sessionTimeoutMs: number;
   validate?: NodeValidator;
+  /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
+  signals?: ProcessSignals;
 }
 
 export const MASTER_DEFAULTS = {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NodeTable, aggregate, type NodeRecord } from './nodes';
+import { NameHeldError, NodeTable, aggregate, type NodeRecord } from './nodes';
 import { NodeStateCode as S } from '../proto/control';
 import { PURGE_ALL, emptyState, type StateView } from './store/types';
 
@@ -68,4 +68,24 @@ test('aggregate state of a physical node', () => {
   assert.equal(aggregate(l(S.ACTIVE, S.CONFIGURING)), S.CONFIGURING);
   assert.equal(aggregate(l(S.DECOMMISSIONED)), S.DECOMMISSIONED);
   assert.equal(aggregate(l(S.IDLE, S.IDLE)), S.IDLE);
+});
+
+test('a second live process claiming a name is refused and listed; once the holder is silent it is taken as a restart', () => {
+  const t = new NodeTable({ heartbeatMs: 1000, lostAfterMs: 5000 });
+  const v = view(1);
+  const a = { ...hb('p1', [['p1', S.ACTIVE]]), host: 'hA', startedAt: 100 };
+  const b = { ...hb('p1', [['p1', S.IDLE]]), host: 'hB', role: 'collector', startedAt: 200 };
+  t.heartbeat(a, v, 1000);
+  assert.throws(() => t.heartbeat(b, v, 1500), (err: Error) => err instanceof NameHeldError && /held by another live process \(host hA/.test(err.message));
+  t.heartbeat(a, v, 2000);
+  const listed = t.list(v.state, 2000);
+  assert.deepEqual(listed.map((r) => [r.physical, r.host, r.state]), [['p1', 'hA', S.ACTIVE], ['p1', 'hB', S.ERROR]]);
+  assert.match(listed[1].logical[0].message, /refused|held by another/);
+  // The holder goes silent: after the claim window the newcomer is its restart.
+  assert.throws(() => t.heartbeat(b, v, 2000 + t.claimWindowMs), NameHeldError);
+  t.heartbeat(b, v, 2001 + t.claimWindowMs);
+  const after = t.list(v.state, 2001 + t.claimWindowMs);
+  assert.deepEqual(after.map((r) => [r.physical, r.host, r.role]), [['p1', 'hB', 'collector']]);
+  // The old process, back from a partition, is now the one refused.
+  assert.throws(() => t.heartbeat(a, v, 2100 + t.claimWindowMs), NameHeldError);
 });

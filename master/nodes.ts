@@ -14,7 +14,19 @@
  * first, so every master gives the same answer. A node is LOST when no master has heard from it
  * for `lostAfterMs`: the state is derived from the last-seen time, so no write is needed for it
  * and all masters agree.
+ *
+ * One live process per physical node name (`claim`). Two processes given one name (an agent
+ * and a collector on one host, both defaulting to the host name) would otherwise merge into one
+ * entry and take each other's config. A process is told apart by its `startedAt`: a heartbeat
+ * whose startedAt differs from that of the entry's process while that process is still beating
+ * (heard within `claimWindowMs` here, or within `lostAfterMs` by another master) is refused with
+ * NameHeldError, and the refused claim is listed (state ERROR, a message naming the holder) for
+ * as long as it keeps trying. Once the holder has been silent that long, the newcomer is taken
+ * as its restart. The first holder keeps the name: a node back from a partition after its name
+ * was taken is the one refused.
  */
+import { status } from '@grpc/grpc-js';
+import { FlumeError } from '../core/errors';
 import { NodeStateCode } from '../proto/control';
 import { PURGE_ALL, type MasterState, type StateView } from './store/types';
 
@@ -75,6 +87,24 @@ export interface NodeTableOptions {
   lostAfterMs: number;
 }
 
+/** A heartbeat claims a physical node name another live process holds (see NodeTable.claim). */
+export class NameHeldError extends FlumeError {
+  override readonly grpcCode = status.FAILED_PRECONDITION;
+  constructor(readonly physical: string, readonly holderHost: string, readonly holderStartedAt: number, readonly host: string, readonly startedAt: number) {
+    super(`physical node name ${physical} is held by another live process (host ${holderHost}, started ${new Date(holderStartedAt).toISOString()}); `
+      + `this one (host ${host}, started ${new Date(startedAt).toISOString()}) is refused: give each process its own name (--name)`);
+  }
+}
+
+/** A refused claim, listed while it keeps trying. */
+interface Refused {
+  host: string;
+  role: string;
+  startedAt: number;
+  lastSeen: number;
+  message: string;
+}
+
 /** The logical nodes a physical node runs: its mapping, else one of its own name. */
 export function logicalNodesOf(state: Readonly<MasterState>, physical: string): string[] {
   const mapped = state.mappings[physical];
@@ -86,8 +116,37 @@ export class NodeTable {
   private readonly entries = new Map<string, Entry>();
   private exchange: NodeExchange | undefined;
   private readonly lostReported = new Set<string>();
+  private readonly refused = new Map<string, Refused>();
 
   constructor(readonly options: NodeTableOptions) {}
+
+  /** How recently the process holding a name must have beaten here for a different one to be refused. */
+  get claimWindowMs(): number {
+    return Math.min(this.options.lostAfterMs, 3 * this.options.heartbeatMs);
+  }
+
+  /**
+   * Whether the process that started at `startedAt` may use the name `physical`; throws
+   * NameHeldError (FAILED_PRECONDITION) if another live process holds it, and records the refusal
+   * for `list()`. O(1). Whatever carries node status (heartbeats, a control stream) calls it
+   * before taking the status in, for every message that is not a byte-for-byte repeat.
+   */
+  claim(physical: string, host: string, role: string, startedAt: number, now: number): void {
+    const local = this.entries.get(physical);
+    let holder: NodeRecord | undefined;
+    if (local && local.startedAt !== startedAt && now - local.lastSeen <= this.claimWindowMs) holder = local;
+    else if (!local || local.startedAt !== startedAt) {
+      const remote = this.exchange?.get(physical);
+      if (remote && remote.startedAt !== startedAt && remote.lastSeen > (local?.lastSeen ?? -1) && now - remote.lastSeen <= this.options.lostAfterMs) holder = remote;
+    }
+    if (!holder) {
+      if (this.refused.size > 0 && this.refused.get(physical)?.startedAt === startedAt) this.refused.delete(physical);
+      return;
+    }
+    const err = new NameHeldError(physical, holder.host, holder.startedAt, host, startedAt);
+    this.refused.set(physical, { host, role, startedAt, lastSeen: now, message: err.message });
+    throw err;
+  }
 
   setExchange(exchange: NodeExchange): void {
     this.exchange = exchange;
@@ -98,6 +157,7 @@ export class NodeTable {
    * was decoded from, lets the next identical heartbeat take `repeat()`; it is copied.
    */
   heartbeat(hb: HeartbeatIn, view: StateView, now: number, request?: Buffer): HeartbeatOut {
+    this.claim(hb.physical, hb.host, hb.role, hb.startedAt, now);
     let entry = this.entries.get(hb.physical);
     if (!entry) {
       entry = {
@@ -182,6 +242,17 @@ export class NodeTable {
         physical: r.physical, host: r.host, role: r.role, lastSeen: r.lastSeen, startedAt: r.startedAt,
         state: lost ? NodeStateCode.LOST : r.state,
         logical: r.logical.map((l) => ({ ...l, state: lost ? NodeStateCode.LOST : l.state })),
+      });
+    }
+    // Refused claims still trying, after the holder's entry (the sort is stable).
+    for (const [physical, r] of this.refused) {
+      if (now - r.lastSeen > this.claimWindowMs) {
+        this.refused.delete(physical);
+        continue;
+      }
+      out.push({
+        physical, host: r.host, role: r.role, lastSeen: r.lastSeen, startedAt: r.startedAt, state: NodeStateCode.ERROR,
+        logical: [{ name: physical, state: NodeStateCode.ERROR, configVersion: 0, message: r.message }],
       });
     }
     return out.sort((a, b) => (a.physical < b.physical ? -1 : a.physical > b.physical ? 1 : 0));

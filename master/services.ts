@@ -20,7 +20,7 @@ import {
   type WireCommandStatus, type WireConfigRequest,
   type WireLogicalConfig, type WireNodeStatus,
 } from '../proto/control';
-import { StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
+import { CLIENT_ID_PATTERN, CommandError, StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
 
 export interface ServiceDeps {
   /** Undefined until the store has started: calls answer UNAVAILABLE meanwhile. */
@@ -199,11 +199,13 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Map<s
   });
 
   server.addService(serviceDefinition('Admin'), {
-    Submit: unary(async (req: { command: string; args: string[] }) => {
+    Submit: unary(async (req: { command: string; args: string[]; clientId: string }) => {
       if (!req.command) throw new FlumeError('empty command');
+      if (req.clientId !== '' && !CLIENT_ID_PATTERN.test(req.clientId)) throw new CommandError(`client id must match ${CLIENT_ID_PATTERN}`);
       ready().view(); // refuse while stale: the command would be queued where no one may see it
-      const record = await ready().submit(req.command, req.args);
-      deps.logger.info('Command submitted.', { id: record.id, command: record.command, args: record.args });
+      const { record, repeated } = await ready().submit(req.command, req.args, req.clientId || undefined);
+      if (repeated) deps.logger.info('Command submitted again; answered with the first one.', { id: record.id, client_id: req.clientId });
+      else deps.logger.info('Command submitted.', { id: record.id, command: record.command, args: record.args });
       return { id: record.id };
     }),
     GetCommandStatus: unary(async (req: { id: number }) => {

@@ -17,7 +17,9 @@ import { createLogger, type Logger } from '../core/logger';
 import { Metrics } from '../core/metrics';
 import { type ComponentDef, type Registry, validateNode } from '../core/registry';
 import { tryParseSpec } from '../core/spec/parser';
-import { NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand } from '../core/site-config';
+import { DirLock } from '../core/lock';
+import { ProcessSignals } from '../core/signals';
+import { loadSiteConfig, NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
@@ -44,6 +46,9 @@ interface RunOptions {
   channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes' | 'limits'>;
   logLevel?: string;
   plugin: string[];
+  /** The site config as loaded, and how to load it again on SIGHUP (core/signals.ts). */
+  site?: SiteConfig;
+  loadSite?: () => SiteConfig;
 }
 
 /** What a running physical node is made of; master mode receives it to drive the manager. */
@@ -55,6 +60,8 @@ export interface NodeRuntime {
   physicalNode: string;
   host: string;
   http: StatusServer | null;
+  /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
+  signals: ProcessSignals;
   /** Run before the logical nodes close on shutdown (the master link stops first). */
   onStop: Array<() => Promise<void>>;
 }
@@ -123,6 +130,14 @@ async function run(o: RunOptions): Promise<number> {
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
   const registry = defaultRegistry(loadPlugins(o.plugin));
+  // One process per data dir (core/lock.ts): two nodes on one WAL would each lose the other's writes.
+  const dataRoot = o.data ?? path.join(os.homedir(), '.flume', physicalNode);
+  try {
+    DirLock.acquire(dataRoot, logger);
+  } catch (err) {
+    console.error(`flume-node: ${(err as Error).message}`);
+    return EXIT_PROBLEMS;
+  }
 
   let specText = '';
   if (o.standalone) {
@@ -140,7 +155,7 @@ async function run(o: RunOptions): Promise<number> {
 
   const manager = new LogicalNodeManager({
     registry, metrics, logger, physicalNode, host,
-    dataRoot: o.data ?? path.join(os.homedir(), '.flume', physicalNode),
+    dataRoot,
     nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels },
   });
   const started = Date.now();
@@ -148,7 +163,12 @@ async function run(o: RunOptions): Promise<number> {
     port: Number(o.httpPort), host: o.httpHost, metrics, logger,
     status: () => ({ physicalNode, host, version: VERSION, uptimeMs: Date.now() - started, mode: o.standalone ? 'standalone' : 'master', nodes: manager.status() }),
   });
-  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http, onStop: [] };
+  let resolveDone: (code: number) => void = () => undefined;
+  const signals = new ProcessSignals({
+    logger, site: o.site ?? loadSiteConfig({ env: {} }), loadSite: o.loadSite ?? (() => loadSiteConfig({ env: {} })),
+    stop: (signal) => void stop(EXIT_OK, signal).then(resolveDone),
+  }).install();
+  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http, signals, onStop: [] };
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {
@@ -165,15 +185,7 @@ async function run(o: RunOptions): Promise<number> {
     return stopping;
   };
   const done = new Promise<number>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      process.on(sig, () => {
-        if (stopping) {
-          logger.warn('second signal: exiting without waiting');
-          process.exit(EXIT_PROBLEMS);
-        }
-        void stop(EXIT_OK, sig).then(resolve);
-      });
-    }
+    resolveDone = resolve;
     if (o.standalone) {
       void standalone(runtime, specText, o.oneshot === true).then((code) => {
         if (code !== null) void stop(code, code === EXIT_OK ? 'oneshot: every source drained' : 'a logical node failed').then(resolve);
@@ -261,8 +273,11 @@ const program = new Command('flume-node')
     // (with every other problem at once) are left out of the site config's own check.
     const { httpPort: _h, channel: _c, closeTimeout: _t, ...siteFlags } = NODE_FLAG_KEYS;
     let site: ReturnType<typeof nodeSettings>;
+    const loadSite = (): SiteConfig => siteConfigFromCommand(cmd, siteFlags);
+    let loaded: SiteConfig;
     try {
-      site = nodeSettings(siteConfigFromCommand(cmd, siteFlags));
+      loaded = loadSite();
+      site = nodeSettings(loaded);
     } catch (err) {
       console.error(`flume-node: ${(err as Error).message}`);
       process.exitCode = EXIT_PROBLEMS;
@@ -276,6 +291,7 @@ const program = new Command('flume-node')
       closeTimeout: fromCli('closeTimeout') ? o.closeTimeout : String(site.closeTimeoutMs),
       channels: { walCapacityBytes: site.walCapacityBytes, walSegmentBytes: site.walSegmentBytes, memoryCapacityBytes: site.memoryCapacityBytes, limits: site.limits },
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
+      site: loaded, loadSite,
     });
     process.exitCode = await run(o);
     // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.

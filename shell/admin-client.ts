@@ -143,8 +143,9 @@ export class AdminClient {
     }
   }
 
-  submit(command: string, args: readonly string[]): Promise<number> {
-    return this.call<{ id: number }>('Submit', { command, args }).then((r) => r.id);
+  /** `clientId`: the same for every resend of one command (see Session.submit). */
+  submit(command: string, args: readonly string[], clientId = ''): Promise<number> {
+    return this.call<{ id: number }>('Submit', { command, args, clientId }).then((r) => r.id);
   }
 
   commandStatus(id: number): Promise<CommandStatus> {

@@ -263,7 +263,7 @@ async function submitMasterCommand(ctx: CommandContext, verb: 'exec' | 'submit',
   }
   let id: number;
   try {
-    id = await ctx.session.call((a) => a.submit(command.name, args), false);
+    id = await ctx.session.submit(command.name, args);
   } catch (err) {
     // The master refused the command outright (bad spec, bad arguments): same words as a
     // command that failed after being queued.

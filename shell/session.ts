@@ -7,6 +7,7 @@
  * One command runs at a time (the node-name refresh may run beside it; it never fails over).
  * The polling loops stop when their AbortSignal fires (Ctrl-C).
  */
+import { randomBytes } from 'node:crypto';
 import { Backoff, sleep } from '../core/retry';
 import { FlumeError } from '../core/errors';
 import { status as grpcStatus } from '@grpc/grpc-js';
@@ -78,7 +79,7 @@ export class Session {
    * Runs `fn` against the current master. When that master does not answer (UNAVAILABLE: down,
    * or its view is not current; or DEADLINE_EXCEEDED, for a `repeatable` call), moves on to the
    * next master of the `connect` list that answers and runs `fn` there, trying each master
-   * once. Submit is not repeatable: a Submit that timed out may have been queued.
+   * once. A call that may have had an effect (a Submit without a client id) is not repeatable.
    */
   async call<T>(fn: (admin: AdminClient) => Promise<T>, repeatable = true): Promise<T> {
     if (!this.client) throw new NotConnectedError();
@@ -109,6 +110,18 @@ export class Session {
       }
     }
     throw lastError;
+  }
+
+  /**
+   * Submits a master command exactly once. It carries a random client id, the same on every
+   * resend: when the master dies mid-Submit (the command may or may not be queued) the shell
+   * fails over and submits again, and a master that has seen the id answers with the first
+   * command's id instead of queueing it twice (master/store/types.ts). That makes Submit
+   * repeatable, so a Submit that timed out fails over too.
+   */
+  submit(command: string, args: readonly string[]): Promise<number> {
+    const clientId = randomBytes(12).toString('base64url');
+    return this.call((admin) => admin.submit(command, args, clientId), true);
   }
 
   /**

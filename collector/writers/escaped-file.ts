@@ -44,7 +44,7 @@ import type { ArgValue, SinkDef } from '../../core/registry';
 import { compileTemplate, CursorEscapeSource, type EscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from '../../core/sinks/output-formats';
 import { type OpenFile, OpenFiles } from './open-files';
-import { StoredIndex, writerIdOf } from './stored-index';
+import { STORED_INDEX_DEFAULTS, StoredIndex, writerIdOf } from './stored-index';
 import { type BatchId, WriteJournal } from './write-journal';
 
 /** Batches dropped because their id was stored already (a resend). */
@@ -154,7 +154,7 @@ export class EscapedFileSink implements Sink {
   async open(): Promise<void> {
     if (this.index) return;
     await fs.mkdir(this.journalDir, { recursive: true });
-    const index = StoredIndex.acquire(this.shareDir, this.writerId);
+    const index = StoredIndex.acquire(this.shareDir, this.writerId, STORED_INDEX_DEFAULTS, this.ctx.logger);
     this.index = index;
     await this.journal.finishOrphans((ids) => index.record(ids));
     await this.journal.open();

@@ -17,12 +17,16 @@
  * batches); the own file is rewritten with just those when it grows past `compactLines`.
  *
  * Instances are shared within a process by file path (a `roll` opens a new writer every period),
- * counted by `acquire`/`release`.
+ * counted by `acquire`/`release`. The first `acquire` in a process locks `<writerId>.lock` in the
+ * share dir until the process exits; a second process with the same writer id fails to open its
+ * writer, naming the pid.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { DirLock } from '../../core/lock';
+import { type Logger, silentLogger } from '../../core/logger';
 import { IdSet, PeerView } from './peer-view';
 
 const write = promisify(fs.write) as (fd: number, text: string) => Promise<unknown>;
@@ -38,6 +42,8 @@ export interface StoredIndexOptions {
 export const STORED_INDEX_DEFAULTS: StoredIndexOptions = { keepPerOrigin: 100_000, compactLines: 1_000_000, peerRefreshMs: 20 };
 
 const shared = new Map<string, { index: StoredIndex; refs: number }>();
+/** The writer ids of storages this process has opened, locked until it exits. */
+const storageLocks = new Map<string, DirLock>();
 
 /** Where a stored id was found. */
 export type StoredBy = 'self' | 'peer' | null;
@@ -60,10 +66,16 @@ export class StoredIndex {
   }
 
   /** The index of `writerId` in `dir`, opened on first use and shared until every user released it. */
-  static acquire(dir: string, writerId: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS): StoredIndex {
+  static acquire(dir: string, writerId: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS, logger: Logger = silentLogger()): StoredIndex {
     const key = path.join(dir, writerId);
     let entry = shared.get(key);
-    if (!entry) shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options), refs: 0 }));
+    if (!entry) {
+      // One process per writer of a storage (core/lock.ts): two processes with one writer id (a
+      // copied node data dir) would finish, rename and truncate each other's .tmp files. Held
+      // until the process exits: a `roll` releases and reacquires the index every period.
+      if (!storageLocks.has(key)) storageLocks.set(key, DirLock.acquire(dir, logger, 'storage state', `${writerId}.lock`));
+      shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options), refs: 0 }));
+    }
     entry.refs++;
     return entry.index;
   }

@@ -5,6 +5,8 @@
  * the new one, never a torn one. Changes are serialized in this process, so compare-and-set
  * never conflicts. Commands left EXECING by a crash are executed again on start (their effect
  * and their SUCCEEDED state are written in one file write, so none was half applied).
+ * A command's `clientId` is part of its record in the file, so the clientId -> command map
+ * (rebuilt from the records at start) is as durable as the command itself.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
@@ -13,7 +15,7 @@ import { FlumeError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import {
   COMMAND_HISTORY, StoreUnavailableError, cloneState, emptyState, normalizeState,
-  type CommandRecord, type ConfigStore, type MasterState, type StateView,
+  type CommandRecord, type ConfigStore, type MasterState, type StateView, type SubmitResult,
 } from './types';
 
 interface FileContents {
@@ -34,6 +36,8 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
   private snapshot: StateView = { revision: 0, state: this.state };
   private commands: CommandRecord[] = [];
   private nextCommandId = 1;
+  /** clientId -> command id, of the commands in `commands`. */
+  private readonly byClientId = new Map<string, number>();
   /** Serializes changes and their file writes. */
   private chain: Promise<unknown> = Promise.resolve();
   private readonly file: string;
@@ -62,6 +66,7 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
       this.state = normalizeState(contents.state ?? {});
       this.commands = contents.commands ?? [];
       this.nextCommandId = contents.nextCommandId ?? this.commands.length + 1;
+      for (const c of this.commands) if (c.clientId !== undefined) this.byClientId.set(c.clientId, c.id);
       this.logger.info('Loaded the embedded store.', {
         file: this.file, configs: Object.keys(this.state.configs).length, commands: this.commands.length,
       });
@@ -97,16 +102,21 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
     });
   }
 
-  submit(command: string, args: string[]): Promise<CommandRecord> {
+  submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
     return this.serial(() => {
+      const seen = clientId === undefined ? undefined : this.byClientId.get(clientId);
+      const first = seen === undefined ? undefined : this.findCommand(seen);
+      if (first) return { record: { ...first }, repeated: true };
       const record: CommandRecord = {
         id: this.nextCommandId++, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0,
       };
+      if (clientId !== undefined) record.clientId = clientId;
       this.commands.push(record);
       this.trimHistory();
       this.persist();
+      if (clientId !== undefined) this.byClientId.set(clientId, record.id);
       this.emit('commands');
-      return { ...record };
+      return { record: { ...record }, repeated: false };
     });
   }
 
@@ -169,6 +179,7 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
     this.commands = this.commands.filter((c) => {
       if (excess > 0 && (c.state === 'SUCCEEDED' || c.state === 'FAILED')) {
         excess--;
+        if (c.clientId !== undefined) this.byClientId.delete(c.clientId);
         return false;
       }
       return true;

@@ -9,7 +9,11 @@
  *   the latest state and is retried on a fresh copy when another master wrote first, so two
  *   concurrent edits are applied one after the other, never one over the other.
  * - The command queue: `CommandRecord`s with ids growing in submission order, kept as history
- *   after they finish. Only the leader executes commands (see `CommandExecutor`); `finish()`
+ *   after they finish. A submit may carry a client-chosen id (`clientId`): the store keeps the
+ *   clientId -> command id mapping durably, written in the same atomic step as the command, so a
+ *   submit repeated with that clientId (the shell failing over after a master died mid-Submit;
+ *   on any master, after any restart) answers with the first command instead of queueing a
+ *   second one. That is what makes an acknowledged admin command run exactly once. Only the leader executes commands (see `CommandExecutor`); `finish()`
  *   writes a command's effect and its SUCCEEDED state in one atomic step, so a leader that
  *   dies mid-command leaves it either done or still to do, never half done.
  *
@@ -65,7 +69,19 @@ export interface CommandRecord {
   submittedAt: number;
   /** ms since epoch; 0 until finished */
   finishedAt: number;
+  /** The submitter's id for this command (see `submit`); absent for submits without one. */
+  clientId?: string;
 }
+
+/** What `ConfigStore.submit` answers. */
+export interface SubmitResult {
+  record: CommandRecord;
+  /** True when the clientId was seen before: `record` is that first command, nothing was queued. */
+  repeated: boolean;
+}
+
+/** What a client id may look like (it names a znode): 1-64 of [A-Za-z0-9_-]. */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The outcome of executing one command. */
 export type CommandOutcome = { ok: true; message: string } | { ok: false; message: string };
@@ -89,8 +105,13 @@ export interface ConfigStore extends EventEmitter {
    */
   update<T>(mutate: (draft: MasterState) => T): Promise<T>;
 
-  /** Queues a command; resolves with its record (state QUEUED, id assigned). */
-  submit(command: string, args: string[]): Promise<CommandRecord>;
+  /**
+   * Queues a command; resolves with its record (state QUEUED, id assigned). With a `clientId`
+   * (CLIENT_ID_PATTERN) that a submit carried before, queues nothing and resolves with that
+   * first command as it stands now (`repeated`). The mapping lives as long as the command's
+   * history entry (COMMAND_HISTORY).
+   */
+  submit(command: string, args: string[], clientId?: string): Promise<SubmitResult>;
 
   /** One command, or undefined if unknown (never submitted, or trimmed from history). */
   command(id: number): Promise<CommandRecord | undefined>;

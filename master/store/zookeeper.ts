@@ -4,8 +4,15 @@
  * Layout (under the connect string's chroot, if any):
  *   /flume/state               {state, writer}: the whole MasterState, changed only by versioned
  *                              setData (compare-and-set); every master watches it.
- *   /flume/commands/c-NNNNNNNNNN  one CommandRecord each, persistent sequential: the command id
- *                              is the sequence number + 1, so ids follow submission order.
+ *   /flume/commands            {nextId}: the id the next command gets, advanced by a versioned
+ *                              setData in the same transaction that creates the command.
+ *   /flume/commands/c-NNNNNNNNNN  one CommandRecord each (id - 1, zero-padded), so ids follow
+ *                              submission order. (Older masters made them persistent sequential;
+ *                              the names are the same.)
+ *   /flume/command-ids/<clientId>  the id of the command a submit with that client id queued,
+ *                              created in the same transaction as the command: a submit repeated
+ *                              with the id (the shell failing over) finds it and queues nothing.
+ *                              Removed with the command when history is trimmed.
  *   /flume/election/m-NNNNNNNNNN  ephemeral sequential, one per live master; the lowest is the
  *                              leader (the only one that executes commands).
  *   /flume/status/<master>/<shard>  node status each master hears (see zk-status.ts).
@@ -22,8 +29,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../core/logger';
 import { sleep } from '../../core/retry';
 import {
-  COMMAND_HISTORY, StoreUnavailableError, cloneState, emptyState, normalizeState,
-  type CommandRecord, type ConfigStore, type MasterState, type StateView,
+  COMMAND_HISTORY, CommandError, StoreUnavailableError, cloneState, emptyState, normalizeState,
+  type CommandRecord, type ConfigStore, type MasterState, type StateView, type SubmitResult,
 } from './types';
 import {
   CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
@@ -46,6 +53,7 @@ export const ZK_STORE_DEFAULTS = { sessionTimeoutMs: 6_000, connectTimeoutMs: 30
 export const ROOT = '/flume';
 const STATE = `${ROOT}/state`;
 const COMMANDS = `${ROOT}/commands`;
+const COMMAND_IDS = `${ROOT}/command-ids`;
 const ELECTION = `${ROOT}/election`;
 export const STATUS = `${ROOT}/status`;
 
@@ -57,6 +65,16 @@ interface StateDoc {
 
 const commandPath = (id: number): string => `${COMMANDS}/c-${String(id - 1).padStart(10, '0')}`;
 const commandId = (name: string): number => Number(name.slice(2)) + 1;
+
+/** The `nextId` of /flume/commands; undefined until a submit wrote one (an older master's store). */
+function parseNextId(data: Buffer): number | undefined {
+  try {
+    const n = (JSON.parse(data.toString('utf8')) as { nextId?: unknown }).nextId;
+    return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export class ZookeeperStore extends EventEmitter implements ConfigStore {
   readonly kind = 'zookeeper';
@@ -134,11 +152,51 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     }
   }
 
-  async submit(command: string, args: string[]): Promise<CommandRecord> {
-    const record: CommandRecord = { id: 0, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0 };
-    const created = await this.client.create(`${COMMANDS}/c-`, Buffer.from(JSON.stringify(record)), CreateMode.PERSISTENT_SEQUENTIAL);
-    record.id = commandId(created.slice(created.lastIndexOf('/') + 1));
-    return record;
+  async submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
+    for (let attempt = 0; ; attempt++) {
+      if (clientId !== undefined) {
+        const first = await this.commandOfClient(clientId);
+        if (first) return { record: first, repeated: true };
+      }
+      const zk = this.client;
+      const { data, stat } = await zk.getData(COMMANDS);
+      const id = parseNextId(data) ?? ((await this.commandIds()).at(-1) ?? 0) + 1;
+      const record: CommandRecord = { id, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0 };
+      if (clientId !== undefined) record.clientId = clientId;
+      try {
+        // The counter's version, the command's name and the client id's name each make two
+        // racing submits collide: exactly one of them commits.
+        await zk.multi((tx) => {
+          tx.setData(COMMANDS, Buffer.from(JSON.stringify({ nextId: id + 1 })), stat.version);
+          tx.create(commandPath(id), Buffer.from(JSON.stringify(record)));
+          if (clientId !== undefined) tx.create(`${COMMAND_IDS}/${clientId}`, Buffer.from(String(id)));
+        });
+        return { record, repeated: false };
+      } catch (err) {
+        if (attempt >= 50) throw err;
+        if (isBadVersion(err) || isNodeExists(err)) continue;
+        // Written or not? With a client id, the lookup at the top of the loop tells.
+        if (clientId !== undefined && (isConnectionProblem(err) || err instanceof StoreUnavailableError)) {
+          await this.waitFresh(this.options.sessionTimeoutMs * 2);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** The command a submit with `clientId` queued, or undefined if none did. */
+  private async commandOfClient(clientId: string): Promise<CommandRecord | undefined> {
+    let id: number;
+    try {
+      id = Number((await this.client.getData(`${COMMAND_IDS}/${clientId}`)).data.toString('utf8'));
+    } catch (err) {
+      if (isNoNode(err)) return undefined;
+      throw err;
+    }
+    const found = await this.readCommand(id);
+    if (!found) throw new CommandError(`command ${id} (client id ${clientId}) is no longer in the master's history`);
+    return found.record;
   }
 
   async command(id: number): Promise<CommandRecord | undefined> {
@@ -270,7 +328,11 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       if (excess < 100) return;
       for (const id of ids.slice(0, excess)) {
         if (id >= this.finishedBelow) break;
-        await this.client.remove(commandPath(id)).catch(() => undefined);
+        const clientId = (await this.readCommand(id))?.record.clientId;
+        await this.client.multi((tx) => {
+          tx.remove(commandPath(id), -1);
+          if (clientId !== undefined) tx.remove(`${COMMAND_IDS}/${clientId}`, -1);
+        }).catch(() => undefined);
       }
     } catch (err) {
       this.log.debug('Could not trim the command history.', { error: (err as Error).message });
@@ -331,7 +393,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private async doSetup(generation: number): Promise<void> {
     if (generation !== this.generation) return;
     const zk = this.client;
-    for (const dir of [COMMANDS, ELECTION, STATUS]) await zk.mkdirp(dir);
+    for (const dir of [COMMANDS, COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
     await this.initState(zk);
     await this.refreshState();
     await zk.getChildren(COMMANDS, this.commandsWatcher);

@@ -87,6 +87,8 @@ test('the systemd units run the binaries as a dedicated user with the site confi
   }
   const node = unitSettings(path.join(DEPLOY, 'systemd', 'flume-node@.service'));
   assert.match(node.get('Service.ExecStart')![0], /--role %i --data \/var\/lib\/flume\/%i/);
+  // An agent and a collector on one host are two physical nodes: each role its own name.
+  assert.match(node.get('Service.ExecStart')![0], /--name %H-%i\b/);
 });
 
 test('zoo.cfg.example: a commented three-server ensemble with the settings ENVIRONMENT.md asks for', () => {

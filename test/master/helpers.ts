@@ -48,6 +48,11 @@ export class AdminClient {
     return (await this.call<{ id: number }>('Submit', { command, args })).id;
   }
 
+  /** Submit with a client id: a master that has seen `clientId` answers with the first command's id. */
+  async submitOnce(clientId: string, command: string, ...args: string[]): Promise<number> {
+    return (await this.call<{ id: number }>('Submit', { command, args, clientId })).id;
+  }
+
   status(id: number): Promise<WireCommandStatus> {
     return this.call('GetCommandStatus', { id });
   }
