@@ -25,6 +25,7 @@ import * as fs from 'node:fs';
 import { FlumeError, ValidationError } from './errors';
 import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from './ports';
 import { LISTENER_LIMIT_DEFAULTS } from './limits';
+import { LOG_FORMATS } from './logger';
 
 /** One problem, with where it was found. */
 export class SiteConfigProblem extends FlumeError {
@@ -188,6 +189,7 @@ const SCHEMA = {
   'limits.message_timeout_ms': def(millis(100, 3_600_000), LISTENER_LIMIT_DEFAULTS.messageTimeoutMs, 'A message (or HTTP request headers) begun but not finished within this long closes its connection.'),
   'limits.buffered_bytes': def(bytes, LISTENER_LIMIT_DEFAULTS.bufferedBytes, 'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.'),
   'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
+  'log.format': def(oneOf(LOG_FORMATS), 'text', 'Format of log lines: text (for people, fields as logfmt), logfmt (one logfmt record a line) or json (one object a line).'),
 } satisfies Record<string, KeyDef<unknown>>;
 
 type Schema = typeof SCHEMA;
@@ -426,7 +428,7 @@ export function masterSettings(c: SiteConfig) {
   return {
     port: c['master.port'], httpPort: c['master.http_port'], host: c['master.host'], data: c['master.data_dir'], id: c['master.id'],
     zk: zkConnectString(c), heartbeatMs: c['master.heartbeat_ms'], lostAfter: c['master.lost_after'],
-    sessionTimeoutMs: c['zookeeper.session_timeout_ms'], logLevel: c['log.level'],
+    sessionTimeoutMs: c['zookeeper.session_timeout_ms'], logLevel: c['log.level'], logFormat: c['log.format'],
   };
 }
 
@@ -437,7 +439,7 @@ export function nodeSettings(c: SiteConfig) {
     masters: c['node.masters'], role: c['node.role'], name: c['node.name'], dataDir: c['node.data_dir'],
     httpPort: c['node.http_port'], httpHost: c['node.http_host'], heartbeatMs: c['node.heartbeat_ms'],
     channel, walCapacityBytes: c['channel.wal.capacity_bytes'], walSegmentBytes: c['channel.wal.segment_bytes'],
-    memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'],
+    memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'], logFormat: c['log.format'],
     limits: {
       maxConnections: c['limits.max_connections'], idleTimeoutMs: c['limits.idle_timeout_ms'],
       messageTimeoutMs: c['limits.message_timeout_ms'], bufferedBytes: c['limits.buffered_bytes'],

@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { ValidationError } from '../core/errors';
-import { createLogger } from '../core/logger';
+import { createLogger, type LogFormat } from '../core/logger';
 import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand } from '../core/site-config';
 import { VERSION } from '../core/version';
 import { MASTER_DEFAULTS, startMaster, type MasterOptions, type RunningMaster } from './master';
@@ -80,16 +80,18 @@ program
   .action(async (raw: RawOptions, cmd: Command) => {
     let options: MasterOptions;
     let logLevel: string | undefined;
+    let logFormat: LogFormat | undefined;
     try {
       // Defaults < site config file < FLUME_* environment < flags; every problem at once.
-      const { logLevel: level, ...site } = masterSettings(siteConfigFromCommand(cmd, MASTER_FLAG_KEYS));
+      const { logLevel: level, logFormat: format, ...site } = masterSettings(siteConfigFromCommand(cmd, MASTER_FLAG_KEYS));
       logLevel = level;
+      logFormat = format;
       options = { ...parseOptions(raw), ...site };
     } catch (err) {
       console.error(`flume-master: ${(err as Error).message}`);
       process.exit(2);
     }
-    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? logLevel });
+    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? logLevel, format: logFormat });
     // Signal handlers first: a stop that comes right after the startup line must be graceful.
     let master: RunningMaster | undefined;
     let stopping = false;
