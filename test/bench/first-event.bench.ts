@@ -53,10 +53,11 @@ function untilStored(command: string, cwd: string, env: NodeJS.ProcessEnv): Prom
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('exit', (code) => {
-      if (!result) return reject(new Error(`${command} exited (${code}) before storing an event:\n${output.slice(-3000)}`));
+    child.on('exit', (code, signal) => {
+      if (!result) return reject(new Error(`${command} exited (${code ?? signal}) before storing an event:\n${output.slice(-3000)}`));
       if (result instanceof Error) return reject(result);
-      if (code !== 0) return reject(new Error(`${command} did not stop cleanly (${code}):\n${output.slice(-3000)}`));
+      // npm and bash die of the SIGINT; the launcher says how it stopped.
+      if (!/Stopped 4 processes \(4 cleanly\)/.test(output)) return reject(new Error(`${command} did not stop cleanly:\n${output.slice(-3000)}`));
       resolve(result);
     });
   });
