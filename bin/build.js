@@ -2,8 +2,8 @@
 /**
  * Compile once. dist/ is rebuilt only when a TypeScript source or tsconfig.json is newer than
  * the last build (dist/.tsbuildinfo, touched after every successful build) or a compiled file is
- * missing, so `npm run cluster` and the bin/ commands
- * start in about a second once built instead of running tsc (40-70 s here) every time.
+ * missing, so `npm run cluster` and the bin/ commands start in about a second once built instead
+ * of running tsc (40-70 s here) every time.
  *
  *   node bin/build.js            build if stale: what `npm install` (prepare), `npm run cluster`
  *                                and every bin/flume-* command do first
