@@ -88,27 +88,65 @@ async function waitLog(p: Proc, pattern: RegExp, timeoutMs = 60_000): Promise<Re
   }
 }
 
+interface Started {
+  m: Proc;
+  /** host:port of the master's gRPC server. */
+  master: string;
+  collector: Proc;
+  agents: Proc[];
+}
+
+function startNodes(master: string): Pick<Started, 'collector' | 'agents'> {
+  const nodeArgs = (name: string, role: string): string[] =>
+    ['--master', master, '--role', role, '-n', name, '--data', path.join(STATE, name), '--http-port', '0'];
+  return {
+    collector: start('collector1', 'flume-node.js', nodeArgs('collector1', 'collector')),
+    agents: [start('agent-tail', 'flume-node.js', nodeArgs('agent-tail', 'agent')), start('agent-syslog', 'flume-node.js', nodeArgs('agent-syslog', 'agent'))],
+  };
+}
+
+async function stopNow(procs: Proc[]): Promise<void> {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  await Promise.all(procs.map((p) => p.exited));
+}
+
 /**
- * The master, on its usual ports when they are free; if it cannot bind them after all (another
- * process took one meanwhile), again on ports the kernel picks. Resolves once it serves.
+ * The master on its usual ports when they are free, and the nodes alongside it (they retry until
+ * it answers: starting them after it cost seconds). If the master cannot bind those ports after
+ * all (another process took one meanwhile), everything starts again with the master on ports the
+ * kernel picks, the nodes once it has said which.
  */
-async function startMaster(): Promise<{ proc: Proc; grpcPort: number }> {
-  const preferred: Array<[number, number]> = [[DEFAULT_MASTER_PORT, DEFAULT_MASTER_HTTP_PORT], [0, 0]];
-  for (const [i, [port, httpPort]] of preferred.entries()) {
-    const args = ['start', '--host', '127.0.0.1', '--data', path.join(STATE, 'master'),
-      '--port', String(port !== 0 && (await portFree(port)) ? port : 0),
-      '--http-port', String(httpPort !== 0 && (await portFree(httpPort)) ? httpPort : 0)];
-    const proc = start('master', 'flume-master.js', args);
+async function startAll(): Promise<Started> {
+  for (const fallback of [false, true]) {
+    const port = !fallback && (await portFree(DEFAULT_MASTER_PORT)) ? DEFAULT_MASTER_PORT : 0;
+    const httpPort = !fallback && (await portFree(DEFAULT_MASTER_HTTP_PORT)) ? DEFAULT_MASTER_HTTP_PORT : 0;
+    const m = start('master', 'flume-master.js', ['start', '--host', '127.0.0.1', '--data', path.join(STATE, 'master'),
+      '--port', String(port), '--http-port', String(httpPort)]);
+    let nodes = port !== 0 ? startNodes(`127.0.0.1:${port}`) : undefined;
     try {
-      const m = await waitLog(proc, /Master started\..*grpc_port=(\d+) http_port=(\d+)/);
-      proc.httpPort = Number(m[2]);
-      return { proc, grpcPort: Number(m[1]) };
+      const line = await waitLog(m, /Master started\..*grpc_port=(\d+) http_port=(\d+)/);
+      m.httpPort = Number(line[2]);
+      const master = `127.0.0.1:${line[1]}`;
+      nodes ??= startNodes(master);
+      return { m, master, ...nodes };
     } catch (err) {
-      if (i === preferred.length - 1 || proc.child.exitCode === null) throw err;
-      console.log(`  the master could not start on ports ${args[6]}/${args[8]}; trying ports the kernel picks`);
+      await stopNow([...(nodes ? [nodes.collector, ...nodes.agents] : []), ...(m.child.exitCode === null ? [m] : [])]);
+      if (fallback) throw err;
+      console.log(`  the master could not start on port ${port}/${httpPort} (${(err as Error).message}); trying ports the kernel picks`);
     }
   }
   throw new Error('unreachable');
+}
+
+/** Polls the nodes' /status until every logical node they run is ACTIVE. */
+async function waitActive(nodes: Proc[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const statuses = await Promise.all(nodes.map((p) => getJson(p.httpPort)));
+    if (statuses.every((s) => s?.nodes?.length > 0 && s.nodes.every((n: { state: string }) => n.state === 'ACTIVE'))) return;
+    if (Date.now() > deadline) throw new Error(`the logical nodes are not all ACTIVE after ${timeoutMs / 1000} s: ${JSON.stringify(statuses.map((s) => s?.nodes?.map((n: { name: string; state: string }) => `${n.name}=${n.state}`)))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 function getJson(port: number): Promise<any> {
@@ -200,21 +238,15 @@ async function main(): Promise<void> {
   const collectorPort = await offerPort(DEFAULT_COLLECTOR_PORT);
   const syslogPort = await offerPort(5140);
 
-  let started: Awaited<ReturnType<typeof startMaster>>;
+  let started: Started;
   try {
-    started = await startMaster();
+    started = await startAll();
   } catch (err) {
     console.error(`cluster: the master did not start: ${(err as Error).message}`);
     process.exit(1);
   }
-  const m = started.proc;
-  const master = `127.0.0.1:${started.grpcPort}`;
-  const procs: Proc[] = [m];
-  const nodeArgs = (name: string, role: string): string[] =>
-    ['--master', master, '--role', role, '-n', name, '--data', path.join(STATE, name), '--http-port', '0'];
-  const collector = start('collector1', 'flume-node.js', nodeArgs('collector1', 'collector'));
-  const agents = [start('agent-tail', 'flume-node.js', nodeArgs('agent-tail', 'agent')), start('agent-syslog', 'flume-node.js', nodeArgs('agent-syslog', 'agent'))];
-  procs.push(collector, ...agents);
+  const { m, master, collector, agents } = started;
+  const procs: Proc[] = [m, collector, ...agents];
 
   let stopping = false;
   let stopGenerator = (): void => undefined;
@@ -249,7 +281,7 @@ async function main(): Promise<void> {
 
   fs.appendFileSync(APP_LOG, '');
   const script = path.join(STATE, 'setup.flume');
-  fs.writeFileSync(script, [
+  const setupText = [
     '# What `npm run cluster` tells the master; the same commands work typed in flume-shell.',
     `exec config collector1 'autoCollectorSource(${collectorPort})' 'collectorSink("${STORAGE}/%Y-%m-%d/", "events-%{host}-", 10000)'`,
     `waitForNodesActive 30000 collector1`,
@@ -258,12 +290,23 @@ async function main(): Promise<void> {
     `exec config agent-syslog 'syslogTcp(${syslogPort})' 'autoE2EChain'`,
     `waitForNodesActive 30000 collector1 agent-tail agent-syslog`,
     '',
-  ].join('\n'));
-  const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), '-q', '-c', master, '-s', script], {
-    encoding: 'utf8', env: { ...process.env, FLUME_BUILD: 'never' },
-  });
-  if (setup.status !== 0) {
-    console.error(`cluster: configuring through the master failed:\n${setup.stdout}${setup.stderr}`);
+  ].join('\n');
+  // A second run with the same ports and paths: the master kept these configs, and the nodes get
+  // them as they connect; configuring again would only make them reopen with a new version.
+  const configured = fs.existsSync(path.join(STATE, 'master', 'master-state.json')) &&
+    fs.existsSync(script) && fs.readFileSync(script, 'utf8') === setupText;
+  fs.writeFileSync(script, setupText);
+  try {
+    if (configured) {
+      await waitActive([collector, ...agents], 60_000);
+    } else {
+      const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), '-q', '-c', master, '-s', script], {
+        encoding: 'utf8', env: { ...process.env, FLUME_BUILD: 'never' },
+      });
+      if (setup.status !== 0) throw new Error(`${setup.stdout}${setup.stderr}`);
+    }
+  } catch (err) {
+    console.error(`cluster: configuring through the master failed:\n${(err as Error).message}`);
     process.exit(await stopAll('configuration failed').then(() => 1));
   }
   stopGenerator = startGenerator();
