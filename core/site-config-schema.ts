@@ -14,6 +14,7 @@
  */
 import { LISTENER_LIMIT_DEFAULTS } from './limits';
 import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from './ports';
+import { LOG_FORMATS } from './logger';
 
 /** How a key's text becomes a value. `parse` returns the value or a problem sentence. */
 export interface KeyType<T> {
@@ -170,6 +171,7 @@ export const SCHEMA = {
   'limits.message_timeout_ms': def(millis(100, 3_600_000), LISTENER_LIMIT_DEFAULTS.messageTimeoutMs, 'A message (or HTTP request headers) begun but not finished within this long closes its connection.'),
   'limits.buffered_bytes': def(bytes, LISTENER_LIMIT_DEFAULTS.bufferedBytes, 'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.'),
   'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
+  'log.format': def(oneOf(LOG_FORMATS), 'text', 'Format of log lines: text (for people, fields as logfmt), logfmt (one logfmt record a line) or json (one object a line).'),
 } satisfies Record<string, KeyDef<unknown>>;
 
 type Schema = typeof SCHEMA;

@@ -253,7 +253,7 @@ export function masterSettings(c: SiteConfig) {
   return {
     port: c['master.port'], httpPort: c['master.http_port'], host: c['master.host'], data: c['master.data_dir'], id: c['master.id'],
     zk: zkConnectString(c), heartbeatMs: c['master.heartbeat_ms'], lostAfter: c['master.lost_after'],
-    sessionTimeoutMs: c['zookeeper.session_timeout_ms'], logLevel: c['log.level'],
+    sessionTimeoutMs: c['zookeeper.session_timeout_ms'], logLevel: c['log.level'], logFormat: c['log.format'],
   };
 }
 
@@ -264,7 +264,7 @@ export function nodeSettings(c: SiteConfig) {
     masters: c['node.masters'], role: c['node.role'], name: c['node.name'], dataDir: c['node.data_dir'],
     httpPort: c['node.http_port'], httpHost: c['node.http_host'], heartbeatMs: c['node.heartbeat_ms'],
     channel, walCapacityBytes: c['channel.wal.capacity_bytes'], walSegmentBytes: c['channel.wal.segment_bytes'],
-    memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'],
+    memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'], logFormat: c['log.format'],
     limits: {
       maxConnections: c['limits.max_connections'], idleTimeoutMs: c['limits.idle_timeout_ms'],
       messageTimeoutMs: c['limits.message_timeout_ms'], bufferedBytes: c['limits.buffered_bytes'],

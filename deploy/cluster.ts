@@ -34,14 +34,23 @@ const LINES_PER_SECOND = Number(process.env.FLUME_CLUSTER_RATE ?? 2000);
 interface Proc {
   name: string;
   child: ChildProcess;
+  /** Its log file, and where this run's part of it starts (a second run appends). */
+  logFile: string;
+  logFrom: number;
+  /** Known once the process has said where it listens (waitLog). */
   httpPort: number;
   exited: Promise<number | null>;
 }
 
-function freePort(preferred = 0): Promise<number> {
+/**
+ * A port to offer a process: `preferred` if it is free right now (so a second run shows the same
+ * URLs), else one the kernel picks. Another process may take it before ours binds it: the master
+ * and the nodes' HTTP servers therefore bind what they are given or 0 and say what they got.
+ */
+function offerPort(preferred = 0): Promise<number> {
   return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', () => resolve(freePort(0)));
+    server.once('error', () => resolve(offerPort(0)));
     server.listen(preferred, '127.0.0.1', () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
@@ -81,14 +90,101 @@ function watchChild(pid: number): void {
   reaper.stdin!.write(`${pid}\n`);
 }
 
-function start(name: string, bin: string, args: string[], httpPort: number): Proc {
-  const log = fs.openSync(path.join(LOGS, `${name}.log`), 'a');
+function portFree(port: number): Promise<boolean> {
+  return offerPort(port).then((got) => got === port);
+}
+
+function start(name: string, bin: string, args: string[]): Proc {
+  const logFile = path.join(LOGS, `${name}.log`);
+  const log = fs.openSync(logFile, 'a');
+  const logFrom = fs.fstatSync(log).size;
   // Its own process group: Ctrl-C reaches the launcher only, which stops the others in order.
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin', bin), ...args], { stdio: ['ignore', log, log], detached: true });
+  // FLUME_BUILD=never: `npm run cluster` has just built; four processes need not check again.
+  const child = spawn(process.execPath, [path.join(ROOT, 'bin', bin), ...args], {
+    stdio: ['ignore', log, log], detached: true, env: { ...process.env, FLUME_BUILD: 'never' },
+  });
   fs.closeSync(log);
   watchChild(child.pid!);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { name, child, httpPort, exited };
+  return { name, child, logFile, logFrom, httpPort: 0, exited };
+}
+
+/** Waits for `pattern` in what `p` logged in this run; rejects if it exits first. */
+async function waitLog(p: Proc, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const fd = fs.openSync(p.logFile, 'r');
+    const size = fs.fstatSync(fd).size;
+    const text = Buffer.alloc(Math.max(0, size - p.logFrom));
+    fs.readSync(fd, text, 0, text.length, p.logFrom);
+    fs.closeSync(fd);
+    const m = pattern.exec(text.toString('utf8'));
+    if (m) return m;
+    if (p.child.exitCode !== null) throw new Error(`${p.name} exited (${p.child.exitCode}); see ${p.logFile}`);
+    if (Date.now() > deadline) throw new Error(`${p.name} did not log ${pattern} within ${timeoutMs / 1000} s; see ${p.logFile}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Started {
+  m: Proc;
+  /** host:port of the master's gRPC server. */
+  master: string;
+  collector: Proc;
+  agents: Proc[];
+}
+
+function startNodes(master: string): Pick<Started, 'collector' | 'agents'> {
+  const nodeArgs = (name: string, role: string): string[] =>
+    ['--master', master, '--role', role, '-n', name, '--data', path.join(STATE, name), '--http-port', '0'];
+  return {
+    collector: start('collector1', 'flume-node.js', nodeArgs('collector1', 'collector')),
+    agents: [start('agent-tail', 'flume-node.js', nodeArgs('agent-tail', 'agent')), start('agent-syslog', 'flume-node.js', nodeArgs('agent-syslog', 'agent'))],
+  };
+}
+
+async function stopNow(procs: Proc[]): Promise<void> {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+/**
+ * The master on its usual ports when they are free, and the nodes alongside it (they retry until
+ * it answers: starting them after it cost seconds). If the master cannot bind those ports after
+ * all (another process took one meanwhile), everything starts again with the master on ports the
+ * kernel picks, the nodes once it has said which.
+ */
+async function startAll(): Promise<Started> {
+  for (const fallback of [false, true]) {
+    const port = !fallback && (await portFree(DEFAULT_MASTER_PORT)) ? DEFAULT_MASTER_PORT : 0;
+    const httpPort = !fallback && (await portFree(DEFAULT_MASTER_HTTP_PORT)) ? DEFAULT_MASTER_HTTP_PORT : 0;
+    const m = start('master', 'flume-master.js', ['start', '--host', '127.0.0.1', '--data', path.join(STATE, 'master'),
+      '--port', String(port), '--http-port', String(httpPort)]);
+    let nodes = port !== 0 ? startNodes(`127.0.0.1:${port}`) : undefined;
+    try {
+      const line = await waitLog(m, /Master started\..*grpc_port=(\d+) http_port=(\d+)/);
+      m.httpPort = Number(line[2]);
+      const master = `127.0.0.1:${line[1]}`;
+      nodes ??= startNodes(master);
+      return { m, master, ...nodes };
+    } catch (err) {
+      await stopNow([...(nodes ? [nodes.collector, ...nodes.agents] : []), ...(m.child.exitCode === null ? [m] : [])]);
+      if (fallback) throw err;
+      console.log(`  the master could not start on port ${port}/${httpPort} (${(err as Error).message}); trying ports the kernel picks`);
+    }
+  }
+  throw new Error('unreachable');
+}
+
+/** Polls the nodes' /status until every logical node they run is ACTIVE. */
+async function waitActive(nodes: Proc[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const statuses = await Promise.all(nodes.map((p) => getJson(p.httpPort)));
+    if (statuses.every((s) => s?.nodes?.length > 0 && s.nodes.every((n: { state: string }) => n.state === 'ACTIVE'))) return;
+    if (Date.now() > deadline) throw new Error(`the logical nodes are not all ACTIVE after ${timeoutMs / 1000} s: ${JSON.stringify(statuses.map((s) => s?.nodes?.map((n: { name: string; state: string }) => `${n.name}=${n.state}`)))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 function getJson(port: number): Promise<any> {
@@ -109,14 +205,9 @@ function getJson(port: number): Promise<any> {
   });
 }
 
-async function waitHttp(p: Proc, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if ((await getJson(p.httpPort)) !== null) return;
-    if (p.child.exitCode !== null) throw new Error(`${p.name} exited (${p.child.exitCode}); see ${path.join(LOGS, `${p.name}.log`)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${p.name} did not answer on http port ${p.httpPort}; see ${path.join(LOGS, `${p.name}.log`)}`);
+/** Waits until a node's HTTP server says where it listens (it binds a port the kernel picks). */
+async function waitHttp(p: Proc): Promise<void> {
+  p.httpPort = Number((await waitLog(p, /HTTP status listening url=http:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
 }
 
 /** The highest line number already in the app log, so a second run goes on counting. */
@@ -140,6 +231,12 @@ function startGenerator(): () => void {
     fs.appendFileSync(APP_LOG, lines.join('\n') + '\n');
   }, 100);
   return () => clearInterval(timer);
+}
+
+/** The wall-clock time, HH:MM:SS, for the live line. */
+function clock(): string {
+  const d = new Date();
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
 interface Totals {
@@ -175,25 +272,19 @@ async function main(): Promise<void> {
   if (process.argv.includes('--clean')) fs.rmSync(BASE, { recursive: true, force: true });
   fs.mkdirSync(LOGS, { recursive: true });
   fs.mkdirSync(STORAGE, { recursive: true });
-  const masterPort = await freePort(DEFAULT_MASTER_PORT);
-  const masterHttp = await freePort(DEFAULT_MASTER_HTTP_PORT);
-  const collectorPort = await freePort(DEFAULT_COLLECTOR_PORT);
-  const syslogPort = await freePort(5140);
-  const master = `127.0.0.1:${masterPort}`;
+  const resumed = lastLineNumber();
+  const collectorPort = await offerPort(DEFAULT_COLLECTOR_PORT);
+  const syslogPort = await offerPort(5140);
 
-  const procs: Proc[] = [];
-  const m = start('master', 'flume-master.js', ['start', '--port', String(masterPort), '--http-port', String(masterHttp), '--host', '127.0.0.1', '--data', path.join(STATE, 'master')], masterHttp);
-  procs.push(m);
-  const nodeArgs = async (name: string, role: string): Promise<[string[], number]> => {
-    const port = await freePort();
-    return [['--master', master, '--role', role, '-n', name, '--data', path.join(STATE, name), '--http-port', String(port)], port];
-  };
-  const [cArgs, cHttp] = await nodeArgs('collector1', 'collector');
-  const collector = start('collector1', 'flume-node.js', cArgs, cHttp);
-  const [tArgs, tHttp] = await nodeArgs('agent-tail', 'agent');
-  const [sArgs, sHttp] = await nodeArgs('agent-syslog', 'agent');
-  const agents = [start('agent-tail', 'flume-node.js', tArgs, tHttp), start('agent-syslog', 'flume-node.js', sArgs, sHttp)];
-  procs.push(collector, ...agents);
+  let started: Started;
+  try {
+    started = await startAll();
+  } catch (err) {
+    console.error(`cluster: the master did not start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  const { m, master, collector, agents } = started;
+  const procs: Proc[] = [m, collector, ...agents];
 
   let stopping = false;
   let stopGenerator = (): void => undefined;
@@ -231,7 +322,7 @@ async function main(): Promise<void> {
   stopOnFailure = (why) => stopAll(why);
 
   try {
-    for (const p of procs) await waitHttp(p);
+    for (const p of [collector, ...agents]) await waitHttp(p);
   } catch (err) {
     console.error(`cluster: ${(err as Error).message}`);
     process.exit(await stopAll('a process did not start').then(() => 1));
@@ -239,7 +330,7 @@ async function main(): Promise<void> {
 
   fs.appendFileSync(APP_LOG, '');
   const script = path.join(STATE, 'setup.flume');
-  fs.writeFileSync(script, [
+  const setupText = [
     '# What `npm run cluster` tells the master; the same commands work typed in flume-shell.',
     `exec config collector1 'autoCollectorSource(${collectorPort})' 'collectorSink("${STORAGE}/%Y-%m-%d/", "events-%{host}-", 10000)'`,
     `waitForNodesActive 30000 collector1`,
@@ -248,30 +339,50 @@ async function main(): Promise<void> {
     `exec config agent-syslog 'syslogTcp(${syslogPort})' 'autoE2EChain'`,
     `waitForNodesActive 30000 collector1 agent-tail agent-syslog`,
     '',
-  ].join('\n'));
-  const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), '-q', '-c', master, '-s', script], { encoding: 'utf8' });
-  if (setup.status !== 0) {
-    console.error(`cluster: configuring through the master failed:\n${setup.stdout}${setup.stderr}`);
+  ].join('\n');
+  // A second run with the same ports and paths: the master kept these configs, and the nodes get
+  // them as they connect; configuring again would only make them reopen with a new version.
+  const configured = fs.existsSync(path.join(STATE, 'master', 'master-state.json')) &&
+    fs.existsSync(script) && fs.readFileSync(script, 'utf8') === setupText;
+  fs.writeFileSync(script, setupText);
+  try {
+    if (configured) {
+      await waitActive([collector, ...agents], 60_000);
+    } else {
+      const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), '-q', '-c', master, '-s', script], {
+        encoding: 'utf8', env: { ...process.env, FLUME_BUILD: 'never' },
+      });
+      if (setup.status !== 0) throw new Error(`${setup.stdout}${setup.stderr}`);
+    }
+  } catch (err) {
+    console.error(`cluster: configuring through the master failed:\n${(err as Error).message}`);
     process.exit(await stopAll('configuration failed').then(() => 1));
   }
   stopGenerator = startGenerator();
 
   console.log(`Local Flume cluster is up (master, collector1, agent-tail, agent-syslog).
-  status page   http://127.0.0.1:${masterHttp}/
-  admin shell   node bin/flume-shell.js -c ${master}      (try: getnodestatus, getconfigs)
+  status page   http://127.0.0.1:${m.httpPort}/
+  admin shell   npx flume-shell -c ${master}      (try: getnodestatus, getconfigs)
   stored data   ${STORAGE}/   (files are .tmp until their 10 s roll closes)
   app log       ${APP_LOG}   (${LINES_PER_SECOND} lines/s, tailed by agent-tail)
   send syslog   logger -n 127.0.0.1 -P ${syslogPort} -T --rfc5424 "hello from logger"
   process logs  ${LOGS}/
 Ctrl-C stops everything.`);
+  if (resumed > 0) {
+    console.log(`Resuming the previous run (its app log ends at line ${resumed}): what it had not delivered is sent first,
+so "stored" and "written" can run ahead of "accepted", which counts this run's lines only.`);
+  }
 
   const began = Date.now();
   const tick = setInterval(async () => {
     if (stopping) return;
     const t = await totals(agents, collector);
     const backlog = Object.entries(t.backlog).map(([k, v]) => `${k}=${v}`).join(' ');
-    console.log(`[${Math.round((Date.now() - began) / 1000)}s] accepted=${t.accepted} stored(e2e acked)=${t.delivered} ` +
-      `written=${t.written} in-flight=${t.accepted - t.delivered} | backlog batches ${backlog}`);
+    // Counters start at 0 with each process, but a resumed run first delivers what the previous
+    // one left in the WALs: stored and written then include events this run never accepted.
+    const previous = resumed > 0 && Math.max(t.delivered, t.written) > t.accepted ? " (with the previous run's backlog)" : '';
+    console.log(`${clock()} +${Math.round((Date.now() - began) / 1000)}s accepted=${t.accepted} stored(e2e acked)=${t.delivered} ` +
+      `written=${t.written}${previous} in-flight=${Math.max(0, t.accepted - t.delivered)} | backlog batches ${backlog}`);
   }, 1000);
   tick.unref();
   for (const p of procs) {

@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { ValidationError } from '../core/errors';
-import { createLogger } from '../core/logger';
+import { createLogger, type LogFormat } from '../core/logger';
 import { DirLock } from '../core/lock';
 import { ProcessSignals } from '../core/signals';
 import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
@@ -82,17 +82,19 @@ program
   .action(async (raw: RawOptions, cmd: Command) => {
     let options: MasterOptions;
     let site: SiteConfig;
+    let logFormat: LogFormat | undefined;
     const loadSite = (): SiteConfig => siteConfigFromCommand(cmd, MASTER_FLAG_KEYS);
     try {
       // Defaults < site config file < FLUME_* environment < flags; every problem at once.
       site = loadSite();
-      const { logLevel: _level, ...settings } = masterSettings(site);
+      const { logLevel: _level, logFormat: format, ...settings } = masterSettings(site);
+      logFormat = format;
       options = { ...parseOptions(raw), ...settings };
     } catch (err) {
       console.error(`flume-master: ${(err as Error).message}`);
       process.exit(2);
     }
-    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? site['log.level'] });
+    const logger = createLogger({ process: 'flume-master', level: process.env.FLUME_LOG_LEVEL ?? site['log.level'], format: logFormat });
     // Signal handlers first: a stop right after the startup line must be graceful, and a HUP
     // during startup must not kill the process (core/signals.ts).
     let master: RunningMaster | undefined;

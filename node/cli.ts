@@ -13,13 +13,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
-import { createLogger, type Logger } from '../core/logger';
+import { createLogger, type LogFormat, type Logger } from '../core/logger';
 import { Metrics } from '../core/metrics';
 import { type ComponentDef, type Registry, validateNode } from '../core/registry';
 import { tryParseSpec } from '../core/spec/parser';
 import { DirLock } from '../core/lock';
 import { ProcessSignals } from '../core/signals';
-import { loadSiteConfig, NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
+import { DEFAULT_MASTER_PORT } from '../core/ports';
+import { loadSiteConfig, loadSiteConfigDetailed, NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
@@ -45,10 +46,14 @@ interface RunOptions {
   /** From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes, channel.memory.capacity_bytes. */
   channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes' | 'limits'>;
   logLevel?: string;
+  logFormat?: LogFormat;
+  /** No --master and no site config names one: the default localhost master is tried. */
+  defaultMaster?: boolean;
   plugin: string[];
   /** The site config as loaded, and how to load it again on SIGHUP (core/signals.ts). */
   site?: SiteConfig;
   loadSite?: () => SiteConfig;
+  conf?: string;
 }
 
 /** What a running physical node is made of; master mode receives it to drive the manager. */
@@ -68,6 +73,16 @@ export interface NodeRuntime {
 
 const EXIT_OK = 0;
 const EXIT_PROBLEMS = 1;
+
+/** What `flume-node` alone prints: it used to run quietly as an agent against localhost. */
+const NOTHING_TO_RUN = `flume-node: no --master, --role or --standalone given, so there is nothing to run.
+A physical node runs what a master assigns it, or flows of its own:
+  flume-node --role agent --master HOST:${DEFAULT_MASTER_PORT} -n NAME --data DIR      an agent the master configures
+  flume-node --role collector --master HOST:${DEFAULT_MASTER_PORT} -n NAME --data DIR  a collector
+  flume-node --standalone -n NAME -c 'NAME : source | sink ;'            one flow, no master
+  flume-node validate FILE                                               check a spec file
+Masters can also come from a site config (--conf FILE or FLUME_CONF: node.masters) or
+FLUME_NODE_MASTERS. A whole local cluster to try: npm run cluster. Every option: flume-node --help`;
 
 /**
  * Flume OG's plugin classes: a module (path) exporting `COMPONENTS: ComponentDef[]`, registered
@@ -126,7 +141,7 @@ async function run(o: RunOptions): Promise<number> {
   }
   const host = os.hostname();
   const physicalNode = o.name ?? host;
-  const logger = createLogger({ process: 'flume-node', level: o.logLevel });
+  const logger = createLogger({ process: 'flume-node', level: o.logLevel, format: o.logFormat });
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
   const registry = defaultRegistry(loadPlugins(o.plugin));
@@ -207,7 +222,7 @@ async function standalone(rt: NodeRuntime, text: string, oneshot: boolean): Prom
     for (const f of result.failed) console.error(`flume-node: logical node ${f.name} failed to open: ${f.error}`);
     return EXIT_PROBLEMS;
   }
-  rt.logger.info('standalone node running', { logicalNodes: result.opened, http: rt.http ? rt.http.port : undefined });
+  rt.logger.info('standalone node running', { logicalNodes: result.opened, ...(rt.http ? { http: rt.http.port } : {}) });
   if (!oneshot) return null;
   const nodes = specs.map((s) => rt.manager.node(s.name)!);
   const endless = nodes.filter((n) => !n.finite).map((n) => n.name);
@@ -222,6 +237,9 @@ async function standalone(rt: NodeRuntime, text: string, oneshot: boolean): Prom
 /** `--master` mode: node/master-mode.ts drives the manager from heartbeats. */
 function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null> {
   const masters = o.master!.split(',').map((m) => m.trim()).filter(Boolean);
+  if (o.defaultMaster) {
+    rt.logger.warn('No master given: trying the default one. Set --master or node.masters to name yours.', { masters: o.master });
+  }
   return runMasterMode(rt, { masters, role: o.role ?? 'agent' });
 }
 
@@ -275,23 +293,37 @@ const program = new Command('flume-node')
     let site: ReturnType<typeof nodeSettings>;
     const loadSite = (): SiteConfig => siteConfigFromCommand(cmd, siteFlags);
     let loaded: SiteConfig;
+    let mastersFromDefault: boolean;
+    let roleFromDefault: boolean;
     try {
       loaded = loadSite();
       site = nodeSettings(loaded);
+      const origins = loadSiteConfigDetailed({ file: o.conf }).origins;
+      mastersFromDefault = origins['node.masters'] === 'default';
+      roleFromDefault = origins['node.role'] === 'default';
     } catch (err) {
       console.error(`flume-node: ${(err as Error).message}`);
       process.exitCode = EXIT_PROBLEMS;
       return;
     }
     const fromCli = (attr: string): boolean => cmd.getOptionValueSource(attr) === 'cli';
+    // `flume-node` alone (perhaps with --conf or --log-level) and no site config naming a master
+    // or a role: say how to start one rather than run as an agent against localhost.
+    const runFlags = cmd.options.map((opt) => opt.attributeName()).filter((a) => fromCli(a) && !['conf', 'logLevel', 'plugin'].includes(a));
+    if (runFlags.length === 0 && mastersFromDefault && roleFromDefault) {
+      console.error(NOTHING_TO_RUN);
+      process.exitCode = EXIT_PROBLEMS;
+      return;
+    }
     Object.assign(o, {
-      role: site.role, name: site.name ?? o.name, data: site.dataDir ?? o.data, httpHost: site.httpHost, logLevel: site.logLevel,
+      role: site.role, name: site.name ?? o.name, data: site.dataDir ?? o.data, httpHost: site.httpHost, logLevel: site.logLevel, logFormat: site.logFormat,
       httpPort: fromCli('httpPort') ? o.httpPort : site.httpPort?.toString(),
       channel: fromCli('channel') ? o.channel : site.channel,
       closeTimeout: fromCli('closeTimeout') ? o.closeTimeout : String(site.closeTimeoutMs),
       channels: { walCapacityBytes: site.walCapacityBytes, walSegmentBytes: site.walSegmentBytes, memoryCapacityBytes: site.memoryCapacityBytes, limits: site.limits },
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
       site: loaded, loadSite,
+      defaultMaster: !o.standalone && o.master === undefined && mastersFromDefault,
     });
     process.exitCode = await run(o);
     // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.

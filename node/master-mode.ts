@@ -55,7 +55,6 @@ export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions)
     desired = set;
     void apply().catch((err: Error) => log.error('Applying the configuration failed', { error: err.message }));
   });
-  client.on('master', (address) => log.info('Talking to master', { master: address }));
   const timer = setInterval(() => {
     void apply().catch((err: Error) => log.error('Applying the configuration failed', { error: err.message }));
   }, REAPPLY_MS);

@@ -54,6 +54,8 @@ test('npm run cluster moves generated and logger lines into storage, each once, 
   const code = await exited;
   assert.equal(code, 0, `exit code\n${output.slice(-2000)}`);
   assert.match(output, /Stopped 4 processes \(4 cleanly\)/);
+  assert.match(output, /^\d\d:\d\d:\d\d \+\d+s accepted=\d+ /m, 'the live line starts with the time of day');
+  assert.doesNotMatch(output, /previous run's backlog/, 'a first run has no previous backlog');
   assert.deepEqual(leftovers(), [], 'no process of the cluster is left');
 
   const lines = storedLines();

@@ -26,5 +26,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.FLUME_TEST_CONCURRENCY ?? '2';
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], { stdio: 'inherit' });
+// The tests run the dist they were compiled with: a bin/ process a test starts never compiles.
+const env = { ...process.env, FLUME_BUILD: 'never' };
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

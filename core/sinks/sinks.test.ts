@@ -32,14 +32,15 @@ test('fan-out gives every batch to every sink and fails if one branch fails', as
 test('failover uses the backup while the primary fails and returns to the primary after the backoff', async () => {
   const primary = new RecordingSink();
   const backup = new RecordingSink();
-  const f = new FailoverSink(primary, backup, testContext(), { initialBackoffMs: 50, maxBackoffMs: 1000 });
+  // A backoff long enough that a busy machine cannot end it before primaryDown is read.
+  const f = new FailoverSink(primary, backup, testContext(), { initialBackoffMs: 2000, maxBackoffMs: 4000 });
   await f.open();
   await f.append(batch('o', 1, bodies(['1'])));
   primary.failNext = 1;
   await f.append(batch('o', 2, bodies(['2'])));
   assert.ok(f.primaryDown);
   await f.append(batch('o', 3, bodies(['3'])));
-  await waitFor(() => !f.primaryDown, 5000, 'primary backoff to end');
+  await waitFor(() => !f.primaryDown, 10_000, 'primary backoff to end');
   await f.append(batch('o', 4, bodies(['4'])));
   assert.deepEqual(primary.bodies(), ['1', '4']);
   assert.deepEqual(backup.bodies(), ['2', '3']);

@@ -32,10 +32,13 @@ test('stop: TERM, then KILL after the grace period; pids not ours are left alone
     fs.rmSync(dir, { recursive: true, force: true });
   });
   // A process the script would have started: its command line names the HA dir.
+  // Each says "ready" once its handlers are installed, so no signal comes before them.
+  const ready: Array<Promise<void>> = [];
   const start = (ignoreTerm: boolean, mark: string): ChildProcess => {
-    const code = `${ignoreTerm ? "process.on('SIGTERM', () => {});" : ''} setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['-e', code, mark], { stdio: 'ignore' });
+    const code = `${ignoreTerm ? "process.on('SIGTERM', () => {});" : ''} setInterval(() => {}, 1000); console.log('ready');`;
+    const child = spawn(process.execPath, ['-e', code, mark], { stdio: ['ignore', 'pipe', 'ignore'] });
     children.push(child);
+    ready.push(new Promise((resolve) => child.stdout!.once('data', () => resolve())));
     return child;
   };
   const polite = start(false, dir);
@@ -49,8 +52,7 @@ test('stop: TERM, then KILL after the grace period; pids not ours are left alone
     "ZK_PORTS='1 2 3'", "MASTER_PORTS='4 5 6'", "MASTER_HTTP_PORTS='7 8 9'",
     "NODE_NAMES='coll1 coll2 agent1 agent2 agent3'", "NODE_HTTP_PORTS='10 11 12 13 14'", "COLLECTOR_PORTS='15 16'",
   ].join('\n'));
-  // Let the stubborn one install its handler before it is signalled.
-  await new Promise((r) => setTimeout(r, 500));
+  await Promise.all(ready);
   const env = { ...process.env, FLUME_HA_DIR: dir, FLUME_HA_GRACE: '2' };
 
   const status = await run('bash', [SCRIPT, 'status'], { env });

@@ -199,9 +199,23 @@ export async function startZooKeeper(timeoutMs = 30_000): Promise<ZooKeeper> {
   }
 }
 
-/** Starts an ensemble of `size` servers (default 3) and waits until each serves. */
+/**
+ * Starts an ensemble of `size` servers (default 3) and waits until each serves. Its 3 × size
+ * ports are probed free first; one may be taken before Java binds it, so a failed start is
+ * tried again on other ports (twice at most).
+ */
 export async function startEnsemble(size = 3, timeoutMs = 60_000): Promise<ZooKeeper> {
   requireZooKeeper();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startEnsembleOnce(size, timeoutMs);
+    } catch (err) {
+      if (attempt >= 2 || !/EADDRINUSE|Address already in use|BindException|exited/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startEnsembleOnce(size: number, timeoutMs: number): Promise<ZooKeeper> {
   const tmp = tempDir('flume-zk-ensemble-');
   const ports: Array<{ client: number; peer: number; election: number }> = [];
   const taken = new Set<number>();

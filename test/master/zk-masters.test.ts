@@ -42,8 +42,11 @@ test('a config submitted to master A is served by B and C', async () => {
   }
   // The command and its history are the same everywhere too.
   for (const admin of admins) assert.equal((await admin.status(done.id)).state, 2);
-  const infos = await Promise.all(admins.map((a) => a.info()));
-  assert.equal(infos.filter((i) => i.leader).length, 1, `exactly one leader: ${JSON.stringify(infos)}`);
+  let infos: Array<{ leader: boolean }> = [];
+  await waitFor(async () => {
+    infos = await Promise.all(admins.map((a) => a.info()));
+    return infos.filter((i) => i.leader).length === 1;
+  }, 20_000, 'exactly one leader').catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(infos)}`));
 });
 
 test('concurrent conflicting edits through different masters are all applied, none lost', async () => {
@@ -107,8 +110,11 @@ test('kill -9 of the leader: another master takes over and queued commands compl
   for (let i = 0; i < 5; i++) ids.push(await survivors[i % 2].submit('config', `after${i}`, 'text("/tmp/a")', 'console'));
   const done = await Promise.all(ids.map((id) => survivors[0].waitDone(id, 60_000)));
   assert.ok(done.every((d) => d.state === 2), JSON.stringify(done));
-  const newInfos = await Promise.all(survivors.map((a) => a.info()));
-  assert.equal(newInfos.filter((i) => i.leader).length, 1, JSON.stringify(newInfos));
+  let newInfos: Array<{ leader: boolean }> = [];
+  await waitFor(async () => {
+    newInfos = await Promise.all(survivors.map((a) => a.info()));
+    return newInfos.filter((i) => i.leader).length === 1;
+  }, 20_000, 'exactly one leader among the survivors').catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(newInfos)}`));
   for (const a of survivors) {
     for (let i = 0; i < 5; i++) await waitFor(() => configOf(a, `after${i}`), 10_000, `after${i}`);
   }

@@ -156,9 +156,13 @@ test('the site config sizes the WAL: channel.wal.capacity_bytes holds the source
   }, 30_000, 'the WAL filling up');
   assert.equal(channel.kind, 'wal');
   assert.equal(channel.capacityBytes, 2097152);
-  await new Promise((r) => setTimeout(r, 300));
+  // The source goes on until the channel is full: wait for the segments that needs (≥ 6 of 256 KB).
   const walDir = path.join(data, 'held', 'wal');
-  const segments = fs.readdirSync(walDir).filter((f) => f.endsWith('.wal') && !f.startsWith('free-')).map((f) => fs.statSync(path.join(walDir, f)).size);
+  const walSegments = (): number[] => fs.readdirSync(walDir).filter((f) => f.endsWith('.wal') && !f.startsWith('free-')).map((f) => fs.statSync(path.join(walDir, f)).size);
+  const segments = await waitFor(() => {
+    const sizes = walSegments();
+    return sizes.length >= 6 ? sizes : undefined;
+  }, 30_000, 'six WAL segments');
   const total = segments.reduce((a, b) => a + b, 0);
   assert.ok(total <= 2097152, `segments hold ${total} bytes, over the capacity`);
   // A segment rolls once past 256 KB; a batch of asciisynth is 1,000 events of ~110 bytes.
@@ -178,4 +182,16 @@ test('option problems are all reported; --master mode runs until stopped', async
   await waitFor(() => /Master mode started/.test(m.output()), 30_000, 'master mode to start');
   m.child.kill('SIGTERM');
   assert.equal((await m.exited).code, 0, m.output());
+});
+
+test('flume-node alone says how to start a node and runs nothing; with a role but no master it says it tries the default one', async () => {
+  const alone = node([]);
+  assert.equal((await alone.exited).code, 1);
+  assert.match(alone.output(), /no --master, --role or --standalone given, so there is nothing to run/);
+  assert.match(alone.output(), /flume-node --role agent --master HOST:35873/);
+  assert.doesNotMatch(alone.output(), /Master mode started|Master did not answer/);
+  const home = path.join(dir.path, 'no-master');
+  const agent = node(['--role', 'agent', '-n', 'lonely', '--data', home, '--log-level', 'warn']);
+  await agent.waitForLine(/warn No master given: trying the default one\. Set --master or node\.masters to name yours\. masters=localhost:35873/);
+  assert.equal((await agent.stop()).code, 0, agent.output());
 });
