@@ -82,7 +82,7 @@ interface Entry {
 }
 
 /** A node that failed to open is tried again by a later `apply` after this backoff (doubling). */
-export const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000 } as const;
+const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000 } as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.-]+$/;
 

@@ -87,7 +87,7 @@ export function formatAddress(a: MasterAddress): string {
 
 export type CommandStatus = WireCommandStatus;
 /** The fields of a logical node's status the shell shows. */
-export type LogicalNodeStatus = Pick<WireLogicalNodeStatus, 'name' | 'state' | 'configVersion' | 'message'>;
+type LogicalNodeStatus = Pick<WireLogicalNodeStatus, 'name' | 'state' | 'configVersion' | 'message'>;
 export type NodeStatus = Omit<WireNodeStatus, 'logical'> & { logical: LogicalNodeStatus[] };
 export type LogicalConfig = WireLogicalConfig;
 
@@ -108,7 +108,7 @@ export function enumName(enumName: 'NodeState' | 'CommandState', value: number):
   return protoRoot().lookupEnum(`flume.${enumName}`).valuesById[value] ?? `UNKNOWN(${value})`;
 }
 
-export const CALL_TIMEOUT_MS = 10_000;
+const CALL_TIMEOUT_MS = 10_000;
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod = (request: object, options: grpc.CallOptions, callback: Callback<unknown>) => grpc.ClientUnaryCall;

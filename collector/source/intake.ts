@@ -19,7 +19,7 @@ export interface Intake {
 }
 
 /** The channel stayed full for longer than a stream may wait. */
-export class ChannelWaitTimeout extends FlumeError {
+class ChannelWaitTimeout extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = grpc.status.RESOURCE_EXHAUSTED;
   constructor(readonly channel: string, readonly waitedMs: number) {
