@@ -23,7 +23,7 @@
  * extra version change, never a wrong collector for long.)
  */
 import { createHash } from 'node:crypto';
-import { NodeStateCode } from '../proto/control';
+import { NodeStateCode } from '../proto/messages';
 import { logicalNodesOf, type NodeRecord } from './nodes';
 import type { MasterState } from './store/types';
 

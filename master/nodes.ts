@@ -15,7 +15,7 @@
  * for `lostAfterMs`: the state is derived from the last-seen time, so no write is needed for it
  * and all masters agree.
  */
-import { NodeStateCode } from '../proto/control';
+import { NodeStateCode } from '../proto/messages';
 import { PURGE_ALL, type MasterState, type StateView } from './store/types';
 
 export interface LogicalStatus {

@@ -18,8 +18,8 @@ import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus
 import {
   CommandStateCode,
   type WireCommandStatus, type WireConfigRequest,
-  type WireLogicalConfig, type WireNodeStatus,
-} from '../proto/control';
+  type WireLogicalConfig, type WireMapping, type WireNodeStatus,
+} from '../proto/messages';
 import { StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
 
 export interface ServiceDeps {
@@ -82,7 +82,7 @@ function configsToWire(state: Readonly<MasterState>, names?: string[]): WireLogi
   return out;
 }
 
-export function mappingsOf(state: Readonly<MasterState>, known: string[], physical?: string): Array<{ physical: string; logical: string[] }> {
+export function mappingsOf(state: Readonly<MasterState>, known: string[], physical?: string): WireMapping[] {
   if (physical) return [{ physical, logical: logicalNodesOf(state, physical) }];
   const names = new Set([...Object.keys(state.mappings), ...known]);
   return [...names].sort().map((p) => ({ physical: p, logical: logicalNodesOf(state, p) }));

@@ -22,7 +22,7 @@ import type { LogicalNodeSpec } from '../core/spec/ast';
 import { parseSink, parseSource } from '../core/spec/parser';
 import { LogicalNode, type LogicalNodeOptions, type LogicalNodeState, type LogicalNodeStatus } from './logical-node';
 
-/** A logical node's state as heartbeats report it (proto/control.ts NodeStateName). */
+/** A logical node's state as heartbeats report it (proto/messages.ts NodeStateName). */
 export type ReportedState = 'IDLE' | 'CONFIGURING' | 'ACTIVE' | 'ERROR' | 'CLOSING';
 
 export function reportedState(state: LogicalNodeState): ReportedState {

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
 import { protoRoot, serviceDefinition } from '../proto/index';
-import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireNodeStatus } from '../proto/control';
+import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireMapping, WireMasterInfo, WireNodeStatus } from '../proto/messages';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
 
 /** The master's default gRPC port, as in Flume OG (`flume.config.admin.port`). */
@@ -90,18 +90,8 @@ export type CommandStatus = WireCommandStatus;
 type LogicalNodeStatus = Pick<WireLogicalNodeStatus, 'name' | 'state' | 'configVersion' | 'message'>;
 export type NodeStatus = Omit<WireNodeStatus, 'logical'> & { logical: LogicalNodeStatus[] };
 export type LogicalConfig = WireLogicalConfig;
-
-export interface MasterInfo {
-  id: string;
-  leader: boolean;
-  store: string;
-  fresh: boolean;
-}
-
-export interface Mapping {
-  physical: string;
-  logical: string[];
-}
+export type MasterInfo = WireMasterInfo;
+export type Mapping = WireMapping;
 
 /** Enum value names by number, read from the proto so that added values need no change here. */
 export function enumName(enumName: 'NodeState' | 'CommandState', value: number): string {
