@@ -103,12 +103,11 @@ export interface WireAppendHello {
 /**
  * flume.AppendRequest
  *
- * The first message of an Append stream is a hello; every later one is an EventBatch.
- * Both travel as raw bytes (see proto/codec.ts), so a batch is never decoded by grpc-js.
+ * The first message of an Append stream, and only the first: its hello. Every later message is
+ * one EventBatch, bare (not wrapped in a message of its own), see service Collector.
  */
 export interface WireAppendRequest {
-  hello?: WireAppendHello;
-  batch?: WireEventBatch;
+  hello: WireAppendHello | null;
 }
 
 /** flume.StoredQuery */
