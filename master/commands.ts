@@ -256,7 +256,7 @@ function mapEffect([physical, logical]: string[]): Effect {
   };
 }
 
-const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
 /** Case-insensitive lookup of a command name, as the shell types them. */
 function findCommand(name: string): CommandDef | undefined {
