@@ -114,7 +114,7 @@ export function parseBatchHeader(buf: Buffer): BatchHeader {
 }
 
 /** Computes the CRC32C of the events of a batch, however its fields are ordered. */
-export function eventsCrc(buf: Buffer, header: BatchHeader): number {
+function eventsCrc(buf: Buffer, header: BatchHeader): number {
   if (header.eventsStart >= 0) return crc32c(buf.subarray(header.eventsStart, header.eventsEnd));
   let crc = 0;
   let pos = 0;

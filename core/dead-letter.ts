@@ -40,7 +40,7 @@ export interface DeadLetter {
 
 const SAFE = /[^A-Za-z0-9_.@:-]/g;
 
-export function deadLetterId(origin: string, seq: number): string {
+function deadLetterId(origin: string, seq: number): string {
   const safe = origin.replace(SAFE, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 160);
   return `${safe}-${seq}`;
 }

@@ -15,5 +15,5 @@
  * Our writer puts the events last and contiguous; the reader accepts any field order.
  */
 export { BatchBuilder, encodeBatch, encodeEvents } from './batch-builder';
-export { EventCursor, decodeEvents, eventsCrc, parseBatchHeader, verifyBatch } from './batch-reader';
+export { EventCursor, decodeEvents, parseBatchHeader, verifyBatch } from './batch-reader';
 export { type BatchHeader, type Event, Priority, makeEvent, varintSize, writeVarint } from './event-model';

@@ -32,7 +32,7 @@ export interface FailureStreakOptions {
   now?: () => number;
 }
 
-export const FAILURE_STREAK_DEFAULTS = { firstSummaryMs: 30_000, maxSummaryMs: 300_000 } as const;
+const FAILURE_STREAK_DEFAULTS = { firstSummaryMs: 30_000, maxSummaryMs: 300_000 } as const;
 
 export class FailureStreak {
   private readonly firstSummaryMs: number;

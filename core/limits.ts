@@ -30,6 +30,3 @@ export const LISTENER_LIMIT_DEFAULTS: ListenerLimits = {
   messageTimeoutMs: 30_000,
   bufferedBytes: 64 * 1024 * 1024,
 };
-
-/** Why a connection was closed or refused, as the `reason` label of the counters. */
-export type LimitReason = 'connections' | 'idle' | 'message_timeout' | 'buffered_bytes' | 'framing';

@@ -33,10 +33,11 @@ export interface LoggerOptions {
 
 /** What grpc-js leaves when its resolution note is empty. */
 const EMPTY_GRPC_NOTE = /\s*Resolution note:\s*$/;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be quoted
 const NEEDS_QUOTES = /[\s="\\\u0000-\u001f]/;
 
 /** A string value without the artefacts that make a log line hard to read. */
-export function cleanLogText(text: string): string {
+function cleanLogText(text: string): string {
   return text.replace(EMPTY_GRPC_NOTE, '');
 }
 

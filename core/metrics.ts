@@ -37,7 +37,7 @@ export const CONNECTIONS_CLOSED_SLOW = 'connections_closed_slow';
 export const CONNECTIONS_CLOSED_BUFFERED = 'connections_closed_buffered';
 export const CONNECTIONS_CLOSED_FRAMING = 'connections_closed_framing';
 
-export const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
+const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [EVENTS_RECEIVED]: 'Events received by a component.',
   [BYTES_RECEIVED]: 'Bytes received by a component.',
   [EVENTS_ACCEPTED]: 'Events a component accepted (put to its channel, written, passed on).',

@@ -23,7 +23,7 @@ import type { ComponentContext, Sink, Source } from './component';
 import { FlumeError, ValidationError } from './errors';
 import { status } from '@grpc/grpc-js';
 
-export type ArgType = 'string' | 'number' | 'boolean' | 'identifier' | 'any';
+type ArgType = 'string' | 'number' | 'boolean' | 'identifier' | 'any';
 export type ArgValue = string | number | boolean;
 
 export interface ArgSchema {

@@ -25,7 +25,7 @@ import type { Logger } from './logger';
 import type { SiteConfig, SiteKey } from './site-config';
 
 /** What changed between two loads of the site config. */
-export interface ReloadChange {
+interface ReloadChange {
   readonly previous: SiteConfig;
   readonly next: SiteConfig;
   /** Keys whose effective value differs, in schema order. */

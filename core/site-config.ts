@@ -38,7 +38,7 @@ export class SiteConfigProblem extends FlumeError {
 }
 
 /** Values given by flags: text as typed, or an already typed value (checked the same way). */
-export type SiteOverrides = Partial<Record<SiteKey, string | number | string[] | undefined>>;
+type SiteOverrides = Partial<Record<SiteKey, string | number | string[] | undefined>>;
 
 export interface LoadSiteConfigOptions {
   /** The file to read; default the FLUME_CONF environment variable; none: no file. */
@@ -130,7 +130,7 @@ export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { c
   return { config: values as SiteConfig, origins: origins as SiteConfigOrigins, file };
 }
 
-export interface SiteConfigEntry {
+interface SiteConfigEntry {
   key: SiteKey;
   value: string;
   line: number;
@@ -140,7 +140,7 @@ export interface SiteConfigEntry {
  * The syntax alone: `key = value` lines, `#` comments, blank lines. Unknown and duplicate keys
  * and malformed lines are problems; values are checked by the loader.
  */
-export function parseSiteConfigText(text: string, where = 'site config'): { entries: SiteConfigEntry[]; problems: SiteConfigProblem[] } {
+function parseSiteConfigText(text: string, where = 'site config'): { entries: SiteConfigEntry[]; problems: SiteConfigProblem[] } {
   const entries: SiteConfigEntry[] = [];
   const problems: SiteConfigProblem[] = [];
   const firstLine = new Map<string, number>();

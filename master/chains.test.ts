@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHAIN_LENGTH, ChainTable, liveCollectors, rank } from './chains';
 import type { LogicalStatus, NodeRecord } from './nodes';
-import { NodeStateCode } from '../proto/control';
+import { NodeStateCode } from '../proto/messages';
 import { emptyState, type MasterState } from './store/types';
 
 const collectors = Array.from({ length: 8 }, (_, i) => `10.0.0.${i + 1}:35853`);

@@ -23,7 +23,7 @@
  * extra version change, never a wrong collector for long.)
  */
 import { createHash } from 'node:crypto';
-import { NodeStateCode } from '../proto/control';
+import { NodeStateCode } from '../proto/messages';
 import { logicalNodesOf, type NodeRecord } from './nodes';
 import type { MasterState } from './store/types';
 
@@ -47,12 +47,12 @@ export interface Chain {
 }
 
 /** 64-bit rendezvous score of (agent, collector), as a bigint (no ties in practice). */
-export function score(agent: string, collector: string): bigint {
+function score(agent: string, collector: string): bigint {
   return createHash('sha1').update(agent).update('\0').update(collector).digest().readBigUInt64BE(0);
 }
 
 /** A positive 48-bit version from the list (0 stays "no chain yet" on the node side). */
-export function chainVersion(collectors: readonly string[]): number {
+function chainVersion(collectors: readonly string[]): number {
   const h = createHash('sha1').update(collectors.join(',')).digest();
   return h.readUIntBE(0, 6) || 1;
 }

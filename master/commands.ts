@@ -16,9 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ValidationError } from '../core/errors';
 import { parseSink, parseSource, parseSpec, type LogicalNodeSpec } from '../core/spec';
+import { DEFAULT_FLOW } from './chains';
 import { CommandError, PURGE_ALL, type MasterState } from './store/types';
-
-export const DEFAULT_FLOW = 'default';
 
 /** Extra checks of a parsed node (for instance the component registry's), every problem at once. */
 export type NodeValidator = (node: LogicalNodeSpec) => Error[];

@@ -9,7 +9,7 @@ import { Metrics } from '../core/metrics';
 import { decodeMessage, encodeMessage } from '../proto';
 import { MasterMetrics } from './metrics';
 import { NodeTable } from './nodes';
-import { NodeStateCode as S } from '../proto/control';
+import { NodeStateCode as S } from '../proto/messages';
 import { heartbeatHandler, physicalOf } from './services';
 import { emptyState, type ConfigStore, type StateView } from './store/types';
 

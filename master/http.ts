@@ -22,7 +22,7 @@ export interface StatusDeps {
   logger: Logger;
 }
 
-export interface StatusDocument {
+interface StatusDocument {
   master: { id: string; store: string; leader: boolean; fresh: boolean };
   nodes: Array<{ physical: string; host: string; role: string; state: string; lastSeen: number; logical: Array<{ name: string; state: string; configVersion: number; message: string }> }>;
   configs: Array<{ logical: string; flow: string; source: string; sink: string; version: number }>;
@@ -31,7 +31,7 @@ export interface StatusDocument {
 }
 
 /** Builds the /status document; throws StoreUnavailableError while the store is stale. */
-export async function statusDocument(deps: StatusDeps, commandLimit = 50): Promise<StatusDocument> {
+async function statusDocument(deps: StatusDeps, commandLimit = 50): Promise<StatusDocument> {
   const state = deps.store.view().state;
   const now = Date.now();
   const nodes = deps.nodes.list(state, now);
@@ -65,7 +65,7 @@ function table(headers: string[], rows: string[][]): string {
   return `<table><tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</table>`;
 }
 
-export function statusPage(doc: StatusDocument | undefined, problem: string | undefined, masterId: string): string {
+function statusPage(doc: StatusDocument | undefined, problem: string | undefined, masterId: string): string {
   const now = Date.now();
   const body = !doc
     ? `<p class="stale">This master has no current view of the cluster: ${esc(problem)}. Ask another master.</p>`

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NameHeldError, NodeTable, aggregate, type NodeRecord } from './nodes';
-import { NodeStateCode as S } from '../proto/control';
+import { NodeStateCode as S } from '../proto/messages';
 import { PURGE_ALL, emptyState, type StateView } from './store/types';
 
 const view = (revision: number, mutate: (s: ReturnType<typeof emptyState>) => void = () => undefined): StateView => {

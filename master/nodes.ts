@@ -27,7 +27,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
-import { NodeStateCode } from '../proto/control';
+import { NodeStateCode } from '../proto/messages';
 import { PURGE_ALL, type MasterState, type StateView } from './store/types';
 
 export interface LogicalStatus {

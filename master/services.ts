@@ -18,8 +18,8 @@ import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus
 import {
   CommandStateCode,
   type WireCommandStatus, type WireConfigRequest,
-  type WireLogicalConfig, type WireNodeStatus,
-} from '../proto/control';
+  type WireLogicalConfig, type WireMapping, type WireNodeStatus,
+} from '../proto/messages';
 import { CLIENT_ID_PATTERN, CommandError, StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
 
 export interface ServiceDeps {
@@ -58,21 +58,21 @@ function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnary
   };
 }
 
-export function commandToWire(r: CommandRecord): WireCommandStatus {
+function commandToWire(r: CommandRecord): WireCommandStatus {
   return {
     id: r.id, command: r.command, args: r.args, state: CommandStateCode[r.state], message: r.message,
     submittedAt: r.submittedAt, finishedAt: r.finishedAt,
   };
 }
 
-export function nodeToWire(r: NodeRecord): WireNodeStatus {
+function nodeToWire(r: NodeRecord): WireNodeStatus {
   return {
     physical: r.physical, host: r.host, role: r.role, state: r.state, lastSeen: r.lastSeen,
     logical: r.logical.map((l) => ({ name: l.name, state: l.state, configVersion: l.configVersion, message: l.message, counters: {}, listen: l.listen ?? '' })),
   };
 }
 
-export function configsToWire(state: Readonly<MasterState>, names?: string[]): WireLogicalConfig[] {
+function configsToWire(state: Readonly<MasterState>, names?: string[]): WireLogicalConfig[] {
   const list = names ?? Object.keys(state.configs).sort();
   const out: WireLogicalConfig[] = [];
   for (const name of list) {
@@ -82,7 +82,7 @@ export function configsToWire(state: Readonly<MasterState>, names?: string[]): W
   return out;
 }
 
-export function mappingsOf(state: Readonly<MasterState>, known: string[], physical?: string): Array<{ physical: string; logical: string[] }> {
+export function mappingsOf(state: Readonly<MasterState>, known: string[], physical?: string): WireMapping[] {
   if (physical) return [{ physical, logical: logicalNodesOf(state, physical) }];
   const names = new Set([...Object.keys(state.mappings), ...known]);
   return [...names].sort().map((p) => ({ physical: p, logical: logicalNodesOf(state, p) }));
@@ -93,7 +93,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0))
 interface DecodedStatus { name: string; state: number; configVersion: unknown; message: string; listen: string }
 
 /** A HeartbeatRequest from bytes, with only the conversions the node table needs. */
-export function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn {
+function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn {
   const m = type.decode(bytes) as unknown as { physical: string; host: string; role: string; startedAt: unknown; logical: DecodedStatus[] };
   const logical = new Array<LogicalStatus>(m.logical.length);
   for (let i = 0; i < m.logical.length; i++) {
@@ -142,7 +142,7 @@ export function physicalOf(bytes: Buffer): string {
   return physical;
 }
 
-export const HEARTBEAT_PATH = '/flume.Master/Heartbeat';
+const HEARTBEAT_PATH = '/flume.Master/Heartbeat';
 
 /**
  * The Heartbeat method on bytes: a repeated request (same bytes as the node's last one) only

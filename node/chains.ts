@@ -15,7 +15,7 @@
  */
 import type { ChainSource } from '../core/component';
 import type { Logger } from '../core/logger';
-import type { WireChainReply } from './master-client';
+import type { WireChainReply } from '../proto/messages';
 
 /** What the chain source needs of the master client (node/master-client.ts). */
 export interface ChainClient {

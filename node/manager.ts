@@ -23,7 +23,7 @@ import type { LogicalNodeSpec } from '../core/spec/ast';
 import { parseSink, parseSource } from '../core/spec/parser';
 import { LogicalNode, type LogicalNodeOptions, type LogicalNodeState, type LogicalNodeStatus } from './logical-node';
 
-/** A logical node's state as heartbeats report it (proto/control.ts NodeStateName). */
+/** A logical node's state as heartbeats report it (proto/messages.ts NodeStateName). */
 export type ReportedState = 'IDLE' | 'CONFIGURING' | 'ACTIVE' | 'ERROR' | 'CLOSING';
 
 export function reportedState(state: LogicalNodeState): ReportedState {
@@ -83,7 +83,7 @@ interface Entry {
 }
 
 /** A node that failed to open is tried again by a later `apply` after this backoff (growing, never shorter than 1 s). */
-export const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000, jitter: 'decorrelated' } as const;
+const REOPEN_BACKOFF = { initialMs: 1_000, maxMs: 60_000, jitter: 'decorrelated' } as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.-]+$/;
 

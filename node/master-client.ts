@@ -24,7 +24,7 @@ import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import type { Logger } from '../core/logger';
 import { serviceDefinition } from '../proto';
-import { NodeStateCode, type NodeStateName, type WireHeartbeatReply, type WireLogicalConfig, type WireLogicalNodeStatus } from '../proto/control';
+import { NodeStateCode, type NodeStateName, type WireChainReply, type WireHeartbeatReply, type WireLogicalConfig, type WireLogicalNodeStatus } from '../proto/messages';
 
 export interface DesiredLogicalNode {
   version: number;
@@ -58,12 +58,6 @@ interface MasterStub extends grpc.Client {
   Heartbeat: Unary<object, WireHeartbeatReply>;
   GetConfigs: Unary<object, { configs: WireLogicalConfig[] }>;
   GetChain: Unary<object, WireChainReply>;
-}
-
-/** A master's answer to GetChain: the agent's collectors in failover order and their version. */
-export interface WireChainReply {
-  collectors: string[];
-  version: number;
 }
 
 const MasterStubCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
@@ -124,7 +118,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
       status.configVersion = configVersion;
       status.message = message;
     } else {
-      this.reported.set(logical, { name: logical, state: NodeStateCode[state], configVersion, message, counters: {} });
+      this.reported.set(logical, { name: logical, state: NodeStateCode[state], configVersion, message, counters: {}, listen: '' });
     }
   }
 
@@ -207,7 +201,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   private request(): object {
     const logical: WireLogicalNodeStatus[] = [];
     for (const name of this.desired.keys()) {
-      logical.push(this.reported.get(name) ?? { name, state: NodeStateCode.IDLE, configVersion: 0, message: '', counters: {} });
+      logical.push(this.reported.get(name) ?? { name, state: NodeStateCode.IDLE, configVersion: 0, message: '', counters: {}, listen: '' });
     }
     for (const [name, status] of this.reported) if (!this.desired.has(name)) logical.push(status);
     if (this.listening.size > 0) {

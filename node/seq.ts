@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlumeError } from '../core/errors';
 
-export const SEQ_BLOCK = 100_000;
+const SEQ_BLOCK = 100_000;
 const FILE = 'seq';
 
 export class SequenceAllocator {

@@ -22,7 +22,7 @@ function findProtoFile(): string {
   }
 }
 
-export const PROTO_FILE = findProtoFile();
+const PROTO_FILE = findProtoFile();
 
 let root: protobuf.Root | undefined;
 

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
 import { protoRoot, serviceDefinition } from '../proto/index';
-import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireNodeStatus } from '../proto/control';
+import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireMapping, WireMasterInfo, WireNodeStatus } from '../proto/messages';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
 
 /** The master's default gRPC port, as in Flume OG (`flume.config.admin.port`). */
@@ -87,28 +87,18 @@ export function formatAddress(a: MasterAddress): string {
 
 export type CommandStatus = WireCommandStatus;
 /** The fields of a logical node's status the shell shows. */
-export type LogicalNodeStatus = Pick<WireLogicalNodeStatus, 'name' | 'state' | 'configVersion' | 'message'>;
+type LogicalNodeStatus = Pick<WireLogicalNodeStatus, 'name' | 'state' | 'configVersion' | 'message'>;
 export type NodeStatus = Omit<WireNodeStatus, 'logical'> & { logical: LogicalNodeStatus[] };
 export type LogicalConfig = WireLogicalConfig;
-
-export interface MasterInfo {
-  id: string;
-  leader: boolean;
-  store: string;
-  fresh: boolean;
-}
-
-export interface Mapping {
-  physical: string;
-  logical: string[];
-}
+export type MasterInfo = WireMasterInfo;
+export type Mapping = WireMapping;
 
 /** Enum value names by number, read from the proto so that added values need no change here. */
 export function enumName(enumName: 'NodeState' | 'CommandState', value: number): string {
   return protoRoot().lookupEnum(`flume.${enumName}`).valuesById[value] ?? `UNKNOWN(${value})`;
 }
 
-export const CALL_TIMEOUT_MS = 10_000;
+const CALL_TIMEOUT_MS = 10_000;
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod = (request: object, options: grpc.CallOptions, callback: Callback<unknown>) => grpc.ClientUnaryCall;

@@ -77,7 +77,7 @@ export function formatMasterInfo(info: MasterInfo): string {
 }
 
 /** Rows of cells as lines, every column but the last padded to its widest cell, tab-separated. */
-export function table(rows: readonly string[][]): string[] {
+function table(rows: readonly string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('\t'));

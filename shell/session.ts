@@ -38,7 +38,7 @@ export class NotConnectedError extends FlumeError {
   }
 }
 
-export class UnknownCommandIdError extends FlumeError {
+class UnknownCommandIdError extends FlumeError {
   override readonly grpcCode = grpcStatus.NOT_FOUND;
   constructor(readonly id: number) {
     super(`Command id ${id} does not exist (never submitted, or dropped from the master's history)`);

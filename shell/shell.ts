@@ -16,7 +16,7 @@ import { NotConnectedError, Session } from './session';
 import { ContinuedLines, ShellSyntaxError, lineAndColumn, tokenize } from './tokenizer';
 
 /** Nesting limit of `source`, so that a file sourcing itself ends with an error. */
-export const MAX_SOURCE_DEPTH = 16;
+const MAX_SOURCE_DEPTH = 16;
 
 /** Where a line came from, for messages: `deploy.fsh:3:14: ...`. */
 export interface LineOrigin {

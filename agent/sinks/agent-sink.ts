@@ -35,7 +35,7 @@ import { SinkBatch } from './batch-state';
 import { type AppendStream, CollectorConnection } from './connection';
 import { type AgentSinkOptions, parseAgentSinkOptions } from './options';
 
-export const SINK_COUNTERS = {
+const SINK_COUNTERS = {
   sent: 'sink_batches_sent',
   acked: 'sink_batches_acked',
   retried: 'sink_batches_retried',
@@ -61,7 +61,7 @@ export class BatchRejectedError extends FlumeError {
   }
 }
 
-export class SinkClosedError extends FlumeError {
+class SinkClosedError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.UNAVAILABLE;
   constructor(readonly sink: string) {

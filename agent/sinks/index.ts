@@ -14,9 +14,9 @@ import { AgentSink } from './agent-sink';
 import { collectorTargets, type DeliveryMode } from './options';
 
 /** How long an auto chain's open waits for the master to name a first collector. */
-export const AUTO_CHAIN_OPEN_WAIT_MS = 5_000;
+const AUTO_CHAIN_OPEN_WAIT_MS = 5_000;
 
-export class NoMasterError extends FlumeError {
+class NoMasterError extends FlumeError {
   constructor(name: string) {
     super(`${name} needs a master to assign its collectors: run flume-node with --master, or use agent*Chain("host:port", ...)`);
   }

@@ -42,7 +42,7 @@ export interface AgentSinkOptions {
   grpc: Partial<GrpcTuning>;
 }
 
-export const AGENT_SINK_DEFAULTS: Omit<AgentSinkOptions, 'collectors' | 'mode'> = {
+const AGENT_SINK_DEFAULTS: Omit<AgentSinkOptions, 'collectors' | 'mode'> = {
   agent: 'agent',
   flow: 'default',
   window: 64,

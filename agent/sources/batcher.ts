@@ -30,7 +30,7 @@ export interface BatcherOptions {
   maxPending: number;
 }
 
-export const BATCHER_DEFAULTS: BatcherOptions = {
+const BATCHER_DEFAULTS: BatcherOptions = {
   maxEvents: 1000,
   maxBytes: 1024 * 1024,
   lingerMs: 5,

@@ -23,7 +23,7 @@ export const positiveInteger = (v: ArgValue): string | null =>
   typeof v === 'number' && Number.isInteger(v) && v > 0 ? null : 'must be a positive integer';
 export const nonNegativeInteger = (v: ArgValue): string | null =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 ? null : 'must be an integer ≥ 0';
-export const portNumber = (v: ArgValue): string | null =>
+const portNumber = (v: ArgValue): string | null =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? null : 'must be a port number (0 to 65535; 0 picks a free one)';
 export const notEmpty = (v: ArgValue): string | null => (String(v).length > 0 ? null : 'must not be empty');
 

@@ -34,7 +34,7 @@ export interface ExecOptions {
   maxEventBytes: number;
 }
 
-export const EXEC_DEFAULTS: Omit<ExecOptions, 'cmd'> = {
+const EXEC_DEFAULTS: Omit<ExecOptions, 'cmd'> = {
   aggregate: false,
   restart: false,
   periodMs: 0,

@@ -61,7 +61,7 @@ export interface HttpSourceOptions {
   batchEvents: number;
 }
 
-export const HTTP_SOURCE_DEFAULTS: Omit<HttpSourceOptions, 'port'> = {
+const HTTP_SOURCE_DEFAULTS: Omit<HttpSourceOptions, 'port'> = {
   host: SOURCE_DEFAULTS.bindHost,
   maxBodyBytes: 32 * 1024 * 1024,
   maxEventBytes: SOURCE_DEFAULTS.maxEventBytes,

@@ -17,7 +17,7 @@ import { EventBatcher } from './batcher';
 import { MAX_EVENT_ARG, notEmpty, positiveInteger, Pause, Rejects, SOURCE_DEFAULTS } from './common';
 import { pumpLines } from './lines';
 
-export const COMPLETED_SUFFIX = '.COMPLETED';
+const COMPLETED_SUFFIX = '.COMPLETED';
 
 export interface SpoolDirOptions {
   dir: string;

@@ -20,12 +20,12 @@ import { batchPool } from '../../core/buffer-pool';
 import { encodeBatch, Priority, varintSize, writeVarint } from '../../core/event';
 import type { BatchAccumulator } from './batcher';
 
-export const ATTR_FACILITY = 'syslogfacility';
-export const ATTR_SEVERITY = 'syslogseverity';
-export const ATTR_APPNAME = 'syslogappname';
-export const ATTR_PROCID = 'syslogprocid';
-export const ATTR_MSGID = 'syslogmsgid';
-export const ATTR_SD = 'syslogsd';
+const ATTR_FACILITY = 'syslogfacility';
+const ATTR_SEVERITY = 'syslogseverity';
+const ATTR_APPNAME = 'syslogappname';
+const ATTR_PROCID = 'syslogprocid';
+const ATTR_MSGID = 'syslogmsgid';
+const ATTR_SD = 'syslogsd';
 
 const SEVERITY_PRIORITY: readonly Priority[] = [
   Priority.FATAL, Priority.FATAL, Priority.FATAL, Priority.ERROR,
@@ -205,7 +205,7 @@ export class SyslogParser {
     let hostSrc = this.defaultHostBytes;
     let hostS = 0;
     let hostE = hostSrc.length;
-    let msgStart = p;
+    let msgStart: number;
     if (p + 1 < end && buf[p] >= 0x31 && buf[p] <= 0x39 && buf[p + 1] === SP) {
       // RFC 5424: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
       p += 2;

@@ -19,7 +19,7 @@ export interface SyslogUdpOptions {
   batch: Partial<BatcherOptions>;
 }
 
-export const SYSLOG_UDP_DEFAULTS: Omit<SyslogUdpOptions, 'port'> = {
+const SYSLOG_UDP_DEFAULTS: Omit<SyslogUdpOptions, 'port'> = {
   host: SOURCE_DEFAULTS.bindHost,
   maxEventBytes: SOURCE_DEFAULTS.maxEventBytes,
   batch: {},

@@ -46,7 +46,7 @@ export interface TailOptions {
   onFileDone?: (id: FileIdentity) => void;
 }
 
-export const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
+const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
   startFromEnd: false,
   maxEventBytes: SOURCE_DEFAULTS.maxEventBytes,
   pollMs: SOURCE_DEFAULTS.pollMs,

@@ -45,7 +45,7 @@ export interface TcpSourceOptions {
   batch: Partial<BatcherOptions>;
 }
 
-export const TCP_SOURCE_DEFAULTS: Omit<TcpSourceOptions, 'port'> = {
+const TCP_SOURCE_DEFAULTS: Omit<TcpSourceOptions, 'port'> = {
   host: SOURCE_DEFAULTS.bindHost,
   maxEventBytes: SOURCE_DEFAULTS.maxEventBytes,
   batch: {},

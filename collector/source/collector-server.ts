@@ -39,7 +39,7 @@ import { ChannelIntake, type Intake, OutputIntake } from './intake';
 import { type CollectorServerOptions, parseCollectorServerOptions } from './options';
 
 /** Asks the storage writer's durable index which of `seqs` it holds for `origin`. */
-export type StoredLookup = (origin: string, seqs: number[]) => Promise<number[]>;
+type StoredLookup = (origin: string, seqs: number[]) => Promise<number[]>;
 
 export interface CollectorServerDeps {
   logger?: Logger;
@@ -49,8 +49,6 @@ export interface CollectorServerDeps {
 }
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
-
-export { COLLECTOR_COUNTERS } from './append-stream';
 
 export class CollectorServer implements StreamHost {
   readonly options: CollectorServerOptions;

@@ -59,7 +59,7 @@ class LedgerCollectorSource implements Source {
 }
 
 /** The address agents reach a collector at: its listen host, or this host's name for a wildcard. */
-export function advertisedAddress(listenHost: string, port: number, nodeHost: string): string {
+function advertisedAddress(listenHost: string, port: number, nodeHost: string): string {
   const host = listenHost === '' || listenHost === '0.0.0.0' || listenHost === '::' ? nodeHost : listenHost;
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 }

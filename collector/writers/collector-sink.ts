@@ -12,7 +12,7 @@ import { EscapedFileSink, localPath } from './escaped-file';
 import { FORMAT_NAMES, getFormat } from '../../core/sinks/output-formats';
 import { compileTemplate } from '../../core/spec/escapes';
 
-export const COLLECTOR_SINK_DEFAULTS = { millis: 30_000, format: 'raw' } as const;
+const COLLECTOR_SINK_DEFAULTS = { millis: 30_000, format: 'raw' } as const;
 
 function checkPathTemplate(v: ArgValue): string | null {
   try {
@@ -23,7 +23,7 @@ function checkPathTemplate(v: ArgValue): string | null {
   }
 }
 
-export function collectorSink(dir: string, prefix: string, millis: number, format: string, ctx: ComponentContext): RollSink {
+function collectorSink(dir: string, prefix: string, millis: number, format: string, ctx: ComponentContext): RollSink {
   const fmt = getFormat(format);
   return new RollSink(millis, (tags) => new EscapedFileSink(dir, `${prefix}%{rolltag}`, fmt, { ...ctx, tags: { ...ctx.tags, ...tags } }), ctx);
 }

@@ -48,7 +48,7 @@ import { STORED_INDEX_DEFAULTS, StoredIndex, writerIdOf } from './stored-index';
 import { type BatchId, WriteJournal } from './write-journal';
 
 /** Batches dropped because their id was stored already (a resend). */
-export const BATCHES_DUPLICATE = 'batches_duplicate';
+const BATCHES_DUPLICATE = 'batches_duplicate';
 
 export interface EscapedFileOptions {
   /** Files kept open at once; the least recently written is completed beyond this. */
@@ -82,7 +82,7 @@ export function localPath(url: string): string {
 }
 
 /** The directory above the first escape of a dir template, absolute; null if the template starts with one. */
-export function storageRoot(dirTemplate: string): string | null {
+function storageRoot(dirTemplate: string): string | null {
   const local = localPath(dirTemplate);
   const escape = local.indexOf('%');
   const fixed = escape < 0 ? local : local.slice(0, local.lastIndexOf('/', escape) + 1);

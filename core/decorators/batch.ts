@@ -22,9 +22,9 @@ interface Pending {
 }
 
 /** The most batches the gatherer asks the driver to keep in flight. */
-export const MAX_BATCH_WINDOW = 1024;
+const MAX_BATCH_WINDOW = 1024;
 
-export class BatchDecorator extends Decorator {
+class BatchDecorator extends Decorator {
   private pending: Pending[] = [];
   private pendingEvents = 0;
   /** For batches whose events are not contiguous (another writer's field order). */
@@ -85,7 +85,7 @@ export class BatchDecorator extends Decorator {
   }
 }
 
-export class UnbatchDecorator extends Decorator {
+class UnbatchDecorator extends Decorator {
   private readonly spans = new EventSpans();
   private readonly out = new BatchRewriter();
 

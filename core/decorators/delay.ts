@@ -9,7 +9,7 @@ import { sleep } from '../retry';
 import type { ArgValue, DecoratorDef } from '../registry';
 import { Decorator } from './rewrite';
 
-export class DelayDecorator extends Decorator {
+class DelayDecorator extends Decorator {
   constructor(private readonly ms: number, inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);
   }
@@ -19,7 +19,7 @@ export class DelayDecorator extends Decorator {
   }
 }
 
-export class ChokeDecorator extends Decorator {
+class ChokeDecorator extends Decorator {
   private tokens: number;
   private last = Date.now();
   private queue: Promise<void> = Promise.resolve();

@@ -21,7 +21,7 @@ const TOKENS: Record<string, [string, string]> = {
 };
 
 /** Compiles a date pattern into a regex and the names of its groups; throws on a bad pattern. */
-export function compileDatePattern(pattern: string): { re: RegExp; fields: string[] } {
+function compileDatePattern(pattern: string): { re: RegExp; fields: string[] } {
   const fields: string[] = [];
   let src = '^';
   let i = 0;
@@ -40,7 +40,7 @@ export function compileDatePattern(pattern: string): { re: RegExp; fields: strin
   return { re: new RegExp(src), fields };
 }
 
-export class DateExtractor extends AttributeAdder {
+class DateExtractor extends AttributeAdder {
   private readonly re: RegExp;
   private readonly fields: string[];
   constructor(private readonly attr: string, pattern: string, private readonly prefix: string, inner: Sink, ctx: ComponentContext) {

@@ -7,7 +7,7 @@ import { compileTemplate, CursorEscapeSource, type Template } from '../spec/esca
 import { Decorator } from './rewrite';
 
 /** An argument check for templates: names the column of the problem. */
-export function checkTemplate(v: ArgValue): string | null {
+function checkTemplate(v: ArgValue): string | null {
   try {
     compileTemplate(String(v));
     return null;
@@ -16,7 +16,7 @@ export function checkTemplate(v: ArgValue): string | null {
   }
 }
 
-export class FormatDecorator extends Decorator {
+class FormatDecorator extends Decorator {
   private readonly template: Template;
   private readonly cursor = new EventCursor();
   private readonly source = new CursorEscapeSource();

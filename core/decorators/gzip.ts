@@ -13,10 +13,10 @@ import { Decorator } from './rewrite';
 
 const gzipAsync = promisify(zlib.gzip);
 const gunzipAsync = promisify(zlib.gunzip);
-export const GZIP_ATTRIBUTE = 'flume.gzip';
+const GZIP_ATTRIBUTE = 'flume.gzip';
 const MARK = new Map([[GZIP_ATTRIBUTE, Buffer.from('1')]]);
 
-export class GzipDecorator extends Decorator {
+class GzipDecorator extends Decorator {
   async append(batch: Batch): Promise<void> {
     const body = await gzipAsync(batch.bytes);
     const b = new BatchBuilder(batch.origin, body.length + 64);
@@ -25,7 +25,7 @@ export class GzipDecorator extends Decorator {
   }
 }
 
-export class GunzipDecorator extends Decorator {
+class GunzipDecorator extends Decorator {
   private readonly cursor = new EventCursor();
 
   async append(batch: Batch): Promise<void> {

@@ -7,7 +7,7 @@ import type { ComponentContext, Sink } from '../component';
 import type { DecoratorDef } from '../registry';
 import { BatchRewriter, Decorator, EventSpans } from './rewrite';
 
-export class AttributeFilter extends Decorator {
+class AttributeFilter extends Decorator {
   private readonly spans = new EventSpans();
   private readonly out = new BatchRewriter();
   private readonly drop: (key: string) => boolean;

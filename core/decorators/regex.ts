@@ -10,7 +10,7 @@ import { AttributeAdder, encodeAttribute } from './rewrite';
 
 const EMPTY = Buffer.alloc(0);
 
-export function checkRegex(v: ArgValue): string | null {
+function checkRegex(v: ArgValue): string | null {
   try {
     new RegExp(String(v));
     return null;
@@ -22,7 +22,7 @@ export function checkRegex(v: ArgValue): string | null {
 const nonNegative = (v: ArgValue): string | null =>
   Number.isInteger(v) && (v as number) >= 0 ? null : 'must be a non-negative integer';
 
-export class RegexExtractor extends AttributeAdder {
+class RegexExtractor extends AttributeAdder {
   private readonly re: RegExp;
   constructor(regex: string, private readonly index: number, private readonly attr: string, inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);
@@ -35,7 +35,7 @@ export class RegexExtractor extends AttributeAdder {
   }
 }
 
-export class RegexAllExtractor extends AttributeAdder {
+class RegexAllExtractor extends AttributeAdder {
   private readonly re: RegExp;
   constructor(regex: string, private readonly attrs: readonly string[], inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);
@@ -53,7 +53,7 @@ export class RegexAllExtractor extends AttributeAdder {
   }
 }
 
-export class SplitExtractor extends AttributeAdder {
+class SplitExtractor extends AttributeAdder {
   private readonly re: RegExp;
   constructor(regex: string, private readonly index: number, private readonly attr: string, inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);

@@ -32,7 +32,7 @@ abstract class Sampler extends Decorator {
   }
 }
 
-export class IntervalSampler extends Sampler {
+class IntervalSampler extends Sampler {
   private n = 0;
   constructor(private readonly interval: number, inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);
@@ -44,7 +44,7 @@ export class IntervalSampler extends Sampler {
   }
 }
 
-export class ProbSampler extends Sampler {
+class ProbSampler extends Sampler {
   constructor(private readonly p: number, inner: Sink, ctx: ComponentContext, private readonly random = Math.random) {
     super(inner, ctx);
   }
@@ -53,7 +53,7 @@ export class ProbSampler extends Sampler {
   }
 }
 
-export class ReservoirSampler extends Sampler {
+class ReservoirSampler extends Sampler {
   private chosen = new Set<number>();
   constructor(private readonly k: number, inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);

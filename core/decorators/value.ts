@@ -3,7 +3,7 @@ import type { ComponentContext, Sink } from '../component';
 import type { DecoratorDef } from '../registry';
 import { AttributeAdder, encodeAttribute } from './rewrite';
 
-export class ValueDecorator extends AttributeAdder {
+class ValueDecorator extends AttributeAdder {
   private readonly field: Buffer;
   constructor(attr: string, value: string, inner: Sink, ctx: ComponentContext) {
     super(inner, ctx);

@@ -49,7 +49,7 @@ export interface GrpcTuning {
   raiseWindow: boolean;
 }
 
-export class GrpcTuningError extends FlumeError {
+class GrpcTuningError extends FlumeError {
   constructor(readonly field: string) {
     super(`grpc-js internals changed (${field} not found): the HTTP/2 window workaround in core/grpc/tuning.ts needs updating`);
   }
@@ -94,7 +94,7 @@ export type SessionHook = (session: http2.ServerHttp2Session) => void;
  * once the server is bound (step 2), which also installs `onSession` (used to count connections
  * that fail below gRPC, e.g. bytes that are not HTTP/2).
  */
-export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
+function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
   const t = tuningOf(partial);
   const internals = server as unknown as ServerInternals;
   if (t.raiseWindow) {

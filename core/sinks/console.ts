@@ -6,7 +6,7 @@ import { EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../metrics';
 import type { SinkDef } from '../registry';
 import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from './output-formats';
 
-export class ConsoleSink implements Sink {
+class ConsoleSink implements Sink {
   private readonly out = new OutputBuffer(64 * 1024);
   private readonly cursor = new EventCursor();
 

@@ -15,7 +15,7 @@ export function counterValue(name: string): { events: number; batches: number; b
   return { ...(totals.get(name) ?? { events: 0, batches: 0, bytes: 0 }) };
 }
 
-export class CounterSink implements Sink {
+class CounterSink implements Sink {
   private readonly total: { events: number; batches: number; bytes: number };
 
   constructor(readonly name: string, private readonly ctx: ComponentContext) {

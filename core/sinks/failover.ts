@@ -14,7 +14,7 @@ export interface FailoverOptions {
   maxBackoffMs: number;
 }
 
-export const FAILOVER_DEFAULTS: FailoverOptions = { initialBackoffMs: 1000, maxBackoffMs: 60_000 };
+const FAILOVER_DEFAULTS: FailoverOptions = { initialBackoffMs: 1000, maxBackoffMs: 60_000 };
 
 export class FailoverSink implements Sink {
   private primaryOpen = false;

@@ -32,7 +32,7 @@ export class FanOutSink implements Sink {
 }
 
 /** Waits for every promise (never leaving one running), then throws the first failure. */
-export async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
   const results = await Promise.allSettled(promises);
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }

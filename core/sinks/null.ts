@@ -4,7 +4,7 @@ import type { ComponentContext, Sink } from '../component';
 import { EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../metrics';
 import type { SinkDef } from '../registry';
 
-export class NullSink implements Sink {
+class NullSink implements Sink {
   constructor(private readonly ctx: ComponentContext) {}
   async open(): Promise<void> {}
   async append(batch: Batch): Promise<void> {

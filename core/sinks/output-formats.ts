@@ -107,7 +107,7 @@ export interface OutputFormat {
   writeBatch?(batch: Buffer, out: OutputBuffer): void;
 }
 
-export const PRIORITY_NAMES = ['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'] as const;
+const PRIORITY_NAMES = ['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'] as const;
 
 function priorityName(p: Priority): string {
   return PRIORITY_NAMES[p] ?? 'INFO';
@@ -280,7 +280,7 @@ const debug: OutputFormat = {
   },
 };
 
-export const FORMATS: ReadonlyMap<string, OutputFormat> = new Map(
+const FORMATS: ReadonlyMap<string, OutputFormat> = new Map(
   [raw, json, avrojson, syslog, log4j, debug].map((f) => [f.name, f]),
 );
 export const FORMAT_NAMES: readonly string[] = [...FORMATS.keys()];

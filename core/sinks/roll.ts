@@ -19,7 +19,7 @@ interface Generation {
 let rollCounter = 0;
 
 /** Flume OG's rolltag: `yyyyMMdd-HHmmssSSS+0000.<n>`, unique within a process, sortable by time. */
-export function makeRollTag(now = Date.now()): string {
+function makeRollTag(now = Date.now()): string {
   const d = new Date(now);
   const p = (n: number, w = 2): string => String(n).padStart(w, '0');
   return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${p(d.getUTCMilliseconds(), 3)}+0000.${process.pid}.${++rollCounter}`;

@@ -12,7 +12,7 @@ import { BYTES_SENT, EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../metrics';
 import type { SinkDef } from '../registry';
 import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from './output-formats';
 
-export class TextFileSink implements Sink {
+class TextFileSink implements Sink {
   private file: fs.FileHandle | null = null;
   private readonly out = new OutputBuffer();
   private readonly cursor = new EventCursor();

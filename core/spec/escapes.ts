@@ -37,7 +37,7 @@ export interface EscapeSource {
 }
 
 /** Values that `%{NAME}` takes before the event's attributes, e.g. `{ rolltag: '...' }`. */
-export type TemplateExtra = Readonly<Record<string, string | undefined>>;
+type TemplateExtra = Readonly<Record<string, string | undefined>>;
 
 export interface Template {
   /** The template text as written. */
@@ -114,7 +114,7 @@ function daysFromCivil(y: number, m: number, d: number): number {
 }
 
 /** Splits a second since the epoch into UTC calendar fields, without a Date. */
-export function dateFields(epochSeconds: number): DateFields {
+function dateFields(epochSeconds: number): DateFields {
   const days = Math.floor(epochSeconds / 86400);
   const rem = epochSeconds - days * 86400;
   const z = days + 719468;

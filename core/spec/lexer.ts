@@ -243,7 +243,6 @@ function scanDoubleQuoted(input: string, open: number, line: number, lineStart: 
     const next = input[pos + 1];
     if (next === undefined || next === '\n') {
       pos++;
-      runStart = pos;
       break;
     }
     if (next in SIMPLE_ESCAPES) {

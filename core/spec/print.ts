@@ -6,7 +6,7 @@
 import type { Arg, Call, Literal, LogicalNodeSpec, SinkSpec } from './ast';
 
 /** A double-quoted string with the escapes the lexer reads back. */
-export function quoteString(s: string): string {
+function quoteString(s: string): string {
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];
@@ -42,7 +42,7 @@ function formatNumber(n: number): string {
   return n.toFixed(20).replace(/0+$/, '');
 }
 
-export function formatLiteral(lit: Literal): string {
+function formatLiteral(lit: Literal): string {
   switch (lit.kind) {
     case 'string':
       return quoteString(lit.value);
@@ -55,7 +55,7 @@ export function formatLiteral(lit: Literal): string {
   }
 }
 
-export function formatArg(arg: Arg): string {
+function formatArg(arg: Arg): string {
   return arg.kind === 'keyword' ? `${arg.name}=${formatLiteral(arg.value)}` : formatLiteral(arg);
 }
 

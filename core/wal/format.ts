@@ -46,18 +46,18 @@
 import { crc32c } from '@node-rs/crc32';
 
 export const RECORD_MAGIC = 0x314c5746;
-export const CHECKPOINT_MAGIC = 0x31435746;
+const CHECKPOINT_MAGIC = 0x31435746;
 export const HEADER_BYTES = 34;
-export const MAX_RECORD_BYTES = 0x7fffffff;
+const MAX_RECORD_BYTES = 0x7fffffff;
 
 const TWO_32 = 0x1_0000_0000;
 
-export function writeU64(buf: Buffer, value: number, offset: number): void {
+function writeU64(buf: Buffer, value: number, offset: number): void {
   buf.writeUInt32LE(value % TWO_32, offset);
   buf.writeUInt32LE(Math.floor(value / TWO_32), offset + 4);
 }
 
-export function readU64(buf: Buffer, offset: number): number {
+function readU64(buf: Buffer, offset: number): number {
   return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * TWO_32;
 }
 

@@ -25,7 +25,7 @@ interface FileContents {
   nextCommandId: number;
 }
 
-export const STATE_FILE = 'master-state.json';
+const STATE_FILE = 'master-state.json';
 
 export class EmbeddedStore extends EventEmitter implements ConfigStore {
   readonly kind = 'embedded';

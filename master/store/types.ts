@@ -24,7 +24,7 @@ import { status } from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import { FlumeError } from '../../core/errors';
 
-export interface LogicalConfig {
+interface LogicalConfig {
   flow: string;
   source: string;
   sink: string;
@@ -57,7 +57,7 @@ export interface StateView {
   readonly state: Readonly<MasterState>;
 }
 
-export type CommandState = 'QUEUED' | 'EXECING' | 'SUCCEEDED' | 'FAILED';
+type CommandState = 'QUEUED' | 'EXECING' | 'SUCCEEDED' | 'FAILED';
 
 export interface CommandRecord {
   id: number;
@@ -83,9 +83,13 @@ export interface SubmitResult {
 /** What a client id may look like (it names a znode): 1-64 of [A-Za-z0-9_-]. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** The outcome of executing one command. */
-export type CommandOutcome = { ok: true; message: string } | { ok: false; message: string };
-
+/**
+ * The masters' shared state. Events:
+ * - `change` (view: StateView): the state changed (locally or by another master);
+ * - `commands` (): a command was submitted or changed state (leader: time to look at the queue);
+ * - `leader` (isLeader: boolean): leadership gained or lost;
+ * - `fresh` (fresh: boolean): the view became current or stopped being known current.
+ */
 export interface ConfigStore extends EventEmitter {
   readonly kind: 'embedded' | 'zookeeper';
 
@@ -135,15 +139,6 @@ export interface ConfigStore extends EventEmitter {
   /** Whether this master runs the once-only duties right now (always true when embedded). */
   readonly isLeader: boolean;
 }
-
-/**
- * Events of a ConfigStore:
- * - `change` (view: StateView): the state changed (locally or by another master);
- * - `commands` (): a command was submitted or changed state (leader: time to look at the queue);
- * - `leader` (isLeader: boolean): leadership gained or lost;
- * - `fresh` (fresh: boolean): the view became current or stopped being known current.
- */
-export type StoreEvent = 'change' | 'commands' | 'leader' | 'fresh';
 
 export class StoreUnavailableError extends FlumeError {
   override readonly retriable = true;

@@ -12,9 +12,9 @@ import type { NodeExchange, NodeRecord } from '../nodes';
 import { ZookeeperStore, STATUS } from './zookeeper';
 import { isNoNode } from './zk';
 
-export const SHARDS = 16;
+const SHARDS = 16;
 
-export function shardOf(physical: string): number {
+function shardOf(physical: string): number {
   let h = 0;
   for (let i = 0; i < physical.length; i++) h = (h * 31 + physical.charCodeAt(i)) | 0;
   return (h >>> 0) % SHARDS;

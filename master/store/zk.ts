@@ -10,9 +10,7 @@ import * as zookeeper from 'node-zookeeper-client';
 import { FlumeError } from '../../core/errors';
 import { status } from '@grpc/grpc-js';
 
-export type { Stat, Watcher } from 'node-zookeeper-client';
 export const CreateMode = zookeeper.CreateMode;
-export const ZkEvent = zookeeper.Event;
 
 /** ZooKeeper is unreachable, or an operation's outcome is unknown (connection loss). */
 export class ZkUnavailableError extends FlumeError {
@@ -23,7 +21,7 @@ export class ZkUnavailableError extends FlumeError {
   }
 }
 
-export function zkCode(err: unknown): number | undefined {
+function zkCode(err: unknown): number | undefined {
   if (err && typeof (err as zookeeper.Exception).getCode === 'function') return (err as zookeeper.Exception).getCode();
   return undefined;
 }

@@ -34,7 +34,6 @@ import {
 } from './types';
 import {
   CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
-  type Stat,
 } from './zk';
 
 export interface ZookeeperStoreOptions {
@@ -50,7 +49,7 @@ export interface ZookeeperStoreOptions {
 
 export const ZK_STORE_DEFAULTS = { sessionTimeoutMs: 6_000, connectTimeoutMs: 30_000 };
 
-export const ROOT = '/flume';
+const ROOT = '/flume';
 const STATE = `${ROOT}/state`;
 const COMMANDS = `${ROOT}/commands`;
 const COMMAND_IDS = `${ROOT}/command-ids`;
@@ -504,4 +503,3 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   }
 }
 
-export type { Stat };

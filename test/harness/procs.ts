@@ -257,14 +257,6 @@ export async function nodeMetric(proc: Proc, name: string, labels = ''): Promise
   return sum;
 }
 
-/** Resolves once `url` answers with a 2xx status. */
-export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<HttpAnswer> {
-  return waitFor(async () => {
-    const answer = await httpGet(url);
-    return answer.status >= 200 && answer.status < 300 ? answer : undefined;
-  }, timeoutMs, `HTTP 2xx from ${url}`);
-}
-
 /** A fresh directory under the OS temp dir; `remove()` deletes it and everything in it. */
 export function tempDir(prefix = 'flume-test-'): { path: string; remove(): void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -28,7 +28,7 @@ export function requireZooKeeper(): void {
 }
 
 /** Sends a four-letter command; resolves with the answer ('' if the server does not answer). */
-export function fourLetter(port: number, command: string, timeoutMs = 2_000): Promise<string> {
+function fourLetter(port: number, command: string, timeoutMs = 2_000): Promise<string> {
   return new Promise((resolve) => {
     let text = '';
     const socket = net.connect({ host: '127.0.0.1', port });

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import type { WireCommandStatus } from '../../proto/control';
+import type { WireCommandStatus } from '../../proto/messages';
 import { type Proc, spawnFlume, tempDir, waitFor } from '../harness/procs';
 import { startEnsemble, type ZooKeeper } from '../harness/zk';
 import { AdminClient, startMasterProc, type MasterProc } from './helpers';

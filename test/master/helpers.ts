@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as path from 'node:path';
 import { serviceDefinition } from '../../proto';
-import type { WireCommandStatus, WireLogicalConfig, WireNodeStatus } from '../../proto/control';
+import type { WireCommandStatus, WireLogicalConfig, WireNodeStatus } from '../../proto/messages';
 import { spawnFlume, spawnScript, waitFor, type Proc } from '../harness/procs';
 
 export interface MasterProc {

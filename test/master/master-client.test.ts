@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { silentLogger } from '../../core/logger';
 import { MASTER_DEFAULTS, startMaster, type RunningMaster } from '../../master/master';
-import { NodeStateCode } from '../../proto/control';
+import { NodeStateCode } from '../../proto/messages';
 import { MasterClient, type DesiredSet } from '../../node/master-client';
 import { freePort, tempDir, waitFor } from '../harness/procs';
 import { AdminClient } from './helpers';

@@ -88,7 +88,7 @@ export class RecordingSink implements Sink {
 }
 
 /** A finite source for tests: `count` events `line-<i>` in batches of `batchSize`. */
-export class GeneratorSource implements Source {
+class GeneratorSource implements Source {
   private resolveDone!: () => void;
   readonly done = new Promise<void>((r) => (this.resolveDone = r));
   private stopped = false;

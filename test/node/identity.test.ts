@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { NodeStateCode } from '../../proto/control';
+import { NodeStateCode } from '../../proto/messages';
 import { spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LogicalConfig, NodeStatus } from '../../shell/admin-client';
 import { describeView, isActive, isDone, nodeViews } from '../../shell/session';
-import { NodeStateCode, type NodeStateName } from '../../proto/control';
+import { NodeStateCode, type NodeStateName } from '../../proto/messages';
 
 function physical(name: string, state: NodeStateName, logical: Array<[string, NodeStateName, number]>): NodeStatus {
   return {

@@ -89,7 +89,7 @@ function childPids(pid: number): number[] {
 }
 
 /** Drops ANSI escape sequences and carriage returns, keeps what a reader sees. */
-export function clean(text: string): string {
+function clean(text: string): string {
   return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 }
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CommandStatus, NodeStatus } from '../../shell/admin-client';
 import { formatCommands, formatConfigs, formatMappings, formatNodeStatus, formatOutcome, formatSubmitted } from '../../shell/render';
-import { NodeStateCode, type NodeStateName } from '../../proto/control';
+import { NodeStateCode, type NodeStateName } from '../../proto/messages';
 
 function node(name: string, state: NodeStateName, logical: Array<[string, NodeStateName, string?]>): NodeStatus {
   return {

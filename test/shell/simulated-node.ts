@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { serviceDefinition } from '../../proto/index';
-import { NodeStateCode, type NodeStateName } from '../../proto/control';
+import { NodeStateCode, type NodeStateName } from '../../proto/messages';
 
 const MasterClient = grpc.makeClientConstructor(serviceDefinition('Master'), 'Master');
 
