@@ -238,12 +238,7 @@ export class BatchBuilder {
   }
 
   private ensure(extra: number): void {
-    if (this.length + extra <= this.scratch.length) return;
-    let size = this.scratch.length * 2;
-    while (size < this.length + extra) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.scratch.copy(next, 0, 0, this.length);
-    this.scratch = next;
+    this.scratch = withRoom(this.scratch, this.length, extra);
   }
 }
 

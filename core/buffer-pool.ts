@@ -59,3 +59,16 @@ export class BufferPool {
  * batches a busy node has in flight come back to the pool and are not made again.
  */
 export const batchPool = new BufferPool(64 * 1024 * 1024);
+
+/**
+ * A scratch buffer with room for `extra` more bytes after its first `used`: `buf` itself when it
+ * has the room, else a new one of at least twice the size holding a copy of those bytes.
+ */
+export function withRoom(buf: Buffer, used: number, extra: number): Buffer {
+  if (used + extra <= buf.length) return buf;
+  let size = Math.max(1, buf.length) * 2;
+  while (size < used + extra) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  buf.copy(next, 0, 0, used);
+  return next;
+}

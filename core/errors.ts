@@ -118,7 +118,7 @@ const PERMANENT_GRPC_CODES: ReadonlySet<number> = new Set([status.INVALID_ARGUME
  * permissions an operator fixes, a peer away.
  */
 const RETRIABLE_SYSTEM_CODES: ReadonlySet<string> = new Set([
-  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'EAGAIN', 'ENOENT',
+  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'EAGAIN',
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
 ]);
 /** Values no file system or encoder will ever take: a name too long, a NUL in a path, a bad argument. */

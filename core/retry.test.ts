@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import {
-  BatchTooLargeError, ChannelClosedError, ChannelFullError, ChecksumError, FlumeError, isRetriable, MalformedBatchError, NoCollectorError,
+  BatchTooLargeError, ChannelClosedError, ChannelFullError, ChecksumError, FlumeError, failureKind,
+  failureKind, isRetriable, MalformedBatchError, NoCollectorError,
 } from './errors';
 import { Backoff, retry } from './retry';
 
@@ -154,5 +155,17 @@ describe('which errors are retriable', () => {
     assert.equal(isRetriable(new Error('plain')), false);
     assert.equal(isRetriable(null), false);
     assert.equal(isRetriable('text'), false);
+  });
+
+  test('what a failure means for its data: disk and network retriable, values no file system takes permanent, the rest unknown', () => {
+    const sys = (code: string): Error => Object.assign(new Error(code), { code });
+    for (const code of ['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'ECONNRESET']) assert.equal(failureKind(sys(code)), 'retriable', code);
+    for (const code of ['ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE']) assert.equal(failureKind(sys(code)), 'permanent', code);
+    assert.equal(failureKind(new MalformedBatchError('truncated varint')), 'permanent');
+    assert.equal(failureKind(new ChecksumError('batch a#1', 1, 2)), 'permanent');
+    assert.equal(failureKind(grpcError(status.DATA_LOSS)), 'permanent');
+    assert.equal(failureKind(new ChannelClosedError('wal')), 'retriable');
+    assert.equal(failureKind(new Error('a bug')), 'unknown');
+    assert.equal(failureKind(sys('ENOENT')), 'unknown');
   });
 });

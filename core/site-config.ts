@@ -24,6 +24,7 @@
  */
 import * as fs from 'node:fs';
 import { FlumeError, ValidationError } from './errors';
+import { editDistance } from './text';
 import {
   type KeyType, SCHEMA, SITE_KEYS, type SiteConfig, type SiteConfigOrigins, type SiteKey, envName,
 } from './site-config-schema';
@@ -189,18 +190,6 @@ function closest<T extends string>(word: string, candidates: readonly T[], maxDi
     }
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
 }
 
 /**

@@ -19,6 +19,7 @@
 import { batchPool } from '../../core/buffer-pool';
 import { encodeBatch, Priority, varintSize, writeVarint } from '../../core/event';
 import type { BatchAccumulator } from './batcher';
+import { withRoom } from '../../core/buffer-pool';
 
 const ATTR_FACILITY = 'syslogfacility';
 const ATTR_SEVERITY = 'syslogseverity';
@@ -111,13 +112,7 @@ export class SyslogBatchWriter implements BatchAccumulator {
 
   /** @internal Room for `extra` more bytes; returns the scratch buffer and the write position. */
   reserve(extra: number): Buffer {
-    if (this.length + extra > this.scratch.length) {
-      let size = this.scratch.length * 2;
-      while (size < this.length + extra) size *= 2;
-      const next = Buffer.allocUnsafe(size);
-      this.scratch.copy(next, 0, 0, this.length);
-      this.scratch = next;
-    }
+    this.scratch = withRoom(this.scratch, this.length, extra);
     return this.scratch;
   }
 

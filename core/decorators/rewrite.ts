@@ -9,6 +9,7 @@ import type { Batch } from '../channel';
 import type { ComponentContext, Sink } from '../component';
 import { encodeBatch, EventCursor, varintSize, writeVarint } from '../event';
 import { EVENTS_ACCEPTED, EVENTS_SENT } from '../metrics';
+import { withRoom } from '../buffer-pool';
 
 function readVarint(buf: Buffer, pos: number, out: { pos: number }): number {
   let result = 0;
@@ -177,12 +178,7 @@ export class BatchRewriter {
   }
 
   private ensure(extra: number): void {
-    if (this.length + extra <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.length + extra) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
+    this.buf = withRoom(this.buf, this.length, extra);
   }
 }
 

@@ -7,6 +7,7 @@
  * format needs it; no per-event object is made (dates aside, which cost one small string).
  */
 import { EventCursor, Priority } from '../event';
+import { withRoom } from '../buffer-pool';
 
 /** A growable byte buffer, reused across batches: `reset()`, write, then `view()`. */
 export class OutputBuffer {
@@ -27,12 +28,7 @@ export class OutputBuffer {
   }
 
   ensure(extra: number): void {
-    if (this.length + extra <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.length + extra) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
+    this.buf = withRoom(this.buf, this.length, extra);
   }
 
   bytes(src: Buffer, start: number, end: number): void {
