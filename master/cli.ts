@@ -50,7 +50,8 @@ function parseOptions(raw: RawOptions): MasterOptions {
     const { defaultRegistry } = require('../node/components') as typeof import('../node/components');
     const { validateNode } = require('../core/registry') as typeof import('../core/registry');
     /* eslint-enable @typescript-eslint/no-require-imports */
-    const registry = defaultRegistry();
+    // No host policy: each node applies its own (node.allow_exec, node.read_paths) when it opens the config.
+    const registry = defaultRegistry([], null);
     options.validate = (node) => validateNode(registry, node);
   }
   if (raw.zk !== undefined && !/^[^/,\s]+:\d+(,[^/,\s]+:\d+)*(\/[^\s]*)?$/.test(raw.zk)) {

@@ -122,5 +122,6 @@ export const def: SourceDef = {
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: 250, check: positiveInteger, doc: 'how often to look for new files' },
   ],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('dir') }],
   create: (args, ctx) => new SpoolDirSource(ctx, { dir: args.string('dir'), maxEventBytes: args.number('maxEventBytes'), pollMs: args.number('pollMs') }),
 };

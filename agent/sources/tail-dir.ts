@@ -150,6 +150,7 @@ export const def: SourceDef = {
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for new files and lines' },
   ],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('dir') }],
   create: (args, ctx) =>
     new TailDirSource(ctx, {
       dir: args.string('dir'),

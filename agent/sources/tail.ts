@@ -49,6 +49,7 @@ export const def: SourceDef = {
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for more once caught up' },
   ],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('file') }],
   create: (args, ctx) =>
     new TailSource(ctx, {
       file: args.string('file'),

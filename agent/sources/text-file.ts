@@ -65,5 +65,6 @@ export const def: SourceDef = {
   name: 'text',
   doc: 'Reads a file once, one event per line; finite.',
   args: [{ name: 'file', type: 'string', required: true, check: notEmpty, doc: 'the file to read' }, MAX_EVENT_ARG],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('file') }],
   create: (args, ctx) => new TextFileSource(ctx, { file: args.string('file'), maxEventBytes: args.number('maxEventBytes') }),
 };
