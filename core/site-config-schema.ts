@@ -174,7 +174,7 @@ function opt<T>(type: KeyType<T>, doc: string, defaultNote: string): KeyDef<T> &
  * node.* / channel.* the node runtime's; a test checks they agree.
  */
 export const SCHEMA = {
-  'master.host': def(address, '0.0.0.0', 'Address the master\'s gRPC and HTTP servers listen on.'),
+  'master.host': def(address, '127.0.0.1', 'Address the master\'s gRPC and HTTP servers listen on: loopback by default; set 0.0.0.0 (or this host\'s address) when nodes and shells on other machines must reach it.'),
   'master.port': def(port, DEFAULT_MASTER_PORT, 'gRPC port of the master: nodes heartbeat to it, flume-shell connects to it.'),
   'master.http_port': def(port, DEFAULT_MASTER_HTTP_PORT, 'HTTP port of the master: status page, /status and /metrics.'),
   'master.data_dir': def(path, 'data/master', 'Directory of the embedded config store (single master, no ZooKeeper); with ZooKeeper, where shell save/load paths resolve.'),
