@@ -178,7 +178,7 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 /** The program every exec form runs, for the node's policy. */
 const runs = (args: ResolvedArgs): HostAccess[] => [{ kind: 'exec', command: args.string('cmd') }];
 
-const CMD_ARG: ArgSchema = { name: 'cmd', type: 'string', required: true, check: notEmpty, doc: 'shell command line (run with /bin/sh -c)' };
+const CMD_ARG: ArgSchema = { name: 'cmd', type: 'string', required: true, check: notEmpty, doc: 'shell command line (run with /bin/sh -c), run only by a node whose site config allows it (node.allow_exec)' };
 
 export const def: SourceDef = {
   kind: 'source',

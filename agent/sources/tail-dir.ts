@@ -131,7 +131,7 @@ export const def: SourceDef = {
   name: 'tailDir',
   doc: 'Tails every file of a directory whose name matches a regex, as tail does for one.',
   args: [
-    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the directory to watch' },
+    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the directory to watch (under the node\'s node.read_paths)' },
     {
       name: 'regex',
       type: 'string',
