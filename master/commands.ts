@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ValidationError } from '../core/errors';
+import { LOCK_FILE } from '../core/lock';
 import { parseSink, parseSource, parseSpec, type LogicalNodeSpec } from '../core/spec';
 import { STATE_FILE } from './store/embedded';
 import { NODES_FILE } from './store/node-snapshot';
@@ -58,7 +59,7 @@ function specProblem(what: string, err: unknown): never {
 }
 
 /** The master's own files in its data dir, which `save` must not overwrite nor `load` read. */
-const OWN_FILES = new Set([STATE_FILE, NODES_FILE]);
+const OWN_FILES = new Set([STATE_FILE, NODES_FILE, LOCK_FILE]);
 
 /** `p` with the symlinks of its longest existing prefix resolved. */
 function realish(p: string): string {
