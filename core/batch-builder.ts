@@ -12,7 +12,7 @@
  *   byte range, which a WAL record's CRC combines instead of reading the bytes again (wal/format.ts).
  */
 import { crc32c } from '@node-rs/crc32';
-import { batchPool } from './buffer-pool';
+import { batchPool, withRoom } from './buffer-pool';
 import { type Event, EVENTS_TAG, Priority, TAG_COUNT, TAG_CRC, TAG_ID, varintSize, writeVarint } from './event-model';
 
 /** Encoded size of an event's fields after body and attributes. */

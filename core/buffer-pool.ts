@@ -64,11 +64,11 @@ export const batchPool = new BufferPool(64 * 1024 * 1024);
  * A scratch buffer with room for `extra` more bytes after its first `used`: `buf` itself when it
  * has the room, else a new one of at least twice the size holding a copy of those bytes.
  */
-export function withRoom(buf: Buffer, used: number, extra: number): Buffer {
+export function withRoom<B extends Buffer>(buf: B, used: number, extra: number): B {
   if (used + extra <= buf.length) return buf;
   let size = Math.max(1, buf.length) * 2;
   while (size < used + extra) size *= 2;
   const next = Buffer.allocUnsafe(size);
   buf.copy(next, 0, 0, used);
-  return next;
+  return next as B;
 }

@@ -29,7 +29,7 @@ import * as path from 'node:path';
 import { LockHeldError } from './errors';
 import type { Logger } from './logger';
 
-const LOCK_FILE = 'flume.lock';
+export const LOCK_FILE = 'flume.lock';
 const TAKEOVER_STALE_MS = 10_000;
 /** A lock file still empty this long after it was made belongs to a process that died making it. */
 const EMPTY_STALE_MS = 2_000;

@@ -21,6 +21,7 @@
 import type { Arg, Call, Literal, LogicalNodeSpec, Pos, SinkSpec } from './spec/ast';
 import type { ComponentContext, Sink, Source } from './component';
 import { FlumeError, ValidationError } from './errors';
+import { type HostAccess, type HostAccessPolicy, hostAccessProblem } from './host-access';
 import { status } from '@grpc/grpc-js';
 
 type ArgType = 'string' | 'number' | 'boolean' | 'identifier' | 'any';
@@ -60,6 +61,11 @@ interface DefBase {
    * sources): its logical node gets a WAL whatever the node's default channel is.
    */
   durableChannel?: boolean;
+  /**
+   * What the component would do to its host (run a program, read a file) with these arguments;
+   * a registry with a policy refuses what the policy does not allow (core/host-access.ts).
+   */
+  hostAccess?: (args: ResolvedArgs) => HostAccess[];
 }
 
 export interface SourceDef extends DefBase {
@@ -168,6 +174,12 @@ const KIND_PLURAL: Record<ComponentKind, string> = {
 };
 
 export class Registry {
+  /**
+   * @param policy what the node this registry builds for lets configs do to its host; null (a
+   *   master's registry, `validate`) checks the language and arguments only.
+   */
+  constructor(readonly policy: HostAccessPolicy | null = null) {}
+
   private readonly byKind: Record<ComponentKind, Map<string, ComponentDef>> = {
     source: new Map(),
     sink: new Map(),
@@ -369,7 +381,15 @@ export function validateNode(registry: Registry, node: LogicalNodeSpec): SpecPro
       return;
     }
     const args = registry.resolveArgs(def, call);
-    if (Array.isArray(args)) problems.push(...args);
+    if (Array.isArray(args)) {
+      problems.push(...args);
+      return;
+    }
+    if (registry.policy === null || def.hostAccess === undefined) return;
+    for (const access of def.hostAccess(args)) {
+      const refused = hostAccessProblem(access, registry.policy);
+      if (refused !== null) problems.push(new SpecProblem(`${call.name}: ${refused}`, call.pos.line, call.pos.column, call.name));
+    }
   };
   check('source', node.source);
   const walk = (spec: SinkSpec): void => {

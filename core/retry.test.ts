@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import {
   BatchTooLargeError, ChannelClosedError, ChannelFullError, ChecksumError, FlumeError, failureKind,
-  failureKind, isRetriable, MalformedBatchError, NoCollectorError,
+  isRetriable, MalformedBatchError, NoCollectorError,
 } from './errors';
 import { Backoff, retry } from './retry';
 

@@ -127,6 +127,37 @@ const zkConnect: KeyType<string> = {
   format: String,
 };
 
+/** `node.allow_exec`: false, true, or a JSON list of the exact command lines allowed. */
+const execAllowance: KeyType<boolean | string[]> = {
+  name: 'false, true, or a JSON list of command lines',
+  parse(text) {
+    if (text === 'false' || text === 'true') return { value: text === 'true' };
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch {
+      list = undefined;
+    }
+    if (!Array.isArray(list) || list.some((c) => typeof c !== 'string' || c.trim() === '')) {
+      return { problem: `expected false, true or a JSON list of command lines such as ["uptime", "df -k"], not ${JSON.stringify(text)}` };
+    }
+    return { value: list as string[] };
+  },
+  format: (v) => (typeof v === 'boolean' ? String(v) : JSON.stringify(v)),
+};
+
+/** Comma-separated absolute paths. */
+const absolutePaths: KeyType<string[]> = {
+  name: 'absolute path list (comma-separated)',
+  parse(text) {
+    const items = text.split(',').map((s) => s.trim());
+    const bad = items.filter((i) => !i.startsWith('/'));
+    if (bad.length > 0) return { problem: `expected absolute paths, not ${bad.map((b) => JSON.stringify(b)).join(', ')}` };
+    return { value: items };
+  },
+  format: (v) => v.join(','),
+};
+
 const chroot = stringType('ZooKeeper path', /^(\/[A-Za-z0-9_.-]+)+$/, 'a path like /flume/prod (no trailing /)');
 
 /** A key with a default. */
@@ -144,7 +175,7 @@ function opt<T>(type: KeyType<T>, doc: string, defaultNote: string): KeyDef<T> &
  * node.* / channel.* the node runtime's; a test checks they agree.
  */
 export const SCHEMA = {
-  'master.host': def(address, '0.0.0.0', 'Address the master\'s gRPC and HTTP servers listen on.'),
+  'master.host': def(address, '127.0.0.1', 'Address the master\'s gRPC and HTTP servers listen on: loopback by default; set 0.0.0.0 (or this host\'s address) when nodes and shells on other machines must reach it.'),
   'master.port': def(port, DEFAULT_MASTER_PORT, 'gRPC port of the master: nodes heartbeat to it, flume-shell connects to it.'),
   'master.http_port': def(port, DEFAULT_MASTER_HTTP_PORT, 'HTTP port of the master: status page, /status and /metrics.'),
   'master.data_dir': def(path, 'data/master', 'Directory of the embedded config store (single master, no ZooKeeper); with ZooKeeper, where shell save/load paths resolve.'),
@@ -162,6 +193,8 @@ export const SCHEMA = {
   'node.http_port': opt(port, 'HTTP port of the node: /status and /metrics (Flume OG used 35862; 0: any free port).', 'none: no HTTP server'),
   'node.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval until the master says otherwise.'),
   'node.channel': def(oneOf(['memory', 'wal'] as const), 'memory', 'Channel between each logical node\'s source and sink: memory (fast, lost on crash) or wal (durable, replayed on start).'),
+  'node.allow_exec': def(execAllowance, false, 'Whether this node runs programs for exec, execStream and execPeriodic sources: false (none), true (any command a master sends), or a JSON list of the exact command lines allowed, e.g. ["uptime", "df -k"] (compared whole: they run under /bin/sh -c). A config needing another command is refused by the node and shown as its ERROR.'),
+  'node.read_paths': def(absolutePaths, ['/'], 'Directories under which the file sources (text, tail, multitail, tailDir, spooldir) may read, after resolving .. and symlinks; / allows any file the node can read. Narrow it (e.g. /var/log,/srv/app/logs) so a master cannot make the node read and ship other files.'),
   'node.close_timeout_ms': def(millis(0, 3_600_000), 30_000, 'How long closing a logical node waits for its source, drain and appends in flight.'),
   'channel.memory.capacity_bytes': def(bytes, 64 * 1024 ** 2, 'Capacity of a memory channel; a full channel makes the source wait.'),
   'channel.wal.capacity_bytes': def(bytes, 1024 ** 3, 'Capacity of a WAL channel on disk; a full channel makes the source wait.'),

@@ -16,6 +16,7 @@ import {
 } from './site-config';
 import { describeSiteConfig, envName, exampleSiteConfig, SITE_KEYS } from './site-config-schema';
 import { WAL_DEFAULTS } from './wal/wal';
+import { DEFAULT_HOST_ACCESS } from './host-access';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-site-config-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -68,6 +69,15 @@ test('the defaults agree with the ones the master and node runtimes use', () => 
   assert.equal(c['channel.memory.capacity_bytes'], MEMORY_CHANNEL_DEFAULTS.capacityBytes);
   assert.equal(c['channel.wal.capacity_bytes'], WAL_DEFAULTS.capacityBytes);
   assert.equal(c['channel.wal.segment_bytes'], WAL_DEFAULTS.segmentBytes);
+  assert.deepEqual({ allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'] }, DEFAULT_HOST_ACCESS);
+});
+
+test('node.allow_exec takes false, true or a JSON list of command lines; node.read_paths absolute paths', () => {
+  assert.equal(loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: 'true' } })['node.allow_exec'], true);
+  assert.deepEqual(loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: '["uptime", "df -k, -h"]' } })['node.allow_exec'], ['uptime', 'df -k, -h']);
+  assert.deepEqual(loadSiteConfig({ env: { FLUME_NODE_READ_PATHS: '/var/log, /srv/logs' } })['node.read_paths'], ['/var/log', '/srv/logs']);
+  assert.throws(() => loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: 'yes', FLUME_NODE_READ_PATHS: 'var/log' } }), (e: unknown) =>
+    e instanceof ValidationError && /node\.allow_exec: expected false, true or a JSON list/.test(e.message) && /node\.read_paths: expected absolute paths, not "var\/log"/.test(e.message));
 });
 
 test('a file sets typed values; comments, blank lines and inline comments are ignored', () => {

@@ -258,6 +258,7 @@ export function nodeSettings(c: SiteConfig) {
       maxConnections: c['limits.max_connections'], idleTimeoutMs: c['limits.idle_timeout_ms'],
       messageTimeoutMs: c['limits.message_timeout_ms'], bufferedBytes: c['limits.buffered_bytes'],
     },
+    hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'] },
   };
 }
 

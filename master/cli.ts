@@ -50,7 +50,8 @@ function parseOptions(raw: RawOptions): MasterOptions {
     const { defaultRegistry } = require('../node/components') as typeof import('../node/components');
     const { validateNode } = require('../core/registry') as typeof import('../core/registry');
     /* eslint-enable @typescript-eslint/no-require-imports */
-    const registry = defaultRegistry();
+    // No host policy: each node applies its own (node.allow_exec, node.read_paths) when it opens the config.
+    const registry = defaultRegistry([], null);
     options.validate = (node) => validateNode(registry, node);
   }
   if (raw.zk !== undefined && !/^[^/,\s]+:\d+(,[^/,\s]+:\d+)*(\/[^\s]*)?$/.test(raw.zk)) {
@@ -70,7 +71,7 @@ program
   .description('start a master')
   .option('--port <port>', 'gRPC port for nodes and shells (0: any free port)', String(MASTER_DEFAULTS.port))
   .option('--http-port <port>', 'HTTP port for /status, /metrics and the status page (0: any free port)', String(MASTER_DEFAULTS.httpPort))
-  .option('--host <address>', 'address to listen on', MASTER_DEFAULTS.host)
+  .option('--host <address>', 'address to listen on (0.0.0.0: every interface, for nodes on other machines)', MASTER_DEFAULTS.host)
   .option('--data <dir>', `data directory of the embedded config store (default ${MASTER_DEFAULTS.data})`)
   .option('--zk <connect>', 'ZooKeeper connect string host:port,...[/chroot]; without it, the embedded store')
   .option('--id <n>', 'master id (default <hostname>:<gRPC port>)')

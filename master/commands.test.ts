@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { planCommand, specText, type CommandContext } from './commands';
 import { CommandError, emptyState, type MasterState } from './store/types';
@@ -84,5 +86,33 @@ test('the saved spec text parses back to the same configs', () => {
   for (const k of ['a', 'b']) {
     assert.equal(t.configs[k].source, s.configs[k].source);
     assert.equal(t.configs[k].sink, s.configs[k].sink);
+  }
+});
+
+test('save and load stay inside the data dir: .., absolute paths, symlinks out and the master\'s own files are refused unread', () => {
+  const root = fs.mkdtempSync('/tmp/flume-cmd-');
+  try {
+    const data = path.join(root, 'data');
+    fs.mkdirSync(data);
+    fs.writeFileSync(path.join(root, 'secret'), 'root:x:0:0 words of a secret\n');
+    fs.symlinkSync(path.join(root, 'secret'), path.join(data, 'link'));
+    fs.symlinkSync(root, path.join(data, 'up'));
+    const dctx: CommandContext = { baseDir: data };
+    for (const [verb, file] of [['load', path.join(root, 'secret')], ['load', '../secret'], ['load', 'link'], ['load', 'up/secret'],
+      ['save', '/tmp/elsewhere.flume'], ['save', '../out.flume'], ['save', 'up/out.flume'], ['save', 'master-state.json'], ['load', 'nodes.json']]) {
+      assert.throws(() => planCommand(verb, [file], dctx), (err: Error) => {
+        assert.ok(err instanceof CommandError);
+        assert.match(err.message, /is outside the master's data dir|is one of the master's own files/);
+        assert.doesNotMatch(err.message, /root:x|secret\n|words/);
+        return true;
+      }, `${verb} ${file}`);
+    }
+    assert.deepEqual(fs.readdirSync(root).sort(), ['data', 'secret']);
+    const state = emptyState();
+    planCommand('config', ['a', 'text("/x")', 'console'], dctx)(state);
+    assert.match(planCommand('save', ['sub/saved.flume'], dctx)(state), /saved 1 configs to .*\/data\/sub\/saved\.flume$/);
+    assert.match(planCommand('load', ['sub/saved.flume'], dctx)(emptyState()), /1/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });

@@ -15,8 +15,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ValidationError } from '../core/errors';
+import { LOCK_FILE } from '../core/lock';
 import { parseSink, parseSource, parseSpec, type LogicalNodeSpec } from '../core/spec';
 import { DEFAULT_FLOW } from './chains';
+import { STATE_FILE } from './store/embedded';
+import { NODES_FILE } from './store/node-snapshot';
 import { CommandError, PURGE_ALL, type MasterState } from './store/types';
 
 /** Extra checks of a parsed node (for instance the component registry's), every problem at once. */
@@ -24,7 +27,10 @@ export type NodeValidator = (node: LogicalNodeSpec) => Error[];
 
 export interface CommandContext {
   validate?: NodeValidator;
-  /** Where relative `save`/`load` paths resolve (the master's data dir or working dir). */
+  /**
+   * The master's data dir: relative `save`/`load` paths resolve here, and a path outside it is
+   * refused (an admin command must not write or read the master's host at large).
+   */
   baseDir: string;
 }
 
@@ -49,6 +55,42 @@ function specProblem(what: string, err: unknown): never {
     throw new CommandError(`bad ${what}: ${err.problems.map((p) => p.message).join('; ')}`, { cause: err });
   }
   throw err;
+}
+
+/** The master's own files in its data dir, which `save` must not overwrite nor `load` read. */
+const OWN_FILES = new Set([STATE_FILE, NODES_FILE, LOCK_FILE]);
+
+/** `p` with the symlinks of its longest existing prefix resolved. */
+function realish(p: string): string {
+  const rest: string[] = [];
+  for (let head = p; ; head = path.dirname(head)) {
+    try {
+      return path.join(fs.realpathSync(head), ...rest.reverse());
+    } catch {
+      if (path.dirname(head) === head) return p;
+      rest.push(path.basename(head));
+    }
+  }
+}
+
+/**
+ * `file` resolved in the data dir `baseDir`, or a CommandError when it lies outside (after `..`
+ * and symlinks) or is one of the master's own files. The error names the path only: nothing of
+ * the file is read.
+ */
+function dataDirPath(verb: 'save' | 'load', file: string, baseDir: string): string {
+  const base = path.resolve(baseDir);
+  const target = path.resolve(base, file);
+  const realBase = realish(base);
+  const real = realish(target);
+  const inside = (p: string, root: string): boolean => p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+  if (!inside(target, base) || !inside(real, realBase)) {
+    throw new CommandError(`${verb}: ${JSON.stringify(file)} is outside the master's data dir ${base}; ${verb} works on files inside it (a relative path resolves there)`);
+  }
+  if (path.dirname(real) === realBase && OWN_FILES.has(path.basename(real))) {
+    throw new CommandError(`${verb}: ${JSON.stringify(file)} is one of the master's own files; choose another name`);
+  }
+  return target;
 }
 
 function validated(node: LogicalNodeSpec, ctx: CommandContext): void {
@@ -220,20 +262,22 @@ const COMMANDS: Record<string, CommandDef> = {
   save: {
     usage: 'save FILE',
     arity: [1],
-    plan: ([file], ctx) => (draft) => {
-      const target = path.resolve(ctx.baseDir, file);
-      const text = specText(draft);
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(`${target}.tmp`, text);
-      fs.renameSync(`${target}.tmp`, target);
-      return `saved ${Object.keys(draft.configs).length} configs to ${target}`;
+    plan: ([file], ctx) => {
+      const target = dataDirPath('save', file, ctx.baseDir);
+      return (draft) => {
+        const text = specText(draft);
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.writeFileSync(`${target}.tmp`, text);
+        fs.renameSync(`${target}.tmp`, target);
+        return `saved ${Object.keys(draft.configs).length} configs to ${target}`;
+      };
     },
   },
   load: {
     usage: 'load FILE',
     arity: [1],
     plan: ([file], ctx) => {
-      const source = path.resolve(ctx.baseDir, file);
+      const source = dataDirPath('load', file, ctx.baseDir);
       let text: string;
       try {
         text = fs.readFileSync(source, 'utf8');

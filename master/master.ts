@@ -53,7 +53,8 @@ export interface MasterOptions {
 export const MASTER_DEFAULTS = {
   port: DEFAULT_MASTER_PORT,
   httpPort: DEFAULT_MASTER_HTTP_PORT,
-  host: '0.0.0.0',
+  /** Loopback unless told otherwise: an open master port hands the fleet to whoever reaches it. */
+  host: '127.0.0.1',
   data: path.join('data', 'master'),
   heartbeatMs: 1_000,
   lostAfter: 5,

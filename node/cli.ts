@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import { createLogger, type LogFormat, type Logger } from '../core/logger';
 import { Metrics } from '../core/metrics';
+import { DEFAULT_HOST_ACCESS, type HostAccessPolicy } from '../core/host-access';
 import { type ComponentDef, type Registry, validateNode } from '../core/registry';
 import { tryParseSpec } from '../core/spec/parser';
 import { DirLock } from '../core/lock';
@@ -54,6 +55,8 @@ interface RunOptions {
   site?: SiteConfig;
   loadSite?: () => SiteConfig;
   conf?: string;
+  /** From the site config: what configs may do to this host (node.allow_exec, node.read_paths). */
+  hostAccess?: HostAccessPolicy;
 }
 
 /** What a running physical node is made of; master mode receives it to drive the manager. */
@@ -144,7 +147,7 @@ async function run(o: RunOptions): Promise<number> {
   const logger = createLogger({ process: 'flume-node', level: o.logLevel, format: o.logFormat });
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
-  const registry = defaultRegistry(loadPlugins(o.plugin));
+  const registry = defaultRegistry(loadPlugins(o.plugin), o.hostAccess ?? DEFAULT_HOST_ACCESS);
   // One process per data dir (core/lock.ts): two nodes on one WAL would each lose the other's writes.
   const dataRoot = o.data ?? path.join(os.homedir(), '.flume', physicalNode);
   try {
@@ -244,7 +247,8 @@ function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null> {
 }
 
 function validate(file: string, plugins: string[]): number {
-  const registry = defaultRegistry(loadPlugins(plugins));
+  // The language and arguments only, as the master checks them: what a node allows is its own site config's.
+  const registry = defaultRegistry(loadPlugins(plugins), null);
   let text: string;
   try {
     text = readSpecText(file);
@@ -324,6 +328,7 @@ const program = new Command('flume-node')
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
       site: loaded, loadSite,
       defaultMaster: !o.standalone && o.master === undefined && mastersFromDefault,
+      hostAccess: site.hostAccess,
     });
     process.exitCode = await run(o);
     // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.

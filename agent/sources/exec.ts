@@ -12,12 +12,16 @@
  * A non-zero exit is logged and counted as an error; the first stderr lines of a run are
  * logged. An aggregated output over `maxEventBytes` is rejected and counted. `close()` stops a
  * running command (SIGTERM to its process group) and puts what was already read.
+ *
+ * A node runs these only if its own site config allows the command (`node.allow_exec`, see
+ * core/host-access.ts): each def declares its command as `hostAccess`, which the node's registry checks.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { ComponentContext, Source, SourceOutput } from '../../core/component';
 import { Priority } from '../../core/event';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
-import type { ArgSchema, SourceDef } from '../../core/registry';
+import type { HostAccess } from '../../core/host-access';
+import type { ArgSchema, ResolvedArgs, SourceDef } from '../../core/registry';
 import { EventBatcher } from './batcher';
 import { MAX_EVENT_ARG, nonNegativeInteger, notEmpty, positiveInteger, Pause, Rejects, SOURCE_DEFAULTS } from './common';
 import { pumpLines } from './lines';
@@ -171,7 +175,10 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   });
 }
 
-const CMD_ARG: ArgSchema = { name: 'cmd', type: 'string', required: true, check: notEmpty, doc: 'shell command line (run with /bin/sh -c)' };
+/** The program every exec form runs, for the node's policy. */
+const runs = (args: ResolvedArgs): HostAccess[] => [{ kind: 'exec', command: args.string('cmd') }];
+
+const CMD_ARG: ArgSchema = { name: 'cmd', type: 'string', required: true, check: notEmpty, doc: 'shell command line (run with /bin/sh -c), run only by a node whose site config allows it (node.allow_exec)' };
 
 export const def: SourceDef = {
   kind: 'source',
@@ -184,6 +191,7 @@ export const def: SourceDef = {
     { name: 'period', type: 'number', default: 0, check: nonNegativeInteger, doc: 'ms between the starts of two runs (restart)' },
     MAX_EVENT_ARG,
   ],
+  hostAccess: runs,
   create: (args, ctx) =>
     new ExecSource(ctx, {
       cmd: args.string('cmd'),
@@ -199,6 +207,7 @@ export const streamDef: SourceDef = {
   name: 'execStream',
   doc: 'Runs a command once; every stdout line is an event; done when it exits.',
   args: [CMD_ARG, MAX_EVENT_ARG],
+  hostAccess: runs,
   create: (args, ctx) => new ExecSource(ctx, { cmd: args.string('cmd'), maxEventBytes: args.number('maxEventBytes') }),
 };
 
@@ -207,6 +216,7 @@ export const periodicDef: SourceDef = {
   name: 'execPeriodic',
   doc: 'Runs a command every ms milliseconds; the whole output of a run is one event (attribute exitcode).',
   args: [CMD_ARG, { name: 'ms', type: 'number', required: true, check: positiveInteger, doc: 'period in milliseconds' }, MAX_EVENT_ARG],
+  hostAccess: runs,
   create: (args, ctx) =>
     new ExecSource(ctx, { cmd: args.string('cmd'), aggregate: true, restart: true, periodMs: args.number('ms'), maxEventBytes: args.number('maxEventBytes') }),
 };

@@ -118,9 +118,10 @@ export const def: SourceDef = {
   aliases: ['spoolDir'],
   doc: 'Reads each file moved into a directory once, one event per line, then renames it NAME.COMPLETED.',
   args: [
-    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the spooling directory' },
+    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the spooling directory (under the node\'s node.read_paths)' },
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: 250, check: positiveInteger, doc: 'how often to look for new files' },
   ],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('dir') }],
   create: (args, ctx) => new SpoolDirSource(ctx, { dir: args.string('dir'), maxEventBytes: args.number('maxEventBytes'), pollMs: args.number('pollMs') }),
 };

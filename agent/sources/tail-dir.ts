@@ -131,7 +131,7 @@ export const def: SourceDef = {
   name: 'tailDir',
   doc: 'Tails every file of a directory whose name matches a regex, as tail does for one.',
   args: [
-    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the directory to watch' },
+    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the directory to watch (under the node\'s node.read_paths)' },
     {
       name: 'regex',
       type: 'string',
@@ -150,6 +150,7 @@ export const def: SourceDef = {
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for new files and lines' },
   ],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('dir') }],
   create: (args, ctx) =>
     new TailDirSource(ctx, {
       dir: args.string('dir'),

@@ -64,6 +64,7 @@ export const def: SourceDef = {
   kind: 'source',
   name: 'text',
   doc: 'Reads a file once, one event per line; finite.',
-  args: [{ name: 'file', type: 'string', required: true, check: notEmpty, doc: 'the file to read' }, MAX_EVENT_ARG],
+  args: [{ name: 'file', type: 'string', required: true, check: notEmpty, doc: 'the file to read (under the node\'s node.read_paths)' }, MAX_EVENT_ARG],
+  hostAccess: (args) => [{ kind: 'read', path: args.string('file') }],
   create: (args, ctx) => new TextFileSource(ctx, { file: args.string('file'), maxEventBytes: args.number('maxEventBytes') }),
 };

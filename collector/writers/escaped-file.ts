@@ -137,8 +137,9 @@ export class EscapedFileSink implements Sink {
     /** Who owns the files this writer opens; tests play a crashed process with another one. */
     owner: string = PROCESS_TOKEN,
   ) {
-    this.dir = compileTemplate(localPath(dirTemplate));
-    this.file = compileTemplate(fileTemplate);
+    // Event values in a path are made safe (core/spec/path-value.ts): no event names a file outside the root.
+    this.dir = compileTemplate(localPath(dirTemplate), { path: true });
+    this.file = compileTemplate(fileTemplate, { path: true });
     const eventFree = this.dir.eventFree(ctx.tags) && this.file.eventFree(ctx.tags);
     this.onlyPath = eventFree ? path.join(this.dir.format(NO_EVENT, ctx.tags), this.file.format(NO_EVENT, ctx.tags)) : null;
     const key = createHash('sha1').update(`${dirTemplate}\0${fileTemplate}`).digest('hex').slice(0, 12);

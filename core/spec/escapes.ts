@@ -17,11 +17,17 @@
  *   tab, as in OG)          %y 25      %Y 2025        %z +0000
  *
  * An unknown `%x`, a lone '%' and a malformed `%{...}` are errors of {@link compileTemplate}
- * (OG silently wrote nothing for them). Formatting allocates only the output string: no regex,
+ * (OG silently wrote nothing for them).
+ *
+ * A template compiled with `{ path: true }` names files: every value it takes from an event or
+ * from `extra` (`%{host}`, `%{NAME}`, `%{body}`) is made safe by `./path-value.ts` (no `/`, no
+ * leading `.`, no control bytes, `%XX`-encoded, bounded so that the values of one path segment
+ * together stay well under 255 bytes), so no event can name a file outside the storage root. Formatting allocates only the output string: no regex,
  * no Date; the date parts a template uses are computed once per second of event time and reused.
  */
 import { FlumeError } from '../errors';
 import { Priority, type Event, type EventCursor } from '../event';
+import { PATH_VALUE_MAX, PATH_VALUE_MIN, pathValue, pathValueOfBytes } from './path-value';
 
 /** What a template reads from an event: both `Event` and `EventCursor` adapt to it. */
 export interface EscapeSource {
@@ -34,6 +40,19 @@ export interface EscapeSource {
   body(): string;
   /** An attribute as UTF-8 text, or undefined when the event has none of that name. */
   attribute(name: string): string | undefined;
+  /**
+   * Optional: a value made safe for a path (`./path-value.ts`) straight from its bytes, so that
+   * bytes that are not UTF-8 stay distinct; undefined for an absent attribute.
+   */
+  pathPart?(part: PathPart, name: string, max: number): string | undefined;
+}
+
+/** What {@link EscapeSource.pathPart} reads. */
+export type PathPart = 'host' | 'body' | 'attribute';
+
+export interface CompileOptions {
+  /** The template names a file: event values in it are made safe (see the module comment). */
+  path?: boolean;
 }
 
 /** Values that `%{NAME}` takes before the event's attributes, e.g. `{ rolltag: '...' }`. */
@@ -196,11 +215,16 @@ class CompiledTemplate implements Template {
   private readonly dateValues: string[];
   private cachedOutput = '';
 
+  /** Path templates: the byte limit of each value part (0 for other parts); null otherwise. */
+  private readonly limits: Uint16Array | null;
+
   constructor(
     readonly source: string,
     private readonly kinds: Uint8Array,
     private readonly texts: string[],
+    path = false,
   ) {
+    this.limits = path ? valueLimits(kinds, texts) : null;
     let dynamic = false;
     let time = false;
     let onlySeconds = true;
@@ -249,7 +273,7 @@ class CompiledTemplate implements Template {
           out += ts;
           break;
         case HOST:
-          out += ev.host();
+          out += this.limits === null ? ev.host() : pathOf(ev, 'host', '', this.limits[i]);
           break;
         case NANOS:
           out += ev.nanos;
@@ -258,12 +282,18 @@ class CompiledTemplate implements Template {
           out += Priority[ev.priority] ?? String(ev.priority);
           break;
         case BODY:
-          out += ev.body();
+          out += this.limits === null ? ev.body() : pathOf(ev, 'body', '', this.limits[i]);
           break;
         case NAMED: {
           const name = texts[i];
-          const value = (extra !== undefined ? extra[name] : undefined) ?? ev.attribute(name);
-          if (value !== undefined) out += value;
+          const given = extra !== undefined ? extra[name] : undefined;
+          if (this.limits === null) {
+            const value = given ?? ev.attribute(name);
+            if (value !== undefined) out += value;
+          } else {
+            const value = given !== undefined ? pathValue(given, this.limits[i]) : pathOf(ev, 'attribute', name, this.limits[i]);
+            if (value !== undefined) out += value;
+          }
           break;
         }
       }
@@ -282,8 +312,54 @@ class CompiledTemplate implements Template {
   }
 }
 
+/** A value of `ev` made safe for a path, from its bytes when the source can. */
+function pathOf(ev: EscapeSource, part: PathPart, name: string, max: number): string | undefined {
+  if (ev.pathPart !== undefined) return ev.pathPart(part, name, max);
+  const text = part === 'host' ? ev.host() : part === 'body' ? ev.body() : ev.attribute(name);
+  return text === undefined ? undefined : pathValue(text, max);
+}
+
+/**
+ * Bytes of a path segment available to event values: a file name is at most 255 bytes, and the
+ * writer appends up to about 60 (`.<process>.<n>.tmp`, `.<k>` when a name is taken).
+ */
+const SEGMENT_BUDGET = 190;
+/** The longest a part that is not a value can print, in bytes. */
+const FIXED_WIDTH: Record<number, number> = { [DATE]: 24, [MILLIS]: 16, [NANOS]: 20, [PRIORITY]: 12 };
+
+/**
+ * The byte limit of each value part of a path template: the segment's budget, less its fixed
+ * text, shared by the values in that segment, within [PATH_VALUE_MIN, PATH_VALUE_MAX].
+ */
+function valueLimits(kinds: Uint8Array, texts: string[]): Uint16Array {
+  const limits = new Uint16Array(kinds.length);
+  let fixed = 0;
+  let members: number[] = [];
+  const close = (): void => {
+    const share = members.length === 0 ? 0 : Math.floor((SEGMENT_BUDGET - fixed) / members.length);
+    for (const m of members) limits[m] = Math.max(PATH_VALUE_MIN, Math.min(PATH_VALUE_MAX, share));
+    fixed = 0;
+    members = [];
+  };
+  for (let i = 0; i < kinds.length; i++) {
+    const k = kinds[i];
+    if (k === HOST || k === BODY || k === NAMED) members.push(i);
+    else if (k !== LITERAL) fixed += FIXED_WIDTH[k];
+    else {
+      const pieces = texts[i].split('/');
+      fixed += Buffer.byteLength(pieces[0]);
+      for (let p = 1; p < pieces.length; p++) {
+        close();
+        fixed = Buffer.byteLength(pieces[p]);
+      }
+    }
+  }
+  close();
+  return limits;
+}
+
 /** Compiles a template once; throws TemplateError naming the column of the first problem. */
-export function compileTemplate(template: string): Template {
+export function compileTemplate(template: string, options: CompileOptions = {}): Template {
   const kinds: number[] = [];
   const texts: string[] = [];
   let literal = '';
@@ -343,7 +419,7 @@ export function compileTemplate(template: string): Template {
     }
   }
   flush();
-  return new CompiledTemplate(template, Uint8Array.from(kinds), texts);
+  return new CompiledTemplate(template, Uint8Array.from(kinds), texts, options.path === true);
 }
 
 /** Adapts a decoded Event (a new small object per call: for low-rate paths and tests). */
@@ -355,6 +431,11 @@ export function escapeSourceOfEvent(e: Event): EscapeSource {
     host: () => e.host,
     body: () => e.body.toString('utf8'),
     attribute: (name) => e.attributes.get(name)?.toString('utf8'),
+    pathPart: (part, name, max) => {
+      if (part === 'host') return pathValue(e.host, max);
+      const bytes = part === 'body' ? e.body : e.attributes.get(name);
+      return bytes === undefined ? undefined : pathValueOfBytes(bytes, 0, bytes.length, max);
+    },
   };
 }
 
@@ -399,13 +480,25 @@ export class CursorEscapeSource implements EscapeSource {
 
   attribute(name: string): string | undefined {
     const c = this.c;
-    if (c.attrsStart < 0) return undefined;
+    if (c.attrsStart < 0 || !findAttribute(c.buf, c.attrsStart, c.eventEnd, this.key(name))) return undefined;
+    return c.buf.toString('utf8', foundStart, foundEnd);
+  }
+
+  pathPart(part: PathPart, name: string, max: number): string | undefined {
+    const c = this.c;
+    if (part === 'host') return pathValueOfBytes(c.buf, c.hostStart, c.hostEnd, max);
+    if (part === 'body') return pathValueOfBytes(c.buf, c.bodyStart, c.bodyEnd, max);
+    if (c.attrsStart < 0 || !findAttribute(c.buf, c.attrsStart, c.eventEnd, this.key(name))) return undefined;
+    return pathValueOfBytes(c.buf, foundStart, foundEnd, max);
+  }
+
+  private key(name: string): Buffer {
     let key = this.keyBytes.get(name);
     if (key === undefined) {
       key = Buffer.from(name, 'utf8');
       if (this.keyBytes.size < 256) this.keyBytes.set(name, key);
     }
-    return findAttribute(c.buf, c.attrsStart, c.eventEnd, key);
+    return key;
   }
 }
 
@@ -444,8 +537,12 @@ function bytesEqual(buf: Buffer, start: number, end: number, key: Buffer): boole
   return true;
 }
 
-/** Scans the attribute entries (field 2 of an Event) in [pos, end) for `key`. */
-function findAttribute(buf: Buffer, pos: number, end: number, key: Buffer): string | undefined {
+/** Where {@link findAttribute} found the value: [foundStart, foundEnd) of its buffer. */
+let foundStart = 0;
+let foundEnd = 0;
+
+/** Scans the attribute entries (field 2 of an Event) in [pos, end) for `key`; sets foundStart/End. */
+function findAttribute(buf: Buffer, pos: number, end: number, key: Buffer): boolean {
   while (pos < end) {
     const tag = readVarint(buf, pos, end);
     pos = vrPos;
@@ -475,8 +572,12 @@ function findAttribute(buf: Buffer, pos: number, end: number, key: Buffer): stri
       }
       pos += l;
     }
-    if (matched) return valueStart < 0 ? '' : buf.toString('utf8', valueStart, valueEnd);
+    if (matched) {
+      foundStart = valueStart < 0 ? pos : valueStart;
+      foundEnd = valueStart < 0 ? pos : valueEnd;
+      return true;
+    }
     pos = entryEnd;
   }
-  return undefined;
+  return false;
 }

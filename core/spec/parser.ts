@@ -21,6 +21,13 @@
  * Errors: every problem becomes a {@link SpecSyntaxError}; after one, the parser skips to the
  * next ';' (or to a line that starts with `name :`) and goes on, so a text reports all of its
  * problems at once, in a {@link ValidationError}, sorted by position.
+ *
+ * Depth: a sink tree deeper than {@link MAX_SPEC_DEPTH} (brackets, braces, wrappers and each
+ * decorator count one level) is a SpecSyntaxError at the token that goes one level too deep. The
+ * parser recurses once per level and every consumer of the tree (validation, the node's builder,
+ * the printer) walks it recursively too, so this bound is what keeps a hostile spec of
+ * `[[[[...` from overflowing the stack anywhere; a `=>` chain is read in a loop for the same
+ * reason. No real flow comes near it.
  */
 import { SpecSyntaxError, ValidationError } from '../errors';
 import type { Arg, Call, Literal, LogicalNodeSpec, Pos, SinkSpec } from './ast';
@@ -31,6 +38,9 @@ const WHAT = 'parsing the spec';
 
 /** Thrown inside the parser to unwind to the recovery point; the error is already recorded. */
 class Bail {}
+
+/** The deepest sink tree the parser builds; see the module comment. */
+export const MAX_SPEC_DEPTH = 100;
 
 const NUMBER_LIKE = /^[-.0-9]/;
 const CALL_NAME = /^[A-Za-z_]/;
@@ -59,6 +69,8 @@ class Parser {
   private i = 0;
   /** The brackets open at the current token, innermost last: where "unterminated" points. */
   private openers: Token[] = [];
+  /** Tree depth of the sink being parsed. */
+  private depth = 0;
   readonly errors: SpecSyntaxError[] = [];
 
   constructor(private readonly input: string, private readonly tokens: Token[]) {}
@@ -151,6 +163,7 @@ class Parser {
     while (!this.at('eof')) {
       const start = this.i;
       this.openers = [];
+      this.depth = 0;
       try {
         nodes.push(this.parseNode());
       } catch (e) {
@@ -289,6 +302,19 @@ class Parser {
 
   parseSink(): SinkSpec {
     const t = this.peek();
+    if (this.depth >= MAX_SPEC_DEPTH) {
+      this.report(`sinks nested deeper than ${MAX_SPEC_DEPTH} levels (the limit)`, posOf(t), describe(t), []);
+      throw new Bail();
+    }
+    this.depth++;
+    try {
+      return this.parseSinkAt(t);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseSinkAt(t: Token): SinkSpec {
     switch (t.kind) {
       case '[': {
         const open = this.open();
@@ -340,21 +366,36 @@ class Parser {
     this.fail(['a sink']);
   }
 
-  /** The inside of `{ d1 => d2 => sink }`; `first` requires at least one '=>'. */
+  /**
+   * The inside of `{ d1 => d2 => sink }`, read in a loop (a chain of thousands of decorators must
+   * not recurse); `first` requires at least one '=>'. Each decorator is one level of the tree, so
+   * the sinks after it are parsed one level deeper.
+   */
   private parseChain(open: Token, first: boolean): SinkSpec {
-    const left = this.parseSink();
-    if (!this.at('=>')) {
-      if (first) this.fail(["'=>'"]);
-      return left;
+    const base = this.depth;
+    const decorators: Call[] = [];
+    let sink: SinkSpec;
+    try {
+      for (;;) {
+        const left = this.parseSink();
+        if (!this.at('=>')) {
+          if (first && decorators.length === 0) this.fail(["'=>'"]);
+          sink = left;
+          break;
+        }
+        const chain = decoratorChain(left);
+        if (!chain) {
+          this.report(`expected a decorator before '=>' but found a ${left.kind} sink`, left.pos, left.kind, ['a decorator']);
+          throw new Bail();
+        }
+        decorators.push(...chain);
+        this.depth = base + decorators.length;
+        this.next();
+        if (!this.startsSink()) this.fail(["a sink after '=>'"]);
+      }
+    } finally {
+      this.depth = base;
     }
-    const decorators = decoratorChain(left);
-    if (!decorators) {
-      this.report(`expected a decorator before '=>' but found a ${left.kind} sink`, left.pos, left.kind, ['a decorator']);
-      throw new Bail();
-    }
-    this.next();
-    if (!this.startsSink()) this.fail(["a sink after '=>'"]);
-    let sink = this.parseChain(open, false);
     for (let k = decorators.length - 1; k >= 0; k--) {
       const pos = k === 0 && first ? posOf(open) : decorators[k].pos;
       sink = { kind: 'decorated', decorator: decorators[k], sink, pos };

@@ -25,7 +25,7 @@ interface FileContents {
   nextCommandId: number;
 }
 
-const STATE_FILE = 'master-state.json';
+export const STATE_FILE = 'master-state.json';
 
 export class EmbeddedStore extends EventEmitter implements ConfigStore {
   readonly kind = 'embedded';

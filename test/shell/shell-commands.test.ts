@@ -165,7 +165,7 @@ test('decommission, refresh, refreshAll, unconfig, purge, purgeAll', async () =>
 });
 
 test('save and load a spec file on the master', async () => {
-  const file = path.join(work.path, 'saved.flume');
+  const file = path.join(master.dataDir, 'saved.flume'); // save and load stay inside the master's data dir
   ok(await sh(`exec save '${file}'`));
   const saved = fs.readFileSync(file, 'utf8');
   assert.match(saved, /^web01 : syslogTcp\(5140\) \| console ;$/m);
