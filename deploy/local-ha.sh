@@ -196,20 +196,24 @@ CFG
   # chains are computed over both, so no agent moves to another collector right after its start.
   say "configuring the collectors through master m1 (flume-shell)"
   {
-    echo "# Written by deploy/local-ha.sh; loaded with: exec load $HA/flow-collectors.flume"
+    echo "# Written by deploy/local-ha.sh; copied into each master's data dir and loaded with: exec load flow-collectors.flume"
     for i in "${!COLLECTORS[@]}"; do
       echo "${COLLECTORS[i]} : collectorSource(${cp[i]}) | collectorSink(\"file://$HA/data/%Y-%m-%d/\", \"${COLLECTORS[i]}-\", 5000) ;"
     done
   } >"$HA/flow-collectors.flume"
-  shell "${mp[0]}" -e "exec load $HA/flow-collectors.flume" || die "the master refused $HA/flow-collectors.flume"
+  # load reads only inside the data dir of the master that runs it (whichever leads): each gets a copy.
+  for d in "$HA"/masters/*/; do cp "$HA/flow-collectors.flume" "$d"; done
+  shell "${mp[0]}" -e "exec load flow-collectors.flume" || die "the master refused $HA/flow-collectors.flume"
   wait_active "${mp[0]}" "${COLLECTORS[@]}"
 
   say "configuring the agents through master m1 (flume-shell)"
   {
-    echo "# Written by deploy/local-ha.sh; loaded with: exec load $HA/flow-agents.flume"
+    echo "# Written by deploy/local-ha.sh; copied into each master's data dir and loaded with: exec load flow-agents.flume"
     for name in "${AGENTS[@]}"; do echo "$name : tail(\"$HA/gen/$name.log\") | autoE2EChain ;"; done
   } >"$HA/flow-agents.flume"
-  shell "${mp[0]}" -e "exec load $HA/flow-agents.flume" || die "the master refused $HA/flow-agents.flume"
+  # load reads only inside the data dir of the master that runs it (whichever leads): each gets a copy.
+  for d in "$HA"/masters/*/; do cp "$HA/flow-agents.flume" "$d"; done
+  shell "${mp[0]}" -e "exec load flow-agents.flume" || die "the master refused $HA/flow-agents.flume"
   wait_active "${mp[0]}" "${COLLECTORS[@]}" "${AGENTS[@]}"
   trap - EXIT
   status

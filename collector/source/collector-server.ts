@@ -105,7 +105,10 @@ export class CollectorServer implements StreamHost {
     try {
       this.boundPort = await bindTuned(server, this.options.host, this.options.port, tuning, (session) => {
         // A connection that fails below gRPC (not HTTP/2, a protocol error): refused by Node, counted here.
-        session.once('error', () => this.counters.add(COLLECTOR_COUNTERS.connectionsRefused));
+        // A session over its memory limit (a PING flood) ends the same way; so does a connection
+        // over the limit (null).
+        if (!session) this.counters.add(COLLECTOR_COUNTERS.connectionsRefused);
+        else session.once('error', () => this.counters.add(COLLECTOR_COUNTERS.connectionsRefused));
       });
     } catch (err) {
       this.lifecycle = 'ERROR';

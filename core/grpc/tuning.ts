@@ -40,6 +40,18 @@ export const GRPC_TUNING_DEFAULTS = {
   maxMessageBytes: 16 * 1024 * 1024,
   /** false keeps Node's 64 KiB server window: only for measuring what the raise buys. */
   raiseWindow: true,
+  /**
+   * Limits a server holds every client connection to (hostile-input issue): streams open at once,
+   * bytes of headers in one request, and the memory one HTTP/2 session may hold (queued answers
+   * to PINGs a client never reads, unread frames): over it Node ends the session with
+   * ENHANCE_YOUR_CALM instead of growing. A collector's agent needs one Append stream and a few
+   * Stored calls; its data is bounded by the windows above.
+   */
+  maxConcurrentStreams: 64,
+  /** Client connections at once; one over it is closed before a byte is read. */
+  maxConnections: 1024,
+  maxHeaderListBytes: 16 * 1024,
+  maxSessionMemoryMb: 64,
 };
 
 export interface GrpcTuning {
@@ -47,6 +59,10 @@ export interface GrpcTuning {
   maxFrameBytes: number;
   maxMessageBytes: number;
   raiseWindow: boolean;
+  maxConcurrentStreams: number;
+  maxConnections: number;
+  maxHeaderListBytes: number;
+  maxSessionMemoryMb: number;
 }
 
 class GrpcTuningError extends FlumeError {
@@ -65,6 +81,8 @@ export function serverOptions(partial: Partial<GrpcTuning> = {}): grpc.ServerOpt
   return {
     'grpc.max_receive_message_length': t.maxMessageBytes,
     'grpc.max_send_message_length': t.maxMessageBytes,
+    'grpc.max_concurrent_streams': t.maxConcurrentStreams,
+    'grpc-node.max_session_memory': t.maxSessionMemoryMb,
     ...(t.raiseWindow ? { 'grpc-node.flow_control_window': t.windowBytes } : {}),
   };
 }
@@ -86,8 +104,11 @@ interface ServerInternals {
   http2Servers?: Map<http2.Http2Server, unknown>;
 }
 
-/** Called for every HTTP/2 session the server accepts (the connection of one client). */
-export type SessionHook = (session: http2.ServerHttp2Session) => void;
+/**
+ * Called for every HTTP/2 session the server accepts (the connection of one client), and with
+ * null for a connection refused for being over `maxConnections`.
+ */
+export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
 
 /**
  * Step 1 of the workaround: call on a new server, before `bindAsync`. Returns a function to call
@@ -100,9 +121,7 @@ function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {
   if (t.raiseWindow) {
     const common = internals.commonServerOptions;
     if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
-    common.settings = { ...common.settings, initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes };
-  } else if (!onSession) {
-    return () => {};
+    common.settings = { ...common.settings, initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes, maxHeaderListSize: t.maxHeaderListBytes };
   }
   const hooked = new WeakSet<http2.Http2Server>();
   return () => {
@@ -111,6 +130,8 @@ function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {
     for (const h2 of servers.keys()) {
       if (hooked.has(h2)) continue;
       hooked.add(h2);
+      h2.maxConnections = t.maxConnections;
+      if (onSession) h2.on('drop', () => onSession(null));
       h2.on('session', (session: http2.ServerHttp2Session) => {
         if (t.raiseWindow) raiseConnectionWindow(session, t.windowBytes);
         onSession?.(session);

@@ -122,7 +122,7 @@ export class ZkNodeExchange implements NodeExchange {
       const text = JSON.stringify(shards[i].map(pack));
       if (this.lastWritten.get(i) === text) continue;
       const path = `${dir}/${i}`;
-      writes.push((async () => {
+      const write = (async () => {
         try {
           await zk.setData(path, Buffer.from(text), -1);
         } catch (err) {
@@ -130,7 +130,11 @@ export class ZkNodeExchange implements NodeExchange {
           await zk.create(path, Buffer.from(text));
         }
         this.lastWritten.set(i, text);
-      })());
+      })();
+      // Awaited below with the others; until then a failure (ZooKeeper gone while the loop still
+      // yields) must not count as unhandled, which would end the process.
+      write.catch(() => undefined);
+      writes.push(write);
     }
     await Promise.all(writes);
   }

@@ -1,0 +1,123 @@
+/**
+ * The collector's gRPC port under HTTP/2 floods, in a real collector process: PINGs whose
+ * answers the client never reads, a header block over the limit, and far more streams than the
+ * limit, each half sent. The collector closes or refuses them (counted), stays within a memory
+ * bound, and a good agent meanwhile stores every batch exactly once.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { AgentSink } from '../../agent/sinks/agent-sink';
+import { freePort, nodeMetric, spawnFlume, tempDir, waitFor } from '../harness/procs';
+import { storageLines } from '../harness/storage';
+import { numberedBatches } from './helpers';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+});
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(stream, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** Sends `megabytes` of PING frames and never reads an answer; resolves when the server closes the connection, or after the deadline. */
+function pingFlood(port: number, megabytes: number, deadlineMs: number): Promise<'closed' | 'open'> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.pause();
+    socket.on('error', () => undefined);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('open');
+    }, deadlineMs);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve('closed');
+    });
+    socket.on('connect', async () => {
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
+      const ping = frame(6, 0, 0, Buffer.alloc(8, 7));
+      const chunk = Buffer.concat(Array.from({ length: 4096 }, () => ping));
+      for (let sent = 0; sent < megabytes * 1024 * 1024 && !socket.destroyed; sent += chunk.length) {
+        if (!socket.write(chunk)) await new Promise<void>((r) => socket.once('drain', () => r()).once('close', () => r()));
+      }
+    });
+  });
+}
+
+test('collector gRPC port: a PING flood is cut off, a header flood and a stream flood are refused, memory stays bounded, a good agent stores everything once', async () => {
+  const dir = tempDir();
+  cleanups.push(() => dir.remove());
+  const port = await freePort();
+  const storage = path.join(dir.path, 'store');
+  const collector = spawnFlume('node', ['--standalone', '-n', 'coll', '--data', path.join(dir.path, 'coll'), '--http-port', '0', '--channel', 'wal',
+    '-c', `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`]);
+  cleanups.push(async () => {
+    await collector.stop();
+  });
+  await collector.waitForLine(/collector source listening/);
+
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window: 8 });
+  await sink.open();
+  cleanups.push(() => sink.close());
+  const batches = numberedBatches('agentF', 60, 50, 60);
+  const delivered = Promise.all(batches.map((b) => sink.append(b)));
+
+  // PINGs never read: the session's queued answers pass its memory limit and it is ended.
+  const outcome = await pingFlood(port, 160, 60_000);
+  assert.equal(outcome, 'closed', 'the PING flood connection was closed by the collector');
+  await waitFor(async () => ((await nodeMetric(collector, 'flume_connections_refused_total')) ?? 0) >= 1, 20_000, 'the flood counted');
+
+  // A header block over the limit: the request is refused, not served.
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  client.on('error', () => undefined);
+  cleanups.push(() => client.destroy());
+  const big = await new Promise<string>((resolve) => {
+    const req = client.request({ ':method': 'POST', ':path': '/flume.Collector/Stored', 'content-type': 'application/grpc', 'x-big': 'b'.repeat(64 * 1024) });
+    req.on('response', (h) => resolve(`response ${String(h['grpc-status'] ?? h[':status'])}`));
+    req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    req.on('close', () => resolve(`closed ${req.rstCode}`));
+    req.end();
+  });
+  assert.doesNotMatch(big, /^response 0$/, `the oversized header block was refused (${big})`);
+
+  // 300 Append streams each half sent: the collector holds at most its stream limit.
+  const flood = http2.connect(`http://127.0.0.1:${port}`);
+  flood.on('error', () => undefined);
+  const settings = new Promise<http2.Settings>((resolve) => flood.once('remoteSettings', resolve));
+  cleanups.push(() => flood.destroy());
+  const half = Buffer.alloc(512 * 1024, 1);
+  half.writeUInt8(0, 0);
+  half.writeUInt32BE(4 * 1024 * 1024, 1); // a 4 MB message, of which 512 KB is sent
+  for (let i = 0; i < 300; i++) {
+    const s = flood.request({ ':method': 'POST', ':path': '/flume.Collector/Append', 'content-type': 'application/grpc', te: 'trailers' });
+    s.on('error', () => undefined);
+    s.write(half);
+  }
+  const limit = (await settings).maxConcurrentStreams;
+  assert.ok(limit !== undefined && limit <= 64, `stream limit ${limit}`);
+
+  await delivered;
+  const expected = batches.length * 50;
+  await waitFor(() => storageLines(storage).length >= expected, 60_000, `${expected} lines stored`);
+  const lines = storageLines(storage);
+  assert.equal(lines.length, expected);
+  assert.equal(new Set(lines).size, expected, 'no duplicate');
+  const rss = rssMb(collector.pid);
+  assert.ok(rss < 400, `collector RSS ${rss.toFixed(0)} MB after the floods`);
+  console.log(`collector RSS after the floods: ${rss.toFixed(0)} MB`);
+});
