@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 
 /** Buckets of flume_master_status_delay_seconds. */
-export const STATUS_DELAY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1];
+const STATUS_DELAY_BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1];
 import type { Metrics } from '../core/metrics';
 
 export class MasterMetrics {

@@ -48,7 +48,7 @@ export interface DesiredLogicalNode {
 export type DesiredSet = ReadonlyMap<string, DesiredLogicalNode>;
 
 /** PEM files of this node's TLS identity and of the CA its masters' certificates chain to. */
-export interface MasterTls {
+interface MasterTls {
   ca: string;
   cert: string;
   key: string;
@@ -87,7 +87,7 @@ const PROMPT_REPORT_MS = 5;
 const CHAIN_FORGET_BEATS = 10;
 
 /** The one place this process makes credentials to talk to masters. */
-export function masterChannelCredentials(tls: MasterTls | undefined): grpc.ChannelCredentials {
+function masterChannelCredentials(tls: MasterTls | undefined): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(fs.readFileSync(tls.ca), fs.readFileSync(tls.key), fs.readFileSync(tls.cert));
 }

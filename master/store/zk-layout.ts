@@ -31,9 +31,9 @@ export const ROOT = '/flume';
 export const META = `${ROOT}/meta`;
 /** The single-znode state of masters before this layout. */
 export const LEGACY_STATE = `${ROOT}/state`;
-export const CONFIGS = `${ROOT}/configs`;
-export const NODES = `${ROOT}/nodes`;
-export const DECOMMISSIONED = `${ROOT}/decommissioned`;
+const CONFIGS = `${ROOT}/configs`;
+const NODES = `${ROOT}/nodes`;
+const DECOMMISSIONED = `${ROOT}/decommissioned`;
 export const ITEM_DIRS = [CONFIGS, NODES, DECOMMISSIONED] as const;
 
 /** Writes remembered in /flume/meta. */
@@ -63,17 +63,17 @@ export interface MetaDoc {
  */
 export type ItemKey = string;
 
-export function encodeName(name: string): string {
+function encodeName(name: string): string {
   return encodeURIComponent(name).replace(/\./g, '%2E');
 }
 
-export function decodeName(znode: string): string {
+function decodeName(znode: string): string {
   return decodeURIComponent(znode);
 }
 
-export const configKey = (name: string): ItemKey => `c/${encodeName(name)}`;
-export const nodeKey = (physical: string): ItemKey => `n/${encodeName(physical)}`;
-export const decomKey = (name: string): ItemKey => `d/${encodeName(name)}`;
+const configKey = (name: string): ItemKey => `c/${encodeName(name)}`;
+const nodeKey = (physical: string): ItemKey => `n/${encodeName(physical)}`;
+const decomKey = (name: string): ItemKey => `d/${encodeName(name)}`;
 
 const DIR_OF: Record<string, string> = { c: CONFIGS, n: NODES, d: DECOMMISSIONED };
 
