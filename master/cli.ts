@@ -24,6 +24,9 @@ interface RawOptions {
   lostAfter: string;
   sessionTimeoutMs: string;
   checkComponents?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 function parseOptions(raw: RawOptions): MasterOptions {
@@ -44,6 +47,9 @@ function parseOptions(raw: RawOptions): MasterOptions {
     lostAfter: int('lost-after', raw.lostAfter, 1, 1_000),
     sessionTimeoutMs: int('session-timeout-ms', raw.sessionTimeoutMs, 1_000, 120_000),
   };
+  const tlsGiven = [raw.tlsCa, raw.tlsCert, raw.tlsKey].filter((f) => f !== undefined).length;
+  if (tlsGiven === 3) options.tls = { ca: raw.tlsCa!, cert: raw.tlsCert!, key: raw.tlsKey! };
+  else if (tlsGiven > 0) problems.push(new Error('--tls-ca, --tls-cert and --tls-key go together'));
   if (raw.checkComponents) {
     // Loaded only when asked for: the master needs the node's catalog just to check specs.
     /* eslint-disable @typescript-eslint/no-require-imports */
@@ -78,6 +84,9 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval nodes are told to use', String(MASTER_DEFAULTS.heartbeatMs))
   .option('--lost-after <n>', 'heartbeats missed before a node is LOST', String(MASTER_DEFAULTS.lostAfter))
   .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', String(MASTER_DEFAULTS.sessionTimeoutMs))
+  .option('--tls-ca <pem>', 'CA certificate nodes\' certificates must chain to (with --tls-cert, --tls-key: mutual TLS on the gRPC port)')
+  .option('--tls-cert <pem>', 'this master\'s certificate')
+  .option('--tls-key <pem>', 'this master\'s private key')
   .option('--conf <file>', 'site config file (default: $FLUME_CONF); FLUME_* variables and flags override it')
   .option('--check-components', 'also refuse specs naming components or arguments the built-in catalog does not know (off: syntax only, for nodes with plugins)')
   .action(async (raw: RawOptions, cmd: Command) => {

@@ -1,9 +1,8 @@
 /**
  * One master process's parts, built in one place and stopped in reverse order: the config store
  * (embedded or ZooKeeper), the node table, the command executor, the gRPC server (Master and
- * Admin services, on a private loopback port) behind the GrpcFront on the public gRPC port
- * (answers heartbeats itself, relays the rest), and the HTTP server. `flume-master start` (cli.ts) parses options into
- * `MasterOptions` and calls `startMaster`.
+ * Admin services; nodes keep their control streams on it) and the HTTP server.
+ * `flume-master start` (cli.ts) parses options into `MasterOptions` and calls `startMaster`.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as os from 'node:os';
@@ -13,7 +12,9 @@ import type { ProcessSignals } from '../core/signals';
 import { Metrics } from '../core/metrics';
 import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
-import { GrpcFront } from './grpc-front';
+import { CONTROL_KEEPALIVE } from './control-stream';
+import { serverCredentials, type TlsFiles } from './credentials';
+import { watchProtocolErrors } from './protocol-errors';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
 import { NodeSnapshotWriter } from './node-snapshot-writer';
@@ -48,6 +49,8 @@ export interface MasterOptions {
   validate?: NodeValidator;
   /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
   signals?: ProcessSignals;
+  /** Mutual TLS on the gRPC port; none: plaintext. */
+  tls?: TlsFiles;
 }
 
 export const MASTER_DEFAULTS = {
@@ -70,37 +73,30 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
-function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+function bindGrpc(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(`${host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 }
 
 export async function startMaster(options: MasterOptions, logger: Logger): Promise<RunningMaster> {
   const metrics = new MasterMetrics(new Metrics());
   const nodes = new NodeTable({ heartbeatMs: options.heartbeatMs, lostAfterMs: options.heartbeatMs * options.lostAfter });
-  const server = new grpc.Server();
+  const server = new grpc.Server({
+    'grpc.keepalive_time_ms': CONTROL_KEEPALIVE.serverTimeMs,
+    'grpc.keepalive_timeout_ms': CONTROL_KEEPALIVE.serverTimeoutMs,
+  });
 
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.
   const deps: ServiceDeps = { store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '' };
-  const fastHandlers = addMasterServices(server, deps);
-  const innerPort = await bindGrpc(server, '127.0.0.1', 0);
-  const frontLogger = logger.child({ component: 'master.grpc' });
-  const front = new GrpcFront({
-    host: options.host, port: options.port, upstream: `127.0.0.1:${innerPort}`, handlers: fastHandlers,
-    onConnectionError: (peer, err) => {
-      metrics.connectionError();
-      frontLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message });
-    },
-  });
-  let grpcPort: number;
-  try {
-    grpcPort = await front.listen();
-  } catch (err) {
-    server.forceShutdown();
-    throw err;
-  }
+  const control = addMasterServices(server, deps);
+  const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
+  const grpcLogger = logger.child({ component: 'master.grpc' });
+  watchProtocolErrors(server, (peer, err) => {
+    metrics.connectionError();
+    grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message });
+  }, grpcLogger);
   const id = options.id ?? `${os.hostname()}:${grpcPort}`;
   deps.masterId = id;
 
@@ -115,11 +111,13 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   try {
     await store.start();
   } catch (err) {
-    await front.close(0);
     server.forceShutdown();
     throw err;
   }
   deps.store = store;
+  control.attach(store);
+  const streamsGauge = setInterval(() => metrics.controlStreams.set(control.size), 5_000);
+  streamsGauge.unref();
   if (store instanceof ZookeeperStore) {
     exchange = new ZkNodeExchange(store, id, () => nodes.local(), (records) => nodes.seed(records), options.heartbeatMs, logger.child({ component: 'master.status' }));
     nodes.setExchange(exchange);
@@ -160,8 +158,9 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     clearInterval(snapshotTimer);
     await snapshots?.close();
     await executor.stop();
+    clearInterval(streamsGauge);
     exchange?.stop();
-    await front.close(0);
+    control.close();
     server.forceShutdown();
     await store.stop();
     throw err;
@@ -181,8 +180,9 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
         }
       }
       await executor.stop();
+      clearInterval(streamsGauge);
       exchange?.stop();
-      await front.close();
+      control.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -1,16 +1,17 @@
 /**
- * The node table: what the master knows about each physical node from its heartbeats, and the
- * answer each heartbeat gets.
+ * The node table: what the master knows about each physical node from its status reports (on
+ * its control stream, or a unary heartbeat from an older node), and what each node must run.
  *
- * The heartbeat path is O(1) per heartbeat and allocation-light: one Map lookup, a few field
- * writes on a long-lived entry, and a reply object cached per node that is rebuilt only when
- * the shared state changes (a new config version, a new mapping). A node in a steady state
- * sends the same bytes every time; `repeat()` recognises them and only moves the last-seen
- * time, so nothing is decoded and nothing new is kept (no promotion to the old generation, so
- * no major GC pauses driven by heartbeats).
+ * The report path is O(1) per report and allocation-light: one Map lookup, a few field writes
+ * on a long-lived entry, and a reply object cached per node that is rebuilt only when the shared
+ * state changes (a new config version, a new mapping), and kept as the same object while its
+ * content is the same (a node's stream sends a directive only when it changed). A node in a
+ * steady state sends the same bytes every time; `repeat()` recognises them and only moves the
+ * last-seen time, so nothing is decoded and nothing new is kept (no promotion to the old
+ * generation, so no major GC pauses driven by reports).
  *
- * With several masters a node heartbeats to one of them at a time; each master publishes the
- * entries it hears to the others (`NodeExchange`), and `list()` merges them, newest heartbeat
+ * With several masters a node streams to one of them at a time; each master publishes the
+ * entries it hears to the others (`NodeExchange`), and `list()` merges them, newest report
  * first, so every master gives the same answer. A node is LOST when no master has heard from it
  * for `lostAfterMs`: the state is derived from the last-seen time, so no write is needed for it
  * and all masters agree.
@@ -189,15 +190,25 @@ export class NodeTable {
     return this.touched(entry, view);
   }
 
+  /** The reply of a node already recorded, at `view` (a node's stream asks after a change); undefined if unknown. */
+  replyFor(physical: string, view: StateView): HeartbeatOut | undefined {
+    const entry = this.entries.get(physical);
+    return entry && this.reply(entry, view);
+  }
+
   private touched(entry: Entry, view: StateView): HeartbeatOut {
     if (this.lostReported.size > 0) this.lostReported.delete(entry.physical);
+    return this.reply(entry, view);
+  }
+
+  private reply(entry: Entry, view: StateView): HeartbeatOut {
     if (entry.replyRevision !== view.revision) {
       const logical = logicalNodesOf(view.state, entry.physical);
-      entry.reply = {
-        logical,
-        versions: logical.map((name) => ({ logical: name, version: view.state.configs[name]?.version ?? 0 })),
-        heartbeatMs: this.options.heartbeatMs,
-      };
+      const versions = logical.map((name) => ({ logical: name, version: view.state.configs[name]?.version ?? 0 }));
+      // The same object while its content is the same: a node's stream compares by identity first.
+      if (!entry.reply || !sameVersions(entry.reply.versions, versions) || entry.reply.logical.length !== logical.length) {
+        entry.reply = { logical, versions, heartbeatMs: this.options.heartbeatMs };
+      }
       entry.replyRevision = view.revision;
     }
     return entry.reply!;
@@ -283,6 +294,12 @@ export class NodeTable {
     if (this.exchange) for (const r of this.exchange.remote()) consider(r);
     return lost;
   }
+}
+
+function sameVersions(a: HeartbeatOut['versions'], b: HeartbeatOut['versions']): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].logical !== b[i].logical || a[i].version !== b[i].version) return false;
+  return true;
 }
 
 /** The state of a physical node from the states of its logical nodes. */

@@ -1,5 +1,6 @@
 /**
- * The master's gRPC services: `Master` (nodes: Heartbeat, GetConfigs, GetChain) and `Admin`
+ * The master's gRPC services: `Master` (nodes: Control, the stream each node keeps open, see
+ * control-stream.ts; Heartbeat, GetConfigs and GetChain, the unary calls of nodes before it) and `Admin`
  * (flume-shell: Submit, GetCommandStatus, GetNodeStatus, GetConfigs, GetMappings,
  * ListCommands, GetMasterInfo).
  *
@@ -13,6 +14,7 @@ import type { Logger } from '../core/logger';
 import type * as protobuf from 'protobufjs';
 import { messageType, serviceDefinition } from '../proto';
 import { ChainTable } from './chains';
+import { ControlStreams } from './control-stream';
 import type { MasterMetrics } from './metrics';
 import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus, type NodeRecord, type NodeTable } from './nodes';
 import {
@@ -142,8 +144,6 @@ export function physicalOf(bytes: Buffer): string {
   return physical;
 }
 
-const HEARTBEAT_PATH = '/flume.Master/Heartbeat';
-
 /**
  * The Heartbeat method on bytes: a repeated request (same bytes as the node's last one) only
  * moves its last-seen time; another is decoded and recorded. The reply is encoded once per node
@@ -168,11 +168,8 @@ export function heartbeatHandler(ready: () => ConfigStore, nodes: NodeTable, met
   };
 }
 
-/**
- * Registers both services on `server` and returns the methods a GrpcFront answers itself
- * (by gRPC path): the same handlers, on bytes.
- */
-export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Map<string, (bytes: Buffer) => Buffer> {
+/** Registers both services on `server`; returns the control streams (the master attaches them to its store). */
+export function addMasterServices(server: grpc.Server, deps: ServiceDeps): ControlStreams {
   const { nodes, metrics } = deps;
   const chains = new ChainTable(() => {
     const view = ready().view();
@@ -182,10 +179,13 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Map<s
     if (!deps.store) throw new StoreUnavailableError('the master is starting');
     return deps.store;
   };
+  const control = new ControlStreams({
+    store: () => deps.store, nodes, chains, metrics, masterId: () => deps.masterId, logger: deps.logger.child({ component: 'master.control' }),
+  });
 
   const heartbeat = heartbeatHandler(ready, nodes, metrics);
-  server.addService(serviceDefinition('Master', ['Heartbeat']), {
-    // Normally answered by the GrpcFront; grpc-js gets the calls the front relays (compressed ones).
+  server.addService(serviceDefinition('Master', ['Heartbeat', 'Control']), {
+    Control: control.handler,
     Heartbeat: unary(heartbeat),
     GetConfigs: unary((req: WireConfigRequest) => {
       const state = ready().view().state;
@@ -231,5 +231,5 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Map<s
     }),
     GetMasterInfo: unary(() => ({ id: deps.masterId, leader: deps.store?.isLeader ?? false, store: deps.store?.kind ?? '', fresh: deps.store?.fresh ?? false })),
   });
-  return new Map([[HEARTBEAT_PATH, heartbeat]]);
+  return control;
 }

@@ -1,30 +1,42 @@
 /**
- * The node side of the control plane: heartbeats a master, learns which logical nodes this
- * physical node must run and their configs, and fails over between masters.
+ * The node side of the control plane: one long-lived control stream (`flume.Master/Control`) to
+ * one master at a time. Status goes up on it; what this physical node must run, and the chains
+ * its agents follow, come down on it the moment the master commits a change.
  *
  *     const client = new MasterClient({ masters: ['m1:35873', 'm2:35873'], physical: 'web01', role: 'agent', logger });
  *     client.on('desired', (desired) => manager.apply(desired));   // Map name -> DesiredLogicalNode
- *     client.reportState('web01', 'ACTIVE', 12);                    // sent with the next heartbeat
+ *     client.reportState('web01', 'ACTIVE', 12);                    // sent within a few ms
  *     client.start();  ...  await client.stop();
  *
  * Ordering and guarantees
  * - `desired` is emitted with the complete desired set (a new Map each time) whenever a logical
  *   node is added or removed or its config version changes; never for an older version of a
  *   config than one already emitted. A mapped logical node without a config is not in the set.
- * - Heartbeats go every `heartbeatMs` (the master's reply may change it). A failed heartbeat
- *   moves to the next master of the list at once; after a whole round of failures it waits one
- *   interval and goes round again. So with N masters a dead one is left within one timeout
- *   (`callTimeoutMs`), well within 10 s. Nothing about the running flows changes on failover:
- *   `desired` is emitted only if the new master's view differs.
- * - `reportState` only records: the state travels with the next heartbeat. Logical nodes in the
+ * - A status report goes up when the stream opens, every `heartbeatMs` (the master may change
+ *   it), and a few ms after `reportState`/`setListen` change something. Logical nodes in the
  *   desired set without a reported state are reported IDLE.
+ * - Failover: the stream is healthy once the master's first directive arrives (within
+ *   `callTimeoutMs`). When it breaks (the master died, ended it because it lost its ZooKeeper
+ *   session or leadership, or a keepalive ping went unanswered), the client opens a stream to the
+ *   next master of the list after a short random delay; after a whole round of failures it waits
+ *   a core/retry Backoff (exponential, full jitter, capped) before the next round. Nothing
+ *   about the running flows changes on failover: `desired` is emitted only if the new master's
+ *   view differs.
+ * - Logs during an outage (core/failure-streak): one line at the first failure, naming the
+ *   master and the next one tried if it is another, then summaries at growing intervals ("Master
+ *   did not answer for 30 s, 12 attempts."), and one line when a master answers again: never
+ *   one line per attempt.
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import type * as protobuf from 'protobufjs';
 import type { Logger } from '../core/logger';
-import { serviceDefinition } from '../proto';
-import { NodeStateCode, type NodeStateName, type WireChainReply, type WireHeartbeatReply, type WireLogicalConfig, type WireLogicalNodeStatus } from '../proto/messages';
+import { FailureStreak } from '../core/failure-streak';
+import { Backoff } from '../core/retry';
+import { messageType } from '../proto';
+import { NodeStateCode, type NodeStateName, type WireChainReply, type WireLogicalNodeStatus, type WireNodeDirective } from '../proto/messages';
 
 export interface DesiredLogicalNode {
   version: number;
@@ -34,6 +46,13 @@ export interface DesiredLogicalNode {
 }
 
 export type DesiredSet = ReadonlyMap<string, DesiredLogicalNode>;
+
+/** PEM files of this node's TLS identity and of the CA its masters' certificates chain to. */
+interface MasterTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
 
 export interface MasterClientOptions {
   /** host:port of each master, tried in this order. */
@@ -46,28 +65,52 @@ export interface MasterClientOptions {
   host?: string;
   /** Interval until the master says otherwise. */
   heartbeatMs?: number;
-  /** Deadline of one call to a master. */
+  /** How long a new stream may take to get its first answer. */
   callTimeoutMs?: number;
+  /** Mutual TLS to the masters; none: plaintext. */
+  tls?: MasterTls;
+  /** Channel credentials made once and shared (many simulated nodes in one process); overrides `tls`. */
+  credentials?: grpc.ChannelCredentials;
+  /** When an outage is first summarised in the log; default core/failure-streak's 30 s. */
+  summaryMs?: number;
 }
 
 export const MASTER_CLIENT_DEFAULTS = { heartbeatMs: 1_000, callTimeoutMs: 2_000 } as const;
 
-type Unary<Req, Res> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
+/** Delay before the next round of attempts after every master failed: 0.5 s doubling to 10 s, jittered. */
+const ROUND_BACKOFF = { initialMs: 500, maxMs: 10_000, factor: 2 };
+/** Delay before trying the next master within a round: up to 250 ms, so a fleet does not move in one burst. */
+const NEXT_MASTER_JITTER_MS = 250;
+/** A report after a state change waits this long to take other changes with it. */
+const PROMPT_REPORT_MS = 5;
+/** A chain not asked about for this many heartbeat intervals is no longer followed. */
+const CHAIN_FORGET_BEATS = 10;
 
-interface MasterStub extends grpc.Client {
-  Heartbeat: Unary<object, WireHeartbeatReply>;
-  GetConfigs: Unary<object, { configs: WireLogicalConfig[] }>;
-  GetChain: Unary<object, WireChainReply>;
+/** The one place this process makes credentials to talk to masters. */
+function masterChannelCredentials(tls: MasterTls | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(fs.readFileSync(tls.ca), fs.readFileSync(tls.key), fs.readFileSync(tls.cert));
 }
 
-const MasterStubCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
-  new (address: string, credentials: grpc.ChannelCredentials) => MasterStub;
+/**
+ * grpc-js options of a control channel. Keepalive: a master that dies with its host (no FIN, no
+ * RST) is noticed within 15 s; one whose process dies is noticed at once (the kernel resets the
+ * connection). A ping every 10 s from each of 10,000 nodes is 1,000 pings/s at the master.
+ */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  // Our own connection, even beside other clients in this process (simulated fleets).
+  'grpc.use_local_subchannel_pool': 1,
+  // A master that comes back is tried again within seconds, not grpc-js's default 2 minutes.
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 5_000,
+};
 
-function call<Req, Res>(stub: MasterStub, method: 'Heartbeat' | 'GetConfigs' | 'GetChain', req: Req, timeoutMs: number): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    (stub[method] as unknown as Unary<Req, Res>).call(stub, req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
-  });
-}
+type Directive = WireNodeDirective;
+
+const CONVERSION: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: true, arrays: true };
 
 export interface MasterClientEvents {
   desired: [DesiredSet];
@@ -75,29 +118,54 @@ export interface MasterClientEvents {
   master: [string];
 }
 
+interface ChainFollowed {
+  logical: string;
+  flow: string;
+  askedAt: number;
+  reply: WireChainReply | undefined;
+  waiters: Array<(reply: WireChainReply) => void>;
+}
+
 export class MasterClient extends EventEmitter<MasterClientEvents> {
-  private readonly stubs: MasterStub[];
+  private readonly clients: grpc.Client[];
   private current = 0;
   private heartbeatMs: number;
   private readonly callTimeoutMs: number;
   private readonly startedAt = Date.now();
   private desired = new Map<string, DesiredLogicalNode>();
   private readonly reported = new Map<string, WireLogicalNodeStatus>();
-  /** logical node -> host:port its collector source listens on (sent with every heartbeat). */
+  /** logical node -> host:port its collector source listens on (sent with every report). */
   private readonly listening = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly chains = new Map<string, ChainFollowed>();
+  private readonly reportType: protobuf.Type;
+  private readonly directiveType: protobuf.Type;
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  /** True once the current stream has had its first directive. */
+  private healthy = false;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private promptTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private openTimer: NodeJS.Timeout | undefined;
   private stopped = true;
-  private beating: Promise<void> | undefined;
   private connectedTo: string | undefined;
   private readonly log: Logger;
+  private readonly streak: FailureStreak;
+  /** Failures since the last master that answered, in the current round of the list. */
+  private failuresInRound = 0;
+  private readonly roundBackoff = new Backoff(ROUND_BACKOFF);
+  private readonly nextMasterDelay = new Backoff({ initialMs: NEXT_MASTER_JITTER_MS, maxMs: NEXT_MASTER_JITTER_MS, factor: 1 });
 
   constructor(readonly options: MasterClientOptions) {
     super();
     if (options.masters.length === 0) throw new Error('MasterClient needs at least one master address');
-    this.stubs = options.masters.map((address) => new MasterStubCtor(address, grpc.credentials.createInsecure()));
+    const credentials = options.credentials ?? masterChannelCredentials(options.tls);
+    this.clients = options.masters.map((address) => new grpc.Client(address, credentials, CHANNEL_OPTIONS));
     this.heartbeatMs = options.heartbeatMs ?? MASTER_CLIENT_DEFAULTS.heartbeatMs;
     this.callTimeoutMs = options.callTimeoutMs ?? MASTER_CLIENT_DEFAULTS.callTimeoutMs;
     this.log = options.logger.child({ component: 'master-client' });
+    this.reportType = messageType('NodeReport');
+    this.directiveType = messageType('NodeDirective');
+    this.streak = new FailureStreak(this.log, { failing: 'Master did not answer', recovered: 'Talking to master again', firstSummaryMs: options.summaryMs });
   }
 
   /** The current desired set (the last one emitted). */
@@ -105,100 +173,186 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     return this.desired;
   }
 
-  /** host:port of the master that answered last, if any. */
+  /** host:port of the master whose stream is open and answered, if any. */
   get master(): string | undefined {
-    return this.connectedTo;
+    return this.healthy ? this.connectedTo : undefined;
   }
 
-  /** Records the state of a logical node, sent with the next heartbeat. */
-  reportState(logical: string, state: NodeStateName, configVersion: number, message = ''): void {
-    const status = this.reported.get(logical);
-    if (status) {
-      status.state = NodeStateCode[state];
-      status.configVersion = configVersion;
-      status.message = message;
-    } else {
-      this.reported.set(logical, { name: logical, state: NodeStateCode[state], configVersion, message, counters: {}, listen: '' });
-    }
-  }
-
-  /**
-   * Registers a collector: `address` (host:port) travels in `logical`'s status with every
-   * heartbeat from now on, so the master puts it in automatic chains; '' withdraws it.
-   */
-  setListen(logical: string, address: string): void {
-    if (address) this.listening.set(logical, address);
-    else this.listening.delete(logical);
-  }
-
-  /** The interval heartbeats go at now (the master may have changed it). */
+  /** The interval reports go at now (the master may have changed it). */
   get interval(): number {
     return this.heartbeatMs;
   }
 
+  /** Records the state of a logical node; it goes up within a few ms if it changed. */
+  reportState(logical: string, state: NodeStateName, configVersion: number, message = ''): void {
+    const code = NodeStateCode[state];
+    const status = this.reported.get(logical);
+    if (status) {
+      if (status.state === code && status.configVersion === configVersion && status.message === message) return;
+      status.state = code;
+      status.configVersion = configVersion;
+      status.message = message;
+    } else {
+      this.reported.set(logical, { name: logical, state: code, configVersion, message, counters: {}, listen: '' });
+    }
+    this.reportSoon();
+  }
+
   /**
-   * Asks the master talked to last for the automatic chain of `logical` ('' flow: the flow of
-   * its config). Rejects if that master does not answer; the caller asks again later (by then
-   * heartbeats may have failed over to another master).
+   * Registers a collector: `address` (host:port) travels in `logical`'s status with every
+   * report from now on, so the master puts it in automatic chains; '' withdraws it.
    */
-  getChain(logical: string, flow: string): Promise<WireChainReply> {
-    return call<object, WireChainReply>(this.stubs[this.current], 'GetChain', { logical, flow }, this.callTimeoutMs)
-      .then((r) => ({ collectors: r.collectors ?? [], version: Number(r.version ?? 0) }));
+  setListen(logical: string, address: string): void {
+    if ((this.listening.get(logical) ?? '') === address) return;
+    if (address) this.listening.set(logical, address);
+    else this.listening.delete(logical);
+    this.reportSoon();
   }
 
   /** Stops reporting a logical node (it was closed and is no longer desired). */
   forget(logical: string): void {
-    this.reported.delete(logical);
+    if (this.reported.delete(logical)) this.reportSoon();
+  }
+
+  /**
+   * The automatic chain of `logical` ('' flow: the flow of its config), as the master last
+   * pushed it. The first ask makes this node follow the chain (the master pushes its changes
+   * from then on); it waits for the first answer up to `callTimeoutMs` and rejects without one.
+   */
+  getChain(logical: string, flow: string): Promise<WireChainReply> {
+    const key = `${logical}\0${flow}`;
+    let followed = this.chains.get(key);
+    if (!followed) {
+      followed = { logical, flow, askedAt: 0, reply: undefined, waiters: [] };
+      this.chains.set(key, followed);
+      this.reportSoon();
+    }
+    followed.askedAt = Date.now();
+    if (followed.reply) return Promise.resolve(followed.reply);
+    const entry = followed;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        entry.waiters = entry.waiters.filter((w) => w !== done);
+        reject(new Error(`no master answered about the chain of ${logical} within ${this.callTimeoutMs} ms`));
+      }, this.callTimeoutMs);
+      const done = (reply: WireChainReply): void => {
+        clearTimeout(timer);
+        resolve(reply);
+      };
+      entry.waiters.push(done);
+    });
   }
 
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.schedule(0);
+    this.open();
+    this.armBeat();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.beating;
-    for (const stub of this.stubs) stub.close();
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.beating = this.beat().finally(() => (this.beating = undefined));
-    }, ms);
-  }
-
-  /** One heartbeat, trying each master in turn until one answers. */
-  private async beat(): Promise<void> {
-    for (let tried = 0; tried < this.stubs.length && !this.stopped; tried++) {
-      const stub = this.stubs[this.current];
-      const address = this.options.masters[this.current];
-      try {
-        const reply = await call<object, WireHeartbeatReply>(stub, 'Heartbeat', this.request(), this.callTimeoutMs);
-        if (reply.heartbeatMs > 0) this.heartbeatMs = reply.heartbeatMs;
-        await this.sync(stub, reply);
-        if (this.connectedTo !== address) {
-          this.log.info('Talking to master.', { master: address });
-          this.connectedTo = address;
-          this.emit('master', address);
-        }
-        this.schedule(this.heartbeatMs);
-        return;
-      } catch (err) {
-        const next = (this.current + 1) % this.stubs.length;
-        this.log.warn('Master did not answer; trying the next one.', {
-          master: address, next: this.options.masters[next], error: (err as Error).message,
-        });
-        this.current = next;
-      }
+    clearTimeout(this.beatTimer);
+    clearTimeout(this.promptTimer);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.openTimer);
+    const call = this.call;
+    this.call = undefined;
+    if (call) {
+      call.end();
+      call.cancel();
     }
-    this.schedule(this.heartbeatMs);
+    for (const client of this.clients) client.close();
   }
 
-  private request(): object {
+  // -- the stream --------------------------------------------------------------------------
+
+  private open(): void {
+    if (this.stopped) return;
+    const index = this.current;
+    const address = this.options.masters[index];
+    const call = this.clients[index].makeBidiStreamRequest('/flume.Master/Control', (b: Buffer) => b, (b: Buffer) => b);
+    this.call = call;
+    this.healthy = false;
+    this.openTimer = setTimeout(() => {
+      if (this.call === call && !this.healthy) this.broken(call, address, `no answer within ${this.callTimeoutMs} ms`);
+    }, this.callTimeoutMs);
+    call.on('data', (bytes: Buffer) => {
+      if (this.call !== call) return;
+      if (!this.healthy) {
+        clearTimeout(this.openTimer);
+        this.healthy = true;
+        this.answered(address);
+      }
+      this.directive(bytes);
+    });
+    call.on('error', (err: grpc.ServiceError) => this.broken(call, address, err.details || err.message));
+    call.on('end', () => this.broken(call, address, 'the master ended the stream'));
+    call.on('status', (status: grpc.StatusObject) => {
+      if (status.code !== grpc.status.OK) this.broken(call, address, status.details);
+    });
+    this.sendReport();
+  }
+
+  private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>, address: string, error: string): void {
+    if (this.call !== call || this.stopped) return;
+    this.call = undefined;
+    clearTimeout(this.openTimer);
+    call.cancel();
+    if (this.healthy) this.failuresInRound = 0; // it was working: try the others first
+    this.healthy = false;
+    this.failuresInRound++;
+    const next = (this.current + 1) % this.options.masters.length;
+    const fields: Record<string, unknown> = { master: address };
+    if (next !== this.current) fields.next = this.options.masters[next];
+    this.streak.failed(new Error(error), fields);
+    this.current = next;
+    let delay: number;
+    if (this.failuresInRound < this.options.masters.length) {
+      delay = this.nextMasterDelay.next();
+    } else {
+      delay = this.roundBackoff.next();
+      this.failuresInRound = 0;
+    }
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  private answered(address: string): void {
+    this.failuresInRound = 0;
+    this.roundBackoff.reset();
+    const wrote = this.streak.succeeded({ master: address });
+    if (this.connectedTo !== address) {
+      if (!wrote) this.log.info('Talking to master.', { master: address });
+      this.connectedTo = address;
+      this.emit('master', address);
+    }
+  }
+
+  // -- up ----------------------------------------------------------------------------------
+
+  private armBeat(): void {
+    if (this.stopped) return;
+    this.beatTimer = setTimeout(() => {
+      this.sendReport();
+      this.armBeat();
+    }, this.heartbeatMs);
+  }
+
+  private reportSoon(): void {
+    if (this.stopped || this.promptTimer) return;
+    this.promptTimer = setTimeout(() => {
+      this.promptTimer = undefined;
+      this.sendReport();
+    }, PROMPT_REPORT_MS);
+  }
+
+  private sendReport(): void {
+    const call = this.call;
+    if (!call || this.stopped) return;
+    call.write(this.encodeReport());
+  }
+
+  private encodeReport(): Buffer {
     const logical: WireLogicalNodeStatus[] = [];
     for (const name of this.desired.keys()) {
       logical.push(this.reported.get(name) ?? { name, state: NodeStateCode.IDLE, configVersion: 0, message: '', counters: {}, listen: '' });
@@ -210,42 +364,53 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
         if (listen) logical[i] = { ...logical[i], listen };
       }
     }
-    return { physical: this.options.physical, host: this.options.host ?? os.hostname(), role: this.options.role, logical, startedAt: this.startedAt };
+    const chains: Array<{ logical: string; flow: string }> = [];
+    const forgetBefore = Date.now() - CHAIN_FORGET_BEATS * this.heartbeatMs;
+    for (const [key, c] of this.chains) {
+      if (c.askedAt < forgetBefore && c.waiters.length === 0) this.chains.delete(key);
+      else chains.push({ logical: c.logical, flow: c.flow });
+    }
+    const status = { physical: this.options.physical, host: this.options.host ?? os.hostname(), role: this.options.role, logical, startedAt: this.startedAt };
+    const report = { sentAtMs: performance.timeOrigin + performance.now(), status, chains };
+    return Buffer.from(this.reportType.encode(this.reportType.fromObject(report)).finish());
   }
 
-  /** Fetches configs whose version changed and emits the new desired set if it differs. */
-  private async sync(stub: MasterStub, reply: WireHeartbeatReply): Promise<void> {
-    const stale: string[] = [];
-    let changed = false;
-    const wanted = new Set<string>();
-    for (const { logical, version } of reply.versions) {
-      wanted.add(logical);
-      const have = this.desired.get(logical);
-      if (version === 0) {
-        if (have) changed = true; // unconfigured
-      } else if (!have || version > have.version) {
-        stale.push(logical);
-      }
+  // -- down --------------------------------------------------------------------------------
+
+  private directive(bytes: Buffer): void {
+    let d: Directive;
+    try {
+      d = this.directiveType.toObject(this.directiveType.decode(bytes), CONVERSION) as Directive;
+    } catch (err) {
+      this.log.warn('Ignored a directive that does not decode.', { error: (err as Error).message });
+      return;
     }
-    for (const name of this.desired.keys()) if (!wanted.has(name)) changed = true;
-    if (stale.length === 0 && !changed) return;
-    const fetched = stale.length > 0
-      ? (await call<object, { configs: WireLogicalConfig[] }>(stub, 'GetConfigs', { physical: this.options.physical, logical: stale }, this.callTimeoutMs)).configs
-      : [];
+    if (d.heartbeatMs > 0 && d.heartbeatMs !== this.heartbeatMs) {
+      this.heartbeatMs = d.heartbeatMs;
+      clearTimeout(this.beatTimer);
+      this.armBeat();
+    }
+    for (const c of d.chains) {
+      const followed = this.chains.get(`${c.logical}\0${c.flow}`);
+      if (!followed) continue;
+      followed.reply = { collectors: c.collectors, version: c.version };
+      const waiters = followed.waiters;
+      followed.waiters = [];
+      for (const w of waiters) w(followed.reply);
+    }
     const next = new Map<string, DesiredLogicalNode>();
-    for (const { logical, version } of reply.versions) {
-      const have = this.desired.get(logical);
-      const got = fetched.find((c) => c.logical === logical);
-      if (got && (!have || got.version > have.version)) {
-        next.set(logical, { version: got.version, flow: got.flow, source: got.source, sink: got.sink });
-      } else if (have && version !== 0) {
-        next.set(logical, have);
-      }
+    const configs = new Map(d.configs.map((c) => [c.logical, c]));
+    for (const name of d.logical) {
+      const got = configs.get(name);
+      if (!got || got.version === 0) continue; // not configured (any more)
+      const have = this.desired.get(name);
+      next.set(name, have && have.version >= got.version ? have : { version: got.version, flow: got.flow, source: got.source, sink: got.sink });
     }
     if (!sameSet(this.desired, next)) {
       this.desired = next;
-      this.log.info('Desired logical nodes changed.', { nodes: [...next].map(([n, d]) => `${n}@${d.version}`).join(',') });
+      this.log.info('Desired logical nodes changed.', { nodes: [...next].map(([n, dn]) => `${n}@${dn.version}`).join(',') });
       this.emit('desired', next);
+      this.reportSoon();
     }
   }
 }

@@ -1,8 +1,8 @@
 /**
- * `flume-node --master h:p[,h:p...]`: the master's heartbeat replies drive the logical node
- * manager. Every desired set is applied by diff (only changed nodes are closed and reopened),
- * each logical node's state travels back with the next heartbeat, and the last desired set is
- * applied again every few seconds so that a node that failed to open is retried.
+ * `flume-node --master h:p[,h:p...]`: what the master pushes down the control stream drives the
+ * logical node manager. Every desired set is applied by diff (only changed nodes are closed and
+ * reopened), each logical node's state goes back up within a few ms, and the last desired set
+ * is applied again every few seconds so that a node that failed to open is retried.
  */
 import { MasterChainSource } from './chains';
 import { MasterClient } from './master-client';
@@ -18,7 +18,7 @@ export interface MasterModeOptions {
 /** How often the last desired set is applied again and states are refreshed. */
 const REAPPLY_MS = 2_000;
 
-/** Starts master mode; resolves to null (run on) once the first heartbeat is under way. */
+/** Starts master mode; resolves to null (run on) once the control stream is being opened. */
 export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions): Promise<number | null> {
   const log = rt.logger.child({ component: 'master-mode' });
   const client = new MasterClient({

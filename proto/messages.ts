@@ -206,6 +206,47 @@ export interface WireChainReply {
   version: number;
 }
 
+/**
+ * flume.NodeReport
+ *
+ * The control stream: one per physical node, open for as long as the node talks to this master.
+ * Up: a NodeReport when the node starts talking, every heartbeat interval, and soon after a
+ * logical node changes state. Down: a NodeDirective when the stream opens and whenever what the
+ * node must run (configs, mappings) or the chains it follows change, the moment the change is
+ * committed. The sender writes sent_at_ms first (field 1, a fixed 9 bytes), so two reports with
+ * the same status differ only in their first 9 bytes: the master recognises a repeated status
+ * without decoding it.
+ */
+export interface WireNodeReport {
+  /** sender's clock, ms since epoch with fractions (status delay) */
+  sentAtMs: number;
+  status: WireHeartbeatRequest | null;
+  /** automatic chains this node follows; their lists come down */
+  chains: WireChainRequest[];
+}
+
+/** flume.ChainAssignment */
+export interface WireChainAssignment {
+  logical: string;
+  flow: string;
+  /** host:port, in failover order */
+  collectors: string[];
+  version: number;
+}
+
+/** flume.NodeDirective */
+export interface WireNodeDirective {
+  /** the logical nodes this physical node must run */
+  logical: string[];
+  /** the config of each of them that has one, current version */
+  configs: WireLogicalConfig[];
+  heartbeatMs: number;
+  /** one for each ChainRequest of the last report */
+  chains: WireChainAssignment[];
+  /** id of the master that sends it */
+  master: string;
+}
+
 /** flume.Empty */
 export type WireEmpty = Record<string, never>;
 

@@ -24,7 +24,7 @@ import { status } from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import { FlumeError } from '../../core/errors';
 
-interface LogicalConfig {
+export interface LogicalConfig {
   flow: string;
   source: string;
   sink: string;

@@ -10,6 +10,7 @@ import * as zookeeper from 'node-zookeeper-client';
 import { FlumeError } from '../../core/errors';
 import { status } from '@grpc/grpc-js';
 
+export type ZkTransaction = zookeeper.Transaction;
 export const CreateMode = zookeeper.CreateMode;
 
 /** ZooKeeper is unreachable, or an operation's outcome is unknown (connection loss). */

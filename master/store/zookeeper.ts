@@ -2,8 +2,11 @@
  * The ZooKeeper config store: any number of masters share one state through znodes.
  *
  * Layout (under the connect string's chroot, if any):
- *   /flume/state               {state, writer}: the whole MasterState, changed only by versioned
- *                              setData (compare-and-set); every master watches it.
+ *   /flume/meta, /flume/configs/*, /flume/nodes/*, /flume/decommissioned/*
+ *                              the MasterState, one small znode per config and per physical
+ *                              node, every write a transaction that compare-and-sets
+ *                              /flume/meta; every master watches /flume/meta only (zk-layout.ts,
+ *                              which also says how the single /flume/state of before is migrated).
  *   /flume/commands            {nextId}: the id the next command gets, advanced by a versioned
  *                              setData in the same transaction that creates the command.
  *   /flume/commands/c-NNNNNNNNNN  one CommandRecord each (id - 1, zero-padded), so ids follow
@@ -22,18 +25,24 @@
  * opens a new session and starts over (a new election znode, so it queues behind the others).
  *
  * A write whose outcome is unknown (connection lost before the answer) is recognized after the
- * reconnect by its `writer` token, so a mutation is never applied twice by a retry.
+ * reconnect by its `writer` token in /flume/meta's log, so a mutation is never applied twice by
+ * a retry.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../core/logger';
 import { sleep } from '../../core/retry';
 import {
-  COMMAND_HISTORY, CommandError, StoreUnavailableError, cloneState, emptyState, normalizeState,
+  COMMAND_HISTORY, CommandError, StoreUnavailableError, cloneState, emptyState,
   type CommandRecord, type ConfigStore, type MasterState, type StateView, type SubmitResult,
 } from './types';
 import {
+  ITEM_DIRS, LEGACY_STATE, LOG_KEYS, LOG_LENGTH, MAX_WRITE_BYTES, META, ROOT, diffItems, itemPath, itemsOf, keyOf,
+  legacyState, metaOf, parseMeta, stateOf, touchedKeys, type ItemKey, type MetaDoc,
+} from './zk-layout';
+import {
   CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
+  type ZkTransaction,
 } from './zk';
 
 export interface ZookeeperStoreOptions {
@@ -49,18 +58,10 @@ export interface ZookeeperStoreOptions {
 
 export const ZK_STORE_DEFAULTS = { sessionTimeoutMs: 6_000, connectTimeoutMs: 30_000 };
 
-const ROOT = '/flume';
-const STATE = `${ROOT}/state`;
 const COMMANDS = `${ROOT}/commands`;
 const COMMAND_IDS = `${ROOT}/command-ids`;
 const ELECTION = `${ROOT}/election`;
 export const STATUS = `${ROOT}/status`;
-
-interface StateDoc {
-  state: MasterState;
-  /** Token of the write that produced this doc. */
-  writer: string;
-}
 
 const commandPath = (id: number): string => `${COMMANDS}/c-${String(id - 1).padStart(10, '0')}`;
 const commandId = (name: string): number => Number(name.slice(2)) + 1;
@@ -81,9 +82,15 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private stopped = false;
   private freshNow = false;
   private leaderNow = false;
-  private doc: StateDoc = { state: emptyState(), writer: '' };
-  private docVersion = -1;
-  private snapshot: StateView = { revision: -1, state: this.doc.state };
+  /** The state as last read or written, its item znodes' data and /flume/meta at `metaVersion`. */
+  private state: MasterState = emptyState();
+  private items = new Map<ItemKey, string>();
+  private meta: MetaDoc = { nextVersion: 1, purgedAll: 0, log: [] };
+  private metaVersion = -1;
+  private snapshot: StateView = { revision: -1, state: this.state };
+  /** One refresh at a time; a wake-up meanwhile asks for another after it. */
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
   private electionNode: string | undefined;
   /** Every command with an id below this is known finished (leader's scan cache). */
   private finishedBelow = 1;
@@ -136,19 +143,50 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
 
   async update<T>(mutate: (draft: MasterState) => T): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const zk = this.client;
-      const draft = cloneState(this.doc.state);
+      const draft = cloneState(this.state);
       const result = mutate(draft);
       const writer = randomBytes(8).toString('hex');
-      const doc: StateDoc = { state: draft, writer };
       try {
-        const stat = await zk.setData(STATE, Buffer.from(JSON.stringify(doc)), this.docVersion);
-        this.accept(doc, stat.version);
+        await this.write(draft, writer, () => undefined);
         return result;
       } catch (err) {
         if (await this.resolveConflict(err, writer, attempt)) return result;
       }
     }
+  }
+
+  /**
+   * Writes `draft` as one transaction: /flume/meta compare-and-set at the version read, the item
+   * znodes that differ, and whatever `more` adds; then takes it as the current state.
+   * Returns false, writing nothing, if `draft` changes nothing and `more` adds nothing.
+   */
+  private async write(draft: MasterState, writer: string, more: (tx: ZkTransaction) => void, always = false): Promise<boolean> {
+    const zk = this.client;
+    const items = itemsOf(draft);
+    const changes = diffItems(this.items, items);
+    const touched = touchedKeys(changes);
+    const metaChanged = draft.nextVersion !== this.meta.nextVersion || (draft.purged['*'] ?? 0) !== this.meta.purgedAll;
+    if (touched.length === 0 && !metaChanged && !always) return false;
+    const rev = this.metaVersion + 1;
+    const log = [...this.meta.log.slice(-(LOG_LENGTH - 1)), { rev, writer, touched: touched.length > LOG_KEYS ? null : touched }];
+    const meta = metaOf(draft, log);
+    const metaBytes = Buffer.from(JSON.stringify(meta));
+    let bytes = metaBytes.length;
+    for (const [key, data] of [...changes.create, ...changes.set]) bytes += key.length + data.length + 32;
+    bytes += changes.remove.length * 64;
+    if (bytes > MAX_WRITE_BYTES) {
+      throw new CommandError(`this change touches ${touched.length} znodes (${Math.round(bytes / 1024)} KiB); ZooKeeper takes at most ${MAX_WRITE_BYTES / 1024} KiB in one write: split it`);
+    }
+    await zk.multi((tx) => {
+      tx.setData(META, metaBytes, this.metaVersion);
+      for (const [key, data] of changes.create) tx.create(itemPath(key), Buffer.from(data));
+      for (const [key, data] of changes.set) tx.setData(itemPath(key), Buffer.from(data), -1);
+      for (const key of changes.remove) tx.remove(itemPath(key), -1);
+      more(tx);
+    });
+    if (this.metaVersion === rev - 1) this.take(draft, items, meta, rev);
+    else await this.refreshState();
+    return true;
   }
 
   async submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
@@ -244,28 +282,29 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
         continue;
       }
       if (!this.leaderNow) throw new StoreUnavailableError(`master ${this.options.masterId} is no longer the leader`);
-      const draft = cloneState(this.doc.state);
-      let changed = false;
+      const draft = cloneState(this.state);
       try {
         record.message = execute(draft);
         record.state = 'SUCCEEDED';
-        changed = JSON.stringify(draft) !== JSON.stringify(this.doc.state);
       } catch (err) {
         record.state = 'FAILED';
         record.message = (err as Error).message;
       }
       record.finishedAt = Date.now();
       const writer = randomBytes(8).toString('hex');
-      const doc: StateDoc = { state: draft, writer };
-      const zk = this.client;
+      const end = (tx: ZkTransaction): void => {
+        tx.setData(commandPath(id), Buffer.from(JSON.stringify(record)), found.version);
+      };
       try {
-        const results = await zk.multi((tx) => {
-          if (changed) tx.setData(STATE, Buffer.from(JSON.stringify(doc)), this.docVersion);
-          else tx.check(STATE, this.docVersion);
-          tx.setData(commandPath(id), Buffer.from(JSON.stringify(record)), found.version);
-        });
-        if (changed && results[0]?.stat) this.accept(doc, results[0].stat.version);
-        else if (changed) await this.refreshState();
+        // Always through /flume/meta: the command's end is ordered with every state write.
+        try {
+          await this.write(record.state === 'SUCCEEDED' ? draft : cloneState(this.state), writer, end, true);
+        } catch (err) {
+          if (!(err instanceof CommandError)) throw err;
+          record.state = 'FAILED';
+          record.message = err.message;
+          await this.write(cloneState(this.state), writer, end, true);
+        }
         if (id === this.finishedBelow) this.finishedBelow = id + 1;
         void this.trimHistory();
         return record;
@@ -283,16 +322,23 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
    * happened (only possible after a connection loss). Throws when it is time to give up.
    */
   private async resolveConflict(err: unknown, writer: string, attempt: number): Promise<boolean> {
-    if (isBadVersion(err)) {
-      await this.refreshState();
-      return this.doc.writer === writer;
+    if (isBadVersion(err) || isNodeExists(err) || isNoNode(err)) {
+      // Another master wrote first (or this copy of the items is behind): read again, retry.
+      if (attempt >= 50) throw new ZkUnavailableError('ZooKeeper write kept conflicting', undefined, { cause: err });
+      await this.refreshState(!isBadVersion(err));
+      return this.wrote(writer);
     }
     if (isConnectionProblem(err) || err instanceof StoreUnavailableError) {
       if (attempt >= 20 || this.stopped) throw new ZkUnavailableError('ZooKeeper write did not complete', undefined, { cause: err });
       await this.waitFresh(this.options.sessionTimeoutMs * 2);
-      return this.doc.writer === writer;
+      return this.wrote(writer);
     }
     throw err;
+  }
+
+  /** Whether the write of token `writer` is in /flume/meta's log (as last read). */
+  private wrote(writer: string): boolean {
+    return this.meta.log.some((e) => e.writer === writer);
   }
 
   private async waitFresh(timeoutMs: number): Promise<void> {
@@ -338,15 +384,17 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     }
   }
 
-  private accept(doc: StateDoc, version: number): void {
-    if (version <= this.docVersion) return;
-    this.doc = doc;
-    this.docVersion = version;
-    this.snapshot = { revision: version, state: doc.state };
+  private take(state: MasterState, items: Map<ItemKey, string>, meta: MetaDoc, version: number): void {
+    if (version <= this.metaVersion) return;
+    this.state = state;
+    this.items = items;
+    this.meta = meta;
+    this.metaVersion = version;
+    this.snapshot = { revision: version, state };
     this.emit('change', this.snapshot);
   }
 
-  private readonly stateWatcher = (): void => {
+  private readonly metaWatcher = (): void => {
     this.refreshState().catch((err) => this.log.debug('State refresh failed.', { error: (err as Error).message }));
   };
 
@@ -361,10 +409,71 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.checkLeadership().catch((err) => this.log.debug('Election check failed.', { error: (err as Error).message }));
   };
 
-  private async refreshState(): Promise<void> {
-    const { data, stat } = await this.client.getData(STATE, this.stateWatcher);
-    const raw = JSON.parse(data.toString('utf8')) as Partial<StateDoc>;
-    this.accept({ state: normalizeState(raw.state ?? {}), writer: raw.writer ?? '' }, stat.version);
+  /**
+   * Reads /flume/meta (and re-arms its watch) and whatever changed since this copy: the keys its
+   * log names, or every item if the log does not reach back far enough (or `full`).
+   */
+  private refreshState(full = false): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      if (full) this.metaVersion = -1; // the next pass reads everything
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      try {
+        let wantFull = full;
+        do {
+          this.refreshAgain = false;
+          await this.refreshOnce(wantFull || this.metaVersion < 0);
+          wantFull = false;
+        } while (this.refreshAgain);
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async refreshOnce(full: boolean): Promise<void> {
+    const zk = this.client;
+    const { data, stat } = await zk.getData(META, this.metaWatcher);
+    const meta = parseMeta(data);
+    if (stat.version === this.metaVersion && !full) return;
+    let keys: Set<ItemKey> | undefined;
+    if (!full) {
+      keys = new Set();
+      for (let rev = this.metaVersion + 1; rev <= stat.version && keys; rev++) {
+        const entry = meta.log.find((e) => e.rev === rev);
+        if (!entry?.touched) keys = undefined;
+        else for (const k of entry.touched) keys.add(k);
+      }
+    }
+    let items: Map<ItemKey, string>;
+    if (keys) {
+      items = new Map(this.items);
+      await inChunks([...keys], async (key) => {
+        try {
+          items.set(key, (await zk.getData(itemPath(key))).data.toString('utf8'));
+        } catch (err) {
+          if (!isNoNode(err)) throw err;
+          items.delete(key);
+        }
+      });
+    } else {
+      items = new Map();
+      for (const dir of ITEM_DIRS) {
+        const children = await zk.getChildren(dir);
+        await inChunks(children, async (child) => {
+          try {
+            items.set(keyOf(dir, child), (await zk.getData(`${dir}/${child}`)).data.toString('utf8'));
+          } catch (err) {
+            if (!isNoNode(err)) throw err;
+          }
+        });
+      }
+    }
+    if (full) this.metaVersion = Math.min(this.metaVersion, stat.version - 1);
+    this.take(stateOf(items, meta), items, meta, stat.version);
   }
 
   private async openSession(connectTimeoutMs = this.options.connectTimeoutMs): Promise<void> {
@@ -394,7 +503,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     const zk = this.client;
     for (const dir of [COMMANDS, COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
     await this.initState(zk);
-    await this.refreshState();
+    await this.refreshState(true);
     await zk.getChildren(COMMANDS, this.commandsWatcher);
     if (generation !== this.generation) return;
     const info = Buffer.from(JSON.stringify({ id: this.options.masterId, ...this.options.info }));
@@ -407,18 +516,45 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.emit('commands');
   }
 
-  /** Creates /flume/state if missing and makes sure its version is at least 1. */
+  /**
+   * Creates /flume/meta if missing, first moving a legacy /flume/state into item znodes
+   * (zk-layout.ts), and makes sure /flume/meta's version is at least 1 (transactions cannot
+   * check version 0, see ZkClient.multi).
+   */
   private async initState(zk: ZkClient): Promise<void> {
-    const doc = Buffer.from(JSON.stringify({ state: emptyState(), writer: 'init' }));
-    try {
-      await zk.create(STATE, doc);
-    } catch (err) {
-      if (!isNodeExists(err)) throw err;
+    for (const dir of ITEM_DIRS) await zk.mkdirp(dir);
+    if (!(await zk.exists(META))) {
+      let state = emptyState();
+      try {
+        state = legacyState((await zk.getData(LEGACY_STATE)).data);
+      } catch (err) {
+        if (!isNoNode(err)) throw err;
+      }
+      const items = itemsOf(state);
+      await inChunks([...items], async ([key, data]) => {
+        try {
+          await zk.create(itemPath(key), Buffer.from(data));
+        } catch (err) {
+          if (!isNodeExists(err)) throw err;
+        }
+      });
+      try {
+        await zk.create(META, Buffer.from(JSON.stringify(metaOf(state, []))));
+        if (items.size > 0) this.log.info('Moved the state from /flume/state to one znode per config and per node.', { configs: Object.keys(state.configs).length, znodes: items.size });
+      } catch (err) {
+        if (!isNodeExists(err)) throw err;
+      }
     }
     try {
-      await zk.setData(STATE, doc, 0);
+      const { data, stat } = await zk.getData(META);
+      if (stat.version === 0) await zk.setData(META, data, 0);
     } catch (err) {
       if (!isBadVersion(err)) throw err;
+    }
+    try {
+      await zk.remove(LEGACY_STATE);
+    } catch (err) {
+      if (!isNoNode(err)) throw err;
     }
   }
 
@@ -503,3 +639,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   }
 }
 
+/** Runs `fn` on every item, at most 500 requests to ZooKeeper in flight. */
+async function inChunks<T>(list: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < list.length; i += 500) await Promise.all(list.slice(i, i + 500).map(fn));
+}

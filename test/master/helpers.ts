@@ -3,6 +3,7 @@
  * startup line, an Admin gRPC client, a test node process.
  */
 import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { serviceDefinition } from '../../proto';
 import type { WireCommandStatus, WireLogicalConfig, WireNodeStatus } from '../../proto/messages';
@@ -34,8 +35,12 @@ const AdminCtor = grpc.makeGenericClientConstructor(serviceDefinition('Admin'), 
 export class AdminClient {
   private readonly stub: grpc.Client & Record<string, Unary>;
 
-  constructor(readonly address: string) {
-    this.stub = new AdminCtor(address, grpc.credentials.createInsecure());
+  /** `tlsDir`: a directory with ca.pem, node.pem and node.key (mutual TLS); none: plaintext. */
+  constructor(readonly address: string, tlsDir?: string) {
+    const credentials = tlsDir
+      ? grpc.credentials.createSsl(fs.readFileSync(path.join(tlsDir, 'ca.pem')), fs.readFileSync(path.join(tlsDir, 'node.key')), fs.readFileSync(path.join(tlsDir, 'node.pem')))
+      : grpc.credentials.createInsecure();
+    this.stub = new AdminCtor(address, credentials);
   }
 
   private call<T>(method: string, req: object, timeoutMs = 10_000): Promise<T> {

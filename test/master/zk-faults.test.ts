@@ -136,3 +136,31 @@ test('a master restarted under the same id still knows the nodes it heard: a dea
   admin = new AdminClient(m.address);
   await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'gone1' && n.state === 5), 20_000, 'gone1 LOST after the restart');
 });
+
+test('a master that loses its ZooKeeper session ends its control streams: its nodes move to a master that has one', async (t) => {
+  // Two masters on two separate ZooKeepers, so that only the first one loses its session.
+  const zks = [await startZooKeeper(), await startZooKeeper()];
+  t.after(() => Promise.all(zks.map((z) => z.stop())));
+  const masters = [];
+  for (const [i, z] of zks.entries()) {
+    const m = await startMasterProc(['--zk', await z.chroot(), '--id', `P${i}`, '--heartbeat-ms', '200', '--session-timeout-ms', '4000']);
+    t.after(() => m.proc.stop());
+    masters.push(m);
+  }
+  const admins = masters.map((m) => new AdminClient(m.address));
+  t.after(() => admins.forEach((a) => a.close()));
+  for (const a of admins) assert.equal((await a.exec('config', 'mover', 'text("/tmp/mv")', 'console')).state, 2);
+  const node = await startTestNode('mover', masters.map((m) => m.address));
+  t.after(() => node.stop());
+  await node.waitForLine(new RegExp(`master ${masters[0].address}`));
+  const mark = node.output().length;
+  const lostAt = Date.now();
+  await zks[0].kill(0);
+  await node.waitForLine(new RegExp(`master ${masters[1].address}`), 20_000, mark);
+  const movedMs = Date.now() - lostAt;
+  t.diagnostic(`the node moved ${movedMs} ms after the ZooKeeper of its master died`);
+  // Well before a keepalive could have noticed anything: the master ended the stream itself.
+  assert.ok(movedMs < 10_000, `moved after ${movedMs} ms`);
+  assert.ok(masters[0].proc.running, 'the first master is still up');
+  await waitFor(async () => (await admins[1].nodes()).find((n) => n.physical === 'mover' && n.state === 3), 20_000, 'mover ACTIVE at the second master');
+});

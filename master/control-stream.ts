@@ -1,0 +1,265 @@
+/**
+ * The master's side of the control stream (`flume.Master/Control`): one long-lived bidi stream
+ * per physical node.
+ *
+ * Contract
+ * - Up: NodeReports. The first one binds the stream to its physical node; a later one naming
+ *   another node ends the stream (INVALID_ARGUMENT). A second stream for a node already bound
+ *   here replaces the first (the node reconnected before the old one was noticed dead): the old
+ *   one is ended with ABORTED.
+ * - Down: a NodeDirective after the first report, then only when what the node must run changes
+ *   (the store's `change` event, i.e. the moment a change is committed, locally or by another
+ *   master) or when one of the chains it follows changes (checked at each report and each
+ *   change). Nothing is sent for a report that changes nothing: a fleet in a steady state costs
+ *   the master one small read per node per heartbeat and no write.
+ * - Liveness: each report moves the node's last-seen time; a dead connection is found by the
+ *   node's and the master's HTTP/2 keepalive pings (see CONTROL_KEEPALIVE) and ends the stream.
+ * - A master whose view stops being current (ZooKeeper session lost) or that loses leadership
+ *   ends every stream with UNAVAILABLE and refuses new ones until its view is current again, so
+ *   its nodes move to a master that can vouch for what it tells them.
+ *
+ * Hot path: a report whose bytes after `sent_at_ms` (the first 9 bytes, see proto/flume.proto)
+ * equal the previous one's is not decoded; it only moves the last-seen time (NodeTable.repeat).
+ * The directive of a node is encoded only when it changed.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type * as protobuf from 'protobufjs';
+import { FlumeError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { messageType } from '../proto';
+import type { ChainTable } from './chains';
+import type { MasterMetrics } from './metrics';
+import type { HeartbeatOut, LogicalStatus, NodeTable } from './nodes';
+import type { ConfigStore, StateView } from './store/types';
+
+/**
+ * The master's HTTP/2 keepalive on node connections: it pings each node this often and drops
+ * the connection of one that does not answer (a node that vanished without a FIN). Nodes ping
+ * their master too (node/master-client.ts): that is how a node notices a dead master.
+ */
+export const CONTROL_KEEPALIVE = {
+  serverTimeMs: 60_000,
+  serverTimeoutMs: 10_000,
+} as const;
+
+/** Length of the `sent_at_ms` field that starts every NodeReport (tag 0x09 + a double). */
+const SENT_AT_BYTES = 9;
+
+interface ChainWanted { logical: string; flow: string }
+
+interface Decoded {
+  sentAtMs: number;
+  status: { physical: string; host: string; role: string; startedAt: unknown; logical: Array<{ name: string; state: number; configVersion: unknown; message: string; listen: string }> };
+  chains: ChainWanted[];
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
+
+/** One open stream. */
+class NodeStream {
+  physical = '';
+  /** The reply last sent (NodeTable caches one object per node and revision). */
+  sent: HeartbeatOut | undefined;
+  chains: ChainWanted[] = [];
+  /** Versions of the chains last sent, joined; '' if none. */
+  chainsKey = '';
+  /** The last report's bytes after sent_at_ms (own copy), to recognise a repeat. */
+  last: Buffer | undefined;
+  closed = false;
+
+  constructor(readonly call: grpc.ServerDuplexStream<Buffer, Buffer>) {}
+
+  end(code: grpc.status, details: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.call.emit('error', { code, details });
+  }
+}
+
+export interface ControlStreamsDeps {
+  /** Undefined until the store has started. */
+  store: () => ConfigStore | undefined;
+  nodes: NodeTable;
+  chains: ChainTable;
+  metrics: MasterMetrics;
+  masterId: () => string;
+  logger: Logger;
+}
+
+export class ControlStreams {
+  private readonly streams = new Map<string, NodeStream>();
+  private readonly unbound = new Set<NodeStream>();
+  private readonly reportType: protobuf.Type;
+  private readonly directiveType: protobuf.Type;
+  private watched: ConfigStore | undefined;
+  private wasLeader = false;
+
+  constructor(private readonly deps: ControlStreamsDeps) {
+    this.reportType = messageType('NodeReport');
+    this.directiveType = messageType('NodeDirective');
+  }
+
+  /** Streams open and bound to a node. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Starts following the store's changes (call once it has started). */
+  attach(store: ConfigStore): void {
+    this.watched = store;
+    this.wasLeader = store.isLeader;
+    store.on('change', this.onChange);
+    store.on('fresh', this.onFresh);
+    store.on('leader', this.onLeader);
+  }
+
+  /** Ends every stream (the master is stopping) and stops following the store. */
+  close(): void {
+    this.watched?.off('change', this.onChange);
+    this.watched?.off('fresh', this.onFresh);
+    this.watched?.off('leader', this.onLeader);
+    this.endAll(grpc.status.UNAVAILABLE, 'the master is stopping');
+  }
+
+  /** The grpc-js handler of `Control` (raw: Buffers both ways). */
+  readonly handler = (call: grpc.ServerDuplexStream<Buffer, Buffer>): void => {
+    const stream = new NodeStream(call);
+    const store = this.deps.store();
+    if (!store || !store.fresh) {
+      stream.end(grpc.status.UNAVAILABLE, `master ${this.deps.masterId()} has no current view of the cluster`);
+      return;
+    }
+    this.unbound.add(stream);
+    call.on('data', (bytes: Buffer) => {
+      try {
+        this.report(stream, bytes);
+      } catch (err) {
+        // A name held by another live process (NodeTable.claim) is FAILED_PRECONDITION; the rest is a bad report.
+        stream.end(err instanceof FlumeError ? err.grpcCode : grpc.status.INVALID_ARGUMENT, (err as Error).message);
+        this.drop(stream);
+      }
+    });
+    const gone = (): void => {
+      stream.closed = true;
+      this.drop(stream);
+    };
+    call.on('end', () => {
+      if (!stream.closed) call.end();
+      gone();
+    });
+    call.on('cancelled', gone);
+    call.on('close', gone);
+    call.on('error', gone);
+  };
+
+  private drop(stream: NodeStream): void {
+    this.unbound.delete(stream);
+    if (stream.physical && this.streams.get(stream.physical) === stream) this.streams.delete(stream.physical);
+  }
+
+  private report(stream: NodeStream, bytes: Buffer): void {
+    if (stream.closed) return;
+    const started = performance.now();
+    const store = this.deps.store()!;
+    const view = store.view();
+    const now = Date.now();
+    if (bytes.length < SENT_AT_BYTES || bytes[0] !== 0x09) throw new Error('a NodeReport must start with sent_at_ms');
+    const sentAtMs = bytes.readDoubleLE(1);
+    const rest = bytes.subarray(SENT_AT_BYTES);
+    let reply: HeartbeatOut | undefined;
+    if (stream.physical && stream.last && stream.last.equals(rest)) {
+      reply = this.deps.nodes.repeat(stream.physical, rest, view, now);
+    }
+    if (!reply) {
+      const m = this.reportType.decode(bytes) as unknown as Decoded;
+      const s = m.status;
+      if (!s?.physical) throw new Error('a NodeReport must name its physical node');
+      if (!stream.physical) this.bind(stream, s.physical);
+      else if (s.physical !== stream.physical) throw new Error(`this stream belongs to ${stream.physical}, not ${s.physical}`);
+      const logical = new Array<LogicalStatus>(s.logical.length);
+      for (let i = 0; i < s.logical.length; i++) {
+        const l = s.logical[i];
+        logical[i] = { name: l.name, state: l.state, configVersion: num(l.configVersion), message: l.message };
+        if (l.listen) logical[i].listen = l.listen;
+      }
+      reply = this.deps.nodes.heartbeat({ physical: s.physical, host: s.host, role: s.role, startedAt: num(s.startedAt), logical }, view, now, rest);
+      stream.chains = m.chains.map((c) => ({ logical: c.logical, flow: c.flow }));
+      stream.last = Buffer.from(rest);
+    }
+    this.deps.metrics.heartbeat(performance.now() - started, performance.timeOrigin + started - sentAtMs);
+    this.push(stream, reply, view);
+  }
+
+  private bind(stream: NodeStream, physical: string): void {
+    stream.physical = physical;
+    this.unbound.delete(stream);
+    const old = this.streams.get(physical);
+    if (old && old !== stream) {
+      old.end(grpc.status.ABORTED, 'a newer control stream of this node replaced this one');
+      this.deps.logger.debug('A node opened a new control stream; ended its old one.', { node: physical });
+    }
+    this.streams.set(physical, stream);
+  }
+
+  /** Sends the node its directive if it differs from the last one sent. */
+  private push(stream: NodeStream, reply: HeartbeatOut, view: StateView): void {
+    let chains: Array<{ logical: string; flow: string; collectors: string[]; version: number }> = [];
+    let chainsKey = '';
+    if (stream.chains.length > 0) {
+      const now = Date.now();
+      chains = stream.chains.map((c) => ({ logical: c.logical, flow: c.flow, ...this.deps.chains.chain(c.logical, c.flow || undefined, now) }));
+      chainsKey = chains.map((c) => `${c.logical}\0${c.flow}\0${c.version}`).join('\n');
+    }
+    const same = stream.sent !== undefined && (stream.sent === reply || sameReply(stream.sent, reply));
+    if (same && chainsKey === stream.chainsKey) return;
+    const configs = [];
+    for (const v of reply.versions) {
+      const c = v.version > 0 ? view.state.configs[v.logical] : undefined;
+      if (c) configs.push({ logical: v.logical, version: c.version, flow: c.flow, source: c.source, sink: c.sink });
+    }
+    const message = { logical: reply.logical, configs, heartbeatMs: reply.heartbeatMs, chains, master: this.deps.masterId() };
+    const bytes = Buffer.from(this.directiveType.encode(this.directiveType.fromObject(message)).finish());
+    stream.sent = reply;
+    stream.chainsKey = chainsKey;
+    stream.call.write(bytes);
+  }
+
+  /** A committed change: every node whose directive it changes hears of it now. */
+  private readonly onChange = (view: StateView): void => {
+    const store = this.deps.store();
+    if (!store?.fresh) return;
+    for (const stream of this.streams.values()) {
+      if (stream.closed) continue;
+      const reply = this.deps.nodes.replyFor(stream.physical, view);
+      if (reply) this.push(stream, reply, view);
+    }
+  };
+
+  private readonly onFresh = (fresh: boolean): void => {
+    if (!fresh) this.endAll(grpc.status.UNAVAILABLE, `master ${this.deps.masterId()} lost its view of the cluster (ZooKeeper session)`);
+  };
+
+  private readonly onLeader = (leader: boolean): void => {
+    const lost = this.wasLeader && !leader;
+    this.wasLeader = leader;
+    if (lost) this.endAll(grpc.status.UNAVAILABLE, `master ${this.deps.masterId()} lost its leadership`);
+  };
+
+  private endAll(code: grpc.status, details: string): void {
+    const count = this.streams.size + this.unbound.size;
+    if (count === 0) return;
+    this.deps.logger.warn('Ending every control stream so that nodes move to another master.', { streams: count, reason: details });
+    for (const s of [...this.streams.values(), ...this.unbound]) s.end(code, details);
+    this.streams.clear();
+    this.unbound.clear();
+  }
+}
+
+function sameReply(a: HeartbeatOut, b: HeartbeatOut): boolean {
+  if (a.heartbeatMs !== b.heartbeatMs || a.versions.length !== b.versions.length || a.logical.length !== b.logical.length) return false;
+  for (let i = 0; i < a.versions.length; i++) {
+    if (a.versions[i].logical !== b.versions[i].logical || a.versions[i].version !== b.versions[i].version) return false;
+  }
+  for (let i = 0; i < a.logical.length; i++) if (a.logical[i] !== b.logical[i]) return false;
+  return true;
+}

@@ -1,0 +1,75 @@
+/**
+ * One load process of the fleet bench (fleet.bench.ts forks several): `count` simulated physical
+ * nodes, each a real node/master-client MasterClient with its own TLS connection and control
+ * stream, reporting every logical node it is told to run as ACTIVE.
+ *
+ * IPC to the parent:
+ *   {t: 'desired', node, version, at}   a node was told a new config (at: ms since epoch, fractional)
+ *   {t: 'stat', healthy: {master: n}, down}  every 100 ms: nodes per master they stream to, and without one
+ * From the parent: {t: 'stop'}.
+ *
+ * argv: MASTERS(comma) FIRST COUNT TLS_DIR
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { silentLogger } from '../../core/logger';
+import { MasterClient } from '../../node/master-client';
+
+const [mastersArg, firstArg, countArg, tlsDir] = process.argv.slice(2);
+const masters = mastersArg.split(',');
+const first = Number(firstArg);
+const count = Number(countArg);
+/** Nodes started every RAMP_MS: about 1,000 TLS handshakes a second over 4 load processes. */
+const RAMP_BATCH = 25;
+const RAMP_MS = 100;
+
+const credentials = grpc.credentials.createSsl(
+  fs.readFileSync(path.join(tlsDir, 'ca.pem')), fs.readFileSync(path.join(tlsDir, 'node.key')), fs.readFileSync(path.join(tlsDir, 'node.pem')),
+);
+const logger = silentLogger();
+const clients: MasterClient[] = [];
+
+function startOne(i: number): void {
+  // Spread the fleet: node i starts with master i mod M and fails over in list order.
+  const shift = i % masters.length;
+  const list = [...masters.slice(shift), ...masters.slice(0, shift)];
+  const physical = `sim${i}`;
+  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 10_000 });
+  client.on('desired', (desired) => {
+    const at = performance.timeOrigin + performance.now();
+    for (const [name, d] of desired) {
+      client.reportState(name, 'ACTIVE', d.version);
+      process.send?.({ t: 'desired', node: name, version: d.version, at });
+    }
+  });
+  client.start();
+  clients.push(client);
+}
+
+async function ramp(): Promise<void> {
+  for (let i = first; i < first + count; i += RAMP_BATCH) {
+    for (let j = i; j < Math.min(first + count, i + RAMP_BATCH); j++) startOne(j);
+    await new Promise((r) => setTimeout(r, RAMP_MS));
+  }
+}
+
+const stats = setInterval(() => {
+  const healthy: Record<string, number> = {};
+  let down = 0;
+  for (const c of clients) {
+    const m = c.master;
+    if (m) healthy[m] = (healthy[m] ?? 0) + 1;
+    else down++;
+  }
+  process.send?.({ t: 'stat', healthy, down: down + (count - clients.length) });
+}, 100);
+
+process.on('message', (m: { t: string }) => {
+  if (m.t !== 'stop') return;
+  clearInterval(stats);
+  void Promise.all(clients.map((c) => c.stop())).then(() => process.exit(0));
+});
+process.on('disconnect', () => process.exit(0));
+
+void ramp();

@@ -1,0 +1,344 @@
+/**
+ * A fleet on its masters: N simulated physical nodes (BENCH_FLEET_NODES, default 10,000), each a
+ * real MasterClient with its own mutual-TLS connection and control stream, reporting once a
+ * second, spread over BENCH_FLEET_LOADS load processes (fleet-load.ts, default 4).
+ *
+ * `master-fleet`: one master (embedded store). After the fleet is up and a warm-up, a window
+ * of MEASURE_S seconds gives the master's CPU per node per second and the p99 delay from a node
+ * sending its status to the master handling it (from two scrapes of the master's
+ * flume_master_status_delay_seconds histogram, interpolated within its bucket); during the
+ * window, CONFIG_SAMPLES config changes, one after the other, are timed from their commit (the
+ * command's finishedAt) until the node's MasterClient emits the new desired set.
+ *   bench master-fleet events/s=<statuses/s> MB/s=0 rss_mb=<master peak> p50_ms p99_ms nodes=...
+ *
+ * `master-fleet-failover`: a three-server ZooKeeper ensemble, three masters, the fleet spread
+ * over them; a config command is submitted every COMMAND_EVERY_MS to the masters in turn; the
+ * leader master is killed -9 mid-run. Reports the time from the kill until every node streams
+ * to a live master again, and checks that every command a master accepted succeeded and reached
+ * its node (commands_lost must be 0).
+ *
+ * TLS: a throwaway CA, one master certificate (IP 127.0.0.1) and one node certificate made with
+ * `openssl` in the bench's temp dir (the cluster CA of core/tls had not landed).
+ * File descriptors: the master holds one per node; `ulimit -n` is checked against the fleet.
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { httpGet, tempDir, waitFor } from '../harness/procs';
+import { startEnsemble } from '../harness/zk';
+import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
+import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
+
+const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
+const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? 4);
+const WARMUP_S = 5;
+const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
+const CONFIG_SAMPLES = 20;
+const COMMAND_EVERY_MS = 200;
+
+export async function run(filter?: string): Promise<void> {
+  // 'master-fleet' names the first only; 'failover' (or no filter) the second.
+  const f = filter ?? '';
+  if (wanted(f, 'master-fleet') && !f.includes('failover')) await oneMaster();
+  if (!f || f.includes('failover') || f === 'fleet') await threeMasters();
+}
+
+// -- parts -----------------------------------------------------------------------------------
+
+function makeTls(dir: string): void {
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  };
+  const key = (name: string): void => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
+  key('ca');
+  ssl('req', '-x509', '-new', '-key', 'ca.key', '-days', '2', '-subj', '/CN=flume-bench-ca', '-out', 'ca.pem');
+  for (const [name, ext] of [['master', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['node', 'subjectAltName=URI:flume://agent/sim']]) {
+    key(name);
+    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
+    fs.writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+  }
+}
+
+function checkFds(): void {
+  const soft = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
+  if (soft < NODES + 1_000) throw new Error(`ulimit -n is ${soft}: the master needs one descriptor per node (${NODES}); raise it`);
+}
+
+interface Load {
+  proc: ChildProcess;
+  healthy: Record<string, number>;
+  down: number;
+}
+
+/** The fleet's load processes; `onDesired` hears every config a node is told. */
+class Fleet {
+  readonly loads: Load[] = [];
+  readonly desiredAt = new Map<string, { version: number; at: number }>();
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(masters: string[], tlsDir: string) {
+    const script = path.join(__dirname, 'fleet-load.js');
+    const per = Math.ceil(NODES / LOADS);
+    for (let l = 0; l < LOADS; l++) {
+      const first = l * per;
+      const count = Math.min(per, NODES - first);
+      const proc = fork(script, [masters.join(','), String(first), String(count), tlsDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const load: Load = { proc, healthy: {}, down: count };
+      proc.on('message', (m: { t: string; healthy?: Record<string, number>; down?: number; node?: string; version?: number; at?: number }) => {
+        if (m.t === 'stat') {
+          load.healthy = m.healthy!;
+          load.down = m.down!;
+        } else if (m.t === 'desired') {
+          this.desiredAt.set(m.node!, { version: m.version!, at: m.at! });
+          for (const w of this.waiters.splice(0)) w();
+        }
+      });
+      this.loads.push(load);
+    }
+  }
+
+  /** Nodes streaming to a master in `live` (all of them: undefined). */
+  on(live?: Set<string>): number {
+    let n = 0;
+    for (const l of this.loads) for (const [m, c] of Object.entries(l.healthy)) if (!live || live.has(m)) n += c;
+    return n;
+  }
+
+  async desired(node: string, version: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const d = this.desiredAt.get(node);
+      if (d && d.version >= version) return d.at;
+      if (Date.now() > deadline) throw new Error(`${node} was not told version ${version} within ${timeoutMs} ms`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  peakRssMb(): number {
+    return Math.max(...this.loads.map((l) => peakRssMbOf(l.proc.pid!)));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.loads.map((l) => new Promise<void>((resolve) => {
+      if (l.proc.exitCode !== null) return resolve();
+      const force = setTimeout(() => l.proc.kill('SIGKILL'), 10_000);
+      l.proc.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      l.proc.send({ t: 'stop' });
+    })));
+  }
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function rssMbOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+
+/** Cumulative bucket counts of flume_master_status_delay_seconds: [le seconds, count]. */
+async function delayBuckets(master: MasterProc): Promise<Array<[number, number]>> {
+  const body = (await httpGet(`http://127.0.0.1:${master.httpPort}/metrics`)).body;
+  const out: Array<[number, number]> = [];
+  for (const m of body.matchAll(/^flume_master_status_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+    out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  }
+  return out;
+}
+
+/** The q-quantile in ms of the observations between two scrapes, linear within its bucket. */
+function quantileMs(before: Array<[number, number]>, after: Array<[number, number]>, q: number): number {
+  const counts = after.map(([le, c], i) => [le, c - (before[i]?.[1] ?? 0)] as [number, number]);
+  const total = counts[counts.length - 1][1];
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const [le, c] of counts) {
+    if (c >= rank) {
+      if (le === Infinity) return lower * 1000;
+      return (lower + ((rank - below) / Math.max(1, c - below)) * (le - lower)) * 1000;
+    }
+    lower = le;
+    below = c;
+  }
+  return lower * 1000;
+}
+
+const tlsArgs = (dir: string): string[] => ['--tls-ca', path.join(dir, 'ca.pem'), '--tls-cert', path.join(dir, 'master.pem'), '--tls-key', path.join(dir, 'master.key')];
+
+// -- scenarios -------------------------------------------------------------------------------
+
+async function oneMaster(): Promise<void> {
+  checkFds();
+  const dir = tempDir('flume-bench-fleet-');
+  makeTls(dir.path);
+  const master = await startMasterProc(['--data', path.join(dir.path, 'master'), ...tlsArgs(dir.path)]);
+  // The Admin service shares the TLS port: the shell side of TLS is another issue's; use the port's TLS with the node cert.
+  const admin = new AdminClient(master.address, dir.path);
+  const fleet = new Fleet([master.address], dir.path);
+  const rampStart = performance.now();
+  try {
+    await waitFor(() => fleet.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+    const rampS = (performance.now() - rampStart) / 1000;
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+
+    const before = await delayBuckets(master);
+    const cpu0 = cpuSeconds(master.proc.pid);
+    const t0 = performance.now();
+    // Config changes during the window, one after the other, spread over the fleet.
+    const seen: number[] = [];
+    const fromSubmit: number[] = [];
+    for (let k = 0; k < CONFIG_SAMPLES; k++) {
+      const node = `sim${Math.floor((k * NODES) / CONFIG_SAMPLES)}`;
+      const submitted = Date.now();
+      const done = await admin.exec('config', node, `text("/tmp/${k}")`, 'console');
+      if (done.state !== 2) throw new Error(`config ${node}: ${done.message}`);
+      const version = Number(/ v(\d+)/.exec(done.message)?.[1] ?? 1);
+      const at = await fleet.desired(node, version, 10_000);
+      seen.push(at - done.finishedAt);
+      fromSubmit.push(at - submitted);
+    }
+    const left = MEASURE_S * 1000 - (performance.now() - t0);
+    if (left > 0) await new Promise((r) => setTimeout(r, left));
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(master.proc.pid) - cpu0;
+    const after = await delayBuckets(master);
+    const statuses = after[after.length - 1][1] - before[before.length - 1][1];
+    seen.sort((a, b) => a - b);
+    fromSubmit.sort((a, b) => a - b);
+    console.log([
+      'bench master-fleet',
+      `events/s=${Math.round(statuses / seconds)}`,
+      'MB/s=0',
+      `rss_mb=${peakRssMbOf(master.proc.pid)}`,
+      `p50_ms=${quantileMs(before, after, 0.5).toFixed(2)}`,
+      `p99_ms=${quantileMs(before, after, 0.99).toFixed(2)}`,
+      `nodes=${NODES}`,
+      'tls=1',
+      `connections=${fleet.on()}`,
+      `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
+      `master_cpu_us_per_node_s=${Math.round((cpu * 1e6) / NODES / seconds)}`,
+      `master_cpu_pct=${Math.round((cpu / seconds) * 100)}`,
+      `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
+      `config_seen_ms_max=${seen[seen.length - 1].toFixed(1)}`,
+      `config_submit_to_node_ms_p50=${percentile(fromSubmit, 50).toFixed(0)}`,
+      `ramp_s=${rampS.toFixed(1)}`,
+      `load_procs=${LOADS}`,
+      `load_rss_mb=${fleet.peakRssMb()}`,
+      `bench_rss_mb=${peakRssMb()}`,
+    ].join(' '));
+  } finally {
+    await fleet.stop();
+    admin.close();
+    await master.proc.stop();
+    dir.remove();
+  }
+}
+
+async function threeMasters(): Promise<void> {
+  checkFds();
+  const dir = tempDir('flume-bench-fleet3-');
+  makeTls(dir.path);
+  const zk = await startEnsemble(3);
+  const connect = await zk.chroot();
+  const masters: MasterProc[] = [];
+  const admins: AdminClient[] = [];
+  let fleet: Fleet | undefined;
+  try {
+    for (const id of ['m1', 'm2', 'm3']) {
+      const m = await startMasterProc(['--zk', connect, '--id', id, ...tlsArgs(dir.path)]);
+      masters.push(m);
+      admins.push(new AdminClient(m.address, dir.path));
+    }
+    fleet = new Fleet(masters.map((m) => m.address), dir.path);
+    const f = fleet;
+    const rampStart = performance.now();
+    await waitFor(() => f.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+    const rampS = (performance.now() - rampStart) / 1000;
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const infos = await Promise.all(admins.map((a) => a.info()));
+    const leader = infos.findIndex((i) => i.leader);
+    if (leader < 0) throw new Error('no leader among the masters');
+    const onLeader = f.on(new Set([masters[leader].address]));
+
+    // Commands throughout: accepted ones are remembered with the node they configure.
+    const accepted: Array<{ admin: AdminClient; id: number; node: string }> = [];
+    let refused = 0;
+    let k = 0;
+    let killed = false;
+    const submitting = setInterval(() => {
+      const i = k++;
+      const a = (i % 3);
+      if (killed && a === leader) return;
+      const node = `sim${(i * 7919) % NODES}`;
+      admins[a].submit('config', node, `text("/tmp/c${i}")`, 'console')
+        .then((id) => accepted.push({ admin: admins[a], id, node }), () => refused++);
+    }, COMMAND_EVERY_MS);
+
+    await new Promise((r) => setTimeout(r, 3_000));
+    const killAt = performance.now();
+    killed = true;
+    await masters[leader].proc.kill9();
+    const live = new Set(masters.filter((_, i) => i !== leader).map((m) => m.address));
+    await waitFor(() => f.on(live) === NODES, 120_000, 'every node on a live master', 20);
+    const recoverS = (performance.now() - killAt) / 1000;
+    await new Promise((r) => setTimeout(r, 5_000));
+    clearInterval(submitting);
+    await new Promise((r) => setTimeout(r, 500));
+
+    // Every accepted command succeeded, and its node was told its config's version.
+    const liveAdmin = admins[(leader + 1) % 3];
+    let lost = 0;
+    let failed = 0;
+    const commandStart = performance.now();
+    const latest = new Map<string, number>();
+    for (const c of accepted) {
+      const s = await liveAdmin.waitDone(c.id, 60_000).catch(() => undefined);
+      if (!s) lost++;
+      else if (s.state !== 2) failed++;
+      else latest.set(c.node, Math.max(latest.get(c.node) ?? 0, Number(/ v(\d+)/.exec(s.message)?.[1] ?? 0)));
+    }
+    const drainS = (performance.now() - commandStart) / 1000;
+    let notTold = 0;
+    for (const [node, version] of latest) await f.desired(node, version, 10_000).catch(() => notTold++);
+    const newLeader = (await Promise.all(admins.filter((_, i) => i !== leader).map((a) => a.info()))).find((i) => i.leader)?.id ?? 'none';
+    console.log([
+      'bench master-fleet-failover',
+      `events/s=${Math.round(NODES)}`,
+      'MB/s=0',
+      `rss_mb=${Math.max(...masters.filter((_, i) => i !== leader).map((m) => peakRssMbOf(m.proc.pid)))}`,
+      `nodes=${NODES}`,
+      'masters=3',
+      'zk_servers=3',
+      'tls=1',
+      `nodes_on_killed_leader=${onLeader}`,
+      `all_on_live_master_s=${recoverS.toFixed(2)}`,
+      `commands_accepted=${accepted.length}`,
+      `commands_refused=${refused}`,
+      `commands_lost=${lost}`,
+      `commands_failed=${failed}`,
+      `configs_not_seen_by_node=${notTold}`,
+      `commands_drained_s=${drainS.toFixed(1)}`,
+      `new_leader=${newLeader}`,
+      `ramp_s=${rampS.toFixed(1)}`,
+      `load_rss_mb=${f.peakRssMb()}`,
+    ].join(' '));
+  } finally {
+    await fleet?.stop();
+    for (const a of admins) a.close();
+    for (const m of masters) await m.proc.stop();
+    await zk.stop();
+    dir.remove();
+  }
+}
+
+if (require.main === module) void run(process.argv[2]);
