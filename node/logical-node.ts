@@ -18,14 +18,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Batch, batchOf, type Channel, inTransaction } from '../core/channel';
+import { batchOf, type Channel, inTransaction } from '../core/channel';
 import type { ChainSource, ComponentContext, Sink, Source, SourceOutput } from '../core/component';
 import { failureKind, FlumeError, ValidationError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { MemoryChannel, MEMORY_CHANNEL_DEFAULTS } from '../core/memory-channel';
 import {
-  BATCHES, BYTES_ACCEPTED, BYTES_REJECTED, CHANNEL_CAPACITY_BYTES, CHANNEL_FILL_BATCHES, CHANNEL_FILL_BYTES, type CounterSet, DEAD_LETTER_BATCHES,
-  DEAD_LETTER_EVENTS, ERRORS,
+  BATCHES, BYTES_ACCEPTED, BYTES_REJECTED, CHANNEL_CAPACITY_BYTES, CHANNEL_FILL_BATCHES, CHANNEL_FILL_BYTES, type CounterSet, ERRORS,
   EVENTS_ACCEPTED, EVENTS_REJECTED, type Metrics, SINK_BATCHES_ACKED, SINK_BATCHES_RETRIED, SINK_BATCHES_SENT,
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
@@ -36,12 +35,10 @@ import { buildSink, buildSource } from './builder';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
 import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../core/limits';
-import { DeadLetterStore } from '../core/dead-letter';
+import { NodeDeadLetters } from './dead-letters';
 
 export type ChannelKind = 'memory' | 'wal';
 
-/** How often a node looks for dead-lettered batches an operator asked to replay. */
-const DEAD_LETTER_REPLAY_POLL_MS = 2_000;
 
 export interface LogicalNodeOptions {
   /** memory: fast, lost on crash; wal: durable, replayed on start (in `<dataDir>/wal`). */
@@ -117,10 +114,7 @@ export class LogicalNode {
   private inFlightAppends = 0;
   /** Failed appends in a row (any worker); reset by a success. */
   private readonly backoff: Backoff;
-  private deadLetters: DeadLetterStore | null = null;
-  private removeDeadLetterIndex: (() => void) | null = null;
-  private replayTimer: NodeJS.Timeout | null = null;
-  private replaying = false;
+  private deadLetters: NodeDeadLetters | null = null;
   private closing: Promise<void> | null = null;
   private removeCollector: (() => void) | null = null;
   private readonly counterSets = new Map<string, CounterSet>();
@@ -164,7 +158,7 @@ export class LogicalNode {
       fs.mkdirSync(this.deps.dataDir, { recursive: true });
       const seq = SequenceAllocator.open(this.deps.dataDir);
       this.channel = await this.openChannel();
-      this.openDeadLetters();
+      this.deadLetters = new NodeDeadLetters(path.join(this.deps.dataDir, 'dead-letter'), this.channel, this.ledger, this.driverCounters, this.log);
       const makeContext = (p: string, tags?: Readonly<Record<string, string>>): ComponentContext => this.context(p, tags);
       this.sink = buildSink(this.deps.registry, this.spec.sink, makeContext);
       const source = buildSource(this.deps.registry, this.spec.source, makeContext);
@@ -264,9 +258,7 @@ export class LogicalNode {
         this.log.error('sink failed to close', { error: String(err) });
       }
     }
-    if (this.replayTimer) clearInterval(this.replayTimer);
-    this.replayTimer = null;
-    this.removeDeadLetterIndex?.();
+    this.deadLetters?.close();
     if (this.channel) await this.channel.stop();
     this.updateGauges();
   }
@@ -382,7 +374,7 @@ export class LogicalNode {
         c.add(EVENTS_ACCEPTED, batch.count);
         c.add(BYTES_ACCEPTED, batch.bytes.length);
       } catch (err) {
-        if (tx.state === 'OPEN' && this.shouldQuarantine(err) && (await this.quarantine(batch, err))) {
+        if (tx.state === 'OPEN' && failureKind(err) === 'permanent' && (await this.deadLetters!.quarantine(batch, err))) {
           await tx.commit();
           tx.close();
           this.backoff.reset();
@@ -400,60 +392,6 @@ export class LogicalNode {
       } finally {
         this.inFlightAppends--;
       }
-    }
-  }
-
-  /**
-   * Whether a failed batch goes to the dead-letter store rather than back to the channel: only
-   * for a permanent failure (see core/dead-letter.ts); anything else is retried.
-   */
-  private shouldQuarantine(err: unknown): boolean {
-    return failureKind(err) === 'permanent';
-  }
-
-  /** Makes the batch durable in the dead-letter store; false if even that failed (retry then). */
-  private async quarantine(batch: Batch, err: unknown): Promise<boolean> {
-    const reason = err instanceof Error ? err.message : String(err);
-    try {
-      await this.deadLetters!.put(batch, reason);
-    } catch (putErr) {
-      this.log.error('could not quarantine a batch; it goes back to the channel', { batch: `${batch.origin}#${batch.seq}`, error: String(putErr) });
-      return false;
-    }
-    const c = this.driverCounters;
-    c.add(DEAD_LETTER_BATCHES);
-    c.add(DEAD_LETTER_EVENTS, batch.count);
-    this.log.error('A batch that can never be delivered went to the dead-letter store; the flow goes on.', {
-      batch: `${batch.origin}#${batch.seq}`, events: batch.count, reason, store: this.deadLetters!.dir,
-    });
-    this.ledger.rejected(batch.origin, batch.seq, reason);
-    return true;
-  }
-
-  private openDeadLetters(): void {
-    const store = new DeadLetterStore(path.join(this.deps.dataDir, 'dead-letter'));
-    this.deadLetters = store;
-    // What is quarantined here counts as settled for an agent that asks after a reconnect, so it
-    // is not resent; it stays in the store until replayed.
-    this.removeDeadLetterIndex = this.ledger.addIndex(async (origin, seqs) => seqs.filter((s) => store.has(origin, s)));
-    this.replayTimer = setInterval(() => void this.replayDeadLetters(), DEAD_LETTER_REPLAY_POLL_MS).unref();
-    void this.replayDeadLetters();
-  }
-
-  /** Puts back into the channel what `flume-node deadletter replay` asked for. */
-  private async replayDeadLetters(): Promise<void> {
-    if (this.replaying || !this.deadLetters || !this.channel) return;
-    this.replaying = true;
-    try {
-      for (const { letter, batch } of this.deadLetters.replays()) {
-        await inTransaction(this.channel, (tx) => tx.put(batch));
-        this.deadLetters.replayed(letter.id);
-        this.log.info('A dead-lettered batch is back in the channel.', { batch: `${letter.origin}#${letter.seq}`, events: letter.events });
-      }
-    } catch (err) {
-      this.log.warn('replaying dead-lettered batches failed; trying again later', { error: String(err) });
-    } finally {
-      this.replaying = false;
     }
   }
 

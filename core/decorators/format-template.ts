@@ -3,7 +3,8 @@ import type { Batch } from '../channel';
 import type { ComponentContext, Sink } from '../component';
 import { BatchBuilder, EventCursor } from '../event';
 import type { ArgValue, DecoratorDef } from '../registry';
-import { compileTemplate, CursorEscapeSource, type Template } from '../spec/escapes';
+import { CursorEscapeSource } from '../spec/escape-sources';
+import { compileTemplate, type Template } from '../spec/escapes';
 import { Decorator } from './rewrite';
 
 /** An argument check for templates: names the column of the problem. */

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EventCursor, encodeEvents, makeEvent, Priority, type Event } from '../event';
-import { compileTemplate, CursorEscapeSource, escapeSourceOfEvent, TemplateError, type EscapeSource } from './escapes';
+import { CursorEscapeSource, escapeSourceOfEvent } from './escape-sources';
+import { compileTemplate, TemplateError, type EscapeSource } from './escapes';
 
 /** Sunday 2025-01-05 13:04:09.123 UTC. */
 const TS = Date.UTC(2025, 0, 5, 13, 4, 9, 123);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { BatchBuilder, EventCursor, Priority } from '../event';
-import { compileTemplate, CursorEscapeSource, escapeSourceOfEvent } from './escapes';
+import { CursorEscapeSource, escapeSourceOfEvent } from './escape-sources';
+import { compileTemplate } from './escapes';
 import { decodePathValue, PATH_VALUE_MAX, pathValue, pathValueOfBytes } from './path-value';
 
 const RUNS = Number(process.env.FLUME_FUZZ_RUNS ?? 300);

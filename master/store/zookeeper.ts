@@ -33,13 +33,15 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../core/logger';
 import { sleep } from '../../core/retry';
 import {
-  COMMAND_HISTORY, CommandError, StoreUnavailableError, cloneState, emptyState,
+  CommandError, StoreUnavailableError, cloneState, emptyState,
   type CommandRecord, type ConfigStore, type MasterState, type StateView, type SubmitResult,
 } from './types';
 import {
-  ITEM_DIRS, LEGACY_STATE, LOG_KEYS, LOG_LENGTH, MAX_WRITE_BYTES, META, ROOT, diffItems, itemPath, itemsOf, keyOf,
-  legacyState, metaOf, parseMeta, stateOf, touchedKeys, type ItemKey, type MetaDoc,
+  LOG_KEYS, LOG_LENGTH, MAX_WRITE_BYTES, META, ROOT, diffItems, itemPath, itemsOf,
+  metaOf, parseMeta, stateOf, touchedKeys, type ItemKey, type MetaDoc,
 } from './zk-layout';
+import { COMMAND_IDS, COMMANDS, commandIds, commandPath, readCommand, submitCommand, trimHistory } from './zk-commands';
+import { ensureLayout, readItems } from './zk-setup';
 import {
   CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
   type ZkTransaction,
@@ -58,23 +60,8 @@ export interface ZookeeperStoreOptions {
 
 export const ZK_STORE_DEFAULTS = { sessionTimeoutMs: 6_000, connectTimeoutMs: 30_000 };
 
-const COMMANDS = `${ROOT}/commands`;
-const COMMAND_IDS = `${ROOT}/command-ids`;
 const ELECTION = `${ROOT}/election`;
 export const STATUS = `${ROOT}/status`;
-
-const commandPath = (id: number): string => `${COMMANDS}/c-${String(id - 1).padStart(10, '0')}`;
-const commandId = (name: string): number => Number(name.slice(2)) + 1;
-
-/** The `nextId` of /flume/commands; undefined until a submit wrote one (an older master's store). */
-function parseNextId(data: Buffer): number | undefined {
-  try {
-    const n = (JSON.parse(data.toString('utf8')) as { nextId?: unknown }).nextId;
-    return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export class ZookeeperStore extends EventEmitter implements ConfigStore {
   readonly kind = 'zookeeper';
@@ -189,70 +176,27 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     return true;
   }
 
-  async submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
-    for (let attempt = 0; ; attempt++) {
-      if (clientId !== undefined) {
-        const first = await this.commandOfClient(clientId);
-        if (first) return { record: first, repeated: true };
-      }
-      const zk = this.client;
-      const { data, stat } = await zk.getData(COMMANDS);
-      const id = parseNextId(data) ?? ((await this.commandIds()).at(-1) ?? 0) + 1;
-      const record: CommandRecord = { id, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0 };
-      if (clientId !== undefined) record.clientId = clientId;
-      try {
-        // The counter's version, the command's name and the client id's name each make two
-        // racing submits collide: exactly one of them commits.
-        await zk.multi((tx) => {
-          tx.setData(COMMANDS, Buffer.from(JSON.stringify({ nextId: id + 1 })), stat.version);
-          tx.create(commandPath(id), Buffer.from(JSON.stringify(record)));
-          if (clientId !== undefined) tx.create(`${COMMAND_IDS}/${clientId}`, Buffer.from(String(id)));
-        });
-        return { record, repeated: false };
-      } catch (err) {
-        if (attempt >= 50) throw err;
-        if (isBadVersion(err) || isNodeExists(err)) continue;
-        // Written or not? With a client id, the lookup at the top of the loop tells.
-        if (clientId !== undefined && (isConnectionProblem(err) || err instanceof StoreUnavailableError)) {
-          await this.waitFresh(this.options.sessionTimeoutMs * 2);
-          continue;
-        }
-        throw err;
-      }
-    }
-  }
-
-  /** The command a submit with `clientId` queued, or undefined if none did. */
-  private async commandOfClient(clientId: string): Promise<CommandRecord | undefined> {
-    let id: number;
-    try {
-      id = Number((await this.client.getData(`${COMMAND_IDS}/${clientId}`)).data.toString('utf8'));
-    } catch (err) {
-      if (isNoNode(err)) return undefined;
-      throw err;
-    }
-    const found = await this.readCommand(id);
-    if (!found) throw new CommandError(`command ${id} (client id ${clientId}) is no longer in the master's history`);
-    return found.record;
+  submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
+    return submitCommand(this.client, command, args, clientId, () => this.waitFresh(this.options.sessionTimeoutMs * 2));
   }
 
   async command(id: number): Promise<CommandRecord | undefined> {
     if (!Number.isInteger(id) || id < 1) return undefined;
-    return (await this.readCommand(id))?.record;
+    return (await readCommand(this.client, id))?.record;
   }
 
   async recentCommands(limit: number): Promise<CommandRecord[]> {
-    const ids = (await this.commandIds()).slice(-limit);
-    const records = await Promise.all(ids.map((id) => this.readCommand(id)));
+    const ids = (await commandIds(this.client)).slice(-limit);
+    const records = await Promise.all(ids.map((id) => readCommand(this.client, id)));
     return records.filter((r): r is { record: CommandRecord; version: number } => r !== undefined).map((r) => r.record);
   }
 
   async pendingCommands(): Promise<CommandRecord[]> {
-    const ids = (await this.commandIds()).filter((id) => id >= this.finishedBelow);
+    const ids = (await commandIds(this.client)).filter((id) => id >= this.finishedBelow);
     const pending: CommandRecord[] = [];
     let prefixDone = true;
     for (const id of ids) {
-      const found = await this.readCommand(id);
+      const found = await readCommand(this.client, id);
       const done = !found || found.record.state === 'SUCCEEDED' || found.record.state === 'FAILED';
       if (done && prefixDone) this.finishedBelow = id + 1;
       if (!done) {
@@ -264,7 +208,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   }
 
   async markExecuting(id: number): Promise<void> {
-    const found = await this.readCommand(id);
+    const found = await readCommand(this.client, id);
     if (!found || found.record.state !== 'QUEUED') return;
     found.record.state = 'EXECING';
     await this.client.setData(commandPath(id), Buffer.from(JSON.stringify(found.record)), found.version);
@@ -272,7 +216,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
 
   async finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
     for (let attempt = 0; ; attempt++) {
-      const found = await this.readCommand(id);
+      const found = await readCommand(this.client, id);
       if (!found) throw new Error(`command ${id} is unknown`);
       const { record } = found;
       if (record.state === 'SUCCEEDED' || record.state === 'FAILED') return record;
@@ -306,7 +250,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
           await this.write(cloneState(this.state), writer, end, true);
         }
         if (id === this.finishedBelow) this.finishedBelow = id + 1;
-        void this.trimHistory();
+        void trimHistory(this.client, this.finishedBelow, this.log);
         return record;
       } catch (err) {
         // The command record itself tells whether an ambiguous write happened.
@@ -346,41 +290,6 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     while (!this.freshNow) {
       if (this.stopped || Date.now() > deadline) throw new StoreUnavailableError('ZooKeeper is unreachable');
       await sleep(50);
-    }
-  }
-
-  private async commandIds(): Promise<number[]> {
-    const names = await this.client.getChildren(COMMANDS);
-    return names.map(commandId).sort((a, b) => a - b);
-  }
-
-  private async readCommand(id: number): Promise<{ record: CommandRecord; version: number } | undefined> {
-    try {
-      const { data, stat } = await this.client.getData(commandPath(id));
-      const record = JSON.parse(data.toString('utf8')) as CommandRecord;
-      record.id = id;
-      return { record, version: stat.version };
-    } catch (err) {
-      if (isNoNode(err)) return undefined;
-      throw err;
-    }
-  }
-
-  private async trimHistory(): Promise<void> {
-    try {
-      const ids = await this.commandIds();
-      const excess = ids.length - COMMAND_HISTORY;
-      if (excess < 100) return;
-      for (const id of ids.slice(0, excess)) {
-        if (id >= this.finishedBelow) break;
-        const clientId = (await this.readCommand(id))?.record.clientId;
-        await this.client.multi((tx) => {
-          tx.remove(commandPath(id), -1);
-          if (clientId !== undefined) tx.remove(`${COMMAND_IDS}/${clientId}`, -1);
-        }).catch(() => undefined);
-      }
-    } catch (err) {
-      this.log.debug('Could not trim the command history.', { error: (err as Error).message });
     }
   }
 
@@ -448,30 +357,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
         else for (const k of entry.touched) keys.add(k);
       }
     }
-    let items: Map<ItemKey, string>;
-    if (keys) {
-      items = new Map(this.items);
-      await inChunks([...keys], async (key) => {
-        try {
-          items.set(key, (await zk.getData(itemPath(key))).data.toString('utf8'));
-        } catch (err) {
-          if (!isNoNode(err)) throw err;
-          items.delete(key);
-        }
-      });
-    } else {
-      items = new Map();
-      for (const dir of ITEM_DIRS) {
-        const children = await zk.getChildren(dir);
-        await inChunks(children, async (child) => {
-          try {
-            items.set(keyOf(dir, child), (await zk.getData(`${dir}/${child}`)).data.toString('utf8'));
-          } catch (err) {
-            if (!isNoNode(err)) throw err;
-          }
-        });
-      }
-    }
+    const items = await readItems(zk, keys, this.items);
     if (full) this.metaVersion = Math.min(this.metaVersion, stat.version - 1);
     this.take(stateOf(items, meta), items, meta, stat.version);
   }
@@ -502,7 +388,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     if (generation !== this.generation) return;
     const zk = this.client;
     for (const dir of [COMMANDS, COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
-    await this.initState(zk);
+    await ensureLayout(zk, this.log);
     await this.refreshState(true);
     await zk.getChildren(COMMANDS, this.commandsWatcher);
     if (generation !== this.generation) return;
@@ -514,48 +400,6 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.setFresh(true);
     await this.checkLeadership();
     this.emit('commands');
-  }
-
-  /**
-   * Creates /flume/meta if missing, first moving a legacy /flume/state into item znodes
-   * (zk-layout.ts), and makes sure /flume/meta's version is at least 1 (transactions cannot
-   * check version 0, see ZkClient.multi).
-   */
-  private async initState(zk: ZkClient): Promise<void> {
-    for (const dir of ITEM_DIRS) await zk.mkdirp(dir);
-    if (!(await zk.exists(META))) {
-      let state = emptyState();
-      try {
-        state = legacyState((await zk.getData(LEGACY_STATE)).data);
-      } catch (err) {
-        if (!isNoNode(err)) throw err;
-      }
-      const items = itemsOf(state);
-      await inChunks([...items], async ([key, data]) => {
-        try {
-          await zk.create(itemPath(key), Buffer.from(data));
-        } catch (err) {
-          if (!isNodeExists(err)) throw err;
-        }
-      });
-      try {
-        await zk.create(META, Buffer.from(JSON.stringify(metaOf(state, []))));
-        if (items.size > 0) this.log.info('Moved the state from /flume/state to one znode per config and per node.', { configs: Object.keys(state.configs).length, znodes: items.size });
-      } catch (err) {
-        if (!isNodeExists(err)) throw err;
-      }
-    }
-    try {
-      const { data, stat } = await zk.getData(META);
-      if (stat.version === 0) await zk.setData(META, data, 0);
-    } catch (err) {
-      if (!isBadVersion(err)) throw err;
-    }
-    try {
-      await zk.remove(LEGACY_STATE);
-    } catch (err) {
-      if (!isNoNode(err)) throw err;
-    }
   }
 
   private async checkLeadership(): Promise<void> {
@@ -637,9 +481,4 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.log.info(leader ? 'This master is now the leader.' : 'This master is not the leader.', { master: this.options.masterId });
     this.emit('leader', leader);
   }
-}
-
-/** Runs `fn` on every item, at most 500 requests to ZooKeeper in flight. */
-async function inChunks<T>(list: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < list.length; i += 500) await Promise.all(list.slice(i, i + 500).map(fn));
 }

@@ -1,0 +1,114 @@
+/**
+ * The command log's znodes (layout in zookeeper.ts): `/flume/commands` holds `{nextId}`, each
+ * command is `/flume/commands/c-NNNNNNNNNN` (id - 1, zero-padded, so names sort by id), and
+ * `/flume/command-ids/<clientId>` names the command a submit with that client id queued. These
+ * are the reads and the history trim; the writes that must be atomic with the masters' state
+ * stay in the store.
+ */
+import type { Logger } from '../../core/logger';
+import { CommandError, COMMAND_HISTORY, StoreUnavailableError, type CommandRecord, type SubmitResult } from './types';
+import { isBadVersion, isConnectionProblem, isNoNode, isNodeExists, type ZkClient } from './zk';
+import { ROOT } from './zk-layout';
+
+export const COMMANDS = `${ROOT}/commands`;
+export const COMMAND_IDS = `${ROOT}/command-ids`;
+
+export const commandPath = (id: number): string => `${COMMANDS}/c-${String(id - 1).padStart(10, '0')}`;
+const commandId = (name: string): number => Number(name.slice(2)) + 1;
+
+/** The `nextId` of /flume/commands; undefined until a submit wrote one (an older master's store). */
+function parseNextId(data: Buffer): number | undefined {
+  try {
+    const n = (JSON.parse(data.toString('utf8')) as { nextId?: unknown }).nextId;
+    return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function commandIds(zk: ZkClient): Promise<number[]> {
+  const names = await zk.getChildren(COMMANDS);
+  return names.map(commandId).sort((a, b) => a - b);
+}
+
+export async function readCommand(zk: ZkClient, id: number): Promise<{ record: CommandRecord; version: number } | undefined> {
+  try {
+    const { data, stat } = await zk.getData(commandPath(id));
+    const record = JSON.parse(data.toString('utf8')) as CommandRecord;
+    record.id = id;
+    return { record, version: stat.version };
+  } catch (err) {
+    if (isNoNode(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The command a submit with `clientId` queued, or undefined if none did. */
+async function commandOfClient(zk: ZkClient, clientId: string): Promise<CommandRecord | undefined> {
+  let id: number;
+  try {
+    id = Number((await zk.getData(`${COMMAND_IDS}/${clientId}`)).data.toString('utf8'));
+  } catch (err) {
+    if (isNoNode(err)) return undefined;
+    throw err;
+  }
+  const found = await readCommand(zk, id);
+  if (!found) throw new CommandError(`command ${id} (client id ${clientId}) is no longer in the master's history`);
+  return found.record;
+}
+
+/**
+ * Queues a command: the counter's version, the command's name and the client id's name each
+ * make two racing submits collide, so exactly one of them commits. A submit repeated with a
+ * client id already used answers with that first command. `waitFresh` waits for the session
+ * after a connection loss, when whether the write happened is unknown: the client id tells.
+ */
+export async function submitCommand(
+  zk: ZkClient, command: string, args: string[], clientId: string | undefined, waitFresh: () => Promise<void>,
+): Promise<SubmitResult> {
+  for (let attempt = 0; ; attempt++) {
+    if (clientId !== undefined) {
+      const first = await commandOfClient(zk, clientId);
+      if (first) return { record: first, repeated: true };
+    }
+    const { data, stat } = await zk.getData(COMMANDS);
+    const id = parseNextId(data) ?? ((await commandIds(zk)).at(-1) ?? 0) + 1;
+    const record: CommandRecord = { id, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0 };
+    if (clientId !== undefined) record.clientId = clientId;
+    try {
+      await zk.multi((tx) => {
+        tx.setData(COMMANDS, Buffer.from(JSON.stringify({ nextId: id + 1 })), stat.version);
+        tx.create(commandPath(id), Buffer.from(JSON.stringify(record)));
+        if (clientId !== undefined) tx.create(`${COMMAND_IDS}/${clientId}`, Buffer.from(String(id)));
+      });
+      return { record, repeated: false };
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      if (isBadVersion(err) || isNodeExists(err)) continue;
+      if (clientId !== undefined && (isConnectionProblem(err) || err instanceof StoreUnavailableError)) {
+        await waitFresh();
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+/** Removes the oldest finished commands (and their client ids) beyond COMMAND_HISTORY. */
+export async function trimHistory(zk: ZkClient, finishedBelow: number, log: Logger): Promise<void> {
+  try {
+    const ids = await commandIds(zk);
+    const excess = ids.length - COMMAND_HISTORY;
+    if (excess < 100) return;
+    for (const id of ids.slice(0, excess)) {
+      if (id >= finishedBelow) break;
+      const clientId = (await readCommand(zk, id))?.record.clientId;
+      await zk.multi((tx) => {
+        tx.remove(commandPath(id), -1);
+        if (clientId !== undefined) tx.remove(`${COMMAND_IDS}/${clientId}`, -1);
+      }).catch(() => undefined);
+    }
+  } catch (err) {
+    log.debug('Could not trim the command history.', { error: (err as Error).message });
+  }
+}
