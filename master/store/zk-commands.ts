@@ -26,7 +26,7 @@ function parseNextId(data: Buffer): number | undefined {
   }
 }
 
-export async function commandIds(zk: ZkClient): Promise<number[]> {
+async function commandIds(zk: ZkClient): Promise<number[]> {
   const names = await zk.getChildren(COMMANDS);
   return names.map(commandId).sort((a, b) => a - b);
 }
@@ -55,6 +55,39 @@ async function commandOfClient(zk: ZkClient, clientId: string): Promise<CommandR
   const found = await readCommand(zk, id);
   if (!found) throw new CommandError(`command ${id} (client id ${clientId}) is no longer in the master's history`);
   return found.record;
+}
+
+export async function recentCommands(zk: ZkClient, limit: number): Promise<CommandRecord[]> {
+  const ids = (await commandIds(zk)).slice(-limit);
+  const records = await Promise.all(ids.map((id) => readCommand(zk, id)));
+  return records.filter((r): r is { record: CommandRecord; version: number } => r !== undefined).map((r) => r.record);
+}
+
+/**
+ * The commands not finished, from id `finishedBelow` on, and the new `finishedBelow`: every
+ * command below it is finished, so the next look starts there.
+ */
+export async function pendingCommands(zk: ZkClient, finishedBelow: number): Promise<{ pending: CommandRecord[]; finishedBelow: number }> {
+  const ids = (await commandIds(zk)).filter((id) => id >= finishedBelow);
+  const pending: CommandRecord[] = [];
+  let prefixDone = true;
+  for (const id of ids) {
+    const found = await readCommand(zk, id);
+    const done = !found || found.record.state === 'SUCCEEDED' || found.record.state === 'FAILED';
+    if (done && prefixDone) finishedBelow = id + 1;
+    if (!done) {
+      prefixDone = false;
+      pending.push(found!.record);
+    }
+  }
+  return { pending, finishedBelow };
+}
+
+export async function markExecuting(zk: ZkClient, id: number): Promise<void> {
+  const found = await readCommand(zk, id);
+  if (!found || found.record.state !== 'QUEUED') return;
+  found.record.state = 'EXECING';
+  await zk.setData(commandPath(id), Buffer.from(JSON.stringify(found.record)), found.version);
 }
 
 /**

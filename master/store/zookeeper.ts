@@ -40,7 +40,9 @@ import {
   LOG_KEYS, LOG_LENGTH, MAX_WRITE_BYTES, META, ROOT, diffItems, itemPath, itemsOf,
   metaOf, parseMeta, stateOf, touchedKeys, type ItemKey, type MetaDoc,
 } from './zk-layout';
-import { COMMAND_IDS, COMMANDS, commandIds, commandPath, readCommand, submitCommand, trimHistory } from './zk-commands';
+import {
+  COMMAND_IDS, COMMANDS, commandPath, markExecuting, pendingCommands, readCommand, recentCommands, submitCommand, trimHistory,
+} from './zk-commands';
 import { ensureLayout, readItems } from './zk-setup';
 import {
   CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
@@ -185,33 +187,18 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     return (await readCommand(this.client, id))?.record;
   }
 
-  async recentCommands(limit: number): Promise<CommandRecord[]> {
-    const ids = (await commandIds(this.client)).slice(-limit);
-    const records = await Promise.all(ids.map((id) => readCommand(this.client, id)));
-    return records.filter((r): r is { record: CommandRecord; version: number } => r !== undefined).map((r) => r.record);
+  recentCommands(limit: number): Promise<CommandRecord[]> {
+    return recentCommands(this.client, limit);
   }
 
   async pendingCommands(): Promise<CommandRecord[]> {
-    const ids = (await commandIds(this.client)).filter((id) => id >= this.finishedBelow);
-    const pending: CommandRecord[] = [];
-    let prefixDone = true;
-    for (const id of ids) {
-      const found = await readCommand(this.client, id);
-      const done = !found || found.record.state === 'SUCCEEDED' || found.record.state === 'FAILED';
-      if (done && prefixDone) this.finishedBelow = id + 1;
-      if (!done) {
-        prefixDone = false;
-        pending.push(found!.record);
-      }
-    }
+    const { pending, finishedBelow } = await pendingCommands(this.client, this.finishedBelow);
+    this.finishedBelow = finishedBelow;
     return pending;
   }
 
-  async markExecuting(id: number): Promise<void> {
-    const found = await readCommand(this.client, id);
-    if (!found || found.record.state !== 'QUEUED') return;
-    found.record.state = 'EXECING';
-    await this.client.setData(commandPath(id), Buffer.from(JSON.stringify(found.record)), found.version);
+  markExecuting(id: number): Promise<void> {
+    return markExecuting(this.client, id);
   }
 
   async finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
@@ -222,7 +209,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       if (record.state === 'SUCCEEDED' || record.state === 'FAILED') return record;
       if (found.version === 0) {
         // Transactions cannot check version 0 (see ZkClient.multi): move it to 1 first.
-        await this.markExecuting(id).catch(() => undefined);
+        await markExecuting(this.client, id).catch(() => undefined);
         continue;
       }
       if (!this.leaderNow) throw new StoreUnavailableError(`master ${this.options.masterId} is no longer the leader`);
