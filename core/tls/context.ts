@@ -8,7 +8,7 @@
  * - `TlsContext.load` reads the three PEM files and refuses, with one clear sentence, a key that
  *   does not match the certificate, a certificate not issued by the CA, one expired or not yet
  *   valid, or one that names no flume identity (identity.ts has the encoding);
- * - `reload()` (called at SIGHUP through core/reload.ts, see `reloadOnSignal`) reads them again;
+ * - `reload()` (called at SIGHUP, see `reloadHandler`) reads them again;
  *   on any problem it keeps the material it had and throws. Servers made from this context pick
  *   up the new certificate for new connections (grpc-js watchers, `setSecureContext`); clients
  *   for new connections; established connections keep theirs;
@@ -24,7 +24,6 @@ import * as fs from 'node:fs';
 import type * as tls from 'node:tls';
 import { FlumeError } from '../errors';
 import type { Logger } from '../logger';
-import { onReload } from '../reload';
 import { describeIdentity, identityOfAltNames, type PeerIdentity, type PeerRole } from './identity';
 
 export interface TlsFiles {
@@ -159,20 +158,25 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
   }
 
   /**
-   * Reloads at every SIGHUP (core/reload.ts), logging the outcome; warns now and then when the
-   * certificate expires within two weeks. Returns the unsubscriber.
+   * What a SIGHUP does for TLS: reload, log the outcome (a failure keeps the old material and is
+   * rethrown, so the reload registry reports it too); warns when the certificate expires within
+   * two weeks. Register it with the process's one reload registry (settings.ts `openTls` does).
    */
-  reloadOnSignal(logger: Logger): () => void {
+  reloadHandler(logger: Logger): { keys: readonly never[]; reload(): void } {
     this.warnIfExpiring(logger);
-    return onReload(() => {
-      try {
-        this.reload();
+    return {
+      keys: [],
+      reload: () => {
+        try {
+          this.reload();
+        } catch (err) {
+          logger.error('TLS certificates not reloaded; the old ones stay in use.', { error: (err as Error).message });
+          throw err;
+        }
         logger.info('Reloaded TLS certificates.', { identity: describeIdentity(this.identity), notAfter: this.notAfter.toISOString() });
         this.warnIfExpiring(logger);
-      } catch (err) {
-        logger.error('TLS certificates not reloaded; the old ones stay in use.', { error: (err as Error).message });
-      }
-    });
+      },
+    };
   }
 
   private warnIfExpiring(logger: Logger): void {
@@ -253,4 +257,17 @@ class ReloadingServerCredentials extends grpc.ServerCredentials {
   _equals(other: grpc.ServerCredentials): boolean {
     return other === this;
   }
+}
+
+/**
+ * The one function every grpc-js server of a process calls for its credentials: mutual TLS from
+ * `tls`, or plaintext when there is none (insecure mode, chosen in the composition root).
+ */
+export function serverCredentialsFor(tls: TlsContext | undefined): grpc.ServerCredentials {
+  return tls ? tls.serverCredentials() : grpc.ServerCredentials.createInsecure();
+}
+
+/** The same for every grpc-js client: `expect` is the role the server must have (e.g. ['master']). */
+export function channelCredentialsFor(tls: TlsContext | undefined, expect: readonly PeerRole[]): grpc.ChannelCredentials {
+  return tls ? tls.channelCredentials(expect) : grpc.credentials.createInsecure();
 }

@@ -31,6 +31,10 @@ export type PeerRole = (typeof ROLES)[number];
 export const NODE_ROLES: readonly PeerRole[] = ['agent', 'collector', 'master'];
 /** Who may read configs and status. */
 export const READ_ROLES: readonly PeerRole[] = ['admin', 'read-only'];
+/** Who may change them (admin commands). */
+export const ADMIN_ROLES: readonly PeerRole[] = ['admin'];
+/** What a node or shell expects at the other end of its master connection. */
+export const MASTER_ROLES: readonly PeerRole[] = ['master'];
 
 export interface PeerIdentity {
   readonly role: PeerRole;

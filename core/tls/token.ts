@@ -9,7 +9,6 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Logger } from '../logger';
-import { onReload } from '../reload';
 import { TlsConfigError } from './context';
 import { PeerRefusedError, type PeerIdentity } from './identity';
 
@@ -38,16 +37,15 @@ export class AdminToken {
     this.hash = readToken(file);
   }
 
-  /** Re-reads the file at every SIGHUP; keeps the old token if the new one is unusable. */
-  reloadOnSignal(logger: Logger): () => void {
-    return onReload(() => {
-      try {
+  /** Re-reads the file at every SIGHUP (register with the process's reload registry); keeps the old token if the new one is unusable. */
+  reloadHandler(logger: Logger): { keys: readonly never[]; reload(): void } {
+    return {
+      keys: [],
+      reload: () => {
         this.hash = readToken(this.file);
         logger.info('Reloaded the admin token.', { file: this.file });
-      } catch (err) {
-        logger.error('Admin token not reloaded; the old one stays in use.', { error: (err as Error).message });
-      }
-    });
+      },
+    };
   }
 
   /** The identity an `Authorization` header value proves: admin for the right token. */
