@@ -37,6 +37,7 @@ import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
 import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../core/limits';
 import { DeadLetterStore } from '../core/dead-letter';
+import type { TlsContext } from '../core/tls';
 
 export type ChannelKind = 'memory' | 'wal';
 
@@ -86,6 +87,8 @@ export interface LogicalNodeDeps {
   dataDir: string;
   /** Automatic chains from the master (master mode only). */
   chains?: ChainSource;
+  /** Mutual TLS, handed to every component (absent: insecure mode). */
+  tls?: TlsContext;
 }
 
 export type LogicalNodeState = 'IDLE' | 'OPENING' | 'ACTIVE' | 'CLOSING' | 'CLOSED' | 'ERROR';
@@ -473,6 +476,7 @@ export class LogicalNode {
       ledger: this.ledger,
       limits: this.options.limits,
       ...(this.deps.chains ? { chains: this.deps.chains } : {}),
+      ...(this.deps.tls ? { tls: this.deps.tls } : {}),
       ...(tags ? { tags } : {}),
     };
   }

@@ -11,3 +11,5 @@ export {
 export { GrpcPeers } from './peers';
 export { INSECURE_WARNING, openTls, PROCESS_RELOADS, type ReloadRegistry, TLS_MODES, type TlsMode, type TlsSettings } from './settings';
 export { AdminToken, newAdminToken, TOKEN_IDENTITY } from './token';
+export { type ClientTlsFiles, personCredentials } from './client';
+export { answerRefusal, authorizeRequest, createGuardedServer, type HttpGuard, schemeOf } from './http';

@@ -6,10 +6,21 @@
  * when its HTTP/2 session opens (`track`, from core/grpc/tuning.ts's session hook), and a call
  * finds its connection's result by the peer address grpc-js reports (`call.getPeer()`).
  * Cost: one Map lookup per call (an Append stream is one call), nothing per message.
+ *
+ * A server with many methods authorizes them in one place with {@link GrpcPeers.interceptor}: a
+ * table from method path to the roles it needs, checked before the handler runs; a handler that
+ * must also match the caller's name (a node's own status) reads `of(call)`.
+ *
+ *     const peers = new GrpcPeers(tlsCounters);
+ *     const server = new grpc.Server({ interceptors: [peers.interceptor(rolesByPath)] });
+ *     const hook = applyServerWindow(server, { raiseWindow: false }, (s) => peers.track(s)); // core/grpc/tuning
+ *     await bind(server, credentials); hook();
  */
+import * as grpc from '@grpc/grpc-js';
 import type * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import type { ComponentCounters } from '../component';
+import type { AdminToken } from './token';
 import { authenticateSocket, countRefusal, PeerRefusedError, type PeerIdentity, type PeerRole, requireRole } from './identity';
 
 /** `host:port` as grpc-js prints a peer (`[v6]:port` for IPv6). */
@@ -46,5 +57,30 @@ export class GrpcPeers {
     } catch (err) {
       throw countRefusal(this.counters, err);
     }
+  }
+
+  /**
+   * A grpc-js server interceptor that refuses, before its handler runs, a call whose caller lacks
+   * the roles `rolesOf(path)` gives (undefined: a method nobody may call). Refusals are counted.
+   */
+  interceptor(rolesOf: (path: string) => readonly PeerRole[] | undefined, adminToken?: AdminToken): grpc.ServerInterceptor {
+    return (method, call) => {
+      const listener = new grpc.ServerListenerBuilder().withOnReceiveMetadata((metadata, next) => {
+        const roles = rolesOf(method.path) ?? [];
+        try {
+          let who = this.of(call);
+          const bearer = metadata.get('authorization')[0];
+          if (who instanceof PeerRefusedError && adminToken && bearer !== undefined) who = adminToken.check(String(bearer));
+          requireRole(who, roles, `call ${method.path}`);
+        } catch (err) {
+          countRefusal(this.counters, err);
+          const e = err as PeerRefusedError;
+          call.sendStatus({ code: e.grpcCode ?? grpc.status.PERMISSION_DENIED, details: e.message, metadata: new grpc.Metadata() });
+          return;
+        }
+        next(metadata);
+      }).build();
+      return new grpc.ServerInterceptingCall(call, new grpc.ResponderBuilder().withStart((next) => next(listener)).build());
+    };
   }
 }
