@@ -115,7 +115,7 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * once the server is bound (step 2), which also installs `onSession` (used to count connections
  * that fail below gRPC, e.g. bytes that are not HTTP/2).
  */
-function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
+export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
   const t = tuningOf(partial);
   const internals = server as unknown as ServerInternals;
   if (t.raiseWindow) {
