@@ -257,10 +257,11 @@ export interface HttpAnswer {
  * One GET of a flume process's status port; rejects on connection errors. The run's processes
  * speak HTTPS (mutual TLS, test/harness/tls.ts), so an `http://` URL is fetched as `https://`
  * with the run's read-only certificate unless the run is insecure (FLUME_TEST_INSECURE=1);
- * `options.tls` overrides the client's TLS options (another certificate, none).
+ * `options.tls` overrides the client's TLS options (another certificate, none); `options.plain`
+ * keeps an `http://` URL plain (a process run insecure on purpose).
  */
-export function httpGet(url: string, timeoutMs = 5_000, options: { tls?: https.RequestOptions } = {}): Promise<HttpAnswer> {
-  const secure = url.startsWith('https://') || (!testsInsecure() && url.startsWith('http://'));
+export function httpGet(url: string, timeoutMs = 5_000, options: { tls?: https.RequestOptions; plain?: boolean } = {}): Promise<HttpAnswer> {
+  const secure = url.startsWith('https://') || (!testsInsecure() && !options.plain && url.startsWith('http://'));
   const target = secure ? url.replace(/^http:/, 'https:') : url;
   const tlsOptions = secure ? (options.tls ?? readerTls()) : {};
   return new Promise((resolve, reject) => {
