@@ -197,7 +197,7 @@ async function latency(name: string, mode: Mode, rate: number, work: string): Pr
   fs.closeSync(fd);
   const offered = written / ((Date.now() - began) / 1000);
   const done = await waitDelivered(mode, n, written);
-  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`).then((a) => a.body, () => '');
+  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`, 5_000, { plain: true }).then((a) => a.body, () => '');
   const { agentRss, collectorRss } = await stopPipeline(n);
   const q = (p: number): string => quantile(metrics, 'flume_delivery_ms', p).toFixed(1);
   const parts = [`bench ${name}`, `events/s=${Math.round(offered)}`, `MB/s=${((offered * 100) / 1e6).toFixed(1)}`, `rss_mb=${agentRss}`,
