@@ -243,7 +243,7 @@ function getJson(port: number): Promise<any> {
 
 /** Waits until a node's HTTP server says where it listens (it binds a port the kernel picks). */
 async function waitHttp(p: Proc): Promise<void> {
-  p.httpPort = Number((await waitLog(p, /HTTP status listening url=http:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
+  p.httpPort = Number((await waitLog(p, /HTTP status listening url=https?:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
 }
 
 /** The highest line number already in the app log, so a second run goes on counting. */

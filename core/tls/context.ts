@@ -160,7 +160,7 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
   /**
    * What a SIGHUP does for TLS: reload, log the outcome (a failure keeps the old material and is
    * rethrown, so the reload registry reports it too); warns when the certificate expires within
-   * two weeks. Register it with the process's one reload registry (settings.ts `openTls` does).
+   * two weeks. Register it with the process's ProcessSignals (core/signals.ts): `signals.onReload('tls', ...)`.
    */
   reloadHandler(logger: Logger): { keys: readonly never[]; reload(): void } {
     this.warnIfExpiring(logger);

@@ -9,7 +9,7 @@ export {
   PeerRefusedError, type PeerIdentity, type PeerRole, READ_ROLES, REJECT_REASONS, type RejectReason, rejectCounter, requireRole, ROLES,
 } from './identity';
 export { GrpcPeers } from './peers';
-export { INSECURE_WARNING, openTls, PROCESS_RELOADS, type ReloadRegistry, TLS_MODES, type TlsMode, type TlsSettings } from './settings';
+export { INSECURE_WARNING, openTls, TLS_MODES, type TlsMode, type TlsSettings } from './settings';
 export { AdminToken, newAdminToken, TOKEN_IDENTITY } from './token';
 export { type ClientTlsFiles, personCredentials } from './client';
 export { answerRefusal, authorizeRequest, createGuardedServer, type HttpGuard, schemeOf } from './http';

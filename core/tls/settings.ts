@@ -7,7 +7,6 @@
  * as plaintext, so the decision is made once, here, in each composition root.
  */
 import type { Logger } from '../logger';
-import { onReload } from '../reload';
 import { TlsConfigError, TlsContext } from './context';
 import type { PeerRole } from './identity';
 
@@ -23,28 +22,17 @@ export interface TlsSettings {
   adminTokenFile?: string;
 }
 
-/** The process's one registry of SIGHUP reload handlers (its shape: name, keys, reload). */
-export interface ReloadRegistry {
-  onReload(name: string, handler: { keys: readonly never[]; reload(): void }): () => void;
-}
-
-/** The process-wide registry of core/reload.ts, for roots that have no registry of their own. */
-export const PROCESS_RELOADS: ReloadRegistry = { onReload: (_name, handler) => onReload(() => handler.reload()) };
-
 /** The warning every start in insecure mode logs. */
 export const INSECURE_WARNING = 'TLS is OFF (tls.mode = insecure): anyone who can reach this process\'s ports can read and change what it holds. Use it only on a trusted test machine.';
 
 /**
  * Opens the process's TLS (or returns undefined in insecure mode, after the warning). `roles` are
  * the roles this process's own certificate may have; `name`, when given, must be its name.
- * Watches SIGHUP for new certificates. Throws TlsConfigError with what to do.
+ * Throws TlsConfigError with what to do. The composition root registers
+ * `ctx.reloadHandler(logger)` with its core/signals.ts ProcessSignals, so SIGHUP reloads the
+ * certificates with the site config.
  */
-export function openTls(
-  settings: TlsSettings,
-  logger: Logger,
-  own: { roles: readonly PeerRole[]; name?: string },
-  reloads: ReloadRegistry = PROCESS_RELOADS,
-): TlsContext | undefined {
+export function openTls(settings: TlsSettings, logger: Logger, own: { roles: readonly PeerRole[]; name?: string }): TlsContext | undefined {
   if (settings.mode === 'insecure') {
     logger.warn(INSECURE_WARNING);
     return undefined;
@@ -56,7 +44,6 @@ export function openTls(
   }
   const ctx = TlsContext.load({ ca: settings.ca!, cert: settings.cert!, key: settings.key! });
   ctx.requireOwn(own.roles, own.name);
-  reloads.onReload('tls', ctx.reloadHandler(logger.child({ component: 'tls' })));
   logger.info('TLS on.', { identity: `${ctx.identity.role}/${ctx.identity.name}`, notAfter: ctx.notAfter.toISOString() });
   return ctx;
 }

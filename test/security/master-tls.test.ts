@@ -8,11 +8,13 @@ import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import { channelCredentialsFor, MASTER_ROLES, type PeerRole, personCredentials, TlsContext } from '../../core/tls';
 import { serviceDefinition } from '../../proto';
 import { httpGet, spawnFlume, tempDir } from '../harness/procs';
 import { TestCerts, testsInsecure } from '../harness/tls';
+import { renew } from '../../deploy/certs';
 import { AdminClient, type MasterProc, startMasterProc } from '../master/helpers';
 
 const certs = TestCerts.shared();
@@ -157,3 +159,24 @@ function writeToken(text: string): string {
   fs.writeFileSync(file, `${text}\n`);
   return file;
 }
+
+test('SIGHUP reloads a renewed certificate: new connections get it, without a restart', { skip: skipIfInsecure() }, async () => {
+  const peerCert = (): Promise<string> => new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: master.grpcPort, ALPNProtocols: ['h2'], ...TlsContext.load(certs.files('admin', 'alice')).clientOptions(['master']) }, () => {
+      resolve(socket.getPeerCertificate().valid_to);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+  const before = await peerCert();
+  renew(certs.dir, { role: 'master', name: 'master' }, { days: 30 });
+  const mark = master.proc.output().length;
+  process.kill(master.proc.pid, 'SIGHUP');
+  await master.proc.waitForLine(/Reloaded TLS certificates\./, 10_000, mark);
+  const after = await peerCert();
+  assert.notEqual(after, before, 'a new connection sees the renewed certificate');
+  assert.ok(new Date(after).getTime() < Date.now() + 31 * 24 * 3600 * 1000, `valid to ${after}: the 30-day certificate`);
+  const admin = new AdminClient(master.address, as('admin', 'alice'));
+  assert.ok((await admin.info()).id, 'the same process answers');
+  admin.close();
+});
