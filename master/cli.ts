@@ -10,7 +10,7 @@ import { createLogger, type LogFormat } from '../core/logger';
 import { DirLock } from '../core/lock';
 import { ProcessSignals } from '../core/signals';
 import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand, type SiteConfig, tlsSettings } from '../core/site-config';
-import { AdminToken, openTls } from '../core/tls';
+import { AdminToken, openTls, TlsContext } from '../core/tls';
 import { VERSION } from '../core/version';
 import { MASTER_DEFAULTS, startMaster, type MasterOptions, type RunningMaster } from './master';
 
@@ -125,7 +125,9 @@ program
       if (options.zk === undefined) DirLock.acquire(options.data, logger);
       // TLS before anything listens: mutual TLS unless tls.mode = insecure (which warns); the
       // certificates and the admin token are reloaded at SIGHUP with the site config.
-      const tlsOptions = tlsSettings(site);
+      // --tls-ca/--tls-cert/--tls-key (files) win over the site config's tls.* keys.
+      const flagFiles = options.tls instanceof TlsContext ? undefined : options.tls;
+      const tlsOptions = { ...tlsSettings(site), ...(flagFiles ? { mode: 'mtls' as const, ...flagFiles } : {}) };
       options.tls = openTls(tlsOptions, logger, { roles: ['master'] });
       if (options.tls) signals.onReload('tls', options.tls.reloadHandler(logger.child({ component: 'tls' })));
       if (tlsOptions.adminTokenFile !== undefined) {
