@@ -7,6 +7,7 @@
 import type { Batch, Channel } from './channel';
 import type { Logger } from './logger';
 import type { ListenerLimits } from './limits';
+import type { TlsContext } from './tls/context';
 
 /** Counters every component keeps under the same names (core/metrics.ts exports them). */
 export interface ComponentCounters {
@@ -37,6 +38,8 @@ export interface ComponentContext {
   chains?: ChainSource;
   /** What a listener holds its clients to (the node's site config); absent: the defaults. */
   limits?: ListenerLimits;
+  /** The node's mutual TLS (core/tls) for its listeners and clients; absent: insecure mode. */
+  tls?: TlsContext;
 }
 
 /**

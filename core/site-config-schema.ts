@@ -203,6 +203,11 @@ export const SCHEMA = {
   'limits.idle_timeout_ms': def(millis(1_000, 86_400_000), LISTENER_LIMIT_DEFAULTS.idleTimeoutMs, 'A connection of a push source that sends nothing for this long is closed.'),
   'limits.message_timeout_ms': def(millis(100, 3_600_000), LISTENER_LIMIT_DEFAULTS.messageTimeoutMs, 'A message (or HTTP request headers) begun but not finished within this long closes its connection.'),
   'limits.buffered_bytes': def(bytes, LISTENER_LIMIT_DEFAULTS.bufferedBytes, 'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.'),
+  'tls.mode': def(oneOf(['mtls', 'insecure'] as const), 'mtls', 'mtls: every port speaks TLS with client certificates from the cluster CA (flume-certs); insecure: plaintext, logged as a warning at every start.'),
+  'tls.ca': opt(path, 'The cluster CA certificate (PEM).', 'none (needed unless tls.mode = insecure)'),
+  'tls.cert': opt(path, 'This process\'s certificate (PEM), naming its role and name (flume-certs issue).', 'none (needed unless tls.mode = insecure)'),
+  'tls.key': opt(path, 'The private key of tls.cert (PEM).', 'none (needed unless tls.mode = insecure)'),
+  'tls.admin_token_file': opt(path, 'Master: a file holding an admin bearer token that stands in for an admin certificate (flume-certs token).', 'none: admin certificates only'),
   'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
   'log.format': def(oneOf(LOG_FORMATS), 'text', 'Format of log lines: text (for people, fields as logfmt), logfmt (one logfmt record a line) or json (one object a line).'),
 } satisfies Record<string, KeyDef<unknown>>;

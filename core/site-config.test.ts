@@ -236,7 +236,7 @@ test('the reference lists every key with its environment name; the example parse
   const { config, origins } = loadSiteConfigDetailed({ file, env: {} });
   assert.deepEqual(config, loadSiteConfig({ env: {} }));
   const fromFile = SITE_KEYS.filter((k) => origins[k] !== 'default');
-  const commentedOut = ['master.id', 'zookeeper.chroot', 'node.name', 'node.data_dir', 'node.http_port'];
+  const commentedOut = ['master.id', 'zookeeper.chroot', 'node.name', 'node.data_dir', 'node.http_port', 'tls.ca', 'tls.cert', 'tls.key', 'tls.admin_token_file'];
   assert.deepEqual(fromFile.sort(), SITE_KEYS.filter((k) => !commentedOut.includes(k)).sort());
   // Each commented-out key is there to uncomment.
   for (const key of commentedOut) assert.ok(exampleSiteConfig().includes(`\n# ${key} =\n`), key);

@@ -262,6 +262,11 @@ export function nodeSettings(c: SiteConfig) {
   };
 }
 
+/** What core/tls `openTls` takes. */
+export function tlsSettings(c: SiteConfig) {
+  return { mode: c['tls.mode'], ca: c['tls.ca'], cert: c['tls.cert'], key: c['tls.key'], adminTokenFile: c['tls.admin_token_file'] };
+}
+
 /** `zookeeper.connect` + `zookeeper.chroot` as one connect string; undefined: no ZooKeeper. */
 export function zkConnectString(config: SiteConfig): string | undefined {
   if (config['zookeeper.connect'] === '') return undefined;

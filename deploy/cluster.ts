@@ -15,13 +15,20 @@
  * closed), a closed stdout pipe (`npm run cluster | head`) and an uncaught exception all stop
  * every process in order; and a watchdog process (`startReaper`) stops them if the launcher
  * itself is killed with SIGKILL.
+ *
+ * Every port speaks mutual TLS: the first run creates a CA and one certificate per process under
+ * `data/cluster/certs/` (deploy/certs.ts), later runs reuse them. `--insecure` (or
+ * FLUME_CLUSTER_INSECURE=1) runs everything in plaintext instead, and every process warns about it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_COLLECTOR_PORT, DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from '../core/ports';
+import { NODE_ROLES, type PeerRole, TlsContext } from '../core/tls';
+import { ensureCerts, type IssuedFiles, tlsEnv } from './certs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BASE = path.resolve(process.env.FLUME_CLUSTER_DIR ?? path.join(ROOT, 'data'));
@@ -30,6 +37,34 @@ const LOGS = path.join(STATE, 'logs');
 const STORAGE = path.join(BASE, 'logs');
 const APP_LOG = path.join(STATE, 'app.log');
 const LINES_PER_SECOND = Number(process.env.FLUME_CLUSTER_RATE ?? 2000);
+const CERTS = path.join(STATE, 'certs');
+const INSECURE = process.argv.includes('--insecure') || process.env.FLUME_CLUSTER_INSECURE === '1';
+
+/** The processes' identities; each gets a certificate on first start. */
+const IDENTITIES: Array<{ role: PeerRole; name: string }> = [
+  { role: 'master', name: 'master' }, { role: 'collector', name: 'collector1' },
+  { role: 'agent', name: 'agent-tail' }, { role: 'agent', name: 'agent-syslog' }, { role: 'admin', name: 'operator' },
+];
+
+/** The cluster's certificates (made on first start), or null in insecure mode. */
+function clusterCerts(): Map<string, IssuedFiles> | null {
+  if (INSECURE) return null;
+  const fresh = !fs.existsSync(path.join(CERTS, 'ca.crt'));
+  const certs = ensureCerts(CERTS, IDENTITIES);
+  if (fresh) console.log(`Created the cluster CA and certificates in ${CERTS}/`);
+  return certs;
+}
+
+let certs: Map<string, IssuedFiles> | null = null;
+/** HTTPS client options of the launcher (the operator's admin certificate). */
+let httpsOptions: https.RequestOptions | null = null;
+
+/** What a process of `name` needs in its environment: its TLS files, or insecure mode. */
+function tlsEnvOf(name: string): Record<string, string> {
+  if (!certs) return { FLUME_TLS_MODE: 'insecure' };
+  const id = IDENTITIES.find((i) => i.name === name)!;
+  return tlsEnv(certs.get(`${id.role}/${id.name}`)!);
+}
 
 interface Proc {
   name: string;
@@ -101,7 +136,7 @@ function start(name: string, bin: string, args: string[]): Proc {
   // Its own process group: Ctrl-C reaches the launcher only, which stops the others in order.
   // FLUME_BUILD=never: `npm run cluster` has just built; four processes need not check again.
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', bin), ...args], {
-    stdio: ['ignore', log, log], detached: true, env: { ...process.env, FLUME_BUILD: 'never' },
+    stdio: ['ignore', log, log], detached: true, env: { ...process.env, FLUME_BUILD: 'never', ...tlsEnvOf(name) },
   });
   fs.closeSync(log);
   watchChild(child.pid!);
@@ -189,7 +224,8 @@ async function waitActive(nodes: Proc[], timeoutMs: number): Promise<void> {
 
 function getJson(port: number): Promise<any> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/status', timeout: 800 }, (res) => {
+    const get = httpsOptions ? https.get : http.get;
+    const req = get({ host: '127.0.0.1', port, path: '/status', timeout: 800, ...httpsOptions }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => {
@@ -207,7 +243,7 @@ function getJson(port: number): Promise<any> {
 
 /** Waits until a node's HTTP server says where it listens (it binds a port the kernel picks). */
 async function waitHttp(p: Proc): Promise<void> {
-  p.httpPort = Number((await waitLog(p, /HTTP status listening url=http:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
+  p.httpPort = Number((await waitLog(p, /HTTP status listening url=https?:\/\/127\.0\.0\.1:(\d+)\/status/))[1]);
 }
 
 /** The highest line number already in the app log, so a second run goes on counting. */
@@ -272,6 +308,15 @@ async function main(): Promise<void> {
   if (process.argv.includes('--clean')) fs.rmSync(BASE, { recursive: true, force: true });
   fs.mkdirSync(LOGS, { recursive: true });
   fs.mkdirSync(STORAGE, { recursive: true });
+  try {
+    certs = clusterCerts();
+  } catch (err) {
+    console.error(`cluster: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  const operator = certs?.get('admin/operator');
+  if (operator) httpsOptions = TlsContext.load(operator).clientOptions(['master', ...NODE_ROLES]);
+  const shellTls = operator ? ['--ca', operator.ca, '--cert', operator.cert, '--key', operator.key] : ['--insecure'];
   const resumed = lastLineNumber();
   const collectorPort = await offerPort(DEFAULT_COLLECTOR_PORT);
   const syslogPort = await offerPort(5140);
@@ -349,7 +394,7 @@ async function main(): Promise<void> {
     if (configured) {
       await waitActive([collector, ...agents], 60_000);
     } else {
-      const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), '-q', '-c', master, '-s', script], {
+      const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), ...shellTls, '-q', '-c', master, '-s', script], {
         encoding: 'utf8', env: { ...process.env, FLUME_BUILD: 'never' },
       });
       if (setup.status !== 0) throw new Error(`${setup.stdout}${setup.stderr}`);
@@ -360,9 +405,12 @@ async function main(): Promise<void> {
   }
   stopGenerator = startGenerator();
 
-  console.log(`Local Flume cluster is up (master, collector1, agent-tail, agent-syslog).
-  status page   http://127.0.0.1:${m.httpPort}/
-  admin shell   npx flume-shell -c ${master}      (try: getnodestatus, getconfigs)
+  const statusLine = operator
+    ? `curl --cacert ${operator.ca} --cert ${operator.cert} --key ${operator.key} https://127.0.0.1:${m.httpPort}/status`
+    : `http://127.0.0.1:${m.httpPort}/   (TLS OFF: --insecure)`;
+  console.log(`Local Flume cluster is up (master, collector1, agent-tail, agent-syslog), ${operator ? `mutual TLS on every port (certificates in ${CERTS}/)` : 'WITHOUT TLS'}.
+  status        ${statusLine}
+  admin shell   npx flume-shell ${shellTls.join(' ')} -c ${master}      (try: getnodestatus, getconfigs)
   stored data   ${STORAGE}/   (files are .tmp until their 10 s roll closes)
   app log       ${APP_LOG}   (${LINES_PER_SECOND} lines/s, tailed by agent-tail)
   send syslog   logger -n 127.0.0.1 -P ${syslogPort} -T --rfc5424 "hello from logger"

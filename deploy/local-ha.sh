@@ -13,9 +13,13 @@
 #
 # Every port is a free one picked at start. Everything lives under ${FLUME_HA_DIR:-./.ha}:
 #   run/*.pid  logs/*.log  zk/N/  masters/N/  nodes/NAME/  gen/  data/ (storage)  ports.env
+# Every port speaks mutual TLS: the first start creates a CA and a certificate per process in
+# certs/ (bin/flume-certs), later starts reuse them; FLUME_HA_INSECURE=1 runs without TLS (every
+# process then warns). The shell line printed by status carries the operator's admin certificate.
 # Needs: `npm run build` done, java and the `zookeeper` package (apt-get install -y zookeeper).
 # Environment: FLUME_HA_DIR, FLUME_HA_GRACE (seconds per tier before KILL, default 20),
-# FLUME_HA_TIMEOUT (seconds to wait for each step of start, default 90), NODE (node binary).
+# FLUME_HA_TIMEOUT (seconds to wait for each step of start, default 90), NODE (node binary),
+# FLUME_HA_INSECURE=1 (no TLS).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +37,15 @@ mkdir -p "$HA"
 HA="$(cd "$HA" && pwd)"
 RUN="$HA/run"
 LOGS="$HA/logs"
+CERTS="$HA/certs"
+INSECURE="${FLUME_HA_INSECURE:-0}"
+
+# The environment of a process with identity ROLE NAME: its certificate (issued on first use), or insecure mode.
+tls_env() {
+  if [[ "$INSECURE" == 1 ]]; then echo "FLUME_TLS_MODE=insecure"; return; fi
+  [[ -f "$CERTS/$1-$2.crt" ]] || "$NODE" "$ROOT/bin/flume-certs.js" --dir "$CERTS" issue "$1" "$2" >/dev/null || die "could not issue a certificate for $1 $2"
+  echo "FLUME_TLS_CA=$CERTS/ca.crt FLUME_TLS_CERT=$CERTS/$1-$2.crt FLUME_TLS_KEY=$CERTS/$1-$2.key"
+}
 
 say() { printf 'local-ha: %s\n' "$*"; }
 die() { printf 'local-ha: %s\n' "$*" >&2; exit 1; }
@@ -86,15 +99,21 @@ zk_ready() { # port: `srvr` prints Mode: once the ensemble has a leader (ruok an
   timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf srvr >&3; cat <&3' _ "$1" 2>/dev/null | grep -q '^Mode:'
 }
 
-http_ok() { # url: answers 200
-  "$NODE" -e '
-    require("node:http").get(process.argv[1], { timeout: 2000 }, (r) => process.exit(r.statusCode === 200 ? 0 : 1))
+http_ok() { # url: answers 200 (over HTTPS with the operator's certificate, unless insecure)
+  env $(tls_env admin operator) "$NODE" -e '
+    const fs = require("node:fs"); const e = process.env; const url = process.argv[1];
+    const tls = e.FLUME_TLS_CERT ? { ca: fs.readFileSync(e.FLUME_TLS_CA), cert: fs.readFileSync(e.FLUME_TLS_CERT), key: fs.readFileSync(e.FLUME_TLS_KEY) } : {};
+    require(e.FLUME_TLS_CERT ? "node:https" : "node:http").get(e.FLUME_TLS_CERT ? url.replace(/^http:/, "https:") : url, { timeout: 2000, ...tls }, (r) => process.exit(r.statusCode === 200 ? 0 : 1))
       .on("error", () => process.exit(1)).on("timeout", () => process.exit(1));' "$1"
+}
+
+shell_tls() { # the shell's TLS flags (the operator's admin certificate)
+  if [[ "$INSECURE" == 1 ]]; then echo "--insecure"; else echo "--ca $CERTS/ca.crt --cert $CERTS/admin-operator.crt --key $CERTS/admin-operator.key"; fi
 }
 
 shell() { # master port, then shell arguments
   local port="$1"; shift
-  "$NODE" "$ROOT/bin/flume-shell.js" -c "127.0.0.1:$port" "$@"
+  "$NODE" "$ROOT/bin/flume-shell.js" $(shell_tls) -c "127.0.0.1:$port" "$@"
 }
 
 all_names() {
@@ -119,6 +138,11 @@ start() {
   mkdir -p "$RUN" "$LOGS" "$HA/gen" "$HA/data"
   # A fresh cluster each time: old ZooKeeper state and node channels would replay an old run.
   rm -rf "$HA/zk" "$HA/masters" "$HA/nodes" "$HA/gen"/* "$RUN"/*.pid
+  if [[ "$INSECURE" != 1 ]]; then
+    [[ -f "$CERTS/ca.crt" ]] || say "creating the cluster CA and certificates in $CERTS"
+    "$NODE" "$ROOT/bin/flume-certs.js" --dir "$CERTS" init >/dev/null || die "could not create the CA in $CERTS"
+    tls_env admin operator >/dev/null
+  fi
 
   local -a p
   read -r -a p <<<"$(free_ports 22)"
@@ -163,7 +187,7 @@ CFG
   say "starting three masters on gRPC ports ${mp[*]}"
   for n in "${MASTERS[@]}"; do
     mkdir -p "$HA/masters/$n"
-    launch "master$n" "$NODE" "$ROOT/bin/flume-master.js" start --zk "$connect" --id "m$n" --host 127.0.0.1 \
+    launch "master$n" env $(tls_env master "m$n") "$NODE" "$ROOT/bin/flume-master.js" start --zk "$connect" --id "m$n" --host 127.0.0.1 \
       --port "${mp[n-1]}" --http-port "${mh[n-1]}" --data "$HA/masters/$n"
   done
   for n in "${MASTERS[@]}"; do wait_until "master $n" "master$n" http_ok "http://127.0.0.1:${mh[n-1]}/status"; done
@@ -175,7 +199,7 @@ CFG
     local name="${names[i]}" role=agent
     [[ "$name" == coll* ]] && role=collector
     mkdir -p "$HA/nodes/$name"
-    launch "$name" "$NODE" "$ROOT/bin/flume-node.js" --role "$role" --master "$masters" -n "$name" \
+    launch "$name" env $(tls_env "$role" "$name") "$NODE" "$ROOT/bin/flume-node.js" --role "$role" --master "$masters" -n "$name" \
       --data "$HA/nodes/$name" --http-port "${nh[i]}"
   done
   for i in "${!names[@]}"; do wait_until "node ${names[i]}" "${names[i]}" http_ok "http://127.0.0.1:${nh[i]}/status"; done
@@ -255,11 +279,13 @@ status() {
   }
   echo "Flume local HA cluster under $HA"
   for n in 1 2 3; do show "zk$n" "ZooKeeper 127.0.0.1:${zk[n-1]}"; done
-  for n in "${MASTERS[@]}"; do show "master$n" "gRPC 127.0.0.1:${mp[n-1]}  status page http://127.0.0.1:${mh[n-1]}/"; done
-  for i in "${!nn[@]}"; do show "${nn[i]}" "http://127.0.0.1:${nh[i]}/status"; done
+  local scheme=https
+  [[ "$INSECURE" == 1 ]] && scheme=http
+  for n in "${MASTERS[@]}"; do show "master$n" "gRPC 127.0.0.1:${mp[n-1]}  status page $scheme://127.0.0.1:${mh[n-1]}/"; done
+  for i in "${!nn[@]}"; do show "${nn[i]}" "$scheme://127.0.0.1:${nh[i]}/status"; done
   show gen "writes $HA/gen/agent{1,2,3}.log"
   echo "$up of $total processes running."
-  echo "Shell:   node $ROOT/bin/flume-shell.js -c 127.0.0.1:${mp[0]},127.0.0.1:${mp[1]},127.0.0.1:${mp[2]}"
+  echo "Shell:   node $ROOT/bin/flume-shell.js $(shell_tls) -c 127.0.0.1:${mp[0]},127.0.0.1:${mp[1]},127.0.0.1:${mp[2]}"
   echo "Storage: $HA/data    Logs: $LOGS    Flow: $HA/flow-collectors.flume $HA/flow-agents.flume"
 }
 

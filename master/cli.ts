@@ -9,7 +9,8 @@ import { ValidationError } from '../core/errors';
 import { createLogger, type LogFormat } from '../core/logger';
 import { DirLock } from '../core/lock';
 import { ProcessSignals } from '../core/signals';
-import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
+import { MASTER_FLAG_KEYS, masterSettings, siteConfigFromCommand, type SiteConfig, tlsSettings } from '../core/site-config';
+import { AdminToken, openTls, TlsContext } from '../core/tls';
 import { VERSION } from '../core/version';
 import { MASTER_DEFAULTS, startMaster, type MasterOptions, type RunningMaster } from './master';
 
@@ -122,6 +123,19 @@ program
     try {
       // One master per embedded store (core/lock.ts); with ZooKeeper the data dir holds no state.
       if (options.zk === undefined) DirLock.acquire(options.data, logger);
+      // TLS before anything listens: mutual TLS unless tls.mode = insecure (which warns); the
+      // certificates and the admin token are reloaded at SIGHUP with the site config.
+      // --tls-ca/--tls-cert/--tls-key (files) win over the site config's tls.* keys.
+      const flagFiles = options.tls instanceof TlsContext ? undefined : options.tls;
+      const tlsOptions = { ...tlsSettings(site), ...(flagFiles ? { mode: 'mtls' as const, ...flagFiles } : {}) };
+      options.tls = openTls(tlsOptions, logger, { roles: ['master'] });
+      if (options.tls) signals.onReload('tls', options.tls.reloadHandler(logger.child({ component: 'tls' })));
+      if (tlsOptions.adminTokenFile !== undefined) {
+        if (!options.tls) throw new Error('tls.admin_token_file needs TLS: a bearer token is never accepted over plaintext');
+        const token = new AdminToken(tlsOptions.adminTokenFile);
+        options.adminToken = token;
+        signals.onReload('admin-token', token.reloadHandler(logger.child({ component: 'tls' })));
+      }
       master = await startMaster(options, logger);
       if (stopping) {
         await master.stop();

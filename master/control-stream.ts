@@ -84,6 +84,8 @@ export interface ControlStreamsDeps {
   metrics: MasterMetrics;
   masterId: () => string;
   logger: Logger;
+  /** With TLS: throws unless the stream's certificate names the node it reports for. */
+  authorizeNode?: (call: { getPeer(): string }, physical: string) => void;
 }
 
 export class ControlStreams {
@@ -174,7 +176,10 @@ export class ControlStreams {
       const m = this.reportType.decode(bytes) as unknown as Decoded;
       const s = m.status;
       if (!s?.physical) throw new Error('a NodeReport must name its physical node');
-      if (!stream.physical) this.bind(stream, s.physical);
+      if (!stream.physical) {
+        this.deps.authorizeNode?.(stream.call, s.physical);
+        this.bind(stream, s.physical);
+      }
       else if (s.physical !== stream.physical) throw new Error(`this stream belongs to ${stream.physical}, not ${s.physical}`);
       const logical = new Array<LogicalStatus>(s.logical.length);
       for (let i = 0; i < s.logical.length; i++) {

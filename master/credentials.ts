@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
+import { serverCredentialsFor, TlsContext } from '../core/tls';
 
 /** PEM files of one process's TLS identity and of the CA it trusts. */
 export interface TlsFiles {
@@ -13,7 +14,8 @@ export interface TlsFiles {
   key: string;
 }
 
-export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
+export function serverCredentials(tls: TlsFiles | TlsContext | undefined): grpc.ServerCredentials {
+  if (tls instanceof TlsContext) return serverCredentialsFor(tls);
   if (!tls) return grpc.ServerCredentials.createInsecure();
   return grpc.ServerCredentials.createSsl(fs.readFileSync(tls.ca), [{ cert_chain: fs.readFileSync(tls.cert), private_key: fs.readFileSync(tls.key) }], true);
 }

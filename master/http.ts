@@ -4,9 +4,13 @@
  *
  * While the store is not known current (ZooKeeper session lost) `/status` answers 503 and the
  * page says so instead of showing data that may be stale.
+ *
+ * With TLS (`guard`) the server is HTTPS and every path needs an admin or read-only certificate,
+ * or the admin bearer token (core/tls/http.ts); others get 401/403 with the reason.
  */
 import * as http from 'node:http';
 import { listen } from '../core/listen';
+import { answerRefusal, authorizeRequest, createGuardedServer, type HttpGuard } from '../core/tls/http';
 import type { Logger } from '../core/logger';
 import type { MasterMetrics } from './metrics';
 import type { NodeTable } from './nodes';
@@ -20,6 +24,8 @@ export interface StatusDeps {
   metrics: MasterMetrics;
   masterId: string;
   logger: Logger;
+  /** HTTPS, and who may read: admin or read-only certificates, or the admin token (absent: plain HTTP). */
+  guard?: HttpGuard;
 }
 
 interface StatusDocument {
@@ -100,7 +106,7 @@ export class StatusServer {
   private readonly server: http.Server;
 
   constructor(private readonly deps: StatusDeps) {
-    this.server = http.createServer((req, res) => {
+    this.server = createGuardedServer(deps.guard ?? {}, (req, res) => {
       this.handle(req, res).catch((err) => {
         deps.logger.warn('HTTP request failed.', { url: req.url, error: (err as Error).message });
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -122,6 +128,12 @@ export class StatusServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
+    try {
+      authorizeRequest(this.deps.guard ?? {}, req, `read ${url.pathname}`);
+    } catch (err) {
+      answerRefusal(res, err);
+      return;
+    }
     this.deps.metrics.leader.set(this.deps.store.isLeader ? 1 : 0);
     this.deps.metrics.fresh.set(this.deps.store.fresh ? 1 : 0);
     if (url.pathname === '/metrics') {

@@ -14,6 +14,9 @@ import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
 import { CONTROL_KEEPALIVE } from './control-stream';
 import { serverCredentials, type TlsFiles } from './credentials';
+import { applyServerWindow } from '../core/grpc/tuning';
+import { type AdminToken, countRefusal, GrpcPeers, requireRole, TlsContext } from '../core/tls';
+import { checkNodeName, rolesOf } from './authz';
 import { watchProtocolErrors } from './protocol-errors';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
@@ -50,7 +53,9 @@ export interface MasterOptions {
   /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
   signals?: ProcessSignals;
   /** Mutual TLS on the gRPC port; none: plaintext. */
-  tls?: TlsFiles;
+  tls?: TlsFiles | TlsContext;
+  /** The admin bearer token, standing in for an admin certificate (TLS only). */
+  adminToken?: AdminToken;
 }
 
 export const MASTER_DEFAULTS = {
@@ -82,16 +87,34 @@ function bindGrpc(server: grpc.Server, host: string, port: number, credentials: 
 export async function startMaster(options: MasterOptions, logger: Logger): Promise<RunningMaster> {
   const metrics = new MasterMetrics(new Metrics());
   const nodes = new NodeTable({ heartbeatMs: options.heartbeatMs, lostAfterMs: options.heartbeatMs * options.lostAfter });
+  // With TLS, every call is authorized by role before its handler (master/authz.ts), and a node
+  // reports only as itself; refusals are counted on the `tls` component.
+  const tls = options.tls instanceof TlsContext ? options.tls : undefined;
+  let tlsCounters: ReturnType<typeof metrics.metrics.component> | undefined;
+  const counting = { add: (name: string, n?: number) => tlsCounters?.add(name, n) };
+  const peers = tls ? new GrpcPeers(counting) : undefined;
   const server = new grpc.Server({
     'grpc.keepalive_time_ms': CONTROL_KEEPALIVE.serverTimeMs,
     'grpc.keepalive_timeout_ms': CONTROL_KEEPALIVE.serverTimeoutMs,
+    ...(peers ? { interceptors: [peers.interceptor(rolesOf, options.adminToken)] } : {}),
   });
+  const trackPeers = peers ? applyServerWindow(server, { raiseWindow: false }, (s: import('node:http2').ServerHttp2Session | null) => { if (s) peers.track(s); }) : () => undefined;
 
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.
-  const deps: ServiceDeps = { store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '' };
+  const deps: ServiceDeps = {
+    store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '',
+    authorizeNode: peers ? (call, physical) => {
+      try {
+        checkNodeName(requireRole(peers.of(call), ['agent', 'collector'], 'report as a node'), physical);
+      } catch (err) {
+        throw countRefusal(counting, err);
+      }
+    } : undefined,
+  };
   const control = addMasterServices(server, deps);
   const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
+  trackPeers();
   const grpcLogger = logger.child({ component: 'master.grpc' });
   watchProtocolErrors(server, (peer, err) => {
     metrics.connectionError();
@@ -149,7 +172,11 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   }, options.heartbeatMs);
   sweep.unref();
 
-  const http = new StatusServer({ ...deps, store, masterId: id, logger: logger.child({ component: 'master.http' }) });
+  tlsCounters = metrics.metrics.component(id, 'tls');
+  const http = new StatusServer({
+    ...deps, store, masterId: id, logger: logger.child({ component: 'master.http' }),
+    guard: { tls, adminToken: options.adminToken, counters: counting },
+  });
   let httpPort: number;
   try {
     httpPort = await http.listen(options.httpPort, options.host);

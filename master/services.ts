@@ -31,6 +31,8 @@ export interface ServiceDeps {
   metrics: MasterMetrics;
   logger: Logger;
   masterId: string;
+  /** With TLS: throws unless the call's certificate names `physical` (master/authz.ts); absent: no check. */
+  authorizeNode?: (call: { getPeer(): string }, physical: string) => void;
 }
 
 class UnknownCommandError extends FlumeError {
@@ -181,12 +183,21 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Contr
   };
   const control = new ControlStreams({
     store: () => deps.store, nodes, chains, metrics, masterId: () => deps.masterId, logger: deps.logger.child({ component: 'master.control' }),
+    authorizeNode: deps.authorizeNode,
   });
 
   const heartbeat = heartbeatHandler(ready, nodes, metrics);
   server.addService(serviceDefinition('Master', ['Heartbeat', 'Control']), {
     Control: control.handler,
-    Heartbeat: unary(heartbeat),
+    Heartbeat: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      try {
+        deps.authorizeNode?.(call, physicalOf(call.request));
+      } catch (err) {
+        callback(toStatus(err));
+        return;
+      }
+      unary(heartbeat)(call, callback);
+    },
     GetConfigs: unary((req: WireConfigRequest) => {
       const state = ready().view().state;
       const names = req.logical.length > 0 ? req.logical : logicalNodesOf(state, req.physical);

@@ -21,7 +21,8 @@ import { tryParseSpec } from '../core/spec/parser';
 import { DirLock } from '../core/lock';
 import { ProcessSignals } from '../core/signals';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
-import { loadSiteConfig, loadSiteConfigDetailed, NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand, type SiteConfig } from '../core/site-config';
+import { loadSiteConfig, loadSiteConfigDetailed, NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand, type SiteConfig, tlsSettings } from '../core/site-config';
+import { openTls, type TlsContext, type TlsSettings } from '../core/tls';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
@@ -57,6 +58,8 @@ interface RunOptions {
   conf?: string;
   /** From the site config: what configs may do to this host (node.allow_exec, node.read_paths). */
   hostAccess?: HostAccessPolicy;
+  /** From the site config: tls.* (mutual TLS, or insecure on purpose). */
+  tls?: TlsSettings;
 }
 
 /** What a running physical node is made of; master mode receives it to drive the manager. */
@@ -70,6 +73,8 @@ export interface NodeRuntime {
   http: StatusServer | null;
   /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
   signals: ProcessSignals;
+  /** Mutual TLS of this node (absent: insecure mode). */
+  tls?: TlsContext;
   /** Run before the logical nodes close on shutdown (the master link stops first). */
   onStop: Array<() => Promise<void>>;
 }
@@ -143,8 +148,16 @@ async function run(o: RunOptions): Promise<number> {
     return EXIT_PROBLEMS;
   }
   const host = os.hostname();
-  const physicalNode = o.name ?? host;
   const logger = createLogger({ process: 'flume-node', level: o.logLevel, format: o.logFormat });
+  // Identity comes from the certificate: without --name the node takes its certificate's name.
+  let tls: TlsContext | undefined;
+  try {
+    tls = openTls(o.tls ?? { mode: 'mtls' }, logger, { roles: ['agent', 'collector'], name: o.name });
+  } catch (err) {
+    console.error(`flume-node: ${(err as Error).message}`);
+    return EXIT_PROBLEMS;
+  }
+  const physicalNode = o.name ?? tls?.identity.name ?? host;
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
   const registry = defaultRegistry(loadPlugins(o.plugin), o.hostAccess ?? DEFAULT_HOST_ACCESS);
@@ -172,13 +185,13 @@ async function run(o: RunOptions): Promise<number> {
   }
 
   const manager = new LogicalNodeManager({
-    registry, metrics, logger, physicalNode, host,
+    registry, metrics, logger, physicalNode, host, tls,
     dataRoot,
     nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels },
   });
   const started = Date.now();
   const http = o.httpPort === undefined ? null : await StatusServer.start({
-    port: Number(o.httpPort), host: o.httpHost, metrics, logger,
+    port: Number(o.httpPort), host: o.httpHost, metrics, logger, guard: { tls, counters: metrics.component(physicalNode, 'tls') },
     status: () => ({ physicalNode, host, version: VERSION, uptimeMs: Date.now() - started, mode: o.standalone ? 'standalone' : 'master', nodes: manager.status() }),
   });
   let resolveDone: (code: number) => void = () => undefined;
@@ -186,7 +199,9 @@ async function run(o: RunOptions): Promise<number> {
     logger, site: o.site ?? loadSiteConfig({ env: {} }), loadSite: o.loadSite ?? (() => loadSiteConfig({ env: {} })),
     stop: (signal) => void stop(EXIT_OK, signal).then(resolveDone),
   }).install();
-  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http, signals, onStop: [] };
+  // Certificates are reloaded at SIGHUP with the site config (core/signals.ts).
+  if (tls) signals.onReload('tls', tls.reloadHandler(logger.child({ component: 'tls' })));
+  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http, signals, tls, onStop: [] };
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {
@@ -305,6 +320,7 @@ const program = new Command('flume-node')
       const origins = loadSiteConfigDetailed({ file: o.conf }).origins;
       mastersFromDefault = origins['node.masters'] === 'default';
       roleFromDefault = origins['node.role'] === 'default';
+      o.tls = tlsSettings(loaded);
     } catch (err) {
       console.error(`flume-node: ${(err as Error).message}`);
       process.exitCode = EXIT_PROBLEMS;

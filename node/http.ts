@@ -1,13 +1,15 @@
 /**
  * The HTTP side of a flume-node: `/status` (JSON: the logical nodes, their specs, states and
  * per-component counters) and `/metrics` (Prometheus text). Listens on 127.0.0.1 by default;
- * port 0 picks a free port (read it back from `port`).
+ * port 0 picks a free port (read it back from `port`). With TLS it is HTTPS and every request
+ * needs an admin or read-only certificate (core/tls/http.ts).
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listen } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
+import { answerRefusal, authorizeRequest, createGuardedServer, type HttpGuard, schemeOf } from '../core/tls/http';
 
 export interface StatusServerOptions {
   port: number;
@@ -16,13 +18,15 @@ export interface StatusServerOptions {
   logger: Logger;
   /** The JSON answered on /status. */
   status: () => unknown;
+  /** HTTPS and who may read (absent: plain HTTP, insecure mode). */
+  guard?: HttpGuard;
 }
 
 export class StatusServer {
   private readonly server: http.Server;
 
   private constructor(private readonly options: StatusServerOptions) {
-    this.server = http.createServer((req, res) => {
+    this.server = createGuardedServer(options.guard ?? {}, (req, res) => {
       this.handle(req, res).catch((err) => {
         options.logger.error('status request failed', { url: req.url, error: String(err) });
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -34,7 +38,7 @@ export class StatusServer {
   static async start(options: StatusServerOptions): Promise<StatusServer> {
     const s = new StatusServer(options);
     await listen(s.server, options.port, options.host);
-    options.logger.info('HTTP status listening', { url: `http://${options.host}:${s.port}/status` });
+    options.logger.info('HTTP status listening', { url: `${schemeOf(options.guard ?? {})}://${options.host}:${s.port}/status` });
     return s;
   }
 
@@ -52,6 +56,12 @@ export class StatusServer {
     if (req.method !== 'GET') {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET' });
       res.end('only GET\n');
+      return;
+    }
+    try {
+      authorizeRequest(this.options.guard ?? {}, req, `read ${url.pathname}`);
+    } catch (err) {
+      answerRefusal(res, err);
       return;
     }
     switch (url.pathname) {

@@ -36,6 +36,7 @@ import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
 import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../core/limits';
 import { NodeDeadLetters } from './dead-letters';
+import type { TlsContext } from '../core/tls';
 
 export type ChannelKind = 'memory' | 'wal';
 
@@ -83,6 +84,8 @@ export interface LogicalNodeDeps {
   dataDir: string;
   /** Automatic chains from the master (master mode only). */
   chains?: ChainSource;
+  /** Mutual TLS, handed to every component (absent: insecure mode). */
+  tls?: TlsContext;
 }
 
 export type LogicalNodeState = 'IDLE' | 'OPENING' | 'ACTIVE' | 'CLOSING' | 'CLOSED' | 'ERROR';
@@ -411,6 +414,7 @@ export class LogicalNode {
       ledger: this.ledger,
       limits: this.options.limits,
       ...(this.deps.chains ? { chains: this.deps.chains } : {}),
+      ...(this.deps.tls ? { tls: this.deps.tls } : {}),
       ...(tags ? { tags } : {}),
     };
   }

@@ -22,6 +22,7 @@ import { Backoff } from '../core/retry';
 import type { LogicalNodeSpec } from '../core/spec/ast';
 import { parseSink, parseSource } from '../core/spec/parser';
 import { LogicalNode, type LogicalNodeOptions, type LogicalNodeState, type LogicalNodeStatus } from './logical-node';
+import type { TlsContext } from '../core/tls';
 
 /** A logical node's state as heartbeats report it (proto/messages.ts NodeStateName). */
 export type ReportedState = 'IDLE' | 'CONFIGURING' | 'ACTIVE' | 'ERROR' | 'CLOSING';
@@ -66,6 +67,8 @@ export interface ManagerDeps {
   nodeOptions?: Partial<LogicalNodeOptions>;
   /** Automatic chains (master mode); see `useChains`. */
   chains?: ChainSource;
+  /** Mutual TLS for the components' listeners and clients (absent: insecure mode). */
+  tls?: TlsContext;
 }
 
 export interface ManagedNodeStatus extends LogicalNodeStatus {
@@ -203,6 +206,7 @@ export class LogicalNodeManager {
         host: this.deps.host,
         dataDir: path.join(this.deps.dataRoot, name),
         ...(this.deps.chains ? { chains: this.deps.chains } : {}),
+        ...(this.deps.tls ? { tls: this.deps.tls } : {}),
       }, this.deps.nodeOptions);
       entry.node = node;
       await node.open();

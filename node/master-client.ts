@@ -29,7 +29,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type * as protobuf from 'protobufjs';
 import type { Logger } from '../core/logger';
@@ -37,6 +36,7 @@ import { FailureStreak } from '../core/failure-streak';
 import { Backoff } from '../core/retry';
 import { messageType } from '../proto';
 import { NodeStateCode, type NodeStateName, type WireChainReply, type WireLogicalNodeStatus, type WireNodeDirective } from '../proto/messages';
+import { channelCredentialsFor, MASTER_ROLES, TlsContext } from '../core/tls';
 
 export interface DesiredLogicalNode {
   version: number;
@@ -68,7 +68,7 @@ export interface MasterClientOptions {
   /** How long a new stream may take to get its first answer. */
   callTimeoutMs?: number;
   /** Mutual TLS to the masters; none: plaintext. */
-  tls?: MasterTls;
+  tls?: MasterTls | TlsContext;
   /** Channel credentials made once and shared (many simulated nodes in one process); overrides `tls`. */
   credentials?: grpc.ChannelCredentials;
   /** When an outage is first summarised in the log; default core/failure-streak's 30 s. */
@@ -87,9 +87,9 @@ const PROMPT_REPORT_MS = 5;
 const CHAIN_FORGET_BEATS = 10;
 
 /** The one place this process makes credentials to talk to masters. */
-function masterChannelCredentials(tls: MasterTls | undefined): grpc.ChannelCredentials {
-  if (!tls) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(fs.readFileSync(tls.ca), fs.readFileSync(tls.key), fs.readFileSync(tls.cert));
+/** Through core/tls: the server must present a `master` certificate of the cluster CA. */
+function masterChannelCredentials(tls: MasterTls | TlsContext | undefined): grpc.ChannelCredentials {
+  return channelCredentialsFor(tls === undefined || tls instanceof TlsContext ? tls : TlsContext.load(tls), MASTER_ROLES);
 }
 
 /**

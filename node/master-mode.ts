@@ -23,7 +23,7 @@ export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions)
   const log = rt.logger.child({ component: 'master-mode' });
   const client = new MasterClient({
     masters: options.masters, physical: rt.physicalNode, role: options.role, logger: rt.logger, host: rt.host,
-    heartbeatMs: options.heartbeatMs,
+    heartbeatMs: options.heartbeatMs, tls: rt.tls,
   });
   const chains = new MasterChainSource(client, rt.logger);
   rt.manager.useChains(chains);

@@ -109,9 +109,10 @@ export class AdminClient {
   readonly address: string;
   private readonly client: grpc.Client;
 
-  constructor(readonly target: MasterAddress, private readonly callTimeoutMs = CALL_TIMEOUT_MS) {
+  /** `credentials`: core/tls `personCredentials` (mutual TLS or the admin token); default plaintext (insecure mode). */
+  constructor(readonly target: MasterAddress, private readonly callTimeoutMs = CALL_TIMEOUT_MS, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
     this.address = formatAddress(target);
-    this.client = new AdminClientConstructor(this.address, grpc.credentials.createInsecure());
+    this.client = new AdminClientConstructor(this.address, credentials);
   }
 
   /**

@@ -17,8 +17,15 @@ import { runRepl } from './repl';
 import { SESSION_DEFAULTS, Session } from './session';
 import { Shell } from './shell';
 import { quoteLine } from './tokenizer';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import { INSECURE_WARNING, personCredentials } from '../core/tls';
 
 interface CliOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  tokenFile?: string;
+  insecure?: boolean;
   connect?: string;
   execute?: string;
   script?: string;
@@ -40,6 +47,28 @@ function consoleIO(quiet: boolean): ShellIO {
   };
 }
 
+/**
+ * TLS to the masters (on unless --insecure or FLUME_TLS_MODE=insecure): the cluster CA and an
+ * admin or read-only certificate, or the admin token. Flags win over FLUME_TLS_CA,
+ * FLUME_TLS_CERT, FLUME_TLS_KEY and FLUME_ADMIN_TOKEN_FILE.
+ */
+function shellCredentials(o: CliOptions, io: ShellIO): ChannelCredentials | undefined {
+  const env = process.env;
+  if (o.insecure || env.FLUME_TLS_MODE === 'insecure') {
+    io.error(`warning: ${INSECURE_WARNING}`);
+    return undefined;
+  }
+  const ca = o.ca ?? env.FLUME_TLS_CA;
+  const tokenFile = o.tokenFile ?? env.FLUME_ADMIN_TOKEN_FILE;
+  const cert = o.cert ?? (tokenFile === undefined ? env.FLUME_TLS_CERT : undefined);
+  const key = o.key ?? (tokenFile === undefined ? env.FLUME_TLS_KEY : undefined);
+  if (ca === undefined || (cert === undefined && tokenFile === undefined)) {
+    throw new Error('TLS is on: give --ca with --cert and --key (an admin or read-only certificate) or with --token-file '
+      + '(or FLUME_TLS_CA, FLUME_TLS_CERT, FLUME_TLS_KEY, FLUME_ADMIN_TOKEN_FILE); --insecure for a master without TLS');
+  }
+  return personCredentials({ ca, cert, key, tokenFile });
+}
+
 async function main(options: CliOptions): Promise<number> {
   if (options.execute !== undefined && options.script !== undefined) {
     process.stderr.write('flume-shell: give -e or -s, not both\n');
@@ -47,7 +76,14 @@ async function main(options: CliOptions): Promise<number> {
   }
   const quiet = options.quiet ?? false;
   const io = consoleIO(quiet);
-  const session = new Session({ ...SESSION_DEFAULTS, execTimeoutMs: options.timeout });
+  let credentials: ChannelCredentials | undefined;
+  try {
+    credentials = shellCredentials(options, io);
+  } catch (err) {
+    process.stderr.write(`flume-shell: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const session = new Session({ ...SESSION_DEFAULTS, execTimeoutMs: options.timeout }, credentials);
   const shell = new Shell(io, session);
   const interactive = options.execute === undefined && options.script === undefined && process.stdin.isTTY === true;
   try {
@@ -83,6 +119,11 @@ const program = new Command('flume-shell')
   .option('-s, --script <file>', 'run a script, stopping at the first failure')
   .option('-q, --quiet', 'print only command output (no banner, prompt or progress lines)')
   .option('--timeout <ms>', 'how long exec waits for its command', parseMillis, SESSION_DEFAULTS.execTimeoutMs)
+  .option('--ca <file>', 'the cluster CA certificate (default $FLUME_TLS_CA)')
+  .option('--cert <file>', 'your admin or read-only certificate (default $FLUME_TLS_CERT)')
+  .option('--key <file>', 'its private key (default $FLUME_TLS_KEY)')
+  .option('--token-file <file>', 'the admin bearer token instead of a certificate (default $FLUME_ADMIN_TOKEN_FILE)')
+  .option('--insecure', 'talk plaintext to a master run with tls.mode = insecure')
   .option('--no-history', 'do not read or write the history file ($FLUME_SHELL_HISTORY or ~/.flume_shell_history)')
   .showHelpAfterError()
   .action(async (options: CliOptions) => {

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Backoff, sleep } from '../core/retry';
 import { FlumeError } from '../core/errors';
 import { status as grpcStatus } from '@grpc/grpc-js';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
   AdminCallError, AdminClient, CommandStatus, ConnectError, LogicalConfig, MasterAddress, NodeStatus, enumName, formatAddress,
   parseAddress,
@@ -64,7 +65,8 @@ export class Session {
   /** The id of the last command submitted from this shell (what `wait` waits for). */
   lastCommandId: number | undefined;
 
-  constructor(readonly options: SessionOptions = SESSION_DEFAULTS) {}
+  /** `credentials`: how AdminClients reach masters (core/tls `personCredentials`; default plaintext). */
+  constructor(readonly options: SessionOptions = SESSION_DEFAULTS, private readonly credentials?: ChannelCredentials) {}
 
   get connected(): boolean {
     return this.client !== undefined;
@@ -93,7 +95,7 @@ export class Session {
     }
     const start = this.targets.findIndex((t) => formatAddress(t) === first.address);
     for (let i = 1; i < this.targets.length; i++) {
-      const candidate = new AdminClient(this.targets[(start + i) % this.targets.length]);
+      const candidate = new AdminClient(this.targets[(start + i) % this.targets.length], undefined, this.credentials);
       try {
         await candidate.connect(this.options.connectTimeoutMs);
       } catch {
@@ -133,7 +135,7 @@ export class Session {
     if (targets.length === 0) throw new ConnectError(list, 'no address given');
     const failures: Error[] = [];
     for (const target of targets) {
-      const candidate = new AdminClient(target);
+      const candidate = new AdminClient(target, undefined, this.credentials);
       try {
         await candidate.connect(this.options.connectTimeoutMs);
         this.use(candidate);

@@ -72,6 +72,8 @@ class SinkClosedError extends FlumeError {
 export interface AgentSinkDeps {
   logger?: Logger;
   counters?: ComponentContext['counters'];
+  /** Mutual TLS to the collectors (core/tls); absent: plaintext. */
+  tls?: ComponentContext['tls'];
 }
 
 export class AgentSink implements Sink {
@@ -109,12 +111,12 @@ export class AgentSink implements Sink {
   /** Reads the first event's timestamp of an acked batch, for the delivery histogram. */
   private readonly ageCursor = new EventCursor();
 
-  constructor(options: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>, deps: AgentSinkDeps = {}) {
+  constructor(options: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>, private readonly deps: AgentSinkDeps = {}) {
     this.options = parseOptions(options);
     this.collectors = [...this.options.collectors];
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });
     this.counters = new TierCounters(deps.counters);
-    this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc));
+    this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc, deps.tls));
     this.backoff = new Backoff({ initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs });
   }
 
@@ -140,7 +142,7 @@ export class AgentSink implements Sink {
     const parsed = parseOptions({ ...this.options, collectors }).collectors;
     const connectedTo = this.ready ? this.collectors[this.current] : null;
     const old = new Map(this.collectors.map((t, i) => [t, this.connections[i]]));
-    this.connections = parsed.map((t) => old.get(t) ?? new CollectorConnection(t, this.options.grpc));
+    this.connections = parsed.map((t) => old.get(t) ?? new CollectorConnection(t, this.options.grpc, this.deps.tls));
     for (const [t, c] of old) if (!parsed.includes(t)) c.close();
     this.collectors = [...parsed];
     const stillThere = connectedTo === null ? -1 : parsed.indexOf(connectedTo);

@@ -4,10 +4,17 @@
  *
  * A stream is used by one owner: `send` in the order batches must arrive; `onAck` and then
  * exactly one `onClosed` are called back, never after `cancel()`.
+ *
+ * With TLS (core/tls) the connection presents this node's certificate and talks only to a server
+ * whose certificate, from the cluster's CA, has the role `collector`.
  */
 import * as grpc from '@grpc/grpc-js';
 import { type Ack, APPEND_PATH, type AppendHello, decodeAck, encodeHello, STORED_PATH, type StoredQuery, type StoredReply, collectorService } from '../../core/grpc/append';
 import { channelOptions, type GrpcTuning } from '../../core/grpc/tuning';
+import type { PeerRole, TlsContext } from '../../core/tls';
+
+/** The roles an agent sink accepts on the server side. */
+export const COLLECTOR_ROLES: readonly PeerRole[] = ['collector'];
 
 export interface AppendStreamEvents {
   onAck(ack: Ack): void;
@@ -21,8 +28,8 @@ export class CollectorConnection {
   private readonly client: grpc.Client;
   private readonly storedMethod: grpc.MethodDefinition<StoredQuery, StoredReply>;
 
-  constructor(readonly target: string, tuning: Partial<GrpcTuning> = {}) {
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+  constructor(readonly target: string, tuning: Partial<GrpcTuning> = {}, tls?: TlsContext) {
+    this.client = new grpc.Client(target, tls ? tls.channelCredentials(COLLECTOR_ROLES) : grpc.credentials.createInsecure(), {
       ...channelOptions(tuning),
       // Reconnect quickly after a collector restarts; our own loop does the backing off.
       'grpc.initial_reconnect_backoff_ms': 100,

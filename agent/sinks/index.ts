@@ -33,7 +33,7 @@ class AutoChainSink implements Sink {
   constructor(private readonly name: string, mode: DeliveryMode, private readonly flow: string | undefined, private readonly ctx: ComponentContext) {
     this.sink = new AgentSink(
       { collectors: [], mode, agent: ctx.physicalNode, ...(flow ? { flow } : {}) },
-      { logger: ctx.logger, counters: ctx.counters },
+      { logger: ctx.logger, counters: ctx.counters, tls: ctx.tls },
     );
   }
 
@@ -78,7 +78,7 @@ class AutoChainSink implements Sink {
 function agentSink(ctx: ComponentContext, mode: DeliveryMode, targets: ArgValue[]): AgentSink {
   return new AgentSink(
     { collectors: collectorTargets(targets.map((t) => (typeof t === 'number' ? t : String(t)))), mode, agent: ctx.physicalNode },
-    { logger: ctx.logger, counters: ctx.counters },
+    { logger: ctx.logger, counters: ctx.counters, tls: ctx.tls },
   );
 }
 

@@ -1,14 +1,16 @@
 /**
  * One agent's Append stream on the collector (the rules are in collector-server.ts's header):
  * hello, then batches checked, put in arrival order, hop-acked once committed; paused while
- * `window` batches await their answer.
+ * `window` batches await their answer. With a `scope` (the sender's certificate name and `/`),
+ * each batch is recorded under `scope + origin` (rewritten once, as it is copied out of grpc-js's
+ * buffer; the CRC covers the events only, so it stays) and answered under the origin it came with.
  */
 import * as grpc from '@grpc/grpc-js';
 import { batchPool } from '../../core/buffer-pool';
 import { batchOf } from '../../core/channel';
 import { Deque } from '../../core/deque';
 import { ChecksumError, FlumeError, isRetriable } from '../../core/errors';
-import { parseBatchHeader, verifyBatch } from '../../core/event';
+import { encodeBatch, parseBatchHeader, verifyBatch } from '../../core/event';
 import { AckKind, AckStatus, type AppendHello, batchKey, encodeAck, parseHello } from '../../core/grpc/append';
 import type { TierCounters } from '../../core/grpc/counters';
 import type { Logger } from '../../core/logger';
@@ -67,6 +69,7 @@ export class AppendStream implements AckTarget {
     private readonly call: Call,
     private readonly e2e: EndToEndAcks,
     private readonly logger: Logger,
+    private readonly scope = '',
   ) {
     call.on('data', (message: Buffer) => this.onMessage(message));
     call.on('end', () => {
@@ -85,9 +88,10 @@ export class AppendStream implements AckTarget {
   sendEndToEnd(origin: string, seq: number, rejected?: string): boolean {
     if (this.ended) return false;
     this.e2eKeys.delete(batchKey(origin, seq));
+    const sent = this.unscoped(origin);
     this.write(encodeAck(rejected === undefined
-      ? { origin, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }
-      : { origin, seq, kind: AckKind.END_TO_END, status: AckStatus.REJECTED, message: rejected, code: grpc.status.INVALID_ARGUMENT }));
+      ? { origin: sent, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }
+      : { origin: sent, seq, kind: AckKind.END_TO_END, status: AckStatus.REJECTED, message: rejected, code: grpc.status.INVALID_ARGUMENT }));
     return true;
   }
 
@@ -119,10 +123,15 @@ export class AppendStream implements AckTarget {
     // grpc-js hands over a new buffer per message. Kept in the channel's cache until a writer is
     // done with it, it would outlive the young generation, and V8 answers every few tens of MB of
     // such buffers with a full GC (most of the collector's CPU at 1M events/s). A copy into a
-    // pooled buffer costs a memcpy; the channel gives it back once the batch is acked.
-    const own = batchPool.take(message.length);
-    message.copy(own);
-    this.queue.push(own);
+    // pooled buffer costs a memcpy; the channel gives it back once the batch is acked. A scoped
+    // stream makes that copy when it rewrites the origin (accept).
+    if (this.scope !== '') {
+      this.queue.push(message);
+    } else {
+      const own = batchPool.take(message.length);
+      message.copy(own);
+      this.queue.push(own);
+    }
     void this.pump();
   }
 
@@ -133,7 +142,8 @@ export class AppendStream implements AckTarget {
     try {
       for (let bytes = this.queue.shift(); bytes && !this.ended; bytes = this.queue.shift()) {
         // A batch that never reached the channel goes back to the pool; one that did, the channel gives back.
-        if (!(await this.accept(bytes))) batchPool.give(bytes);
+        const unused = await this.accept(bytes);
+        if (unused) batchPool.give(unused);
       }
     } finally {
       this.pumping = false;
@@ -141,8 +151,9 @@ export class AppendStream implements AckTarget {
     this.maybeFinish();
   }
 
-  /** Returns whether the channel may hold `bytes` now (a put was started). */
-  private async accept(bytes: Buffer): Promise<boolean> {
+  /** Returns the buffer to give back to the pool (null: the channel may hold it now, a put was started). */
+  private async accept(received: Buffer): Promise<Buffer | null> {
+    let bytes = received;
     const c = this.c;
     c.add(COLLECTOR_COUNTERS.batchesReceived);
     c.add(COLLECTOR_COUNTERS.bytesReceived, bytes.length);
@@ -153,19 +164,26 @@ export class AppendStream implements AckTarget {
       if (err instanceof ChecksumError) {
         c.add(COLLECTOR_COUNTERS.checksumFailures);
         this.refuse(bytes, AckStatus.REJECTED, grpc.status.DATA_LOSS, err.message);
-        return false;
+        return bytes;
       }
       c.add(COLLECTOR_COUNTERS.malformedMessages);
       this.fail(grpc.status.INVALID_ARGUMENT, (err as Error).message);
-      return false;
+      return bytes;
     }
-    const { origin, seq, count } = header;
-    if (origin === '' || seq < 1 || count < 1 || header.eventsEnd <= header.eventsStart) {
+    const { seq, count } = header;
+    const sent = header.origin;
+    if (sent === '' || seq < 1 || count < 1 || header.eventsEnd <= header.eventsStart) {
       // Parses, but is no batch an agent makes (a second hello, an empty or anonymous batch).
       c.add(COLLECTOR_COUNTERS.malformedMessages);
-      this.fail(grpc.status.INVALID_ARGUMENT, `not a batch: origin "${origin}", seq ${seq}, ${count} events`);
-      return false;
+      this.fail(grpc.status.INVALID_ARGUMENT, `not a batch: origin "${sent}", seq ${seq}, ${count} events`);
+      return bytes;
     }
+    if (this.scope !== '') {
+      // The origin is recorded inside the sender's own space (see collector-server.ts).
+      bytes = encodeBatch(this.scope + sent, seq, count, received.subarray(header.eventsStart, header.eventsEnd), (n) => batchPool.take(n));
+      header = parseBatchHeader(bytes);
+    }
+    const origin = header.origin;
     c.add(COLLECTOR_COUNTERS.eventsReceived, count);
     const endToEnd = this.hello!.endToEnd;
     const known = this.e2e.state(origin, seq);
@@ -176,9 +194,9 @@ export class AppendStream implements AckTarget {
         this.e2e.rebind(origin, seq, this);
         this.e2eKeys.add(batchKey(origin, seq));
       }
-      this.answer(origin, seq, AckStatus.OK, 0, '');
+      this.answer(sent, seq, AckStatus.OK, 0, '');
       if (known === 'stored') this.sendEndToEnd(origin, seq);
-      return false;
+      return bytes;
     }
     // Owed before the batch can be seen by a writer: its ack may come before `begin` returns.
     if (endToEnd) {
@@ -192,22 +210,27 @@ export class AppendStream implements AckTarget {
     } catch (err) {
       if (endToEnd) this.forgetE2E(origin, seq);
       // A put that timed out may still finish and be rolled back: the buffer stays the channel's.
-      this.putFailed(origin, seq, count, err);
-      return true;
+      this.putFailed(sent, seq, count, err);
+      return null;
     }
     // Not awaited: the next batch may be placed while this commit is in flight.
     committed.then(
       () => {
         c.add(COLLECTOR_COUNTERS.eventsAccepted, count);
         c.add(COLLECTOR_COUNTERS.bytesAccepted, bytes.length);
-        this.answer(origin, seq, AckStatus.OK, 0, '');
+        this.answer(sent, seq, AckStatus.OK, 0, '');
       },
       (err: unknown) => {
         if (endToEnd) this.forgetE2E(origin, seq);
-        this.putFailed(origin, seq, count, err);
+        this.putFailed(sent, seq, count, err);
       },
     );
-    return true;
+    return null;
+  }
+
+  /** The origin a client sent, from the one recorded. */
+  private unscoped(origin: string): string {
+    return this.scope !== '' && origin.startsWith(this.scope) ? origin.slice(this.scope.length) : origin;
   }
 
   private forgetE2E(origin: string, seq: number): void {

@@ -21,6 +21,14 @@
  * ended; messages over the size limit are refused by grpc-js itself (RESOURCE_EXHAUSTED) and show
  * here as an aborted stream. Each refusal is counted; other streams are not disturbed.
  *
+ * Identity (with `deps.tls`; see core/tls/identity.ts): a stream or `Stored` query is served only
+ * to a client certificate of role agent or collector (a relay) from the cluster's CA; others are
+ * refused (UNAUTHENTICATED / PERMISSION_DENIED) and counted as `tls_rejected_<reason>`. The
+ * origin a batch is recorded under (de-duplication, end-to-end acks, the writers' index) is
+ * `<certificate name>/<origin the batch names>`: a client can name any origin, but only inside
+ * its own certificate's space, so it cannot make another agent's batches look stored. Acks go
+ * back under the origin the client sent. Without `deps.tls` (insecure mode) origins are as sent.
+ *
  * Known limit: batches whose commits are in flight together may, if an earlier commit fails and
  * a later one succeeds (a disk error in a durable channel), reach the channel out of order; the
  * agent then resends the failed one.
@@ -33,6 +41,7 @@ import { TierCounters } from '../../core/grpc/counters';
 import { bindTuned, serverOptions } from '../../core/grpc/tuning';
 import type { LifecycleState } from '../../core/lifecycle';
 import { type Logger, silentLogger } from '../../core/logger';
+import { GrpcPeers, PeerRefusedError, type PeerRole, type TlsContext } from '../../core/tls';
 import { AppendStream, COLLECTOR_COUNTERS, type StreamHost } from './append-stream';
 import { EndToEndAcks } from './e2e-acks';
 import { ChannelIntake, type Intake, OutputIntake } from './intake';
@@ -46,7 +55,14 @@ export interface CollectorServerDeps {
   counters?: ComponentCounters;
   /** The storage writer's durable index of stored batch ids, when it has one. */
   isStored?: StoredLookup;
+  /** Mutual TLS (core/tls); absent: plaintext, origins as sent (insecure mode). */
+  tls?: TlsContext;
+  /** The process's `tls` component, where refusals are counted; default: `counters`. */
+  tlsCounters?: ComponentCounters;
 }
+
+/** Who may push batches: agents, and collectors relaying to another collector. */
+export const SENDER_ROLES: readonly PeerRole[] = ['agent', 'collector'];
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
 
@@ -60,6 +76,7 @@ export class CollectorServer implements StreamHost {
   private boundPort = 0;
   private lifecycle: LifecycleState = 'IDLE';
   private maxUnanswered = 0;
+  private readonly peers: GrpcPeers | undefined;
   readonly intake: Intake;
 
   /**
@@ -76,6 +93,7 @@ export class CollectorServer implements StreamHost {
     this.logger = (deps.logger ?? silentLogger()).child({ component: 'collector-server' });
     this.counters = new TierCounters(deps.counters);
     this.e2e = new EndToEndAcks(this.options.rememberStored, this.options.pendingDedupMs);
+    this.peers = deps.tls ? new GrpcPeers(deps.tlsCounters ?? deps.counters) : undefined;
   }
 
   get state(): LifecycleState {
@@ -99,7 +117,14 @@ export class CollectorServer implements StreamHost {
     server.addService(collectorService(), {
       Append: (call: Call) => this.openStream(call),
       Stored: (call: grpc.ServerUnaryCall<StoredQuery, StoredReply>, cb: grpc.sendUnaryData<StoredReply>) => {
-        this.stored(call.request).then((r) => cb(null, r), (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }));
+        let scope: string;
+        try {
+          scope = this.scopeOf(call, 'ask what is stored');
+        } catch (err) {
+          cb({ code: (err as PeerRefusedError).grpcCode, details: (err as Error).message });
+          return;
+        }
+        this.stored({ ...call.request, origin: scope + call.request.origin }).then((r) => cb(null, r), (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }));
       },
     });
     try {
@@ -108,8 +133,11 @@ export class CollectorServer implements StreamHost {
         // A session over its memory limit (a PING flood) ends the same way; so does a connection
         // over the limit (null).
         if (!session) this.counters.add(COLLECTOR_COUNTERS.connectionsRefused);
-        else session.once('error', () => this.counters.add(COLLECTOR_COUNTERS.connectionsRefused));
-      });
+        else {
+          session.once('error', () => this.counters.add(COLLECTOR_COUNTERS.connectionsRefused));
+          this.peers?.track(session);
+        }
+      }, this.deps.tls?.serverCredentials());
     } catch (err) {
       this.lifecycle = 'ERROR';
       server.forceShutdown();
@@ -117,7 +145,7 @@ export class CollectorServer implements StreamHost {
     }
     this.server = server;
     this.lifecycle = 'RUNNING';
-    this.logger.info('Collector server listening.', { host: this.options.host, port: this.boundPort });
+    this.logger.info('Collector server listening.', { host: this.options.host, port: this.boundPort, tls: this.deps.tls !== undefined });
   }
 
   /** Stops accepting streams, lets open ones finish for `stopGraceMs`, then cuts them. */
@@ -181,12 +209,25 @@ export class CollectorServer implements StreamHost {
     if (n > this.maxUnanswered) this.maxUnanswered = n;
   }
 
+  /** The origin prefix of the call's sender (`<name>/`, '' without TLS); throws the counted refusal. */
+  private scopeOf(call: { getPeer(): string }, what: string): string {
+    return this.peers ? `${this.peers.require(call, SENDER_ROLES, what).name}/` : '';
+  }
+
   private openStream(call: Call): void {
     if (this.lifecycle !== 'RUNNING') {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'collector is stopping' });
       return;
     }
-    const stream = new AppendStream(this, call, this.e2e, this.logger);
+    let scope: string;
+    try {
+      scope = this.scopeOf(call, 'send batches');
+    } catch (err) {
+      this.logger.warn('Append stream refused.', { peer: call.getPeer(), error: (err as Error).message });
+      call.emit('error', { code: (err as PeerRefusedError).grpcCode, details: (err as Error).message });
+      return;
+    }
+    const stream = new AppendStream(this, call, this.e2e, this.logger, scope);
     this.streams.add(stream);
     this.counters.add(COLLECTOR_COUNTERS.streamsOpened);
     stream.closed.then(() => this.streams.delete(stream));

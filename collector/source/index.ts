@@ -35,6 +35,7 @@ class LedgerCollectorSource implements Source {
       logger: this.ctx.logger,
       counters: this.ctx.counters,
       isStored: ledger ? (origin, seqs) => ledger.isStored(origin, seqs) : undefined,
+      tls: this.ctx.tls,
     });
     const source = this.source;
     const unstored = ledger?.onStored((origin, seq) => source.ackEndToEnd(origin, seq));

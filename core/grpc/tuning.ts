@@ -115,7 +115,7 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * once the server is bound (step 2), which also installs `onSession` (used to count connections
  * that fail below gRPC, e.g. bytes that are not HTTP/2).
  */
-function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
+export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
   const t = tuningOf(partial);
   const internals = server as unknown as ServerInternals;
   if (t.raiseWindow) {
@@ -149,7 +149,8 @@ function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number)
 }
 
 /**
- * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port).
+ * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port) with
+ * `credentials` (core/tls `serverCredentials()`; default plaintext).
  * Resolves with the bound port. The caller adds services before calling this.
  */
 export async function bindTuned(
@@ -158,11 +159,12 @@ export async function bindTuned(
   port: number,
   partial: Partial<GrpcTuning> = {},
   onSession?: SessionHook,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<number> {
   const hook = applyServerWindow(server, partial, onSession);
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${bracketed}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${bracketed}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });
   hook();
   return bound;

@@ -5,6 +5,8 @@
  *                        collector `collectorSource | collectorSink(dir)` (raw files), WAL channels
  *                        on both tiers; the clock runs from the agent's start until every line is
  *                        end-to-end acked.
+ *   pipeline-e2e-tls     pipeline-e2e with mutual TLS on both hops (certificates from a per-run CA,
+ *                        test/harness/tls.ts); pipeline-e2e runs both tiers with tls.mode = insecure.
  *   pipeline-dfo         the same with agentDFOSink, until every line is written by the collector.
  *   pipeline-be          the same with agentBESink (memory channel at the agent).
  *   pipeline-4to1-e2e    four agents, a quarter of the lines each, into one collector (E2E).
@@ -26,6 +28,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort, httpGet } from '../harness/procs';
+import { TestCerts } from '../harness/tls';
 import { peakRssMbOf, wanted } from './util';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
@@ -33,6 +36,9 @@ const LINES = Number(process.env.FLUME_BENCH_LINES ?? 1_000_000);
 const PEER = path.join(ROOT, '..', 'shared', 'peer-rsyslog', 'run.sh');
 
 type Mode = 'E2E' | 'DFO' | 'BE';
+
+/** Whether the scenario running now uses mutual TLS (pipeline-e2e-tls); the others run insecure. */
+let secure = false;
 
 /** Numbered 100-byte lines `first`..`first+count-1`, the peer's format. */
 function makeInput(file: string, first: number, count: number): void {
@@ -53,7 +59,7 @@ function makeInput(file: string, first: number, count: number): void {
 /** The node's /status, or null while it does not answer. */
 async function status(port: number): Promise<{ nodes: Array<{ counters: Record<string, Record<string, number>> }> } | null> {
   try {
-    return JSON.parse((await httpGet(`http://127.0.0.1:${port}/status`, 1000)).body);
+    return JSON.parse((await httpGet(`${secure ? 'https' : 'http'}://127.0.0.1:${port}/status`, 1000, { plain: !secure })).body);
   } catch {
     return null;
   }
@@ -68,7 +74,8 @@ function node(name: string, spec: string, data: string, httpPort: number): Child
   // FLUME_BENCH_NODE_ARGS: extra node flags for the nodes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.FLUME_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'flume-node.js'), '--standalone', '-n', name, '-c', spec, '--data', data, '--http-port', String(httpPort)], {
-    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, FLUME_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, FLUME_LOG_LEVEL: 'warn', ...(secure ? TestCerts.shared().env(name === 'coll' ? 'collector' : 'agent', name) : { FLUME_TLS_MODE: 'insecure' }) },
   });
 }
 
@@ -190,7 +197,7 @@ async function latency(name: string, mode: Mode, rate: number, work: string): Pr
   fs.closeSync(fd);
   const offered = written / ((Date.now() - began) / 1000);
   const done = await waitDelivered(mode, n, written);
-  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`).then((a) => a.body, () => '');
+  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`, 5_000, { plain: true }).then((a) => a.body, () => '');
   const { agentRss, collectorRss } = await stopPipeline(n);
   const q = (p: number): string => quantile(metrics, 'flume_delivery_ms', p).toFixed(1);
   const parts = [`bench ${name}`, `events/s=${Math.round(offered)}`, `MB/s=${((offered * 100) / 1e6).toFixed(1)}`, `rss_mb=${agentRss}`,
@@ -256,6 +263,12 @@ export async function run(filter?: string): Promise<void> {
     const peerRate = wanted(filter, 'rsyslog-relp') ? peer() : 0;
     let e2eRate = 0;
     if (wanted(filter, 'pipeline-e2e')) e2eRate = await throughput('pipeline-e2e', 'E2E', [input], LINES, work, peerRate);
+    if (wanted(filter, 'pipeline-e2e-tls')) {
+      secure = true;
+      const tlsRate = await throughput('pipeline-e2e-tls', 'E2E', [input], LINES, work, peerRate);
+      secure = false;
+      if (e2eRate > 0) console.log(`bench pipeline-e2e-tls vs plaintext: ${(tlsRate / e2eRate).toFixed(2)}`);
+    }
     if (wanted(filter, 'pipeline-dfo')) await throughput('pipeline-dfo', 'DFO', [input], LINES, work, peerRate);
     if (wanted(filter, 'pipeline-be')) await throughput('pipeline-be', 'BE', [input], LINES, work, peerRate);
     if (wanted(filter, 'pipeline-4to1-e2e')) {

@@ -88,13 +88,17 @@ test('local-ha.sh starts an HA cluster whose every master sees all nodes ACTIVE,
   pids = readPids(runDir);
   assert.deepEqual([...pids.keys()].sort(), ['agent1', 'agent2', 'agent3', 'coll1', 'coll2', 'gen', 'master1', 'master2', 'master3', 'zk1', 'zk2', 'zk3']);
 
+  // The script made its CA and the operator's admin certificate on first start (mutual TLS by default).
+  const certs = path.join(dir, 'certs');
+  assert.ok(fs.existsSync(path.join(certs, 'ca.crt')), 'local-ha.sh created its CA');
+  const operatorTls = ['--ca', path.join(certs, 'ca.crt'), '--cert', path.join(certs, 'admin-operator.crt'), '--key', path.join(certs, 'admin-operator.key')];
   const ports = fs.readFileSync(path.join(dir, 'ports.env'), 'utf8');
   const masterPorts = /^MASTER_PORTS='([\d ]+)'$/m.exec(ports)![1].split(' ');
   assert.equal(masterPorts.length, 3);
   for (const port of masterPorts) {
     let last = '';
     await waitFor(async () => {
-      const out = await run(process.execPath, [path.join(REPO_ROOT, 'bin', 'flume-shell.js'), '-c', `127.0.0.1:${port}`, '-e', 'getnodestatus'], { timeout: 30_000 })
+      const out = await run(process.execPath, [path.join(REPO_ROOT, 'bin', 'flume-shell.js'), ...operatorTls, '-c', `127.0.0.1:${port}`, '-e', 'getnodestatus'], { timeout: 30_000 })
         .then((r) => r.stdout, () => '');
       last = out;
       const states = nodeStates(out);

@@ -9,9 +9,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { TestCerts, testsInsecure } from './tls';
 
 /** The repository root (the folder holding package.json), found from dist/test/harness. */
 export const REPO_ROOT = findRoot();
@@ -176,10 +178,30 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Spawns `node bin/flume-<tool>.js args...` from the repository root. */
+/**
+ * Spawns `node bin/flume-<tool>.js args...` from the repository root, with the run's TLS
+ * (test/harness/tls.ts) unless `options.env` sets FLUME_TLS_* itself: a master gets the master
+ * certificate, a node one naming it (`-n`/`--name`; role from `--role`, else collector, which may
+ * both receive from agents and send as a relay), a shell the run's admin certificate.
+ */
 export function spawnFlume(tool: 'master' | 'node' | 'shell', args: string[], options: SpawnOptions = {}): Proc {
   const script = path.join(REPO_ROOT, 'bin', `flume-${tool}.js`);
-  return new Proc(process.execPath, [script, ...args], { label: `flume-${tool}`, ...options });
+  const own = Object.keys(options.env ?? {}).some((k) => k.startsWith('FLUME_TLS_') || k === 'FLUME_ADMIN_TOKEN_FILE');
+  const env = own ? options.env : { ...tlsEnvFor(tool, args), ...options.env };
+  return new Proc(process.execPath, [script, ...args], { label: `flume-${tool}`, ...options, env });
+}
+
+/** The FLUME_TLS_* a flume process of the test run gets by default. */
+export function tlsEnvFor(tool: 'master' | 'node' | 'shell', args: string[]): Record<string, string> {
+  const certs = TestCerts.shared();
+  const flag = (...names: string[]): string | undefined => {
+    const i = args.findIndex((a) => names.includes(a));
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  if (tool === 'master') return certs.env('master', 'master');
+  if (tool === 'shell') return certs.env('admin', 'tester');
+  const role = flag('--role') === 'agent' ? 'agent' : 'collector';
+  return certs.env(role, flag('-n', '--name') ?? os.hostname());
 }
 
 /** Spawns `node SCRIPT args...` (a compiled test helper, for instance). */
@@ -219,16 +241,31 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number,
   }
 }
 
+let reader: https.RequestOptions | undefined;
+/** The run's read-only client (trusts the run's CA, checks the server's role, not its hostname). */
+function readerTls(): https.RequestOptions {
+  return (reader ??= TestCerts.shared().context('read-only', 'tests')!.clientOptions(['master', 'agent', 'collector']));
+}
+
 export interface HttpAnswer {
   status: number;
   body: string;
   headers: http.IncomingHttpHeaders;
 }
 
-/** One GET; rejects on connection errors. */
-export function httpGet(url: string, timeoutMs = 5_000): Promise<HttpAnswer> {
+/**
+ * One GET of a flume process's status port; rejects on connection errors. The run's processes
+ * speak HTTPS (mutual TLS, test/harness/tls.ts), so an `http://` URL is fetched as `https://`
+ * with the run's read-only certificate unless the run is insecure (FLUME_TEST_INSECURE=1);
+ * `options.tls` overrides the client's TLS options (another certificate, none); `options.plain`
+ * keeps an `http://` URL plain (a process run insecure on purpose).
+ */
+export function httpGet(url: string, timeoutMs = 5_000, options: { tls?: https.RequestOptions; plain?: boolean } = {}): Promise<HttpAnswer> {
+  const secure = url.startsWith('https://') || (!testsInsecure() && !options.plain && url.startsWith('http://'));
+  const target = secure ? url.replace(/^http:/, 'https:') : url;
+  const tlsOptions = secure ? (options.tls ?? readerTls()) : {};
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+    const req = (secure ? https : http).get(target, { timeout: timeoutMs, ...tlsOptions }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
@@ -241,7 +278,7 @@ export function httpGet(url: string, timeoutMs = 5_000): Promise<HttpAnswer> {
 
 /** The base URL (`http://127.0.0.1:PORT`) of a flume process's HTTP server, once it has said where it listens. */
 export async function statusBase(proc: Proc, timeoutMs = 30_000): Promise<string> {
-  return (await proc.waitForLine(/HTTP status listening url=(http:\/\/127\.0\.0\.1:\d+)\/status/, timeoutMs))[1];
+  return (await proc.waitForLine(/HTTP status listening url=(https?:\/\/127\.0\.0\.1:\d+)\/status/, timeoutMs))[1];
 }
 
 /**

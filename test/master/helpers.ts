@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { serviceDefinition } from '../../proto';
 import type { WireCommandStatus, WireLogicalConfig, WireNodeStatus } from '../../proto/messages';
 import { spawnFlume, spawnScript, waitFor, type Proc } from '../harness/procs';
+import { channelCredentialsFor, MASTER_ROLES, type PeerRole } from '../../core/tls';
+import { TestCerts } from '../harness/tls';
 
 export interface MasterProc {
   proc: Proc;
@@ -18,9 +20,9 @@ export interface MasterProc {
 }
 
 /** Starts `flume-master start --port 0 --http-port 0 ...extra` and waits for its startup line. */
-export async function startMasterProc(extra: string[], echo = false): Promise<MasterProc> {
+export async function startMasterProc(extra: string[], echo = false, env: Record<string, string> = {}): Promise<MasterProc> {
   const args = ['start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', ...extra];
-  const proc = spawnFlume('master', args, { echo, env: { FLUME_LOG_LEVEL: 'info' } });
+  const proc = spawnFlume('master', args, { echo, env: { FLUME_LOG_LEVEL: 'info', ...env } });
   const m = await proc.waitForLine(/Master started\..*grpc_port=(\d+) http_port=(\d+)/, 60_000);
   const grpcPort = Number(m[1]);
   return { proc, grpcPort, httpPort: Number(m[2]), address: `127.0.0.1:${grpcPort}`, args };
@@ -35,11 +37,14 @@ const AdminCtor = grpc.makeGenericClientConstructor(serviceDefinition('Admin'), 
 export class AdminClient {
   private readonly stub: grpc.Client & Record<string, Unary>;
 
-  /** `tlsDir`: a directory with ca.pem, node.pem and node.key (mutual TLS); none: plaintext. */
-  constructor(readonly address: string, tlsDir?: string) {
-    const credentials = tlsDir
-      ? grpc.credentials.createSsl(fs.readFileSync(path.join(tlsDir, 'ca.pem')), fs.readFileSync(path.join(tlsDir, 'node.key')), fs.readFileSync(path.join(tlsDir, 'node.pem')))
-      : grpc.credentials.createInsecure();
+  /**
+   * `tls`: channel credentials (default: the run's admin certificate, test/harness/tls.ts), or a
+   * directory with ca.pem, node.pem and node.key.
+   */
+  constructor(readonly address: string, tls: grpc.ChannelCredentials | string = testCredentials('admin', 'tester')) {
+    const credentials = typeof tls === 'string'
+      ? grpc.credentials.createSsl(fs.readFileSync(path.join(tls, 'ca.pem')), fs.readFileSync(path.join(tls, 'node.key')), fs.readFileSync(path.join(tls, 'node.pem')))
+      : tls;
     this.stub = new AdminCtor(address, credentials);
   }
 
@@ -101,10 +106,16 @@ export class AdminClient {
 }
 
 /** Starts the test node process (test/master/test-node.ts) against `masters`. */
-export async function startTestNode(name: string, masters: string[], heartbeatMs = 200, echo = false): Promise<Proc> {
+/** Channel credentials to a master for `role`/`name` from the run's CA (plaintext with FLUME_TEST_INSECURE=1). */
+export function testCredentials(role: PeerRole, name: string): grpc.ChannelCredentials {
+  return channelCredentialsFor(TestCerts.shared().context(role, name), MASTER_ROLES);
+}
+
+/** Starts the test node process (test/master/test-node.ts) against `masters`, with a certificate naming it. */
+export async function startTestNode(name: string, masters: string[], heartbeatMs = 200, echo = false, env?: Record<string, string>): Promise<Proc> {
   const script = path.join(__dirname, 'test-node.js');
   const proc = spawnScript(script, ['--master', masters.join(','), '--name', name, '--heartbeat-ms', String(heartbeatMs), '--call-timeout-ms', '1000'],
-    { label: `node ${name}`, echo });
+    { label: `node ${name}`, echo, env: env ?? TestCerts.shared().env('agent', name) });
   await proc.waitForLine(/test-node ready/);
   return proc;
 }

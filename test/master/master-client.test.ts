@@ -10,7 +10,10 @@ import { MASTER_DEFAULTS, startMaster, type RunningMaster } from '../../master/m
 import { NodeStateCode } from '../../proto/messages';
 import { MasterClient, type DesiredSet } from '../../node/master-client';
 import { freePort, tempDir, waitFor } from '../harness/procs';
+import { TestCerts } from '../harness/tls';
 import { AdminClient } from './helpers';
+
+const certs = TestCerts.shared();
 
 const dir = tempDir('flume-master-client-');
 let master: RunningMaster;
@@ -19,12 +22,13 @@ let client: MasterClient;
 const seen: DesiredSet[] = [];
 
 before(async () => {
-  master = await startMaster({ ...MASTER_DEFAULTS, port: 0, httpPort: 0, host: '127.0.0.1', data: dir.path, heartbeatMs: 100 }, silentLogger());
+  master = await startMaster({ ...MASTER_DEFAULTS, port: 0, httpPort: 0, host: '127.0.0.1', data: dir.path, heartbeatMs: 100, tls: certs.context('master', 'm') }, silentLogger());
   admin = new AdminClient(`127.0.0.1:${master.grpcPort}`);
   // The first master of the list is a port nobody listens on: the client must move past it.
   const dead = await freePort();
   client = new MasterClient({
     masters: [`127.0.0.1:${dead}`, `127.0.0.1:${master.grpcPort}`], physical: 'phys1', role: 'collector', logger: silentLogger(), callTimeoutMs: 500,
+    tls: certs.context('collector', 'phys1'),
   });
   client.on('desired', (d) => seen.push(d));
   client.start();

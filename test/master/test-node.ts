@@ -7,6 +7,7 @@
  * Usage: node dist/test/master/test-node.js --master h:p[,h:p] --name NAME [--role agent] [--heartbeat-ms N]
  */
 import { createLogger } from '../../core/logger';
+import { TlsContext } from '../../core/tls';
 import { MasterClient } from '../../node/master-client';
 
 function arg(name: string, fallback?: string): string {
@@ -26,6 +27,9 @@ const client = new MasterClient({
   heartbeatMs: Number(arg('heartbeat-ms', '1000')),
   callTimeoutMs: Number(arg('call-timeout-ms', '2000')),
   logger: createLogger({ level: process.env.FLUME_LOG_LEVEL ?? 'warn', process: 'test-node' }),
+  // FLUME_TLS_* as a real node reads them (test/harness/tls.ts sets them); FLUME_TLS_MODE=insecure: plaintext.
+  tls: process.env.FLUME_TLS_MODE === 'insecure' || !process.env.FLUME_TLS_CERT ? undefined
+    : TlsContext.load({ ca: process.env.FLUME_TLS_CA!, cert: process.env.FLUME_TLS_CERT, key: process.env.FLUME_TLS_KEY! }),
 });
 
 let running = new Set<string>();

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { REPO_ROOT, spawnFlume, tempDir, type Proc } from '../harness/procs';
+import { REPO_ROOT, spawnFlume, tempDir, tlsEnvFor, type Proc } from '../harness/procs';
 
 export interface RunningMaster {
   proc: Proc;
@@ -59,7 +59,7 @@ export function runShell(args: string[], options: { input?: string; env?: Record
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SHELL_BIN, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...tlsEnvFor('shell', args), ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -3,7 +3,7 @@
  * gives the shell a pty and relays our keystrokes to it and its screen output back.
  */
 import { execFileSync } from 'node:child_process';
-import { Proc } from '../harness/procs';
+import { Proc, tlsEnvFor } from '../harness/procs';
 import { SHELL_BIN } from './helpers';
 
 export const KEY = { TAB: '\t', ENTER: '\r', UP: '\x1b[A', CTRL_C: '\x03', CTRL_D: '\x04' } as const;
@@ -23,7 +23,7 @@ export class PtyShell {
   constructor(args: string[], env: Record<string, string>) {
     const command = [process.execPath, SHELL_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
     // -q no banner, -e exit with the shell's status, -f flush at once, -c the command.
-    this.proc = new Proc('script', ['-qefc', command, '/dev/null'], { env: { TERM: 'xterm', COLUMNS: '200', ...env }, label: 'pty-shell' });
+    this.proc = new Proc('script', ['-qefc', command, '/dev/null'], { env: { TERM: 'xterm', COLUMNS: '200', ...tlsEnvFor('shell', args), ...env }, label: 'pty-shell' });
   }
 
   /** What the terminal showed so far, without escape sequences and carriage returns. */

@@ -6,6 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceDefinition } from '../../proto/index';
 import { NodeStateCode, type NodeStateName } from '../../proto/messages';
+import { channelCredentialsFor, MASTER_ROLES } from '../../core/tls';
+import { TestCerts } from '../harness/tls';
 
 const MasterClient = grpc.makeClientConstructor(serviceDefinition('Master'), 'Master');
 
@@ -22,7 +24,8 @@ export class SimulatedNode {
   lastError: Error | undefined;
 
   constructor(address: string, readonly physical: string, readonly role = 'agent', private readonly intervalMs = 300) {
-    this.client = new MasterClient(address, grpc.credentials.createInsecure());
+    // A certificate naming it, from the run's CA (test/harness/tls.ts): a master takes a heartbeat only from the node it names.
+    this.client = new MasterClient(address, channelCredentialsFor(TestCerts.shared().context(role === 'collector' ? 'collector' : 'agent', physical), MASTER_ROLES));
   }
 
   set(logical: string, state: NodeStateName, configVersion = 1): void {

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir, waitUntil } from './harness';
+import { tlsEnvFor } from '../harness/procs';
 
 const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'flume-node.js');
 
@@ -32,7 +33,8 @@ test('tail in flume-node: SIGTERM mid-file and restart, every line exactly once 
   fs.writeFileSync(input, Array.from({ length: total }, (_, i) => `line ${i}`).join('\n') + '\n');
   const spec = `n : tail(${JSON.stringify(input)}) | text(${JSON.stringify(output)}) ;`;
   const start = (): ChildProcess => {
-    const c = spawn(process.execPath, [BIN, '--standalone', '--data', path.join(dir, 'data'), '--log-level', 'warn', '-c', spec], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['--standalone', '--data', path.join(dir, 'data'), '--log-level', 'warn', '-c', spec];
+    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...tlsEnvFor('node', args) } });
     let err = '';
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     c.on('exit', (code, sig) => {

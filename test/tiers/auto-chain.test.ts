@@ -22,7 +22,7 @@ import { rank } from '../../master/chains';
 import { serviceDefinition } from '../../proto';
 import { nodeMetric, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
 import { storageLines } from '../harness/storage';
-import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
+import { AdminClient, startMasterProc, testCredentials, type MasterProc } from '../master/helpers';
 import { startZooKeeper, type ZooKeeper } from '../harness/zk';
 
 const dir = tempDir('flume-auto-chain-');
@@ -81,7 +81,7 @@ function appendLines(agent: string, from: number, to: number): void {
 test('auto chains: agents spread over the live collectors and move when one is killed -9', { timeout: 150_000 }, async () => {
   master = await startMasterProc(['--data', file('master'), '--heartbeat-ms', '200', '--lost-after', '5']);
   admin = new AdminClient(master.address);
-  masterStub = new MasterCtor(master.address, grpc.credentials.createInsecure());
+  masterStub = new MasterCtor(master.address, testCredentials('read-only', 'tests'));
 
   const collectors = ['coll1', 'coll2'];
   const collectorProcs = new Map<string, Proc>();
@@ -230,7 +230,7 @@ test('two masters on ZooKeeper answer the same chain, each collector heartbeatin
     ms.push(m);
   }
   const adm = new AdminClient(ms[0].address);
-  const stubs = ms.map((m) => new MasterCtor(m.address, grpc.credentials.createInsecure()));
+  const stubs = ms.map((m) => new MasterCtor(m.address, testCredentials('read-only', 'tests')));
   try {
     const colls = [startNode('zkcoll1', 'collector', ms[0].address), startNode('zkcoll2', 'collector', ms[1].address)];
     for (const c of ['zkcoll1', 'zkcoll2']) {
