@@ -109,7 +109,8 @@ function lock() {
     }
     if (!waited) process.stderr.write(`flume: another build is running (pid ${pid || '?'}); waiting for it\n`);
     waited = true;
-    if (Date.now() > deadline) throw new Error(`the build lock ${LOCK} is still held after ${LOCK_WAIT_MS / 1000} s; remove it if no build runs`);
+    if (Date.now() > deadline)
+      throw new Error(`the build lock ${LOCK} is still held after ${LOCK_WAIT_MS / 1000} s; remove it if no build runs`);
     sleepSync(200);
   }
 }

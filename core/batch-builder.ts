@@ -67,7 +67,10 @@ export class BatchBuilder {
   /** Lines the last `appendLines` call appended. */
   lastLines = 0;
 
-  constructor(readonly origin: string, initialBytes = 256 * 1024) {
+  constructor(
+    readonly origin: string,
+    initialBytes = 256 * 1024,
+  ) {
     this.scratch = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -148,8 +151,15 @@ export class BatchBuilder {
    * per line a memmove and a few byte writes, and no Buffer view (Buffer#copy makes one per call).
    */
   appendLines(
-    src: Buffer, start: number, end: number, maxLine: number, maxEvents: number, maxBytes: number,
-    timestamp: number, priority: Priority = Priority.INFO, host = '',
+    src: Buffer,
+    start: number,
+    end: number,
+    maxLine: number,
+    maxEvents: number,
+    maxBytes: number,
+    timestamp: number,
+    priority: Priority = Priority.INFO,
+    host = '',
   ): number {
     const tl = this.setTrailer(timestamp, priority, host);
     let ends = this.lineEnds;
@@ -246,7 +256,11 @@ const takePooled = (size: number): Buffer => batchPool.take(size);
 
 /** Wraps already-encoded events (a run of `events` fields) into a batch, in a buffer from `alloc`. */
 export function encodeBatch(
-  origin: string, seq: number, count: number, events: Buffer, alloc: (size: number) => Buffer = Buffer.allocUnsafe,
+  origin: string,
+  seq: number,
+  count: number,
+  events: Buffer,
+  alloc: (size: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
   const originLen = Buffer.byteLength(origin);
   let idLen = 0;

@@ -15,7 +15,10 @@ export class BufferPool {
   private readonly made = new WeakSet<ArrayBuffer>();
 
   /** `maxFreeBytes`: what unused buffers may hold in all; `granule`: sizes are rounded up to a multiple of it. */
-  constructor(private readonly maxFreeBytes: number, private readonly granule = 1024 * 1024) {}
+  constructor(
+    private readonly maxFreeBytes: number,
+    private readonly granule = 1024 * 1024,
+  ) {}
 
   /** A buffer of exactly `size` bytes (a view of a pooled one); its contents are arbitrary. */
   take(size: number): Buffer {

@@ -50,7 +50,10 @@ describe('transaction state machine', () => {
 
   test('a rolled-back take returns to the head, in order', async () => {
     const ch = new MemoryChannel('m');
-    await putAll(ch, range(1, 5).map((i) => numberedBatch('a', i)));
+    await putAll(
+      ch,
+      range(1, 5).map((i) => numberedBatch('a', i)),
+    );
     const tx = ch.transaction();
     tx.begin();
     assert.equal((await tx.take())?.seq, 1);
@@ -65,7 +68,10 @@ describe('memory channel', () => {
   test('put waits while full and resumes when a take commits', async () => {
     const one = numberedBatch('a', 1).bytes.length;
     const ch = new MemoryChannel('m', { capacityBytes: one * 3 });
-    await putAll(ch, range(1, 3).map((i) => numberedBatch('a', i)));
+    await putAll(
+      ch,
+      range(1, 3).map((i) => numberedBatch('a', i)),
+    );
     let done = false;
     const blocked = putAll(ch, [numberedBatch('a', 4)]).then(() => (done = true));
     await new Promise((r) => setTimeout(r, 50));

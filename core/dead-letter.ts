@@ -64,7 +64,15 @@ export class DeadLetterStore {
   /** Makes the batch and why durable; resolves once both are on disk. */
   async put(batch: Batch, reason: string): Promise<DeadLetter> {
     const id = deadLetterId(batch.origin, batch.seq);
-    const letter: DeadLetter = { id, origin: batch.origin, seq: batch.seq, events: batch.count, bytes: batch.bytes.length, reason, at: Date.now() };
+    const letter: DeadLetter = {
+      id,
+      origin: batch.origin,
+      seq: batch.seq,
+      events: batch.count,
+      bytes: batch.bytes.length,
+      reason,
+      at: Date.now(),
+    };
     await writeDurably(path.join(this.dir, `${id}.batch`), batch.bytes);
     await writeDurably(path.join(this.dir, `${id}.json`), Buffer.from(JSON.stringify(letter) + '\n'));
     await syncDir(this.dir);
@@ -103,7 +111,8 @@ export class DeadLetterStore {
 
 function listIn(dir: string): DeadLetter[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir)
+  return fs
+    .readdirSync(dir)
     .filter((f) => f.endsWith('.json') && fs.existsSync(path.join(dir, `${f.slice(0, -5)}.batch`)))
     .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as DeadLetter)
     .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));

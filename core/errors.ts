@@ -27,7 +27,10 @@ export class FlumeError extends Error {
 export class ChannelFullError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.RESOURCE_EXHAUSTED;
-  constructor(readonly channel: string, readonly waitedMs: number) {
+  constructor(
+    readonly channel: string,
+    readonly waitedMs: number,
+  ) {
     super(`channel ${channel} stayed full for ${waitedMs} ms`);
   }
 }
@@ -35,7 +38,11 @@ export class ChannelFullError extends FlumeError {
 export class BatchTooLargeError extends FlumeError {
   override readonly permanent = true;
   override readonly grpcCode = status.RESOURCE_EXHAUSTED;
-  constructor(readonly channel: string, readonly batchBytes: number, readonly limitBytes: number) {
+  constructor(
+    readonly channel: string,
+    readonly batchBytes: number,
+    readonly limitBytes: number,
+  ) {
     super(`batch of ${batchBytes} bytes exceeds the ${limitBytes}-byte limit of ${channel}`);
   }
 }
@@ -49,7 +56,10 @@ export class ChannelClosedError extends FlumeError {
 }
 
 export class TransactionStateError extends FlumeError {
-  constructor(readonly operation: string, readonly state: string) {
+  constructor(
+    readonly operation: string,
+    readonly state: string,
+  ) {
     super(`cannot ${operation} a transaction that is ${state}`);
   }
 }
@@ -57,7 +67,11 @@ export class TransactionStateError extends FlumeError {
 export class ChecksumError extends FlumeError {
   override readonly permanent = true;
   override readonly grpcCode = status.DATA_LOSS;
-  constructor(readonly what: string, readonly expected: number, readonly actual: number) {
+  constructor(
+    readonly what: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
     super(`checksum mismatch in ${what}: expected ${expected.toString(16)}, got ${actual.toString(16)}`);
   }
 }
@@ -71,7 +85,10 @@ export class MalformedBatchError extends FlumeError {
 export class NoCollectorError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.UNAVAILABLE;
-  constructor(readonly sink: string, reason: string) {
+  constructor(
+    readonly sink: string,
+    reason: string,
+  ) {
     super(`${sink}: ${reason}`);
   }
 }
@@ -92,14 +109,22 @@ export class SpecSyntaxError extends FlumeError {
 /** Several problems found at once (a spec, an option set); each keeps its own fields. */
 export class ValidationError extends FlumeError {
   override readonly grpcCode = status.INVALID_ARGUMENT;
-  constructor(readonly problems: Error[], what = 'validation') {
+  constructor(
+    readonly problems: Error[],
+    what = 'validation',
+  ) {
     super(`${what} failed:\n${problems.map((p) => `  ${p.message}`).join('\n')}`);
   }
 }
 
 /** Another live process holds the lock of a data dir (core/lock.ts). */
 export class LockHeldError extends FlumeError {
-  constructor(readonly dir: string, readonly lockFile: string, readonly pid: number, readonly host: string) {
+  constructor(
+    readonly dir: string,
+    readonly lockFile: string,
+    readonly pid: number,
+    readonly host: string,
+  ) {
     super(`${dir} is in use by process ${pid}${host ? ` on ${host}` : ''} (lock file ${lockFile}); stop that process first`);
   }
 }
@@ -109,7 +134,10 @@ export class LockHeldError extends FlumeError {
  * the ones that say the data itself is at fault. Every other code is unknown.
  */
 const RETRIABLE_GRPC_CODES: ReadonlySet<number> = new Set([
-  status.UNAVAILABLE, status.RESOURCE_EXHAUSTED, status.DEADLINE_EXCEEDED, status.ABORTED,
+  status.UNAVAILABLE,
+  status.RESOURCE_EXHAUSTED,
+  status.DEADLINE_EXCEEDED,
+  status.ABORTED,
 ]);
 const PERMANENT_GRPC_CODES: ReadonlySet<number> = new Set([status.INVALID_ARGUMENT, status.DATA_LOSS]);
 
@@ -118,12 +146,30 @@ const PERMANENT_GRPC_CODES: ReadonlySet<number> = new Set([status.INVALID_ARGUME
  * permissions an operator fixes, a peer away.
  */
 const RETRIABLE_SYSTEM_CODES: ReadonlySet<string> = new Set([
-  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'EAGAIN',
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'EMFILE',
+  'ENFILE',
+  'EBUSY',
+  'EAGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
 ]);
 /** Values no file system or encoder will ever take: a name too long, a NUL in a path, a bad argument. */
 const PERMANENT_SYSTEM_CODES: ReadonlySet<string> = new Set([
-  'ENAMETOOLONG', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_BUFFER_OUT_OF_BOUNDS',
+  'ENAMETOOLONG',
+  'ERR_INVALID_ARG_VALUE',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_OUT_OF_RANGE',
+  'ERR_BUFFER_OUT_OF_BOUNDS',
 ]);
 
 /**
@@ -138,8 +184,10 @@ const PERMANENT_SYSTEM_CODES: ReadonlySet<string> = new Set([
 export function failureKind(err: unknown): 'retriable' | 'permanent' | 'unknown' {
   if (err instanceof FlumeError) return err.retriable ? 'retriable' : err.permanent ? 'permanent' : 'unknown';
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') return RETRIABLE_GRPC_CODES.has(code) ? 'retriable' : PERMANENT_GRPC_CODES.has(code) ? 'permanent' : 'unknown';
-  if (typeof code === 'string') return RETRIABLE_SYSTEM_CODES.has(code) ? 'retriable' : PERMANENT_SYSTEM_CODES.has(code) ? 'permanent' : 'unknown';
+  if (typeof code === 'number')
+    return RETRIABLE_GRPC_CODES.has(code) ? 'retriable' : PERMANENT_GRPC_CODES.has(code) ? 'permanent' : 'unknown';
+  if (typeof code === 'string')
+    return RETRIABLE_SYSTEM_CODES.has(code) ? 'retriable' : PERMANENT_SYSTEM_CODES.has(code) ? 'permanent' : 'unknown';
   return 'unknown';
 }
 

@@ -45,7 +45,10 @@ export class FailureStreak {
   private lastError = '';
   private reportedError = '';
 
-  constructor(private readonly log: Logger, private readonly options: FailureStreakOptions) {
+  constructor(
+    private readonly log: Logger,
+    private readonly options: FailureStreakOptions,
+  ) {
     this.firstSummaryMs = options.firstSummaryMs ?? FAILURE_STREAK_DEFAULTS.firstSummaryMs;
     this.maxSummaryMs = options.maxSummaryMs ?? FAILURE_STREAK_DEFAULTS.maxSummaryMs;
     this.now = options.now ?? Date.now;
@@ -78,7 +81,9 @@ export class FailureStreak {
     const changed = this.lastError !== this.reportedError;
     this.reportedError = this.lastError;
     this.log.warn(`${this.options.failing} for ${duration(now - this.since)}, ${this.count} attempts.`, {
-      ...fields, error: this.lastError, ...(changed ? { errorChanged: true } : {}),
+      ...fields,
+      error: this.lastError,
+      ...(changed ? { errorChanged: true } : {}),
     });
     this.gapMs = Math.min(this.maxSummaryMs, this.gapMs * 2);
     this.nextSummaryAt = now + this.gapMs;

@@ -45,7 +45,11 @@ interface Holder {
 export class DirLock {
   private released = false;
 
-  private constructor(readonly dir: string, readonly file: string, private readonly content: string) {
+  private constructor(
+    readonly dir: string,
+    readonly file: string,
+    private readonly content: string,
+  ) {
     if (held.size === 0) process.once('exit', releaseAll);
     held.add(this);
   }

@@ -31,14 +31,20 @@ test('a value with spaces, quotes or newlines is quoted and escaped; a word or n
 });
 
 test('text lines: time, level, [component], the message, then logfmt fields; undefined fields are left out', () => {
-  const [line] = lines('text', (log) => log.child({ component: 'master-client' }).warn('Master unreachable.', { master: 'h:1', error: GRPC_ERROR, http: undefined }));
-  assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z warn \[master-client\] Master unreachable\. master=h:1 error="14 UNAVAILABLE: No connection established\. Last error: connect ECONNREFUSED 127\.0\.0\.1:35873\."$/);
+  const [line] = lines('text', (log) =>
+    log.child({ component: 'master-client' }).warn('Master unreachable.', { master: 'h:1', error: GRPC_ERROR, http: undefined }),
+  );
+  assert.match(
+    line,
+    /^\d{4}-\d\d-\d\dT[\d:.]+Z warn \[master-client\] Master unreachable\. master=h:1 error="14 UNAVAILABLE: No connection established\. Last error: connect ECONNREFUSED 127\.0\.0\.1:35873\."$/,
+  );
 });
 
 test('logfmt lines parse back into the fields that were logged', () => {
   const [line] = lines('logfmt', (log) => log.child({ component: 'node.a' }).error('append failed', { error: 'boom "x"', count: 3 }));
   const fields: Record<string, string> = {};
-  for (const m of line.matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g)) fields[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
+  for (const m of line.matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g))
+    fields[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
   assert.deepEqual(Object.keys(fields), ['ts', 'level', 'component', 'msg', 'error', 'count']);
   assert.equal(fields.level, 'error');
   assert.equal(fields.component, 'node.a');
@@ -47,7 +53,7 @@ test('logfmt lines parse back into the fields that were logged', () => {
   assert.equal(fields.count, '3');
 });
 
-test('json lines are objects, without grpc-js\'s empty resolution note', () => {
+test("json lines are objects, without grpc-js's empty resolution note", () => {
   const [line] = lines('json', (log) => log.info('Master unreachable.', { error: GRPC_ERROR }));
   const record = JSON.parse(line);
   assert.equal(record.message, 'Master unreachable.');

@@ -55,7 +55,11 @@ export function logfmtValue(value: unknown): string {
   else if (value !== null && typeof value === 'object') text = JSON.stringify(value);
   else text = String(value);
   if (text !== '' && !NEEDS_QUOTES.test(text)) return text;
-  return `"${text.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}"`;
+  return `"${text
+    .replace(/[\\"]/g, (c) => `\\${c}`)
+    .replace(/\n/g, '\\n')
+    .replace(/\r/g, '\\r')
+    .replace(/\t/g, '\\t')}"`;
 }
 
 function fieldsText(rest: Record<string, unknown>): string {
@@ -85,14 +89,18 @@ function lineFormat(kind: LogFormat): winston.Logform.Format {
     case 'logfmt':
       return winston.format.combine(
         winston.format.timestamp(),
-        winston.format.printf(({ timestamp, level, message, component, ...rest }) =>
-          `ts=${timestamp} level=${level}${component ? ` component=${logfmtValue(component)}` : ''} msg=${logfmtValue(message)}${fieldsText(rest)}`),
+        winston.format.printf(
+          ({ timestamp, level, message, component, ...rest }) =>
+            `ts=${timestamp} level=${level}${component ? ` component=${logfmtValue(component)}` : ''} msg=${logfmtValue(message)}${fieldsText(rest)}`,
+        ),
       );
     case 'text':
       return winston.format.combine(
         winston.format.timestamp(),
-        winston.format.printf(({ timestamp, level, message, component, ...rest }) =>
-          `${timestamp} ${level} ${component ? `[${component}] ` : ''}${cleanLogText(String(message))}${fieldsText(rest)}`),
+        winston.format.printf(
+          ({ timestamp, level, message, component, ...rest }) =>
+            `${timestamp} ${level} ${component ? `[${component}] ` : ''}${cleanLogText(String(message))}${fieldsText(rest)}`,
+        ),
       );
   }
 }

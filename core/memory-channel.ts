@@ -26,7 +26,10 @@ export class MemoryChannel implements Channel {
   private readonly notFull = new WaitQueue();
   private readonly notEmpty = new WaitQueue();
 
-  constructor(readonly name: string, options: Partial<MemoryChannelOptions> = {}) {
+  constructor(
+    readonly name: string,
+    options: Partial<MemoryChannelOptions> = {},
+  ) {
     this.capacityBytes = options.capacityBytes ?? MEMORY_CHANNEL_DEFAULTS.capacityBytes;
   }
 

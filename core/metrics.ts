@@ -51,12 +51,13 @@ const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [SINK_BATCHES_RETRIED]: 'Batches a sink failed and will be tried again.',
   [EVENTS_SENT]: 'Events a sink or decorator passed on.',
   [BYTES_SENT]: 'Bytes a sink or decorator passed on.',
-  [DEAD_LETTER_BATCHES]: 'Batches that can never be delivered, quarantined in the node\'s dead-letter store.',
+  [DEAD_LETTER_BATCHES]: "Batches that can never be delivered, quarantined in the node's dead-letter store.",
   [DEAD_LETTER_EVENTS]: 'Events of the batches quarantined in the dead-letter store.',
   [CONNECTIONS_REFUSED]: 'Connections a listener closed at once for being over its connection limit.',
   [CONNECTIONS_CLOSED_IDLE]: 'Connections closed for sending nothing for the idle timeout.',
   [CONNECTIONS_CLOSED_SLOW]: 'Connections closed for not finishing a message (or request headers) within the message timeout.',
-  [CONNECTIONS_CLOSED_BUFFERED]: 'Connections closed because their unfinished message would take the listener over its buffered-bytes limit.',
+  [CONNECTIONS_CLOSED_BUFFERED]:
+    'Connections closed because their unfinished message would take the listener over its buffered-bytes limit.',
   [CONNECTIONS_CLOSED_FRAMING]: 'Connections closed for a framing error (an octet count over the event size limit).',
 };
 
@@ -68,7 +69,7 @@ export const CHANNEL_CAPACITY_BYTES = 'channel_capacity_bytes';
 /** Histograms (milliseconds): how old a batch's first event was when the next tier acknowledged it. */
 export const DELIVERY_MS = 'delivery';
 const HISTOGRAM_HELP: Readonly<Record<string, string>> = {
-  [DELIVERY_MS]: 'Age of a batch\'s first event when the next tier acknowledged the batch (end to end in E2E mode), ms.',
+  [DELIVERY_MS]: "Age of a batch's first event when the next tier acknowledged the batch (end to end in E2E mode), ms.",
 };
 const HISTOGRAM_BUCKETS_MS = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000];
 

@@ -7,7 +7,10 @@ import type { Sink } from './component';
 const dummySink = (): Sink => ({ open: async () => {}, append: async () => {}, close: async () => {} });
 
 const textSink: SinkDef = {
-  kind: 'sink', name: 'text', doc: 'd', create: dummySink,
+  kind: 'sink',
+  name: 'text',
+  doc: 'd',
+  create: dummySink,
   args: [
     { name: 'file', type: 'string', required: true, doc: 'file' },
     { name: 'format', type: 'identifier', default: 'raw', oneOf: ['raw', 'json'], doc: 'fmt' },
@@ -15,18 +18,27 @@ const textSink: SinkDef = {
 };
 const consoleSink: SinkDef = { kind: 'sink', name: 'console', aliases: ['stdout'], doc: 'd', args: [], create: dummySink };
 const tailSource: SourceDef = {
-  kind: 'source', name: 'tail', doc: 'd', create: () => ({ open: async () => {}, close: async () => {} }),
+  kind: 'source',
+  name: 'tail',
+  doc: 'd',
+  create: () => ({ open: async () => {}, close: async () => {} }),
   args: [
     { name: 'file', type: 'string', required: true, doc: 'file' },
     { name: 'startFromEnd', type: 'boolean', default: false, doc: 'x' },
   ],
 };
 const batchDeco: DecoratorDef = {
-  kind: 'decorator', name: 'batch', doc: 'd', create: (_a, _c, inner) => inner,
+  kind: 'decorator',
+  name: 'batch',
+  doc: 'd',
+  create: (_a, _c, inner) => inner,
   args: [{ name: 'n', type: 'number', required: true, doc: 'n', check: (v) => ((v as number) > 0 ? null : 'must be positive') }],
 };
 const maskDeco: DecoratorDef = {
-  kind: 'decorator', name: 'mask', doc: 'd', create: (_a, _c, inner) => inner,
+  kind: 'decorator',
+  name: 'mask',
+  doc: 'd',
+  create: (_a, _c, inner) => inner,
   args: [{ name: 'attrs', type: 'string', rest: true, doc: 'names' }],
 };
 
@@ -56,12 +68,15 @@ test('an unknown source lists the known sources; a decorator used as a sink says
 
 test('a bad argument is named with its line and column, and every problem is reported at once', () => {
   const p = problems('n1 : tail(42, startFromEnd="maybe") |\n  { batch(-1) => text("/x", yaml) } ;');
-  assert.deepEqual(p.map((x) => [x.line, x.column, x.argument]), [
-    [1, 11, 'file'],
-    [1, 28, 'startFromEnd'],
-    [2, 11, 'n'],
-    [2, 29, 'format'],
-  ]);
+  assert.deepEqual(
+    p.map((x) => [x.line, x.column, x.argument]),
+    [
+      [1, 11, 'file'],
+      [1, 28, 'startFromEnd'],
+      [2, 11, 'n'],
+      [2, 29, 'format'],
+    ],
+  );
   assert.match(p[0].message, /tail: argument file must be a string, found number 42/);
   assert.match(p[1].message, /argument startFromEnd must be a boolean, found string "maybe"/);
   assert.match(p[2].message, /batch: argument n must be positive/);
@@ -72,7 +87,10 @@ test('missing, extra and unknown keyword arguments', () => {
   const p = problems('n1 : tail | text("/a", raw, 3, bogus=1) ;');
   assert.equal(p.length, 3);
   assert.match(p[0].message, /^1:6: tail: missing required argument file/);
-  assert.match(p[1].message, /text: too many arguments: argument 3 is not expected; usage: text\(file: string, format: raw\|json = "raw"\)/);
+  assert.match(
+    p[1].message,
+    /text: too many arguments: argument 3 is not expected; usage: text\(file: string, format: raw\|json = "raw"\)/,
+  );
   assert.match(p[2].message, /text: unknown argument bogus; text takes file, format/);
 });
 

@@ -213,7 +213,9 @@ export class Registry {
 
   /** The canonical names of a kind, sorted. */
   names(kind: ComponentKind): string[] {
-    return this.list(kind).map((d) => d.name).sort();
+    return this.list(kind)
+      .map((d) => d.name)
+      .sort();
   }
 
   list(kind?: ComponentKind): ComponentDef[] {
@@ -258,7 +260,11 @@ export class Registry {
         sawKeyword = true;
         const s = schema.find((x) => x.name === arg.name);
         if (!s) {
-          problem(arg.pos, `unknown argument ${arg.name}; ${call.name} takes ${schema.length ? schema.map((x) => x.name).join(', ') : 'no arguments'}`, arg.name);
+          problem(
+            arg.pos,
+            `unknown argument ${arg.name}; ${call.name} takes ${schema.length ? schema.map((x) => x.name).join(', ') : 'no arguments'}`,
+            arg.name,
+          );
           continue;
         }
         if (given.has(s.name)) {

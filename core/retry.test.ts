@@ -2,8 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import {
-  BatchTooLargeError, ChannelClosedError, ChannelFullError, ChecksumError, FlumeError, failureKind,
-  isRetriable, MalformedBatchError, NoCollectorError,
+  BatchTooLargeError,
+  ChannelClosedError,
+  ChannelFullError,
+  ChecksumError,
+  FlumeError,
+  failureKind,
+  isRetriable,
+  MalformedBatchError,
+  NoCollectorError,
 } from './errors';
 import { Backoff, retry } from './retry';
 
@@ -44,7 +51,10 @@ describe('backoff delays', () => {
 
   test('without jitter the delays are the capped exponential', () => {
     const b = new Backoff({ initialMs: 100, maxMs: 1_000, factor: 2, jitter: 'none' });
-    assert.deepEqual(Array.from({ length: 6 }, () => b.next()), [100, 200, 400, 800, 1_000, 1_000]);
+    assert.deepEqual(
+      Array.from({ length: 6 }, () => b.next()),
+      [100, 200, 400, 800, 1_000, 1_000],
+    );
   });
 
   test('a delay is never Infinity or NaN, even after thousands of failures', () => {
@@ -59,11 +69,14 @@ describe('retry', () => {
   test('retries transient failures and returns the first success; attempts count from 1', async () => {
     const seen: number[] = [];
     const retries: number[] = [];
-    const value = await retry(async (attempt) => {
-      seen.push(attempt);
-      if (attempt < 3) throw grpcError(status.UNAVAILABLE);
-      return 'ok';
-    }, { initialMs: 1, maxMs: 2, onRetry: (_err, attempt) => retries.push(attempt) });
+    const value = await retry(
+      async (attempt) => {
+        seen.push(attempt);
+        if (attempt < 3) throw grpcError(status.UNAVAILABLE);
+        return 'ok';
+      },
+      { initialMs: 1, maxMs: 2, onRetry: (_err, attempt) => retries.push(attempt) },
+    );
     assert.equal(value, 'ok');
     assert.deepEqual(seen, [1, 2, 3]);
     assert.deepEqual(retries, [2, 3]);
@@ -72,28 +85,46 @@ describe('retry', () => {
   test('an error that is not retriable is thrown at once', async () => {
     let calls = 0;
     const bad = grpcError(status.INVALID_ARGUMENT);
-    await assert.rejects(retry(async () => {
-      calls++;
-      throw bad;
-    }, { initialMs: 1 }), (err) => err === bad);
+    await assert.rejects(
+      retry(
+        async () => {
+          calls++;
+          throw bad;
+        },
+        { initialMs: 1 },
+      ),
+      (err) => err === bad,
+    );
     assert.equal(calls, 1);
   });
 
   test('gives up after `attempts` calls with the last error', async () => {
     let calls = 0;
-    await assert.rejects(retry(async () => {
-      throw new ChannelClosedError(`c${++calls}`);
-    }, { initialMs: 1, maxMs: 1, attempts: 4 }), (err) => err instanceof ChannelClosedError && err.channel === 'c4');
+    await assert.rejects(
+      retry(
+        async () => {
+          throw new ChannelClosedError(`c${++calls}`);
+        },
+        { initialMs: 1, maxMs: 1, attempts: 4 },
+      ),
+      (err) => err instanceof ChannelClosedError && err.channel === 'c4',
+    );
     assert.equal(calls, 4);
   });
 
   test('gives up once the deadline has passed, with the last error', async () => {
     let calls = 0;
     const started = Date.now();
-    await assert.rejects(retry(async () => {
-      calls++;
-      throw new NoCollectorError('sink', 'none yet');
-    }, { initialMs: 5, maxMs: 10, deadlineMs: 60 }), NoCollectorError);
+    await assert.rejects(
+      retry(
+        async () => {
+          calls++;
+          throw new NoCollectorError('sink', 'none yet');
+        },
+        { initialMs: 5, maxMs: 10, deadlineMs: 60 },
+      ),
+      NoCollectorError,
+    );
     assert.ok(calls > 1, `tried ${calls} times`);
     assert.ok(Date.now() - started >= 60);
   });
@@ -101,20 +132,29 @@ describe('retry', () => {
   test('an abort ends a long backoff at once and rejects with the reason', async () => {
     const abort = new AbortController();
     const reason = new Error('stopping');
-    const running = retry(async () => {
-      throw grpcError(status.UNAVAILABLE);
-    }, { initialMs: 60_000, maxMs: 60_000, jitter: 'none', signal: abort.signal, onRetry: () => queueMicrotask(() => abort.abort(reason)) });
+    const running = retry(
+      async () => {
+        throw grpcError(status.UNAVAILABLE);
+      },
+      { initialMs: 60_000, maxMs: 60_000, jitter: 'none', signal: abort.signal, onRetry: () => queueMicrotask(() => abort.abort(reason)) },
+    );
     await assert.rejects(running, (err) => err === reason);
   });
 
   test('a stop flag ends the loop with the last error, before sleeping again', async () => {
     let calls = 0;
     let closing = false;
-    await assert.rejects(retry(async () => {
-      calls++;
-      closing = true;
-      throw grpcError(status.UNAVAILABLE);
-    }, { initialMs: 60_000, stop: () => closing }), (err) => (err as { code?: number }).code === status.UNAVAILABLE);
+    await assert.rejects(
+      retry(
+        async () => {
+          calls++;
+          closing = true;
+          throw grpcError(status.UNAVAILABLE);
+        },
+        { initialMs: 60_000, stop: () => closing },
+      ),
+      (err) => (err as { code?: number }).code === status.UNAVAILABLE,
+    );
     assert.equal(calls, 1);
   });
 });

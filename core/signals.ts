@@ -142,13 +142,17 @@ export class ProcessSignals {
         for (const k of mine) applied.add(k);
       } catch (err) {
         failed.push(`${name}: ${(err as Error).message}`);
-        logger.error('Reload failed for one component; it keeps its previous settings.', { component: name, error: (err as Error).message });
+        logger.error('Reload failed for one component; it keeps its previous settings.', {
+          component: name,
+          error: (err as Error).message,
+        });
       }
     }
     const now = changed.filter((k) => applied.has(k));
     const atRestart = changed.filter((k) => !applied.has(k));
     const fields: Record<string, string> = {};
-    if (changed.length > 0) Object.assign(fields, { changed: changed.join(','), now: now.join(',') || 'none', at_restart: atRestart.join(',') || 'none' });
+    if (changed.length > 0)
+      Object.assign(fields, { changed: changed.join(','), now: now.join(',') || 'none', at_restart: atRestart.join(',') || 'none' });
     fields.reloaded = [...this.handlers.keys()].join(',');
     logger.info(changed.length === 0 ? 'Site config reloaded: nothing changed.' : 'Site config reloaded.', fields);
     return { ok: true, changed, now, atRestart, failed };

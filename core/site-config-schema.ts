@@ -70,7 +70,9 @@ function oneOf<const V extends string>(values: readonly V[]): KeyType<V> {
   return {
     name: `one of ${values.join(', ')}`,
     parse(text) {
-      return (values as readonly string[]).includes(text) ? { value: text as V } : { problem: `expected one of ${values.join(', ')}, not ${JSON.stringify(text)}` };
+      return (values as readonly string[]).includes(text)
+        ? { value: text as V }
+        : { problem: `expected one of ${values.join(', ')}, not ${JSON.stringify(text)}` };
     },
     format: String,
   };
@@ -175,41 +177,125 @@ function opt<T>(type: KeyType<T>, doc: string, defaultNote: string): KeyDef<T> &
  * node.* / channel.* the node runtime's; a test checks they agree.
  */
 export const SCHEMA = {
-  'master.host': def(address, '127.0.0.1', 'Address the master\'s gRPC and HTTP servers listen on: loopback by default; set 0.0.0.0 (or this host\'s address) when nodes and shells on other machines must reach it.'),
+  'master.host': def(
+    address,
+    '127.0.0.1',
+    "Address the master's gRPC and HTTP servers listen on: loopback by default; set 0.0.0.0 (or this host's address) when nodes and shells on other machines must reach it.",
+  ),
   'master.port': def(port, DEFAULT_MASTER_PORT, 'gRPC port of the master: nodes heartbeat to it, flume-shell connects to it.'),
   'master.http_port': def(port, DEFAULT_MASTER_HTTP_PORT, 'HTTP port of the master: status page, /status and /metrics.'),
-  'master.data_dir': def(path, 'data/master', 'Directory of the embedded config store (single master, no ZooKeeper); with ZooKeeper, where shell save/load paths resolve.'),
+  'master.data_dir': def(
+    path,
+    'data/master',
+    'Directory of the embedded config store (single master, no ZooKeeper); with ZooKeeper, where shell save/load paths resolve.',
+  ),
   'master.id': opt(name, 'Id of this master among several.', '<hostname>:<master.port>'),
   'master.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval the master tells nodes to use.'),
-  'master.lost_after': def(intType('heartbeats (1 to 1000)', 1, 1_000), 5, 'Heartbeats missed before the master marks a node LOST (LOST timeout = master.heartbeat_ms × this).'),
-  'zookeeper.connect': def(zkConnect, '', 'ZooKeeper ensemble host:port,host:port,... (a /chroot suffix allowed, or use zookeeper.chroot); empty: one master with the embedded store.'),
-  'zookeeper.chroot': opt(chroot, 'ZooKeeper path under which the masters keep their state (several clusters can share one ensemble).', 'none (the root)'),
-  'zookeeper.session_timeout_ms': def(millis(1_000, 120_000), 6_000, 'ZooKeeper session timeout: a dead leader is replaced about this long after it died.'),
+  'master.lost_after': def(
+    intType('heartbeats (1 to 1000)', 1, 1_000),
+    5,
+    'Heartbeats missed before the master marks a node LOST (LOST timeout = master.heartbeat_ms × this).',
+  ),
+  'zookeeper.connect': def(
+    zkConnect,
+    '',
+    'ZooKeeper ensemble host:port,host:port,... (a /chroot suffix allowed, or use zookeeper.chroot); empty: one master with the embedded store.',
+  ),
+  'zookeeper.chroot': opt(
+    chroot,
+    'ZooKeeper path under which the masters keep their state (several clusters can share one ensemble).',
+    'none (the root)',
+  ),
+  'zookeeper.session_timeout_ms': def(
+    millis(1_000, 120_000),
+    6_000,
+    'ZooKeeper session timeout: a dead leader is replaced about this long after it died.',
+  ),
   'node.name': opt(name, 'Physical node name, unique in the cluster.', 'the host name'),
-  'node.role': def(oneOf(['agent', 'collector'] as const), 'agent', 'Role announced to the master (auto chains spread agents over collectors).'),
-  'node.masters': def(hostPortList(), [`localhost:${DEFAULT_MASTER_PORT}`], 'Masters this node heartbeats to, tried in order; failover moves to the next.'),
+  'node.role': def(
+    oneOf(['agent', 'collector'] as const),
+    'agent',
+    'Role announced to the master (auto chains spread agents over collectors).',
+  ),
+  'node.masters': def(
+    hostPortList(),
+    [`localhost:${DEFAULT_MASTER_PORT}`],
+    'Masters this node heartbeats to, tried in order; failover moves to the next.',
+  ),
   'node.data_dir': opt(path, 'Directory for channels (WAL), sequence numbers and tail positions.', '~/.flume/<node.name>'),
-  'node.http_host': def(address, '127.0.0.1', 'Address the node\'s HTTP server (/status, /metrics) listens on.'),
-  'node.http_port': opt(port, 'HTTP port of the node: /status and /metrics (Flume OG used 35862; 0: any free port).', 'none: no HTTP server'),
+  'node.http_host': def(address, '127.0.0.1', "Address the node's HTTP server (/status, /metrics) listens on."),
+  'node.http_port': opt(
+    port,
+    'HTTP port of the node: /status and /metrics (Flume OG used 35862; 0: any free port).',
+    'none: no HTTP server',
+  ),
   'node.heartbeat_ms': def(millis(10, 600_000), 1_000, 'Heartbeat interval until the master says otherwise.'),
-  'node.channel': def(oneOf(['memory', 'wal'] as const), 'memory', 'Channel between each logical node\'s source and sink: memory (fast, lost on crash) or wal (durable, replayed on start).'),
-  'node.allow_exec': def(execAllowance, false, 'Whether this node runs programs for exec, execStream and execPeriodic sources: false (none), true (any command a master sends), or a JSON list of the exact command lines allowed, e.g. ["uptime", "df -k"] (compared whole: they run under /bin/sh -c). A config needing another command is refused by the node and shown as its ERROR.'),
-  'node.read_paths': def(absolutePaths, ['/'], 'Directories under which the file sources (text, tail, multitail, tailDir, spooldir) may read, after resolving .. and symlinks; / allows any file the node can read. Narrow it (e.g. /var/log,/srv/app/logs) so a master cannot make the node read and ship other files.'),
-  'node.close_timeout_ms': def(millis(0, 3_600_000), 30_000, 'How long closing a logical node waits for its source, drain and appends in flight.'),
+  'node.channel': def(
+    oneOf(['memory', 'wal'] as const),
+    'memory',
+    "Channel between each logical node's source and sink: memory (fast, lost on crash) or wal (durable, replayed on start).",
+  ),
+  'node.allow_exec': def(
+    execAllowance,
+    false,
+    'Whether this node runs programs for exec, execStream and execPeriodic sources: false (none), true (any command a master sends), or a JSON list of the exact command lines allowed, e.g. ["uptime", "df -k"] (compared whole: they run under /bin/sh -c). A config needing another command is refused by the node and shown as its ERROR.',
+  ),
+  'node.read_paths': def(
+    absolutePaths,
+    ['/'],
+    'Directories under which the file sources (text, tail, multitail, tailDir, spooldir) may read, after resolving .. and symlinks; / allows any file the node can read. Narrow it (e.g. /var/log,/srv/app/logs) so a master cannot make the node read and ship other files.',
+  ),
+  'node.close_timeout_ms': def(
+    millis(0, 3_600_000),
+    30_000,
+    'How long closing a logical node waits for its source, drain and appends in flight.',
+  ),
   'channel.memory.capacity_bytes': def(bytes, 64 * 1024 ** 2, 'Capacity of a memory channel; a full channel makes the source wait.'),
   'channel.wal.capacity_bytes': def(bytes, 1024 ** 3, 'Capacity of a WAL channel on disk; a full channel makes the source wait.'),
   'channel.wal.segment_bytes': def(bytes, 16 * 1024 ** 2, 'Size at which a WAL segment file rolls (at most a quarter of the capacity).'),
-  'limits.max_connections': def(intType('connections (1 to 1000000)', 1, 1_000_000), LISTENER_LIMIT_DEFAULTS.maxConnections, 'Open connections per listener of a push source; one over it is closed at once and counted.'),
-  'limits.idle_timeout_ms': def(millis(1_000, 86_400_000), LISTENER_LIMIT_DEFAULTS.idleTimeoutMs, 'A connection of a push source that sends nothing for this long is closed.'),
-  'limits.message_timeout_ms': def(millis(100, 3_600_000), LISTENER_LIMIT_DEFAULTS.messageTimeoutMs, 'A message (or HTTP request headers) begun but not finished within this long closes its connection.'),
-  'limits.buffered_bytes': def(bytes, LISTENER_LIMIT_DEFAULTS.bufferedBytes, 'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.'),
-  'tls.mode': def(oneOf(['mtls', 'insecure'] as const), 'mtls', 'mtls: every port speaks TLS with client certificates from the cluster CA (flume-certs); insecure: plaintext, logged as a warning at every start.'),
+  'limits.max_connections': def(
+    intType('connections (1 to 1000000)', 1, 1_000_000),
+    LISTENER_LIMIT_DEFAULTS.maxConnections,
+    'Open connections per listener of a push source; one over it is closed at once and counted.',
+  ),
+  'limits.idle_timeout_ms': def(
+    millis(1_000, 86_400_000),
+    LISTENER_LIMIT_DEFAULTS.idleTimeoutMs,
+    'A connection of a push source that sends nothing for this long is closed.',
+  ),
+  'limits.message_timeout_ms': def(
+    millis(100, 3_600_000),
+    LISTENER_LIMIT_DEFAULTS.messageTimeoutMs,
+    'A message (or HTTP request headers) begun but not finished within this long closes its connection.',
+  ),
+  'limits.buffered_bytes': def(
+    bytes,
+    LISTENER_LIMIT_DEFAULTS.bufferedBytes,
+    'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.',
+  ),
+  'tls.mode': def(
+    oneOf(['mtls', 'insecure'] as const),
+    'mtls',
+    'mtls: every port speaks TLS with client certificates from the cluster CA (flume-certs); insecure: plaintext, logged as a warning at every start.',
+  ),
   'tls.ca': opt(path, 'The cluster CA certificate (PEM).', 'none (needed unless tls.mode = insecure)'),
-  'tls.cert': opt(path, 'This process\'s certificate (PEM), naming its role and name (flume-certs issue).', 'none (needed unless tls.mode = insecure)'),
+  'tls.cert': opt(
+    path,
+    "This process's certificate (PEM), naming its role and name (flume-certs issue).",
+    'none (needed unless tls.mode = insecure)',
+  ),
   'tls.key': opt(path, 'The private key of tls.cert (PEM).', 'none (needed unless tls.mode = insecure)'),
-  'tls.admin_token_file': opt(path, 'Master: a file holding an admin bearer token that stands in for an admin certificate (flume-certs token).', 'none: admin certificates only'),
+  'tls.admin_token_file': opt(
+    path,
+    'Master: a file holding an admin bearer token that stands in for an admin certificate (flume-certs token).',
+    'none: admin certificates only',
+  ),
   'log.level': def(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info', 'Log level of the process.'),
-  'log.format': def(oneOf(LOG_FORMATS), 'text', 'Format of log lines: text (for people, fields as logfmt), logfmt (one logfmt record a line) or json (one object a line).'),
+  'log.format': def(
+    oneOf(LOG_FORMATS),
+    'text',
+    'Format of log lines: text (for people, fields as logfmt), logfmt (one logfmt record a line) or json (one object a line).',
+  ),
 } satisfies Record<string, KeyDef<unknown>>;
 
 type Schema = typeof SCHEMA;
@@ -241,7 +327,12 @@ function defaultText(key: SiteKey): string {
 export function describeSiteConfig(): string {
   const rows = SITE_KEYS.map((key) => {
     const d = SCHEMA[key] as KeyDef<unknown>;
-    const dflt = d.default === undefined ? (d.defaultNote ?? '').replace(/</g, '&lt;') : (defaultText(key) === '' ? '(empty)' : `\`${defaultText(key)}\``);
+    const dflt =
+      d.default === undefined
+        ? (d.defaultNote ?? '').replace(/</g, '&lt;')
+        : defaultText(key) === ''
+          ? '(empty)'
+          : `\`${defaultText(key)}\``;
     return `| \`${key}\` | \`${envName(key)}\` | ${d.type.name} | ${dflt} | ${d.doc} |`;
   });
   return [

@@ -11,8 +11,15 @@ import { LOGICAL_NODE_DEFAULTS, type LogicalNodeOptions } from '../node/logical-
 import { ValidationError } from './errors';
 import { MEMORY_CHANNEL_DEFAULTS } from './memory-channel';
 import {
-  loadSiteConfig, loadSiteConfigDetailed, MASTER_FLAG_KEYS, masterSettings,
-  NODE_FLAG_KEYS, nodeSettings, SiteConfigProblem, siteConfigFromCommand, zkConnectString,
+  loadSiteConfig,
+  loadSiteConfigDetailed,
+  MASTER_FLAG_KEYS,
+  masterSettings,
+  NODE_FLAG_KEYS,
+  nodeSettings,
+  SiteConfigProblem,
+  siteConfigFromCommand,
+  zkConnectString,
 } from './site-config';
 import { describeSiteConfig, envName, exampleSiteConfig, SITE_KEYS } from './site-config-schema';
 import { WAL_DEFAULTS } from './wal/wal';
@@ -74,25 +81,35 @@ test('the defaults agree with the ones the master and node runtimes use', () => 
 
 test('node.allow_exec takes false, true or a JSON list of command lines; node.read_paths absolute paths', () => {
   assert.equal(loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: 'true' } })['node.allow_exec'], true);
-  assert.deepEqual(loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: '["uptime", "df -k, -h"]' } })['node.allow_exec'], ['uptime', 'df -k, -h']);
+  assert.deepEqual(loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: '["uptime", "df -k, -h"]' } })['node.allow_exec'], [
+    'uptime',
+    'df -k, -h',
+  ]);
   assert.deepEqual(loadSiteConfig({ env: { FLUME_NODE_READ_PATHS: '/var/log, /srv/logs' } })['node.read_paths'], ['/var/log', '/srv/logs']);
-  assert.throws(() => loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: 'yes', FLUME_NODE_READ_PATHS: 'var/log' } }), (e: unknown) =>
-    e instanceof ValidationError && /node\.allow_exec: expected false, true or a JSON list/.test(e.message) && /node\.read_paths: expected absolute paths, not "var\/log"/.test(e.message));
+  assert.throws(
+    () => loadSiteConfig({ env: { FLUME_NODE_ALLOW_EXEC: 'yes', FLUME_NODE_READ_PATHS: 'var/log' } }),
+    (e: unknown) =>
+      e instanceof ValidationError &&
+      /node\.allow_exec: expected false, true or a JSON list/.test(e.message) &&
+      /node\.read_paths: expected absolute paths, not "var\/log"/.test(e.message),
+  );
 });
 
 test('a file sets typed values; comments, blank lines and inline comments are ignored', () => {
-  const file = confFile([
-    '# masters over ZooKeeper',
-    '',
-    'master.port = 4000',
-    '  zookeeper.connect = zk1:2181, zk2:2181,[::1]:2181   # three servers',
-    'zookeeper.chroot = /flume/prod',
-    'node.masters=m1:4000,m2:4000',
-    'channel.wal.capacity_bytes = 2g',
-    'channel.memory.capacity_bytes = 65536',
-    'node.role = collector',
-    'node.name = coll-01',
-  ].join('\n'));
+  const file = confFile(
+    [
+      '# masters over ZooKeeper',
+      '',
+      'master.port = 4000',
+      '  zookeeper.connect = zk1:2181, zk2:2181,[::1]:2181   # three servers',
+      'zookeeper.chroot = /flume/prod',
+      'node.masters=m1:4000,m2:4000',
+      'channel.wal.capacity_bytes = 2g',
+      'channel.memory.capacity_bytes = 65536',
+      'node.role = collector',
+      'node.name = coll-01',
+    ].join('\n'),
+  );
   const { config, origins } = loadSiteConfigDetailed({ file, env: {} });
   assert.equal(config['master.port'], 4000);
   assert.equal(origins['master.port'], `${file}:3`);
@@ -107,19 +124,21 @@ test('a file sets typed values; comments, blank lines and inline comments are ig
 });
 
 test('every problem of a file is reported at once, each with its line', () => {
-  const file = confFile([
-    'master.prot = 35873', // 1: unknown, near master.port
-    'master.port = 70000', // 2: out of range
-    'master.heartbeat_ms = fast', // 3: wrong type
-    'node.masters = m1:35873,m2,m1:35873', // 4: malformed list + duplicate entry
-    'this line has no equals sign', // 5: malformed line
-    'node.role = router', // 6: not one of
-    'master.http_port = 8080',
-    'master.http_port = 8081', // 8: duplicate key
-    'zookeeper.chroot = flume/', // 9: not a path
-    'channel.wal.capacity_bytes = lots', // 10: not a size
-    'frobnicate = 1', // 11: unknown, nothing near
-  ].join('\n'));
+  const file = confFile(
+    [
+      'master.prot = 35873', // 1: unknown, near master.port
+      'master.port = 70000', // 2: out of range
+      'master.heartbeat_ms = fast', // 3: wrong type
+      'node.masters = m1:35873,m2,m1:35873', // 4: malformed list + duplicate entry
+      'this line has no equals sign', // 5: malformed line
+      'node.role = router', // 6: not one of
+      'master.http_port = 8080',
+      'master.http_port = 8081', // 8: duplicate key
+      'zookeeper.chroot = flume/', // 9: not a path
+      'channel.wal.capacity_bytes = lots', // 10: not a size
+      'frobnicate = 1', // 11: unknown, nothing near
+    ].join('\n'),
+  );
   const problems = problemsOf(() => loadSiteConfig({ file, env: {} }));
   const expect: [number, RegExp][] = [
     [1, /unknown key "master\.prot"; did you mean master\.port\?/],
@@ -134,9 +153,16 @@ test('every problem of a file is reported at once, each with its line', () => {
     [11, /unknown key "frobnicate"; known keys: master\.host, /],
   ];
   assert.equal(problems.length, expect.length, problems.join('\n'));
-  assert.deepEqual(problems.map((p) => Number(p.slice(file.length + 1).split(':')[0])), expect.map(([line]) => line), 'in line order');
+  assert.deepEqual(
+    problems.map((p) => Number(p.slice(file.length + 1).split(':')[0])),
+    expect.map(([line]) => line),
+    'in line order',
+  );
   for (const [line, re] of expect) {
-    assert.ok(problems.some((p) => p.startsWith(`${file}:${line}: `) && re.test(p)), `line ${line}: ${re} not in\n${problems.join('\n')}`);
+    assert.ok(
+      problems.some((p) => p.startsWith(`${file}:${line}: `) && re.test(p)),
+      `line ${line}: ${re} not in\n${problems.join('\n')}`,
+    );
   }
 });
 
@@ -145,7 +171,10 @@ test('zookeeper.connect takes a /chroot suffix (as --zk does), but not two chroo
   assert.equal(zkConnectString(c), 'zk1:2181,zk2:2181/flume/test');
   const problems = problemsOf(() => loadSiteConfig({ env: { FLUME_ZOOKEEPER_CONNECT: 'zk1:2181/a', FLUME_ZOOKEEPER_CHROOT: '/b' } }));
   assert.equal(problems.length, 1);
-  assert.match(problems[0], /^env FLUME_ZOOKEEPER_CHROOT: zookeeper\.chroot is set and zookeeper\.connect \(from env FLUME_ZOOKEEPER_CONNECT\) has a chroot too/);
+  assert.match(
+    problems[0],
+    /^env FLUME_ZOOKEEPER_CHROOT: zookeeper\.chroot is set and zookeeper\.connect \(from env FLUME_ZOOKEEPER_CONNECT\) has a chroot too/,
+  );
   assert.match(problemsOf(() => loadSiteConfig({ env: { FLUME_ZOOKEEPER_CONNECT: 'zk1:2181/' } }))[0], /chroot "\/" of a connect string/);
 });
 
@@ -179,15 +208,19 @@ test('the file can come from FLUME_CONF; a missing file is a problem, not an emp
 
 test('environment and flag values are checked like the file, all problems together', () => {
   const file = confFile('master.port = x\n');
-  const problems = problemsOf(() => loadSiteConfig({
-    file,
-    env: { FLUME_NODE_HTTP_PORT: '-1', FLUME_NODE_MASTRES: 'a:1' },
-    overrides: { 'master.lost_after': '0', 'node.chanel': 'wal' } as Record<string, string>,
-  }));
+  const problems = problemsOf(() =>
+    loadSiteConfig({
+      file,
+      env: { FLUME_NODE_HTTP_PORT: '-1', FLUME_NODE_MASTRES: 'a:1' },
+      overrides: { 'master.lost_after': '0', 'node.chanel': 'wal' } as Record<string, string>,
+    }),
+  );
   assert.equal(problems.length, 5, problems.join('\n'));
   assert.ok(problems.some((p) => p.startsWith(`${file}:1: master.port: expected an integer`)));
   assert.ok(problems.some((p) => p.startsWith('env FLUME_NODE_HTTP_PORT: node.http_port: -1 is out of range')));
-  assert.ok(problems.some((p) => /^env FLUME_NODE_MASTRES: unknown variable FLUME_NODE_MASTRES; did you mean FLUME_NODE_MASTERS\?/.test(p)));
+  assert.ok(
+    problems.some((p) => /^env FLUME_NODE_MASTRES: unknown variable FLUME_NODE_MASTRES; did you mean FLUME_NODE_MASTERS\?/.test(p)),
+  );
   assert.ok(problems.some((p) => p.startsWith('--master.lost_after: master.lost_after: 0 is out of range (1 to 1000)')));
   assert.ok(problems.some((p) => /^--node\.chanel: unknown key "node\.chanel"; did you mean node\.channel\?/.test(p)));
 });
@@ -200,13 +233,17 @@ test('a WAL segment larger than a quarter of the capacity is refused, naming bot
   const file = confFile('channel.wal.capacity_bytes = 32m\n');
   const problems = problemsOf(() => loadSiteConfig({ file, env: {} }));
   assert.equal(problems.length, 1);
-  assert.match(problems[0], /^default: channel\.wal\.segment_bytes \(16777216\) must be at most a quarter of channel\.wal\.capacity_bytes \(33554432, from .*:1\)/);
+  assert.match(
+    problems[0],
+    /^default: channel\.wal\.segment_bytes \(16777216\) must be at most a quarter of channel\.wal\.capacity_bytes \(33554432, from .*:1\)/,
+  );
 });
 
 test('siteConfigFromCommand: typed flags override, commander defaults do not', async () => {
   const file = confFile('master.port = 1001\nmaster.http_port = 1002\n');
   const parse = (argv: string[]): Command => {
-    const cmd = new Command('flume-master').exitOverride()
+    const cmd = new Command('flume-master')
+      .exitOverride()
       .option('--conf <file>')
       .option('--port <port>', 'gRPC port', '35873')
       .option('--http-port <port>', 'HTTP port', '35871');
@@ -236,13 +273,23 @@ test('the reference lists every key with its environment name; the example parse
   const { config, origins } = loadSiteConfigDetailed({ file, env: {} });
   assert.deepEqual(config, loadSiteConfig({ env: {} }));
   const fromFile = SITE_KEYS.filter((k) => origins[k] !== 'default');
-  const commentedOut = ['master.id', 'zookeeper.chroot', 'node.name', 'node.data_dir', 'node.http_port', 'tls.ca', 'tls.cert', 'tls.key', 'tls.admin_token_file'];
+  const commentedOut = [
+    'master.id',
+    'zookeeper.chroot',
+    'node.name',
+    'node.data_dir',
+    'node.http_port',
+    'tls.ca',
+    'tls.cert',
+    'tls.key',
+    'tls.admin_token_file',
+  ];
   assert.deepEqual(fromFile.sort(), SITE_KEYS.filter((k) => !commentedOut.includes(k)).sort());
   // Each commented-out key is there to uncomment.
   for (const key of commentedOut) assert.ok(exampleSiteConfig().includes(`\n# ${key} =\n`), key);
 });
 
-test('masterSettings and nodeSettings fit the runtimes\' option types; every flag names a key', () => {
+test("masterSettings and nodeSettings fit the runtimes' option types; every flag names a key", () => {
   const file = confFile('zookeeper.connect = zk1:2181\nzookeeper.chroot = /f\nnode.channel = wal\nnode.http_port = 35862\n');
   const c = loadSiteConfig({ file, env: {} });
   const { logLevel, ...rest } = masterSettings(c);
@@ -251,10 +298,18 @@ test('masterSettings and nodeSettings fit the runtimes\' option types; every fla
   assert.equal(logLevel, 'info');
   const n = nodeSettings(c);
   const node: Partial<LogicalNodeOptions> = {
-    channel: n.channel, walCapacityBytes: n.walCapacityBytes, walSegmentBytes: n.walSegmentBytes, memoryCapacityBytes: n.memoryCapacityBytes, closeTimeoutMs: n.closeTimeoutMs,
+    channel: n.channel,
+    walCapacityBytes: n.walCapacityBytes,
+    walSegmentBytes: n.walSegmentBytes,
+    memoryCapacityBytes: n.memoryCapacityBytes,
+    closeTimeoutMs: n.closeTimeoutMs,
   };
   assert.deepEqual(node, {
-    channel: 'wal', walCapacityBytes: 1024 ** 3, walSegmentBytes: WAL_DEFAULTS.segmentBytes, memoryCapacityBytes: 64 * 1024 ** 2, closeTimeoutMs: 30_000,
+    channel: 'wal',
+    walCapacityBytes: 1024 ** 3,
+    walSegmentBytes: WAL_DEFAULTS.segmentBytes,
+    memoryCapacityBytes: 64 * 1024 ** 2,
+    closeTimeoutMs: 30_000,
   });
   assert.equal(n.httpPort, 35862);
   for (const key of [...Object.values(MASTER_FLAG_KEYS), ...Object.values(NODE_FLAG_KEYS)]) assert.ok(SITE_KEYS.includes(key), key);

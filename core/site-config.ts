@@ -25,15 +25,17 @@
 import * as fs from 'node:fs';
 import { FlumeError, ValidationError } from './errors';
 import { editDistance } from './text';
-import {
-  type KeyType, SCHEMA, SITE_KEYS, type SiteConfig, type SiteConfigOrigins, type SiteKey, envName,
-} from './site-config-schema';
+import { type KeyType, SCHEMA, SITE_KEYS, type SiteConfig, type SiteConfigOrigins, type SiteKey, envName } from './site-config-schema';
 
 export type { SiteConfig, SiteConfigOrigins, SiteKey } from './site-config-schema';
 
 /** One problem, with where it was found. */
 export class SiteConfigProblem extends FlumeError {
-  constructor(readonly where: string, readonly key: string | undefined, readonly detail: string) {
+  constructor(
+    readonly where: string,
+    readonly key: string | undefined,
+    readonly detail: string,
+  ) {
     super(`${where}: ${detail}`);
   }
 }
@@ -56,7 +58,11 @@ export function loadSiteConfig(options: LoadSiteConfigOptions = {}): SiteConfig 
   return loadSiteConfigDetailed(options).config;
 }
 
-export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { config: SiteConfig; origins: SiteConfigOrigins; file?: string } {
+export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): {
+  config: SiteConfig;
+  origins: SiteConfigOrigins;
+  file?: string;
+} {
   const env = options.env ?? process.env;
   const file = options.file ?? (env.FLUME_CONF !== undefined && env.FLUME_CONF !== '' ? env.FLUME_CONF : undefined);
   const values: Record<string, unknown> = {};
@@ -102,7 +108,8 @@ export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { c
   for (const name of Object.keys(env)) {
     if (!name.startsWith('FLUME_') || known.has(name)) continue;
     const near = closest(name, [...known], 2);
-    if (near !== undefined) problems.push(new SiteConfigProblem(`env ${name}`, undefined, `unknown variable ${name}; did you mean ${near}?`));
+    if (near !== undefined)
+      problems.push(new SiteConfigProblem(`env ${name}`, undefined, `unknown variable ${name}; did you mean ${near}?`));
   }
 
   for (const [k, value] of Object.entries(options.overrides ?? {})) {
@@ -117,14 +124,24 @@ export function loadSiteConfigDetailed(options: LoadSiteConfigOptions = {}): { c
 
   const connect = values['zookeeper.connect'] as string;
   if (connect.includes('/') && values['zookeeper.chroot'] !== undefined) {
-    problems.push(new SiteConfigProblem(origins['zookeeper.chroot'], 'zookeeper.chroot',
-      `zookeeper.chroot is set and zookeeper.connect (from ${origins['zookeeper.connect']}) has a chroot too; keep one`));
+    problems.push(
+      new SiteConfigProblem(
+        origins['zookeeper.chroot'],
+        'zookeeper.chroot',
+        `zookeeper.chroot is set and zookeeper.connect (from ${origins['zookeeper.connect']}) has a chroot too; keep one`,
+      ),
+    );
   }
   const seg = values['channel.wal.segment_bytes'] as number;
   const cap = values['channel.wal.capacity_bytes'] as number;
   if (seg > cap / 4) {
-    problems.push(new SiteConfigProblem(origins['channel.wal.segment_bytes'], 'channel.wal.segment_bytes',
-      `channel.wal.segment_bytes (${seg}) must be at most a quarter of channel.wal.capacity_bytes (${cap}, from ${origins['channel.wal.capacity_bytes']})`));
+    problems.push(
+      new SiteConfigProblem(
+        origins['channel.wal.segment_bytes'],
+        'channel.wal.segment_bytes',
+        `channel.wal.segment_bytes (${seg}) must be at most a quarter of channel.wal.capacity_bytes (${cap}, from ${origins['channel.wal.capacity_bytes']})`,
+      ),
+    );
   }
 
   if (problems.length > 0) throw new ValidationError(problems, 'site config');
@@ -227,22 +244,44 @@ export function siteConfigFromCommand(
 
 /** flume-master start's flags (commander attribute names) and the keys they set. */
 export const MASTER_FLAG_KEYS = {
-  port: 'master.port', httpPort: 'master.http_port', host: 'master.host', data: 'master.data_dir', id: 'master.id',
-  zk: 'zookeeper.connect', heartbeatMs: 'master.heartbeat_ms', lostAfter: 'master.lost_after', sessionTimeoutMs: 'zookeeper.session_timeout_ms',
+  port: 'master.port',
+  httpPort: 'master.http_port',
+  host: 'master.host',
+  data: 'master.data_dir',
+  id: 'master.id',
+  zk: 'zookeeper.connect',
+  heartbeatMs: 'master.heartbeat_ms',
+  lostAfter: 'master.lost_after',
+  sessionTimeoutMs: 'zookeeper.session_timeout_ms',
 } as const satisfies Record<string, SiteKey>;
 
 /** flume-node's flags (commander attribute names) and the keys they set. */
 export const NODE_FLAG_KEYS = {
-  master: 'node.masters', role: 'node.role', name: 'node.name', data: 'node.data_dir', httpPort: 'node.http_port',
-  httpHost: 'node.http_host', channel: 'node.channel', closeTimeout: 'node.close_timeout_ms', logLevel: 'log.level',
+  master: 'node.masters',
+  role: 'node.role',
+  name: 'node.name',
+  data: 'node.data_dir',
+  httpPort: 'node.http_port',
+  httpHost: 'node.http_host',
+  channel: 'node.channel',
+  closeTimeout: 'node.close_timeout_ms',
+  logLevel: 'log.level',
 } as const satisfies Record<string, SiteKey>;
 
 /** What `startMaster` takes (the fields of master/master.ts `MasterOptions`), plus the log level. */
 export function masterSettings(c: SiteConfig) {
   return {
-    port: c['master.port'], httpPort: c['master.http_port'], host: c['master.host'], data: c['master.data_dir'], id: c['master.id'],
-    zk: zkConnectString(c), heartbeatMs: c['master.heartbeat_ms'], lostAfter: c['master.lost_after'],
-    sessionTimeoutMs: c['zookeeper.session_timeout_ms'], logLevel: c['log.level'], logFormat: c['log.format'],
+    port: c['master.port'],
+    httpPort: c['master.http_port'],
+    host: c['master.host'],
+    data: c['master.data_dir'],
+    id: c['master.id'],
+    zk: zkConnectString(c),
+    heartbeatMs: c['master.heartbeat_ms'],
+    lostAfter: c['master.lost_after'],
+    sessionTimeoutMs: c['zookeeper.session_timeout_ms'],
+    logLevel: c['log.level'],
+    logFormat: c['log.format'],
   };
 }
 
@@ -250,13 +289,25 @@ export function masterSettings(c: SiteConfig) {
 export function nodeSettings(c: SiteConfig) {
   const channel = c['node.channel'];
   return {
-    masters: c['node.masters'], role: c['node.role'], name: c['node.name'], dataDir: c['node.data_dir'],
-    httpPort: c['node.http_port'], httpHost: c['node.http_host'], heartbeatMs: c['node.heartbeat_ms'],
-    channel, walCapacityBytes: c['channel.wal.capacity_bytes'], walSegmentBytes: c['channel.wal.segment_bytes'],
-    memoryCapacityBytes: c['channel.memory.capacity_bytes'], closeTimeoutMs: c['node.close_timeout_ms'], logLevel: c['log.level'], logFormat: c['log.format'],
+    masters: c['node.masters'],
+    role: c['node.role'],
+    name: c['node.name'],
+    dataDir: c['node.data_dir'],
+    httpPort: c['node.http_port'],
+    httpHost: c['node.http_host'],
+    heartbeatMs: c['node.heartbeat_ms'],
+    channel,
+    walCapacityBytes: c['channel.wal.capacity_bytes'],
+    walSegmentBytes: c['channel.wal.segment_bytes'],
+    memoryCapacityBytes: c['channel.memory.capacity_bytes'],
+    closeTimeoutMs: c['node.close_timeout_ms'],
+    logLevel: c['log.level'],
+    logFormat: c['log.format'],
     limits: {
-      maxConnections: c['limits.max_connections'], idleTimeoutMs: c['limits.idle_timeout_ms'],
-      messageTimeoutMs: c['limits.message_timeout_ms'], bufferedBytes: c['limits.buffered_bytes'],
+      maxConnections: c['limits.max_connections'],
+      idleTimeoutMs: c['limits.idle_timeout_ms'],
+      messageTimeoutMs: c['limits.message_timeout_ms'],
+      bufferedBytes: c['limits.buffered_bytes'],
     },
     hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'] },
   };

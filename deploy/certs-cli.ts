@@ -27,7 +27,8 @@ function dir(): string {
 
 function days(text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 36_500) fail(`--days must be a whole number of days from 1 to 36500, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 36_500)
+    fail(`--days must be a whole number of days from 1 to 36500, not ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -48,51 +49,101 @@ function printUse(files: IssuedFiles): void {
   console.log(`tls.ca = ${files.ca}\ntls.cert = ${files.cert}\ntls.key = ${files.key}`);
 }
 
-interface IssueFlags { days: string; host?: string }
+interface IssueFlags {
+  days: string;
+  host?: string;
+}
 
-program.command('init').description('create the CA unless the directory has one')
+program
+  .command('init')
+  .description('create the CA unless the directory has one')
   .option('--days <n>', 'validity of the CA in days', String(CERT_DEFAULTS.caDays))
-  .action((o: { days: string }) => run(() => {
-    const made = initCa(dir(), { days: days(o.days) });
-    console.log(made ? `Created the CA ${caFiles(dir()).cert} (keep ${caFiles(dir()).key} off the nodes).` : `The CA ${caFiles(dir()).cert} already exists; left as is.`);
-  }));
+  .action((o: { days: string }) =>
+    run(() => {
+      const made = initCa(dir(), { days: days(o.days) });
+      console.log(
+        made
+          ? `Created the CA ${caFiles(dir()).cert} (keep ${caFiles(dir()).key} off the nodes).`
+          : `The CA ${caFiles(dir()).cert} already exists; left as is.`,
+      );
+    }),
+  );
 
-program.command('issue').argument('<role>', 'master | agent | collector | admin | read-only').argument('<name>', 'node name or admin name')
+program
+  .command('issue')
+  .argument('<role>', 'master | agent | collector | admin | read-only')
+  .argument('<name>', 'node name or admin name')
   .description('a new key and certificate for one identity (replaces any)')
   .option('--days <n>', 'validity in days', String(CERT_DEFAULTS.days))
   .option('--host <names>', 'comma-separated DNS names / IPs for clients that check hostnames (default for nodes: localhost,127.0.0.1)')
-  .action((role: string, name: string, o: IssueFlags) => run(() => {
-    const files = issue(dir(), { role: role as PeerRole, name }, { days: days(o.days), hosts: o.host?.split(',').map((h) => h.trim()).filter(Boolean) });
-    console.log(`Issued ${files.cert} for flume://${role}/${name}. Site config:`);
-    printUse(files);
-  }));
+  .action((role: string, name: string, o: IssueFlags) =>
+    run(() => {
+      const files = issue(
+        dir(),
+        { role: role as PeerRole, name },
+        {
+          days: days(o.days),
+          hosts: o.host
+            ?.split(',')
+            .map((h) => h.trim())
+            .filter(Boolean),
+        },
+      );
+      console.log(`Issued ${files.cert} for flume://${role}/${name}. Site config:`);
+      printUse(files);
+    }),
+  );
 
-program.command('renew').argument('<role>').argument('<name>')
+program
+  .command('renew')
+  .argument('<role>')
+  .argument('<name>')
   .description('a new certificate with the same key; send SIGHUP to the process to use it')
   .option('--days <n>', 'validity in days', String(CERT_DEFAULTS.days))
   .option('--host <names>', 'as for issue')
-  .action((role: string, name: string, o: IssueFlags) => run(() => {
-    const files = renew(dir(), { role: role as PeerRole, name }, { days: days(o.days), hosts: o.host?.split(',').map((h) => h.trim()).filter(Boolean) });
-    console.log(`Renewed ${files.cert}; send SIGHUP to the process that uses it.`);
-  }));
+  .action((role: string, name: string, o: IssueFlags) =>
+    run(() => {
+      const files = renew(
+        dir(),
+        { role: role as PeerRole, name },
+        {
+          days: days(o.days),
+          hosts: o.host
+            ?.split(',')
+            .map((h) => h.trim())
+            .filter(Boolean),
+        },
+      );
+      console.log(`Renewed ${files.cert}; send SIGHUP to the process that uses it.`);
+    }),
+  );
 
-program.command('token').description('write a new admin bearer token to <dir>/admin-token')
-  .action(() => run(() => {
-    const file = writeAdminToken(dir(), false);
-    console.log(`Wrote ${file}. Master: tls.admin_token_file = ${file}; shell: --token-file ${file}.`);
-  }));
+program
+  .command('token')
+  .description('write a new admin bearer token to <dir>/admin-token')
+  .action(() =>
+    run(() => {
+      const file = writeAdminToken(dir(), false);
+      console.log(`Wrote ${file}. Master: tls.admin_token_file = ${file}; shell: --token-file ${file}.`);
+    }),
+  );
 
-program.command('show').argument('<cert>', 'a PEM certificate').description('its identity, validity and issuer check')
-  .action((file: string) => run(() => {
-    const x = new crypto.X509Certificate(fs.readFileSync(file));
-    const id = identityOfAltNames(x.subjectAltName);
-    console.log(`identity: ${id ? `flume://${id.role}/${id.name}` : 'none (not a flume certificate)'}`);
-    console.log(`valid:    ${x.validFrom} .. ${x.validTo}${new Date(x.validTo).getTime() < Date.now() ? '  EXPIRED' : ''}`);
-    const caFile = caFiles(dir()).cert;
-    if (fs.existsSync(caFile)) {
-      const ca = new crypto.X509Certificate(fs.readFileSync(caFile));
-      console.log(`issuer:   ${x.checkIssued(ca) && x.verify(ca.publicKey) ? `issued by ${caFile}` : `NOT issued by ${caFile}`}`);
-    }
-  }));
+program
+  .command('show')
+  .argument('<cert>', 'a PEM certificate')
+  .description('its identity, validity and issuer check')
+  .action((file: string) =>
+    run(() => {
+      const x = new crypto.X509Certificate(fs.readFileSync(file));
+      const id = identityOfAltNames(x.subjectAltName);
+      console.log(`identity: ${id ? `flume://${id.role}/${id.name}` : 'none (not a flume certificate)'}`);
+      console.log(`valid:    ${x.validFrom} .. ${x.validTo}${new Date(x.validTo).getTime() < Date.now() ? '  EXPIRED' : ''}`);
+      const caFile = caFiles(dir()).cert;
+      if (fs.existsSync(caFile)) {
+        const ca = new crypto.X509Certificate(fs.readFileSync(caFile));
+        console.log(`issuer:   ${x.checkIssued(ca) && x.verify(ca.publicKey) ? `issued by ${caFile}` : `NOT issued by ${caFile}`}`);
+      }
+    }),
+  );
 
 program.parse(process.argv);

@@ -20,10 +20,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FlumeError } from '../core/errors';
-import { identityUri, isIdentityName, type PeerIdentity, type PeerRole, ROLES } from '../core/tls/identity';
+import { identityUri, isIdentityName, type PeerIdentity, ROLES } from '../core/tls/identity';
 import { newAdminToken } from '../core/tls/token';
 
-export class CertToolError extends FlumeError {}
+class CertToolError extends FlumeError {}
 
 export interface IssuedFiles {
   ca: string;
@@ -68,9 +68,25 @@ export function initCa(dir: string, options: { days?: number; name?: string } = 
   if (fs.existsSync(ca.cert) && fs.existsSync(ca.key)) return false;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   openssl([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ca.key, '-out', ca.cert,
-    '-days', String(options.days ?? CERT_DEFAULTS.caDays), '-subj', `/O=flume/CN=${options.name ?? `flume cluster CA ${crypto.randomBytes(4).toString('hex')}`}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    ca.key,
+    '-out',
+    ca.cert,
+    '-days',
+    String(options.days ?? CERT_DEFAULTS.caDays),
+    '-subj',
+    `/O=flume/CN=${options.name ?? `flume cluster CA ${crypto.randomBytes(4).toString('hex')}`}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   fs.chmodSync(ca.key, 0o600);
   return true;
@@ -82,7 +98,10 @@ function checkIdentity(id: PeerIdentity): void {
 }
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 function sign(dir: string, id: PeerIdentity, keyFile: string, certFile: string, options: IssueOptions): void {
@@ -94,21 +113,58 @@ function sign(dir: string, id: PeerIdentity, keyFile: string, certFile: string, 
     openssl(['req', '-new', '-key', keyFile, '-subj', `/O=flume/OU=${id.role}/CN=${id.name}`, '-out', csr]);
     const hosts = options.hosts ?? (id.role === 'admin' || id.role === 'read-only' ? [] : ['localhost', '127.0.0.1']);
     const alt = [`URI:${identityUri(id)}`, ...hosts.map((h) => (/^[\d.]+$|:/.test(h) ? `IP:${h}` : `DNS:${h}`))];
-    fs.writeFileSync(path.join(tmp, 'ext'), [
-      `subjectAltName=${alt.join(',')}`, 'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyAgreement', 'extendedKeyUsage=serverAuth,clientAuth', '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(tmp, 'ext'),
+      [
+        `subjectAltName=${alt.join(',')}`,
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature,keyAgreement',
+        'extendedKeyUsage=serverAuth,clientAuth',
+        '',
+      ].join('\n'),
+    );
     fs.writeFileSync(path.join(tmp, 'index.txt'), '');
-    fs.writeFileSync(path.join(tmp, 'ca.cnf'), [
-      '[ca]', 'default_ca=d', '[d]', `database=${path.join(tmp, 'index.txt')}`, `new_certs_dir=${tmp}`, 'default_md=sha256',
-      'policy=p', 'unique_subject=no', 'rand_serial=yes', '[p]', 'commonName=supplied', 'organizationalUnitName=optional', 'organizationName=optional', '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(tmp, 'ca.cnf'),
+      [
+        '[ca]',
+        'default_ca=d',
+        '[d]',
+        `database=${path.join(tmp, 'index.txt')}`,
+        `new_certs_dir=${tmp}`,
+        'default_md=sha256',
+        'policy=p',
+        'unique_subject=no',
+        'rand_serial=yes',
+        '[p]',
+        'commonName=supplied',
+        'organizationalUnitName=optional',
+        'organizationName=optional',
+        '',
+      ].join('\n'),
+    );
     const validity = options.notAfter
       ? ['-startdate', stamp(options.notBefore ?? new Date()), '-enddate', stamp(options.notAfter)]
       : ['-days', String(options.days ?? CERT_DEFAULTS.days)];
     const out = path.join(tmp, 'out.crt');
-    openssl(['ca', '-batch', '-notext', '-config', path.join(tmp, 'ca.cnf'), '-in', csr, '-out', out, '-keyfile', ca.key, '-cert', ca.cert,
-      '-extfile', path.join(tmp, 'ext'), ...validity]);
+    openssl([
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      path.join(tmp, 'ca.cnf'),
+      '-in',
+      csr,
+      '-out',
+      out,
+      '-keyfile',
+      ca.key,
+      '-cert',
+      ca.cert,
+      '-extfile',
+      path.join(tmp, 'ext'),
+      ...validity,
+    ]);
     fs.renameSync(out, certFile); // atomic: a process reloading at this moment sees old or new
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -166,5 +222,3 @@ export function writeAdminToken(dir: string, keep = true): string {
 export function tlsEnv(files: IssuedFiles): Record<string, string> {
   return { FLUME_TLS_CA: files.ca, FLUME_TLS_CERT: files.cert, FLUME_TLS_KEY: files.key };
 }
-
-export type { PeerRole };

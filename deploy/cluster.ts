@@ -42,8 +42,11 @@ const INSECURE = process.argv.includes('--insecure') || process.env.FLUME_CLUSTE
 
 /** The processes' identities; each gets a certificate on first start. */
 const IDENTITIES: Array<{ role: PeerRole; name: string }> = [
-  { role: 'master', name: 'master' }, { role: 'collector', name: 'collector1' },
-  { role: 'agent', name: 'agent-tail' }, { role: 'agent', name: 'agent-syslog' }, { role: 'admin', name: 'operator' },
+  { role: 'master', name: 'master' },
+  { role: 'collector', name: 'collector1' },
+  { role: 'agent', name: 'agent-tail' },
+  { role: 'agent', name: 'agent-syslog' },
+  { role: 'admin', name: 'operator' },
 ];
 
 /** The cluster's certificates (made on first start), or null in insecure mode. */
@@ -136,7 +139,9 @@ function start(name: string, bin: string, args: string[]): Proc {
   // Its own process group: Ctrl-C reaches the launcher only, which stops the others in order.
   // FLUME_BUILD=never: `npm run cluster` has just built; four processes need not check again.
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', bin), ...args], {
-    stdio: ['ignore', log, log], detached: true, env: { ...process.env, FLUME_BUILD: 'never', ...tlsEnvOf(name) },
+    stdio: ['ignore', log, log],
+    detached: true,
+    env: { ...process.env, FLUME_BUILD: 'never', ...tlsEnvOf(name) },
   });
   fs.closeSync(log);
   watchChild(child.pid!);
@@ -170,11 +175,24 @@ interface Started {
 }
 
 function startNodes(master: string): Pick<Started, 'collector' | 'agents'> {
-  const nodeArgs = (name: string, role: string): string[] =>
-    ['--master', master, '--role', role, '-n', name, '--data', path.join(STATE, name), '--http-port', '0'];
+  const nodeArgs = (name: string, role: string): string[] => [
+    '--master',
+    master,
+    '--role',
+    role,
+    '-n',
+    name,
+    '--data',
+    path.join(STATE, name),
+    '--http-port',
+    '0',
+  ];
   return {
     collector: start('collector1', 'flume-node.js', nodeArgs('collector1', 'collector')),
-    agents: [start('agent-tail', 'flume-node.js', nodeArgs('agent-tail', 'agent')), start('agent-syslog', 'flume-node.js', nodeArgs('agent-syslog', 'agent'))],
+    agents: [
+      start('agent-tail', 'flume-node.js', nodeArgs('agent-tail', 'agent')),
+      start('agent-syslog', 'flume-node.js', nodeArgs('agent-syslog', 'agent')),
+    ],
   };
 }
 
@@ -193,8 +211,17 @@ async function startAll(): Promise<Started> {
   for (const fallback of [false, true]) {
     const port = !fallback && (await portFree(DEFAULT_MASTER_PORT)) ? DEFAULT_MASTER_PORT : 0;
     const httpPort = !fallback && (await portFree(DEFAULT_MASTER_HTTP_PORT)) ? DEFAULT_MASTER_HTTP_PORT : 0;
-    const m = start('master', 'flume-master.js', ['start', '--host', '127.0.0.1', '--data', path.join(STATE, 'master'),
-      '--port', String(port), '--http-port', String(httpPort)]);
+    const m = start('master', 'flume-master.js', [
+      'start',
+      '--host',
+      '127.0.0.1',
+      '--data',
+      path.join(STATE, 'master'),
+      '--port',
+      String(port),
+      '--http-port',
+      String(httpPort),
+    ]);
     let nodes = port !== 0 ? startNodes(`127.0.0.1:${port}`) : undefined;
     try {
       const line = await waitLog(m, /Master started\..*grpc_port=(\d+) http_port=(\d+)/);
@@ -217,7 +244,10 @@ async function waitActive(nodes: Proc[], timeoutMs: number): Promise<void> {
   for (;;) {
     const statuses = await Promise.all(nodes.map((p) => getJson(p.httpPort)));
     if (statuses.every((s) => s?.nodes?.length > 0 && s.nodes.every((n: { state: string }) => n.state === 'ACTIVE'))) return;
-    if (Date.now() > deadline) throw new Error(`the logical nodes are not all ACTIVE after ${timeoutMs / 1000} s: ${JSON.stringify(statuses.map((s) => s?.nodes?.map((n: { name: string; state: string }) => `${n.name}=${n.state}`)))}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the logical nodes are not all ACTIVE after ${timeoutMs / 1000} s: ${JSON.stringify(statuses.map((s) => s?.nodes?.map((n: { name: string; state: string }) => `${n.name}=${n.state}`)))}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -387,15 +417,18 @@ async function main(): Promise<void> {
   ].join('\n');
   // A second run with the same ports and paths: the master kept these configs, and the nodes get
   // them as they connect; configuring again would only make them reopen with a new version.
-  const configured = fs.existsSync(path.join(STATE, 'master', 'master-state.json')) &&
-    fs.existsSync(script) && fs.readFileSync(script, 'utf8') === setupText;
+  const configured =
+    fs.existsSync(path.join(STATE, 'master', 'master-state.json')) &&
+    fs.existsSync(script) &&
+    fs.readFileSync(script, 'utf8') === setupText;
   fs.writeFileSync(script, setupText);
   try {
     if (configured) {
       await waitActive([collector, ...agents], 60_000);
     } else {
       const setup = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'flume-shell.js'), ...shellTls, '-q', '-c', master, '-s', script], {
-        encoding: 'utf8', env: { ...process.env, FLUME_BUILD: 'never' },
+        encoding: 'utf8',
+        env: { ...process.env, FLUME_BUILD: 'never' },
       });
       if (setup.status !== 0) throw new Error(`${setup.stdout}${setup.stderr}`);
     }
@@ -425,12 +458,16 @@ so "stored" and "written" can run ahead of "accepted", which counts this run's l
   const tick = setInterval(async () => {
     if (stopping) return;
     const t = await totals(agents, collector);
-    const backlog = Object.entries(t.backlog).map(([k, v]) => `${k}=${v}`).join(' ');
+    const backlog = Object.entries(t.backlog)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     // Counters start at 0 with each process, but a resumed run first delivers what the previous
     // one left in the WALs: stored and written then include events this run never accepted.
     const previous = resumed > 0 && Math.max(t.delivered, t.written) > t.accepted ? " (with the previous run's backlog)" : '';
-    console.log(`${clock()} +${Math.round((Date.now() - began) / 1000)}s accepted=${t.accepted} stored(e2e acked)=${t.delivered} ` +
-      `written=${t.written}${previous} in-flight=${Math.max(0, t.accepted - t.delivered)} | backlog batches ${backlog}`);
+    console.log(
+      `${clock()} +${Math.round((Date.now() - began) / 1000)}s accepted=${t.accepted} stored(e2e acked)=${t.delivered} ` +
+        `written=${t.written}${previous} in-flight=${Math.max(0, t.accepted - t.delivered)} | backlog batches ${backlog}`,
+    );
   }, 1000);
   tick.unref();
   for (const p of procs) {

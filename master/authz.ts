@@ -15,7 +15,7 @@ import { ADMIN_ROLES, PeerRefusedError, type PeerIdentity, type PeerRole, READ_R
 const NODE_ROLES_ONLY: readonly PeerRole[] = ['agent', 'collector'];
 const NODE_OR_READ: readonly PeerRole[] = [...NODE_ROLES_ONLY, ...READ_ROLES];
 
-export const METHOD_ROLES: Readonly<Record<string, readonly PeerRole[]>> = {
+const METHOD_ROLES: Readonly<Record<string, readonly PeerRole[]>> = {
   '/flume.Master/Heartbeat': NODE_ROLES_ONLY,
   '/flume.Master/Control': NODE_ROLES_ONLY,
   '/flume.Master/GetConfigs': NODE_OR_READ,

@@ -33,7 +33,11 @@ test('a collector leaving changes only the chains that named it; its agents move
       continue;
     }
     affected++;
-    assert.deepEqual(after.slice(0, CHAIN_LENGTH - 1), before.filter((c) => c !== gone), `${a} kept the order of the others`);
+    assert.deepEqual(
+      after.slice(0, CHAIN_LENGTH - 1),
+      before.filter((c) => c !== gone),
+      `${a} kept the order of the others`,
+    );
   }
   // Each collector is in about CHAIN_LENGTH / N of the chains.
   const expected = (agents.length * CHAIN_LENGTH) / collectors.length;
@@ -62,7 +66,13 @@ function node(physical: string, logical: LogicalStatus[], nodeState: number = No
   return { physical, host: physical, role: 'collector', state: nodeState, lastSeen: 1, startedAt: 1, logical };
 }
 
-const active = (name: string, listen?: string): LogicalStatus => ({ name, state: NodeStateCode.ACTIVE, configVersion: 1, message: '', ...(listen ? { listen } : {}) });
+const active = (name: string, listen?: string): LogicalStatus => ({
+  name,
+  state: NodeStateCode.ACTIVE,
+  configVersion: 1,
+  message: '',
+  ...(listen ? { listen } : {}),
+});
 
 test('live collectors: ACTIVE, configured, mapped, with an address, on a node neither LOST nor DECOMMISSIONED', () => {
   const s = state();
@@ -75,9 +85,15 @@ test('live collectors: ACTIVE, configured, mapped, with an address, on a node ne
     node('h6', [active('c1', 'h6:1')]), // c1 is mapped to h1, not h6
     node('h7', [active('h7')]), // no address: not a collector
   ];
-  assert.deepEqual(liveCollectors(s, nodes).map((c) => `${c.address}/${c.flow}`), ['h1:1/web', 'h3:1/db']);
+  assert.deepEqual(
+    liveCollectors(s, nodes).map((c) => `${c.address}/${c.flow}`),
+    ['h1:1/web', 'h3:1/db'],
+  );
   s.decommissioned.push('c1');
-  assert.deepEqual(liveCollectors(s, nodes).map((c) => c.address), ['h3:1']);
+  assert.deepEqual(
+    liveCollectors(s, nodes).map((c) => c.address),
+    ['h3:1'],
+  );
 });
 
 test('chain table: per-flow lists, version changes only with the list, two masters answer the same', () => {

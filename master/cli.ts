@@ -34,7 +34,8 @@ function parseOptions(raw: RawOptions): MasterOptions {
   const problems: Error[] = [];
   const int = (name: string, text: string, min: number, max: number): number => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max) problems.push(new Error(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`));
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(new Error(`--${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`));
     return n;
   };
   const options: MasterOptions = {
@@ -64,13 +65,14 @@ function parseOptions(raw: RawOptions): MasterOptions {
   if (raw.zk !== undefined && !/^[^/,\s]+:\d+(,[^/,\s]+:\d+)*(\/[^\s]*)?$/.test(raw.zk)) {
     problems.push(new Error(`--zk must look like host:port,host:port[/chroot], not ${JSON.stringify(raw.zk)}`));
   }
-  if (raw.id !== undefined && !/^[A-Za-z0-9_.:-]+$/.test(raw.id)) problems.push(new Error(`--id may hold letters, digits and _ . : - only, not ${JSON.stringify(raw.id)}`));
+  if (raw.id !== undefined && !/^[A-Za-z0-9_.:-]+$/.test(raw.id))
+    problems.push(new Error(`--id may hold letters, digits and _ . : - only, not ${JSON.stringify(raw.id)}`));
   if (problems.length > 0) throw new ValidationError(problems, 'options');
   return options;
 }
 
 const program = new Command('flume-master')
-  .description('The master: holds every node\'s configuration and tells each node what to run.')
+  .description("The master: holds every node's configuration and tells each node what to run.")
   .version(VERSION);
 
 program
@@ -85,11 +87,14 @@ program
   .option('--heartbeat-ms <ms>', 'heartbeat interval nodes are told to use', String(MASTER_DEFAULTS.heartbeatMs))
   .option('--lost-after <n>', 'heartbeats missed before a node is LOST', String(MASTER_DEFAULTS.lostAfter))
   .option('--session-timeout-ms <ms>', 'ZooKeeper session timeout', String(MASTER_DEFAULTS.sessionTimeoutMs))
-  .option('--tls-ca <pem>', 'CA certificate nodes\' certificates must chain to (with --tls-cert, --tls-key: mutual TLS on the gRPC port)')
-  .option('--tls-cert <pem>', 'this master\'s certificate')
-  .option('--tls-key <pem>', 'this master\'s private key')
+  .option('--tls-ca <pem>', "CA certificate nodes' certificates must chain to (with --tls-cert, --tls-key: mutual TLS on the gRPC port)")
+  .option('--tls-cert <pem>', "this master's certificate")
+  .option('--tls-key <pem>', "this master's private key")
   .option('--conf <file>', 'site config file (default: $FLUME_CONF); FLUME_* variables and flags override it')
-  .option('--check-components', 'also refuse specs naming components or arguments the built-in catalog does not know (off: syntax only, for nodes with plugins)')
+  .option(
+    '--check-components',
+    'also refuse specs naming components or arguments the built-in catalog does not know (off: syntax only, for nodes with plugins)',
+  )
   .action(async (raw: RawOptions, cmd: Command) => {
     let options: MasterOptions;
     let site: SiteConfig;
@@ -113,10 +118,13 @@ program
     const shutdown = (signal: string): void => {
       stopping = true;
       logger.info('Stopping.', { signal });
-      (master?.stop() ?? Promise.resolve()).then(() => process.exit(0), (err) => {
-        logger.error('Stop failed.', { error: (err as Error).message });
-        process.exit(1);
-      });
+      (master?.stop() ?? Promise.resolve()).then(
+        () => process.exit(0),
+        (err) => {
+          logger.error('Stop failed.', { error: (err as Error).message });
+          process.exit(1);
+        },
+      );
     };
     const signals = new ProcessSignals({ logger, site, loadSite, stop: shutdown }).install();
     options.signals = signals;
@@ -142,7 +150,10 @@ program
         return;
       }
       logger.info('Master started.', {
-        id: master.id, grpc_port: master.grpcPort, http_port: master.httpPort, store: master.store.kind,
+        id: master.id,
+        grpc_port: master.grpcPort,
+        http_port: master.httpPort,
+        store: master.store.kind,
       });
     } catch (err) {
       logger.error('Master could not start.', { error: (err as Error).message });

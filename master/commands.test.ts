@@ -25,19 +25,28 @@ test('config with and without a flow; every change a larger version', () => {
 
 test('a bad source or sink is refused with line:column before anything changes', () => {
   const s = emptyState();
-  assert.throws(() => planCommand('config', ['a', 'text("/x"', '[ console, '], ctx), (err: Error) => {
-    assert.ok(err instanceof CommandError);
-    assert.match(err.message, /source 1:\d+: .*; sink 1:\d+: /);
-    return true;
-  });
+  assert.throws(
+    () => planCommand('config', ['a', 'text("/x"', '[ console, '], ctx),
+    (err: Error) => {
+      assert.ok(err instanceof CommandError);
+      assert.match(err.message, /source 1:\d+: .*; sink 1:\d+: /);
+      return true;
+    },
+  );
   assert.throws(() => planCommand('multiconfig', ['x : text("/a") | console ;\n\ny : text("/b") | < console ? ;'], ctx), /3:\d+/);
-  assert.throws(() => planCommand('multiconfig', ['x : text("/a") | console ; x : text("/b") | null ;'], ctx), /duplicate logical node|configured twice/);
+  assert.throws(
+    () => planCommand('multiconfig', ['x : text("/a") | console ; x : text("/b") | null ;'], ctx),
+    /duplicate logical node|configured twice/,
+  );
   assert.throws(() => planCommand('multiconfig', ['  '], ctx), /configures no node/);
   assert.deepEqual(s, emptyState());
 });
 
 test('a node validator adds its problems (every one of them)', () => {
-  const strict: CommandContext = { baseDir: '/tmp', validate: (n) => (n.source.name === 'text' ? [] : [new Error(`1:1: unknown source ${n.source.name}`), new Error('another')]) };
+  const strict: CommandContext = {
+    baseDir: '/tmp',
+    validate: (n) => (n.source.name === 'text' ? [] : [new Error(`1:1: unknown source ${n.source.name}`), new Error('another')]),
+  };
   assert.throws(() => planCommand('config', ['a', 'nosuch(1)', 'console'], strict), /unknown source nosuch; another/);
   assert.doesNotThrow(() => planCommand('config', ['a', 'text("/x")', 'console'], strict));
 });
@@ -89,7 +98,7 @@ test('the saved spec text parses back to the same configs', () => {
   }
 });
 
-test('save and load stay inside the data dir: .., absolute paths, symlinks out and the master\'s own files are refused unread', () => {
+test("save and load stay inside the data dir: .., absolute paths, symlinks out and the master's own files are refused unread", () => {
   const root = fs.mkdtempSync('/tmp/flume-cmd-');
   try {
     const data = path.join(root, 'data');
@@ -98,14 +107,27 @@ test('save and load stay inside the data dir: .., absolute paths, symlinks out a
     fs.symlinkSync(path.join(root, 'secret'), path.join(data, 'link'));
     fs.symlinkSync(root, path.join(data, 'up'));
     const dctx: CommandContext = { baseDir: data };
-    for (const [verb, file] of [['load', path.join(root, 'secret')], ['load', '../secret'], ['load', 'link'], ['load', 'up/secret'],
-      ['save', '/tmp/elsewhere.flume'], ['save', '../out.flume'], ['save', 'up/out.flume'], ['save', 'master-state.json'], ['load', 'nodes.json']]) {
-      assert.throws(() => planCommand(verb, [file], dctx), (err: Error) => {
-        assert.ok(err instanceof CommandError);
-        assert.match(err.message, /is outside the master's data dir|is one of the master's own files/);
-        assert.doesNotMatch(err.message, /root:x|secret\n|words/);
-        return true;
-      }, `${verb} ${file}`);
+    for (const [verb, file] of [
+      ['load', path.join(root, 'secret')],
+      ['load', '../secret'],
+      ['load', 'link'],
+      ['load', 'up/secret'],
+      ['save', '/tmp/elsewhere.flume'],
+      ['save', '../out.flume'],
+      ['save', 'up/out.flume'],
+      ['save', 'master-state.json'],
+      ['load', 'nodes.json'],
+    ]) {
+      assert.throws(
+        () => planCommand(verb, [file], dctx),
+        (err: Error) => {
+          assert.ok(err instanceof CommandError);
+          assert.match(err.message, /is outside the master's data dir|is one of the master's own files/);
+          assert.doesNotMatch(err.message, /root:x|secret\n|words/);
+          return true;
+        },
+        `${verb} ${file}`,
+      );
     }
     assert.deepEqual(fs.readdirSync(root).sort(), ['data', 'secret']);
     const state = emptyState();

@@ -85,7 +85,9 @@ function dataDirPath(verb: 'save' | 'load', file: string, baseDir: string): stri
   const real = realish(target);
   const inside = (p: string, root: string): boolean => p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
   if (!inside(target, base) || !inside(real, realBase)) {
-    throw new CommandError(`${verb}: ${JSON.stringify(file)} is outside the master's data dir ${base}; ${verb} works on files inside it (a relative path resolves there)`);
+    throw new CommandError(
+      `${verb}: ${JSON.stringify(file)} is outside the master's data dir ${base}; ${verb} works on files inside it (a relative path resolves there)`,
+    );
   }
   if (path.dirname(real) === realBase && OWN_FILES.has(path.basename(real))) {
     throw new CommandError(`${verb}: ${JSON.stringify(file)} is one of the master's own files; choose another name`);
@@ -139,8 +141,10 @@ function configureAll(nodes: LogicalNodeSpec[]): Effect {
 
 /** The spec text of every config, one `name : source | sink ;` line each, sorted by name. */
 export function specText(state: Readonly<MasterState>): string {
-  return Object.keys(state.configs).sort()
-    .map((name) => `${name} : ${state.configs[name].source} | ${state.configs[name].sink} ;\n`).join('');
+  return Object.keys(state.configs)
+    .sort()
+    .map((name) => `${name} : ${state.configs[name].source} | ${state.configs[name].sink} ;\n`)
+    .join('');
 }
 
 const COMMANDS: Record<string, CommandDef> = {
@@ -167,9 +171,17 @@ const COMMANDS: Record<string, CommandDef> = {
         problems.push(`sink ${err.problems.map((p) => p.message).join('; ')}`);
       }
       if (problems.length > 0) throw new CommandError(`bad spec for ${node}: ${problems.join('; ')}`);
-      validated({
-        name: node, source: sourceSpec!, sink: sinkSpec!, pos: { line: 1, column: 1 }, sourceText: source.trim(), sinkText: sink.trim(),
-      }, ctx);
+      validated(
+        {
+          name: node,
+          source: sourceSpec!,
+          sink: sinkSpec!,
+          pos: { line: 1, column: 1 },
+          sourceText: source.trim(),
+          sinkText: sink.trim(),
+        },
+        ctx,
+      );
       return (draft) => `configured ${node} v${setConfig(draft, node, flow, source.trim(), sink.trim())}`;
     },
   },
@@ -181,26 +193,30 @@ const COMMANDS: Record<string, CommandDef> = {
   unconfig: {
     usage: 'unconfig NODE',
     arity: [1],
-    plan: ([node]) => (draft) => {
-      if (!draft.configs[node]) throw new CommandError(`node ${node} has no config`);
-      delete draft.configs[node];
-      draft.nextVersion++;
-      return `unconfigured ${node}`;
-    },
+    plan:
+      ([node]) =>
+      (draft) => {
+        if (!draft.configs[node]) throw new CommandError(`node ${node} has no config`);
+        delete draft.configs[node];
+        draft.nextVersion++;
+        return `unconfigured ${node}`;
+      },
   },
   map: { usage: 'map PHYSICAL LOGICAL', arity: [2], plan: (args) => mapEffect(args) },
   spawn: { usage: 'spawn PHYSICAL LOGICAL', arity: [2], plan: (args) => mapEffect(args) },
   unmap: {
     usage: 'unmap PHYSICAL LOGICAL',
     arity: [2],
-    plan: ([physical, logical]) => (draft) => {
-      const list = draft.mappings[physical] ?? [];
-      if (!list.includes(logical)) throw new CommandError(`${logical} is not mapped to ${physical}`);
-      const rest = list.filter((l) => l !== logical);
-      if (rest.length > 0) draft.mappings[physical] = rest;
-      else delete draft.mappings[physical];
-      return `unmapped ${logical} from ${physical}`;
-    },
+    plan:
+      ([physical, logical]) =>
+      (draft) => {
+        const list = draft.mappings[physical] ?? [];
+        if (!list.includes(logical)) throw new CommandError(`${logical} is not mapped to ${physical}`);
+        const rest = list.filter((l) => l !== logical);
+        if (rest.length > 0) draft.mappings[physical] = rest;
+        else delete draft.mappings[physical];
+        return `unmapped ${logical} from ${physical}`;
+      },
   },
   unmapAll: {
     usage: 'unmapAll',
@@ -214,25 +230,29 @@ const COMMANDS: Record<string, CommandDef> = {
   decommission: {
     usage: 'decommission LOGICAL',
     arity: [1],
-    plan: ([logical]) => (draft) => {
-      const mapped = Object.values(draft.mappings).some((l) => l.includes(logical));
-      if (!draft.configs[logical] && !mapped) throw new CommandError(`logical node ${logical} is neither configured nor mapped`);
-      delete draft.configs[logical];
-      removeFromMappings(draft, logical);
-      if (!draft.decommissioned.includes(logical)) draft.decommissioned.push(logical);
-      draft.nextVersion++;
-      return `decommissioned ${logical}`;
-    },
+    plan:
+      ([logical]) =>
+      (draft) => {
+        const mapped = Object.values(draft.mappings).some((l) => l.includes(logical));
+        if (!draft.configs[logical] && !mapped) throw new CommandError(`logical node ${logical} is neither configured nor mapped`);
+        delete draft.configs[logical];
+        removeFromMappings(draft, logical);
+        if (!draft.decommissioned.includes(logical)) draft.decommissioned.push(logical);
+        draft.nextVersion++;
+        return `decommissioned ${logical}`;
+      },
   },
   refresh: {
     usage: 'refresh LOGICAL',
     arity: [1],
-    plan: ([logical]) => (draft) => {
-      const config = draft.configs[logical];
-      if (!config) throw new CommandError(`node ${logical} has no config`);
-      config.version = draft.nextVersion++;
-      return `refreshed ${logical} v${config.version}`;
-    },
+    plan:
+      ([logical]) =>
+      (draft) => {
+        const config = draft.configs[logical];
+        if (!config) throw new CommandError(`node ${logical} has no config`);
+        config.version = draft.nextVersion++;
+        return `refreshed ${logical} v${config.version}`;
+      },
   },
   refreshAll: {
     usage: 'refreshAll',
@@ -246,10 +266,12 @@ const COMMANDS: Record<string, CommandDef> = {
   purge: {
     usage: 'purge PHYSICAL',
     arity: [1],
-    plan: ([physical]) => (draft) => {
-      draft.purged[physical] = Date.now();
-      return `purged ${physical}`;
-    },
+    plan:
+      ([physical]) =>
+      (draft) => {
+        draft.purged[physical] = Date.now();
+        return `purged ${physical}`;
+      },
   },
   purgeAll: {
     usage: 'purgeAll',

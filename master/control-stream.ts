@@ -45,11 +45,20 @@ export const CONTROL_KEEPALIVE = {
 /** Length of the `sent_at_ms` field that starts every NodeReport (tag 0x09 + a double). */
 const SENT_AT_BYTES = 9;
 
-interface ChainWanted { logical: string; flow: string }
+interface ChainWanted {
+  logical: string;
+  flow: string;
+}
 
 interface Decoded {
   sentAtMs: number;
-  status: { physical: string; host: string; role: string; startedAt: unknown; logical: Array<{ name: string; state: number; configVersion: unknown; message: string; listen: string }> };
+  status: {
+    physical: string;
+    host: string;
+    role: string;
+    startedAt: unknown;
+    logical: Array<{ name: string; state: number; configVersion: unknown; message: string; listen: string }>;
+  };
   chains: ChainWanted[];
 }
 
@@ -179,15 +188,19 @@ export class ControlStreams {
       if (!stream.physical) {
         this.deps.authorizeNode?.(stream.call, s.physical);
         this.bind(stream, s.physical);
-      }
-      else if (s.physical !== stream.physical) throw new Error(`this stream belongs to ${stream.physical}, not ${s.physical}`);
+      } else if (s.physical !== stream.physical) throw new Error(`this stream belongs to ${stream.physical}, not ${s.physical}`);
       const logical = new Array<LogicalStatus>(s.logical.length);
       for (let i = 0; i < s.logical.length; i++) {
         const l = s.logical[i];
         logical[i] = { name: l.name, state: l.state, configVersion: num(l.configVersion), message: l.message };
         if (l.listen) logical[i].listen = l.listen;
       }
-      reply = this.deps.nodes.heartbeat({ physical: s.physical, host: s.host, role: s.role, startedAt: num(s.startedAt), logical }, view, now, rest);
+      reply = this.deps.nodes.heartbeat(
+        { physical: s.physical, host: s.host, role: s.role, startedAt: num(s.startedAt), logical },
+        view,
+        now,
+        rest,
+      );
       stream.chains = m.chains.map((c) => ({ logical: c.logical, flow: c.flow }));
       stream.last = Buffer.from(rest);
     }
@@ -212,7 +225,11 @@ export class ControlStreams {
     let chainsKey = '';
     if (stream.chains.length > 0) {
       const now = Date.now();
-      chains = stream.chains.map((c) => ({ logical: c.logical, flow: c.flow, ...this.deps.chains.chain(c.logical, c.flow || undefined, now) }));
+      chains = stream.chains.map((c) => ({
+        logical: c.logical,
+        flow: c.flow,
+        ...this.deps.chains.chain(c.logical, c.flow || undefined, now),
+      }));
       chainsKey = chains.map((c) => `${c.logical}\0${c.flow}\0${c.version}`).join('\n');
     }
     const same = stream.sent !== undefined && (stream.sent === reply || sameReply(stream.sent, reply));

@@ -17,5 +17,9 @@ export interface TlsFiles {
 export function serverCredentials(tls: TlsFiles | TlsContext | undefined): grpc.ServerCredentials {
   if (tls instanceof TlsContext) return serverCredentialsFor(tls);
   if (!tls) return grpc.ServerCredentials.createInsecure();
-  return grpc.ServerCredentials.createSsl(fs.readFileSync(tls.ca), [{ cert_chain: fs.readFileSync(tls.cert), private_key: fs.readFileSync(tls.key) }], true);
+  return grpc.ServerCredentials.createSsl(
+    fs.readFileSync(tls.ca),
+    [{ cert_chain: fs.readFileSync(tls.cert), private_key: fs.readFileSync(tls.key) }],
+    true,
+  );
 }

@@ -13,21 +13,51 @@ import { NodeStateCode as S } from '../proto/messages';
 import { heartbeatHandler, physicalOf } from './services';
 import { emptyState, type ConfigStore, type StateView } from './store/types';
 
-const request = (physical: string, state: number, extra: object = {}): Buffer => encodeMessage('HeartbeatRequest', {
-  physical, host: 'h1', role: 'agent', startedAt: 1_700_000_000_000,
-  logical: [{ name: physical, state, configVersion: 0, message: '', counters: {} }], ...extra,
-});
+const request = (physical: string, state: number, extra: object = {}): Buffer =>
+  encodeMessage('HeartbeatRequest', {
+    physical,
+    host: 'h1',
+    role: 'agent',
+    startedAt: 1_700_000_000_000,
+    logical: [{ name: physical, state, configVersion: 0, message: '', counters: {} }],
+    ...extra,
+  });
 
 test('physicalOf reads field 1 whatever the order and the other fields', () => {
   assert.equal(physicalOf(request('node-ü', S.ACTIVE)), 'node-ü');
   assert.equal(physicalOf(Buffer.alloc(0)), '');
   // Hand-made: started_at (varint, 64-bit) and role before physical, then an unknown fixed64 and fixed32 field.
   const bytes = Buffer.from([
-    0x28, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, // 5: 2^56
-    0x1a, 0x05, ...Buffer.from('agent'), // 3: role
-    0x0a, 0x02, ...Buffer.from('p9'), // 1: physical
-    0x31, 1, 2, 3, 4, 5, 6, 7, 8, // 6: fixed64
-    0x3d, 1, 2, 3, 4, // 7: fixed32
+    0x28,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x80,
+    0x01, // 5: 2^56
+    0x1a,
+    0x05,
+    ...Buffer.from('agent'), // 3: role
+    0x0a,
+    0x02,
+    ...Buffer.from('p9'), // 1: physical
+    0x31,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8, // 6: fixed64
+    0x3d,
+    1,
+    2,
+    3,
+    4, // 7: fixed32
   ]);
   assert.equal(physicalOf(bytes), 'p9');
   assert.throws(() => physicalOf(Buffer.from([0x0a, 0x05, 0x61])), /truncated/);
@@ -53,8 +83,20 @@ test('repeat() takes only a settled node sending the very same bytes, and moves 
 });
 
 function decode(bytes: Buffer): Parameters<NodeTable['heartbeat']>[0] {
-  const m = decodeMessage<{ physical: string; host: string; role: string; startedAt: number; logical: Array<{ name: string; state: number; configVersion: number; message: string }> }>('HeartbeatRequest', bytes);
-  return { physical: m.physical, host: m.host, role: m.role, startedAt: m.startedAt, logical: m.logical.map(({ name, state, configVersion, message }) => ({ name, state, configVersion, message })) };
+  const m = decodeMessage<{
+    physical: string;
+    host: string;
+    role: string;
+    startedAt: number;
+    logical: Array<{ name: string; state: number; configVersion: number; message: string }>;
+  }>('HeartbeatRequest', bytes);
+  return {
+    physical: m.physical,
+    host: m.host,
+    role: m.role,
+    startedAt: m.startedAt,
+    logical: m.logical.map(({ name, state, configVersion, message }) => ({ name, state, configVersion, message })),
+  };
 }
 
 test('the handler: repeated beats keep the node ACTIVE and alive; a new config version is in the very next reply', () => {
@@ -64,7 +106,10 @@ test('the handler: repeated beats keep the node ACTIVE and alive; a new config v
   const handle = heartbeatHandler(() => store, t, new MasterMetrics(new Metrics()));
   const bytes = request('p1', S.ACTIVE);
   for (let i = 0; i < 5; i++) {
-    const reply = decodeMessage<{ logical: string[]; versions: Array<{ logical: string; version: number }>; heartbeatMs: number }>('HeartbeatReply', handle(bytes));
+    const reply = decodeMessage<{ logical: string[]; versions: Array<{ logical: string; version: number }>; heartbeatMs: number }>(
+      'HeartbeatReply',
+      handle(bytes),
+    );
     assert.deepEqual(reply, { logical: ['p1'], versions: [{ logical: 'p1', version: 0 }], heartbeatMs: 1000 });
   }
   assert.equal(t.list(view.state, Date.now())[0].state, S.ACTIVE);

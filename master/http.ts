@@ -30,7 +30,14 @@ export interface StatusDeps {
 
 interface StatusDocument {
   master: { id: string; store: string; leader: boolean; fresh: boolean };
-  nodes: Array<{ physical: string; host: string; role: string; state: string; lastSeen: number; logical: Array<{ name: string; state: string; configVersion: number; message: string }> }>;
+  nodes: Array<{
+    physical: string;
+    host: string;
+    role: string;
+    state: string;
+    lastSeen: number;
+    logical: Array<{ name: string; state: string; configVersion: number; message: string }>;
+  }>;
   configs: Array<{ logical: string; flow: string; source: string; sink: string; version: number }>;
   mappings: Array<{ physical: string; logical: string[] }>;
   commands: CommandRecord[];
@@ -50,11 +57,20 @@ async function statusDocument(deps: StatusDeps, commandLimit = 50): Promise<Stat
   return {
     master: { id: deps.masterId, store: deps.store.kind, leader: deps.store.isLeader, fresh: deps.store.fresh },
     nodes: nodes.map((n) => ({
-      physical: n.physical, host: n.host, role: n.role, state: nodeStateName(n.state), lastSeen: n.lastSeen,
+      physical: n.physical,
+      host: n.host,
+      role: n.role,
+      state: nodeStateName(n.state),
+      lastSeen: n.lastSeen,
       logical: n.logical.map((l) => ({ name: l.name, state: nodeStateName(l.state), configVersion: l.configVersion, message: l.message })),
     })),
-    configs: Object.keys(state.configs).sort().map((name) => ({ logical: name, ...state.configs[name] })),
-    mappings: mappingsOf(state, nodes.map((n) => n.physical)),
+    configs: Object.keys(state.configs)
+      .sort()
+      .map((name) => ({ logical: name, ...state.configs[name] })),
+    mappings: mappingsOf(
+      state,
+      nodes.map((n) => n.physical),
+    ),
     commands,
   };
 }
@@ -77,18 +93,41 @@ function statusPage(doc: StatusDocument | undefined, problem: string | undefined
     ? `<p class="stale">This master has no current view of the cluster: ${esc(problem)}. Ask another master.</p>`
     : `<p>Master ${esc(doc.master.id)} · store ${esc(doc.master.store)} · ${doc.master.leader ? 'leader' : 'follower'}</p>
 <h2>Nodes (${doc.nodes.length})</h2>
-${table(['physical', 'host', 'role', 'state', 'last seen', 'logical nodes'], doc.nodes.map((n) => [
-    esc(n.physical), esc(n.host), esc(n.role), `<span class="s-${esc(n.state)}">${esc(n.state)}</span>`, esc(ago(n.lastSeen, now)),
+${table(
+  ['physical', 'host', 'role', 'state', 'last seen', 'logical nodes'],
+  doc.nodes.map((n) => [
+    esc(n.physical),
+    esc(n.host),
+    esc(n.role),
+    `<span class="s-${esc(n.state)}">${esc(n.state)}</span>`,
+    esc(ago(n.lastSeen, now)),
     n.logical.map((l) => `${esc(l.name)}: ${esc(l.state)} v${l.configVersion}${l.message ? ` (${esc(l.message)})` : ''}`).join('<br>'),
-  ]))}
+  ]),
+)}
 <h2>Configs (${doc.configs.length})</h2>
-${table(['logical', 'flow', 'source', 'sink', 'version'], doc.configs.map((c) => [esc(c.logical), esc(c.flow), `<code>${esc(c.source)}</code>`, `<code>${esc(c.sink)}</code>`, String(c.version)]))}
+${table(
+  ['logical', 'flow', 'source', 'sink', 'version'],
+  doc.configs.map((c) => [esc(c.logical), esc(c.flow), `<code>${esc(c.source)}</code>`, `<code>${esc(c.sink)}</code>`, String(c.version)]),
+)}
 <h2>Mappings</h2>
-${table(['physical', 'logical'], doc.mappings.map((m) => [esc(m.physical), esc(m.logical.join(', '))]))}
+${table(
+  ['physical', 'logical'],
+  doc.mappings.map((m) => [esc(m.physical), esc(m.logical.join(', '))]),
+)}
 <h2>Recent commands</h2>
-${table(['id', 'command', 'state', 'message', 'submitted'], doc.commands.slice().reverse().map((c) => [
-    String(c.id), `<code>${esc([c.command, ...c.args.map((a) => `'${a}'`)].join(' '))}</code>`, esc(c.state), esc(c.message), esc(ago(c.submittedAt, now)),
-  ]))}`;
+${table(
+  ['id', 'command', 'state', 'message', 'submitted'],
+  doc.commands
+    .slice()
+    .reverse()
+    .map((c) => [
+      String(c.id),
+      `<code>${esc([c.command, ...c.args.map((a) => `'${a}'`)].join(' '))}</code>`,
+      esc(c.state),
+      esc(c.message),
+      esc(ago(c.submittedAt, now)),
+    ]),
+)}`;
   return `<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
 <title>Flume master ${esc(masterId)}</title>

@@ -90,6 +90,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   // With TLS, every call is authorized by role before its handler (master/authz.ts), and a node
   // reports only as itself; refusals are counted on the `tls` component.
   const tls = options.tls instanceof TlsContext ? options.tls : undefined;
+  // eslint-disable-next-line prefer-const -- set once the metrics exist; the closure below reads it
   let tlsCounters: ReturnType<typeof metrics.metrics.component> | undefined;
   const counting = { add: (name: string, n?: number) => tlsCounters?.add(name, n) };
   const peers = tls ? new GrpcPeers(counting) : undefined;
@@ -98,37 +99,57 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     'grpc.keepalive_timeout_ms': CONTROL_KEEPALIVE.serverTimeoutMs,
     ...(peers ? { interceptors: [peers.interceptor(rolesOf, options.adminToken)] } : {}),
   });
-  const trackPeers = peers ? applyServerWindow(server, { raiseWindow: false }, (s: import('node:http2').ServerHttp2Session | null) => { if (s) peers.track(s); }) : () => undefined;
+  const trackPeers = peers
+    ? applyServerWindow(server, { raiseWindow: false }, (s: import('node:http2').ServerHttp2Session | null) => {
+        if (s) peers.track(s);
+      })
+    : () => undefined;
 
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.
   const deps: ServiceDeps = {
-    store: undefined, nodes, metrics, logger: logger.child({ component: 'master.admin' }), masterId: options.id ?? '',
-    authorizeNode: peers ? (call, physical) => {
-      try {
-        checkNodeName(requireRole(peers.of(call), ['agent', 'collector'], 'report as a node'), physical);
-      } catch (err) {
-        throw countRefusal(counting, err);
-      }
-    } : undefined,
+    store: undefined,
+    nodes,
+    metrics,
+    logger: logger.child({ component: 'master.admin' }),
+    masterId: options.id ?? '',
+    authorizeNode: peers
+      ? (call, physical) => {
+          try {
+            checkNodeName(requireRole(peers.of(call), ['agent', 'collector'], 'report as a node'), physical);
+          } catch (err) {
+            throw countRefusal(counting, err);
+          }
+        }
+      : undefined,
   };
   const control = addMasterServices(server, deps);
   const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
   trackPeers();
   const grpcLogger = logger.child({ component: 'master.grpc' });
-  watchProtocolErrors(server, (peer, err) => {
-    metrics.connectionError();
-    grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message });
-  }, grpcLogger);
+  watchProtocolErrors(
+    server,
+    (peer, err) => {
+      metrics.connectionError();
+      grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message });
+    },
+    grpcLogger,
+  );
   const id = options.id ?? `${os.hostname()}:${grpcPort}`;
   deps.masterId = id;
 
   const storeLogger = logger.child({ component: 'master.store' });
   const store: ConfigStore = options.zk
-    ? new ZookeeperStore({
-      connect: options.zk, masterId: id, info: { grpcPort, host: os.hostname() },
-      sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: ZK_STORE_DEFAULTS.connectTimeoutMs,
-    }, storeLogger)
+    ? new ZookeeperStore(
+        {
+          connect: options.zk,
+          masterId: id,
+          info: { grpcPort, host: os.hostname() },
+          sessionTimeoutMs: options.sessionTimeoutMs,
+          connectTimeoutMs: ZK_STORE_DEFAULTS.connectTimeoutMs,
+        },
+        storeLogger,
+      )
     : new EmbeddedStore(options.data, storeLogger);
   let exchange: ZkNodeExchange | undefined;
   try {
@@ -142,7 +163,14 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   const streamsGauge = setInterval(() => metrics.controlStreams.set(control.size), 5_000);
   streamsGauge.unref();
   if (store instanceof ZookeeperStore) {
-    exchange = new ZkNodeExchange(store, id, () => nodes.local(), (records) => nodes.seed(records), options.heartbeatMs, logger.child({ component: 'master.status' }));
+    exchange = new ZkNodeExchange(
+      store,
+      id,
+      () => nodes.local(),
+      (records) => nodes.seed(records),
+      options.heartbeatMs,
+      logger.child({ component: 'master.status' }),
+    );
     nodes.setExchange(exchange);
     exchange.start();
   }
@@ -157,8 +185,13 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     snapshotTimer.unref();
   }
 
-  const executor = new CommandExecutor(store, { validate: options.validate, baseDir: path.resolve(options.data) }, { pollMs: 1_000 },
-    logger.child({ component: 'master.commands' }), (r) => metrics.commandFinished(r.state));
+  const executor = new CommandExecutor(
+    store,
+    { validate: options.validate, baseDir: path.resolve(options.data) },
+    { pollMs: 1_000 },
+    logger.child({ component: 'master.commands' }),
+    (r) => metrics.commandFinished(r.state),
+  );
   executor.start();
 
   // The leader's duty: notice nodes turning LOST (the state itself is derived by every master).
@@ -174,7 +207,10 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
 
   tlsCounters = metrics.metrics.component(id, 'tls');
   const http = new StatusServer({
-    ...deps, store, masterId: id, logger: logger.child({ component: 'master.http' }),
+    ...deps,
+    store,
+    masterId: id,
+    logger: logger.child({ component: 'master.http' }),
     guard: { tls, adminToken: options.adminToken, counters: counting },
   });
   let httpPort: number;

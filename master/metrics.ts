@@ -27,19 +27,40 @@ export class MasterMetrics {
     const registers = [metrics.registry];
     this.heartbeats = new Counter({ name: 'flume_master_heartbeats_total', help: 'Heartbeats answered.', registers });
     this.heartbeatSeconds = new Histogram({
-      name: 'flume_master_heartbeat_seconds', help: 'Time to handle one heartbeat inside the master.',
-      buckets: [0.00001, 0.0001, 0.001, 0.01, 0.1], registers,
+      name: 'flume_master_heartbeat_seconds',
+      help: 'Time to handle one heartbeat inside the master.',
+      buckets: [0.00001, 0.0001, 0.001, 0.01, 0.1],
+      registers,
     });
     this.statusDelay = new Histogram({
-      name: 'flume_master_status_delay_seconds', help: 'From a node sending its status (its clock) to this master handling it.',
-      buckets: STATUS_DELAY_BUCKETS, registers,
+      name: 'flume_master_status_delay_seconds',
+      help: 'From a node sending its status (its clock) to this master handling it.',
+      buckets: STATUS_DELAY_BUCKETS,
+      registers,
     });
-    this.controlStreams = new Gauge({ name: 'flume_master_control_streams', help: 'Control streams of nodes open on this master.', registers });
-    this.commands = new Counter({ name: 'flume_master_commands_total', help: 'Commands finished, by final state.', labelNames: ['state'], registers });
-    this.connectionErrors = new Counter({ name: 'flume_master_connection_errors_total', help: 'Connections to the gRPC port closed for a protocol error (garbage, not HTTP/2).', registers });
-    this.nodesLost = new Counter({ name: 'flume_master_nodes_lost_total', help: 'Nodes that went silent long enough to be LOST (counted by the leader).', registers });
+    this.controlStreams = new Gauge({
+      name: 'flume_master_control_streams',
+      help: 'Control streams of nodes open on this master.',
+      registers,
+    });
+    this.commands = new Counter({
+      name: 'flume_master_commands_total',
+      help: 'Commands finished, by final state.',
+      labelNames: ['state'],
+      registers,
+    });
+    this.connectionErrors = new Counter({
+      name: 'flume_master_connection_errors_total',
+      help: 'Connections to the gRPC port closed for a protocol error (garbage, not HTTP/2).',
+      registers,
+    });
+    this.nodesLost = new Counter({
+      name: 'flume_master_nodes_lost_total',
+      help: 'Nodes that went silent long enough to be LOST (counted by the leader).',
+      registers,
+    });
     this.leader = new Gauge({ name: 'flume_master_leader', help: '1 while this master is the leader.', registers });
-    this.fresh = new Gauge({ name: 'flume_master_store_fresh', help: '1 while this master\'s view of the store is current.', registers });
+    this.fresh = new Gauge({ name: 'flume_master_store_fresh', help: "1 while this master's view of the store is current.", registers });
     this.nodes = new Gauge({ name: 'flume_master_nodes', help: 'Physical nodes known, by state.', labelNames: ['state'], registers });
     this.configs = new Gauge({ name: 'flume_master_configs', help: 'Logical node configs.', registers });
   }

@@ -9,8 +9,15 @@ import type { NodeRecord } from './nodes';
 import { loadNodeSnapshot } from './store/node-snapshot';
 
 const record = (i: number): NodeRecord => ({
-  physical: `n${i}`, host: `h${i}`, role: i % 2 ? 'agent' : 'collector', state: 3, lastSeen: 1_700_000_000_000 + i, startedAt: 1_600_000_000_000,
-  logical: [{ name: `n${i}`, state: 3, configVersion: i, message: i % 7 ? '' : 'a "quoted" message', ...(i % 5 ? {} : { listen: `h${i}:35853` }) }],
+  physical: `n${i}`,
+  host: `h${i}`,
+  role: i % 2 ? 'agent' : 'collector',
+  state: 3,
+  lastSeen: 1_700_000_000_000 + i,
+  startedAt: 1_600_000_000_000,
+  logical: [
+    { name: `n${i}`, state: 3, configVersion: i, message: i % 7 ? '' : 'a "quoted" message', ...(i % 5 ? {} : { listen: `h${i}:35853` }) },
+  ],
 });
 
 test('a save written in slices reads back as every record, the format loadNodeSnapshot reads', async () => {
@@ -27,7 +34,10 @@ test('a save written in slices reads back as every record, the format loadNodeSn
     const loaded = loadNodeSnapshot(dir);
     const expected = [...records.values()].filter((r) => loaded.some((l) => l.physical === r.physical));
     assert.ok(loaded.length >= 3 * SLICE + 17);
-    assert.deepEqual(loaded.filter((r) => r.physical !== 'late'), [...records.values()].filter((r) => r.physical !== 'late'));
+    assert.deepEqual(
+      loaded.filter((r) => r.physical !== 'late'),
+      [...records.values()].filter((r) => r.physical !== 'late'),
+    );
     assert.deepEqual(loaded, expected);
     await writer.save();
     assert.deepEqual(loadNodeSnapshot(dir), [...records.values()], 'the next save has the late node too');

@@ -21,7 +21,15 @@ import { NODES_FILE } from './store/node-snapshot';
 export const SLICE = 500;
 
 function recordJson(r: NodeRecord): string {
-  return JSON.stringify({ physical: r.physical, host: r.host, role: r.role, state: r.state, lastSeen: r.lastSeen, startedAt: r.startedAt, logical: r.logical });
+  return JSON.stringify({
+    physical: r.physical,
+    host: r.host,
+    role: r.role,
+    state: r.state,
+    lastSeen: r.lastSeen,
+    startedAt: r.startedAt,
+    logical: r.logical,
+  });
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -30,16 +38,22 @@ export class NodeSnapshotWriter {
   private running: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly dir: string, private readonly records: () => Iterable<NodeRecord>, private readonly logger: Logger) {}
+  constructor(
+    private readonly dir: string,
+    private readonly records: () => Iterable<NodeRecord>,
+    private readonly logger: Logger,
+  ) {}
 
   /** Starts a save unless one is running; resolves when it is done (errors are logged). */
   save(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    this.running ??= this.write().catch((err: Error) => {
-      this.logger.warn('Could not save the node table.', { error: err.message });
-    }).finally(() => {
-      this.running = undefined;
-    });
+    this.running ??= this.write()
+      .catch((err: Error) => {
+        this.logger.warn('Could not save the node table.', { error: err.message });
+      })
+      .finally(() => {
+        this.running = undefined;
+      });
     return this.running;
   }
 

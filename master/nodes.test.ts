@@ -11,7 +11,10 @@ const view = (revision: number, mutate: (s: ReturnType<typeof emptyState>) => vo
 };
 
 const hb = (physical: string, logical: Array<[string, number]> = []) => ({
-  physical, host: 'h', role: 'agent', startedAt: 1,
+  physical,
+  host: 'h',
+  role: 'agent',
+  startedAt: 1,
   logical: logical.map(([name, state]) => ({ name, state, configVersion: 0, message: '' })),
 });
 
@@ -27,7 +30,10 @@ test('first heartbeat is HELLO; the reply names the node itself when unmapped; c
     s.configs.a = { flow: 'f', source: 's', sink: 'k', version: 7 };
   });
   const r2 = t.heartbeat(hb('p1', [['p1', S.ACTIVE]]), v2, 3000);
-  assert.deepEqual(r2.versions, [{ logical: 'a', version: 7 }, { logical: 'b', version: 0 }]);
+  assert.deepEqual(r2.versions, [
+    { logical: 'a', version: 7 },
+    { logical: 'b', version: 0 },
+  ]);
   assert.equal(t.list(v2.state, 3000)[0].state, S.ACTIVE);
 });
 
@@ -54,10 +60,17 @@ test('purge hides what was seen before it; purgeAll hides everyone', () => {
   const v = view(1);
   t.heartbeat(hb('p1'), v, 1000);
   t.heartbeat(hb('p2'), v, 1000);
-  assert.deepEqual(t.list({ ...v.state, purged: { p1: 1500 } }, 2000).map((n) => n.physical), ['p2']);
+  assert.deepEqual(
+    t.list({ ...v.state, purged: { p1: 1500 } }, 2000).map((n) => n.physical),
+    ['p2'],
+  );
   assert.deepEqual(t.list({ ...v.state, purged: { [PURGE_ALL]: 1500 } }, 2000), []);
   t.heartbeat(hb('p1'), v, 3000);
-  assert.deepEqual(t.list({ ...v.state, purged: { [PURGE_ALL]: 1500 } }, 3000).map((n) => n.physical), ['p1'], 'back after a new heartbeat');
+  assert.deepEqual(
+    t.list({ ...v.state, purged: { [PURGE_ALL]: 1500 } }, 3000).map((n) => n.physical),
+    ['p1'],
+    'back after a new heartbeat',
+  );
 });
 
 test('aggregate state of a physical node', () => {
@@ -76,16 +89,28 @@ test('a second live process claiming a name is refused and listed; once the hold
   const a = { ...hb('p1', [['p1', S.ACTIVE]]), host: 'hA', startedAt: 100 };
   const b = { ...hb('p1', [['p1', S.IDLE]]), host: 'hB', role: 'collector', startedAt: 200 };
   t.heartbeat(a, v, 1000);
-  assert.throws(() => t.heartbeat(b, v, 1500), (err: Error) => err instanceof NameHeldError && /held by another live process \(host hA/.test(err.message));
+  assert.throws(
+    () => t.heartbeat(b, v, 1500),
+    (err: Error) => err instanceof NameHeldError && /held by another live process \(host hA/.test(err.message),
+  );
   t.heartbeat(a, v, 2000);
   const listed = t.list(v.state, 2000);
-  assert.deepEqual(listed.map((r) => [r.physical, r.host, r.state]), [['p1', 'hA', S.ACTIVE], ['p1', 'hB', S.ERROR]]);
+  assert.deepEqual(
+    listed.map((r) => [r.physical, r.host, r.state]),
+    [
+      ['p1', 'hA', S.ACTIVE],
+      ['p1', 'hB', S.ERROR],
+    ],
+  );
   assert.match(listed[1].logical[0].message, /refused|held by another/);
   // The holder goes silent: after the claim window the newcomer is its restart.
   assert.throws(() => t.heartbeat(b, v, 2000 + t.claimWindowMs), NameHeldError);
   t.heartbeat(b, v, 2001 + t.claimWindowMs);
   const after = t.list(v.state, 2001 + t.claimWindowMs);
-  assert.deepEqual(after.map((r) => [r.physical, r.host, r.role]), [['p1', 'hB', 'collector']]);
+  assert.deepEqual(
+    after.map((r) => [r.physical, r.host, r.role]),
+    [['p1', 'hB', 'collector']],
+  );
   // The old process, back from a partition, is now the one refused.
   assert.throws(() => t.heartbeat(a, v, 2100 + t.claimWindowMs), NameHeldError);
 });

@@ -91,9 +91,17 @@ export interface NodeTableOptions {
 /** A heartbeat claims a physical node name another live process holds (see NodeTable.claim). */
 export class NameHeldError extends FlumeError {
   override readonly grpcCode = status.FAILED_PRECONDITION;
-  constructor(readonly physical: string, readonly holderHost: string, readonly holderStartedAt: number, readonly host: string, readonly startedAt: number) {
-    super(`physical node name ${physical} is held by another live process (host ${holderHost}, started ${new Date(holderStartedAt).toISOString()}); `
-      + `this one (host ${host}, started ${new Date(startedAt).toISOString()}) is refused: give each process its own name (--name)`);
+  constructor(
+    readonly physical: string,
+    readonly holderHost: string,
+    readonly holderStartedAt: number,
+    readonly host: string,
+    readonly startedAt: number,
+  ) {
+    super(
+      `physical node name ${physical} is held by another live process (host ${holderHost}, started ${new Date(holderStartedAt).toISOString()}); ` +
+        `this one (host ${host}, started ${new Date(startedAt).toISOString()}) is refused: give each process its own name (--name)`,
+    );
   }
 }
 
@@ -138,7 +146,13 @@ export class NodeTable {
     if (local && local.startedAt !== startedAt && now - local.lastSeen <= this.claimWindowMs) holder = local;
     else if (!local || local.startedAt !== startedAt) {
       const remote = this.exchange?.get(physical);
-      if (remote && remote.startedAt !== startedAt && remote.lastSeen > (local?.lastSeen ?? -1) && now - remote.lastSeen <= this.options.lostAfterMs) holder = remote;
+      if (
+        remote &&
+        remote.startedAt !== startedAt &&
+        remote.lastSeen > (local?.lastSeen ?? -1) &&
+        now - remote.lastSeen <= this.options.lostAfterMs
+      )
+        holder = remote;
     }
     if (!holder) {
       if (this.refused.size > 0 && this.refused.get(physical)?.startedAt === startedAt) this.refused.delete(physical);
@@ -162,8 +176,16 @@ export class NodeTable {
     let entry = this.entries.get(hb.physical);
     if (!entry) {
       entry = {
-        physical: hb.physical, host: hb.host, role: hb.role, state: NodeStateCode.HELLO, lastSeen: now,
-        startedAt: hb.startedAt, logical: hb.logical, reply: undefined, replyRevision: -1, request: undefined,
+        physical: hb.physical,
+        host: hb.host,
+        role: hb.role,
+        state: NodeStateCode.HELLO,
+        lastSeen: now,
+        startedAt: hb.startedAt,
+        logical: hb.logical,
+        reply: undefined,
+        replyRevision: -1,
+        request: undefined,
       };
       this.entries.set(hb.physical, entry);
     } else {
@@ -250,7 +272,11 @@ export class NodeTable {
     for (const r of merged.values()) {
       const lost = now - r.lastSeen > this.options.lostAfterMs;
       out.push({
-        physical: r.physical, host: r.host, role: r.role, lastSeen: r.lastSeen, startedAt: r.startedAt,
+        physical: r.physical,
+        host: r.host,
+        role: r.role,
+        lastSeen: r.lastSeen,
+        startedAt: r.startedAt,
         state: lost ? NodeStateCode.LOST : r.state,
         logical: r.logical.map((l) => ({ ...l, state: lost ? NodeStateCode.LOST : l.state })),
       });
@@ -262,7 +288,12 @@ export class NodeTable {
         continue;
       }
       out.push({
-        physical, host: r.host, role: r.role, lastSeen: r.lastSeen, startedAt: r.startedAt, state: NodeStateCode.ERROR,
+        physical,
+        host: r.host,
+        role: r.role,
+        lastSeen: r.lastSeen,
+        startedAt: r.startedAt,
+        state: NodeStateCode.ERROR,
         logical: [{ name: physical, state: NodeStateCode.ERROR, configVersion: 0, message: r.message }],
       });
     }
@@ -309,12 +340,20 @@ export function aggregate(logical: LogicalStatus[]): number {
   let decommissioned = 0;
   for (const l of logical) {
     switch (l.state) {
-      case NodeStateCode.ERROR: return NodeStateCode.ERROR;
-      case NodeStateCode.CONFIGURING: return NodeStateCode.CONFIGURING;
-      case NodeStateCode.CLOSING: return NodeStateCode.CLOSING;
-      case NodeStateCode.ACTIVE: active++; break;
-      case NodeStateCode.DECOMMISSIONED: decommissioned++; break;
-      default: break;
+      case NodeStateCode.ERROR:
+        return NodeStateCode.ERROR;
+      case NodeStateCode.CONFIGURING:
+        return NodeStateCode.CONFIGURING;
+      case NodeStateCode.CLOSING:
+        return NodeStateCode.CLOSING;
+      case NodeStateCode.ACTIVE:
+        active++;
+        break;
+      case NodeStateCode.DECOMMISSIONED:
+        decommissioned++;
+        break;
+      default:
+        break;
     }
   }
   // A logical node without a config yet (IDLE) does not make a running node idle.

@@ -23,6 +23,8 @@ export function watchProtocolErrors(server: grpc.Server, onError: (peer: string,
       peers.set(session, `${session.socket?.remoteAddress}:${session.socket?.remotePort}`);
     });
     h2.on('sessionError', (err: Error, session?: http2.ServerHttp2Session) => onError((session && peers.get(session)) ?? 'unknown', err));
-    h2.on('tlsClientError', (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => onError(`${socket.remoteAddress}:${socket.remotePort}`, err));
+    h2.on('tlsClientError', (err: Error, socket: { remoteAddress?: string; remotePort?: number }) =>
+      onError(`${socket.remoteAddress}:${socket.remotePort}`, err),
+    );
   }
 }

@@ -19,10 +19,20 @@ import type { MasterMetrics } from './metrics';
 import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus, type NodeRecord, type NodeTable } from './nodes';
 import {
   CommandStateCode,
-  type WireCommandStatus, type WireConfigRequest,
-  type WireLogicalConfig, type WireMapping, type WireNodeStatus,
+  type WireCommandStatus,
+  type WireConfigRequest,
+  type WireLogicalConfig,
+  type WireMapping,
+  type WireNodeStatus,
 } from '../proto/messages';
-import { CLIENT_ID_PATTERN, CommandError, StoreUnavailableError, type CommandRecord, type ConfigStore, type MasterState } from './store/types';
+import {
+  CLIENT_ID_PATTERN,
+  CommandError,
+  StoreUnavailableError,
+  type CommandRecord,
+  type ConfigStore,
+  type MasterState,
+} from './store/types';
 
 export interface ServiceDeps {
   /** Undefined until the store has started: calls answer UNAVAILABLE meanwhile. */
@@ -55,7 +65,10 @@ function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnary
       return;
     }
     if (result instanceof Promise) {
-      result.then((r) => callback(null, r), (err) => callback(toStatus(err) as grpc.ServiceError));
+      result.then(
+        (r) => callback(null, r),
+        (err) => callback(toStatus(err) as grpc.ServiceError),
+      );
     } else {
       callback(null, result);
     }
@@ -64,15 +77,31 @@ function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnary
 
 function commandToWire(r: CommandRecord): WireCommandStatus {
   return {
-    id: r.id, command: r.command, args: r.args, state: CommandStateCode[r.state], message: r.message,
-    submittedAt: r.submittedAt, finishedAt: r.finishedAt,
+    id: r.id,
+    command: r.command,
+    args: r.args,
+    state: CommandStateCode[r.state],
+    message: r.message,
+    submittedAt: r.submittedAt,
+    finishedAt: r.finishedAt,
   };
 }
 
 function nodeToWire(r: NodeRecord): WireNodeStatus {
   return {
-    physical: r.physical, host: r.host, role: r.role, state: r.state, lastSeen: r.lastSeen,
-    logical: r.logical.map((l) => ({ name: l.name, state: l.state, configVersion: l.configVersion, message: l.message, counters: {}, listen: l.listen ?? '' })),
+    physical: r.physical,
+    host: r.host,
+    role: r.role,
+    state: r.state,
+    lastSeen: r.lastSeen,
+    logical: r.logical.map((l) => ({
+      name: l.name,
+      state: l.state,
+      configVersion: l.configVersion,
+      message: l.message,
+      counters: {},
+      listen: l.listen ?? '',
+    })),
   };
 }
 
@@ -94,7 +123,13 @@ export function mappingsOf(state: Readonly<MasterState>, known: string[], physic
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 
-interface DecodedStatus { name: string; state: number; configVersion: unknown; message: string; listen: string }
+interface DecodedStatus {
+  name: string;
+  state: number;
+  configVersion: unknown;
+  message: string;
+  listen: string;
+}
 
 /** A HeartbeatRequest from bytes, with only the conversions the node table needs. */
 function decodeHeartbeat(type: protobuf.Type, bytes: Buffer): HeartbeatIn {
@@ -130,16 +165,23 @@ export function physicalOf(bytes: Buffer): string {
   while (pos < bytes.length) {
     const tag = varint();
     switch (tag & 7) {
-      case 0: varint(); break;
-      case 1: pos += 8; break;
-      case 5: pos += 4; break;
+      case 0:
+        varint();
+        break;
+      case 1:
+        pos += 8;
+        break;
+      case 5:
+        pos += 4;
+        break;
       case 2: {
         const length = varint();
         if (tag >>> 3 === 1) physical = bytes.toString('utf8', pos, pos + length); // the last one wins, as in protobuf
         pos += length;
         break;
       }
-      default: throw new FlumeError(`HeartbeatRequest has a field of unknown wire type ${tag & 7}`);
+      default:
+        throw new FlumeError(`HeartbeatRequest has a field of unknown wire type ${tag & 7}`);
     }
   }
   if (pos > bytes.length) throw new FlumeError('truncated HeartbeatRequest');
@@ -159,7 +201,8 @@ export function heartbeatHandler(ready: () => ConfigStore, nodes: NodeTable, met
     const started = performance.now();
     const view = ready().view();
     const now = Date.now();
-    const reply = nodes.repeat(physicalOf(bytes), bytes, view, now) ?? nodes.heartbeat(decodeHeartbeat(requestType, bytes), view, now, bytes);
+    const reply =
+      nodes.repeat(physicalOf(bytes), bytes, view, now) ?? nodes.heartbeat(decodeHeartbeat(requestType, bytes), view, now, bytes);
     let out = encoded.get(reply);
     if (!out) {
       out = Buffer.from(replyType.encode(replyType.fromObject(reply)).finish());
@@ -182,7 +225,12 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Contr
     return deps.store;
   };
   const control = new ControlStreams({
-    store: () => deps.store, nodes, chains, metrics, masterId: () => deps.masterId, logger: deps.logger.child({ component: 'master.control' }),
+    store: () => deps.store,
+    nodes,
+    chains,
+    metrics,
+    masterId: () => deps.masterId,
+    logger: deps.logger.child({ component: 'master.control' }),
     authorizeNode: deps.authorizeNode,
   });
 
@@ -204,7 +252,7 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Contr
       return { configs: configsToWire(state, names) };
     }),
     GetChain: unary((req: { logical: string; flow: string }) => {
-      if (!req.logical) throw new FlumeError('GetChain needs the agent\'s logical node name');
+      if (!req.logical) throw new FlumeError("GetChain needs the agent's logical node name");
       return chains.chain(req.logical, req.flow || undefined, Date.now());
     }),
   });
@@ -240,7 +288,12 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Contr
       const records = req.pendingOnly ? await ready().pendingCommands() : await ready().recentCommands(req.limit || 100);
       return { commands: (req.limit ? records.slice(-req.limit) : records).map(commandToWire) };
     }),
-    GetMasterInfo: unary(() => ({ id: deps.masterId, leader: deps.store?.isLeader ?? false, store: deps.store?.kind ?? '', fresh: deps.store?.fresh ?? false })),
+    GetMasterInfo: unary(() => ({
+      id: deps.masterId,
+      leader: deps.store?.isLeader ?? false,
+      store: deps.store?.kind ?? '',
+      fresh: deps.store?.fresh ?? false,
+    })),
   });
   return control;
 }

@@ -43,7 +43,10 @@ export class MasterChainSource implements ChainSource {
   private stopped = true;
   private readonly log: Logger;
 
-  constructor(private readonly client: ChainClient, logger: Logger) {
+  constructor(
+    private readonly client: ChainClient,
+    logger: Logger,
+  ) {
     this.log = logger.child({ component: 'chains' });
   }
 
@@ -100,19 +103,26 @@ export class MasterChainSource implements ChainSource {
 
   /** One GetChain for `entry` (joined if one is in flight); calls the watchers on a new version. */
   private refresh(entry: Entry): Promise<void> {
-    entry.inflight ??= this.client.getChain(entry.logical, entry.flow).then((reply) => {
-      if (reply.version === entry.version) return;
-      entry.version = reply.version;
-      entry.collectors = reply.collectors;
-      this.log.info('Automatic chain changed.', { logical: entry.logical, collectors: reply.collectors.join(','), version: reply.version });
-      for (const cb of entry.watchers) {
-        try {
-          cb([...reply.collectors]);
-        } catch (err) {
-          this.log.error('A chain watcher failed.', { logical: entry.logical, error: (err as Error).message });
+    entry.inflight ??= this.client
+      .getChain(entry.logical, entry.flow)
+      .then((reply) => {
+        if (reply.version === entry.version) return;
+        entry.version = reply.version;
+        entry.collectors = reply.collectors;
+        this.log.info('Automatic chain changed.', {
+          logical: entry.logical,
+          collectors: reply.collectors.join(','),
+          version: reply.version,
+        });
+        for (const cb of entry.watchers) {
+          try {
+            cb([...reply.collectors]);
+          } catch (err) {
+            this.log.error('A chain watcher failed.', { logical: entry.logical, error: (err as Error).message });
+          }
         }
-      }
-    }).finally(() => (entry.inflight = undefined));
+      })
+      .finally(() => (entry.inflight = undefined));
     return entry.inflight;
   }
 
@@ -124,8 +134,12 @@ export class MasterChainSource implements ChainSource {
 
   private async poll(): Promise<void> {
     const watched = [...this.entries.values()].filter((e) => e.watchers.size > 0);
-    await Promise.all(watched.map((e) => this.refresh(e).catch((err: Error) => {
-      this.log.debug('GetChain failed; asking again next time.', { logical: e.logical, error: err.message });
-    })));
+    await Promise.all(
+      watched.map((e) =>
+        this.refresh(e).catch((err: Error) => {
+          this.log.debug('GetChain failed; asking again next time.', { logical: e.logical, error: err.message });
+        }),
+      ),
+    );
   }
 }

@@ -21,7 +21,15 @@ import { tryParseSpec } from '../core/spec/parser';
 import { DirLock } from '../core/lock';
 import { ProcessSignals } from '../core/signals';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
-import { loadSiteConfig, loadSiteConfigDetailed, NODE_FLAG_KEYS, nodeSettings, siteConfigFromCommand, type SiteConfig, tlsSettings } from '../core/site-config';
+import {
+  loadSiteConfig,
+  loadSiteConfigDetailed,
+  NODE_FLAG_KEYS,
+  nodeSettings,
+  siteConfigFromCommand,
+  type SiteConfig,
+  tlsSettings,
+} from '../core/site-config';
 import { openTls, type TlsContext, type TlsSettings } from '../core/tls';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
@@ -185,18 +193,39 @@ async function run(o: RunOptions): Promise<number> {
   }
 
   const manager = new LogicalNodeManager({
-    registry, metrics, logger, physicalNode, host, tls,
+    registry,
+    metrics,
+    logger,
+    physicalNode,
+    host,
+    tls,
     dataRoot,
     nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels },
   });
   const started = Date.now();
-  const http = o.httpPort === undefined ? null : await StatusServer.start({
-    port: Number(o.httpPort), host: o.httpHost, metrics, logger, guard: { tls, counters: metrics.component(physicalNode, 'tls') },
-    status: () => ({ physicalNode, host, version: VERSION, uptimeMs: Date.now() - started, mode: o.standalone ? 'standalone' : 'master', nodes: manager.status() }),
-  });
+  const http =
+    o.httpPort === undefined
+      ? null
+      : await StatusServer.start({
+          port: Number(o.httpPort),
+          host: o.httpHost,
+          metrics,
+          logger,
+          guard: { tls, counters: metrics.component(physicalNode, 'tls') },
+          status: () => ({
+            physicalNode,
+            host,
+            version: VERSION,
+            uptimeMs: Date.now() - started,
+            mode: o.standalone ? 'standalone' : 'master',
+            nodes: manager.status(),
+          }),
+        });
   let resolveDone: (code: number) => void = () => undefined;
   const signals = new ProcessSignals({
-    logger, site: o.site ?? loadSiteConfig({ env: {} }), loadSite: o.loadSite ?? (() => loadSiteConfig({ env: {} })),
+    logger,
+    site: o.site ?? loadSiteConfig({ env: {} }),
+    loadSite: o.loadSite ?? (() => loadSiteConfig({ env: {} })),
     stop: (signal) => void stop(EXIT_OK, signal).then(resolveDone),
   }).install();
   // Certificates are reloaded at SIGHUP with the site config (core/signals.ts).
@@ -254,7 +283,10 @@ async function standalone(rt: NodeRuntime, text: string, oneshot: boolean): Prom
 
 /** `--master` mode: node/master-mode.ts drives the manager from heartbeats. */
 function masterMode(rt: NodeRuntime, o: RunOptions): Promise<number | null> {
-  const masters = o.master!.split(',').map((m) => m.trim()).filter(Boolean);
+  const masters = o
+    .master!.split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   if (o.defaultMaster) {
     rt.logger.warn('No master given: trying the default one. Set --master or node.masters to name yours.', { masters: o.master });
   }
@@ -336,13 +368,24 @@ const program = new Command('flume-node')
       return;
     }
     Object.assign(o, {
-      role: site.role, name: site.name ?? o.name, data: site.dataDir ?? o.data, httpHost: site.httpHost, logLevel: site.logLevel, logFormat: site.logFormat,
+      role: site.role,
+      name: site.name ?? o.name,
+      data: site.dataDir ?? o.data,
+      httpHost: site.httpHost,
+      logLevel: site.logLevel,
+      logFormat: site.logFormat,
       httpPort: fromCli('httpPort') ? o.httpPort : site.httpPort?.toString(),
       channel: fromCli('channel') ? o.channel : site.channel,
       closeTimeout: fromCli('closeTimeout') ? o.closeTimeout : String(site.closeTimeoutMs),
-      channels: { walCapacityBytes: site.walCapacityBytes, walSegmentBytes: site.walSegmentBytes, memoryCapacityBytes: site.memoryCapacityBytes, limits: site.limits },
+      channels: {
+        walCapacityBytes: site.walCapacityBytes,
+        walSegmentBytes: site.walSegmentBytes,
+        memoryCapacityBytes: site.memoryCapacityBytes,
+        limits: site.limits,
+      },
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),
-      site: loaded, loadSite,
+      site: loaded,
+      loadSite,
       defaultMaster: !o.standalone && o.master === undefined && mastersFromDefault,
       hostAccess: site.hostAccess,
     });
@@ -370,7 +413,7 @@ program
 program
   .command('deadletter <action> [ids...]')
   .description('list the batches the logical nodes under --data quarantined, or replay them (all, or the ids given) into their channels')
-  .requiredOption('--data <dir>', 'the node\'s data directory')
+  .requiredOption('--data <dir>', "the node's data directory")
   .action((action: string, ids: string[], o: { data: string }) => {
     process.exitCode = deadLetterCommand(action, o.data, ids, (s) => console.log(s));
   });

@@ -16,7 +16,8 @@ function stores(root: string): Array<{ node: string; store: DeadLetterStore }> {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
       const full = path.join(dir, entry.name);
-      if (entry.name === 'dead-letter') found.push({ node: path.relative(root, dir) || path.basename(dir), store: new DeadLetterStore(full) });
+      if (entry.name === 'dead-letter')
+        found.push({ node: path.relative(root, dir) || path.basename(dir), store: new DeadLetterStore(full) });
       else if (entry.name !== 'wal') walk(full, depth + 1);
     }
   };
@@ -40,6 +41,10 @@ export function deadLetterCommand(action: string, dataDir: string, ids: string[]
     for (const l of letters) out((action === 'replay' ? 'replaying\t' : '') + line(node, l));
     total += letters.length;
   }
-  out(action === 'list' ? `${total} dead-lettered batch(es) under ${dataDir}` : `${total} batch(es) queued for replay; a running node puts them back within seconds`);
+  out(
+    action === 'list'
+      ? `${total} dead-lettered batch(es) under ${dataDir}`
+      : `${total} batch(es) queued for replay; a running node puts them back within seconds`,
+  );
   return 0;
 }

@@ -41,13 +41,19 @@ export class NodeDeadLetters {
     try {
       await this.store.put(batch, reason);
     } catch (putErr) {
-      this.log.error('could not quarantine a batch; it goes back to the channel', { batch: `${batch.origin}#${batch.seq}`, error: String(putErr) });
+      this.log.error('could not quarantine a batch; it goes back to the channel', {
+        batch: `${batch.origin}#${batch.seq}`,
+        error: String(putErr),
+      });
       return false;
     }
     this.counters.add(DEAD_LETTER_BATCHES);
     this.counters.add(DEAD_LETTER_EVENTS, batch.count);
     this.log.error('A batch that can never be delivered went to the dead-letter store; the flow goes on.', {
-      batch: `${batch.origin}#${batch.seq}`, events: batch.count, reason, store: this.store.dir,
+      batch: `${batch.origin}#${batch.seq}`,
+      events: batch.count,
+      reason,
+      store: this.store.dir,
     });
     this.ledger.rejected(batch.origin, batch.seq, reason);
     return true;

@@ -24,8 +24,20 @@ import { failureKind, FlumeError, ValidationError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { MemoryChannel, MEMORY_CHANNEL_DEFAULTS } from '../core/memory-channel';
 import {
-  BATCHES, BYTES_ACCEPTED, BYTES_REJECTED, CHANNEL_CAPACITY_BYTES, CHANNEL_FILL_BATCHES, CHANNEL_FILL_BYTES, type CounterSet, ERRORS,
-  EVENTS_ACCEPTED, EVENTS_REJECTED, type Metrics, SINK_BATCHES_ACKED, SINK_BATCHES_RETRIED, SINK_BATCHES_SENT,
+  BATCHES,
+  BYTES_ACCEPTED,
+  BYTES_REJECTED,
+  CHANNEL_CAPACITY_BYTES,
+  CHANNEL_FILL_BATCHES,
+  CHANNEL_FILL_BYTES,
+  type CounterSet,
+  ERRORS,
+  EVENTS_ACCEPTED,
+  EVENTS_REJECTED,
+  type Metrics,
+  SINK_BATCHES_ACKED,
+  SINK_BATCHES_RETRIED,
+  SINK_BATCHES_SENT,
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
 import { Backoff, pause, sleep } from '../core/retry';
@@ -39,7 +51,6 @@ import { NodeDeadLetters } from './dead-letters';
 import type { TlsContext } from '../core/tls';
 
 export type ChannelKind = 'memory' | 'wal';
-
 
 export interface LogicalNodeOptions {
   /** memory: fast, lost on crash; wal: durable, replayed on start (in `<dataDir>/wal`). */
@@ -161,7 +172,13 @@ export class LogicalNode {
       fs.mkdirSync(this.deps.dataDir, { recursive: true });
       const seq = SequenceAllocator.open(this.deps.dataDir);
       this.channel = await this.openChannel();
-      this.deadLetters = new NodeDeadLetters(path.join(this.deps.dataDir, 'dead-letter'), this.channel, this.ledger, this.driverCounters, this.log);
+      this.deadLetters = new NodeDeadLetters(
+        path.join(this.deps.dataDir, 'dead-letter'),
+        this.channel,
+        this.ledger,
+        this.driverCounters,
+        this.log,
+      );
       const makeContext = (p: string, tags?: Readonly<Record<string, string>>): ComponentContext => this.context(p, tags);
       this.sink = buildSink(this.deps.registry, this.spec.sink, makeContext);
       const source = buildSource(this.deps.registry, this.spec.source, makeContext);
@@ -310,7 +327,9 @@ export class LogicalNode {
         logger: this.log.child({ component: `node.${this.name}.wal` }),
       });
     }
-    return new MemoryChannel(`${this.name}.memory`, { capacityBytes: memoryCapacityBytes > 0 ? memoryCapacityBytes : MEMORY_CHANNEL_DEFAULTS.capacityBytes });
+    return new MemoryChannel(`${this.name}.memory`, {
+      capacityBytes: memoryCapacityBytes > 0 ? memoryCapacityBytes : MEMORY_CHANNEL_DEFAULTS.capacityBytes,
+    });
   }
 
   private output(seq: SequenceAllocator): SourceOutput {
@@ -389,7 +408,9 @@ export class LogicalNode {
         c.add(SINK_BATCHES_RETRIED);
         const delay = this.backoff.next();
         this.log.warn('append failed; the batch goes back to the channel', {
-          batch: `${batch.origin}#${batch.seq}`, retryInMs: Math.round(delay), error: err instanceof Error ? err.message : String(err),
+          batch: `${batch.origin}#${batch.seq}`,
+          retryInMs: Math.round(delay),
+          error: err instanceof Error ? err.message : String(err),
         });
         await this.pause(delay);
       } finally {

@@ -130,10 +130,17 @@ export class LogicalNodeManager {
   status(): ManagedNodeStatus[] {
     return this.names().map((name) => {
       const e = this.entries.get(name)!;
-      if (e.node) return { ...e.node.status(), version: e.desired.version, ...(e.error ? { state: 'ERROR' as const, error: e.error } : {}) };
+      if (e.node)
+        return { ...e.node.status(), version: e.desired.version, ...(e.error ? { state: 'ERROR' as const, error: e.error } : {}) };
       return {
-        name, state: 'ERROR' as const, source: e.desired.source, sink: e.desired.sink, channel: null,
-        error: e.error ?? 'not running', counters: {}, version: e.desired.version,
+        name,
+        state: 'ERROR' as const,
+        source: e.desired.source,
+        sink: e.desired.sink,
+        channel: null,
+        error: e.error ?? 'not running',
+        counters: {},
+        version: e.desired.version,
       };
     });
   }
@@ -152,7 +159,8 @@ export class LogicalNodeManager {
   private async doApply(desiredSet: DesiredSet): Promise<ApplyResult> {
     const desired: Record<string, DesiredNode> = {};
     const entries = desiredSet instanceof Map ? desiredSet.entries() : Object.entries(desiredSet);
-    for (const [name, d] of entries as Iterable<[string, DesiredNode]>) desired[name] = { source: d.source, sink: d.sink, version: d.version };
+    for (const [name, d] of entries as Iterable<[string, DesiredNode]>)
+      desired[name] = { source: d.source, sink: d.sink, version: d.version };
     const result: ApplyResult = { opened: [], closed: [], unchanged: [], refused: [], failed: [] };
     const closing: Promise<void>[] = [];
     for (const [name, entry] of this.entries) {
@@ -184,7 +192,10 @@ export class LogicalNodeManager {
     await Promise.all(toOpen.map(([name, want]) => this.openOne(name, want, result)));
     if (result.opened.length + result.closed.length + result.failed.length + result.refused.length > 0) {
       this.log.info('desired set applied', {
-        opened: result.opened, closed: result.closed, refused: result.refused.map((r) => r.name), failed: result.failed.map((f) => f.name),
+        opened: result.opened,
+        closed: result.closed,
+        refused: result.refused.map((r) => r.name),
+        failed: result.failed.map((f) => f.name),
       });
     }
     return result;
@@ -198,16 +209,20 @@ export class LogicalNodeManager {
     try {
       if (!NODE_NAME.test(name)) throw new FlumeError(`logical node name ${JSON.stringify(name)} must use letters, digits, '_', '.', '-'`);
       const spec = this.parse(name, want);
-      const node = new LogicalNode(spec, {
-        registry: this.deps.registry,
-        metrics: this.deps.metrics,
-        logger: this.deps.logger,
-        physicalNode: this.deps.physicalNode,
-        host: this.deps.host,
-        dataDir: path.join(this.deps.dataRoot, name),
-        ...(this.deps.chains ? { chains: this.deps.chains } : {}),
-        ...(this.deps.tls ? { tls: this.deps.tls } : {}),
-      }, this.deps.nodeOptions);
+      const node = new LogicalNode(
+        spec,
+        {
+          registry: this.deps.registry,
+          metrics: this.deps.metrics,
+          logger: this.deps.logger,
+          physicalNode: this.deps.physicalNode,
+          host: this.deps.host,
+          dataDir: path.join(this.deps.dataRoot, name),
+          ...(this.deps.chains ? { chains: this.deps.chains } : {}),
+          ...(this.deps.tls ? { tls: this.deps.tls } : {}),
+        },
+        this.deps.nodeOptions,
+      );
       entry.node = node;
       await node.open();
       result.opened.push(name);

@@ -35,7 +35,13 @@ import type { Logger } from '../core/logger';
 import { FailureStreak } from '../core/failure-streak';
 import { Backoff } from '../core/retry';
 import { messageType } from '../proto';
-import { NodeStateCode, type NodeStateName, type WireChainReply, type WireLogicalNodeStatus, type WireNodeDirective } from '../proto/messages';
+import {
+  NodeStateCode,
+  type NodeStateName,
+  type WireChainReply,
+  type WireLogicalNodeStatus,
+  type WireNodeDirective,
+} from '../proto/messages';
 import { channelCredentialsFor, MASTER_ROLES, TlsContext } from '../core/tls';
 
 export interface DesiredLogicalNode {
@@ -165,7 +171,11 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     this.log = options.logger.child({ component: 'master-client' });
     this.reportType = messageType('NodeReport');
     this.directiveType = messageType('NodeDirective');
-    this.streak = new FailureStreak(this.log, { failing: 'Master did not answer', recovered: 'Talking to master again', firstSummaryMs: options.summaryMs });
+    this.streak = new FailureStreak(this.log, {
+      failing: 'Master did not answer',
+      recovered: 'Talking to master again',
+      firstSummaryMs: options.summaryMs,
+    });
   }
 
   /** The current desired set (the last one emitted). */
@@ -271,7 +281,11 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     if (this.stopped) return;
     const index = this.current;
     const address = this.options.masters[index];
-    const call = this.clients[index].makeBidiStreamRequest('/flume.Master/Control', (b: Buffer) => b, (b: Buffer) => b);
+    const call = this.clients[index].makeBidiStreamRequest(
+      '/flume.Master/Control',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     this.call = call;
     this.healthy = false;
     this.openTimer = setTimeout(() => {
@@ -370,7 +384,13 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
       if (c.askedAt < forgetBefore && c.waiters.length === 0) this.chains.delete(key);
       else chains.push({ logical: c.logical, flow: c.flow });
     }
-    const status = { physical: this.options.physical, host: this.options.host ?? os.hostname(), role: this.options.role, logical, startedAt: this.startedAt };
+    const status = {
+      physical: this.options.physical,
+      host: this.options.host ?? os.hostname(),
+      role: this.options.role,
+      logical,
+      startedAt: this.startedAt,
+    };
     const report = { sentAtMs: performance.timeOrigin + performance.now(), status, chains };
     return Buffer.from(this.reportType.encode(this.reportType.fromObject(report)).finish());
   }
@@ -404,7 +424,10 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
       const got = configs.get(name);
       if (!got || got.version === 0) continue; // not configured (any more)
       const have = this.desired.get(name);
-      next.set(name, have && have.version >= got.version ? have : { version: got.version, flow: got.flow, source: got.source, sink: got.sink });
+      next.set(
+        name,
+        have && have.version >= got.version ? have : { version: got.version, flow: got.flow, source: got.source, sink: got.sink },
+      );
     }
     if (!sameSet(this.desired, next)) {
       this.desired = next;

@@ -22,8 +22,13 @@ const REAPPLY_MS = 2_000;
 export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions): Promise<number | null> {
   const log = rt.logger.child({ component: 'master-mode' });
   const client = new MasterClient({
-    masters: options.masters, physical: rt.physicalNode, role: options.role, logger: rt.logger, host: rt.host,
-    heartbeatMs: options.heartbeatMs, tls: rt.tls,
+    masters: options.masters,
+    physical: rt.physicalNode,
+    role: options.role,
+    logger: rt.logger,
+    host: rt.host,
+    heartbeatMs: options.heartbeatMs,
+    tls: rt.tls,
   });
   const chains = new MasterChainSource(client, rt.logger);
   rt.manager.useChains(chains);
@@ -44,7 +49,9 @@ export async function runMasterMode(rt: NodeRuntime, options: MasterModeOptions)
     const result = await rt.manager.apply(desired);
     if (result.opened.length + result.closed.length + result.failed.length + result.refused.length > 0) {
       log.info('Configuration applied', {
-        opened: result.opened, closed: result.closed, failed: result.failed.map((f) => `${f.name}: ${f.error}`),
+        opened: result.opened,
+        closed: result.closed,
+        failed: result.failed.map((f) => `${f.name}: ${f.error}`),
         refused: result.refused.map((r) => `${r.name}: ${r.reason}`),
       });
     }

@@ -22,7 +22,13 @@ function argType(a: ArgSchema): string {
 }
 
 function argRow(a: ArgSchema): string {
-  const req = a.required ? 'required' : a.default !== undefined ? `default ${JSON.stringify(a.default)}` : a.rest ? 'zero or more' : 'optional';
+  const req = a.required
+    ? 'required'
+    : a.default !== undefined
+      ? `default ${JSON.stringify(a.default)}`
+      : a.rest
+        ? 'zero or more'
+        : 'optional';
   return `| \`${a.name}\` | ${argType(a)} | ${req} | ${a.doc.replace(/\|/g, '\\|')} |`;
 }
 

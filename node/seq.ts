@@ -17,7 +17,11 @@ export class SequenceAllocator {
   private next: number;
   private reservedEnd: number;
 
-  private constructor(private readonly dir: string, start: number, private readonly block: number) {
+  private constructor(
+    private readonly dir: string,
+    start: number,
+    private readonly block: number,
+  ) {
     this.next = start;
     this.reservedEnd = start - 1;
   }

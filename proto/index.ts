@@ -35,7 +35,14 @@ export function messageType(name: string): protobuf.Type {
   return protoRoot().lookupType(`flume.${name}`);
 }
 
-const CONVERSION: protobuf.IConversionOptions = { longs: Number, enums: Number, bytes: Buffer, defaults: true, arrays: true, objects: true };
+const CONVERSION: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: Number,
+  bytes: Buffer,
+  defaults: true,
+  arrays: true,
+  objects: true,
+};
 
 export function encodeMessage(name: string, value: object): Buffer {
   const type = messageType(name);

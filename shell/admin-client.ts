@@ -9,7 +9,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
 import { protoRoot, serviceDefinition } from '../proto/index';
-import type { WireCommandStatus, WireLogicalConfig, WireLogicalNodeStatus, WireMapping, WireMasterInfo, WireNodeStatus } from '../proto/messages';
+import type {
+  WireCommandStatus,
+  WireLogicalConfig,
+  WireLogicalNodeStatus,
+  WireMapping,
+  WireMasterInfo,
+  WireNodeStatus,
+} from '../proto/messages';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
 
 /** The master's default gRPC port, as in Flume OG (`flume.config.admin.port`). */
@@ -21,7 +28,10 @@ export interface MasterAddress {
 
 export class AddressError extends FlumeError {
   override readonly grpcCode = grpc.status.INVALID_ARGUMENT;
-  constructor(readonly address: string, reason: string) {
+  constructor(
+    readonly address: string,
+    reason: string,
+  ) {
     super(`bad master address '${address}': ${reason}`);
   }
 }
@@ -29,7 +39,11 @@ export class AddressError extends FlumeError {
 export class ConnectError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = grpc.status.UNAVAILABLE;
-  constructor(readonly address: string, reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly address: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(`cannot connect to the master at ${address}: ${reason}`, options);
   }
 }
@@ -37,10 +51,17 @@ export class ConnectError extends FlumeError {
 export class AdminCallError extends FlumeError {
   override readonly grpcCode: grpc.status;
   override readonly retriable: boolean;
-  constructor(readonly address: string, readonly method: string, readonly code: grpc.status, readonly details: string) {
-    super(code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED
-      ? `master ${address} did not answer ${method}: ${details}`
-      : `${method} failed: ${details}`);
+  constructor(
+    readonly address: string,
+    readonly method: string,
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
+    super(
+      code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED
+        ? `master ${address} did not answer ${method}: ${details}`
+        : `${method} failed: ${details}`,
+    );
     this.grpcCode = code;
     this.retriable = code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED;
   }
@@ -110,7 +131,11 @@ export class AdminClient {
   private readonly client: grpc.Client;
 
   /** `credentials`: core/tls `personCredentials` (mutual TLS or the admin token); default plaintext (insecure mode). */
-  constructor(readonly target: MasterAddress, private readonly callTimeoutMs = CALL_TIMEOUT_MS, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+  constructor(
+    readonly target: MasterAddress,
+    private readonly callTimeoutMs = CALL_TIMEOUT_MS,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     this.address = formatAddress(target);
     this.client = new AdminClientConstructor(this.address, credentials);
   }

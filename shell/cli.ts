@@ -63,8 +63,10 @@ function shellCredentials(o: CliOptions, io: ShellIO): ChannelCredentials | unde
   const cert = o.cert ?? (tokenFile === undefined ? env.FLUME_TLS_CERT : undefined);
   const key = o.key ?? (tokenFile === undefined ? env.FLUME_TLS_KEY : undefined);
   if (ca === undefined || (cert === undefined && tokenFile === undefined)) {
-    throw new Error('TLS is on: give --ca with --cert and --key (an admin or read-only certificate) or with --token-file '
-      + '(or FLUME_TLS_CA, FLUME_TLS_CERT, FLUME_TLS_KEY, FLUME_ADMIN_TOKEN_FILE); --insecure for a master without TLS');
+    throw new Error(
+      'TLS is on: give --ca with --cert and --key (an admin or read-only certificate) or with --token-file ' +
+        '(or FLUME_TLS_CA, FLUME_TLS_CERT, FLUME_TLS_KEY, FLUME_ADMIN_TOKEN_FILE); --insecure for a master without TLS',
+    );
   }
   return personCredentials({ ca, cert, key, tokenFile });
 }

@@ -8,12 +8,17 @@
  */
 import { status } from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
-import {
-  MASTER_COMMANDS, MasterCommand, checkMasterArgs, findMasterCommand, masterUsage,
-} from './master-commands';
+import { MASTER_COMMANDS, MasterCommand, checkMasterArgs, findMasterCommand, masterUsage } from './master-commands';
 import { AdminCallError, CommandStatus, enumName } from './admin-client';
 import {
-  formatCommands, formatConfigs, formatExecing, formatMappings, formatMasterInfo, formatNodeStatus, formatOutcome, formatSubmitted,
+  formatCommands,
+  formatConfigs,
+  formatExecing,
+  formatMappings,
+  formatMasterInfo,
+  formatNodeStatus,
+  formatOutcome,
+  formatSubmitted,
 } from './render';
 import { NodeView, Session, isActive, isDone } from './session';
 import { nearest } from './suggest';
@@ -63,8 +68,13 @@ const masterCommandThenNodes = (index: number): CompletionKind => (index === 0 ?
 
 export const SHELL_COMMANDS: readonly ShellCommand[] = [
   {
-    name: 'connect', args: 'HOST[:PORT][,HOST[:PORT]...]', summary: 'connect to a master (default port 35873); the first one that answers',
-    minArgs: 1, maxArgs: 1, needsConnection: false, completes: none,
+    name: 'connect',
+    args: 'HOST[:PORT][,HOST[:PORT]...]',
+    summary: 'connect to a master (default port 35873); the first one that answers',
+    minArgs: 1,
+    maxArgs: 1,
+    needsConnection: false,
+    completes: none,
     async run(ctx, [target]) {
       ctx.io.info(`Connecting to Flume master ${target}...`);
       const address = await ctx.session.connect(target);
@@ -75,32 +85,52 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     },
   },
   {
-    name: 'getnodestatus', args: '', summary: 'the state of every node the master knows',
-    minArgs: 0, maxArgs: 0, needsConnection: true, completes: none,
+    name: 'getnodestatus',
+    args: '',
+    summary: 'the state of every node the master knows',
+    minArgs: 0,
+    maxArgs: 0,
+    needsConnection: true,
+    completes: none,
     async run(ctx) {
       for (const line of formatNodeStatus(await ctx.session.call((a) => a.nodeStatus()))) ctx.io.out(line);
       return 0;
     },
   },
   {
-    name: 'getconfigs', args: '', summary: 'the configuration of every logical node',
-    minArgs: 0, maxArgs: 0, needsConnection: true, completes: none,
+    name: 'getconfigs',
+    args: '',
+    summary: 'the configuration of every logical node',
+    minArgs: 0,
+    maxArgs: 0,
+    needsConnection: true,
+    completes: none,
     async run(ctx) {
       for (const line of formatConfigs(await ctx.session.call((a) => a.configs()))) ctx.io.out(line);
       return 0;
     },
   },
   {
-    name: 'getmappings', args: '[PHYSICAL]', summary: 'which logical nodes each physical node runs',
-    minArgs: 0, maxArgs: 1, needsConnection: true, completes: nodes,
+    name: 'getmappings',
+    args: '[PHYSICAL]',
+    summary: 'which logical nodes each physical node runs',
+    minArgs: 0,
+    maxArgs: 1,
+    needsConnection: true,
+    completes: nodes,
     async run(ctx, [physical]) {
       for (const line of formatMappings(await ctx.session.call((a) => a.mappings(physical ?? '')), physical)) ctx.io.out(line);
       return 0;
     },
   },
   {
-    name: 'getcommands', args: '[COUNT]', summary: "the master's newest commands (default 20) with their state and message",
-    minArgs: 0, maxArgs: 1, needsConnection: true, completes: none,
+    name: 'getcommands',
+    args: '[COUNT]',
+    summary: "the master's newest commands (default 20) with their state and message",
+    minArgs: 0,
+    maxArgs: 1,
+    needsConnection: true,
+    completes: none,
     check: (args) => checkCounts(args, ['COUNT'], 'getcommands [COUNT]'),
     async run(ctx, [count]) {
       const limit = count === undefined ? DEFAULT_COMMAND_COUNT : parseCount(count, 'COUNT');
@@ -109,8 +139,13 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     },
   },
   {
-    name: 'exec', args: 'COMMAND [ARG...]', summary: 'run a master command and wait until it succeeds or fails (help exec: the commands)',
-    minArgs: 1, maxArgs: MANY, needsConnection: true, completes: masterCommandThenNodes,
+    name: 'exec',
+    args: 'COMMAND [ARG...]',
+    summary: 'run a master command and wait until it succeeds or fails (help exec: the commands)',
+    minArgs: 1,
+    maxArgs: MANY,
+    needsConnection: true,
+    completes: masterCommandThenNodes,
     check: (args) => checkMasterCommand('exec', args),
     async run(ctx, args) {
       const submitted = await submitMasterCommand(ctx, 'exec', args);
@@ -119,30 +154,46 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
       const timeoutMs = ctx.session.options.execTimeoutMs;
       const result = await ctx.session.waitForCommand(id, timeoutMs, ctx.signal);
       if (!result.done) {
-        ctx.io.error(`Command ${id} (${command.name}) did not finish within ${timeoutMs} ms; it is ${
-          enumName('CommandState', result.value.state)}. Use 'wait 0 ${id}' to wait for it.`);
+        ctx.io.error(
+          `Command ${id} (${command.name}) did not finish within ${timeoutMs} ms; it is ${enumName(
+            'CommandState',
+            result.value.state,
+          )}. Use 'wait 0 ${id}' to wait for it.`,
+        );
         return 1;
       }
       return reportOutcome(ctx, result.value);
     },
   },
   {
-    name: 'submit', args: 'COMMAND [ARG...]', summary: 'queue a master command and print its id without waiting',
-    minArgs: 1, maxArgs: MANY, needsConnection: true, completes: masterCommandThenNodes,
+    name: 'submit',
+    args: 'COMMAND [ARG...]',
+    summary: 'queue a master command and print its id without waiting',
+    minArgs: 1,
+    maxArgs: MANY,
+    needsConnection: true,
+    completes: masterCommandThenNodes,
     check: (args) => checkMasterCommand('submit', args),
     async run(ctx, args) {
       return (await submitMasterCommand(ctx, 'submit', args)) === undefined ? 1 : 0;
     },
   },
   {
-    name: 'wait', args: '[MILLIS [ID]]', summary: "wait for a command (default: this shell's last, else the master's newest) to finish; 0 ms waits forever, default 10000",
-    minArgs: 0, maxArgs: 2, needsConnection: true, completes: none,
+    name: 'wait',
+    args: '[MILLIS [ID]]',
+    summary: "wait for a command (default: this shell's last, else the master's newest) to finish; 0 ms waits forever, default 10000",
+    minArgs: 0,
+    maxArgs: 2,
+    needsConnection: true,
+    completes: none,
     check: (args) => checkCounts(args, ['MILLIS', 'ID'], 'wait [MILLIS [ID]]'),
     async run(ctx, args) {
       const ms = args.length > 0 ? parseCount(args[0], 'MILLIS') : ctx.session.options.waitDefaultMs;
       // As in Flume OG: the last command of this shell, else the newest one of the master.
-      const id = args.length > 1 ? parseCount(args[1], 'ID')
-        : ctx.session.lastCommandId ?? (await ctx.session.call((a) => a.listCommands(1))).at(-1)?.id;
+      const id =
+        args.length > 1
+          ? parseCount(args[1], 'ID')
+          : (ctx.session.lastCommandId ?? (await ctx.session.call((a) => a.listCommands(1))).at(-1)?.id);
       if (id === undefined) {
         ctx.io.error('The master has no command to wait for');
         return 1;
@@ -156,48 +207,90 @@ export const SHELL_COMMANDS: readonly ShellCommand[] = [
     },
   },
   {
-    name: 'waitForNodesActive', args: 'MILLIS NODE...', summary: 'wait until every node is ACTIVE with its current config; 0 ms waits forever',
-    minArgs: 2, maxArgs: MANY, needsConnection: true, completes: (i) => (i === 0 ? 'none' : 'node'),
+    name: 'waitForNodesActive',
+    args: 'MILLIS NODE...',
+    summary: 'wait until every node is ACTIVE with its current config; 0 ms waits forever',
+    minArgs: 2,
+    maxArgs: MANY,
+    needsConnection: true,
+    completes: (i) => (i === 0 ? 'none' : 'node'),
     check: (args) => checkCounts(args.slice(0, 1), ['MILLIS'], 'waitForNodesActive MILLIS NODE...'),
     async run(ctx, [msText, ...names]) {
-      return waitForNodes(ctx, parseCount(msText, 'MILLIS'), names, 'ACTIVE', isActive,
-        'Nodes are active (in ACTIVE state, with their current config)');
+      return waitForNodes(
+        ctx,
+        parseCount(msText, 'MILLIS'),
+        names,
+        'ACTIVE',
+        isActive,
+        'Nodes are active (in ACTIVE state, with their current config)',
+      );
     },
   },
   {
-    name: 'waitForNodesDone', args: 'MILLIS NODE...', summary: 'wait until every node is done (IDLE, ERROR, LOST or DECOMMISSIONED); 0 ms waits forever',
-    minArgs: 2, maxArgs: MANY, needsConnection: true, completes: (i) => (i === 0 ? 'none' : 'node'),
+    name: 'waitForNodesDone',
+    args: 'MILLIS NODE...',
+    summary: 'wait until every node is done (IDLE, ERROR, LOST or DECOMMISSIONED); 0 ms waits forever',
+    minArgs: 2,
+    maxArgs: MANY,
+    needsConnection: true,
+    completes: (i) => (i === 0 ? 'none' : 'node'),
     check: (args) => checkCounts(args.slice(0, 1), ['MILLIS'], 'waitForNodesDone MILLIS NODE...'),
     async run(ctx, [msText, ...names]) {
-      return waitForNodes(ctx, parseCount(msText, 'MILLIS'), names, 'IDLE/ERROR/LOST/DECOMMISSIONED', isDone,
-        'Nodes are done (in IDLE, ERROR, LOST or DECOMMISSIONED state)');
+      return waitForNodes(
+        ctx,
+        parseCount(msText, 'MILLIS'),
+        names,
+        'IDLE/ERROR/LOST/DECOMMISSIONED',
+        isDone,
+        'Nodes are done (in IDLE, ERROR, LOST or DECOMMISSIONED state)',
+      );
     },
   },
   {
-    name: 'source', args: 'FILE', summary: 'run the commands of a file (stops at the first failure)',
-    minArgs: 1, maxArgs: 1, needsConnection: false, completes: () => 'file',
+    name: 'source',
+    args: 'FILE',
+    summary: 'run the commands of a file (stops at the first failure)',
+    minArgs: 1,
+    maxArgs: 1,
+    needsConnection: false,
+    completes: () => 'file',
     async run(ctx, [file]) {
       return ctx.source(file);
     },
   },
   {
-    name: 'help', args: '[COMMAND]', summary: 'list the commands, or describe one',
-    minArgs: 0, maxArgs: 2, needsConnection: false, completes: (i) => (i === 0 ? 'any-command' : 'master-command'),
+    name: 'help',
+    args: '[COMMAND]',
+    summary: 'list the commands, or describe one',
+    minArgs: 0,
+    maxArgs: 2,
+    needsConnection: false,
+    completes: (i) => (i === 0 ? 'any-command' : 'master-command'),
     async run(ctx, args) {
       return help(ctx, args);
     },
   },
   {
-    name: 'quit', args: '', summary: 'leave the shell',
-    minArgs: 0, maxArgs: 0, needsConnection: false, completes: none,
+    name: 'quit',
+    args: '',
+    summary: 'leave the shell',
+    minArgs: 0,
+    maxArgs: 0,
+    needsConnection: false,
+    completes: none,
     async run(ctx) {
       ctx.quit();
       return 0;
     },
   },
   {
-    name: 'exit', args: '', summary: 'leave the shell',
-    minArgs: 0, maxArgs: 0, needsConnection: false, completes: none,
+    name: 'exit',
+    args: '',
+    summary: 'leave the shell',
+    minArgs: 0,
+    maxArgs: 0,
+    needsConnection: false,
+    completes: none,
     async run(ctx) {
       ctx.quit();
       return 0;
@@ -241,8 +334,7 @@ function parseCount(text: string, what: string): number {
   return Number(text);
 }
 
-const REFUSALS: readonly status[] = [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.NOT_FOUND,
-  status.ALREADY_EXISTS];
+const REFUSALS: readonly status[] = [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.NOT_FOUND, status.ALREADY_EXISTS];
 
 /** Why `exec`/`submit` arguments cannot be sent, or undefined. */
 function checkMasterCommand(verb: 'exec' | 'submit', [name, ...args]: readonly string[]): string | undefined {
@@ -253,8 +345,11 @@ function checkMasterCommand(verb: 'exec' | 'submit', [name, ...args]: readonly s
 }
 
 /** Submits checked `exec`/`submit` arguments; prints the id line. */
-async function submitMasterCommand(ctx: CommandContext, verb: 'exec' | 'submit', [name, ...args]: string[]):
-  Promise<{ id: number; command: MasterCommand } | undefined> {
+async function submitMasterCommand(
+  ctx: CommandContext,
+  verb: 'exec' | 'submit',
+  [name, ...args]: string[],
+): Promise<{ id: number; command: MasterCommand } | undefined> {
   const problem = checkMasterCommand(verb, [name, ...args]);
   const command = findMasterCommand(name);
   if (problem || !command) {
@@ -289,8 +384,14 @@ function reportOutcome(ctx: CommandContext, result: CommandStatus): number {
   return 1;
 }
 
-async function waitForNodes(ctx: CommandContext, ms: number, names: string[], wanted: string,
-  ready: (node: NodeView) => boolean, doneMessage: string): Promise<number> {
+async function waitForNodes(
+  ctx: CommandContext,
+  ms: number,
+  names: string[],
+  wanted: string,
+  ready: (node: NodeView) => boolean,
+  doneMessage: string,
+): Promise<number> {
   ctx.io.info(`Waiting ${ms === 0 ? 'without limit' : `${ms} ms`} for nodes [${names.join(', ')}] to be ${wanted}`);
   const result = await ctx.session.waitForNodes(names, ready, ms, ctx.signal);
   if (result.done) {

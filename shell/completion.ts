@@ -26,16 +26,39 @@ export function complete(line: string, nodeNames: () => readonly string[]): Comp
   } catch {
     return [[], text]; // inside an open quote
   }
-  const kind: CompletionKind = before.length === 0
-    ? 'command'
-    : findShellCommand(before[0])?.completes(before.length - 1, before.slice(1)) ?? 'none';
+  const kind: CompletionKind =
+    before.length === 0 ? 'command' : (findShellCommand(before[0])?.completes(before.length - 1, before.slice(1)) ?? 'none');
   switch (kind) {
     case 'command':
-      return [withSpace(matching(text, SHELL_COMMANDS.map((c) => c.name))), text];
+      return [
+        withSpace(
+          matching(
+            text,
+            SHELL_COMMANDS.map((c) => c.name),
+          ),
+        ),
+        text,
+      ];
     case 'master-command':
-      return [withSpace(matching(text, MASTER_COMMANDS.map((c) => c.name))), text];
+      return [
+        withSpace(
+          matching(
+            text,
+            MASTER_COMMANDS.map((c) => c.name),
+          ),
+        ),
+        text,
+      ];
     case 'any-command':
-      return [withSpace(matching(text, [...SHELL_COMMANDS, ...MASTER_COMMANDS].map((c) => c.name))), text];
+      return [
+        withSpace(
+          matching(
+            text,
+            [...SHELL_COMMANDS, ...MASTER_COMMANDS].map((c) => c.name),
+          ),
+        ),
+        text,
+      ];
     case 'node':
       return [withSpace(matching(text, nodeNames())), text];
     case 'file':

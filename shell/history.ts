@@ -19,7 +19,11 @@ export class History {
   private last: string | undefined;
   private broken = false;
 
-  constructor(readonly file: string, private readonly warn: (message: string) => void, readonly size = HISTORY_SIZE) {}
+  constructor(
+    readonly file: string,
+    private readonly warn: (message: string) => void,
+    readonly size = HISTORY_SIZE,
+  ) {}
 
   /** The saved lines, newest first (readline's order). */
   load(): string[] {

@@ -16,8 +16,20 @@ export interface MasterCommand {
 const MANY = Number.POSITIVE_INFINITY;
 
 export const MASTER_COMMANDS: readonly MasterCommand[] = [
-  { name: 'config', args: "NODE [FLOW] 'SOURCE' 'SINK'", summary: 'set the dataflow of a logical node (optionally in a flow)', minArgs: 3, maxArgs: 4 },
-  { name: 'multiconfig', args: "'SPEC'", summary: 'set the dataflows of many logical nodes from spec text (NODE : SOURCE | SINK ; ...)', minArgs: 1, maxArgs: 1 },
+  {
+    name: 'config',
+    args: "NODE [FLOW] 'SOURCE' 'SINK'",
+    summary: 'set the dataflow of a logical node (optionally in a flow)',
+    minArgs: 3,
+    maxArgs: 4,
+  },
+  {
+    name: 'multiconfig',
+    args: "'SPEC'",
+    summary: 'set the dataflows of many logical nodes from spec text (NODE : SOURCE | SINK ; ...)',
+    minArgs: 1,
+    maxArgs: 1,
+  },
   { name: 'unconfig', args: 'NODE', summary: 'remove the configuration of a logical node', minArgs: 1, maxArgs: 1 },
   { name: 'map', args: 'PHYSICAL LOGICAL', summary: 'make a physical node run a logical node', minArgs: 2, maxArgs: 2 },
   { name: 'spawn', args: 'PHYSICAL LOGICAL', summary: 'synonym of map (Flume OG)', minArgs: 2, maxArgs: 2 },

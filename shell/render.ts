@@ -30,8 +30,10 @@ export function formatNodeStatus(nodes: readonly NodeStatus[]): string[] {
 export function formatConfigs(configs: readonly LogicalConfig[]): string[] {
   if (configs.length === 0) return ['Master has no logical node configurations.'];
   const sorted = [...configs].sort((a, b) => a.logical.localeCompare(b.logical));
-  const rows = [['NODE', 'FLOW', 'SOURCE', 'SINK', 'VERSION'],
-    ...sorted.map((c) => [c.logical, c.flow, c.source, c.sink, String(c.version)])];
+  const rows = [
+    ['NODE', 'FLOW', 'SOURCE', 'SINK', 'VERSION'],
+    ...sorted.map((c) => [c.logical, c.flow, c.source, c.sink, String(c.version)]),
+  ];
   return table(rows);
 }
 
@@ -67,8 +69,15 @@ export function formatOutcome(status: CommandStatus): string {
 /** ID, STATE, COMMAND (re-quoted), MESSAGE; oldest first, as the master lists them. */
 export function formatCommands(commands: readonly CommandStatus[]): string[] {
   if (commands.length === 0) return ['Master has no commands.'];
-  return table([['ID', 'STATE', 'COMMAND', 'MESSAGE'],
-    ...commands.map((c) => [String(c.id), enumName('CommandState', c.state), quoteLine([c.command, ...c.args]).replace(/\n/g, '\\n'), c.message])]);
+  return table([
+    ['ID', 'STATE', 'COMMAND', 'MESSAGE'],
+    ...commands.map((c) => [
+      String(c.id),
+      enumName('CommandState', c.state),
+      quoteLine([c.command, ...c.args]).replace(/\n/g, '\\n'),
+      c.message,
+    ]),
+  ]);
 }
 
 /** `id=m1, store=zookeeper, leader` */
@@ -79,6 +88,9 @@ export function formatMasterInfo(info: MasterInfo): string {
 /** Rows of cells as lines, every column but the last padded to its widest cell, tab-separated. */
 function table(rows: readonly string[][]): string[] {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('\t'));
 }

@@ -13,7 +13,15 @@ import { FlumeError } from '../core/errors';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import {
-  AdminCallError, AdminClient, CommandStatus, ConnectError, LogicalConfig, MasterAddress, NodeStatus, enumName, formatAddress,
+  AdminCallError,
+  AdminClient,
+  CommandStatus,
+  ConnectError,
+  LogicalConfig,
+  MasterAddress,
+  NodeStatus,
+  enumName,
+  formatAddress,
   parseAddress,
 } from './admin-client';
 
@@ -66,7 +74,10 @@ export class Session {
   lastCommandId: number | undefined;
 
   /** `credentials`: how AdminClients reach masters (core/tls `personCredentials`; default plaintext). */
-  constructor(readonly options: SessionOptions = SESSION_DEFAULTS, private readonly credentials?: ChannelCredentials) {}
+  constructor(
+    readonly options: SessionOptions = SESSION_DEFAULTS,
+    private readonly credentials?: ChannelCredentials,
+  ) {}
 
   get connected(): boolean {
     return this.client !== undefined;
@@ -131,7 +142,10 @@ export class Session {
    * connection is closed only once a new one is up, so a failed `connect` changes nothing.
    */
   async connect(list: string): Promise<string> {
-    const targets: MasterAddress[] = list.split(',').filter((s) => s.trim() !== '').map((s) => parseAddress(s));
+    const targets: MasterAddress[] = list
+      .split(',')
+      .filter((s) => s.trim() !== '')
+      .map((s) => parseAddress(s));
     if (targets.length === 0) throw new ConnectError(list, 'no address given');
     const failures: Error[] = [];
     for (const target of targets) {
@@ -182,13 +196,21 @@ export class Session {
    * Polls node status until every node of `names` satisfies `ready`, or `timeoutMs` passed
    * (0: no limit). Returns the names still not ready with their state (empty when done).
    */
-  async waitForNodes(names: readonly string[], ready: (n: NodeView) => boolean, timeoutMs: number,
-    signal: AbortSignal): Promise<WaitResult<string[]>> {
+  async waitForNodes(
+    names: readonly string[],
+    ready: (n: NodeView) => boolean,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<WaitResult<string[]>> {
     return this.poll(timeoutMs, signal, async () => {
       const nodes = await this.call((admin) => admin.nodeStatus());
       const configs = await this.call((admin) => admin.configs());
       const views = nodeViews(nodes, configs);
-      const pending = names.filter((n) => { const v = views.get(n); return !v || !ready(v); })
+      const pending = names
+        .filter((n) => {
+          const v = views.get(n);
+          return !v || !ready(v);
+        })
         .map((n) => describeView(n, views.get(n)));
       return { done: pending.length === 0, value: pending };
     });
@@ -210,7 +232,9 @@ export class Session {
    */
   refreshNodeNames(): Promise<void> {
     if (!this.client) return Promise.resolve();
-    this.refreshing ??= this.fetchNodeNames(this.client).finally(() => { this.refreshing = undefined; });
+    this.refreshing ??= this.fetchNodeNames(this.client).finally(() => {
+      this.refreshing = undefined;
+    });
     return this.refreshing;
   }
 

@@ -8,9 +8,7 @@
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { FlumeError } from '../core/errors';
-import {
-  CommandContext, ShellIO, ShellUsageError, findShellCommand, shellUsage, unknownCommandMessage,
-} from './commands';
+import { CommandContext, ShellIO, ShellUsageError, findShellCommand, shellUsage, unknownCommandMessage } from './commands';
 import { arityProblem } from './master-commands';
 import { NotConnectedError, Session } from './session';
 import { ContinuedLines, ShellSyntaxError, lineAndColumn, tokenize } from './tokenizer';
@@ -30,7 +28,10 @@ export class Shell {
   private running: AbortController | undefined;
   private sourceDepth = 0;
 
-  constructor(readonly io: ShellIO, readonly session: Session = new Session()) {
+  constructor(
+    readonly io: ShellIO,
+    readonly session: Session = new Session(),
+  ) {
     session.onFailover = (from, to, reason) => io.info(`Master ${from} did not answer (${reason}); now connected to ${to}`);
   }
 
@@ -94,7 +95,9 @@ export class Shell {
       session: this.session,
       signal: controller.signal,
       source: (file) => this.runFile(file),
-      quit: () => { this.done = true; },
+      quit: () => {
+        this.done = true;
+      },
     };
     try {
       return await command.run(ctx, args);
@@ -104,7 +107,9 @@ export class Shell {
       } else if (err instanceof ShellUsageError) {
         this.io.error(`${where}${err.message}. ${shellUsage(command)}`);
       } else {
-        this.io.error(`${where}${err instanceof FlumeError ? err.message : `${command.name} failed: ${String((err as Error)?.message ?? err)}`}`);
+        this.io.error(
+          `${where}${err instanceof FlumeError ? err.message : `${command.name} failed: ${String((err as Error)?.message ?? err)}`}`,
+        );
       }
       return 1;
     } finally {

@@ -21,7 +21,10 @@ import { FlumeError } from '../core/errors';
 
 export class ShellSyntaxError extends FlumeError {
   override readonly grpcCode = status.INVALID_ARGUMENT;
-  constructor(readonly reason: string, readonly column: number) {
+  constructor(
+    readonly reason: string,
+    readonly column: number,
+  ) {
     super(`column ${column}: ${reason}`);
   }
 }
@@ -35,7 +38,14 @@ export interface Token {
 const BLANK = /[ \t\r\n]/;
 
 const SIMPLE_ESCAPES: Record<string, string> = {
-  b: '\b', t: '\t', n: '\n', f: '\f', r: '\r', '"': '"', "'": "'", '\\': '\\',
+  b: '\b',
+  t: '\t',
+  n: '\n',
+  f: '\f',
+  r: '\r',
+  '"': '"',
+  "'": "'",
+  '\\': '\\',
 };
 
 /** The words of `line` (comment and blanks dropped). Throws `ShellSyntaxError`. */

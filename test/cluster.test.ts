@@ -22,7 +22,10 @@ function storedLines(): string[] {
 /** Pids of processes whose command line mentions the cluster's directory. */
 function leftovers(): number[] {
   const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout;
-  return ps.split('\n').filter((l) => l.includes(dir)).map((l) => Number(l.trim().split(/\s+/)[0]));
+  return ps
+    .split('\n')
+    .filter((l) => l.includes(dir))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
 test('npm run cluster moves generated and logger lines into storage, each once, and stops cleanly', { timeout: 180_000 }, async () => {
@@ -43,7 +46,9 @@ test('npm run cluster moves generated and logger lines into storage, each once, 
     await until(() => /send syslog\s+logger -n 127\.0\.0\.1 -P (\d+)/.test(output), 'the cluster to come up');
     const port = /send syslog\s+logger -n 127\.0\.0\.1 -P (\d+)/.exec(output)![1];
     const loggerLines = Array.from({ length: 100 }, (_, i) => `logger-line-${String(i + 1).padStart(3, '0')}`);
-    const sent = spawnSync('logger', ['-n', '127.0.0.1', '-P', port, '-T', '--rfc5424', '-t', 'clustertest'], { input: loggerLines.join('\n') + '\n' });
+    const sent = spawnSync('logger', ['-n', '127.0.0.1', '-P', port, '-T', '--rfc5424', '-t', 'clustertest'], {
+      input: loggerLines.join('\n') + '\n',
+    });
     assert.equal(sent.status, 0, `logger failed: ${sent.stderr}`);
     const accepted = (): number => Number([...output.matchAll(/accepted=(\d+)/g)].at(-1)?.[1] ?? 0);
     const stored = (): number => Number([...output.matchAll(/stored\(e2e acked\)=(\d+)/g)].at(-1)?.[1] ?? 0);

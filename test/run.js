@@ -28,5 +28,8 @@ if (files.length === 0) {
 const concurrency = process.env.FLUME_TEST_CONCURRENCY ?? '2';
 // The tests run the dist they were compiled with: a bin/ process a test starts never compiles.
 const env = { ...process.env, FLUME_BUILD: 'never' };
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], { stdio: 'inherit', env });
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(result.status ?? 1);

@@ -79,7 +79,8 @@ test(`WAL survives kill -9 at random moments (${ROUNDS} rounds)`, { timeout: 240
     const ctx = `round ${round} (lived ${lifetime} ms, started at ${next}, saw ${JSON.stringify(seen)}; counters ${JSON.stringify(counters)})`;
 
     // What is left is one run of consecutive seqs: no gap, no duplicate, in order.
-    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, `gap or reorder at ${i} (${seqs.slice(Math.max(0, i - 3), i + 3)}): ${ctx}`);
+    for (let i = 1; i < seqs.length; i++)
+      assert.equal(seqs[i], seqs[i - 1] + 1, `gap or reorder at ${i} (${seqs.slice(Math.max(0, i - 3), i + 3)}): ${ctx}`);
     const first = seqs[0] ?? Infinity;
     const last = seqs.at(-1) ?? -Infinity;
     // Acked batches never come back; only batches whose ack had begun may be gone from the head.

@@ -15,7 +15,10 @@ import { openWal } from '../core/wal/wal';
 import type { Expected, ExpectedRecord } from './fixtures/wal-golden/generate';
 
 const GOLDEN = path.join(__dirname, '..', '..', 'test', 'fixtures', 'wal-golden');
-const CASES = fs.readdirSync(GOLDEN).filter((f) => fs.statSync(path.join(GOLDEN, f)).isDirectory()).sort();
+const CASES = fs
+  .readdirSync(GOLDEN)
+  .filter((f) => fs.statSync(path.join(GOLDEN, f)).isDirectory())
+  .sort();
 const RECOVERY_COUNTERS = ['tornTails', 'tornBytes', 'corruptRecords', 'lostRecords', 'checkpointFallbacks'] as const;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wal-golden-'));
@@ -42,7 +45,10 @@ for (const name of CASES) {
 
     test('its files decode, record by record and checkpoint, as they were written', () => {
       const dir = path.join(GOLDEN, name);
-      const files = fs.readdirSync(dir).filter((f) => parseSegmentName(f) !== null || parseFreeName(f) !== null).sort();
+      const files = fs
+        .readdirSync(dir)
+        .filter((f) => parseSegmentName(f) !== null || parseFreeName(f) !== null)
+        .sort();
       assert.deepEqual(files, expected.files);
 
       const slots = [0, 1].map((s) => decodeCheckpoint(fs.readFileSync(path.join(dir, `checkpoint.${s}`))));

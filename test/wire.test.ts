@@ -51,7 +51,7 @@ test('the hand decoder reads what protobufjs writes, and the checksum holds', ()
   assert.equal(events[1].attributes.get('service')?.toString(), 'api');
 });
 
-test('nextBody finds the bodies next finds, whatever the order of an event\'s fields', () => {
+test("nextBody finds the bodies next finds, whatever the order of an event's fields", () => {
   // Field order is the sender's choice in protobuf: an event with its timestamp, then its body.
   const late = Buffer.from([0x18, 0x05, 0x0a, 0x03, 0x61, 0x62, 0x63]);
   const unusual = Buffer.concat([Buffer.from([0x7a, late.length]), late]);
@@ -64,7 +64,10 @@ test('nextBody finds the bodies next finds, whatever the order of an event\'s fi
   };
   const all = bodies((c) => c.next());
   assert.deepEqual(all, ['abc', 'hello world', 'second', '']);
-  assert.deepEqual(bodies((c) => c.nextBody()), all);
+  assert.deepEqual(
+    bodies((c) => c.nextBody()),
+    all,
+  );
 });
 
 test('a flipped bit in an event is caught by the checksum', () => {
@@ -95,8 +98,17 @@ test('the builder reuses its buffer across batches and the cursor walks events i
 });
 
 /** What appendLines should produce: one `append` of a view per line, with its own limits. */
-function appendEach(b: BatchBuilder, text: Buffer, start: number, maxLine: number, maxEvents: number, maxBytes: number,
-  ts: number, pri: Priority, host: string): number {
+function appendEach(
+  b: BatchBuilder,
+  text: Buffer,
+  start: number,
+  maxLine: number,
+  maxEvents: number,
+  maxBytes: number,
+  ts: number,
+  pri: Priority,
+  host: string,
+): number {
   let p = start;
   while (b.count < maxEvents && b.byteLength < maxBytes) {
     const nl = text.indexOf(0x0a, p);
@@ -118,7 +130,10 @@ test('appendLines encodes each line exactly as append does with a view of it', (
   assert.equal(byLines.lastLines, 4);
   const a = byLines.finish(7);
   assert.ok(a.equals(byView.finish(7)));
-  assert.deepEqual(decodeEvents(batchOf(a).bytes).map((e) => e.body.toString()), ['first line', 'second', '', '']);
+  assert.deepEqual(
+    decodeEvents(batchOf(a).bytes).map((e) => e.body.toString()),
+    ['first line', 'second', '', ''],
+  );
 });
 
 test('appendLines matches append on random lines, limits, trailers and calls that share a batch', () => {
@@ -140,7 +155,8 @@ test('appendLines matches append on random lines, limits, trailers and calls tha
     const maxEvents = [1, 7, 1000][rnd(3)];
     const maxBytes = [300, 5000, 1 << 22][rnd(3)];
     // Timestamp 0, FATAL and no host leave events with no trailer at all: the staging's edge case.
-    const [ts, pri, host] = rnd(3) === 0 ? [0, Priority.FATAL, ''] : [1_700_000_000_000 + rnd(1000), Priority.INFO, rnd(2) ? 'h' : 'web01.example'];
+    const [ts, pri, host] =
+      rnd(3) === 0 ? [0, Priority.FATAL, ''] : [1_700_000_000_000 + rnd(1000), Priority.INFO, rnd(2) ? 'h' : 'web01.example'];
     const byLines = new BatchBuilder('agent', 64);
     const byView = new BatchBuilder('agent', 64);
     let p = 0;

@@ -56,7 +56,12 @@ const DROP_REPORT_MS = 5_000;
 
 export class BatchRejectedError extends FlumeError {
   override readonly permanent = true;
-  constructor(readonly origin: string, readonly seq: number, readonly code: number, reason: string) {
+  constructor(
+    readonly origin: string,
+    readonly seq: number,
+    readonly code: number,
+    reason: string,
+  ) {
     super(`collector rejected batch ${origin}#${seq}: ${reason}`);
   }
 }
@@ -111,7 +116,10 @@ export class AgentSink implements Sink {
   /** Reads the first event's timestamp of an acked batch, for the delivery histogram. */
   private readonly ageCursor = new EventCursor();
 
-  constructor(options: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>, private readonly deps: AgentSinkDeps = {}) {
+  constructor(
+    options: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>,
+    private readonly deps: AgentSinkDeps = {},
+  ) {
     this.options = parseOptions(options);
     this.collectors = [...this.options.collectors];
     this.logger = (deps.logger ?? silentLogger()).child({ component: `sink.${this.options.mode.toLowerCase()}` });

@@ -6,7 +6,12 @@ import { BatchStateError, SinkBatch } from './batch-state';
 function tracked(): { b: SinkBatch; outcome: Promise<string> } {
   let b!: SinkBatch;
   const outcome = new Promise<string>((resolve) => {
-    b = new SinkBatch(numberedBatch('a', 1), 'a#1', () => resolve('resolved'), (err) => resolve(`rejected: ${err.message}`));
+    b = new SinkBatch(
+      numberedBatch('a', 1),
+      'a#1',
+      () => resolve('resolved'),
+      (err) => resolve(`rejected: ${err.message}`),
+    );
   });
   return { b, outcome };
 }
@@ -44,7 +49,10 @@ test('a rejected batch rejects its append; a dropped one resolves it', async () 
 
 test('transitions not in the diagram are bugs and throw, leaving the state as it was', () => {
   const { b } = tracked();
-  assert.throws(() => b.hopAcked(1), (err) => err instanceof BatchStateError && err.from === 'QUEUED' && err.to === 'HOP_ACKED');
+  assert.throws(
+    () => b.hopAcked(1),
+    (err) => err instanceof BatchStateError && err.from === 'QUEUED' && err.to === 'HOP_ACKED',
+  );
   assert.throws(() => b.requeue(), BatchStateError);
   b.send();
   assert.throws(() => b.send(), BatchStateError, 'never sent twice on the wire');

@@ -47,7 +47,11 @@ const LEGAL: Readonly<Record<BatchState, readonly BatchState[]>> = {
 };
 
 export class BatchStateError extends FlumeError {
-  constructor(readonly batch: string, readonly from: BatchState, readonly to: BatchState) {
+  constructor(
+    readonly batch: string,
+    readonly from: BatchState,
+    readonly to: BatchState,
+  ) {
     super(`batch ${batch} cannot go from ${from} to ${to}`);
   }
 }

@@ -9,12 +9,22 @@
  * whose certificate, from the cluster's CA, has the role `collector`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { type Ack, APPEND_PATH, type AppendHello, decodeAck, encodeHello, STORED_PATH, type StoredQuery, type StoredReply, collectorService } from '../../core/grpc/append';
+import {
+  type Ack,
+  APPEND_PATH,
+  type AppendHello,
+  decodeAck,
+  encodeHello,
+  STORED_PATH,
+  type StoredQuery,
+  type StoredReply,
+  collectorService,
+} from '../../core/grpc/append';
 import { channelOptions, type GrpcTuning } from '../../core/grpc/tuning';
 import type { PeerRole, TlsContext } from '../../core/tls';
 
 /** The roles an agent sink accepts on the server side. */
-export const COLLECTOR_ROLES: readonly PeerRole[] = ['collector'];
+const COLLECTOR_ROLES: readonly PeerRole[] = ['collector'];
 
 export interface AppendStreamEvents {
   onAck(ack: Ack): void;
@@ -28,7 +38,11 @@ export class CollectorConnection {
   private readonly client: grpc.Client;
   private readonly storedMethod: grpc.MethodDefinition<StoredQuery, StoredReply>;
 
-  constructor(readonly target: string, tuning: Partial<GrpcTuning> = {}, tls?: TlsContext) {
+  constructor(
+    readonly target: string,
+    tuning: Partial<GrpcTuning> = {},
+    tls?: TlsContext,
+  ) {
     this.client = new grpc.Client(target, tls ? tls.channelCredentials(COLLECTOR_ROLES) : grpc.credentials.createInsecure(), {
       ...channelOptions(tuning),
       // Reconnect quickly after a collector restarts; our own loop does the backing off.
@@ -80,7 +94,11 @@ export class AppendStream {
   private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
   private done = false;
 
-  constructor(client: grpc.Client, hello: AppendHello, private readonly events: AppendStreamEvents) {
+  constructor(
+    client: grpc.Client,
+    hello: AppendHello,
+    private readonly events: AppendStreamEvents,
+  ) {
     this.call = client.makeBidiStreamRequest(APPEND_PATH, identity, identity, new grpc.Metadata(), {});
     this.call.on('data', (bytes: Buffer) => {
       if (this.done) return;

@@ -30,7 +30,12 @@ class AutoChainSink implements Sink {
   private readonly sink: AgentSink;
   private unwatch: (() => void) | null = null;
 
-  constructor(private readonly name: string, mode: DeliveryMode, private readonly flow: string | undefined, private readonly ctx: ComponentContext) {
+  constructor(
+    private readonly name: string,
+    mode: DeliveryMode,
+    private readonly flow: string | undefined,
+    private readonly ctx: ComponentContext,
+  ) {
     this.sink = new AgentSink(
       { collectors: [], mode, agent: ctx.physicalNode, ...(flow ? { flow } : {}) },
       { logger: ctx.logger, counters: ctx.counters, tls: ctx.tls },
@@ -51,15 +56,17 @@ class AutoChainSink implements Sink {
     if (!chains) throw new NoMasterError(this.name);
     // Watch first so no change between the first answer and the subscription is missed.
     this.unwatch = chains.watch(this.ctx.logicalNode, this.flow, (list) => this.sink.setCollectors(list));
-    const list = await retry(async () => {
-      const named = await chains.current(this.ctx.logicalNode, this.flow);
-      if (named.length === 0) throw new NoCollectorError(this.name, 'the master names no live collector yet');
-      return named;
-    }, { initialMs: 250, maxMs: 1_000, deadlineMs: AUTO_CHAIN_OPEN_WAIT_MS, retriable: (err) => err instanceof NoCollectorError })
-      .catch((err: unknown) => {
-        if (err instanceof NoCollectorError) return [];
-        throw err;
-      });
+    const list = await retry(
+      async () => {
+        const named = await chains.current(this.ctx.logicalNode, this.flow);
+        if (named.length === 0) throw new NoCollectorError(this.name, 'the master names no live collector yet');
+        return named;
+      },
+      { initialMs: 250, maxMs: 1_000, deadlineMs: AUTO_CHAIN_OPEN_WAIT_MS, retriable: (err) => err instanceof NoCollectorError },
+    ).catch((err: unknown) => {
+      if (err instanceof NoCollectorError) return [];
+      throw err;
+    });
     if (list.length > 0) this.sink.setCollectors(list);
     else this.ctx.logger.warn('No live collector for this agent yet; batches wait until the master names one.', { flow: this.flow ?? '' });
     await this.sink.open();
@@ -83,8 +90,14 @@ function agentSink(ctx: ComponentContext, mode: DeliveryMode, targets: ArgValue[
 }
 
 const MODES: Array<{ mode: DeliveryMode; what: string }> = [
-  { mode: 'E2E', what: 'deletes a batch from the agent\'s WAL only once the collector has it in storage (end-to-end ack); resends after a timeout' },
-  { mode: 'DFO', what: 'deletes a batch once the collector has it in its durable channel (hop ack); while no collector answers, batches wait on disk' },
+  {
+    mode: 'E2E',
+    what: "deletes a batch from the agent's WAL only once the collector has it in storage (end-to-end ack); resends after a timeout",
+  },
+  {
+    mode: 'DFO',
+    what: 'deletes a batch once the collector has it in its durable channel (hop ack); while no collector answers, batches wait on disk',
+  },
   { mode: 'BE', what: 'best effort: a memory channel; what the connection fails to deliver is dropped and counted' },
 ];
 
@@ -116,9 +129,10 @@ function agentSinkDefs(): SinkDef[] {
     defs.push({
       kind: 'sink',
       name: `auto${mode}Chain`,
-      doc: `Sends to the chain of up to 3 collectors the master assigns (consistent hashing over the live collectors of the flow), `
-        + `following its changes; ${what}. Needs --master.`,
-      args: [{ name: 'flow', type: 'string', doc: 'flow whose collectors to use (default: this logical node\'s flow)' }],
+      doc:
+        `Sends to the chain of up to 3 collectors the master assigns (consistent hashing over the live collectors of the flow), ` +
+        `following its changes; ${what}. Needs --master.`,
+      args: [{ name: 'flow', type: 'string', doc: "flow whose collectors to use (default: this logical node's flow)" }],
       durableChannel: mode !== 'BE',
       create: (args, ctx) => new AutoChainSink(`auto${mode}Chain`, mode, args.optionalString('flow'), ctx),
     });

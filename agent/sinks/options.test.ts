@@ -12,7 +12,10 @@ test('collector targets in the forms Flume OG specs use', () => {
 
 test('bad collector lists and options report every problem at once', () => {
   assert.throws(() => collectorTargets([]), ValidationError);
-  assert.throws(() => collectorTargets(['a:0', 'b c']), (err: unknown) => err instanceof ValidationError && err.problems.length === 2);
+  assert.throws(
+    () => collectorTargets(['a:0', 'b c']),
+    (err: unknown) => err instanceof ValidationError && err.problems.length === 2,
+  );
   assert.throws(
     () => parseAgentSinkOptions({ collectors: ['nope'], mode: 'XX' as 'E2E', window: 0, bogus: 1 } as never),
     (err: unknown) => err instanceof ValidationError && err.problems.length === 4,

@@ -56,12 +56,19 @@ const AGENT_SINK_DEFAULTS: Omit<AgentSinkOptions, 'collectors' | 'mode'> = {
   grpc: {},
 };
 
-const INTEGER_KEYS = ['window', 'windowBytes', 'connectTimeoutMs', 'backoffInitialMs', 'backoffMaxMs', 'failbackMs', 'e2eTimeoutMs', 'closeGraceMs'] as const;
+const INTEGER_KEYS = [
+  'window',
+  'windowBytes',
+  'connectTimeoutMs',
+  'backoffInitialMs',
+  'backoffMaxMs',
+  'failbackMs',
+  'e2eTimeoutMs',
+  'closeGraceMs',
+] as const;
 const TARGET = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
-export function parseAgentSinkOptions(
-  input: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>,
-): AgentSinkOptions {
+export function parseAgentSinkOptions(input: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>): AgentSinkOptions {
   const problems: Error[] = [];
   const known = new Set([...Object.keys(AGENT_SINK_DEFAULTS), 'collectors', 'mode']);
   for (const key of Object.keys(input)) {

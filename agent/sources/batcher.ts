@@ -124,7 +124,11 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
       (err: unknown) => {
         this.ctx.counters.add(ERRORS, 1);
         if (this.failures++ === 0 || this.failures % 1000 === 0) {
-          this.ctx.logger.error('Putting a batch failed; its events are lost.', { events: count, failures: this.failures, error: String(err) });
+          this.ctx.logger.error('Putting a batch failed; its events are lost.', {
+            events: count,
+            failures: this.failures,
+            error: String(err),
+          });
         }
       },
     );

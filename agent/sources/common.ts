@@ -27,8 +27,20 @@ const portNumber = (v: ArgValue): string | null =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? null : 'must be a port number (0 to 65535; 0 picks a free one)';
 export const notEmpty = (v: ArgValue): string | null => (String(v).length > 0 ? null : 'must not be empty');
 
-export const PORT_ARG: ArgSchema = { name: 'port', type: 'number', required: true, check: portNumber, doc: 'TCP/UDP port to listen on (0: any free port)' };
-export const HOST_ARG: ArgSchema = { name: 'host', type: 'string', default: SOURCE_DEFAULTS.bindHost, check: notEmpty, doc: 'address to bind' };
+export const PORT_ARG: ArgSchema = {
+  name: 'port',
+  type: 'number',
+  required: true,
+  check: portNumber,
+  doc: 'TCP/UDP port to listen on (0: any free port)',
+};
+export const HOST_ARG: ArgSchema = {
+  name: 'host',
+  type: 'string',
+  default: SOURCE_DEFAULTS.bindHost,
+  check: notEmpty,
+  doc: 'address to bind',
+};
 export const MAX_EVENT_ARG: ArgSchema = {
   name: 'maxEventBytes',
   type: 'number',
@@ -78,7 +90,12 @@ export class Rejects {
     if (bytes > 0) this.ctx.counters.add(BYTES_REJECTED, bytes);
     const now = Date.now();
     if (this.total === 1 || now - this.lastLog >= this.quietMs) {
-      this.ctx.logger.warn(`Rejected input: ${reason}.`, { bytes, rejectedSinceLastReport: this.sinceLog, rejectedTotal: this.total, ...fields });
+      this.ctx.logger.warn(`Rejected input: ${reason}.`, {
+        bytes,
+        rejectedSinceLastReport: this.sinceLog,
+        rejectedTotal: this.total,
+        ...fields,
+      });
       this.lastLog = now;
       this.sinceLog = 0;
     }

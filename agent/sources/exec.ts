@@ -57,7 +57,10 @@ export class ExecSource implements Source {
   private finish: () => void = () => undefined;
   readonly done: Promise<void>;
 
-  constructor(private readonly ctx: ComponentContext, options: Partial<ExecOptions> & { cmd: string }) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    options: Partial<ExecOptions> & { cmd: string },
+  ) {
     this.opts = { ...EXEC_DEFAULTS, ...options };
     this.rejects = new Rejects(ctx);
     this.done = new Promise<void>((resolve) => (this.finish = resolve));
@@ -178,7 +181,13 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 /** The program every exec form runs, for the node's policy. */
 const runs = (args: ResolvedArgs): HostAccess[] => [{ kind: 'exec', command: args.string('cmd') }];
 
-const CMD_ARG: ArgSchema = { name: 'cmd', type: 'string', required: true, check: notEmpty, doc: 'shell command line (run with /bin/sh -c), run only by a node whose site config allows it (node.allow_exec)' };
+const CMD_ARG: ArgSchema = {
+  name: 'cmd',
+  type: 'string',
+  required: true,
+  check: notEmpty,
+  doc: 'shell command line (run with /bin/sh -c), run only by a node whose site config allows it (node.allow_exec)',
+};
 
 export const def: SourceDef = {
   kind: 'source',
@@ -218,5 +227,11 @@ export const periodicDef: SourceDef = {
   args: [CMD_ARG, { name: 'ms', type: 'number', required: true, check: positiveInteger, doc: 'period in milliseconds' }, MAX_EVENT_ARG],
   hostAccess: runs,
   create: (args, ctx) =>
-    new ExecSource(ctx, { cmd: args.string('cmd'), aggregate: true, restart: true, periodMs: args.number('ms'), maxEventBytes: args.number('maxEventBytes') }),
+    new ExecSource(ctx, {
+      cmd: args.string('cmd'),
+      aggregate: true,
+      restart: true,
+      periodMs: args.number('ms'),
+      maxEventBytes: args.number('maxEventBytes'),
+    }),
 };

@@ -34,7 +34,10 @@ test('framing: mixed octet-counted and newline messages come out the same howeve
     fc.property(fc.array(fc.tuple(message, fc.boolean()), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 20 }), (msgs, cuts) => {
       const wire = Buffer.from(msgs.map(([m, octet]) => (octet ? `${Buffer.byteLength(m)} ${m}` : `${m}\n`)).join(''));
       const { frames, rejects } = run(split(wire, cuts), 1000, true);
-      assert.deepEqual(frames, msgs.map(([m]) => m.replace(/[\r\n]+$/, '')).filter((m) => m.length > 0));
+      assert.deepEqual(
+        frames,
+        msgs.map(([m]) => m.replace(/[\r\n]+$/, '')).filter((m) => m.length > 0),
+      );
       assert.deepEqual(rejects, []);
     }),
   );

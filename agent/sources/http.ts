@@ -70,7 +70,12 @@ const HTTP_SOURCE_DEFAULTS: Omit<HttpSourceOptions, 'port'> = {
 
 const EVENT_FIELDS = new Set(['body', 'encoding', 'attributes', 'timestamp', 'priority', 'host']);
 const PRIORITIES: Record<string, Priority> = {
-  FATAL: Priority.FATAL, ERROR: Priority.ERROR, WARN: Priority.WARN, INFO: Priority.INFO, DEBUG: Priority.DEBUG, TRACE: Priority.TRACE,
+  FATAL: Priority.FATAL,
+  ERROR: Priority.ERROR,
+  WARN: Priority.WARN,
+  INFO: Priority.INFO,
+  DEBUG: Priority.DEBUG,
+  TRACE: Priority.TRACE,
 };
 const MAX_PROBLEMS = 10;
 
@@ -94,7 +99,10 @@ export class HttpSource implements Source {
   private readonly inFlight = new Set<Promise<void>>();
   private boundPort = 0;
 
-  constructor(private readonly ctx: ComponentContext, options: Partial<HttpSourceOptions> & { port: number }) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    options: Partial<HttpSourceOptions> & { port: number },
+  ) {
     this.options = { ...HTTP_SOURCE_DEFAULTS, ...options };
     this.rejects = new Rejects(ctx);
   }
@@ -106,19 +114,22 @@ export class HttpSource implements Source {
   async open(out: SourceOutput): Promise<void> {
     this.out = out;
     const limits = this.ctx.limits ?? LISTENER_LIMIT_DEFAULTS;
-    const server = http.createServer({
-      headersTimeout: limits.messageTimeoutMs,
-      requestTimeout: limits.messageTimeoutMs * 2,
-      connectionsCheckingInterval: Math.min(1_000, limits.messageTimeoutMs),
-    }, (req, res) => {
-      const p = this.handle(req, res).catch((err) => {
-        this.ctx.counters.add(ERRORS, 1);
-        this.ctx.logger.error('HTTP request failed.', { error: String(err) });
-        if (!res.headersSent) reply(res, 500, { error: 'internal error' });
-      });
-      this.inFlight.add(p);
-      void p.finally(() => this.inFlight.delete(p));
-    });
+    const server = http.createServer(
+      {
+        headersTimeout: limits.messageTimeoutMs,
+        requestTimeout: limits.messageTimeoutMs * 2,
+        connectionsCheckingInterval: Math.min(1_000, limits.messageTimeoutMs),
+      },
+      (req, res) => {
+        const p = this.handle(req, res).catch((err) => {
+          this.ctx.counters.add(ERRORS, 1);
+          this.ctx.logger.error('HTTP request failed.', { error: String(err) });
+          if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+        });
+        this.inFlight.add(p);
+        void p.finally(() => this.inFlight.delete(p));
+      },
+    );
     // Keep-alive connections left open count against the idle timeout like any other.
     server.keepAliveTimeout = Math.min(5_000, limits.idleTimeoutMs);
     server.timeout = limits.idleTimeoutMs;
@@ -130,7 +141,9 @@ export class HttpSource implements Source {
     server.on('connection', (socket: net.Socket) => {
       if (open.size >= limits.maxConnections) {
         this.ctx.counters.add(CONNECTIONS_REFUSED, 1);
-        this.rejects.note(`connection over the limit of ${limits.maxConnections}`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+        this.rejects.note(`connection over the limit of ${limits.maxConnections}`, {
+          peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        });
         socket.destroy();
         return;
       }
@@ -143,8 +156,15 @@ export class HttpSource implements Source {
       const code = err.code ?? '';
       const slow = code === 'ERR_HTTP_REQUEST_TIMEOUT';
       this.ctx.counters.add(slow ? CONNECTIONS_CLOSED_SLOW : CONNECTIONS_CLOSED_FRAMING, 1);
-      this.rejects.note(slow ? `request not received within ${limits.messageTimeoutMs} ms` : `malformed HTTP request (${code || err.message})`, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
-      const status = slow ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      this.rejects.note(
+        slow ? `request not received within ${limits.messageTimeoutMs} ms` : `malformed HTTP request (${code || err.message})`,
+        { peer: `${socket.remoteAddress}:${socket.remotePort}` },
+      );
+      const status = slow
+        ? '408 Request Timeout'
+        : code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     });
@@ -284,7 +304,8 @@ export class HttpSource implements Source {
     if (body.length > this.options.maxEventBytes) bad(`body of ${body.length} bytes is over the ${this.options.maxEventBytes}-byte limit`);
     let attributes: Map<string, Buffer> | null = null;
     if (o.attributes !== undefined) {
-      if (typeof o.attributes !== 'object' || o.attributes === null || Array.isArray(o.attributes)) bad('attributes must be an object of strings');
+      if (typeof o.attributes !== 'object' || o.attributes === null || Array.isArray(o.attributes))
+        bad('attributes must be an object of strings');
       else {
         attributes = new Map();
         for (const [k, val] of Object.entries(o.attributes as Record<string, unknown>)) {
@@ -389,7 +410,13 @@ export const def: SourceDef = {
   args: [
     PORT_ARG,
     HOST_ARG,
-    { name: 'maxBodyBytes', type: 'number', default: HTTP_SOURCE_DEFAULTS.maxBodyBytes, check: positiveInteger, doc: 'largest request body; larger ones get 413' },
+    {
+      name: 'maxBodyBytes',
+      type: 'number',
+      default: HTTP_SOURCE_DEFAULTS.maxBodyBytes,
+      check: positiveInteger,
+      doc: 'largest request body; larger ones get 413',
+    },
     MAX_EVENT_ARG,
   ],
   create: (args, ctx) =>

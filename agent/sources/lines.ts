@@ -22,7 +22,13 @@ export interface PumpOptions {
  * the number of lines at the end of the stream, once each is appended (not yet put: flush the
  * batcher for that); rejects if the stream fails.
  */
-export function pumpLines(stream: Readable, batcher: EventBatcher, ctx: ComponentContext, rejects: Rejects, opts: PumpOptions): Promise<number> {
+export function pumpLines(
+  stream: Readable,
+  batcher: EventBatcher,
+  ctx: ComponentContext,
+  rejects: Rejects,
+  opts: PumpOptions,
+): Promise<number> {
   const builder = batcher.builder;
   const host = ctx.host;
   let now = Date.now();
@@ -36,7 +42,9 @@ export function pumpLines(stream: Readable, batcher: EventBatcher, ctx: Componen
     },
     onReject: (reason, bytes) => {
       lines++;
-      rejects.reject(reason === 'oversize' ? `line over the ${opts.maxEventBytes}-byte limit` : 'stream ended inside a line', bytes, { from: opts.what });
+      rejects.reject(reason === 'oversize' ? `line over the ${opts.maxEventBytes}-byte limit` : 'stream ended inside a line', bytes, {
+        from: opts.what,
+      });
     },
   });
   return new Promise<number>((resolve, reject) => {

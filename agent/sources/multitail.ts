@@ -35,8 +35,7 @@ export const def: SourceDef = {
   kind: 'source',
   name: 'multitail',
   doc: 'tail of several files at once, one event per line, each file with its own saved position.',
-  args: [{ name: 'files', type: 'string', rest: true, check: notEmpty, doc: 'the files to follow (under the node\'s node.read_paths)' }],
+  args: [{ name: 'files', type: 'string', rest: true, check: notEmpty, doc: "the files to follow (under the node's node.read_paths)" }],
   hostAccess: (args) => args.list('files').map((f) => ({ kind: 'read', path: String(f) })),
   create: (args, ctx) => new MultiTailSource(ctx, args.list('files').map(String)),
 };
-

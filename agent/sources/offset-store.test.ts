@@ -16,7 +16,14 @@ function storeIn(dir: string, followed = '/var/log/app.log'): { store: OffsetSto
   return { store: new OffsetStore(dir, followed, (err) => errors.push(err)), errors };
 }
 
-const at = (offset: number, extra: Partial<FilePosition> = {}): FilePosition => ({ path: '/var/log/app.log', dev: 2049, ino: 77, birth: 1.5, offset, ...extra });
+const at = (offset: number, extra: Partial<FilePosition> = {}): FilePosition => ({
+  path: '/var/log/app.log',
+  dev: 2049,
+  ino: 77,
+  birth: 1.5,
+  offset,
+  ...extra,
+});
 
 test('offset store: the last position saved is the one loaded, by a new store on the same file', async (t) => {
   const dir = tempDir(t);

@@ -68,10 +68,18 @@ export class OffsetStore {
   private closed = false;
 
   /** `onError`: a save failed (disk full, permissions); the next save tries again. */
-  constructor(dataDir: string, followedPath: string, private readonly onError: (err: unknown) => void, kind = 'tail') {
+  constructor(
+    dataDir: string,
+    followedPath: string,
+    private readonly onError: (err: unknown) => void,
+    kind = 'tail',
+  ) {
     const abs = path.resolve(followedPath);
     const hash = createHash('sha1').update(abs).digest('hex').slice(0, 12);
-    const safe = path.basename(abs).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60);
+    const safe = path
+      .basename(abs)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 60);
     this.file = path.join(dataDir, `${kind}-offsets`, `${safe}-${hash}.json`);
   }
 
@@ -87,7 +95,9 @@ export class OffsetStore {
     // One JSON document: a file written before slots (replaced whole).
     const whole = parseSlot(bytes.toString('utf8'));
     const half = bytes.length >> 1;
-    const slots = whole ? [whole] : [parseSlot(bytes.toString('utf8', 0, half)), parseSlot(bytes.toString('utf8', half))].filter((v) => v !== null);
+    const slots = whole
+      ? [whole]
+      : [parseSlot(bytes.toString('utf8', 0, half)), parseSlot(bytes.toString('utf8', half))].filter((v) => v !== null);
     if (slots.length === 0) throw new Error(`offset file ${this.file} holds no position: ${bytes.toString('utf8', 0, 200)}`);
     const best = slots.reduce((a, b) => (b.gen > a.gen ? b : a));
     this.gen = best.gen;
@@ -176,9 +186,17 @@ function parseSlot(text: string): Slot | null {
   }
   if (typeof v !== 'object' || v === null) return null;
   if (typeof v.path !== 'string' || typeof v.dev !== 'number' || typeof v.ino !== 'number' || typeof v.offset !== 'number') return null;
-  const pending = v.pending && typeof v.pending.end === 'number' && typeof v.pending.seq === 'number' ? { end: v.pending.end, seq: v.pending.seq } : undefined;
+  const pending =
+    v.pending && typeof v.pending.end === 'number' && typeof v.pending.seq === 'number'
+      ? { end: v.pending.end, seq: v.pending.seq }
+      : undefined;
   return {
-    path: v.path, dev: v.dev, ino: v.ino, birth: typeof v.birth === 'number' ? v.birth : 0, offset: v.offset,
-    ...(pending ? { pending } : {}), gen: typeof v.gen === 'number' ? v.gen : 0,
+    path: v.path,
+    dev: v.dev,
+    ino: v.ino,
+    birth: typeof v.birth === 'number' ? v.birth : 0,
+    offset: v.offset,
+    ...(pending ? { pending } : {}),
+    gen: typeof v.gen === 'number' ? v.gen : 0,
   };
 }

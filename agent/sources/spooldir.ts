@@ -35,7 +35,10 @@ export class SpoolDirSource implements Source {
   /** Files that failed, with the mtime they failed at: retried once they change. */
   private readonly failed = new Map<string, number>();
 
-  constructor(private readonly ctx: ComponentContext, options: Partial<SpoolDirOptions> & { dir: string }) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    options: Partial<SpoolDirOptions> & { dir: string },
+  ) {
     this.opts = { maxEventBytes: SOURCE_DEFAULTS.maxEventBytes, pollMs: 250, ...options };
     this.rejects = new Rejects(ctx);
   }
@@ -118,10 +121,11 @@ export const def: SourceDef = {
   aliases: ['spoolDir'],
   doc: 'Reads each file moved into a directory once, one event per line, then renames it NAME.COMPLETED.',
   args: [
-    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the spooling directory (under the node\'s node.read_paths)' },
+    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: "the spooling directory (under the node's node.read_paths)" },
     MAX_EVENT_ARG,
     { name: 'pollMs', type: 'number', default: 250, check: positiveInteger, doc: 'how often to look for new files' },
   ],
   hostAccess: (args) => [{ kind: 'read', path: args.string('dir') }],
-  create: (args, ctx) => new SpoolDirSource(ctx, { dir: args.string('dir'), maxEventBytes: args.number('maxEventBytes'), pollMs: args.number('pollMs') }),
+  create: (args, ctx) =>
+    new SpoolDirSource(ctx, { dir: args.string('dir'), maxEventBytes: args.number('maxEventBytes'), pollMs: args.number('pollMs') }),
 };

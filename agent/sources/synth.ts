@@ -52,7 +52,7 @@ export class SynthSource implements Source {
     if (numbered) body[NUMBER_DIGITS] = 0x20;
     const host = this.ctx.host;
     const perBatch = SOURCE_DEFAULTS.batchEvents;
-    for (let i = 0; (this.count === 0 || i < this.count) && !this.closing; ) {
+    for (let i = 0; (this.count === 0 || i < this.count) && !this.closing;) {
       const n = this.count === 0 ? perBatch : Math.min(perBatch, this.count - i);
       const now = Date.now();
       for (let k = 0; k < n; k++, i++) {

@@ -22,7 +22,9 @@ function attrs(e: Event): Record<string, string> {
 }
 
 test('syslog RFC 5424: every header field, structured data with escapes, BOM dropped, zones applied', () => {
-  const [e] = parse('<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="App\\]x"][b a="1"] \uFEFFAn application event');
+  const [e] = parse(
+    '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="App\\]x"][b a="1"] \uFEFFAn application event',
+  );
   assert.ok(e);
   assert.equal(e.body.toString(), 'An application event');
   assert.equal(e.host, 'mymachine.example.com');
@@ -59,7 +61,7 @@ test('syslog RFC 5424: nil fields fall back (host: the peer, time: now), no MSG 
 
 test('syslog RFC 3164: timestamp, host, tag[pid]; headers without host or tag; ISO timestamps', () => {
   const [a, b, c, d] = parse(
-    '<34>Oct 11 22:14:15 mymachine su[230]: \'su root\' failed',
+    "<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed",
     '<13>Feb  5 01:02:03 app: no hostname here',
     '<13>just a message',
     '<12>2026-11-22T04:10:15.331+00:00 web01 sshd[9]: hi',
@@ -104,16 +106,41 @@ test('syslog: many messages into one writer make one batch that decodes in order
 });
 
 test('syslog: arbitrary bytes never throw, and whatever is accepted decodes as a valid batch', () => {
-  const pieces = fc.constantFrom('<', '>', '1', '13', '191', ' ', '-', '[', ']', '"', '\\', ':', 'Oct', '2024-01-02T03:04:05', '.5', 'Z', '+01:00', 'x');
+  const pieces = fc.constantFrom(
+    '<',
+    '>',
+    '1',
+    '13',
+    '191',
+    ' ',
+    '-',
+    '[',
+    ']',
+    '"',
+    '\\',
+    ':',
+    'Oct',
+    '2024-01-02T03:04:05',
+    '.5',
+    'Z',
+    '+01:00',
+    'x',
+  );
   const text = fc.array(fc.oneof(pieces, fc.string({ maxLength: 5 })), { maxLength: 25 }).map((a) => a.join(''));
   fc.assert(
-    fc.property(fc.oneof(text.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a))), (buf) => {
-      const w = new SyslogBatchWriter('t', 8);
-      const ok = new SyslogParser('peer').parse(w, buf, 0, buf.length, NOW);
-      const events = decodeEvents(w.finish(1));
-      assert.equal(events.length, ok ? 1 : 0);
-      if (ok) assert.ok(events[0].body.length <= buf.length);
-    }),
+    fc.property(
+      fc.oneof(
+        text.map((s) => Buffer.from(s)),
+        fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)),
+      ),
+      (buf) => {
+        const w = new SyslogBatchWriter('t', 8);
+        const ok = new SyslogParser('peer').parse(w, buf, 0, buf.length, NOW);
+        const events = decodeEvents(w.finish(1));
+        assert.equal(events.length, ok ? 1 : 0);
+        if (ok) assert.ok(events[0].body.length <= buf.length);
+      },
+    ),
     { numRuns: 3000 },
   );
 });

@@ -29,8 +29,14 @@ const ATTR_MSGID = 'syslogmsgid';
 const ATTR_SD = 'syslogsd';
 
 const SEVERITY_PRIORITY: readonly Priority[] = [
-  Priority.FATAL, Priority.FATAL, Priority.FATAL, Priority.ERROR,
-  Priority.WARN, Priority.INFO, Priority.INFO, Priority.DEBUG,
+  Priority.FATAL,
+  Priority.FATAL,
+  Priority.FATAL,
+  Priority.ERROR,
+  Priority.WARN,
+  Priority.INFO,
+  Priority.INFO,
+  Priority.DEBUG,
 ];
 const DECIMALS: readonly Buffer[] = Array.from({ length: 24 }, (_, i) => Buffer.from(String(i)));
 
@@ -91,7 +97,10 @@ export class SyslogBatchWriter implements BatchAccumulator {
   private length = 0;
   private events = 0;
 
-  constructor(readonly origin: string, initialBytes = 256 * 1024) {
+  constructor(
+    readonly origin: string,
+    initialBytes = 256 * 1024,
+  ) {
     this.scratch = Buffer.allocUnsafe(initialBytes);
   }
 
@@ -284,8 +293,16 @@ export class SyslogParser {
   }
 
   private write(
-    w: SyslogBatchWriter, buf: Buffer, bodyS: number, bodyE: number, facility: number, severity: number,
-    timestamp: number, hostSrc: Buffer, hostS: number, hostE: number,
+    w: SyslogBatchWriter,
+    buf: Buffer,
+    bodyS: number,
+    bodyE: number,
+    facility: number,
+    severity: number,
+    timestamp: number,
+    hostSrc: Buffer,
+    hostS: number,
+    hostE: number,
   ): void {
     const bodyLen = bodyE - bodyS;
     const fac = DECIMALS[facility];

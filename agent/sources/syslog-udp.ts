@@ -33,7 +33,10 @@ export class SyslogUdpSource implements Source {
   private readonly parser: SyslogParser;
   private boundPort = 0;
 
-  constructor(private readonly ctx: ComponentContext, options: Partial<SyslogUdpOptions> & { port: number }) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    options: Partial<SyslogUdpOptions> & { port: number },
+  ) {
     this.options = { ...SYSLOG_UDP_DEFAULTS, ...options };
     this.rejects = new Rejects(ctx);
     this.parser = new SyslogParser(ctx.host);

@@ -40,8 +40,17 @@ export class TailDirSource implements Source {
   private scanning: Promise<void> = Promise.resolve();
   private closing = false;
 
-  constructor(private readonly ctx: ComponentContext, options: Partial<TailDirOptions> & { dir: string }) {
-    this.opts = { regex: '.*', startFromEnd: false, maxEventBytes: SOURCE_DEFAULTS.maxEventBytes, pollMs: SOURCE_DEFAULTS.pollMs, ...options };
+  constructor(
+    private readonly ctx: ComponentContext,
+    options: Partial<TailDirOptions> & { dir: string },
+  ) {
+    this.opts = {
+      regex: '.*',
+      startFromEnd: false,
+      maxEventBytes: SOURCE_DEFAULTS.maxEventBytes,
+      pollMs: SOURCE_DEFAULTS.pollMs,
+      ...options,
+    };
     this.pattern = new RegExp(this.opts.regex);
     this.rejects = new Rejects(ctx);
   }
@@ -131,7 +140,7 @@ export const def: SourceDef = {
   name: 'tailDir',
   doc: 'Tails every file of a directory whose name matches a regex, as tail does for one.',
   args: [
-    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: 'the directory to watch (under the node\'s node.read_paths)' },
+    { name: 'dir', type: 'string', required: true, check: notEmpty, doc: "the directory to watch (under the node's node.read_paths)" },
     {
       name: 'regex',
       type: 'string',
@@ -148,7 +157,13 @@ export const def: SourceDef = {
     },
     { name: 'startFromEnd', type: 'boolean', default: false, doc: 'read the files there at open from their end' },
     MAX_EVENT_ARG,
-    { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for new files and lines' },
+    {
+      name: 'pollMs',
+      type: 'number',
+      default: SOURCE_DEFAULTS.pollMs,
+      check: positiveInteger,
+      doc: 'how often to look for new files and lines',
+    },
   ],
   hostAccess: (args) => [{ kind: 'read', path: args.string('dir') }],
   create: (args, ctx) =>

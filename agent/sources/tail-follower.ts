@@ -157,7 +157,8 @@ export class TailFollower {
         break;
       } catch (err) {
         this.ctx.counters.add(ERRORS, 1);
-        if (errors++ % 100 === 0) this.ctx.logger.error('Opening the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
+        if (errors++ % 100 === 0)
+          this.ctx.logger.error('Opening the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
         this.markPositioned();
         await this.idle(this.opts.pollMs * 20);
         if (this.closing) return;
@@ -170,7 +171,8 @@ export class TailFollower {
       } catch (err) {
         // A read or stat failed (permissions, I/O): keep the position and try again later.
         this.ctx.counters.add(ERRORS, 1);
-        if (errors++ % 100 === 0) this.ctx.logger.error('Following the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
+        if (errors++ % 100 === 0)
+          this.ctx.logger.error('Following the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
         await this.idle(this.opts.pollMs * 20);
       }
     }
@@ -243,7 +245,10 @@ export class TailFollower {
       saved = this.store.load();
     } catch (err) {
       this.ctx.counters.add(ERRORS, 1);
-      this.ctx.logger.error('The saved tail position is unreadable; starting as if there were none.', { file: this.opts.file, error: String(err) });
+      this.ctx.logger.error('The saved tail position is unreadable; starting as if there were none.', {
+        file: this.opts.file,
+        error: String(err),
+      });
     }
     const st = await statOrNull(this.opts.file);
     if (saved === null) {
@@ -288,7 +293,10 @@ export class TailFollower {
         }
       }
     } else {
-      this.ctx.logger.warn('File replaced while stopped and the old one is gone; its unread lines are lost.', { file: this.opts.file, offset: saved.offset });
+      this.ctx.logger.warn('File replaced while stopped and the old one is gone; its unread lines are lost.', {
+        file: this.opts.file,
+        offset: saved.offset,
+      });
     }
     if (await this.openFile(this.opts.file, 0)) this.checkpoint();
   }

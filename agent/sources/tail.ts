@@ -44,10 +44,16 @@ export const def: SourceDef = {
   name: 'tail',
   doc: 'Follows a file across rotation and truncation, one event per line; its position survives restarts.',
   args: [
-    { name: 'file', type: 'string', required: true, check: notEmpty, doc: 'the file to follow (under the node\'s node.read_paths)' },
+    { name: 'file', type: 'string', required: true, check: notEmpty, doc: "the file to follow (under the node's node.read_paths)" },
     { name: 'startFromEnd', type: 'boolean', default: false, doc: 'with no saved position, start at the end of the file' },
     MAX_EVENT_ARG,
-    { name: 'pollMs', type: 'number', default: SOURCE_DEFAULTS.pollMs, check: positiveInteger, doc: 'how often to look for more once caught up' },
+    {
+      name: 'pollMs',
+      type: 'number',
+      default: SOURCE_DEFAULTS.pollMs,
+      check: positiveInteger,
+      doc: 'how often to look for more once caught up',
+    },
   ],
   hostAccess: (args) => [{ kind: 'read', path: args.string('file') }],
   create: (args, ctx) =>

@@ -138,7 +138,11 @@ export abstract class TcpPushSource implements Source {
         if (reason === 'framing') {
           this.rejects.reject(`octet count over the ${this.options.maxEventBytes}-byte limit; closing the connection`, bytes, { peer });
         } else {
-          this.rejects.reject(reason === 'oversize' ? `message over the ${this.options.maxEventBytes}-byte limit` : 'connection closed inside a message', bytes, { peer });
+          this.rejects.reject(
+            reason === 'oversize' ? `message over the ${this.options.maxEventBytes}-byte limit` : 'connection closed inside a message',
+            bytes,
+            { peer },
+          );
         }
       },
     });
@@ -178,7 +182,11 @@ export abstract class TcpPushSource implements Source {
       const pending = framer.buffered;
       if (this.buffered - held + pending > this.limits.bufferedBytes) {
         counters.add(CONNECTIONS_CLOSED_BUFFERED, 1);
-        this.rejects.reject(`unfinished message would take the listener over ${this.limits.bufferedBytes} buffered bytes; closing the connection`, pending, { peer });
+        this.rejects.reject(
+          `unfinished message would take the listener over ${this.limits.bufferedBytes} buffered bytes; closing the connection`,
+          pending,
+          { peer },
+        );
         socket.destroy();
         return;
       }
@@ -218,7 +226,9 @@ export abstract class TcpPushSource implements Source {
       if (since > cutoff || socket.isPaused()) continue;
       this.partialSince.delete(socket);
       this.ctx.counters.add(CONNECTIONS_CLOSED_SLOW, 1);
-      this.rejects.reject(`message not finished within ${this.limits.messageTimeoutMs} ms; closing the connection`, 0, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+      this.rejects.reject(`message not finished within ${this.limits.messageTimeoutMs} ms; closing the connection`, 0, {
+        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+      });
       socket.destroy();
     }
   }

@@ -23,7 +23,10 @@ export class TextFileSource implements Source {
   private fail: (err: unknown) => void = () => undefined;
   readonly done: Promise<void>;
 
-  constructor(private readonly ctx: ComponentContext, options: Partial<TextFileOptions> & { file: string }) {
+  constructor(
+    private readonly ctx: ComponentContext,
+    options: Partial<TextFileOptions> & { file: string },
+  ) {
     this.opts = { maxEventBytes: SOURCE_DEFAULTS.maxEventBytes, ...options };
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = resolve;
@@ -64,7 +67,10 @@ export const def: SourceDef = {
   kind: 'source',
   name: 'text',
   doc: 'Reads a file once, one event per line; finite.',
-  args: [{ name: 'file', type: 'string', required: true, check: notEmpty, doc: 'the file to read (under the node\'s node.read_paths)' }, MAX_EVENT_ARG],
+  args: [
+    { name: 'file', type: 'string', required: true, check: notEmpty, doc: "the file to read (under the node's node.read_paths)" },
+    MAX_EVENT_ARG,
+  ],
   hostAccess: (args) => [{ kind: 'read', path: args.string('file') }],
   create: (args, ctx) => new TextFileSource(ctx, { file: args.string('file'), maxEventBytes: args.number('maxEventBytes') }),
 };

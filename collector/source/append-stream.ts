@@ -89,9 +89,20 @@ export class AppendStream implements AckTarget {
     if (this.ended) return false;
     this.e2eKeys.delete(batchKey(origin, seq));
     const sent = this.unscoped(origin);
-    this.write(encodeAck(rejected === undefined
-      ? { origin: sent, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }
-      : { origin: sent, seq, kind: AckKind.END_TO_END, status: AckStatus.REJECTED, message: rejected, code: grpc.status.INVALID_ARGUMENT }));
+    this.write(
+      encodeAck(
+        rejected === undefined
+          ? { origin: sent, seq, kind: AckKind.END_TO_END, status: AckStatus.OK, message: '', code: 0 }
+          : {
+              origin: sent,
+              seq,
+              kind: AckKind.END_TO_END,
+              status: AckStatus.REJECTED,
+              message: rejected,
+              code: grpc.status.INVALID_ARGUMENT,
+            },
+      ),
+    );
     return true;
   }
 

@@ -62,7 +62,7 @@ export interface CollectorServerDeps {
 }
 
 /** Who may push batches: agents, and collectors relaying to another collector. */
-export const SENDER_ROLES: readonly PeerRole[] = ['agent', 'collector'];
+const SENDER_ROLES: readonly PeerRole[] = ['agent', 'collector'];
 
 type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
 
@@ -124,20 +124,30 @@ export class CollectorServer implements StreamHost {
           cb({ code: (err as PeerRefusedError).grpcCode, details: (err as Error).message });
           return;
         }
-        this.stored({ ...call.request, origin: scope + call.request.origin }).then((r) => cb(null, r), (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }));
+        this.stored({ ...call.request, origin: scope + call.request.origin }).then(
+          (r) => cb(null, r),
+          (err: Error) => cb({ code: grpc.status.UNAVAILABLE, details: err.message }),
+        );
       },
     });
     try {
-      this.boundPort = await bindTuned(server, this.options.host, this.options.port, tuning, (session) => {
-        // A connection that fails below gRPC (not HTTP/2, a protocol error): refused by Node, counted here.
-        // A session over its memory limit (a PING flood) ends the same way; so does a connection
-        // over the limit (null).
-        if (!session) this.counters.add(COLLECTOR_COUNTERS.connectionsRefused);
-        else {
-          session.once('error', () => this.counters.add(COLLECTOR_COUNTERS.connectionsRefused));
-          this.peers?.track(session);
-        }
-      }, this.deps.tls?.serverCredentials());
+      this.boundPort = await bindTuned(
+        server,
+        this.options.host,
+        this.options.port,
+        tuning,
+        (session) => {
+          // A connection that fails below gRPC (not HTTP/2, a protocol error): refused by Node, counted here.
+          // A session over its memory limit (a PING flood) ends the same way; so does a connection
+          // over the limit (null).
+          if (!session) this.counters.add(COLLECTOR_COUNTERS.connectionsRefused);
+          else {
+            session.once('error', () => this.counters.add(COLLECTOR_COUNTERS.connectionsRefused));
+            this.peers?.track(session);
+          }
+        },
+        this.deps.tls?.serverCredentials(),
+      );
     } catch (err) {
       this.lifecycle = 'ERROR';
       server.forceShutdown();
@@ -201,7 +211,12 @@ export class CollectorServer implements StreamHost {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters.snapshot(), streams: this.streams.size, e2ePending: this.e2e.pendingCount, maxUnanswered: this.maxUnanswered };
+    return {
+      ...this.counters.snapshot(),
+      streams: this.streams.size,
+      e2ePending: this.e2e.pendingCount,
+      maxUnanswered: this.maxUnanswered,
+    };
   }
 
   /** @internal the high-water mark of batches awaiting their answer on one stream. */

@@ -30,13 +30,16 @@ class LedgerCollectorSource implements Source {
 
   async open(out: SourceOutput): Promise<void> {
     const ledger = this.ctx.ledger;
-    this.source = new CollectorSource({ host: this.host, port: this.port }, {
-      channel: out.channel,
-      logger: this.ctx.logger,
-      counters: this.ctx.counters,
-      isStored: ledger ? (origin, seqs) => ledger.isStored(origin, seqs) : undefined,
-      tls: this.ctx.tls,
-    });
+    this.source = new CollectorSource(
+      { host: this.host, port: this.port },
+      {
+        channel: out.channel,
+        logger: this.ctx.logger,
+        counters: this.ctx.counters,
+        isStored: ledger ? (origin, seqs) => ledger.isStored(origin, seqs) : undefined,
+        tls: this.ctx.tls,
+      },
+    );
     const source = this.source;
     const unstored = ledger?.onStored((origin, seq) => source.ackEndToEnd(origin, seq));
     const unrejected = ledger?.onRejected((origin, seq, reason) => source.rejectEndToEnd(origin, seq, reason));
@@ -48,7 +51,8 @@ class LedgerCollectorSource implements Source {
     this.ctx.logger.info('collector source listening', { host: this.host, port: source.port });
     // In master mode every collector source registers for automatic chains, with the port it
     // really bound (port 0 included); standalone there is no master to tell.
-    if (this.ctx.chains) this.unadvertise = this.ctx.chains.advertise(this.ctx.logicalNode, advertisedAddress(this.host, source.port, this.ctx.host));
+    if (this.ctx.chains)
+      this.unadvertise = this.ctx.chains.advertise(this.ctx.logicalNode, advertisedAddress(this.host, source.port, this.ctx.host));
     else if (this.auto) this.ctx.logger.warn('autoCollectorSource without a master: no agent will be assigned to it automatically.');
   }
 
@@ -68,8 +72,9 @@ function advertisedAddress(listenHost: string, port: number, nodeHost: string): 
 const collectorSourceDef: SourceDef = {
   kind: 'source',
   name: 'collectorSource',
-  doc: 'Receives batches from agents over gRPC, commits them to this node\'s durable channel (hop ack) '
-    + 'and acks end to end once the node\'s storage writer has them on disk.',
+  doc:
+    "Receives batches from agents over gRPC, commits them to this node's durable channel (hop ack) " +
+    "and acks end to end once the node's storage writer has them on disk.",
   args: [
     { name: 'port', type: 'number', default: DEFAULT_COLLECTOR_PORT, doc: 'port to listen on (0: any free port)' },
     { name: 'host', type: 'string', default: '127.0.0.1', doc: 'address to listen on (0.0.0.0 or :: for every interface)' },
@@ -81,8 +86,9 @@ const collectorSourceDef: SourceDef = {
 const autoCollectorSourceDef: SourceDef = {
   ...collectorSourceDef,
   name: 'autoCollectorSource',
-  doc: 'A collectorSource that registers with the master for automatic chains (the port it really bound, '
-    + 'so port 0 works): agents using autoE2EChain / autoDFOChain / autoBEChain of its flow are assigned to it.',
+  doc:
+    'A collectorSource that registers with the master for automatic chains (the port it really bound, ' +
+    'so port 0 works): agents using autoE2EChain / autoDFOChain / autoBEChain of its flow are assigned to it.',
   create: (args, ctx) => new LedgerCollectorSource(args.string('host'), args.number('port'), ctx, true),
 };
 

@@ -35,7 +35,10 @@ function timeout(ms: number): { promise: Promise<'timeout'>; cancel(): void } {
 export class ChannelIntake implements Intake {
   private abandoned = 0;
 
-  constructor(private readonly channel: Channel, private readonly putTimeoutMs: number) {}
+  constructor(
+    private readonly channel: Channel,
+    private readonly putTimeoutMs: number,
+  ) {}
 
   get name(): string {
     return this.channel.name;
@@ -91,7 +94,11 @@ export class ChannelIntake implements Intake {
  * the agent's resend then reaches the writer twice, and the writer's dedup drops one.
  */
 export class OutputIntake implements Intake {
-  constructor(private readonly out: SourceOutput, private readonly putTimeoutMs: number, readonly name = 'source-output') {}
+  constructor(
+    private readonly out: SourceOutput,
+    private readonly putTimeoutMs: number,
+    readonly name = 'source-output',
+  ) {}
 
   async begin(batch: Batch): Promise<{ committed: Promise<void> }> {
     const put = this.out.put(batch.bytes);

@@ -25,7 +25,11 @@ function checkPathTemplate(v: ArgValue): string | null {
 
 function collectorSink(dir: string, prefix: string, millis: number, format: string, ctx: ComponentContext): RollSink {
   const fmt = getFormat(format);
-  return new RollSink(millis, (tags) => new EscapedFileSink(dir, `${prefix}%{rolltag}`, fmt, { ...ctx, tags: { ...ctx.tags, ...tags } }), ctx);
+  return new RollSink(
+    millis,
+    (tags) => new EscapedFileSink(dir, `${prefix}%{rolltag}`, fmt, { ...ctx, tags: { ...ctx.tags, ...tags } }),
+    ctx,
+  );
 }
 
 export const collectorSinkDef: SinkDef = {
@@ -33,10 +37,19 @@ export const collectorSinkDef: SinkDef = {
   name: 'collectorSink',
   doc: 'The collector storage writer: files under dir named prefix + rolltag, rolled every millis, written as .tmp and renamed.',
   args: [
-    { name: 'dir', type: 'string', required: true, doc: 'directory template (a path or file:// URL), e.g. file:///logs/%Y-%m-%d/', check: checkPathTemplate },
+    {
+      name: 'dir',
+      type: 'string',
+      required: true,
+      doc: 'directory template (a path or file:// URL), e.g. file:///logs/%Y-%m-%d/',
+      check: checkPathTemplate,
+    },
     { name: 'prefix', type: 'string', required: true, doc: 'file name prefix template, e.g. web-%{host}-', check: checkPathTemplate },
     {
-      name: 'millis', type: 'number', default: COLLECTOR_SINK_DEFAULTS.millis, doc: 'roll period in milliseconds',
+      name: 'millis',
+      type: 'number',
+      default: COLLECTOR_SINK_DEFAULTS.millis,
+      doc: 'roll period in milliseconds',
       check: (v) => ((v as number) > 0 ? null : 'must be a positive number of milliseconds'),
     },
     { name: 'format', type: 'identifier', default: COLLECTOR_SINK_DEFAULTS.format, oneOf: FORMAT_NAMES, doc: 'output format' },

@@ -15,7 +15,8 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 /** The storage files under `dir`, leaving out the writers' bookkeeping in `.flume/`. */
 function listAll(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => path.relative(dir, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
     .filter((f) => !f.startsWith('.flume/'))
@@ -51,15 +52,22 @@ test('escapes bucket events by event time and by attribute', async () => {
   const t2 = Date.UTC(2024, 0, 2, 4, 0, 0);
   const svc = (v: string): Map<string, Buffer> => new Map([['svc', Buffer.from(v)]]);
   await s.open();
-  await s.append(batch('o', 1, [
-    makeEvent('1', { timestamp: t1, attributes: svc('api') }),
-    makeEvent('2', { timestamp: t1, attributes: svc('web') }),
-    makeEvent('3', { timestamp: t2, attributes: svc('api') }),
-    makeEvent('4', { timestamp: t1, attributes: svc('api') }),
-  ]));
+  await s.append(
+    batch('o', 1, [
+      makeEvent('1', { timestamp: t1, attributes: svc('api') }),
+      makeEvent('2', { timestamp: t1, attributes: svc('web') }),
+      makeEvent('3', { timestamp: t2, attributes: svc('api') }),
+      makeEvent('4', { timestamp: t1, attributes: svc('api') }),
+    ]),
+  );
   await s.append(batch('o', 2, [makeEvent('5', { timestamp: t2 })]));
   await s.close();
-  assert.deepEqual(listAll(dir), ['2024-01-02/03/app-api.log', '2024-01-02/03/app-web.log', '2024-01-02/04/app-.log', '2024-01-02/04/app-api.log']);
+  assert.deepEqual(listAll(dir), [
+    '2024-01-02/03/app-api.log',
+    '2024-01-02/03/app-web.log',
+    '2024-01-02/04/app-.log',
+    '2024-01-02/04/app-api.log',
+  ]);
   const read = (p: string): string => fs.readFileSync(path.join(dir, p), 'utf8');
   assert.equal(read('2024-01-02/03/app-api.log'), '1\n4\n');
   assert.equal(read('2024-01-02/04/app-api.log'), '3\n');
@@ -69,9 +77,11 @@ test('escapes bucket events by event time and by attribute', async () => {
 test('under roll, %{rolltag} names one completed file per period', async () => {
   const dir = path.join(root, 'rolled');
   const ctx = testContext();
-  const roll = new RollSink(60_000, (tags) => escapedFileDef.create(
-    ResolvedArgs.of('escapedFile', { dir, file: 'log-%{rolltag}', format: 'json' }), { ...ctx, tags },
-  ), ctx);
+  const roll = new RollSink(
+    60_000,
+    (tags) => escapedFileDef.create(ResolvedArgs.of('escapedFile', { dir, file: 'log-%{rolltag}', format: 'json' }), { ...ctx, tags }),
+    ctx,
+  );
   await roll.open();
   await roll.append(batch('o', 1, [makeEvent('a')]));
   await roll.roll();
@@ -81,16 +91,24 @@ test('under roll, %{rolltag} names one completed file per period', async () => {
   await roll.close();
   const files = listAll(dir);
   assert.equal(files.length, 2);
-  assert.ok(files.every((f) => /^log-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)), files.join());
-  assert.deepEqual(files.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).body), ['a', 'b']);
+  assert.ok(
+    files.every((f) => /^log-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)),
+    files.join(),
+  );
+  assert.deepEqual(
+    files.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')).body),
+    ['a', 'b'],
+  );
 });
 
 test('a file of templates that read no event is made when the sink opens; a period without events leaves none', async () => {
   const dir = path.join(root, 'ahead');
   const ctx = testContext({ dataDir: path.join(root, 'ahead-data') });
-  const roll = new RollSink(60_000, (tags) => escapedFileDef.create(
-    ResolvedArgs.of('escapedFile', { dir, file: 'log-%{rolltag}', format: 'raw' }), { ...ctx, tags },
-  ), ctx);
+  const roll = new RollSink(
+    60_000,
+    (tags) => escapedFileDef.create(ResolvedArgs.of('escapedFile', { dir, file: 'log-%{rolltag}', format: 'raw' }), { ...ctx, tags }),
+    ctx,
+  );
   await roll.open();
   const opened = listAll(dir);
   assert.equal(opened.length, 1, 'made before any batch');
@@ -132,7 +150,11 @@ test('a batch id already stored is dropped, across writers and restarts; the led
   const ledger = new NodeLedger();
   const heard: string[] = [];
   ledger.onStored((o, s) => heard.push(`${o}#${s}`));
-  const make = (): EscapedFileSink => new EscapedFileSink(dir, 'f-%{rolltag}', getFormat('raw'), { ...testContext({ dataDir, ledger }), tags: { rolltag: String(Math.random()) } });
+  const make = (): EscapedFileSink =>
+    new EscapedFileSink(dir, 'f-%{rolltag}', getFormat('raw'), {
+      ...testContext({ dataDir, ledger }),
+      tags: { rolltag: String(Math.random()) },
+    });
   const a = make();
   await a.open();
   await a.append(batch('agent1', 5, [makeEvent('five')]));
@@ -149,7 +171,9 @@ test('a batch id already stored is dropped, across writers and restarts; the led
   await b.close();
   // The resend of 5 is acked again: the agent that resent it may still be waiting.
   assert.deepEqual(heard, ['agent1#5', 'agent1#5', 'agent1#6']);
-  const all = listAll(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).sort();
+  const all = listAll(dir)
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+    .sort();
   assert.deepEqual(all, ['five\n', 'six\n'], 'each batch stored once');
 });
 
@@ -174,7 +198,10 @@ test('collectorSink writes prefix+rolltag files, one generation per roll, acked 
   assert.deepEqual(heard, [1, 2]);
   const files = listAll(dir);
   assert.equal(files.length, 2);
-  assert.ok(files.every((f) => /^2025\/web-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)), files.join());
+  assert.ok(
+    files.every((f) => /^2025\/web-\d{8}-\d{9}\+0000\.\d+\.\d+$/.test(f)),
+    files.join(),
+  );
 });
 
 test('files a crashed process left as .tmp are finished by the next writer of the same templates', async () => {
@@ -182,10 +209,12 @@ test('files a crashed process left as .tmp are finished by the next writer of th
   const ctx = testContext({ dataDir: path.join(root, 'orphans-data') });
   const crashed = new EscapedFileSink(dir, 'o-%{svc}', getFormat('raw'), ctx, undefined, 'crashedproc');
   await crashed.open();
-  await crashed.append(batch('o', 1, [
-    makeEvent('a', { attributes: new Map([['svc', Buffer.from('x')]]) }),
-    makeEvent('b', { attributes: new Map([['svc', Buffer.from('y')]]) }),
-  ]));
+  await crashed.append(
+    batch('o', 1, [
+      makeEvent('a', { attributes: new Map([['svc', Buffer.from('x')]]) }),
+      makeEvent('b', { attributes: new Map([['svc', Buffer.from('y')]]) }),
+    ]),
+  );
   // No close: the process "died" here.
   assert.ok(listAll(dir).every((f) => f.endsWith('.tmp')));
   const next = new EscapedFileSink(dir, 'o-%{svc}', getFormat('raw'), ctx);
@@ -207,7 +236,12 @@ test('batches a crashed writer had written are not written again when replayed',
   // Killed before any flush: nothing was recorded as stored, the channel replays both and a third.
   const next = new EscapedFileSink(dir, 'r', getFormat('raw'), ctx);
   await next.open();
-  for (const [seq, body] of [[1, 'one'], [2, 'two'], [3, 'three']] as const) await next.append(batch('agent', seq, [makeEvent(body)]));
+  for (const [seq, body] of [
+    [1, 'one'],
+    [2, 'two'],
+    [3, 'three'],
+  ] as const)
+    await next.append(batch('agent', seq, [makeEvent(body)]));
   await next.close();
   const all = listAll(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').trimEnd().split('\n'));
   assert.deepEqual(all.sort(), ['one', 'three', 'two']);
@@ -224,11 +258,18 @@ test('idleMs completes a bucket nobody writes to any more, while the others stay
   await s.append(batch('o', 1, [ev('1', 'old'), ev('2', 'live')]));
   const { waitFor } = await import('../../test/node/helpers');
   let seq = 2;
-  await waitFor(async () => {
-    await s.append(batch('o', seq++, [ev('x', 'live')]));
-    return listAll(dir).includes('old.log');
-  }, 20_000, 'the idle bucket to be completed');
-  assert.ok(listAll(dir).some((f) => f.startsWith('live.log.') && f.endsWith('.tmp')), 'the live one is still open');
+  await waitFor(
+    async () => {
+      await s.append(batch('o', seq++, [ev('x', 'live')]));
+      return listAll(dir).includes('old.log');
+    },
+    20_000,
+    'the idle bucket to be completed',
+  );
+  assert.ok(
+    listAll(dir).some((f) => f.startsWith('live.log.') && f.endsWith('.tmp')),
+    'the live one is still open',
+  );
   await s.close();
   assert.deepEqual(listAll(dir), ['live.log', 'old.log']);
 });
@@ -247,9 +288,21 @@ test('a batch written by the next process only once when its writer was killed i
   const next = new EscapedFileSink(dir, 't', getFormat('raw'), ctx);
   await next.open();
   assert.equal(fs.readFileSync(path.join(dir, 't'), 'utf8'), 'one\n', 'the torn batch is cut off');
-  for (const [seq, bodies] of [[1, ['one']], [2, ['two', 'three']]] as const) await next.append(batch('agent', seq, bodies.map((b) => makeEvent(b))));
+  for (const [seq, bodies] of [
+    [1, ['one']],
+    [2, ['two', 'three']],
+  ] as const)
+    await next.append(
+      batch(
+        'agent',
+        seq,
+        bodies.map((b) => makeEvent(b)),
+      ),
+    );
   await next.close();
-  const all = listAll(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
+  const all = listAll(dir)
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+    .join('');
   assert.equal(all, 'one\ntwo\nthree\n', 'batch 1 once, batch 2 once and whole');
 });
 
@@ -260,16 +313,33 @@ test('two collectors writing one storage: a batch one of them holds is not writt
   const heardB: string[] = [];
   ledgerB.onStored((o, s) => heardB.push(`${o}#${s}`));
   // Collector A stores batch 1 durably, writes batch 2, and is killed before syncing it.
-  const a = new EscapedFileSink(`${dir}/%{host}`, 'a', getFormat('raw'), testContext({ dataDir: path.join(root, 'shared-a') }), undefined, 'procA');
+  const a = new EscapedFileSink(
+    `${dir}/%{host}`,
+    'a',
+    getFormat('raw'),
+    testContext({ dataDir: path.join(root, 'shared-a') }),
+    undefined,
+    'procA',
+  );
   await a.open();
   await a.append(batch('agent', 1, [makeEvent('one')]));
   await a.flush();
   await a.append(batch('agent', 2, [makeEvent('two')]));
   // The agent fails over to collector B and resends 1, 2 and 3.
-  const b = new EscapedFileSink(`${dir}/%{host}`, 'a', getFormat('raw'), testContext({ dataDir: path.join(root, 'shared-b'), ledger: ledgerB }));
+  const b = new EscapedFileSink(
+    `${dir}/%{host}`,
+    'a',
+    getFormat('raw'),
+    testContext({ dataDir: path.join(root, 'shared-b'), ledger: ledgerB }),
+  );
   await b.open();
   assert.deepEqual(await ledgerB.isStored('agent', [1, 2, 3]), [1, 2], 'B answers for what A holds');
-  for (const [seq, body] of [[1, 'one'], [2, 'two'], [3, 'three']] as const) await b.append(batch('agent', seq, [makeEvent(body)]));
+  for (const [seq, body] of [
+    [1, 'one'],
+    [2, 'two'],
+    [3, 'three'],
+  ] as const)
+    await b.append(batch('agent', seq, [makeEvent(body)]));
   await b.close();
   assert.deepEqual(heardB.sort(), ['agent#1', 'agent#2', 'agent#3'], 'B acks the ones A holds too');
   // A restarts and replays 2 and 3 from its channel: B holds 3 now. (In one test process A's

@@ -161,12 +161,15 @@ export class EscapedFileSink implements Sink {
     await this.journal.finishOrphans((ids) => index.record(ids));
     await this.journal.open();
     if (this.options.idleMs > 0) {
-      this.idleTimer = setInterval(() => {
-        const run = this.queue.then(() => this.files.completeIdle(this.options.idleMs));
-        this.queue = run.catch((err) => {
-          this.ctx.logger.error('completing idle files failed', { error: String(err) });
-        });
-      }, Math.max(100, Math.min(this.options.idleMs, 1000)));
+      this.idleTimer = setInterval(
+        () => {
+          const run = this.queue.then(() => this.files.completeIdle(this.options.idleMs));
+          this.queue = run.catch((err) => {
+            this.ctx.logger.error('completing idle files failed', { error: String(err) });
+          });
+        },
+        Math.max(100, Math.min(this.options.idleMs, 1000)),
+      );
       this.idleTimer.unref();
     }
     if (this.options.syncMs > 0) {
@@ -347,36 +350,44 @@ export const escapedFileDef: SinkDef = {
   aliases: ['escapedCustomDfs'],
   doc: 'Writes events to files named by escapes (dir and file templates), as .tmp files renamed when complete.',
   args: [
-    { name: 'dir', type: 'string', required: true, doc: 'directory template (a path or file:// URL), e.g. /logs/%Y-%m-%d/', check: checkTemplateArg },
+    {
+      name: 'dir',
+      type: 'string',
+      required: true,
+      doc: 'directory template (a path or file:// URL), e.g. /logs/%Y-%m-%d/',
+      check: checkTemplateArg,
+    },
     { name: 'file', type: 'string', required: true, doc: 'file name template, e.g. web-%{host}-%{rolltag}', check: checkTemplateArg },
     formatArg,
     {
-      name: 'idleMs', type: 'number', default: ESCAPED_FILE_DEFAULTS.idleMs,
+      name: 'idleMs',
+      type: 'number',
+      default: ESCAPED_FILE_DEFAULTS.idleMs,
       doc: 'complete a file not written to for this long (0: keep it open until close or roll)',
       check: (v) => (Number.isInteger(v) && (v as number) >= 0 ? null : 'must be a whole number of milliseconds, 0 or more'),
     },
     {
-      name: 'maxOpenFiles', type: 'number', default: ESCAPED_FILE_DEFAULTS.maxOpenFiles,
+      name: 'maxOpenFiles',
+      type: 'number',
+      default: ESCAPED_FILE_DEFAULTS.maxOpenFiles,
       doc: 'files open at once; the least recently written is completed beyond this',
       check: (v) => (Number.isInteger(v) && (v as number) > 0 ? null : 'must be a positive integer'),
     },
   ],
-  create: (args, ctx) => new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx, {
-    idleMs: args.optionalNumber('idleMs') ?? ESCAPED_FILE_DEFAULTS.idleMs,
-    maxOpenFiles: args.optionalNumber('maxOpenFiles') ?? ESCAPED_FILE_DEFAULTS.maxOpenFiles,
-    syncMs: ESCAPED_FILE_DEFAULTS.syncMs,
-  }),
+  create: (args, ctx) =>
+    new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx, {
+      idleMs: args.optionalNumber('idleMs') ?? ESCAPED_FILE_DEFAULTS.idleMs,
+      maxOpenFiles: args.optionalNumber('maxOpenFiles') ?? ESCAPED_FILE_DEFAULTS.maxOpenFiles,
+      syncMs: ESCAPED_FILE_DEFAULTS.syncMs,
+    }),
 };
 
 export const customDfsDef: SinkDef = {
   kind: 'sink',
   name: 'customdfs',
   aliases: ['customDfs', 'dfs'],
-  doc: 'Flume OG\'s customdfs: writes events to one path template (a path or file:// URL).',
-  args: [
-    { name: 'path', type: 'string', required: true, doc: 'file path template', check: checkTemplateArg },
-    formatArg,
-  ],
+  doc: "Flume OG's customdfs: writes events to one path template (a path or file:// URL).",
+  args: [{ name: 'path', type: 'string', required: true, doc: 'file path template', check: checkTemplateArg }, formatArg],
   create: (args, ctx) => {
     const p = localPath(args.string('path'));
     return new EscapedFileSink(path.dirname(p), path.basename(p), getFormat(args.string('format')), ctx);

@@ -80,7 +80,11 @@ export class PeerView {
   private readonly files = new Map<string, Followed>();
   private lastRefresh = 0;
 
-  constructor(private readonly dir: string, private readonly ownWriterId: string, private readonly keepPerOrigin: number) {}
+  constructor(
+    private readonly dir: string,
+    private readonly ownWriterId: string,
+    private readonly keepPerOrigin: number,
+  ) {}
 
   has(origin: string, seq: number): boolean {
     for (const ids of this.writers.values()) if (ids.has(origin, seq)) return true;

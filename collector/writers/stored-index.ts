@@ -56,7 +56,11 @@ export class StoredIndex {
   private queue: Promise<void> = Promise.resolve();
   readonly file: string;
 
-  private constructor(readonly dir: string, readonly writerId: string, private readonly options: StoredIndexOptions) {
+  private constructor(
+    readonly dir: string,
+    readonly writerId: string,
+    private readonly options: StoredIndexOptions,
+  ) {
     fs.mkdirSync(dir, { recursive: true });
     this.file = path.join(dir, `${writerId}.stored`);
     this.ids = new IdSet(options.keepPerOrigin);
@@ -66,7 +70,12 @@ export class StoredIndex {
   }
 
   /** The index of `writerId` in `dir`, opened on first use and shared until every user released it. */
-  static acquire(dir: string, writerId: string, options: StoredIndexOptions = STORED_INDEX_DEFAULTS, logger: Logger = silentLogger()): StoredIndex {
+  static acquire(
+    dir: string,
+    writerId: string,
+    options: StoredIndexOptions = STORED_INDEX_DEFAULTS,
+    logger: Logger = silentLogger(),
+  ): StoredIndex {
     const key = path.join(dir, writerId);
     let entry = shared.get(key);
     if (!entry) {

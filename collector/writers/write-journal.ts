@@ -98,8 +98,7 @@ export class WriteJournal {
    * stored: their bytes are in those files, durable now. Other writers' entries are theirs.
    */
   async finishOrphans(record: (ids: BatchId[]) => Promise<void>): Promise<void> {
-    const names = (await fs.readdir(this.dir))
-      .filter((n) => n.startsWith(`${this.writerId}.`) && !n.startsWith(this.entryPrefix));
+    const names = (await fs.readdir(this.dir)).filter((n) => n.startsWith(`${this.writerId}.`) && !n.startsWith(this.entryPrefix));
     const files = new Map<string, { tmpPath: string; finalPath: string }>();
     for (const name of names) {
       if (name.endsWith('.ids')) continue;
@@ -157,7 +156,13 @@ export class WriteJournal {
       const [entry, start, end] = part.split(':');
       return { tmpPath: files.get(entry)?.tmpPath, start: Number(start), end: Number(end) };
     });
-    const sizeOf = (p: string | undefined): Promise<number> => (p ? fs.stat(p).then((st) => st.size, () => Infinity) : Promise.resolve(Infinity));
+    const sizeOf = (p: string | undefined): Promise<number> =>
+      p
+        ? fs.stat(p).then(
+            (st) => st.size,
+            () => Infinity,
+          )
+        : Promise.resolve(Infinity);
     const sizes = await Promise.all(parts.map((part) => sizeOf(part.tmpPath)));
     if (parts.every((part, i) => sizes[i] >= part.end)) return true;
     for (let i = 0; i < parts.length; i++) {

@@ -31,7 +31,12 @@ class BatchDecorator extends Decorator {
   private readonly spans = new EventSpans();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly n: number, private readonly maxLatencyMs: number, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    private readonly n: number,
+    private readonly maxLatencyMs: number,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
   }
 

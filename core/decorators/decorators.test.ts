@@ -20,21 +20,33 @@ function attr(e: { attributes: Map<string, Buffer> }, k: string): string | undef
 
 test('value sets an attribute on every event and keeps the batch id, body and other fields', async () => {
   const { sink, inner } = deco('value', { attr: 'dc', val: 'eu-1' });
-  const input = bodies(['a', 'b'], { attributes: new Map([['k', Buffer.from('v')], ['dc', Buffer.from('old')]]) });
+  const input = bodies(['a', 'b'], {
+    attributes: new Map([
+      ['k', Buffer.from('v')],
+      ['dc', Buffer.from('old')],
+    ]),
+  });
   await sink.append(batch('o', 7, input));
   const [out] = inner.batches;
   assert.equal(out.origin, 'o');
   assert.equal(out.seq, 7);
   verifyBatch(out.bytes);
   const events = decodeEvents(out.bytes);
-  assert.deepEqual(events.map((e) => [e.body.toString(), attr(e, 'dc'), attr(e, 'k'), e.host, e.timestamp]), [
-    ['a', 'eu-1', 'v', 'h1', 1_700_000_000_000],
-    ['b', 'eu-1', 'v', 'h1', 1_700_000_000_000],
-  ]);
+  assert.deepEqual(
+    events.map((e) => [e.body.toString(), attr(e, 'dc'), attr(e, 'k'), e.host, e.timestamp]),
+    [
+      ['a', 'eu-1', 'v', 'h1', 1_700_000_000_000],
+      ['b', 'eu-1', 'v', 'h1', 1_700_000_000_000],
+    ],
+  );
 });
 
 test('mask drops the named attributes, select keeps only them', async () => {
-  const attributes = new Map([['a', Buffer.from('1')], ['b', Buffer.from('2')], ['c', Buffer.from('3')]]);
+  const attributes = new Map([
+    ['a', Buffer.from('1')],
+    ['b', Buffer.from('2')],
+    ['c', Buffer.from('3')],
+  ]);
   const m = deco('mask', { attrs: ['a', 'c'] });
   await m.sink.append(batch('o', 1, bodies(['x'], { attributes })));
   assert.deepEqual([...decodeEvents(m.inner.batches[0].bytes)[0].attributes.keys()], ['b']);
@@ -55,13 +67,25 @@ test('format rewrites the body from a template with escapes', async () => {
 test('regex, regexAll and split extract into attributes', async () => {
   const r = deco('regex', { regex: '(\\d+) ms', idx: 1, attr: 'latency' });
   await r.sink.append(batch('o', 1, bodies(['took 35 ms', 'no number'])));
-  assert.deepEqual(r.inner.events().map((e) => attr(e, 'latency')), ['35', '']);
+  assert.deepEqual(
+    r.inner.events().map((e) => attr(e, 'latency')),
+    ['35', ''],
+  );
   const all = deco('regexAll', { regex: '(\\w+)=(\\w+)', attrs: ['key', 'value'] });
   await all.sink.append(batch('o', 1, bodies(['user=bob', '---'])));
-  assert.deepEqual(all.inner.events().map((e) => [attr(e, 'key'), attr(e, 'value')]), [['user', 'bob'], [undefined, undefined]]);
+  assert.deepEqual(
+    all.inner.events().map((e) => [attr(e, 'key'), attr(e, 'value')]),
+    [
+      ['user', 'bob'],
+      [undefined, undefined],
+    ],
+  );
   const sp = deco('split', { regex: ',\\s*', idx: 2, attr: 'third' });
   await sp.sink.append(batch('o', 1, bodies(['a, b, c, d', 'a,b'])));
-  assert.deepEqual(sp.inner.events().map((e) => attr(e, 'third')), ['c', '']);
+  assert.deepEqual(
+    sp.inner.events().map((e) => attr(e, 'third')),
+    ['c', ''],
+  );
 });
 
 test('exDate parses a date attribute into date fields', async () => {
@@ -69,7 +93,10 @@ test('exDate parses a date attribute into date fields', async () => {
   await sink.append(batch('o', 1, bodies(['x', 'y'], { attributes: new Map([['ts', Buffer.from('2024-03-05 07:08:09')]]) })));
   await sink.append(batch('o', 2, bodies(['z'])));
   const [e, , plain] = inner.events();
-  assert.deepEqual(['year', 'month', 'day', 'hr', 'min', 'sec'].map((f) => attr(e, `date${f}`)), ['2024', '03', '05', '07', '08', '09']);
+  assert.deepEqual(
+    ['year', 'month', 'day', 'hr', 'min', 'sec'].map((f) => attr(e, `date${f}`)),
+    ['2024', '03', '05', '07', '08', '09'],
+  );
   assert.equal(plain.attributes.size, 0);
 });
 
@@ -122,7 +149,10 @@ test('batch gathers small batches into one of n events and acks each part only a
   inner.failNext = 1;
   const failing = [sink.append(batch('o', 4, bodies(['x']))), sink.append(batch('o', 5, bodies(['y', 'z', 'w', 'v'])))];
   const results = await Promise.allSettled(failing);
-  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
   // A partial batch goes out after ms, or on close.
   const t = deco('batch', { n: 100, ms: 20 });
   await t.sink.append(batch('o', 1, bodies(['late'])));
@@ -132,7 +162,14 @@ test('batch gathers small batches into one of n events and acks each part only a
 test('unbatch splits a batch into one-event batches with stable ids', async () => {
   const { sink, inner } = deco('unbatch', {});
   await sink.append(batch('o', 3, bodies(['a', 'b', 'c'])));
-  assert.deepEqual(inner.batches.map((b) => [b.origin, b.seq, b.count]), [['o#3', 1, 1], ['o#3', 2, 1], ['o#3', 3, 1]]);
+  assert.deepEqual(
+    inner.batches.map((b) => [b.origin, b.seq, b.count]),
+    [
+      ['o#3', 1, 1],
+      ['o#3', 2, 1],
+      ['o#3', 3, 1],
+    ],
+  );
   assert.deepEqual(inner.bodies(), ['a', 'b', 'c']);
 });
 

@@ -10,7 +10,11 @@ import type { ArgValue, DecoratorDef } from '../registry';
 import { Decorator } from './rewrite';
 
 class DelayDecorator extends Decorator {
-  constructor(private readonly ms: number, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    private readonly ms: number,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
   }
   async append(batch: Batch): Promise<void> {
@@ -24,7 +28,11 @@ class ChokeDecorator extends Decorator {
   private last = Date.now();
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(private readonly bytesPerSec: number, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    private readonly bytesPerSec: number,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
     this.tokens = bytesPerSec;
   }
@@ -56,7 +64,15 @@ export const delayDef: DecoratorDef = {
   kind: 'decorator',
   name: 'delay',
   doc: 'Holds every batch for ms milliseconds before passing it on.',
-  args: [{ name: 'ms', type: 'number', required: true, doc: 'delay in milliseconds', check: (v) => ((v as number) >= 0 ? null : 'must not be negative') }],
+  args: [
+    {
+      name: 'ms',
+      type: 'number',
+      required: true,
+      doc: 'delay in milliseconds',
+      check: (v) => ((v as number) >= 0 ? null : 'must not be negative'),
+    },
+  ],
   create: (args, ctx, inner) => new DelayDecorator(args.number('ms'), inner, ctx),
 };
 

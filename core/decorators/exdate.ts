@@ -43,7 +43,13 @@ function compileDatePattern(pattern: string): { re: RegExp; fields: string[] } {
 class DateExtractor extends AttributeAdder {
   private readonly re: RegExp;
   private readonly fields: string[];
-  constructor(private readonly attr: string, pattern: string, private readonly prefix: string, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    private readonly attr: string,
+    pattern: string,
+    private readonly prefix: string,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
     ({ re: this.re, fields: this.fields } = compileDatePattern(pattern));
   }
@@ -69,7 +75,10 @@ export const exDateDef: DecoratorDef = {
   args: [
     { name: 'attr', type: 'string', required: true, doc: 'attribute holding the date' },
     {
-      name: 'pattern', type: 'string', required: true, doc: 'date pattern, e.g. yyyy-MM-dd HH:mm:ss',
+      name: 'pattern',
+      type: 'string',
+      required: true,
+      doc: 'date pattern, e.g. yyyy-MM-dd HH:mm:ss',
       check: (v: ArgValue) => {
         try {
           compileDatePattern(String(v));

@@ -19,12 +19,17 @@ function checkRegex(v: ArgValue): string | null {
   }
 }
 
-const nonNegative = (v: ArgValue): string | null =>
-  Number.isInteger(v) && (v as number) >= 0 ? null : 'must be a non-negative integer';
+const nonNegative = (v: ArgValue): string | null => (Number.isInteger(v) && (v as number) >= 0 ? null : 'must be a non-negative integer');
 
 class RegexExtractor extends AttributeAdder {
   private readonly re: RegExp;
-  constructor(regex: string, private readonly index: number, private readonly attr: string, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    regex: string,
+    private readonly index: number,
+    private readonly attr: string,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
     this.re = new RegExp(regex);
   }
@@ -37,7 +42,12 @@ class RegexExtractor extends AttributeAdder {
 
 class RegexAllExtractor extends AttributeAdder {
   private readonly re: RegExp;
-  constructor(regex: string, private readonly attrs: readonly string[], inner: Sink, ctx: ComponentContext) {
+  constructor(
+    regex: string,
+    private readonly attrs: readonly string[],
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
     this.re = new RegExp(regex);
   }
@@ -55,7 +65,13 @@ class RegexAllExtractor extends AttributeAdder {
 
 class SplitExtractor extends AttributeAdder {
   private readonly re: RegExp;
-  constructor(regex: string, private readonly index: number, private readonly attr: string, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    regex: string,
+    private readonly index: number,
+    private readonly attr: string,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
     this.re = new RegExp(regex);
   }

@@ -34,7 +34,11 @@ abstract class Sampler extends Decorator {
 
 class IntervalSampler extends Sampler {
   private n = 0;
-  constructor(private readonly interval: number, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    private readonly interval: number,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
   }
   protected keep(): boolean {
@@ -45,7 +49,12 @@ class IntervalSampler extends Sampler {
 }
 
 class ProbSampler extends Sampler {
-  constructor(private readonly p: number, inner: Sink, ctx: ComponentContext, private readonly random = Math.random) {
+  constructor(
+    private readonly p: number,
+    inner: Sink,
+    ctx: ComponentContext,
+    private readonly random = Math.random,
+  ) {
     super(inner, ctx);
   }
   protected keep(): boolean {
@@ -55,7 +64,11 @@ class ProbSampler extends Sampler {
 
 class ReservoirSampler extends Sampler {
   private chosen = new Set<number>();
-  constructor(private readonly k: number, inner: Sink, ctx: ComponentContext) {
+  constructor(
+    private readonly k: number,
+    inner: Sink,
+    ctx: ComponentContext,
+  ) {
     super(inner, ctx);
   }
   protected override beginBatch(count: number): void {
@@ -89,10 +102,15 @@ export const probSamplerDef: DecoratorDef = {
   kind: 'decorator',
   name: 'probSampler',
   doc: 'Keeps each event with probability p.',
-  args: [{
-    name: 'p', type: 'number', required: true, doc: 'probability, 0 to 1',
-    check: (v) => ((v as number) >= 0 && (v as number) <= 1 ? null : 'must be between 0 and 1'),
-  }],
+  args: [
+    {
+      name: 'p',
+      type: 'number',
+      required: true,
+      doc: 'probability, 0 to 1',
+      check: (v) => ((v as number) >= 0 && (v as number) <= 1 ? null : 'must be between 0 and 1'),
+    },
+  ],
   create: (args, ctx, inner) => new ProbSampler(args.number('p'), inner, ctx),
 };
 

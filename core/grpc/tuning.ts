@@ -121,7 +121,12 @@ export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuni
   if (t.raiseWindow) {
     const common = internals.commonServerOptions;
     if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
-    common.settings = { ...common.settings, initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes, maxHeaderListSize: t.maxHeaderListBytes };
+    common.settings = {
+      ...common.settings,
+      initialWindowSize: t.windowBytes,
+      maxFrameSize: t.maxFrameBytes,
+      maxHeaderListSize: t.maxHeaderListBytes,
+    };
   }
   const hooked = new WeakSet<http2.Http2Server>();
   return () => {

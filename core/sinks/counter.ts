@@ -18,7 +18,10 @@ export function counterValue(name: string): { events: number; batches: number; b
 class CounterSink implements Sink {
   private readonly total: { events: number; batches: number; bytes: number };
 
-  constructor(readonly name: string, private readonly ctx: ComponentContext) {
+  constructor(
+    readonly name: string,
+    private readonly ctx: ComponentContext,
+  ) {
     let t = totals.get(name);
     if (!t) totals.set(name, (t = { events: 0, batches: 0, bytes: 0 }));
     this.total = t;

@@ -25,12 +25,14 @@ test('raw writeBatch equals writing event by event, after what the buffer alread
   const events = [];
   for (let i = 0; i < 500; i++) {
     const body = 'b'.repeat([0, 1, 99, 127, 128, 300, 20_000][i % 7]) + i;
-    events.push(makeEvent(i % 11 === 0 ? '' : body, {
-      timestamp: i % 3 ? 1_700_000_000_000 + i : 0,
-      priority: i % 5,
-      host: i % 2 ? 'web01' : '',
-      attributes: i % 4 === 0 ? new Map([['k', Buffer.from('x'.repeat(i))]]) : undefined,
-    }));
+    events.push(
+      makeEvent(i % 11 === 0 ? '' : body, {
+        timestamp: i % 3 ? 1_700_000_000_000 + i : 0,
+        priority: i % 5,
+        host: i % 2 ? 'web01' : '',
+        attributes: i % 4 === 0 ? new Map([['k', Buffer.from('x'.repeat(i))]]) : undefined,
+      }),
+    );
   }
   const batch = encodeEvents('o', 9, events);
   const one = new OutputBuffer(8);
@@ -47,11 +49,21 @@ test('raw writeBatch equals writing event by event, after what the buffer alread
 test('json and avrojson write one valid JSON object per line with every field', () => {
   const [line] = fmt('json').trimEnd().split('\n');
   assert.deepEqual(JSON.parse(line), {
-    body: 'he said "hi"\tthen\nleft', timestamp: ev.timestamp, pri: 'WARN', nanos: 42, host: 'web01', fields: { k: 'v"1' },
+    body: 'he said "hi"\tthen\nleft',
+    timestamp: ev.timestamp,
+    pri: 'WARN',
+    nanos: 42,
+    host: 'web01',
+    fields: { k: 'v"1' },
   });
   const [a] = fmt('avrojson').trimEnd().split('\n');
   assert.deepEqual(JSON.parse(a), {
-    body: { bytes: 'he said "hi"\tthen\nleft' }, timestamp: ev.timestamp, pri: 'WARN', nanos: 42, host: 'web01', fields: { k: { bytes: 'v"1' } },
+    body: { bytes: 'he said "hi"\tthen\nleft' },
+    timestamp: ev.timestamp,
+    pri: 'WARN',
+    nanos: 42,
+    host: 'web01',
+    fields: { k: { bytes: 'v"1' } },
   });
 });
 

@@ -233,7 +233,9 @@ const syslog: OutputFormat = {
     const d = new Date(e.timestamp);
     const pri = 8 + (SYSLOG_SEVERITY[e.priority] ?? 6);
     const day = d.getUTCDate();
-    out.text(`<${pri}>${MONTHS[d.getUTCMonth()]} ${day < 10 ? ' ' : ''}${day} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} `);
+    out.text(
+      `<${pri}>${MONTHS[d.getUTCMonth()]} ${day < 10 ? ' ' : ''}${day} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())} `,
+    );
     out.bytes(e.buf, e.hostStart, e.hostEnd);
     out.byte(0x20);
     out.bytes(e.buf, e.bodyStart, e.bodyEnd);
@@ -276,9 +278,7 @@ const debug: OutputFormat = {
   },
 };
 
-const FORMATS: ReadonlyMap<string, OutputFormat> = new Map(
-  [raw, json, avrojson, syslog, log4j, debug].map((f) => [f.name, f]),
-);
+const FORMATS: ReadonlyMap<string, OutputFormat> = new Map([raw, json, avrojson, syslog, log4j, debug].map((f) => [f.name, f]));
 export const FORMAT_NAMES: readonly string[] = [...FORMATS.keys()];
 
 export function getFormat(name: string): OutputFormat {

@@ -129,7 +129,7 @@ export const rollDef: WrapperDef = {
 export const collectorDef: WrapperDef = {
   kind: 'wrapper',
   name: 'collector',
-  doc: 'Flume OG\'s collector(ms) { sink }: rolls its body every period and flushes it at each roll.',
+  doc: "Flume OG's collector(ms) { sink }: rolls its body every period and flushes it at each roll.",
   args: [periodArg],
   create: (args, ctx, makeBody) => new RollSink(args.number('ms'), makeBody, ctx),
 };

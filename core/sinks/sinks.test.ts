@@ -64,8 +64,17 @@ test('roll builds a fresh body with a new rolltag each period and closes the old
   await r.append(batch('o', 2, bodies(['b'])));
   await r.close();
   assert.equal(bodiesMade.length, 2);
-  assert.deepEqual(bodiesMade.map((b) => b.sink.bodies()), [['a'], ['b']]);
-  assert.deepEqual(bodiesMade.map((b) => [b.sink.opened, b.sink.closed]), [[1, 1], [1, 1]]);
+  assert.deepEqual(
+    bodiesMade.map((b) => b.sink.bodies()),
+    [['a'], ['b']],
+  );
+  assert.deepEqual(
+    bodiesMade.map((b) => [b.sink.opened, b.sink.closed]),
+    [
+      [1, 1],
+      [1, 1],
+    ],
+  );
   assert.notEqual(bodiesMade[0].tag, bodiesMade[1].tag);
   assert.match(bodiesMade[0].tag, /^\d{8}-\d{9}\+0000\.\d+\.\d+$/);
   // The timer rolls by itself.

@@ -18,9 +18,29 @@ function fmt(template: string, ev: EscapeSource = at(TS)): string {
 
 test('every date shorthand against a fixed timestamp, in UTC', () => {
   const expected: Record<string, string> = {
-    a: 'Sun', A: 'Sunday', b: 'Jan', B: 'January', c: 'Sun Jan 5 13:04:09 2025',
-    d: '05', D: '01/05/25', e: '5', H: '13', I: '01', j: '005', k: '13', l: '1', m: '01', n: '1',
-    M: '04', p: 'PM', s: '1736082249', S: '09', t: '1736082249123', y: '25', Y: '2025', z: '+0000',
+    a: 'Sun',
+    A: 'Sunday',
+    b: 'Jan',
+    B: 'January',
+    c: 'Sun Jan 5 13:04:09 2025',
+    d: '05',
+    D: '01/05/25',
+    e: '5',
+    H: '13',
+    I: '01',
+    j: '005',
+    k: '13',
+    l: '1',
+    m: '01',
+    n: '1',
+    M: '04',
+    p: 'PM',
+    s: '1736082249',
+    S: '09',
+    t: '1736082249123',
+    y: '25',
+    Y: '2025',
+    z: '+0000',
   };
   assert.equal(TS, 1736082249123);
   for (const [code, want] of Object.entries(expected)) assert.equal(fmt(`%${code}`), want, `%${code}`);
@@ -44,10 +64,20 @@ test('property: date fields agree with Date in UTC for any timestamp', () => {
       const yday = Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - start) / 86400000) + 1;
       const p2 = (n: number): string => String(n).padStart(2, '0');
       const want = [
-        String(d.getUTCFullYear()).padStart(4, '0'), p2(d.getUTCMonth() + 1), p2(d.getUTCDate()), p2(d.getUTCHours()),
-        p2(d.getUTCMinutes()), p2(d.getUTCSeconds()), String(yday).padStart(3, '0'),
-        d.toUTCString().slice(0, 3), d.toUTCString().slice(8, 11), p2(d.getUTCFullYear() % 100),
-        String(d.getUTCDate()), String(d.getUTCMonth() + 1), String(d.getUTCHours()), String(Math.floor(ts / 1000)),
+        String(d.getUTCFullYear()).padStart(4, '0'),
+        p2(d.getUTCMonth() + 1),
+        p2(d.getUTCDate()),
+        p2(d.getUTCHours()),
+        p2(d.getUTCMinutes()),
+        p2(d.getUTCSeconds()),
+        String(yday).padStart(3, '0'),
+        d.toUTCString().slice(0, 3),
+        d.toUTCString().slice(8, 11),
+        p2(d.getUTCFullYear() % 100),
+        String(d.getUTCDate()),
+        String(d.getUTCMonth() + 1),
+        String(d.getUTCHours()),
+        String(Math.floor(ts / 1000)),
       ].join(' ');
       assert.equal(tpl.format(at(ts)), want);
     }),
@@ -56,12 +86,19 @@ test('property: date fields agree with Date in UTC for any timestamp', () => {
 });
 
 test('event fields, attributes, a missing attribute, extra values and %%', () => {
-  const ev = at(TS, {
-    host: 'web01',
-    nanos: 987654,
-    priority: Priority.WARN,
-    attributes: new Map([['service', Buffer.from('billing')], ['dc.name', Buffer.from('east-1')]]),
-  }, 'hello body');
+  const ev = at(
+    TS,
+    {
+      host: 'web01',
+      nanos: 987654,
+      priority: Priority.WARN,
+      attributes: new Map([
+        ['service', Buffer.from('billing')],
+        ['dc.name', Buffer.from('east-1')],
+      ]),
+    },
+    'hello body',
+  );
   assert.equal(
     fmt('%{host}|%{hostname}|%{nanos}|%{priority}|%{body}|%{timestamp}|%{service}|%{dc.name}|%{missing}|100%%', ev),
     'web01|web01|987654|WARN|hello body|1736082249123|billing|east-1||100%',
@@ -75,7 +112,15 @@ test('event fields, attributes, a missing attribute, extra values and %%', () =>
 
 test('the cursor adapter reads fields and attributes in place, one object reused', () => {
   const events = [
-    makeEvent('first', { timestamp: TS, host: 'h1', priority: Priority.ERROR, attributes: new Map([['a', Buffer.from('1')], ['bb', Buffer.from('22')]]) }),
+    makeEvent('first', {
+      timestamp: TS,
+      host: 'h1',
+      priority: Priority.ERROR,
+      attributes: new Map([
+        ['a', Buffer.from('1')],
+        ['bb', Buffer.from('22')],
+      ]),
+    }),
     makeEvent('second', { timestamp: TS + 3_600_000, host: 'h2', nanos: 5, attributes: new Map([['bb', Buffer.from('x')]]) }),
     makeEvent('', { timestamp: TS, host: '' }),
   ];
@@ -87,7 +132,10 @@ test('the cursor adapter reads fields and attributes in place, one object reused
   while (cursor.next()) out.push(tpl.format(src.of(cursor)));
   assert.deepEqual(out, ['13/h1/ERROR/1/22//0/first', '14/h2/INFO//x//5/second', '13//INFO////0/']);
   // The cursor and the Event adapter agree.
-  assert.deepEqual(events.map((e) => tpl.format(escapeSourceOfEvent(e))), out);
+  assert.deepEqual(
+    events.map((e) => tpl.format(escapeSourceOfEvent(e))),
+    out,
+  );
 });
 
 test('the per-second cache follows the timestamp back and forth', () => {
@@ -132,13 +180,16 @@ test('malformed templates name the column of the problem', () => {
     ['%Y-%E', 4, /unknown escape '%E'/],
   ];
   for (const [template, column, message] of cases) {
-    assert.throws(() => compileTemplate(template), (e: unknown) => {
-      assert.ok(e instanceof TemplateError, template);
-      assert.equal(e.column, column, template);
-      assert.equal(e.template, template);
-      assert.match(e.message, message);
-      assert.match(e.message, new RegExp(`at column ${column} of template`));
-      return true;
-    });
+    assert.throws(
+      () => compileTemplate(template),
+      (e: unknown) => {
+        assert.ok(e instanceof TemplateError, template);
+        assert.equal(e.column, column, template);
+        assert.equal(e.template, template);
+        assert.match(e.message, message);
+        assert.match(e.message, new RegExp(`at column ${column} of template`));
+        return true;
+      },
+    );
   }
 });

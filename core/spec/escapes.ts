@@ -78,7 +78,11 @@ export interface Template {
 
 /** A malformed template; `column` is 1-based within `template`. */
 export class TemplateError extends FlumeError {
-  constructor(message: string, readonly template: string, readonly column: number) {
+  constructor(
+    message: string,
+    readonly template: string,
+    readonly column: number,
+  ) {
     super(`${message} at column ${column} of template ${JSON.stringify(template)}`);
   }
 }
@@ -95,10 +99,7 @@ const NAMED = 7;
 
 const DATE_CODES = 'aAbBcdDeHIjklmnMpsSyYz';
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-const MONTHS = [
-  'January', 'February', 'March', 'April', 'May', 'June',
-  'July', 'August', 'September', 'October', 'November', 'December',
-];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
 const NAME_CHAR = /^[A-Za-z0-9_.-]$/;
 
 /** The calendar fields of one second, in UTC. */
@@ -169,30 +170,52 @@ function year4(y: number): string {
 /** One date shorthand for the given fields. */
 function formatDateCode(code: string, f: DateFields): string {
   switch (code) {
-    case 'a': return DAYS[f.wday].slice(0, 3);
-    case 'A': return DAYS[f.wday];
-    case 'b': return MONTHS[f.month - 1].slice(0, 3);
-    case 'B': return MONTHS[f.month - 1];
+    case 'a':
+      return DAYS[f.wday].slice(0, 3);
+    case 'A':
+      return DAYS[f.wday];
+    case 'b':
+      return MONTHS[f.month - 1].slice(0, 3);
+    case 'B':
+      return MONTHS[f.month - 1];
     case 'c':
       return `${DAYS[f.wday].slice(0, 3)} ${MONTHS[f.month - 1].slice(0, 3)} ${f.day} ${pad2(f.hour)}:${pad2(f.minute)}:${pad2(f.second)} ${year4(f.year)}`;
-    case 'd': return pad2(f.day);
-    case 'D': return `${pad2(f.month)}/${pad2(f.day)}/${pad2(((f.year % 100) + 100) % 100)}`;
-    case 'e': return String(f.day);
-    case 'H': return pad2(f.hour);
-    case 'I': return pad2(hour12(f.hour));
-    case 'j': return pad3(f.yday);
-    case 'k': return String(f.hour);
-    case 'l': return String(hour12(f.hour));
-    case 'm': return pad2(f.month);
-    case 'n': return String(f.month);
-    case 'M': return pad2(f.minute);
-    case 'p': return f.hour < 12 ? 'AM' : 'PM';
-    case 's': return String(f.epochSeconds);
-    case 'S': return pad2(f.second);
-    case 'y': return pad2(((f.year % 100) + 100) % 100);
-    case 'Y': return year4(f.year);
-    case 'z': return '+0000';
-    default: throw new Error(`not a date code: ${code}`);
+    case 'd':
+      return pad2(f.day);
+    case 'D':
+      return `${pad2(f.month)}/${pad2(f.day)}/${pad2(((f.year % 100) + 100) % 100)}`;
+    case 'e':
+      return String(f.day);
+    case 'H':
+      return pad2(f.hour);
+    case 'I':
+      return pad2(hour12(f.hour));
+    case 'j':
+      return pad3(f.yday);
+    case 'k':
+      return String(f.hour);
+    case 'l':
+      return String(hour12(f.hour));
+    case 'm':
+      return pad2(f.month);
+    case 'n':
+      return String(f.month);
+    case 'M':
+      return pad2(f.minute);
+    case 'p':
+      return f.hour < 12 ? 'AM' : 'PM';
+    case 's':
+      return String(f.epochSeconds);
+    case 'S':
+      return pad2(f.second);
+    case 'y':
+      return pad2(((f.year % 100) + 100) % 100);
+    case 'Y':
+      return year4(f.year);
+    case 'z':
+      return '+0000';
+    default:
+      throw new Error(`not a date code: ${code}`);
   }
 }
 
@@ -394,7 +417,8 @@ export function compileTemplate(template: string, options: CompileOptions = {}):
         if (!NAME_CHAR.test(name[k])) {
           throw new TemplateError(
             `invalid character ${JSON.stringify(name[k])} in '%{${name}}' (names use letters, digits, '_', '.', '-')`,
-            template, pct + 3 + k,
+            template,
+            pct + 3 + k,
           );
         }
       }
@@ -413,9 +437,7 @@ export function compileTemplate(template: string, options: CompileOptions = {}):
       texts.push(code);
       i = pct + 2;
     } else {
-      throw new TemplateError(
-        `unknown escape '%${code}' (known: %{name}, %%, %t and %${[...DATE_CODES].join(' %')})`, template, pct + 1,
-      );
+      throw new TemplateError(`unknown escape '%${code}' (known: %{name}, %%, %t and %${[...DATE_CODES].join(' %')})`, template, pct + 1);
     }
   }
   flush();

@@ -254,16 +254,31 @@ function scanDoubleQuoted(input: string, open: number, line: number, lineStart: 
         value += String.fromCharCode(parseInt(hex, 16));
         pos += 6;
       } else {
-        errors.push(new SpecSyntaxError(
-          `malformed unicode escape: '\\u' must be followed by 4 hex digits`, line, col, `\\u${hex.replace(/[^0-9a-fA-F].*$/s, '')}`, ['4 hex digits'],
-        ));
+        errors.push(
+          new SpecSyntaxError(
+            `malformed unicode escape: '\\u' must be followed by 4 hex digits`,
+            line,
+            col,
+            `\\u${hex.replace(/[^0-9a-fA-F].*$/s, '')}`,
+            ['4 hex digits'],
+          ),
+        );
         pos += 2;
       }
     } else {
-      errors.push(new SpecSyntaxError(
-        `unknown escape '\\${next}' in string (use \\\\ for a backslash)`, line, col, `\\${next}`,
-        ['\\"', '\\\\', "\\'", '\\n', '\\t', '\\r', '\\b', '\\f', '\\uXXXX'],
-      ));
+      errors.push(
+        new SpecSyntaxError(`unknown escape '\\${next}' in string (use \\\\ for a backslash)`, line, col, `\\${next}`, [
+          '\\"',
+          '\\\\',
+          "\\'",
+          '\\n',
+          '\\t',
+          '\\r',
+          '\\b',
+          '\\f',
+          '\\uXXXX',
+        ]),
+      );
       pos += 2;
     }
     runStart = pos;

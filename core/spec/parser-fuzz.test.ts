@@ -21,7 +21,10 @@ function lineLengths(text: string): number[] {
 function assertInside(e: SpecSyntaxError, text: string): void {
   const lines = lineLengths(text);
   assert.ok(Number.isInteger(e.line) && e.line >= 1 && e.line <= lines.length, `line ${e.line} of ${lines.length}: ${e.message}`);
-  assert.ok(Number.isInteger(e.column) && e.column >= 1 && e.column <= lines[e.line - 1] + 1, `column ${e.column} of ${lines[e.line - 1]}: ${e.message}`);
+  assert.ok(
+    Number.isInteger(e.column) && e.column >= 1 && e.column <= lines[e.line - 1] + 1,
+    `column ${e.column} of ${lines[e.line - 1]}: ${e.message}`,
+  );
   assert.match(e.message, /^\d+:\d+: /);
 }
 
@@ -48,9 +51,49 @@ function checkAll(text: string): void {
 }
 
 const TOKENS = [
-  'n', 'web01', '10.0.0.1', ':', '|', ';', '(', ')', '[', ']', '{', '}', '<', '>', '?', ',', '=', '=>',
-  'batch(100)', 'console', 'null', 'tail("/var/log/x")', '"str"', "'s'", '"unterminated', '"\\u12', '42', '-3.5',
-  '1e5', 'true', 'k=1', '\n', ' ', '\t', '#', '//', '/*', '*/', '\\', '\u0000', '\u00e9', '\ud800', '%{host}',
+  'n',
+  'web01',
+  '10.0.0.1',
+  ':',
+  '|',
+  ';',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  '<',
+  '>',
+  '?',
+  ',',
+  '=',
+  '=>',
+  'batch(100)',
+  'console',
+  'null',
+  'tail("/var/log/x")',
+  '"str"',
+  "'s'",
+  '"unterminated',
+  '"\\u12',
+  '42',
+  '-3.5',
+  '1e5',
+  'true',
+  'k=1',
+  '\n',
+  ' ',
+  '\t',
+  '#',
+  '//',
+  '/*',
+  '*/',
+  '\\',
+  '\u0000',
+  '\u00e9',
+  '\ud800',
+  '%{host}',
 ];
 
 const tokenSoup = fc.array(fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 4 })), { maxLength: 60 }).map((ts) => ts.join(''));
@@ -66,10 +109,10 @@ const VALID = [
 const mutated = fc
   .tuple(
     fc.constantFrom(...VALID),
-    fc.array(
-      fc.tuple(fc.nat(), fc.nat({ max: 12 }), fc.oneof(fc.constant(''), fc.constantFrom(...TOKENS), fc.string({ maxLength: 3 }))),
-      { minLength: 1, maxLength: 6 },
-    ),
+    fc.array(fc.tuple(fc.nat(), fc.nat({ max: 12 }), fc.oneof(fc.constant(''), fc.constantFrom(...TOKENS), fc.string({ maxLength: 3 }))), {
+      minLength: 1,
+      maxLength: 6,
+    }),
   )
   .map(([base, edits]) => {
     let s = base;
@@ -88,26 +131,45 @@ test('valid specs cut and spliced at random are parsed or explained with line:co
   fc.assert(fc.property(mutated, checkAll), { numRuns: RUNS });
 });
 
-const OPENERS = [['[', ']'], ['< ', ' ? null >'], ['{ batch(1) => ', ' }'], ['roll(1) { ', ' }'], ['gzip ', '']] as const;
+const OPENERS = [
+  ['[', ']'],
+  ['< ', ' ? null >'],
+  ['{ batch(1) => ', ' }'],
+  ['roll(1) { ', ' }'],
+  ['gzip ', ''],
+] as const;
 
 test(`nesting past ${MAX_SPEC_DEPTH} levels is an error naming the limit at a line:column, at any depth`, () => {
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 0, max: OPENERS.length - 1 }), { minLength: 1, maxLength: 6000 }), fc.boolean(), (drawn, newlines) => {
-      // `gzip { ... }` reads as a wrapper with a body, not a decorator: no brace after a bare decorator.
-      const kinds = drawn.map((k, i) => (k === 2 && drawn[i - 1] === 4 ? 0 : k));
-      const sep = newlines ? '\n' : '';
-      const text = `n : x | ${kinds.map((k) => OPENERS[k][0] + sep).join('')}null${kinds.map((k) => OPENERS[k][1]).reverse().join('')} ;`;
-      // Each opener is one level, except a braced chain which is two (the braces and its decorator).
-      const depth = kinds.reduce((d, k) => d + (k === 2 ? 2 : 1), 1);
-      const result = tryParseSpec(text);
-      for (const e of result.errors) assertInside(e, text);
-      if (depth <= MAX_SPEC_DEPTH) {
-        assert.deepEqual(result.errors.map((e) => e.message), []);
-      } else {
-        assert.equal(result.nodes.length, 0);
-        assert.ok(result.errors.some((e) => e.message.includes(`deeper than ${MAX_SPEC_DEPTH} levels`)), result.errors.map((e) => e.message).join('; '));
-      }
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: OPENERS.length - 1 }), { minLength: 1, maxLength: 6000 }),
+      fc.boolean(),
+      (drawn, newlines) => {
+        // `gzip { ... }` reads as a wrapper with a body, not a decorator: no brace after a bare decorator.
+        const kinds = drawn.map((k, i) => (k === 2 && drawn[i - 1] === 4 ? 0 : k));
+        const sep = newlines ? '\n' : '';
+        const text = `n : x | ${kinds.map((k) => OPENERS[k][0] + sep).join('')}null${kinds
+          .map((k) => OPENERS[k][1])
+          .reverse()
+          .join('')} ;`;
+        // Each opener is one level, except a braced chain which is two (the braces and its decorator).
+        const depth = kinds.reduce((d, k) => d + (k === 2 ? 2 : 1), 1);
+        const result = tryParseSpec(text);
+        for (const e of result.errors) assertInside(e, text);
+        if (depth <= MAX_SPEC_DEPTH) {
+          assert.deepEqual(
+            result.errors.map((e) => e.message),
+            [],
+          );
+        } else {
+          assert.equal(result.nodes.length, 0);
+          assert.ok(
+            result.errors.some((e) => e.message.includes(`deeper than ${MAX_SPEC_DEPTH} levels`)),
+            result.errors.map((e) => e.message).join('; '),
+          );
+        }
+      },
+    ),
     { numRuns: Math.max(50, RUNS / 4) },
   );
 });
@@ -118,9 +180,15 @@ test('a spec nested 50000 deep, or a chain of 50000 decorators, is refused with 
   const bare = `a : x | ${'gzip '.repeat(50_000)}null ;\nb : x | null ;`;
   for (const text of [deep, chain, bare]) {
     const result = tryParseSpec(text);
-    assert.deepEqual(result.nodes.map((n) => n.name), ['b']);
+    assert.deepEqual(
+      result.nodes.map((n) => n.name),
+      ['b'],
+    );
     assert.equal(result.errors.length, 1);
     assert.match(result.errors[0].message, new RegExp(`^1:\\d+: sinks nested deeper than ${MAX_SPEC_DEPTH} levels \\(the limit\\)$`));
-    assert.throws(() => parseSink(text.slice(8, text.indexOf(' ;'))), (e: unknown) => e instanceof ValidationError && /deeper than/.test(e.message));
+    assert.throws(
+      () => parseSink(text.slice(8, text.indexOf(' ;'))),
+      (e: unknown) => e instanceof ValidationError && /deeper than/.test(e.message),
+    );
   }
 });

@@ -3,15 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SpecSyntaxError, ValidationError } from '../errors';
 import type { Arg, Call, Literal, SinkSpec } from './ast';
-import {
-  formatCall,
-  formatNode,
-  formatSink,
-  parseSink,
-  parseSource,
-  parseSpec,
-  tryParseSpec,
-} from './index';
+import { formatCall, formatNode, formatSink, parseSink, parseSource, parseSpec, tryParseSpec } from './index';
 
 /** The tree without positions, for comparisons. */
 function strip<T>(value: T): T {
@@ -41,7 +33,9 @@ test('a plain node: name, source, sink, positions and exact texts', () => {
 });
 
 test('every argument kind, escapes and keywords', () => {
-  const c = parseSource(`f("a\\"b\\\\c\\nd\\te\\u00e9\\'", 'C:\\dir\\n', 42, -7, 3.25, -0.5, true, false, raw, k=1, flag=true, fmt="json", n=-2)`);
+  const c = parseSource(
+    `f("a\\"b\\\\c\\nd\\te\\u00e9\\'", 'C:\\dir\\n', 42, -7, 3.25, -0.5, true, false, raw, k=1, flag=true, fmt="json", n=-2)`,
+  );
   assert.equal(c.name, 'f');
   const values = c.args.map((a) => (a.kind === 'keyword' ? [a.name, a.value.kind, a.value.value] : [a.kind, a.value]));
   assert.deepEqual(values, [
@@ -69,7 +63,10 @@ test('calls without parentheses and with empty ones are the same call', () => {
 
 test('node names may be host names, with digits, dots and dashes', () => {
   const nodes = parseSpec('10.0.0.1 : null | null ;\nweb-01.example_x : null | null ;');
-  assert.deepEqual(nodes.map((n) => n.name), ['10.0.0.1', 'web-01.example_x']);
+  assert.deepEqual(
+    nodes.map((n) => n.name),
+    ['10.0.0.1', 'web-01.example_x'],
+  );
 });
 
 test('decorators: braced, chained, nested and brace-less forms build the same tree', () => {
@@ -91,19 +88,33 @@ test('decorators: braced, chained, nested and brace-less forms build the same tr
 test('fan-out, failover (nested), and wrappers', () => {
   const fan = parseSink('[ console, null, text("f") ]');
   assert.equal(fan.kind, 'fanout');
-  if (fan.kind === 'fanout') assert.deepEqual(fan.sinks.map((s) => (s.kind === 'sink' ? s.call.name : s.kind)), ['console', 'null', 'text']);
+  if (fan.kind === 'fanout')
+    assert.deepEqual(
+      fan.sinks.map((s) => (s.kind === 'sink' ? s.call.name : s.kind)),
+      ['console', 'null', 'text'],
+    );
 
   const fo = parseSink('< a ? < b ? c > >');
-  assert.deepEqual(strip(fo), strip({
-    kind: 'failover', pos: p, primary: sink(call('a')),
-    backup: { kind: 'failover', pos: p, primary: sink(call('b')), backup: sink(call('c')) },
-  }));
+  assert.deepEqual(
+    strip(fo),
+    strip({
+      kind: 'failover',
+      pos: p,
+      primary: sink(call('a')),
+      backup: { kind: 'failover', pos: p, primary: sink(call('b')), backup: sink(call('c')) },
+    }),
+  );
 
   const roll = parseSink('roll(1000) { escapedCustomDfs("file:///tmp/%{rolltag}") }');
-  assert.deepEqual(strip(roll), strip({
-    kind: 'wrapper', pos: p, call: call('roll', num(1000)),
-    body: sink(call('escapedCustomDfs', str('file:///tmp/%{rolltag}'))),
-  }));
+  assert.deepEqual(
+    strip(roll),
+    strip({
+      kind: 'wrapper',
+      pos: p,
+      call: call('roll', num(1000)),
+      body: sink(call('escapedCustomDfs', str('file:///tmp/%{rolltag}'))),
+    }),
+  );
 
   // A wrapper whose body is decorated, inside a failover, inside a fan-out.
   const deep = parseSink('[ < collector(30000) { { batch(5) => text("x") } } ? null >, console ]');
@@ -122,7 +133,13 @@ test('a multi-line text with comments: every node, exact texts, line numbers', (
     '',
   ].join('\n');
   const nodes = parseSpec(text);
-  assert.deepEqual(nodes.map((n) => [n.name, n.pos.line, n.pos.column]), [['web01', 2, 1], ['coll1', 5, 17]]);
+  assert.deepEqual(
+    nodes.map((n) => [n.name, n.pos.line, n.pos.column]),
+    [
+      ['web01', 2, 1],
+      ['coll1', 5, 17],
+    ],
+  );
   assert.equal(nodes[0].sourceText, 'tail("/var/log/app.log")');
   assert.equal(nodes[0].sinkText, '{ batch(100) => agentE2ESink("c1", 35853) }');
   assert.equal(nodes[1].sinkText, 'collector(30000) {\n    collectorSink("file:///data/%Y-%m-%d/", "web-")  # bucketed by day\n  }');
@@ -188,7 +205,11 @@ test('canonical formatting of each form', () => {
 const word = fc.stringMatching(/^[a-z][A-Za-z0-9_]{0,6}$/).filter((w) => w !== 'true' && w !== 'false');
 const literal: fc.Arbitrary<Literal> = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }).map((value): Literal => ({ kind: 'string', value, pos: p })),
-  fc.oneof(fc.integer({ min: -1e9, max: 1e9 }), fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((d) => Math.round(d * 1000) / 1000))
+  fc
+    .oneof(
+      fc.integer({ min: -1e9, max: 1e9 }),
+      fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((d) => Math.round(d * 1000) / 1000),
+    )
     .map((value): Literal => ({ kind: 'number', value: Object.is(value, -0) ? 0 : value, pos: p })),
   fc.boolean().map((value): Literal => ({ kind: 'boolean', value, pos: p })),
   word.map((value): Literal => ({ kind: 'identifier', value, pos: p })),
@@ -266,10 +287,7 @@ const MALFORMED: Array<[string, string, string]> = [
   ['a : s | x ) ;', '1:11', "expected ';' but found ')'"],
   ['a : s | x ;;', '1:12', "expected a logical node name but found ';'"],
   ['a : s | console\nb : s | c ;', '2:1', "expected ';' but found 'b'"],
-  [
-    '# header\nweb01 : tail("/var/log/app.log")\n      | agentE2ESink("c1", 35853 ;',
-    '3:34', "expected ')' or ',' but found ';'",
-  ],
+  ['# header\nweb01 : tail("/var/log/app.log")\n      | agentE2ESink("c1", 35853 ;', '3:34', "expected ')' or ',' but found ';'"],
   ['a : s | x ; b : s("x", ', '1:18', "unterminated '(': expected an argument but found end of input"],
 ];
 
@@ -281,7 +299,10 @@ test(`${MALFORMED.length} malformed specs: each error has its exact line:column 
     assert.equal(errors[0].line, line, text);
     assert.equal(errors[0].column, column, text);
     assert.ok(errors[0].message.startsWith(`${where}: ${gist}`), `${JSON.stringify(text)}: ${errors[0].message}`);
-    assert.throws(() => parseSpec(text), (e: unknown) => e instanceof ValidationError && e.problems[0] instanceof SpecSyntaxError);
+    assert.throws(
+      () => parseSpec(text),
+      (e: unknown) => e instanceof ValidationError && e.problems[0] instanceof SpecSyntaxError,
+    );
   }
 });
 
@@ -305,24 +326,39 @@ test('a text with 3 independent errors reports all 3, and keeps the good nodes',
     'good3 : null | < a ? b > ;',
   ].join('\n');
   const result = tryParseSpec(text);
-  assert.deepEqual(result.errors.map((e) => e.message), [
-    "2:26: expected ')' or ',' but found '|'",
-    "4:26: expected a sink but found ']'",
-    "5:15: unknown escape '\\z' in string (use \\\\ for a backslash)",
-  ]);
-  assert.deepEqual(result.nodes.map((n) => n.name), ['good1', 'good2', 'good3']);
-  assert.throws(() => parseSpec(text), (e: unknown) => {
-    assert.ok(e instanceof ValidationError);
-    assert.equal(e.problems.length, 3);
-    assert.match(e.message, /^parsing the spec failed:\n {2}2:26: /);
-    return true;
-  });
+  assert.deepEqual(
+    result.errors.map((e) => e.message),
+    [
+      "2:26: expected ')' or ',' but found '|'",
+      "4:26: expected a sink but found ']'",
+      "5:15: unknown escape '\\z' in string (use \\\\ for a backslash)",
+    ],
+  );
+  assert.deepEqual(
+    result.nodes.map((n) => n.name),
+    ['good1', 'good2', 'good3'],
+  );
+  assert.throws(
+    () => parseSpec(text),
+    (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.equal(e.problems.length, 3);
+      assert.match(e.message, /^parsing the spec failed:\n {2}2:26: /);
+      return true;
+    },
+  );
 });
 
 test('a repeated node name is an error; the first definition is kept', () => {
   const result = tryParseSpec('a : null | console ;\nb : null | null ;\na : null | null ;');
-  assert.deepEqual(result.errors.map((e) => e.message), ["3:1: duplicate logical node 'a' (first defined at 1:1)"]);
-  assert.deepEqual(result.nodes.map((n) => n.name + ' ' + n.sinkText), ['a console', 'b null']);
+  assert.deepEqual(
+    result.errors.map((e) => e.message),
+    ["3:1: duplicate logical node 'a' (first defined at 1:1)"],
+  );
+  assert.deepEqual(
+    result.nodes.map((n) => n.name + ' ' + n.sinkText),
+    ['a console', 'b null'],
+  );
 });
 
 test('a forgotten ";" costs one error, and the next line still parses', () => {
@@ -334,11 +370,14 @@ test('a forgotten ";" costs one error, and the next line still parses', () => {
 
 test('parseSource and parseSink: whole text only, positions within the text', () => {
   assert.deepEqual(strip(parseSink('  { batch(10) => console }  ')), strip(deco(call('batch', num(10)), sink(call('console')))));
-  assert.throws(() => parseSource('tail("a") | console'), (e: unknown) => {
-    assert.ok(e instanceof ValidationError);
-    assert.equal(e.problems[0].message, "1:11: expected end of input but found '|'");
-    return true;
-  });
+  assert.throws(
+    () => parseSource('tail("a") | console'),
+    (e: unknown) => {
+      assert.ok(e instanceof ValidationError);
+      assert.equal(e.problems[0].message, "1:11: expected end of input but found '|'");
+      return true;
+    },
+  );
   assert.throws(() => parseSink('[ a,\n  b'), /1:1: unterminated '\[': expected ',' or '\]' but found end of input/);
   assert.throws(() => parseSink(''), /1:1: expected a sink but found end of input/);
   assert.throws(() => parseSource('tail("a\\x")'), /1:8: unknown escape '\\x'/);

@@ -73,7 +73,10 @@ class Parser {
   private depth = 0;
   readonly errors: SpecSyntaxError[] = [];
 
-  constructor(private readonly input: string, private readonly tokens: Token[]) {}
+  constructor(
+    private readonly input: string,
+    private readonly tokens: Token[],
+  ) {}
 
   // ---- token access ----
 
@@ -178,7 +181,9 @@ class Parser {
       if (first) {
         this.report(
           `duplicate logical node '${node.name}' (first defined at ${first.pos.line}:${first.pos.column})`,
-          node.pos, node.name, [],
+          node.pos,
+          node.name,
+          [],
         );
       } else {
         seen.set(node.name, node);
@@ -238,9 +243,7 @@ class Parser {
         }
         keywords.add(arg.name);
       } else if (keywords.size > 0) {
-        this.report(`positional argument after keyword arguments in ${call.name}(...)`, arg.pos, String(arg.value), [
-          'a keyword argument',
-        ]);
+        this.report(`positional argument after keyword arguments in ${call.name}(...)`, arg.pos, String(arg.value), ['a keyword argument']);
       }
       call.args.push(arg);
       if (this.at(',')) {

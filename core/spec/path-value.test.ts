@@ -84,19 +84,26 @@ test('a path template never leaves its root, whatever the host and attributes; c
   );
   const src = new CursorEscapeSource();
   fc.assert(
-    fc.property(nasty, fc.oneof(nasty.map((s) => Buffer.from(s)), fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u))), (host, kind) => {
-      const attrs = new Map<string, Uint8Array>([['kind', kind]]);
-      const c = cursorOf(host, attrs);
-      const d = dir.format(src.of(c), { rolltag: 'r1' });
-      const f = file.format(src.of(c), { rolltag: 'r1' });
-      const full = path.resolve(d, f);
-      assert.ok(full.startsWith(`${root}/2023/`), full);
-      assert.equal(path.dirname(full), path.resolve(d));
-      for (const segment of full.slice(root.length + 1).split('/')) assert.ok(Buffer.byteLength(segment) <= 190, segment);
-      const ev = c.toEvent();
-      assert.equal(dir.format(escapeSourceOfEvent(ev), { rolltag: 'r1' }), d);
-      assert.equal(file.format(escapeSourceOfEvent(ev), { rolltag: 'r1' }), f);
-    }),
+    fc.property(
+      nasty,
+      fc.oneof(
+        nasty.map((s) => Buffer.from(s)),
+        fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)),
+      ),
+      (host, kind) => {
+        const attrs = new Map<string, Uint8Array>([['kind', kind]]);
+        const c = cursorOf(host, attrs);
+        const d = dir.format(src.of(c), { rolltag: 'r1' });
+        const f = file.format(src.of(c), { rolltag: 'r1' });
+        const full = path.resolve(d, f);
+        assert.ok(full.startsWith(`${root}/2023/`), full);
+        assert.equal(path.dirname(full), path.resolve(d));
+        for (const segment of full.slice(root.length + 1).split('/')) assert.ok(Buffer.byteLength(segment) <= 190, segment);
+        const ev = c.toEvent();
+        assert.equal(dir.format(escapeSourceOfEvent(ev), { rolltag: 'r1' }), d);
+        assert.equal(file.format(escapeSourceOfEvent(ev), { rolltag: 'r1' }), f);
+      },
+    ),
     { numRuns: RUNS },
   );
 });

@@ -28,7 +28,8 @@ function readText(file: string, what: string): string {
 /** grpc-js channel credentials for a person's client of a master (or of `expect`). */
 export function personCredentials(files: ClientTlsFiles, expect: readonly PeerRole[] = MASTER_ROLES): grpc.ChannelCredentials {
   if (files.cert !== undefined || files.key !== undefined) {
-    if (files.cert === undefined || files.key === undefined) throw new TlsConfigError(files.cert ?? files.key, 'give both a certificate and its key');
+    if (files.cert === undefined || files.key === undefined)
+      throw new TlsConfigError(files.cert ?? files.key, 'give both a certificate and its key');
     return TlsContext.load({ ca: files.ca, cert: files.cert, key: files.key }).channelCredentials(expect);
   }
   const ca = Buffer.from(readText(files.ca, 'CA certificate'));

@@ -37,7 +37,10 @@ export interface TlsFiles {
 
 /** TLS cannot start: a file is missing, unreadable, or its certificate is not usable. */
 export class TlsConfigError extends FlumeError {
-  constructor(readonly file: string | undefined, message: string) {
+  constructor(
+    readonly file: string | undefined,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -83,15 +86,25 @@ function loadMaterial(files: TlsFiles, now = Date.now()): Material {
   } catch (err) {
     throw new TlsConfigError(files.key, `${files.key} is not a PEM private key: ${(err as Error).message}`);
   }
-  if (!certX.checkPrivateKey(keyObj)) throw new TlsConfigError(files.key, `the key ${files.key} does not belong to the certificate ${files.cert}`);
+  if (!certX.checkPrivateKey(keyObj))
+    throw new TlsConfigError(files.key, `the key ${files.key} does not belong to the certificate ${files.cert}`);
   if (!certX.checkIssued(caX) || !certX.verify(caX.publicKey)) {
-    throw new TlsConfigError(files.cert, `the certificate ${files.cert} (${certX.subject.replace(/\n/g, ', ')}) was not issued by the CA ${files.ca}`);
+    throw new TlsConfigError(
+      files.cert,
+      `the certificate ${files.cert} (${certX.subject.replace(/\n/g, ', ')}) was not issued by the CA ${files.ca}`,
+    );
   }
   const notAfter = new Date(certX.validTo);
-  if (notAfter.getTime() <= now) throw new TlsConfigError(files.cert, `the certificate ${files.cert} expired on ${certX.validTo}: renew it (flume-certs renew)`);
-  if (new Date(certX.validFrom).getTime() > now) throw new TlsConfigError(files.cert, `the certificate ${files.cert} is not valid before ${certX.validFrom}`);
+  if (notAfter.getTime() <= now)
+    throw new TlsConfigError(files.cert, `the certificate ${files.cert} expired on ${certX.validTo}: renew it (flume-certs renew)`);
+  if (new Date(certX.validFrom).getTime() > now)
+    throw new TlsConfigError(files.cert, `the certificate ${files.cert} is not valid before ${certX.validFrom}`);
   const identity = identityOfAltNames(certX.subjectAltName);
-  if (!identity) throw new TlsConfigError(files.cert, `the certificate ${files.cert} names no flume identity (subjectAltName URI flume://<role>/<name>); issue it with flume-certs`);
+  if (!identity)
+    throw new TlsConfigError(
+      files.cert,
+      `the certificate ${files.cert} names no flume identity (subjectAltName URI flume://<role>/<name>); issue it with flume-certs`,
+    );
   return { ca, cert, key, identity, notAfter };
 }
 
@@ -104,7 +117,10 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
   private readonly caListeners = new Set<Listener<grpc.experimental.CaCertificateUpdate>>();
   private readonly idListeners = new Set<Listener<grpc.experimental.IdentityCertificateUpdate>>();
 
-  private constructor(readonly files: TlsFiles, material: Material) {
+  private constructor(
+    readonly files: TlsFiles,
+    material: Material,
+  ) {
     this.material = material;
   }
 
@@ -132,10 +148,16 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
   requireOwn(roles: readonly PeerRole[], name?: string): void {
     const id = this.identity;
     if (!roles.includes(id.role)) {
-      throw new TlsConfigError(this.files.cert, `the certificate ${this.files.cert} is for ${describeIdentity(id)}; this process needs a ${roles.join(' or ')} certificate`);
+      throw new TlsConfigError(
+        this.files.cert,
+        `the certificate ${this.files.cert} is for ${describeIdentity(id)}; this process needs a ${roles.join(' or ')} certificate`,
+      );
     }
     if (name !== undefined && id.name !== name) {
-      throw new TlsConfigError(this.files.cert, `the certificate ${this.files.cert} is for ${describeIdentity(id)}, not "${name}": give this node that name or issue it its own certificate`);
+      throw new TlsConfigError(
+        this.files.cert,
+        `the certificate ${this.files.cert} is for ${describeIdentity(id)}, not "${name}": give this node that name or issue it its own certificate`,
+      );
     }
   }
 
@@ -143,7 +165,10 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
   reload(): void {
     const next = loadMaterial(this.files);
     if (next.identity.role !== this.material.identity.role || next.identity.name !== this.material.identity.name) {
-      throw new TlsConfigError(this.files.cert, `the new certificate ${this.files.cert} is for ${describeIdentity(next.identity)}, not ${describeIdentity(this.material.identity)}; kept the old one`);
+      throw new TlsConfigError(
+        this.files.cert,
+        `the new certificate ${this.files.cert} is for ${describeIdentity(next.identity)}, not ${describeIdentity(this.material.identity)}; kept the old one`,
+      );
     }
     this.material = next;
     for (const l of this.caListeners) l({ caCertificate: next.ca });
@@ -181,7 +206,11 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
 
   private warnIfExpiring(logger: Logger): void {
     const left = this.notAfter.getTime() - Date.now();
-    if (left < EXPIRY_WARNING_MS) logger.warn('TLS certificate expires soon: renew it (flume-certs renew).', { file: this.files.cert, notAfter: this.notAfter.toISOString() });
+    if (left < EXPIRY_WARNING_MS)
+      logger.warn('TLS certificate expires soon: renew it (flume-certs renew).', {
+        file: this.files.cert,
+        notAfter: this.notAfter.toISOString(),
+      });
   }
 
   // grpc.experimental.CertificateProvider: the CA and this process's pair, now and after each reload.
@@ -244,7 +273,10 @@ export function serverRoleCheck(expect: readonly PeerRole[]): (host: string, cer
   return (host, cert) => {
     const id = identityOfAltNames(cert.subjectaltname);
     if (id && expect.includes(id.role)) return undefined;
-    return new TlsConfigError(undefined, `the server at ${host} presents ${id ? describeIdentity(id) : 'a certificate with no flume identity'}, expected a ${expect.join(' or ')}`);
+    return new TlsConfigError(
+      undefined,
+      `the server at ${host} presents ${id ? describeIdentity(id) : 'a certificate with no flume identity'}, expected a ${expect.join(' or ')}`,
+    );
   };
 }
 

@@ -42,13 +42,18 @@ export function schemeOf(guard: HttpGuard): 'http' | 'https' {
  * Who sent `req`, if their role is one of `roles` (default: admin or read-only); undefined in
  * insecure mode. Throws the counted PeerRefusedError otherwise.
  */
-export function authorizeRequest(guard: HttpGuard, req: http.IncomingMessage, what: string, roles: readonly PeerRole[] = READ_ROLES): PeerIdentity | undefined {
+export function authorizeRequest(
+  guard: HttpGuard,
+  req: http.IncomingMessage,
+  what: string,
+  roles: readonly PeerRole[] = READ_ROLES,
+): PeerIdentity | undefined {
   if (!guard.tls) return undefined;
   try {
-    let who: PeerIdentity | PeerRefusedError = req.socket instanceof tls.TLSSocket
-      ? authenticateSocket(req.socket)
-      : new PeerRefusedError('no_certificate', 'not a TLS connection');
-    if (who instanceof PeerRefusedError && guard.adminToken && req.headers.authorization !== undefined) who = guard.adminToken.check(req.headers.authorization);
+    let who: PeerIdentity | PeerRefusedError =
+      req.socket instanceof tls.TLSSocket ? authenticateSocket(req.socket) : new PeerRefusedError('no_certificate', 'not a TLS connection');
+    if (who instanceof PeerRefusedError && guard.adminToken && req.headers.authorization !== undefined)
+      who = guard.adminToken.check(req.headers.authorization);
     return requireRole(who, roles, what);
   } catch (err) {
     throw countRefusal(guard.counters, err);

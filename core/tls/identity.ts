@@ -54,7 +54,7 @@ export function identityUri(id: PeerIdentity): string {
   return `flume://${id.role}/${id.name}`;
 }
 
-export function parseIdentityUri(uri: string): PeerIdentity | undefined {
+function parseIdentityUri(uri: string): PeerIdentity | undefined {
   const m = URI.exec(uri);
   if (!m || !(ROLES as readonly string[]).includes(m[1]) || !isIdentityName(m[2])) return undefined;
   return { role: m[1] as PeerRole, name: m[2] };
@@ -84,8 +84,6 @@ export function describeIdentity(id: PeerIdentity | undefined): string {
 /** Why a peer was refused; each one is a counter `tls_rejected_<reason>`. */
 export type RejectReason = 'no_certificate' | 'unknown_ca' | 'expired' | 'not_yet_valid' | 'no_identity' | 'wrong_role' | 'bad_token';
 
-export const REJECT_REASONS: readonly RejectReason[] = ['no_certificate', 'unknown_ca', 'expired', 'not_yet_valid', 'no_identity', 'wrong_role', 'bad_token'];
-
 /** The counter name of a refusal, on the process's `tls` component. */
 export function rejectCounter(reason: RejectReason): string {
   return `tls_rejected_${reason}`;
@@ -94,7 +92,10 @@ export function rejectCounter(reason: RejectReason): string {
 /** A peer refused: UNAUTHENTICATED (no usable certificate) or PERMISSION_DENIED (wrong role). */
 export class PeerRefusedError extends FlumeError {
   override readonly grpcCode: status;
-  constructor(readonly reason: RejectReason, message: string) {
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+  ) {
     super(message);
     this.grpcCode = reason === 'wrong_role' ? status.PERMISSION_DENIED : status.UNAUTHENTICATED;
   }
@@ -115,19 +116,27 @@ const NOT_YET_VALID = new Set(['CERT_NOT_YET_VALID']);
 export function authenticateSocket(socket: tls.TLSSocket): PeerIdentity | PeerRefusedError {
   const cert = socket.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) {
-    return new PeerRefusedError('no_certificate', 'no client certificate: this port needs a certificate from the cluster\'s CA (flume-certs issue)');
+    return new PeerRefusedError(
+      'no_certificate',
+      "no client certificate: this port needs a certificate from the cluster's CA (flume-certs issue)",
+    );
   }
   if (!socket.authorized) {
     // Node sets authorizationError to the OpenSSL code (a string), though typed as an Error.
     const raw = socket.authorizationError as unknown as string | NodeJS.ErrnoException | null;
     const codeText = typeof raw === 'string' ? raw : String(raw?.code ?? raw?.message ?? 'unknown');
     const subject = `certificate ${cert.subject?.CN ?? '(no CN)'}`;
-    if (EXPIRED.has(codeText)) return new PeerRefusedError('expired', `${subject} expired on ${cert.valid_to}: renew it (flume-certs renew)`);
+    if (EXPIRED.has(codeText))
+      return new PeerRefusedError('expired', `${subject} expired on ${cert.valid_to}: renew it (flume-certs renew)`);
     if (NOT_YET_VALID.has(codeText)) return new PeerRefusedError('not_yet_valid', `${subject} is not valid before ${cert.valid_from}`);
     return new PeerRefusedError('unknown_ca', `${subject} is not from this cluster's CA (${codeText})`);
   }
   const id = identityOfAltNames(cert.subjectaltname);
-  if (!id) return new PeerRefusedError('no_identity', `certificate ${cert.subject?.CN ?? ''} names no flume identity (a subjectAltName URI flume://<role>/<name>)`);
+  if (!id)
+    return new PeerRefusedError(
+      'no_identity',
+      `certificate ${cert.subject?.CN ?? ''} names no flume identity (a subjectAltName URI flume://<role>/<name>)`,
+    );
   return id;
 }
 

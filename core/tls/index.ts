@@ -3,13 +3,21 @@
  * encoding), credentials for every client and server (context.ts), the site-config switch
  * (settings.ts), grpc-js call authentication (peers.ts) and the admin bearer token (token.ts).
  */
-export { channelCredentialsFor, serverCredentialsFor, serverRoleCheck, TlsConfigError, TlsContext, type TlsFiles } from './context';
+export { channelCredentialsFor, serverCredentialsFor, TlsContext } from './context';
 export {
-  ADMIN_ROLES, authenticateSocket, countRefusal, describeIdentity, identityOfAltNames, identityUri, isIdentityName, MASTER_ROLES, NODE_ROLES, parseIdentityUri,
-  PeerRefusedError, type PeerIdentity, type PeerRole, READ_ROLES, REJECT_REASONS, type RejectReason, rejectCounter, requireRole, ROLES,
+  ADMIN_ROLES,
+  countRefusal,
+  MASTER_ROLES,
+  NODE_ROLES,
+  PeerRefusedError,
+  type PeerIdentity,
+  type PeerRole,
+  READ_ROLES,
+  type RejectReason,
+  rejectCounter,
+  requireRole,
 } from './identity';
 export { GrpcPeers } from './peers';
-export { INSECURE_WARNING, openTls, TLS_MODES, type TlsMode, type TlsSettings } from './settings';
-export { AdminToken, newAdminToken, TOKEN_IDENTITY } from './token';
-export { type ClientTlsFiles, personCredentials } from './client';
-export { answerRefusal, authorizeRequest, createGuardedServer, type HttpGuard, schemeOf } from './http';
+export { INSECURE_WARNING, openTls, type TlsSettings } from './settings';
+export { AdminToken } from './token';
+export { personCredentials } from './client';

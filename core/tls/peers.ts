@@ -46,8 +46,7 @@ export class GrpcPeers {
 
   /** The identity of the call's connection, or why it has none. */
   of(call: { getPeer(): string }): PeerIdentity | PeerRefusedError {
-    return this.byPeer.get(call.getPeer())
-      ?? new PeerRefusedError('no_certificate', 'no TLS session known for this call');
+    return this.byPeer.get(call.getPeer()) ?? new PeerRefusedError('no_certificate', 'no TLS session known for this call');
   }
 
   /** The call's identity if its role is one of `roles`; else throws the counted refusal. */
@@ -65,21 +64,23 @@ export class GrpcPeers {
    */
   interceptor(rolesOf: (path: string) => readonly PeerRole[] | undefined, adminToken?: AdminToken): grpc.ServerInterceptor {
     return (method, call) => {
-      const listener = new grpc.ServerListenerBuilder().withOnReceiveMetadata((metadata, next) => {
-        const roles = rolesOf(method.path) ?? [];
-        try {
-          let who = this.of(call);
-          const bearer = metadata.get('authorization')[0];
-          if (who instanceof PeerRefusedError && adminToken && bearer !== undefined) who = adminToken.check(String(bearer));
-          requireRole(who, roles, `call ${method.path}`);
-        } catch (err) {
-          countRefusal(this.counters, err);
-          const e = err as PeerRefusedError;
-          call.sendStatus({ code: e.grpcCode ?? grpc.status.PERMISSION_DENIED, details: e.message, metadata: new grpc.Metadata() });
-          return;
-        }
-        next(metadata);
-      }).build();
+      const listener = new grpc.ServerListenerBuilder()
+        .withOnReceiveMetadata((metadata, next) => {
+          const roles = rolesOf(method.path) ?? [];
+          try {
+            let who = this.of(call);
+            const bearer = metadata.get('authorization')[0];
+            if (who instanceof PeerRefusedError && adminToken && bearer !== undefined) who = adminToken.check(String(bearer));
+            requireRole(who, roles, `call ${method.path}`);
+          } catch (err) {
+            countRefusal(this.counters, err);
+            const e = err as PeerRefusedError;
+            call.sendStatus({ code: e.grpcCode ?? grpc.status.PERMISSION_DENIED, details: e.message, metadata: new grpc.Metadata() });
+            return;
+          }
+          next(metadata);
+        })
+        .build();
       return new grpc.ServerInterceptingCall(call, new grpc.ResponderBuilder().withStart((next) => next(listener)).build());
     };
   }

@@ -10,8 +10,7 @@ import type { Logger } from '../logger';
 import { TlsConfigError, TlsContext } from './context';
 import type { PeerRole } from './identity';
 
-export type TlsMode = 'mtls' | 'insecure';
-export const TLS_MODES: readonly TlsMode[] = ['mtls', 'insecure'];
+type TlsMode = 'mtls' | 'insecure';
 
 export interface TlsSettings {
   mode: TlsMode;
@@ -23,7 +22,8 @@ export interface TlsSettings {
 }
 
 /** The warning every start in insecure mode logs. */
-export const INSECURE_WARNING = 'TLS is OFF (tls.mode = insecure): anyone who can reach this process\'s ports can read and change what it holds. Use it only on a trusted test machine.';
+export const INSECURE_WARNING =
+  "TLS is OFF (tls.mode = insecure): anyone who can reach this process's ports can read and change what it holds. Use it only on a trusted test machine.";
 
 /**
  * Opens the process's TLS (or returns undefined in insecure mode, after the warning). `roles` are
@@ -39,8 +39,11 @@ export function openTls(settings: TlsSettings, logger: Logger, own: { roles: rea
   }
   const missing = (['ca', 'cert', 'key'] as const).filter((k) => !settings[k]);
   if (missing.length > 0) {
-    throw new TlsConfigError(undefined, `TLS is on (the default) but ${missing.map((k) => `tls.${k} (FLUME_TLS_${k.toUpperCase()})`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: `
-      + 'create a CA and certificates with flume-certs, or run without TLS with tls.mode = insecure (FLUME_TLS_MODE=insecure)');
+    throw new TlsConfigError(
+      undefined,
+      `TLS is on (the default) but ${missing.map((k) => `tls.${k} (FLUME_TLS_${k.toUpperCase()})`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: ` +
+        'create a CA and certificates with flume-certs, or run without TLS with tls.mode = insecure (FLUME_TLS_MODE=insecure)',
+    );
   }
   const ctx = TlsContext.load({ ca: settings.ca!, cert: settings.cert!, key: settings.key! });
   ctx.requireOwn(own.roles, own.name);

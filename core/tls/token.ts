@@ -12,7 +12,7 @@ import type { Logger } from '../logger';
 import { TlsConfigError } from './context';
 import { PeerRefusedError, type PeerIdentity } from './identity';
 
-export const TOKEN_IDENTITY: PeerIdentity = { role: 'admin', name: 'token' };
+const TOKEN_IDENTITY: PeerIdentity = { role: 'admin', name: 'token' };
 const MIN_TOKEN_LENGTH = 16;
 
 function digest(text: string): Buffer {
@@ -24,9 +24,13 @@ function readToken(file: string): Buffer {
   try {
     text = fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new TlsConfigError(file, `cannot read the admin token file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TlsConfigError(
+      file,
+      `cannot read the admin token file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  if (text.length < MIN_TOKEN_LENGTH) throw new TlsConfigError(file, `the admin token in ${file} is shorter than ${MIN_TOKEN_LENGTH} characters`);
+  if (text.length < MIN_TOKEN_LENGTH)
+    throw new TlsConfigError(file, `the admin token in ${file} is shorter than ${MIN_TOKEN_LENGTH} characters`);
   return digest(text);
 }
 
@@ -52,7 +56,9 @@ export class AdminToken {
   check(authorization: string | undefined): PeerIdentity | PeerRefusedError {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) return new PeerRefusedError('no_certificate', 'no client certificate and no bearer token');
-    return crypto.timingSafeEqual(digest(m[1]), this.hash) ? TOKEN_IDENTITY : new PeerRefusedError('bad_token', 'the bearer token is not this cluster\'s admin token');
+    return crypto.timingSafeEqual(digest(m[1]), this.hash)
+      ? TOKEN_IDENTITY
+      : new PeerRefusedError('bad_token', "the bearer token is not this cluster's admin token");
   }
 }
 

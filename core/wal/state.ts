@@ -63,7 +63,14 @@ export class WalState {
   /** Highest lsn written and synced; takers see up to here. */
   durableLsn = 0;
   readonly counters: WalCounters = {
-    tornTails: 0, tornBytes: 0, corruptRecords: 0, lostRecords: 0, checkpointFallbacks: 0, fsyncs: 0, checkpoints: 0, diskReads: 0,
+    tornTails: 0,
+    tornBytes: 0,
+    corruptRecords: 0,
+    lostRecords: 0,
+    checkpointFallbacks: 0,
+    fsyncs: 0,
+    checkpoints: 0,
+    diskReads: 0,
   };
   /** Woken when bytes are freed (a segment deleted, a reservation released, a write failed). */
   readonly notFull = new WaitQueue();

@@ -20,7 +20,15 @@ type Op =
   | { kind: 'reopen'; clean: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('put' as const), count: fc.integer({ min: 1, max: 5 }), size: fc.integer({ min: 10, max: 3000 }), commit: fc.boolean() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('put' as const),
+      count: fc.integer({ min: 1, max: 5 }),
+      size: fc.integer({ min: 10, max: 3000 }),
+      commit: fc.boolean(),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('take' as const), count: fc.integer({ min: 1, max: 6 }), commit: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('openTake' as const), count: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('settleOpen' as const), commit: fc.boolean() }) },

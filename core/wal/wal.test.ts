@@ -17,7 +17,11 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const freshDir = (): string => path.join(root, `w${n++}`);
 
-const segments = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.startsWith('seg-')).sort();
+const segments = (dir: string): string[] =>
+  fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('seg-'))
+    .sort();
 const lastSegment = (dir: string): string => path.join(dir, segments(dir).at(-1)!);
 
 async function putEach(dir: string, seqs: number[], opts: Partial<WalOptions> = {}, size = 100): Promise<number[]> {
@@ -83,7 +87,10 @@ describe('WAL restart and replay', () => {
   test('several transactions in flight ack out of order; restart keeps exactly the unacked', async () => {
     const dir = freshDir();
     const wal = await openWal(dir, { segmentBytes: 2048 });
-    await putAll(wal, range(1, 30).map((i) => numberedBatch('a', i)));
+    await putAll(
+      wal,
+      range(1, 30).map((i) => numberedBatch('a', i)),
+    );
     const txs = [];
     for (let i = 0; i < 10; i++) {
       const tx = wal.transaction();
@@ -161,7 +168,10 @@ describe('WAL corruption in the middle', () => {
     bytes[recordLength * 2 + 100] ^= 0x01; // inside record 3
     fs.writeFileSync(first, bytes);
     const { seqs, counters } = await reopenAndDrain(dir, opts);
-    assert.deepEqual(seqs, range(1, 300).filter((s) => s !== 3));
+    assert.deepEqual(
+      seqs,
+      range(1, 300).filter((s) => s !== 3),
+    );
     assert.equal(counters.corruptRecords, 1);
     assert.equal(counters.lostRecords, 1);
   });
@@ -174,7 +184,10 @@ describe('WAL corruption in the middle', () => {
     await putAll(wal, [numberedBatch('a', 1)]);
     await wal.stop();
     for (let i = 0; i < 3; i++) await (await openWal(dir)).stop();
-    assert.deepEqual(segments(dir).map((f) => fs.statSync(path.join(dir, f)).size > 0), [true, false]);
+    assert.deepEqual(
+      segments(dir).map((f) => fs.statSync(path.join(dir, f)).size > 0),
+      [true, false],
+    );
     const { seqs } = await reopenAndDrain(dir);
     assert.deepEqual(seqs, [1]);
   });
@@ -236,7 +249,10 @@ describe('WAL segments and capacity', () => {
     const dir = freshDir();
     const opts = { segmentBytes: 64 * 1024, capacityBytes: 16 << 20 };
     const wal = await openWal(dir, opts);
-    await putAll(wal, range(1, 400).map((i) => numberedBatch('a', i, 1000)));
+    await putAll(
+      wal,
+      range(1, 400).map((i) => numberedBatch('a', i, 1000)),
+    );
     const before = segments(dir).length;
     assert.ok(before >= 6, `rolled into ${before} segments`);
     assert.deepEqual(await drain(wal), range(1, 400));
@@ -275,7 +291,11 @@ describe('WAL segments and capacity', () => {
 
 describe('WAL segment recycling', () => {
   const opts = { segmentBytes: 64 * 1024, capacityBytes: 16 << 20 };
-  const free = (dir: string): string[] => fs.readdirSync(dir).filter((f) => f.startsWith('free-')).sort();
+  const free = (dir: string): string[] =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith('free-'))
+      .sort();
   const inodes = (dir: string, names: string[]): number[] => names.map((f) => fs.statSync(path.join(dir, f)).ino);
 
   /** Rounds of 100 one-KB batches put and drained: full segments are acked and freed. */
@@ -284,7 +304,10 @@ describe('WAL segment recycling', () => {
     let seq = first;
     for (let r = 0; r < rounds; r++) {
       const seqs = range(seq, seq + 99);
-      await putAll(wal, seqs.map((i) => numberedBatch('a', i, 1000)));
+      await putAll(
+        wal,
+        seqs.map((i) => numberedBatch('a', i, 1000)),
+      );
       assert.deepEqual(await drain(wal), seqs);
       seq += 100;
     }
@@ -300,7 +323,10 @@ describe('WAL segment recycling', () => {
     const freedInodes = inodes(dir, freed);
     seq = await churn(dir, 3, seq);
     const reused = inodes(dir, segments(dir)).concat(inodes(dir, free(dir)));
-    assert.ok(freedInodes.some((ino) => reused.includes(ino)), 'a freed file is a segment or free again');
+    assert.ok(
+      freedInodes.some((ino) => reused.includes(ino)),
+      'a freed file is a segment or free again',
+    );
     assert.ok(free(dir).length <= 2);
     assert.ok(segments(dir).length <= 2);
     assert.ok(seq > 600);
@@ -343,7 +369,10 @@ describe('WAL segment recycling', () => {
     for (const f of fs.readdirSync(dir)) if (!f.startsWith('free-')) fs.rmSync(path.join(dir, f));
     const wal = await openWal(dir, opts);
     assert.deepEqual(free(dir), []);
-    await putAll(wal, range(1, 100).map((i) => numberedBatch('a', i, 1000)));
+    await putAll(
+      wal,
+      range(1, 100).map((i) => numberedBatch('a', i, 1000)),
+    );
     await wal.stop();
     assert.deepEqual((await reopenAndDrain(dir, opts)).seqs, range(1, 100));
   });
@@ -372,7 +401,15 @@ describe('WAL and the batch buffer pool', () => {
 
 describe('WAL record CRC from the batch checksum', () => {
   test('crc32cCombine gives the CRC of the concatenation', () => {
-    for (const [a, b] of [[0, 0], [5, 0], [0, 9], [1, 1], [7, 1000], [1000, 1 << 20], [3, (1 << 20) + 3]]) {
+    for (const [a, b] of [
+      [0, 0],
+      [5, 0],
+      [0, 9],
+      [1, 1],
+      [7, 1000],
+      [1000, 1 << 20],
+      [3, (1 << 20) + 3],
+    ]) {
       const left = Buffer.from(Array.from({ length: a }, (_, i) => (i * 31 + a) & 0xff));
       const right = Buffer.from(Array.from({ length: b }, (_, i) => (i * 17 + b) & 0xff));
       assert.equal(crc32cCombine(crc32c(left), crc32c(right), b), crc32c(Buffer.concat([left, right])), `${a} + ${b} bytes`);

@@ -53,7 +53,11 @@ export class WalChannel implements Channel {
   private ackDirty = false;
   private ackWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
 
-  constructor(readonly dir: string, readonly name: string, options: Partial<WalOptions> = {}) {
+  constructor(
+    readonly dir: string,
+    readonly name: string,
+    options: Partial<WalOptions> = {},
+  ) {
     const opts = { ...WAL_DEFAULTS, logger: silentLogger(), ...options };
     opts.segmentBytes = Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.capacityBytes / 4)));
     this.s = new WalState(dir, name, opts, opts.logger);
@@ -122,7 +126,11 @@ export class WalChannel implements Channel {
     await segs.activeSegment(s.nextLsn);
     s.lifecycle = 'RUNNING';
     s.log.info('WAL opened', {
-      dir: this.dir, segments: segs.list.length, backlogBytes: segs.diskBytes, ackedBelow: acks.ackedBelow, nextLsn: s.nextLsn,
+      dir: this.dir,
+      segments: segs.list.length,
+      backlogBytes: segs.diskBytes,
+      ackedBelow: acks.ackedBelow,
+      nextLsn: s.nextLsn,
     });
   }
 
@@ -176,7 +184,10 @@ export class WalChannel implements Channel {
     this.s.counters.corruptRecords++;
     this.s.counters.lostRecords += unknown;
     this.s.log.error('Corrupt record dropped', {
-      segment: path.basename(seg.file), offset: from, bytes: to - from, lostLsns: `${firstLost}..${resumeLsn - 1}`,
+      segment: path.basename(seg.file),
+      offset: from,
+      bytes: to - from,
+      lostLsns: `${firstLost}..${resumeLsn - 1}`,
     });
     for (let lsn = firstLost; lsn < resumeLsn; lsn++) acks.mark(lsn);
     acks.advance();

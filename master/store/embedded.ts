@@ -14,8 +14,16 @@ import * as path from 'node:path';
 import { FlumeError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import {
-  COMMAND_HISTORY, StoreUnavailableError, cloneState, emptyState, normalizeState,
-  type CommandRecord, type ConfigStore, type MasterState, type StateView, type SubmitResult,
+  COMMAND_HISTORY,
+  StoreUnavailableError,
+  cloneState,
+  emptyState,
+  normalizeState,
+  type CommandRecord,
+  type ConfigStore,
+  type MasterState,
+  type StateView,
+  type SubmitResult,
 } from './types';
 
 interface FileContents {
@@ -42,7 +50,10 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly file: string;
 
-  constructor(readonly dir: string, private readonly logger: Logger) {
+  constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {
     super();
     this.file = path.join(dir, STATE_FILE);
   }
@@ -61,14 +72,18 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
         contents = JSON.parse(text) as FileContents;
       } catch (err) {
         // Writes go through rename, so this is damage from outside (an edit, a bad disk).
-        throw new FlumeError(`the embedded store ${this.file} is not valid JSON (${(err as Error).message}); restore it from a backup or a 'save'd spec`);
+        throw new FlumeError(
+          `the embedded store ${this.file} is not valid JSON (${(err as Error).message}); restore it from a backup or a 'save'd spec`,
+        );
       }
       this.state = normalizeState(contents.state ?? {});
       this.commands = contents.commands ?? [];
       this.nextCommandId = contents.nextCommandId ?? this.commands.length + 1;
       for (const c of this.commands) if (c.clientId !== undefined) this.byClientId.set(c.clientId, c.id);
       this.logger.info('Loaded the embedded store.', {
-        file: this.file, configs: Object.keys(this.state.configs).length, commands: this.commands.length,
+        file: this.file,
+        configs: Object.keys(this.state.configs).length,
+        commands: this.commands.length,
       });
     } else {
       this.logger.info('Started an empty embedded store.', { file: this.file });
@@ -108,7 +123,13 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
       const first = seen === undefined ? undefined : this.findCommand(seen);
       if (first) return { record: { ...first }, repeated: true };
       const record: CommandRecord = {
-        id: this.nextCommandId++, command, args, state: 'QUEUED', message: '', submittedAt: Date.now(), finishedAt: 0,
+        id: this.nextCommandId++,
+        command,
+        args,
+        state: 'QUEUED',
+        message: '',
+        submittedAt: Date.now(),
+        finishedAt: 0,
       };
       if (clientId !== undefined) record.clientId = clientId;
       this.commands.push(record);

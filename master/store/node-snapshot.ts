@@ -22,7 +22,15 @@ export function loadNodeSnapshot(dir: string): NodeRecord[] {
 export function saveNodeSnapshot(dir: string, records: Iterable<NodeRecord>): void {
   const list: NodeRecord[] = [];
   for (const r of records) {
-    list.push({ physical: r.physical, host: r.host, role: r.role, state: r.state, lastSeen: r.lastSeen, startedAt: r.startedAt, logical: r.logical });
+    list.push({
+      physical: r.physical,
+      host: r.host,
+      role: r.role,
+      state: r.state,
+      lastSeen: r.lastSeen,
+      startedAt: r.startedAt,
+      logical: r.logical,
+    });
   }
   const file = path.join(dir, NODES_FILE);
   fs.writeFileSync(`${file}.tmp`, JSON.stringify(list));

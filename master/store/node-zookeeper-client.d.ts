@@ -86,9 +86,17 @@ declare module 'node-zookeeper-client' {
     create(path: string, data: Buffer | null, mode: number, callback: Cb<string>): void;
     remove(path: string, version: number, callback: (error: Exception | Error | null) => void): void;
     setData(path: string, data: Buffer | null, version: number, callback: Cb<Stat>): void;
-    getData(path: string, watcher: Watcher | undefined, callback: (error: Exception | Error | null, data: Buffer | undefined, stat: Stat) => void): void;
+    getData(
+      path: string,
+      watcher: Watcher | undefined,
+      callback: (error: Exception | Error | null, data: Buffer | undefined, stat: Stat) => void,
+    ): void;
     exists(path: string, watcher: Watcher | undefined, callback: Cb<Stat | null>): void;
-    getChildren(path: string, watcher: Watcher | undefined, callback: (error: Exception | Error | null, children: string[], stat: Stat) => void): void;
+    getChildren(
+      path: string,
+      watcher: Watcher | undefined,
+      callback: (error: Exception | Error | null, children: string[], stat: Stat) => void,
+    ): void;
     mkdirp(path: string, data: Buffer | null, mode: number, callback: Cb<string>): void;
     transaction(): Transaction;
     on(event: 'state', listener: (state: State) => void): this;

@@ -1,9 +1,11 @@
 /**
  * The command log's znodes (layout in zookeeper.ts): `/flume/commands` holds `{nextId}`, each
  * command is `/flume/commands/c-NNNNNNNNNN` (id - 1, zero-padded, so names sort by id), and
- * `/flume/command-ids/<clientId>` names the command a submit with that client id queued. These
- * are the reads and the history trim; the writes that must be atomic with the masters' state
- * stay in the store.
+ * `/flume/command-ids/<clientId>` names the command a submit with that client id queued, created
+ * in the same transaction as the command, so a submit repeated with the id (the shell failing
+ * over) finds it and queues nothing; it is removed with the command when history is trimmed.
+ * (Older masters made the commands persistent sequential; the names are the same.) The finish
+ * of a command, which must be atomic with the masters' state, stays in the store.
  */
 import type { Logger } from '../../core/logger';
 import { CommandError, COMMAND_HISTORY, StoreUnavailableError, type CommandRecord, type SubmitResult } from './types';
@@ -97,7 +99,11 @@ export async function markExecuting(zk: ZkClient, id: number): Promise<void> {
  * after a connection loss, when whether the write happened is unknown: the client id tells.
  */
 export async function submitCommand(
-  zk: ZkClient, command: string, args: string[], clientId: string | undefined, waitFresh: () => Promise<void>,
+  zk: ZkClient,
+  command: string,
+  args: string[],
+  clientId: string | undefined,
+  waitFresh: () => Promise<void>,
 ): Promise<SubmitResult> {
   for (let attempt = 0; ; attempt++) {
     if (clientId !== undefined) {
@@ -136,10 +142,12 @@ export async function trimHistory(zk: ZkClient, finishedBelow: number, log: Logg
     for (const id of ids.slice(0, excess)) {
       if (id >= finishedBelow) break;
       const clientId = (await readCommand(zk, id))?.record.clientId;
-      await zk.multi((tx) => {
-        tx.remove(commandPath(id), -1);
-        if (clientId !== undefined) tx.remove(`${COMMAND_IDS}/${clientId}`, -1);
-      }).catch(() => undefined);
+      await zk
+        .multi((tx) => {
+          tx.remove(commandPath(id), -1);
+          if (clientId !== undefined) tx.remove(`${COMMAND_IDS}/${clientId}`, -1);
+        })
+        .catch(() => undefined);
     }
   } catch (err) {
     log.debug('Could not trim the command history.', { error: (err as Error).message });

@@ -37,7 +37,11 @@ export async function ensureLayout(zk: ZkClient, log: Logger): Promise<void> {
     });
     try {
       await zk.create(META, Buffer.from(JSON.stringify(metaOf(state, []))));
-      if (items.size > 0) log.info('Moved the state from /flume/state to one znode per config and per node.', { configs: Object.keys(state.configs).length, znodes: items.size });
+      if (items.size > 0)
+        log.info('Moved the state from /flume/state to one znode per config and per node.', {
+          configs: Object.keys(state.configs).length,
+          znodes: items.size,
+        });
     } catch (err) {
       if (!isNodeExists(err)) throw err;
     }
@@ -56,7 +60,11 @@ export async function ensureLayout(zk: ZkClient, log: Logger): Promise<void> {
 }
 
 /** The items after a change: `current` with the `keys` it touched read again; all of them when `keys` is undefined. */
-export async function readItems(zk: ZkClient, keys: Set<ItemKey> | undefined, current: ReadonlyMap<ItemKey, string>): Promise<Map<ItemKey, string>> {
+export async function readItems(
+  zk: ZkClient,
+  keys: Set<ItemKey> | undefined,
+  current: ReadonlyMap<ItemKey, string>,
+): Promise<Map<ItemKey, string>> {
   let items: Map<ItemKey, string>;
   if (keys) {
     items = new Map(current);

@@ -21,17 +21,41 @@ function shardOf(physical: string): number {
 }
 
 /** Compact form of a NodeRecord in a shard znode. */
-type Packed = [physical: string, host: string, role: string, state: number, lastSeen: number, startedAt: number,
-  logical: Array<[name: string, state: number, version: number, message: string, listen?: string]>];
+type Packed = [
+  physical: string,
+  host: string,
+  role: string,
+  state: number,
+  lastSeen: number,
+  startedAt: number,
+  logical: Array<[name: string, state: number, version: number, message: string, listen?: string]>,
+];
 
 function pack(r: NodeRecord): Packed {
-  return [r.physical, r.host, r.role, r.state, r.lastSeen, r.startedAt, r.logical.map((l) => (l.listen ? [l.name, l.state, l.configVersion, l.message, l.listen] : [l.name, l.state, l.configVersion, l.message]))];
+  return [
+    r.physical,
+    r.host,
+    r.role,
+    r.state,
+    r.lastSeen,
+    r.startedAt,
+    r.logical.map((l) =>
+      l.listen ? [l.name, l.state, l.configVersion, l.message, l.listen] : [l.name, l.state, l.configVersion, l.message],
+    ),
+  ];
 }
 
 function unpack(p: Packed): NodeRecord {
   return {
-    physical: p[0], host: p[1], role: p[2], state: p[3], lastSeen: p[4], startedAt: p[5],
-    logical: p[6].map(([name, state, configVersion, message, listen]) => (listen ? { name, state, configVersion, message, listen } : { name, state, configVersion, message })),
+    physical: p[0],
+    host: p[1],
+    role: p[2],
+    state: p[3],
+    lastSeen: p[4],
+    startedAt: p[5],
+    logical: p[6].map(([name, state, configVersion, message, listen]) =>
+      listen ? { name, state, configVersion, message, listen } : { name, state, configVersion, message },
+    ),
   };
 }
 
@@ -146,20 +170,22 @@ export class ZkNodeExchange implements NodeExchange {
     const parsed = new Map<string, { version: number; records: NodeRecord[] }>();
     for (const master of masters) {
       const shards = await zk.getChildren(`${STATUS}/${master}`).catch(() => [] as string[]);
-      await Promise.all(shards.map(async (shard) => {
-        const path = `${STATUS}/${master}/${shard}`;
-        const stat = await zk.exists(path);
-        if (!stat) return;
-        const cached = this.shards.get(path);
-        if (cached && cached.version === stat.version) {
-          parsed.set(path, cached);
-          return;
-        }
-        const { data, stat: readStat } = await zk.getData(path);
-        // One shard per event-loop turn, as in publish.
-        await yieldTurn();
-        parsed.set(path, { version: readStat.version, records: (JSON.parse(data.toString('utf8')) as Packed[]).map(unpack) });
-      }));
+      await Promise.all(
+        shards.map(async (shard) => {
+          const path = `${STATUS}/${master}/${shard}`;
+          const stat = await zk.exists(path);
+          if (!stat) return;
+          const cached = this.shards.get(path);
+          if (cached && cached.version === stat.version) {
+            parsed.set(path, cached);
+            return;
+          }
+          const { data, stat: readStat } = await zk.getData(path);
+          // One shard per event-loop turn, as in publish.
+          await yieldTurn();
+          parsed.set(path, { version: readStat.version, records: (JSON.parse(data.toString('utf8')) as Packed[]).map(unpack) });
+        }),
+      );
     }
     const next = new Map<string, NodeRecord>();
     for (const { records } of parsed.values()) {

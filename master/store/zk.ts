@@ -17,7 +17,11 @@ export const CreateMode = zookeeper.CreateMode;
 export class ZkUnavailableError extends FlumeError {
   override readonly retriable = true;
   override readonly grpcCode = status.UNAVAILABLE;
-  constructor(message: string, readonly zkCode?: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly zkCode?: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -33,8 +37,11 @@ export const isBadVersion = (err: unknown): boolean => zkCode(err) === zookeeper
 /** Connection loss, timeout or expiry: the operation may or may not have happened. */
 export const isConnectionProblem = (err: unknown): boolean => {
   const code = zkCode(err);
-  return code === zookeeper.Exception.CONNECTION_LOSS || code === zookeeper.Exception.OPERATION_TIMEOUT
-    || code === zookeeper.Exception.SESSION_EXPIRED;
+  return (
+    code === zookeeper.Exception.CONNECTION_LOSS ||
+    code === zookeeper.Exception.OPERATION_TIMEOUT ||
+    code === zookeeper.Exception.SESSION_EXPIRED
+  );
 };
 
 export interface ZkClientOptions {
@@ -60,9 +67,13 @@ export class ZkClient extends EventEmitter {
     this.client = zookeeper.createClient(options.connect, { sessionTimeout: options.sessionTimeoutMs, spinDelay: 200, retries: 0 });
     this.client.on('state', (s: zookeeper.State) => {
       const next: ZkConnectionState | undefined =
-        s === zookeeper.State.SYNC_CONNECTED ? 'connected'
-          : s === zookeeper.State.DISCONNECTED ? 'disconnected'
-            : s === zookeeper.State.EXPIRED ? 'expired' : undefined;
+        s === zookeeper.State.SYNC_CONNECTED
+          ? 'connected'
+          : s === zookeeper.State.DISCONNECTED
+            ? 'disconnected'
+            : s === zookeeper.State.EXPIRED
+              ? 'expired'
+              : undefined;
       if (!next || this.state === 'closed' || next === this.state) return;
       this.state = next;
       this.emit('state', next);
@@ -74,7 +85,9 @@ export class ZkClient extends EventEmitter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('state', onState);
-        reject(new ZkUnavailableError(`no ZooKeeper server of ${this.options.connect} answered within ${this.options.connectTimeoutMs} ms`));
+        reject(
+          new ZkUnavailableError(`no ZooKeeper server of ${this.options.connect} answered within ${this.options.connectTimeoutMs} ms`),
+        );
       }, this.options.connectTimeoutMs);
       const onState = (s: ZkConnectionState): void => {
         if (s !== 'connected') return;

@@ -7,15 +7,9 @@
  *                              node, every write a transaction that compare-and-sets
  *                              /flume/meta; every master watches /flume/meta only (zk-layout.ts,
  *                              which also says how the single /flume/state of before is migrated).
- *   /flume/commands            {nextId}: the id the next command gets, advanced by a versioned
- *                              setData in the same transaction that creates the command.
- *   /flume/commands/c-NNNNNNNNNN  one CommandRecord each (id - 1, zero-padded), so ids follow
- *                              submission order. (Older masters made them persistent sequential;
- *                              the names are the same.)
- *   /flume/command-ids/<clientId>  the id of the command a submit with that client id queued,
- *                              created in the same transaction as the command: a submit repeated
- *                              with the id (the shell failing over) finds it and queues nothing.
- *                              Removed with the command when history is trimmed.
+ *   /flume/commands, /flume/command-ids/*
+ *                              the command log, one znode per command, and per client id the
+ *                              command it queued (zk-commands.ts; a resubmit queues nothing).
  *   /flume/election/m-NNNNNNNNNN  ephemeral sequential, one per live master; the lowest is the
  *                              leader (the only one that executes commands).
  *   /flume/status/<master>/<shard>  node status each master hears (see zk-status.ts).
@@ -33,19 +27,42 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../core/logger';
 import { sleep } from '../../core/retry';
 import {
-  CommandError, StoreUnavailableError, cloneState, emptyState,
-  type CommandRecord, type ConfigStore, type MasterState, type StateView, type SubmitResult,
+  CommandError,
+  StoreUnavailableError,
+  cloneState,
+  emptyState,
+  type CommandRecord,
+  type ConfigStore,
+  type MasterState,
+  type StateView,
+  type SubmitResult,
 } from './types';
 import {
-  LOG_KEYS, LOG_LENGTH, MAX_WRITE_BYTES, META, ROOT, diffItems, itemPath, itemsOf,
-  metaOf, parseMeta, stateOf, touchedKeys, type ItemKey, type MetaDoc,
+  LOG_KEYS,
+  LOG_LENGTH,
+  MAX_WRITE_BYTES,
+  META,
+  ROOT,
+  diffItems,
+  itemPath,
+  itemsOf,
+  metaOf,
+  parseMeta,
+  stateOf,
+  touchedKeys,
+  type ItemKey,
+  type MetaDoc,
 } from './zk-layout';
-import {
-  COMMAND_IDS, COMMANDS, commandPath, markExecuting, pendingCommands, readCommand, recentCommands, submitCommand, trimHistory,
-} from './zk-commands';
+import * as commandLog from './zk-commands';
 import { ensureLayout, readItems } from './zk-setup';
 import {
-  CreateMode, ZkClient, ZkUnavailableError, isBadVersion, isConnectionProblem, isNoNode, isNodeExists,
+  CreateMode,
+  ZkClient,
+  ZkUnavailableError,
+  isBadVersion,
+  isConnectionProblem,
+  isNoNode,
+  isNodeExists,
   type ZkTransaction,
 } from './zk';
 
@@ -91,7 +108,10 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private setupChain: Promise<unknown> = Promise.resolve();
   private watchdog: NodeJS.Timeout | undefined;
 
-  constructor(readonly options: ZookeeperStoreOptions, logger: Logger) {
+  constructor(
+    readonly options: ZookeeperStoreOptions,
+    logger: Logger,
+  ) {
     super();
     this.log = logger;
   }
@@ -164,7 +184,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     for (const [key, data] of [...changes.create, ...changes.set]) bytes += key.length + data.length + 32;
     bytes += changes.remove.length * 64;
     if (bytes > MAX_WRITE_BYTES) {
-      throw new CommandError(`this change touches ${touched.length} znodes (${Math.round(bytes / 1024)} KiB); ZooKeeper takes at most ${MAX_WRITE_BYTES / 1024} KiB in one write: split it`);
+      throw new CommandError(
+        `this change touches ${touched.length} znodes (${Math.round(bytes / 1024)} KiB); ZooKeeper takes at most ${MAX_WRITE_BYTES / 1024} KiB in one write: split it`,
+      );
     }
     await zk.multi((tx) => {
       tx.setData(META, metaBytes, this.metaVersion);
@@ -179,37 +201,37 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   }
 
   submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
-    return submitCommand(this.client, command, args, clientId, () => this.waitFresh(this.options.sessionTimeoutMs * 2));
+    return commandLog.submitCommand(this.client, command, args, clientId, () => this.waitFresh(this.options.sessionTimeoutMs * 2));
   }
 
   async command(id: number): Promise<CommandRecord | undefined> {
     if (!Number.isInteger(id) || id < 1) return undefined;
-    return (await readCommand(this.client, id))?.record;
+    return (await commandLog.readCommand(this.client, id))?.record;
   }
 
   recentCommands(limit: number): Promise<CommandRecord[]> {
-    return recentCommands(this.client, limit);
+    return commandLog.recentCommands(this.client, limit);
   }
 
   async pendingCommands(): Promise<CommandRecord[]> {
-    const { pending, finishedBelow } = await pendingCommands(this.client, this.finishedBelow);
+    const { pending, finishedBelow } = await commandLog.pendingCommands(this.client, this.finishedBelow);
     this.finishedBelow = finishedBelow;
     return pending;
   }
 
   markExecuting(id: number): Promise<void> {
-    return markExecuting(this.client, id);
+    return commandLog.markExecuting(this.client, id);
   }
 
   async finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
     for (let attempt = 0; ; attempt++) {
-      const found = await readCommand(this.client, id);
+      const found = await commandLog.readCommand(this.client, id);
       if (!found) throw new Error(`command ${id} is unknown`);
       const { record } = found;
       if (record.state === 'SUCCEEDED' || record.state === 'FAILED') return record;
       if (found.version === 0) {
         // Transactions cannot check version 0 (see ZkClient.multi): move it to 1 first.
-        await markExecuting(this.client, id).catch(() => undefined);
+        await commandLog.markExecuting(this.client, id).catch(() => undefined);
         continue;
       }
       if (!this.leaderNow) throw new StoreUnavailableError(`master ${this.options.masterId} is no longer the leader`);
@@ -224,7 +246,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       record.finishedAt = Date.now();
       const writer = randomBytes(8).toString('hex');
       const end = (tx: ZkTransaction): void => {
-        tx.setData(commandPath(id), Buffer.from(JSON.stringify(record)), found.version);
+        tx.setData(commandLog.commandPath(id), Buffer.from(JSON.stringify(record)), found.version);
       };
       try {
         // Always through /flume/meta: the command's end is ordered with every state write.
@@ -237,7 +259,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
           await this.write(cloneState(this.state), writer, end, true);
         }
         if (id === this.finishedBelow) this.finishedBelow = id + 1;
-        void trimHistory(this.client, this.finishedBelow, this.log);
+        void commandLog.trimHistory(this.client, this.finishedBelow, this.log);
         return record;
       } catch (err) {
         // The command record itself tells whether an ambiguous write happened.
@@ -297,7 +319,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private readonly commandsWatcher = (): void => {
     this.emit('commands');
     if (this.zk?.state === 'connected') {
-      this.zk.getChildren(COMMANDS, this.commandsWatcher).catch(() => undefined);
+      this.zk.getChildren(commandLog.COMMANDS, this.commandsWatcher).catch(() => undefined);
     }
   };
 
@@ -374,10 +396,10 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private async doSetup(generation: number): Promise<void> {
     if (generation !== this.generation) return;
     const zk = this.client;
-    for (const dir of [COMMANDS, COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
+    for (const dir of [commandLog.COMMANDS, commandLog.COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
     await ensureLayout(zk, this.log);
     await this.refreshState(true);
-    await zk.getChildren(COMMANDS, this.commandsWatcher);
+    await zk.getChildren(commandLog.COMMANDS, this.commandsWatcher);
     if (generation !== this.generation) return;
     const info = Buffer.from(JSON.stringify({ id: this.options.masterId, ...this.options.info }));
     if (!this.electionNode || !(await zk.exists(this.electionNode))) {
@@ -427,7 +449,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
       if (generation !== this.generation || this.stopped || this.zk?.state === 'connected') return;
-      this.log.warn('No reconnect within twice the session timeout; opening a new session.', { sessionTimeoutMs: this.options.sessionTimeoutMs });
+      this.log.warn('No reconnect within twice the session timeout; opening a new session.', {
+        sessionTimeoutMs: this.options.sessionTimeoutMs,
+      });
       this.abandonSession();
     }, this.options.sessionTimeoutMs * 2);
     this.watchdog.unref();

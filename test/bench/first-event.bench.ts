@@ -57,7 +57,8 @@ function untilStored(command: string, cwd: string, env: NodeJS.ProcessEnv): Prom
       if (!result) return reject(new Error(`${command} exited (${code ?? signal}) before storing an event:\n${output.slice(-3000)}`));
       if (result instanceof Error) return reject(result);
       // npm and bash die of the SIGINT; the launcher says how it stopped.
-      if (!/Stopped 4 processes \(4 cleanly\)/.test(output)) return reject(new Error(`${command} did not stop cleanly:\n${output.slice(-3000)}`));
+      if (!/Stopped 4 processes \(4 cleanly\)/.test(output))
+        return reject(new Error(`${command} did not stop cleanly:\n${output.slice(-3000)}`));
       resolve(result);
     });
   });
@@ -75,8 +76,10 @@ export async function run(filter?: string): Promise<void> {
     delete env.FLUME_BUILD;
     const cold = await untilStored('npm install --no-audit --no-fund && echo INSTALLED && npm run cluster', clone, env);
     const warm = await untilStored('npm run cluster', clone, env);
-    console.log(`bench first-event cold_s=${cold.storedS.toFixed(1)} warm_s=${warm.storedS.toFixed(1)} ` +
-      `warm_up_s=${warm.upS.toFixed(1)} install_s=${cold.installedS.toFixed(1)}`);
+    console.log(
+      `bench first-event cold_s=${cold.storedS.toFixed(1)} warm_s=${warm.storedS.toFixed(1)} ` +
+        `warm_up_s=${warm.upS.toFixed(1)} install_s=${cold.installedS.toFixed(1)}`,
+    );
   } finally {
     dir.remove();
   }

@@ -25,7 +25,9 @@ const RAMP_BATCH = 25;
 const RAMP_MS = 100;
 
 const credentials = grpc.credentials.createSsl(
-  fs.readFileSync(path.join(tlsDir, 'ca.pem')), fs.readFileSync(path.join(tlsDir, 'node.key')), fs.readFileSync(path.join(tlsDir, 'node.pem')),
+  fs.readFileSync(path.join(tlsDir, 'ca.pem')),
+  fs.readFileSync(path.join(tlsDir, 'node.key')),
+  fs.readFileSync(path.join(tlsDir, 'node.pem')),
 );
 const logger = silentLogger();
 const clients: MasterClient[] = [];

@@ -52,11 +52,30 @@ function makeTls(dir: string): void {
   const key = (name: string): void => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
   key('ca');
   ssl('req', '-x509', '-new', '-key', 'ca.key', '-days', '2', '-subj', '/CN=flume-bench-ca', '-out', 'ca.pem');
-  for (const [name, ext] of [['master', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['node', 'subjectAltName=URI:flume://agent/sim']]) {
+  for (const [name, ext] of [
+    ['master', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    ['node', 'subjectAltName=URI:flume://agent/sim'],
+  ]) {
     key(name);
     ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
     fs.writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.pem`,
+    );
   }
 }
 
@@ -83,17 +102,22 @@ class Fleet {
     for (let l = 0; l < LOADS; l++) {
       const first = l * per;
       const count = Math.min(per, NODES - first);
-      const proc = fork(script, [masters.join(','), String(first), String(count), tlsDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const load: Load = { proc, healthy: {}, down: count };
-      proc.on('message', (m: { t: string; healthy?: Record<string, number>; down?: number; node?: string; version?: number; at?: number }) => {
-        if (m.t === 'stat') {
-          load.healthy = m.healthy!;
-          load.down = m.down!;
-        } else if (m.t === 'desired') {
-          this.desiredAt.set(m.node!, { version: m.version!, at: m.at! });
-          for (const w of this.waiters.splice(0)) w();
-        }
+      const proc = fork(script, [masters.join(','), String(first), String(count), tlsDir], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
+      const load: Load = { proc, healthy: {}, down: count };
+      proc.on(
+        'message',
+        (m: { t: string; healthy?: Record<string, number>; down?: number; node?: string; version?: number; at?: number }) => {
+          if (m.t === 'stat') {
+            load.healthy = m.healthy!;
+            load.down = m.down!;
+          } else if (m.t === 'desired') {
+            this.desiredAt.set(m.node!, { version: m.version!, at: m.at! });
+            for (const w of this.waiters.splice(0)) w();
+          }
+        },
+      );
       this.loads.push(load);
     }
   }
@@ -123,15 +147,20 @@ class Fleet {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.loads.map((l) => new Promise<void>((resolve) => {
-      if (l.proc.exitCode !== null) return resolve();
-      const force = setTimeout(() => l.proc.kill('SIGKILL'), 10_000);
-      l.proc.once('exit', () => {
-        clearTimeout(force);
-        resolve();
-      });
-      l.proc.send({ t: 'stop' });
-    })));
+    await Promise.all(
+      this.loads.map(
+        (l) =>
+          new Promise<void>((resolve) => {
+            if (l.proc.exitCode !== null) return resolve();
+            const force = setTimeout(() => l.proc.kill('SIGKILL'), 10_000);
+            l.proc.once('exit', () => {
+              clearTimeout(force);
+              resolve();
+            });
+            l.proc.send({ t: 'stop' });
+          }),
+      ),
+    );
   }
 }
 
@@ -173,7 +202,14 @@ function quantileMs(before: Array<[number, number]>, after: Array<[number, numbe
   return lower * 1000;
 }
 
-const tlsArgs = (dir: string): string[] => ['--tls-ca', path.join(dir, 'ca.pem'), '--tls-cert', path.join(dir, 'master.pem'), '--tls-key', path.join(dir, 'master.key')];
+const tlsArgs = (dir: string): string[] => [
+  '--tls-ca',
+  path.join(dir, 'ca.pem'),
+  '--tls-cert',
+  path.join(dir, 'master.pem'),
+  '--tls-key',
+  path.join(dir, 'master.key'),
+];
 
 // -- scenarios -------------------------------------------------------------------------------
 
@@ -215,27 +251,29 @@ async function oneMaster(): Promise<void> {
     const statuses = after[after.length - 1][1] - before[before.length - 1][1];
     seen.sort((a, b) => a - b);
     fromSubmit.sort((a, b) => a - b);
-    console.log([
-      'bench master-fleet',
-      `events/s=${Math.round(statuses / seconds)}`,
-      'MB/s=0',
-      `rss_mb=${peakRssMbOf(master.proc.pid)}`,
-      `p50_ms=${quantileMs(before, after, 0.5).toFixed(2)}`,
-      `p99_ms=${quantileMs(before, after, 0.99).toFixed(2)}`,
-      `nodes=${NODES}`,
-      'tls=1',
-      `connections=${fleet.on()}`,
-      `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
-      `master_cpu_us_per_node_s=${Math.round((cpu * 1e6) / NODES / seconds)}`,
-      `master_cpu_pct=${Math.round((cpu / seconds) * 100)}`,
-      `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
-      `config_seen_ms_max=${seen[seen.length - 1].toFixed(1)}`,
-      `config_submit_to_node_ms_p50=${percentile(fromSubmit, 50).toFixed(0)}`,
-      `ramp_s=${rampS.toFixed(1)}`,
-      `load_procs=${LOADS}`,
-      `load_rss_mb=${fleet.peakRssMb()}`,
-      `bench_rss_mb=${peakRssMb()}`,
-    ].join(' '));
+    console.log(
+      [
+        'bench master-fleet',
+        `events/s=${Math.round(statuses / seconds)}`,
+        'MB/s=0',
+        `rss_mb=${peakRssMbOf(master.proc.pid)}`,
+        `p50_ms=${quantileMs(before, after, 0.5).toFixed(2)}`,
+        `p99_ms=${quantileMs(before, after, 0.99).toFixed(2)}`,
+        `nodes=${NODES}`,
+        'tls=1',
+        `connections=${fleet.on()}`,
+        `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
+        `master_cpu_us_per_node_s=${Math.round((cpu * 1e6) / NODES / seconds)}`,
+        `master_cpu_pct=${Math.round((cpu / seconds) * 100)}`,
+        `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
+        `config_seen_ms_max=${seen[seen.length - 1].toFixed(1)}`,
+        `config_submit_to_node_ms_p50=${percentile(fromSubmit, 50).toFixed(0)}`,
+        `ramp_s=${rampS.toFixed(1)}`,
+        `load_procs=${LOADS}`,
+        `load_rss_mb=${fleet.peakRssMb()}`,
+        `bench_rss_mb=${peakRssMb()}`,
+      ].join(' '),
+    );
   } finally {
     await fleet.stop();
     admin.close();
@@ -259,7 +297,10 @@ async function threeMasters(): Promise<void> {
       masters.push(m);
       admins.push(new AdminClient(m.address, dir.path));
     }
-    fleet = new Fleet(masters.map((m) => m.address), dir.path);
+    fleet = new Fleet(
+      masters.map((m) => m.address),
+      dir.path,
+    );
     const f = fleet;
     const rampStart = performance.now();
     await waitFor(() => f.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
@@ -277,11 +318,13 @@ async function threeMasters(): Promise<void> {
     let killed = false;
     const submitting = setInterval(() => {
       const i = k++;
-      const a = (i % 3);
+      const a = i % 3;
       if (killed && a === leader) return;
       const node = `sim${(i * 7919) % NODES}`;
-      admins[a].submit('config', node, `text("/tmp/c${i}")`, 'console')
-        .then((id) => accepted.push({ admin: admins[a], id, node }), () => refused++);
+      admins[a].submit('config', node, `text("/tmp/c${i}")`, 'console').then(
+        (id) => accepted.push({ admin: admins[a], id, node }),
+        () => refused++,
+      );
     }, COMMAND_EVERY_MS);
 
     await new Promise((r) => setTimeout(r, 3_000));
@@ -311,27 +354,29 @@ async function threeMasters(): Promise<void> {
     let notTold = 0;
     for (const [node, version] of latest) await f.desired(node, version, 10_000).catch(() => notTold++);
     const newLeader = (await Promise.all(admins.filter((_, i) => i !== leader).map((a) => a.info()))).find((i) => i.leader)?.id ?? 'none';
-    console.log([
-      'bench master-fleet-failover',
-      `events/s=${Math.round(NODES)}`,
-      'MB/s=0',
-      `rss_mb=${Math.max(...masters.filter((_, i) => i !== leader).map((m) => peakRssMbOf(m.proc.pid)))}`,
-      `nodes=${NODES}`,
-      'masters=3',
-      'zk_servers=3',
-      'tls=1',
-      `nodes_on_killed_leader=${onLeader}`,
-      `all_on_live_master_s=${recoverS.toFixed(2)}`,
-      `commands_accepted=${accepted.length}`,
-      `commands_refused=${refused}`,
-      `commands_lost=${lost}`,
-      `commands_failed=${failed}`,
-      `configs_not_seen_by_node=${notTold}`,
-      `commands_drained_s=${drainS.toFixed(1)}`,
-      `new_leader=${newLeader}`,
-      `ramp_s=${rampS.toFixed(1)}`,
-      `load_rss_mb=${f.peakRssMb()}`,
-    ].join(' '));
+    console.log(
+      [
+        'bench master-fleet-failover',
+        `events/s=${Math.round(NODES)}`,
+        'MB/s=0',
+        `rss_mb=${Math.max(...masters.filter((_, i) => i !== leader).map((m) => peakRssMbOf(m.proc.pid)))}`,
+        `nodes=${NODES}`,
+        'masters=3',
+        'zk_servers=3',
+        'tls=1',
+        `nodes_on_killed_leader=${onLeader}`,
+        `all_on_live_master_s=${recoverS.toFixed(2)}`,
+        `commands_accepted=${accepted.length}`,
+        `commands_refused=${refused}`,
+        `commands_lost=${lost}`,
+        `commands_failed=${failed}`,
+        `configs_not_seen_by_node=${notTold}`,
+        `commands_drained_s=${drainS.toFixed(1)}`,
+        `new_leader=${newLeader}`,
+        `ramp_s=${rampS.toFixed(1)}`,
+        `load_rss_mb=${f.peakRssMb()}`,
+      ].join(' '),
+    );
   } finally {
     await fleet?.stop();
     for (const a of admins) a.close();

@@ -23,9 +23,18 @@ const SIZE = 100;
 
 async function scenario(name: string, sink: string, counterPath: string, events: number, dataDir: string): Promise<void> {
   const [spec] = parseSpec(`bench : asciisynth(${events}, ${SIZE}) | ${sink} ;`);
-  const node = new LogicalNode(spec, {
-    registry: defaultRegistry(), metrics: new Metrics(), logger: silentLogger(), physicalNode: 'bench', host: 'bench', dataDir,
-  }, { channel: 'memory' });
+  const node = new LogicalNode(
+    spec,
+    {
+      registry: defaultRegistry(),
+      metrics: new Metrics(),
+      logger: silentLogger(),
+      physicalNode: 'bench',
+      host: 'bench',
+      dataDir,
+    },
+    { channel: 'memory' },
+  );
   const t0 = process.hrtime.bigint();
   await node.open();
   await node.finished();
@@ -42,11 +51,23 @@ export async function run(filter?: string): Promise<void> {
     if (wanted(filter, 'node-synth-null')) await scenario('node-synth-null', 'null', 'sink.null', EVENTS, dataDir);
     if (wanted(filter, 'node-synth-file')) {
       const out = path.join(dataDir, 'out');
-      await scenario('node-synth-file', `escapedFile("${out}", "out-%Y%m%d-%H", raw)`, 'sink.escapedFile', Math.min(EVENTS, 2_000_000), dataDir);
+      await scenario(
+        'node-synth-file',
+        `escapedFile("${out}", "out-%Y%m%d-%H", raw)`,
+        'sink.escapedFile',
+        Math.min(EVENTS, 2_000_000),
+        dataDir,
+      );
     }
     if (wanted(filter, 'node-synth-collectorsink')) {
       const out = path.join(dataDir, 'collected');
-      await scenario('node-synth-collectorsink', `collectorSink("${out}/", "data-", 60000)`, 'sink.collectorSink', Math.min(EVENTS, 2_000_000), dataDir);
+      await scenario(
+        'node-synth-collectorsink',
+        `collectorSink("${out}/", "data-", 60000)`,
+        'sink.collectorSink',
+        Math.min(EVENTS, 2_000_000),
+        dataDir,
+      );
     }
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });

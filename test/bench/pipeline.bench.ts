@@ -73,10 +73,30 @@ async function driverEvents(port: number): Promise<number> {
 function node(name: string, spec: string, data: string, httpPort: number): ChildProcess {
   // FLUME_BENCH_NODE_ARGS: extra node flags for the nodes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.FLUME_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'flume-node.js'), '--standalone', '-n', name, '-c', spec, '--data', data, '--http-port', String(httpPort)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, FLUME_LOG_LEVEL: 'warn', ...(secure ? TestCerts.shared().env(name === 'coll' ? 'collector' : 'agent', name) : { FLUME_TLS_MODE: 'insecure' }) },
-  });
+  return spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      path.join(ROOT, 'bin', 'flume-node.js'),
+      '--standalone',
+      '-n',
+      name,
+      '-c',
+      spec,
+      '--data',
+      data,
+      '--http-port',
+      String(httpPort),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        FLUME_LOG_LEVEL: 'warn',
+        ...(secure ? TestCerts.shared().env(name === 'coll' ? 'collector' : 'agent', name) : { FLUME_TLS_MODE: 'insecure' }),
+      },
+    },
+  );
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -109,7 +129,14 @@ async function startPipeline(mode: Mode, inputs: string[], work: string): Promis
   for (let i = 0; i < inputs.length; i++) {
     const port = await freePort();
     agentHttp.push(port);
-    agents.push(node(`agent${i}`, `agent${i} : tail("${inputs[i]}") | agent${mode}Sink("127.0.0.1", ${collectorPort}) ;`, path.join(dir, `a${i}`), port));
+    agents.push(
+      node(
+        `agent${i}`,
+        `agent${i} : tail("${inputs[i]}") | agent${mode}Sink("127.0.0.1", ${collectorPort}) ;`,
+        path.join(dir, `a${i}`),
+        port,
+      ),
+    );
   }
   return { collector, collectorHttp, agents, agentHttp, dir };
 }
@@ -161,8 +188,16 @@ async function throughput(name: string, mode: Mode, inputs: string[], total: num
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   const { agentRss, collectorRss, stored } = await stopPipeline(n);
   const rate = done / seconds;
-  const parts = [`bench ${name}`, `events/s=${Math.round(rate)}`, `MB/s=${((done * 100) / seconds / 1e6).toFixed(1)}`,
-    `rss_mb=${agentRss}`, `collector_rss_mb=${collectorRss}`, `agents=${inputs.length}`, `lines=${total}`, `stored=${stored}`];
+  const parts = [
+    `bench ${name}`,
+    `events/s=${Math.round(rate)}`,
+    `MB/s=${((done * 100) / seconds / 1e6).toFixed(1)}`,
+    `rss_mb=${agentRss}`,
+    `collector_rss_mb=${collectorRss}`,
+    `agents=${inputs.length}`,
+    `lines=${total}`,
+    `stored=${stored}`,
+  ];
   if (done < total) parts.push(`INCOMPLETE=${done}`);
   if (peerRate > 0) parts.push(`ratio=${(rate / peerRate).toFixed(2)}`);
   console.log(parts.join(' '));
@@ -197,11 +232,22 @@ async function latency(name: string, mode: Mode, rate: number, work: string): Pr
   fs.closeSync(fd);
   const offered = written / ((Date.now() - began) / 1000);
   const done = await waitDelivered(mode, n, written);
-  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`, 5_000, { plain: true }).then((a) => a.body, () => '');
+  const metrics = await httpGet(`http://127.0.0.1:${n.agentHttp[0]}/metrics`, 5_000, { plain: true }).then(
+    (a) => a.body,
+    () => '',
+  );
   const { agentRss, collectorRss } = await stopPipeline(n);
   const q = (p: number): string => quantile(metrics, 'flume_delivery_ms', p).toFixed(1);
-  const parts = [`bench ${name}`, `events/s=${Math.round(offered)}`, `MB/s=${((offered * 100) / 1e6).toFixed(1)}`, `rss_mb=${agentRss}`,
-    `p50_ms=${q(0.5)}`, `p99_ms=${q(0.99)}`, `collector_rss_mb=${collectorRss}`, `seconds=${seconds}`];
+  const parts = [
+    `bench ${name}`,
+    `events/s=${Math.round(offered)}`,
+    `MB/s=${((offered * 100) / 1e6).toFixed(1)}`,
+    `rss_mb=${agentRss}`,
+    `p50_ms=${q(0.5)}`,
+    `p99_ms=${q(0.99)}`,
+    `collector_rss_mb=${collectorRss}`,
+    `seconds=${seconds}`,
+  ];
   if (done < written) parts.push(`INCOMPLETE=${done}/${written}`);
   console.log(parts.join(' '));
 }
@@ -211,7 +257,8 @@ function quantile(text: string, name: string, p: number): number {
   const buckets = new Map<number, number>();
   for (const line of text.split('\n')) {
     const m = new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\d+)`).exec(line);
-    if (m) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), (buckets.get(m[1] === '+Inf' ? Infinity : Number(m[1])) ?? 0) + Number(m[2]));
+    if (m)
+      buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), (buckets.get(m[1] === '+Inf' ? Infinity : Number(m[1])) ?? 0) + Number(m[2]));
   }
   const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
   const total = sorted.at(-1)?.[1] ?? 0;
@@ -248,8 +295,13 @@ function peer(): number {
   // The script's own rate counts every input line; a run that stalled and lost some (it happens
   // about one run in six) is rated on the lines it delivered, up to its last write.
   const rate = unique / seconds;
-  const parts = [`bench rsyslog-relp events/s=${Math.round(rate)}`, `MB/s=${((unique * 100) / seconds / 1e6).toFixed(1)}`,
-    `rss_mb=${rss ? Math.round(Number(rss[1])) : 0}`, `collector_rss_mb=${rss ? Math.round(Number(rss[2])) : 0}`, `complete=${dup === 0 && missing === 0}`];
+  const parts = [
+    `bench rsyslog-relp events/s=${Math.round(rate)}`,
+    `MB/s=${((unique * 100) / seconds / 1e6).toFixed(1)}`,
+    `rss_mb=${rss ? Math.round(Number(rss[1])) : 0}`,
+    `collector_rss_mb=${rss ? Math.round(Number(rss[2])) : 0}`,
+    `complete=${dup === 0 && missing === 0}`,
+  ];
   if (dup > 0 || missing > 0) parts.push(`dup=${dup}`, `missing=${missing}`);
   console.log(parts.join(' '));
   return rate;

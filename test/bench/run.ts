@@ -9,12 +9,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const names = process.argv.slice(2);
-const files = fs.readdirSync(__dirname).filter((f) => f.endsWith('.bench.js')).sort();
+const files = fs
+  .readdirSync(__dirname)
+  .filter((f) => f.endsWith('.bench.js'))
+  .sort();
 const picked = names.length === 0 ? files : files.filter((f) => names.some((n) => f.includes(n)));
 const scenarioFilter = picked.length === 0 ? names.join(',') : '';
 let failed = 0;
 for (const file of picked.length > 0 ? picked : files) {
-  const script = `require(${JSON.stringify(path.join(__dirname, file))}).run(${JSON.stringify(scenarioFilter)})` +
+  const script =
+    `require(${JSON.stringify(path.join(__dirname, file))}).run(${JSON.stringify(scenarioFilter)})` +
     '.then(() => process.exit(0), (e) => { console.error(e); process.exit(1); })';
   const result = spawnSync(process.execPath, ['-e', script], { stdio: 'inherit' });
   if (result.status !== 0) {

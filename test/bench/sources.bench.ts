@@ -43,7 +43,14 @@ function rig(dataDir: string): Rig {
     }
   })();
   return {
-    ctx: { logger: silentLogger(), logicalNode: 'bench', physicalNode: 'bench', host: 'bench-host', dataDir, counters: { add: () => undefined } },
+    ctx: {
+      logger: silentLogger(),
+      logicalNode: 'bench',
+      physicalNode: 'bench',
+      host: 'bench-host',
+      dataDir,
+      counters: { add: () => undefined },
+    },
     out: { origin: 'bench', nextSeq: () => seq++, put: (bytes) => inTransaction(channel, (tx) => tx.put(batchOf(bytes))) },
     counted: () => count,
     stop: async () => {
@@ -119,7 +126,9 @@ async function tail(dataDir: string): Promise<void> {
   const file = path.join(dataDir, 'growing.log');
   fs.writeFileSync(file, '');
   const perChunk = 10_000;
-  const chunk = Buffer.from(Array.from({ length: perChunk }, (_, i) => String(i).padStart(11, '0') + ' ' + 'y'.repeat(BODY - 13)).join('\n') + '\n');
+  const chunk = Buffer.from(
+    Array.from({ length: perChunk }, (_, i) => String(i).padStart(11, '0') + ' ' + 'y'.repeat(BODY - 13)).join('\n') + '\n',
+  );
   const source = new TailSource(r.ctx, { file, pollMs: 10 });
   const t0 = process.hrtime.bigint();
   await source.open(r.out);

@@ -220,7 +220,9 @@ export async function run(filter?: string): Promise<void> {
   for (const s of scenarios) {
     const rs = results.get(s.name)!.sort((a, b) => a.eventsPerS - b.eventsPerS);
     const r = rs[Math.floor(rs.length / 2)];
-    const collectorPart = s.twoProc ? ` collector_rss_mb=${Math.round(r.collectorRssMb)} collector_cpu_s_per_mev=${r.collectorCpuPerMev.toFixed(2)}` : '';
+    const collectorPart = s.twoProc
+      ? ` collector_rss_mb=${Math.round(r.collectorRssMb)} collector_cpu_s_per_mev=${r.collectorCpuPerMev.toFixed(2)}`
+      : '';
     console.log(
       `bench ${s.name} events/s=${Math.round(r.eventsPerS)} MB/s=${r.mbPerS.toFixed(1)} rss_mb=${Math.round(r.rssMb)} p50_ms=${r.p50.toFixed(1)} p99_ms=${r.p99.toFixed(1)}` +
         ` cpu_s_per_mev=${r.cpuPerMev.toFixed(2)}${collectorPart} rounds=${rs.map((x) => Math.round(x.eventsPerS / 1000)).join('/')}k`,
@@ -240,8 +242,9 @@ async function collectorMain(raiseWindow: boolean, wal: boolean): Promise<void> 
 
 if (require.main === module) {
   if (process.argv[2] === '--collector') void collectorMain(process.argv[3] === 'raise', process.argv[4] === 'wal');
-  else run().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
+  else
+    run().catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
 }

@@ -113,7 +113,12 @@ async function reopenBacklog(dir: string): Promise<void> {
   take.rollback();
   take.close();
   await again.stop();
-  report('wal-reopen', { events: first.count, bytes: first.bytes.length, seconds: openMs / 1000, extra: { backlog_mb: Math.round(written / 1048576), open_ms: openMs.toFixed(0) } });
+  report('wal-reopen', {
+    events: first.count,
+    bytes: first.bytes.length,
+    seconds: openMs / 1000,
+    extra: { backlog_mb: Math.round(written / 1048576), open_ms: openMs.toFixed(0) },
+  });
 }
 
 export async function run(filter?: string): Promise<void> {

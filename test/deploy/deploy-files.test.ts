@@ -24,22 +24,48 @@ const EXAMPLES = path.join(DEPLOY, 'examples');
  * as unknown is set aside (and printed); once it is registered its arguments are checked too.
  */
 const TIER_COMPONENTS = new Set([
-  'collectorSource', 'autoCollectorSource', 'collectorSink', 'agentE2ESink', 'agentDFOSink', 'agentBESink',
-  'agentE2EChain', 'agentDFOChain', 'agentBEChain', 'autoE2EChain', 'autoDFOChain', 'autoBEChain',
+  'collectorSource',
+  'autoCollectorSource',
+  'collectorSink',
+  'agentE2ESink',
+  'agentDFOSink',
+  'agentBESink',
+  'agentE2EChain',
+  'agentDFOChain',
+  'agentBEChain',
+  'autoE2EChain',
+  'autoDFOChain',
+  'autoBEChain',
 ]);
 const KINDS: ComponentKind[] = ['source', 'sink', 'decorator', 'wrapper'];
 
 test('every example spec has a comment header, parses, and passes the registry', () => {
-  const files = fs.readdirSync(EXAMPLES).filter((f) => f.endsWith('.flume')).sort();
-  assert.deepEqual(files, ['dfo-agent.flume', 'fanout-two-writers.flume', 'multiplex-by-attribute.flume', 'syslog-relay.flume', 'tail-to-files.flume']);
+  const files = fs
+    .readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.flume'))
+    .sort();
+  assert.deepEqual(files, [
+    'dfo-agent.flume',
+    'fanout-two-writers.flume',
+    'multiplex-by-attribute.flume',
+    'syslog-relay.flume',
+    'tail-to-files.flume',
+  ]);
   const registry = defaultRegistry();
   const setAside = new Set<string>();
   for (const file of files) {
     const text = fs.readFileSync(path.join(EXAMPLES, file), 'utf8');
     const header = text.split('\n').slice(0, 3);
-    assert.ok(header.every((l) => l.startsWith('#')), `${file} starts with a comment header`);
+    assert.ok(
+      header.every((l) => l.startsWith('#')),
+      `${file} starts with a comment header`,
+    );
     const parsed = tryParseSpec(text);
-    assert.deepEqual(parsed.errors.map((e) => e.message), [], `${file} parses`);
+    assert.deepEqual(
+      parsed.errors.map((e) => e.message),
+      [],
+      `${file} parses`,
+    );
     assert.ok(parsed.nodes.length >= 2, `${file} defines its agent and its collector`);
     for (const node of parsed.nodes) {
       const problems = validateNode(registry, node).filter((p) => {
@@ -50,7 +76,10 @@ test('every example spec has a comment header, parses, and passes the registry',
         }
         return true;
       });
-      assert.deepEqual(problems.map((p) => `${file}:${p.message}`), []);
+      assert.deepEqual(
+        problems.map((p) => `${file}:${p.message}`),
+        [],
+      );
     }
   }
   if (setAside.size > 0) console.log(`# not registered yet, checked for syntax only: ${[...setAside].sort().join(', ')}`);
@@ -76,7 +105,10 @@ function unitSettings(file: string): Map<string, string[]> {
 }
 
 test('the systemd units run the binaries as a dedicated user with the site config', () => {
-  for (const [unit, bin] of [['flume-master.service', 'flume-master start'], ['flume-node@.service', 'flume-node']] as const) {
+  for (const [unit, bin] of [
+    ['flume-master.service', 'flume-master start'],
+    ['flume-node@.service', 'flume-node'],
+  ] as const) {
     const s = unitSettings(path.join(DEPLOY, 'systemd', unit));
     assert.deepEqual(s.get('Service.Restart'), ['on-failure'], unit);
     assert.deepEqual(s.get('Service.User'), ['flume'], unit);
@@ -98,7 +130,10 @@ test('zoo.cfg.example: a commented three-server ensemble with the settings ENVIR
     const kv = /^([\w.]+)=(.*)$/.exec(line);
     if (!kv) return;
     settings.set(kv[1], kv[2]);
-    const before = lines.slice(0, i).reverse().find((l) => !/^[\w.]+=/.test(l));
+    const before = lines
+      .slice(0, i)
+      .reverse()
+      .find((l) => !/^[\w.]+=/.test(l));
     assert.match(before ?? '', /^#/, `${kv[1]} has a comment above it`);
   });
   for (const n of [1, 2, 3]) assert.match(settings.get(`server.${n}`) ?? '', /^[\w.-]+:\d+:\d+$/, `server.${n}`);

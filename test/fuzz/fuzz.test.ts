@@ -19,7 +19,10 @@ const CORPUS = path.join(REPO_ROOT, 'test', 'fuzz', 'corpus');
 function corpus(target: string): Array<{ file: string; input: FuzzInput }> {
   const dir = path.join(CORPUS, target);
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
     .map((f) => ({ file: f, input: JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as FuzzInput }));
 }
 
@@ -37,11 +40,16 @@ for (const target of TARGETS) {
       assert.doesNotThrow(() => target.check(input), `corpus ${target.name}/${file}`);
     }
     const started = Date.now();
-    const result = fc.check(fc.property(target.arbitrary, (input) => target.check(input)), { numRuns: RUNS });
+    const result = fc.check(
+      fc.property(target.arbitrary, (input) => target.check(input)),
+      { numRuns: RUNS },
+    );
     if (result.failed) {
       const input = result.counterexample![0];
       const file = keep(target.name, input);
-      assert.fail(`${target.name} failed on ${JSON.stringify(input)} (kept in ${path.relative(REPO_ROOT, file)}):\n${String(result.errorInstance)}`);
+      assert.fail(
+        `${target.name} failed on ${JSON.stringify(input)} (kept in ${path.relative(REPO_ROOT, file)}):\n${String(result.errorInstance)}`,
+      );
     }
     if (RUNS >= 10_000) console.log(`fuzz ${target.name} runs=${result.numRuns} ms=${Date.now() - started}`);
   });

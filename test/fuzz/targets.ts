@@ -34,7 +34,11 @@ const bytesOf = (input: FuzzInput): Buffer => Buffer.from(input.bytes ?? '', 'ba
 
 /** Valid samples mutated: bytes flipped, cut, duplicated, spliced together. */
 function mutated(samples: Buffer[]): fc.Arbitrary<Uint8Array> {
-  return fc.tuple(fc.constantFrom(...samples), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat({ max: 3 })), { maxLength: 8 }))
+  return fc
+    .tuple(
+      fc.constantFrom(...samples),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat({ max: 3 })), { maxLength: 8 }),
+    )
     .map(([sample, edits]) => {
       let b = Buffer.from(sample);
       for (const [at, value, kind] of edits) {
@@ -53,7 +57,7 @@ const anyBytes = (samples: Buffer[]): fc.Arbitrary<FuzzInput> =>
 
 const SYSLOG_SAMPLES = [
   '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 1234 ID47 [exampleSDID@32473 iut="3" eventSource="App\\]x"] \uFEFFAn application event',
-  '<34>Oct 11 22:14:15 mymachine su: \'su root\' failed for lonvick on /dev/pts/8',
+  "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
   '<13>1 - - - - - - x',
   '<0>1 2003-08-24T05:14:15.000003-07:00 h a - - [a b="c"][d] m',
 ].map((s) => Buffer.from(s));
@@ -72,7 +76,11 @@ const syslog: FuzzTarget = {
 
 const framing: FuzzTarget = {
   name: 'framing',
-  arbitrary: fc.tuple(anyBytes([Buffer.from('5 <1>ab4 <2>c\nline\r\n12 <3>toolongmessage'), Buffer.from('9999999999 <1>x')]), fc.array(fc.nat(), { maxLength: 6 }))
+  arbitrary: fc
+    .tuple(
+      anyBytes([Buffer.from('5 <1>ab4 <2>c\nline\r\n12 <3>toolongmessage'), Buffer.from('9999999999 <1>x')]),
+      fc.array(fc.nat(), { maxLength: 6 }),
+    )
     .map(([i, cuts]) => ({ ...i, cuts })),
   check(input) {
     const buf = bytesOf(input);
@@ -110,7 +118,10 @@ const EVENT_RUNS = BATCH_SAMPLES.map((b) => {
 const batchDecoder: FuzzTarget = {
   name: 'batch-decoder',
   // Mutated whole batches mostly fail their CRC; events wrapped with a correct one reach the decoder.
-  arbitrary: fc.oneof(anyBytes(BATCH_SAMPLES), anyBytes(EVENT_RUNS).map((i) => ({ ...i, args: ['wrap'] }))),
+  arbitrary: fc.oneof(
+    anyBytes(BATCH_SAMPLES),
+    anyBytes(EVENT_RUNS).map((i) => ({ ...i, args: ['wrap'] })),
+  ),
   check(input) {
     const raw = bytesOf(input);
     const buf = input.args?.[0] === 'wrap' ? encodeBatch('origin', 1, 1, raw) : raw;
@@ -131,13 +142,21 @@ const batchDecoder: FuzzTarget = {
   },
 };
 
-const HTTP_SAMPLES = ['[{"body":"a","host":"h","attributes":{"k":"v"},"timestamp":1,"priority":"INFO"}]', '{"body":"x"}', '{"body":"a"}\n{"body":"b"}\n'].map((s) => Buffer.from(s));
+const HTTP_SAMPLES = [
+  '[{"body":"a","host":"h","attributes":{"k":"v"},"timestamp":1,"priority":"INFO"}]',
+  '{"body":"x"}',
+  '{"body":"a"}\n{"body":"b"}\n',
+].map((s) => Buffer.from(s));
 
 let httpSource: HttpSource | undefined;
 
 const httpBody: FuzzTarget = {
   name: 'http-body',
-  arbitrary: fc.oneof(anyBytes(HTTP_SAMPLES), fc.json().map((j) => ({ text: j })), fc.array(fc.json(), { maxLength: 4 }).map((a) => ({ text: a.join('\n') }))),
+  arbitrary: fc.oneof(
+    anyBytes(HTTP_SAMPLES),
+    fc.json().map((j) => ({ text: j })),
+    fc.array(fc.json(), { maxLength: 4 }).map((a) => ({ text: a.join('\n') })),
+  ),
   check(input) {
     httpSource ??= new HttpSource(testContext(), { port: 0 });
     const source = httpSource;
@@ -158,7 +177,10 @@ const SPEC_SAMPLES = [
 
 const spec: FuzzTarget = {
   name: 'spec-parser',
-  arbitrary: fc.oneof(anyBytes(SPEC_SAMPLES), fc.string({ maxLength: 200 }).map((text) => ({ text }))),
+  arbitrary: fc.oneof(
+    anyBytes(SPEC_SAMPLES),
+    fc.string({ maxLength: 200 }).map((text) => ({ text })),
+  ),
   check(input) {
     const text = input.text ?? bytesOf(input).toString('utf8');
     try {
@@ -172,10 +194,14 @@ const spec: FuzzTarget = {
 
 const adminCommand: FuzzTarget = {
   name: 'admin-command',
-  arbitrary: fc.tuple(
-    fc.oneof(fc.constantFrom(...COMMAND_NAMES.filter((n) => !/^(save|load)$/i.test(n))), fc.string({ maxLength: 12 })),
-    fc.array(fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('web01', 'tail("/x")', 'null', 'collectorSource(1)', '')), { maxLength: 4 }),
-  ).map(([name, args]) => ({ args: [name, ...args] })),
+  arbitrary: fc
+    .tuple(
+      fc.oneof(fc.constantFrom(...COMMAND_NAMES.filter((n) => !/^(save|load)$/i.test(n))), fc.string({ maxLength: 12 })),
+      fc.array(fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('web01', 'tail("/x")', 'null', 'collectorSource(1)', '')), {
+        maxLength: 4,
+      }),
+    )
+    .map(([name, args]) => ({ args: [name, ...args] })),
   check(input) {
     const [name, ...args] = input.args ?? [''];
     if (/^(save|load)$/i.test(name)) return; // they touch files: tested on their own

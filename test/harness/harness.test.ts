@@ -39,10 +39,18 @@ test('a three-server ensemble elects a leader and elects another after kill -9 o
   assert.notEqual(next, leader);
   // A create whose answer was lost with the old leader may have been applied: retried, it finds
   // its own node, which counts as written.
-  await waitFor(() => client.create('/after', Buffer.from('y')).then(() => true, (err) => {
-    if (isNodeExists(err)) return true;
-    throw err;
-  }), 30_000, 'a write after the leader died');
+  await waitFor(
+    () =>
+      client.create('/after', Buffer.from('y')).then(
+        () => true,
+        (err) => {
+          if (isNodeExists(err)) return true;
+          throw err;
+        },
+      ),
+    30_000,
+    'a write after the leader died',
+  );
   assert.deepEqual((await client.getChildren('/')).sort(), ['after', 'before']);
   client.close();
 });
@@ -51,7 +59,10 @@ test('a spawned process is captured, waited for and stopped by pid', async () =>
   const dir = tempDir();
   after(() => dir.remove());
   const script = path.join(dir.path, 'child.js');
-  fs.writeFileSync(script, "process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); setInterval(() => {}, 1000); console.log('ready on 1234');");
+  fs.writeFileSync(
+    script,
+    "process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); setInterval(() => {}, 1000); console.log('ready on 1234');",
+  );
   const proc = spawnScript(script, []);
   const m = await proc.waitForLine(/ready on (\d+)/);
   assert.equal(m[1], '1234');

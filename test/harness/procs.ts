@@ -125,10 +125,13 @@ export class Proc {
       const m = this.text.slice(from).match(pattern);
       if (m) return m;
       if (!this.running) {
-        throw new Error(`${this.label} (pid ${this.pid}) exited (${JSON.stringify(this.exitStatus)}) before printing ${pattern}; output:\n${this.tail()}`);
+        throw new Error(
+          `${this.label} (pid ${this.pid}) exited (${JSON.stringify(this.exitStatus)}) before printing ${pattern}; output:\n${this.tail()}`,
+        );
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.label} (pid ${this.pid}) did not print ${pattern} within ${timeoutMs} ms; output:\n${this.tail()}`);
+      if (left <= 0)
+        throw new Error(`${this.label} (pid ${this.pid}) did not print ${pattern} within ${timeoutMs} ms; output:\n${this.tail()}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(left, 500));
         const waiter = (): void => done();
@@ -260,7 +263,11 @@ export interface HttpAnswer {
  * `options.tls` overrides the client's TLS options (another certificate, none); `options.plain`
  * keeps an `http://` URL plain (a process run insecure on purpose).
  */
-export function httpGet(url: string, timeoutMs = 5_000, options: { tls?: https.RequestOptions; plain?: boolean } = {}): Promise<HttpAnswer> {
+export function httpGet(
+  url: string,
+  timeoutMs = 5_000,
+  options: { tls?: https.RequestOptions; plain?: boolean } = {},
+): Promise<HttpAnswer> {
   const secure = url.startsWith('https://') || (!testsInsecure() && !options.plain && url.startsWith('http://'));
   const target = secure ? url.replace(/^http:/, 'https:') : url;
   const tlsOptions = secure ? (options.tls ?? readerTls()) : {};

@@ -95,6 +95,6 @@ export function testsInsecure(): boolean {
 }
 
 /** The environment of a process run without TLS on purpose. */
-export function insecureEnv(): Record<string, string> {
+function insecureEnv(): Record<string, string> {
   return { FLUME_TLS_MODE: 'insecure' };
 }

@@ -45,7 +45,11 @@ export class ZkServerProcess {
   child: ChildProcess | undefined;
   private logFd: number | undefined;
 
-  constructor(readonly dir: string, readonly clientPort: number, readonly mainClass: string) {}
+  constructor(
+    readonly dir: string,
+    readonly clientPort: number,
+    readonly mainClass: string,
+  ) {}
 
   get pid(): number | undefined {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
@@ -57,11 +61,19 @@ export class ZkServerProcess {
 
   start(): void {
     this.logFd = fs.openSync(path.join(this.dir, 'out.log'), 'a');
-    this.child = spawn('java', [
-      '-Xmx256m', '-cp', CLASSPATH,
-      '-Dzookeeper.root.logger=INFO,CONSOLE', `-Dzookeeper.log.dir=${this.dir}`,
-      this.mainClass, path.join(this.dir, 'zoo.cfg'),
-    ], { stdio: ['ignore', this.logFd, this.logFd] });
+    this.child = spawn(
+      'java',
+      [
+        '-Xmx256m',
+        '-cp',
+        CLASSPATH,
+        '-Dzookeeper.root.logger=INFO,CONSOLE',
+        `-Dzookeeper.log.dir=${this.dir}`,
+        this.mainClass,
+        path.join(this.dir, 'zoo.cfg'),
+      ],
+      { stdio: ['ignore', this.logFd, this.logFd] },
+    );
     const child = this.child;
     process.on('exit', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -78,7 +90,8 @@ export class ZkServerProcess {
     const deadline = Date.now() + timeoutMs;
     while (!(await this.mode())) {
       if (!this.running) throw new Error(`ZooKeeper on port ${this.clientPort} exited; log:\n${this.log()}`);
-      if (Date.now() > deadline) throw new Error(`ZooKeeper on port ${this.clientPort} not ready after ${timeoutMs} ms; log:\n${this.log()}`);
+      if (Date.now() > deadline)
+        throw new Error(`ZooKeeper on port ${this.clientPort} not ready after ${timeoutMs} ms; log:\n${this.log()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -123,7 +136,10 @@ minSessionTimeout=2000
 export class ZooKeeper {
   private readonly tmp: { path: string; remove(): void };
 
-  constructor(readonly servers: ZkServerProcess[], tmp: { path: string; remove(): void }) {
+  constructor(
+    readonly servers: ZkServerProcess[],
+    tmp: { path: string; remove(): void },
+  ) {
     this.tmp = tmp;
   }
 
@@ -234,7 +250,10 @@ async function startEnsembleOnce(size: number, timeoutMs: number): Promise<ZooKe
     const dir = path.join(tmp.path, `s${i + 1}`);
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'data', 'myid'), `${i + 1}\n`);
-    fs.writeFileSync(path.join(dir, 'zoo.cfg'), `${BASE_CONFIG(path.join(dir, 'data'), p.client)}initLimit=10\nsyncLimit=5\n${serverLines}\n`);
+    fs.writeFileSync(
+      path.join(dir, 'zoo.cfg'),
+      `${BASE_CONFIG(path.join(dir, 'data'), p.client)}initLimit=10\nsyncLimit=5\n${serverLines}\n`,
+    );
     return new ZkServerProcess(dir, p.client, 'org.apache.zookeeper.server.quorum.QuorumPeerMain');
   });
   for (const s of servers) s.start();

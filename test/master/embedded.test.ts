@@ -36,7 +36,10 @@ test('config, map and multiconfig succeed and are served', async () => {
   const c4 = await admin.exec('map', 'host1', 'a1');
   assert.equal(c4.state, 2, c4.message);
   const configs = await admin.configs();
-  assert.deepEqual(configs.map((c) => c.logical), ['a1', 'a2', 'coll1', 'web01']);
+  assert.deepEqual(
+    configs.map((c) => c.logical),
+    ['a1', 'a2', 'coll1', 'web01'],
+  );
   const web = configs.find((c) => c.logical === 'web01')!;
   assert.equal(web.source, 'tail("/var/log/app.log")');
   assert.equal(web.sink, '{ batch(100) => console }');
@@ -106,7 +109,10 @@ test('a node heartbeats, gets its config, turns ACTIVE, and is LOST after silenc
   await node.kill9();
   await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'n1' && n.state === 5), 20_000, 'n1 LOST');
   assert.equal((await admin.exec('purge', 'n1')).state, 2);
-  assert.equal((await admin.nodes()).find((n) => n.physical === 'n1'), undefined);
+  assert.equal(
+    (await admin.nodes()).find((n) => n.physical === 'n1'),
+    undefined,
+  );
 });
 
 test('HTTP: /status JSON, the status page and /metrics', async () => {
@@ -157,7 +163,11 @@ test('after a restart the master still lists the nodes it knew: one that died me
   await node.kill9();
   master = await startMasterProc(['--data', dir.path, '--heartbeat-ms', '200']);
   admin = new AdminClient(master.address);
-  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'ghost' && n.state === 5), 20_000, 'ghost LOST after the restart');
+  await waitFor(
+    async () => (await admin.nodes()).find((n) => n.physical === 'ghost' && n.state === 5),
+    20_000,
+    'ghost LOST after the restart',
+  );
 });
 
 test('--check-components: a spec naming an unknown component is refused, a known one accepted', async () => {

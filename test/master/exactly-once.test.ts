@@ -36,8 +36,11 @@ after(async () => {
 
 async function startMasters(connect: string, run: number): Promise<MasterProc[]> {
   // A short session timeout: the dead leader's duties move on about that long after the kill.
-  const masters = await Promise.all(['A', 'B', 'C'].map((id) =>
-    startMasterProc(['--zk', connect, '--id', `r${run}${id}`, '--heartbeat-ms', '200', '--session-timeout-ms', '2000'])));
+  const masters = await Promise.all(
+    ['A', 'B', 'C'].map((id) =>
+      startMasterProc(['--zk', connect, '--id', `r${run}${id}`, '--heartbeat-ms', '200', '--session-timeout-ms', '2000']),
+    ),
+  );
   live.push(...masters.map((m) => m.proc));
   return masters;
 }
@@ -54,8 +57,10 @@ async function historyByNode(admin: AdminClient): Promise<Map<string, WireComman
 }
 
 for (let run = 1; run <= RUNS; run++) {
-  test(`kill -9 of the leading master mid-burst (run ${run} of ${RUNS}): every acknowledged command applied exactly once, all masters agree`,
-    { timeout: 180_000 }, async (t) => {
+  test(
+    `kill -9 of the leading master mid-burst (run ${run} of ${RUNS}): every acknowledged command applied exactly once, all masters agree`,
+    { timeout: 180_000 },
+    async (t) => {
       const connect = await zk.chroot();
       const masters = await startMasters(connect, run);
       const admins = masters.map((m) => new AdminClient(m.address));
@@ -63,22 +68,32 @@ for (let run = 1; run <= RUNS; run++) {
         for (const a of admins) a.close();
         for (const m of masters) await m.proc.stop();
       });
-      const leader = await waitFor(async () => {
-        const infos = await Promise.all(admins.map((a) => a.info()));
-        const i = infos.findIndex((info) => info.leader);
-        return i >= 0 ? i + 1 : undefined;
-      }, 30_000, 'a leader') - 1;
+      const leader =
+        (await waitFor(
+          async () => {
+            const infos = await Promise.all(admins.map((a) => a.info()));
+            const i = infos.findIndex((info) => info.leader);
+            return i >= 0 ? i + 1 : undefined;
+          },
+          30_000,
+          'a leader',
+        )) - 1;
       const order = [leader, ...[0, 1, 2].filter((i) => i !== leader)];
 
-      const shell = spawnFlume('shell', ['-c', order.map((i) => masters[i].address).join(',')],
-        { env: { FLUME_SHELL_HISTORY: path.join(work.path, `history-${run}`) } });
+      const shell = spawnFlume('shell', ['-c', order.map((i) => masters[i].address).join(',')], {
+        env: { FLUME_SHELL_HISTORY: path.join(work.path, `history-${run}`) },
+      });
       live.push(shell);
       const nodes = Array.from({ length: COMMANDS_PER_RUN }, (_, i) => `r${run}n${i}`);
       shell.write(nodes.map((n) => `submit config ${n} null null\n`).join(''));
       shell.child.stdin!.end();
       // Somewhere in the burst: after a few acknowledgements, and a few ms more.
       const killAfter = 2 + Math.floor(Math.random() * 8);
-      await waitFor(() => (shell.output().match(/Submitted command/g) ?? []).length >= killAfter || !shell.running, 60_000, 'acknowledged submits');
+      await waitFor(
+        () => (shell.output().match(/Submitted command/g) ?? []).length >= killAfter || !shell.running,
+        60_000,
+        'acknowledged submits',
+      );
       await new Promise((r) => setTimeout(r, Math.random() * 15));
       await masters[leader].proc.kill9();
       const exit = await shell.exited;
@@ -109,9 +124,12 @@ for (let run = 1; run <= RUNS; run++) {
       assert.equal(configs[0].length, views[0].size);
 
       const resubmitted = masters.reduce((n, m) => n + (m.proc.output().match(/Command submitted again/g) ?? []).length, 0);
-      t.diagnostic(`acknowledged ${acked.size} of ${COMMANDS_PER_RUN}, killed after ${killAfter}, shell exit ${exit.code}, ` +
-        `resubmits answered with the first command: ${resubmitted}`);
-    });
+      t.diagnostic(
+        `acknowledged ${acked.size} of ${COMMANDS_PER_RUN}, killed after ${killAfter}, shell exit ${exit.code}, ` +
+          `resubmits answered with the first command: ${resubmitted}`,
+      );
+    },
+  );
 }
 
 test('embedded store: a submit repeated with its client id after kill -9 and restart answers with the first command', async () => {
@@ -132,7 +150,10 @@ test('embedded store: a submit repeated with its client id after kill -9 and res
     const other = await admin.submitOnce('abc-124', 'config', 'once', 'null', 'null');
     assert.notEqual(other, first);
     const history = (await admin.commands(100)).filter((c) => c.args[0] === 'once');
-    assert.deepEqual(history.map((c) => c.id), [first, other]);
+    assert.deepEqual(
+      history.map((c) => c.id),
+      [first, other],
+    );
   } finally {
     admin.close();
     await master.proc.stop();

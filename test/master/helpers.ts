@@ -30,8 +30,10 @@ export async function startMasterProc(extra: string[], echo = false, env: Record
 
 type Unary = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
-const AdminCtor = grpc.makeGenericClientConstructor(serviceDefinition('Admin'), 'Admin') as unknown as
-  new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & Record<string, Unary>;
+const AdminCtor = grpc.makeGenericClientConstructor(serviceDefinition('Admin'), 'Admin') as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+) => grpc.Client & Record<string, Unary>;
 
 /** A promise API over the Admin service of one master. */
 export class AdminClient {
@@ -41,10 +43,18 @@ export class AdminClient {
    * `tls`: channel credentials (default: the run's admin certificate, test/harness/tls.ts), or a
    * directory with ca.pem, node.pem and node.key.
    */
-  constructor(readonly address: string, tls: grpc.ChannelCredentials | string = testCredentials('admin', 'tester')) {
-    const credentials = typeof tls === 'string'
-      ? grpc.credentials.createSsl(fs.readFileSync(path.join(tls, 'ca.pem')), fs.readFileSync(path.join(tls, 'node.key')), fs.readFileSync(path.join(tls, 'node.pem')))
-      : tls;
+  constructor(
+    readonly address: string,
+    tls: grpc.ChannelCredentials | string = testCredentials('admin', 'tester'),
+  ) {
+    const credentials =
+      typeof tls === 'string'
+        ? grpc.credentials.createSsl(
+            fs.readFileSync(path.join(tls, 'ca.pem')),
+            fs.readFileSync(path.join(tls, 'node.key')),
+            fs.readFileSync(path.join(tls, 'node.pem')),
+          )
+        : tls;
     this.stub = new AdminCtor(address, credentials);
   }
 
@@ -69,10 +79,14 @@ export class AdminClient {
 
   /** Waits until command `id` is SUCCEEDED (2) or FAILED (3) and returns it. */
   async waitDone(id: number, timeoutMs = 30_000): Promise<WireCommandStatus> {
-    return waitFor(async () => {
-      const s = await this.status(id);
-      return s.state >= 2 ? s : undefined;
-    }, timeoutMs, `command ${id} to finish at ${this.address}`);
+    return waitFor(
+      async () => {
+        const s = await this.status(id);
+        return s.state >= 2 ? s : undefined;
+      },
+      timeoutMs,
+      `command ${id} to finish at ${this.address}`,
+    );
   }
 
   /** Submits and waits; returns the final status. */
@@ -112,10 +126,19 @@ export function testCredentials(role: PeerRole, name: string): grpc.ChannelCrede
 }
 
 /** Starts the test node process (test/master/test-node.ts) against `masters`, with a certificate naming it. */
-export async function startTestNode(name: string, masters: string[], heartbeatMs = 200, echo = false, env?: Record<string, string>): Promise<Proc> {
+export async function startTestNode(
+  name: string,
+  masters: string[],
+  heartbeatMs = 200,
+  echo = false,
+  env?: Record<string, string>,
+): Promise<Proc> {
   const script = path.join(__dirname, 'test-node.js');
-  const proc = spawnScript(script, ['--master', masters.join(','), '--name', name, '--heartbeat-ms', String(heartbeatMs), '--call-timeout-ms', '1000'],
-    { label: `node ${name}`, echo, env: env ?? TestCerts.shared().env('agent', name) });
+  const proc = spawnScript(
+    script,
+    ['--master', masters.join(','), '--name', name, '--heartbeat-ms', String(heartbeatMs), '--call-timeout-ms', '1000'],
+    { label: `node ${name}`, echo, env: env ?? TestCerts.shared().env('agent', name) },
+  );
   await proc.waitForLine(/test-node ready/);
   return proc;
 }

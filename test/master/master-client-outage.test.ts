@@ -17,11 +17,26 @@ test('an outage of every master is logged once per master, then summarised, then
   const lines: Array<{ level: string; message: string; master?: string; attempts?: number; unreachableMs?: number }> = [];
   const logger = winston.createLogger({
     level: 'info',
-    transports: [new winston.transports.Stream({ stream: new Writable({ objectMode: true, write: (info, _e, cb) => { lines.push(info); cb(); } }) })],
+    transports: [
+      new winston.transports.Stream({
+        stream: new Writable({
+          objectMode: true,
+          write: (info, _e, cb) => {
+            lines.push(info);
+            cb();
+          },
+        }),
+      }),
+    ],
   });
   const [a, b] = [await freePort(), await freePort()];
   const client = new MasterClient({
-    masters: [`127.0.0.1:${a}`, `127.0.0.1:${b}`], physical: 'lonely', role: 'agent', logger, callTimeoutMs: 300, summaryMs: 1_500,
+    masters: [`127.0.0.1:${a}`, `127.0.0.1:${b}`],
+    physical: 'lonely',
+    role: 'agent',
+    logger,
+    callTimeoutMs: 300,
+    summaryMs: 1_500,
   });
   const dir = tempDir('flume-master-outage-');
   client.start();
@@ -37,7 +52,11 @@ test('an outage of every master is logged once per master, then summarised, then
     assert.ok(attemptsSoFar <= 3, `a handful of lines, not one per attempt: ${attemptsSoFar}`);
 
     master = await startMaster({ ...MASTER_DEFAULTS, port: b, httpPort: 0, host: '127.0.0.1', data: dir.path }, silentLogger());
-    const back = await waitFor(() => lines.find((l) => l.message.startsWith('Talking to master again after')), 30_000, 'the client to reach the master');
+    const back = await waitFor(
+      () => lines.find((l) => l.message.startsWith('Talking to master again after')),
+      30_000,
+      'the client to reach the master',
+    );
     assert.equal(back.master, `127.0.0.1:${b}`);
     assert.match(back.message, /after \d+ s, \d+ failed attempts\.$/);
     assert.equal(lines.filter((l) => l.message === 'Master did not answer; retrying.').length, 1, 'still one first-failure line');

@@ -22,12 +22,19 @@ let client: MasterClient;
 const seen: DesiredSet[] = [];
 
 before(async () => {
-  master = await startMaster({ ...MASTER_DEFAULTS, port: 0, httpPort: 0, host: '127.0.0.1', data: dir.path, heartbeatMs: 100, tls: certs.context('master', 'm') }, silentLogger());
+  master = await startMaster(
+    { ...MASTER_DEFAULTS, port: 0, httpPort: 0, host: '127.0.0.1', data: dir.path, heartbeatMs: 100, tls: certs.context('master', 'm') },
+    silentLogger(),
+  );
   admin = new AdminClient(`127.0.0.1:${master.grpcPort}`);
   // The first master of the list is a port nobody listens on: the client must move past it.
   const dead = await freePort();
   client = new MasterClient({
-    masters: [`127.0.0.1:${dead}`, `127.0.0.1:${master.grpcPort}`], physical: 'phys1', role: 'collector', logger: silentLogger(), callTimeoutMs: 500,
+    masters: [`127.0.0.1:${dead}`, `127.0.0.1:${master.grpcPort}`],
+    physical: 'phys1',
+    role: 'collector',
+    logger: silentLogger(),
+    callTimeoutMs: 500,
     tls: certs.context('collector', 'phys1'),
   });
   client.on('desired', (d) => seen.push(d));
@@ -54,9 +61,17 @@ test('an unmapped physical node is told to run a logical node of its own name on
 
 test('reported states reach the master; unreported desired nodes show IDLE', async () => {
   const version = last()!.get('phys1')!.version;
-  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'phys1' && n.logical[0]?.state === NodeStateCode.IDLE), 10_000, 'IDLE');
+  await waitFor(
+    async () => (await admin.nodes()).find((n) => n.physical === 'phys1' && n.logical[0]?.state === NodeStateCode.IDLE),
+    10_000,
+    'IDLE',
+  );
   client.reportState('phys1', 'ACTIVE', version);
-  const node = await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'phys1' && n.state === NodeStateCode.ACTIVE), 10_000, 'ACTIVE');
+  const node = await waitFor(
+    async () => (await admin.nodes()).find((n) => n.physical === 'phys1' && n.state === NodeStateCode.ACTIVE),
+    10_000,
+    'ACTIVE',
+  );
   assert.equal(node.role, 'collector');
   assert.equal(node.logical[0].configVersion, version);
 });

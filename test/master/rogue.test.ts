@@ -34,11 +34,15 @@ test('garbage on the gRPC port is refused, counted and logged; the master goes o
   await sendAndWaitClose(master.grpcPort, randomBytes(64 * 1024));
   await sendAndWaitClose(master.grpcPort, Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.alloc(64, 0xff)]));
   await master.proc.waitForLine(/Closed a connection that broke the protocol\..*peer=127\.0\.0\.1:\d+/);
-  const count = await waitFor(async () => {
-    const body = (await httpGet(`http://127.0.0.1:${master!.httpPort}/metrics`)).body;
-    const n = Number(/^flume_master_connection_errors_total (\d+)/m.exec(body)?.[1] ?? 0);
-    return n >= 2 ? n : undefined;
-  }, 10_000, 'both rogue connections counted');
+  const count = await waitFor(
+    async () => {
+      const body = (await httpGet(`http://127.0.0.1:${master!.httpPort}/metrics`)).body;
+      const n = Number(/^flume_master_connection_errors_total (\d+)/m.exec(body)?.[1] ?? 0);
+      return n >= 2 ? n : undefined;
+    },
+    10_000,
+    'both rogue connections counted',
+  );
   assert.equal(count, 2);
   assert.equal((await admin.configs()).find((c) => c.logical === 'web01')?.source, 'text("/tmp/x")', 'the master still answers');
 });

@@ -28,8 +28,10 @@ const client = new MasterClient({
   callTimeoutMs: Number(arg('call-timeout-ms', '2000')),
   logger: createLogger({ level: process.env.FLUME_LOG_LEVEL ?? 'warn', process: 'test-node' }),
   // FLUME_TLS_* as a real node reads them (test/harness/tls.ts sets them); FLUME_TLS_MODE=insecure: plaintext.
-  tls: process.env.FLUME_TLS_MODE === 'insecure' || !process.env.FLUME_TLS_CERT ? undefined
-    : TlsContext.load({ ca: process.env.FLUME_TLS_CA!, cert: process.env.FLUME_TLS_CERT, key: process.env.FLUME_TLS_KEY! }),
+  tls:
+    process.env.FLUME_TLS_MODE === 'insecure' || !process.env.FLUME_TLS_CERT
+      ? undefined
+      : TlsContext.load({ ca: process.env.FLUME_TLS_CA!, cert: process.env.FLUME_TLS_CERT, key: process.env.FLUME_TLS_KEY! }),
 });
 
 let running = new Set<string>();

@@ -23,7 +23,10 @@ test('three-server ensemble: kill -9 the ZooKeeper leader mid-run, masters and n
   const admins = masters.map((m) => new AdminClient(m.address));
   t.after(() => admins.forEach((a) => a.close()));
   assert.equal((await admins[0].exec('config', 'en1', 'text("/tmp/en")', 'console')).state, 2);
-  const node = await startTestNode('en1', masters.map((m) => m.address));
+  const node = await startTestNode(
+    'en1',
+    masters.map((m) => m.address),
+  );
   t.after(() => node.stop());
   const v1 = (await configOf(admins[0], 'en1'))!.version;
   await node.waitForLine(new RegExp(`desired \\{"en1":${v1}\\}`));
@@ -41,10 +44,14 @@ test('three-server ensemble: kill -9 the ZooKeeper leader mid-run, masters and n
   await waitFor(async () => (await admins[0].nodes()).find((n) => n.physical === 'en1' && n.state === 3), 20_000, 'en1 ACTIVE');
   // Both masters reconnect to the new ZooKeeper leader in their own time: wait for what is checked.
   let infos: Array<{ fresh: boolean; leader: boolean }> = [];
-  await waitFor(async () => {
-    infos = await Promise.all(admins.map((a) => a.info()));
-    return infos.every((i) => i.fresh) && infos.filter((i) => i.leader).length === 1;
-  }, 30_000, 'both masters fresh and exactly one leader').catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(infos)}`));
+  await waitFor(
+    async () => {
+      infos = await Promise.all(admins.map((a) => a.info()));
+      return infos.every((i) => i.fresh) && infos.filter((i) => i.leader).length === 1;
+    },
+    30_000,
+    'both masters fresh and exactly one leader',
+  ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(infos)}`));
 });
 
 test('ZooKeeper gone: the master stops leading and serves nothing stale; back: it resumes', async (t) => {
@@ -57,22 +64,29 @@ test('ZooKeeper gone: the master stops leading and serves nothing stale; back: i
   t.after(() => admin.close());
   assert.equal((await admin.exec('config', 'keep', 'text("/tmp/k")', 'console')).state, 2);
   await zk.kill(0);
-  await waitFor(async () => {
-    const info = await admin.info();
-    return !info.fresh && !info.leader;
-  }, 20_000, 'the master to notice the session is lost');
+  await waitFor(
+    async () => {
+      const info = await admin.info();
+      return !info.fresh && !info.leader;
+    },
+    20_000,
+    'the master to notice the session is lost',
+  );
   await assert.rejects(admin.configs(), (err: { code?: number }) => err.code === 14, 'UNAVAILABLE, not stale configs');
   const status = await httpGet(`http://127.0.0.1:${m.httpPort}/status`);
   assert.equal(status.status, 503);
   await zk.restart(0);
-  await waitFor(async () => {
-    const info = await admin.info();
-    return info.fresh && info.leader;
-  }, 60_000, 'the master to be fresh and leader again');
+  await waitFor(
+    async () => {
+      const info = await admin.info();
+      return info.fresh && info.leader;
+    },
+    60_000,
+    'the master to be fresh and leader again',
+  );
   assert.ok(await configOf(admin, 'keep'));
   assert.equal((await admin.exec('config', 'after', 'text("/tmp/a")', 'console')).state, 2);
 });
-
 
 test('a leader frozen past its session timeout is replaced, and wakes up a follower on a new session', async (t) => {
   const zk = await startZooKeeper();
@@ -99,10 +113,14 @@ test('a leader frozen past its session timeout is replaced, and wakes up a follo
   process.kill(a.proc.pid, 'SIGCONT');
   resumed = true;
   await a.proc.waitForLine(/session expired; opening a new one/, 30_000);
-  await waitFor(async () => {
-    const info = await adminA.info();
-    return info.fresh && !info.leader;
-  }, 30_000, 'FA fresh again, as a follower');
+  await waitFor(
+    async () => {
+      const info = await adminA.info();
+      return info.fresh && !info.leader;
+    },
+    30_000,
+    'FA fresh again, as a follower',
+  );
   assert.equal((await adminB.info()).leader, true);
   assert.ok(await configOf(adminA, 'while-frozen'), 'FA serves what was done while it slept');
 });
@@ -124,17 +142,25 @@ test('a master restarted under the same id still knows the nodes it heard: a dea
   const reader = new ZkClient({ connect, sessionTimeoutMs: 4000, connectTimeoutMs: 20_000 });
   await reader.connect();
   t.after(() => reader.close());
-  await waitFor(async () => {
-    const shards = await reader.getChildren('/flume/status/R1');
-    const texts = await Promise.all(shards.map(async (sh) => (await reader.getData(`/flume/status/R1/${sh}`)).data.toString()));
-    return texts.some((text) => text.includes('"gone1"'));
-  }, 20_000, 'gone1 published to ZooKeeper');
+  await waitFor(
+    async () => {
+      const shards = await reader.getChildren('/flume/status/R1');
+      const texts = await Promise.all(shards.map(async (sh) => (await reader.getData(`/flume/status/R1/${sh}`)).data.toString()));
+      return texts.some((text) => text.includes('"gone1"'));
+    },
+    20_000,
+    'gone1 published to ZooKeeper',
+  );
   await node.kill9();
   await m.proc.stop();
   admin.close();
   m = await startMasterProc(args);
   admin = new AdminClient(m.address);
-  await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'gone1' && n.state === 5), 20_000, 'gone1 LOST after the restart');
+  await waitFor(
+    async () => (await admin.nodes()).find((n) => n.physical === 'gone1' && n.state === 5),
+    20_000,
+    'gone1 LOST after the restart',
+  );
 });
 
 test('a master that loses its ZooKeeper session ends its control streams: its nodes move to a master that has one', async (t) => {
@@ -150,7 +176,10 @@ test('a master that loses its ZooKeeper session ends its control streams: its no
   const admins = masters.map((m) => new AdminClient(m.address));
   t.after(() => admins.forEach((a) => a.close()));
   for (const a of admins) assert.equal((await a.exec('config', 'mover', 'text("/tmp/mv")', 'console')).state, 2);
-  const node = await startTestNode('mover', masters.map((m) => m.address));
+  const node = await startTestNode(
+    'mover',
+    masters.map((m) => m.address),
+  );
   t.after(() => node.stop());
   await node.waitForLine(new RegExp(`master ${masters[0].address}`));
   const mark = node.output().length;
@@ -162,5 +191,9 @@ test('a master that loses its ZooKeeper session ends its control streams: its no
   // Well before a keepalive could have noticed anything: the master ended the stream itself.
   assert.ok(movedMs < 10_000, `moved after ${movedMs} ms`);
   assert.ok(masters[0].proc.running, 'the first master is still up');
-  await waitFor(async () => (await admins[1].nodes()).find((n) => n.physical === 'mover' && n.state === 3), 20_000, 'mover ACTIVE at the second master');
+  await waitFor(
+    async () => (await admins[1].nodes()).find((n) => n.physical === 'mover' && n.state === 3),
+    20_000,
+    'mover ACTIVE at the second master',
+  );
 });

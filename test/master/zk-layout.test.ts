@@ -31,7 +31,10 @@ async function client(connect: string): Promise<ZkClient> {
 async function master(connect: string, id: string): Promise<{ m: MasterProc; admin: AdminClient }> {
   const m = await startMasterProc(['--zk', connect, '--id', id]);
   const admin = new AdminClient(m.address);
-  cleanups.push(() => m.proc.stop(), () => admin.close());
+  cleanups.push(
+    () => m.proc.stop(),
+    () => admin.close(),
+  );
   return { m, admin };
 }
 
@@ -57,7 +60,13 @@ test('a ZooKeeper holding the old /flume/state: a new master serves the same con
   const { admin } = await master(connect, 'new1');
   const configs = await admin.configs();
   assert.equal(configs.length, 2_001);
-  assert.deepEqual(await configOf(admin, 'web1233'), { logical: 'web1233', version: 1_234, flow: 'f1', source: 'tail("/var/log/1233.log")', sink: 'autoE2EChain' });
+  assert.deepEqual(await configOf(admin, 'web1233'), {
+    logical: 'web1233',
+    version: 1_234,
+    flow: 'f1',
+    source: 'tail("/var/log/1233.log")',
+    sink: 'autoE2EChain',
+  });
   assert.equal((await configOf(admin, 'a.b/c%d'))?.source, 'text("/x")', 'a name with / . and % survives');
   assert.deepEqual((await admin.mappings('host/77'))[0].logical, ['web77']);
   assert.equal(await raw.exists('/flume/state'), null, 'the old znode is gone once moved');
@@ -74,15 +83,15 @@ test('a ZooKeeper holding the old /flume/state: a new master serves the same con
   assert.ok(meta.data.length < 4_096, `the meta znode is small (${meta.data.length} bytes)`);
 });
 
-test('masters on the per-znode layout see each other\'s changes, including ones touching many znodes', async () => {
+test("masters on the per-znode layout see each other's changes, including ones touching many znodes", async () => {
   const connect = await zk.chroot();
   const a = await master(connect, 'A');
   const b = await master(connect, 'B');
   const spec = Array.from({ length: 400 }, (_, i) => `m${i} : text("/m${i}") | console ;`).join('\n');
   assert.equal((await a.admin.exec('multiconfig', spec)).state, 2);
-  await waitFor(async () => (await b.admin.configs()).length === 400 ? true : undefined, 10_000, '400 configs at B');
+  await waitFor(async () => ((await b.admin.configs()).length === 400 ? true : undefined), 10_000, '400 configs at B');
   assert.equal((await b.admin.exec('map', 'p1', 'm7')).state, 2);
-  await waitFor(async () => (await a.admin.mappings('p1'))[0].logical.join() === 'm7' ? true : undefined, 10_000, 'the mapping at A');
+  await waitFor(async () => ((await a.admin.mappings('p1'))[0].logical.join() === 'm7' ? true : undefined), 10_000, 'the mapping at A');
   assert.equal((await a.admin.exec('unconfig', 'm3')).state, 2);
-  await waitFor(async () => (await configOf(b.admin, 'm3')) === undefined ? true : undefined, 10_000, 'm3 gone at B');
+  await waitFor(async () => ((await configOf(b.admin, 'm3')) === undefined ? true : undefined), 10_000, 'm3 gone at B');
 });

@@ -43,17 +43,25 @@ test('a config submitted to master A is served by B and C', async () => {
   // The command and its history are the same everywhere too.
   for (const admin of admins) assert.equal((await admin.status(done.id)).state, 2);
   let infos: Array<{ leader: boolean }> = [];
-  await waitFor(async () => {
-    infos = await Promise.all(admins.map((a) => a.info()));
-    return infos.filter((i) => i.leader).length === 1;
-  }, 20_000, 'exactly one leader').catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(infos)}`));
+  await waitFor(
+    async () => {
+      infos = await Promise.all(admins.map((a) => a.info()));
+      return infos.filter((i) => i.leader).length === 1;
+    },
+    20_000,
+    'exactly one leader',
+  ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(infos)}`));
 });
 
 test('concurrent conflicting edits through different masters are all applied, none lost', async () => {
-  const ids = await Promise.all(Array.from({ length: 12 }, (_, i) =>
-    admins[i % 3].submit('config', 'hot', `text("/tmp/${i}")`, 'console')));
+  const ids = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => admins[i % 3].submit('config', 'hot', `text("/tmp/${i}")`, 'console')),
+  );
   const done = await Promise.all(ids.map((id, i) => admins[(i + 1) % 3].waitDone(id)));
-  assert.ok(done.every((d) => d.state === 2), JSON.stringify(done));
+  assert.ok(
+    done.every((d) => d.state === 2),
+    JSON.stringify(done),
+  );
   const versions = done.map((d) => Number(/ v(\d+)/.exec(d.message)![1]));
   assert.equal(new Set(versions).size, versions.length, 'each edit got its own version');
   const last = done[versions.indexOf(Math.max(...versions))];
@@ -64,16 +72,20 @@ test('concurrent conflicting edits through different masters are all applied, no
 });
 
 test('compare-and-set: two sessions updating the same state concurrently lose nothing', async () => {
-  const stores = ['x', 'y'].map((id) => new ZookeeperStore({ connect, masterId: `cas-${id}`, sessionTimeoutMs: 4000, connectTimeoutMs: 20_000 }, silentLogger()));
+  const stores = ['x', 'y'].map(
+    (id) => new ZookeeperStore({ connect, masterId: `cas-${id}`, sessionTimeoutMs: 4000, connectTimeoutMs: 20_000 }, silentLogger()),
+  );
   await Promise.all(stores.map((s) => s.start()));
   cleanups.push(() => Promise.all(stores.map((s) => s.stop())));
   const writes: Array<Promise<unknown>> = [];
   for (let i = 0; i < 20; i++) {
     for (const [k, s] of stores.entries()) {
-      writes.push(s.update((draft) => {
-        draft.mappings[`cas-${k}-${i}`] = [`l${i}`];
-        draft.nextVersion++;
-      }));
+      writes.push(
+        s.update((draft) => {
+          draft.mappings[`cas-${k}-${i}`] = [`l${i}`];
+          draft.nextVersion++;
+        }),
+      );
     }
   }
   await Promise.all(writes);
@@ -82,7 +94,11 @@ test('compare-and-set: two sessions updating the same state concurrently lose no
     await waitFor(() => Object.keys(s.view().state.mappings).filter((p) => p.startsWith('cas-')).length === 40, 10_000, 'all 40 mappings');
   }
   for (const admin of admins) {
-    await waitFor(async () => (await admin.mappings()).filter((x) => x.physical.startsWith('cas-')).length === 40, 10_000, 'all 40 mappings at a master');
+    await waitFor(
+      async () => (await admin.mappings()).filter((x) => x.physical.startsWith('cas-')).length === 40,
+      10_000,
+      'all 40 mappings at a master',
+    );
   }
 });
 
@@ -91,11 +107,19 @@ test('a node heard by one master is ACTIVE and then LOST in the view of every ma
   const node = await startTestNode('seen1', [masters[0].address]);
   cleanups.push(() => node.stop());
   for (const admin of admins) {
-    await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'seen1' && n.state === 3), 20_000, `seen1 ACTIVE at ${admin.address}`);
+    await waitFor(
+      async () => (await admin.nodes()).find((n) => n.physical === 'seen1' && n.state === 3),
+      20_000,
+      `seen1 ACTIVE at ${admin.address}`,
+    );
   }
   await node.kill9();
   for (const admin of admins) {
-    await waitFor(async () => (await admin.nodes()).find((n) => n.physical === 'seen1' && n.state === 5), 20_000, `seen1 LOST at ${admin.address}`);
+    await waitFor(
+      async () => (await admin.nodes()).find((n) => n.physical === 'seen1' && n.state === 5),
+      20_000,
+      `seen1 LOST at ${admin.address}`,
+    );
   }
 });
 
@@ -109,12 +133,19 @@ test('kill -9 of the leader: another master takes over and queued commands compl
   const ids: number[] = [];
   for (let i = 0; i < 5; i++) ids.push(await survivors[i % 2].submit('config', `after${i}`, 'text("/tmp/a")', 'console'));
   const done = await Promise.all(ids.map((id) => survivors[0].waitDone(id, 60_000)));
-  assert.ok(done.every((d) => d.state === 2), JSON.stringify(done));
+  assert.ok(
+    done.every((d) => d.state === 2),
+    JSON.stringify(done),
+  );
   let newInfos: Array<{ leader: boolean }> = [];
-  await waitFor(async () => {
-    newInfos = await Promise.all(survivors.map((a) => a.info()));
-    return newInfos.filter((i) => i.leader).length === 1;
-  }, 20_000, 'exactly one leader among the survivors').catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(newInfos)}`));
+  await waitFor(
+    async () => {
+      newInfos = await Promise.all(survivors.map((a) => a.info()));
+      return newInfos.filter((i) => i.leader).length === 1;
+    },
+    20_000,
+    'exactly one leader among the survivors',
+  ).catch((err: Error) => assert.fail(`${err.message}: ${JSON.stringify(newInfos)}`));
   for (const a of survivors) {
     for (let i = 0; i < 5; i++) await waitFor(() => configOf(a, `after${i}`), 10_000, `after${i}`);
   }
@@ -126,12 +157,19 @@ test('a node fails over to another master without restarting its flows', async (
   assert.equal(masters.length, 2);
   const done = await admins[0].exec('config', 'fo1', 'text("/tmp/fo")', 'console');
   assert.equal(done.state, 2);
-  const node = await startTestNode('fo1', masters.map((m) => m.address));
+  const node = await startTestNode(
+    'fo1',
+    masters.map((m) => m.address),
+  );
   cleanups.push(() => node.stop());
   const version = (await configOf(admins[0], 'fo1'))!.version;
   await node.waitForLine(new RegExp(`desired \\{"fo1":${version}\\}`));
   await node.waitForLine(new RegExp(`master ${masters[0].address}`));
-  await waitFor(async () => (await admins[1].nodes()).find((n) => n.physical === 'fo1' && n.state === 3), 20_000, 'fo1 ACTIVE as seen by the other master');
+  await waitFor(
+    async () => (await admins[1].nodes()).find((n) => n.physical === 'fo1' && n.state === 3),
+    20_000,
+    'fo1 ACTIVE as seen by the other master',
+  );
   const mark = node.output().length;
   const killedAt = Date.now();
   await masters[0].proc.kill9();
@@ -141,7 +179,11 @@ test('a node fails over to another master without restarting its flows', async (
   assert.ok(node.running, 'the node process did not restart');
   assert.doesNotMatch(node.output().slice(mark), /desired/, 'the desired set did not change, so nothing was restarted');
   // The surviving master still sees the node alive, and a change reaches it.
-  await waitFor(async () => (await admins[1].nodes()).find((n) => n.physical === 'fo1' && n.state === 3), 10_000, 'fo1 ACTIVE after failover');
+  await waitFor(
+    async () => (await admins[1].nodes()).find((n) => n.physical === 'fo1' && n.state === 3),
+    10_000,
+    'fo1 ACTIVE after failover',
+  );
   assert.equal((await admins[1].exec('refresh', 'fo1')).state, 2);
   const v2 = (await configOf(admins[1], 'fo1'))!.version;
   await node.waitForLine(new RegExp(`desired \\{"fo1":${v2}\\}`), 20_000, mark);

@@ -24,12 +24,15 @@ function node(args: string[]): Proc {
 
 test('validate prints every problem with its position and exits non-zero; a good spec passes', async () => {
   const bad = path.join(dir.path, 'bad.flume');
-  fs.writeFileSync(bad, [
-    '# two nodes, four problems',
-    'a : text("/x") | { batch(0) => text("/tmp/x", yaml) } ;',
-    'b : text(1, 2, 3) | [ console, escapedFile("/tmp/%Y", "f-%Q"), nosink ] ;',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    bad,
+    [
+      '# two nodes, four problems',
+      'a : text("/x") | { batch(0) => text("/tmp/x", yaml) } ;',
+      'b : text(1, 2, 3) | [ console, escapedFile("/tmp/%Y", "f-%Q"), nosink ] ;',
+      '',
+    ].join('\n'),
+  );
   const p = node(['validate', bad]);
   const status = await p.exited;
   assert.equal(status.code, 1);
@@ -62,8 +65,17 @@ test('components prints the reference of every kind, generated from the registry
   const p = node(['components']);
   assert.equal((await p.exited).code, 0);
   const out = p.stdout();
-  for (const s of ['## Sources', '## Sinks', '## Decorators', '## Wrappers', '### `escapedFile(dir, file, [format], [idleMs], [maxOpenFiles])`', 'Also: `escapedCustomDfs`.',
-    '### `batch(n, [ms])`', '### `roll([ms])`', '| `n` | number | required | events per batch |']) {
+  for (const s of [
+    '## Sources',
+    '## Sinks',
+    '## Decorators',
+    '## Wrappers',
+    '### `escapedFile(dir, file, [format], [idleMs], [maxOpenFiles])`',
+    'Also: `escapedCustomDfs`.',
+    '### `batch(n, [ms])`',
+    '### `roll([ms])`',
+    '| `n` | number | required | events per batch |',
+  ]) {
     assert.ok(out.includes(s), `reference has ${s}`);
   }
 });
@@ -90,30 +102,56 @@ test('--config-file with several logical nodes: --oneshot waits for all of them'
   const outA = path.join(dir.path, 'multi-a.txt');
   const outB = path.join(dir.path, 'multi-b');
   const config = path.join(dir.path, 'multi.flume');
-  fs.writeFileSync(config, [
-    '# two flows in one file',
-    `copy : text("${input}") | text("${outA}") ;`,
-    `gen  : asciisynth(5000, 50) | { intervalSampler(10) => escapedFile("${outB}", "sampled", json) } ;`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    config,
+    [
+      '# two flows in one file',
+      `copy : text("${input}") | text("${outA}") ;`,
+      `gen  : asciisynth(5000, 50) | { intervalSampler(10) => escapedFile("${outB}", "sampled", json) } ;`,
+      '',
+    ].join('\n'),
+  );
   const p = node(['--standalone', '--config-file', config, '--oneshot', '--data', path.join(dir.path, 'data-multi')]);
   assert.equal((await p.exited).code, 0, p.output());
   assert.equal(fs.readFileSync(outA, 'utf8'), 'a\nb\nc\n');
-  const sampled = fs.readFileSync(path.join(outB, 'sampled'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).body as string);
+  const sampled = fs
+    .readFileSync(path.join(outB, 'sampled'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l).body as string);
   assert.equal(sampled.length, 500);
-  assert.deepEqual(sampled.slice(0, 2).map((b) => b.slice(0, 11)), ['00000000000', '00000000010']);
+  assert.deepEqual(
+    sampled.slice(0, 2).map((b) => b.slice(0, 11)),
+    ['00000000000', '00000000010'],
+  );
 });
 
 test('a standalone node serves /status and /metrics, and SIGTERM loses nothing the source accepted', async () => {
   const out = path.join(dir.path, 'sigterm-out.txt');
   const countFile = path.join(dir.path, 'put-count');
   const spec = `busy : fixtureEndless("${countFile}") | { delay(2) => text("${out}") } ;`;
-  const p = node(['--standalone', '-n', 'phys2', '-c', spec, '--http-port', '0', '--data', path.join(dir.path, 'data2'), '--plugin', PLUGIN]);
+  const p = node([
+    '--standalone',
+    '-n',
+    'phys2',
+    '-c',
+    spec,
+    '--http-port',
+    '0',
+    '--data',
+    path.join(dir.path, 'data2'),
+    '--plugin',
+    PLUGIN,
+  ]);
   const base = await statusBase(p);
-  const status = await waitFor(async () => {
-    const s = JSON.parse((await httpGet(`${base}/status`)).body);
-    return (s.nodes[0]?.counters?.driver?.sink_batches_acked ?? 0) > 5 ? s : undefined;
-  }, 30_000, 'batches delivered');
+  const status = await waitFor(
+    async () => {
+      const s = JSON.parse((await httpGet(`${base}/status`)).body);
+      return (s.nodes[0]?.counters?.driver?.sink_batches_acked ?? 0) > 5 ? s : undefined;
+    },
+    30_000,
+    'batches delivered',
+  );
   assert.equal(status.physicalNode, 'phys2');
   assert.equal(status.mode, 'standalone');
   const [n] = status.nodes;
@@ -138,7 +176,11 @@ test('a standalone node serves /status and /metrics, and SIGTERM loses nothing t
   const put = Number(fs.readFileSync(countFile, 'utf8'));
   const written = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
   assert.equal(written.length, put, 'every event the source put reached the file');
-  assert.deepEqual(written, Array.from({ length: put }, (_, i) => `e-${i}`), 'in order, none twice');
+  assert.deepEqual(
+    written,
+    Array.from({ length: put }, (_, i) => `e-${i}`),
+    'in order, none twice',
+  );
 });
 
 test('the site config sizes the WAL: channel.wal.capacity_bytes holds the source back, segments roll at channel.wal.segment_bytes', async () => {
@@ -150,19 +192,31 @@ test('the site config sizes the WAL: channel.wal.capacity_bytes holds the source
   const data = path.join(dir.path, 'data-small-wal');
   const p = node(['--standalone', '-n', 'phys3', '-c', spec, '--http-port', '0', '--data', data, '--conf', conf, '--close-timeout', '500']);
   const base = await statusBase(p);
-  const channel = await waitFor(async () => {
-    const c = JSON.parse((await httpGet(`${base}/status`)).body).nodes[0]?.channel;
-    return c && c.bytes > 1.5 * 1024 * 1024 ? c : undefined;
-  }, 30_000, 'the WAL filling up');
+  const channel = await waitFor(
+    async () => {
+      const c = JSON.parse((await httpGet(`${base}/status`)).body).nodes[0]?.channel;
+      return c && c.bytes > 1.5 * 1024 * 1024 ? c : undefined;
+    },
+    30_000,
+    'the WAL filling up',
+  );
   assert.equal(channel.kind, 'wal');
   assert.equal(channel.capacityBytes, 2097152);
   // The source goes on until the channel is full: wait for the segments that needs (≥ 6 of 256 KB).
   const walDir = path.join(data, 'held', 'wal');
-  const walSegments = (): number[] => fs.readdirSync(walDir).filter((f) => f.endsWith('.wal') && !f.startsWith('free-')).map((f) => fs.statSync(path.join(walDir, f)).size);
-  const segments = await waitFor(() => {
-    const sizes = walSegments();
-    return sizes.length >= 6 ? sizes : undefined;
-  }, 30_000, 'six WAL segments');
+  const walSegments = (): number[] =>
+    fs
+      .readdirSync(walDir)
+      .filter((f) => f.endsWith('.wal') && !f.startsWith('free-'))
+      .map((f) => fs.statSync(path.join(walDir, f)).size);
+  const segments = await waitFor(
+    () => {
+      const sizes = walSegments();
+      return sizes.length >= 6 ? sizes : undefined;
+    },
+    30_000,
+    'six WAL segments',
+  );
   const total = segments.reduce((a, b) => a + b, 0);
   assert.ok(total <= 2097152, `segments hold ${total} bytes, over the capacity`);
   // A segment rolls once past 256 KB; a batch of asciisynth is 1,000 events of ~110 bytes.
@@ -192,6 +246,8 @@ test('flume-node alone says how to start a node and runs nothing; with a role bu
   assert.doesNotMatch(alone.output(), /Master mode started|Master did not answer/);
   const home = path.join(dir.path, 'no-master');
   const agent = node(['--role', 'agent', '-n', 'lonely', '--data', home, '--log-level', 'warn']);
-  await agent.waitForLine(/warn No master given: trying the default one\. Set --master or node\.masters to name yours\. masters=localhost:35873/);
+  await agent.waitForLine(
+    /warn No master given: trying the default one\. Set --master or node\.masters to name yours\. masters=localhost:35873/,
+  );
   assert.equal((await agent.stop()).code, 0, agent.output());
 });

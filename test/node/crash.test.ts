@@ -39,7 +39,10 @@ async function acked(base: string): Promise<number> {
 
 test('kill -9 mid-stream and restart: every line reaches storage once, no .tmp left behind', async (t) => {
   const input = path.join(dir.path, 'app.log');
-  fs.writeFileSync(input, Array.from({ length: LINES }, (_, i) => `line ${String(i).padStart(6, '0')} ${'x'.repeat(i % 50)}`).join('\n') + '\n');
+  fs.writeFileSync(
+    input,
+    Array.from({ length: LINES }, (_, i) => `line ${String(i).padStart(6, '0')} ${'x'.repeat(i % 50)}`).join('\n') + '\n',
+  );
   const out = path.join(dir.path, 'out');
   const data = path.join(dir.path, 'data');
   // choke keeps the flow slow enough to be cut in the middle.
@@ -57,7 +60,10 @@ test('kill -9 mid-stream and restart: every line reaches storage once, no .tmp l
   assert.equal(exit.code, 0, second.p.tail());
 
   const files = storageFiles(out);
-  assert.ok(files.every((f) => !f.endsWith('.tmp')), `no unfinished file: ${files.join()}`);
+  assert.ok(
+    files.every((f) => !f.endsWith('.tmp')),
+    `no unfinished file: ${files.join()}`,
+  );
   const lines = readAll(out);
   const unique = new Set(lines);
   assert.equal(unique.size, LINES, 'every line is there');

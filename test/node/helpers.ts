@@ -94,7 +94,11 @@ class GeneratorSource implements Source {
   private stopped = false;
   private running: Promise<void> = Promise.resolve();
 
-  constructor(readonly count: number, readonly batchSize = 100, readonly pad = 0) {}
+  constructor(
+    readonly count: number,
+    readonly batchSize = 100,
+    readonly pad = 0,
+  ) {}
 
   async open(out: SourceOutput): Promise<void> {
     this.running = this.run(out);
@@ -102,7 +106,7 @@ class GeneratorSource implements Source {
 
   private async run(out: SourceOutput): Promise<void> {
     const b = new BatchBuilder(out.origin);
-    for (let i = 0; i < this.count && !this.stopped; ) {
+    for (let i = 0; i < this.count && !this.stopped;) {
       const n = Math.min(this.batchSize, this.count - i);
       for (let k = 0; k < n; k++, i++) b.append(Buffer.from(`line-${i}`.padEnd(this.pad, '.')), 1_700_000_000_000 + i, 3, 'gen');
       await out.put(b.finish(out.nextSeq()));

@@ -22,7 +22,10 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 /** An endless source: puts batches of 10 as fast as the channel takes them, until closed. */
 let endlessPuts = 0;
 const endlessDef = {
-  kind: 'source' as const, name: 'endless', doc: 'test', args: [],
+  kind: 'source' as const,
+  name: 'endless',
+  doc: 'test',
+  args: [],
   create: (): Source => {
     let stop = false;
     let loop: Promise<void> = Promise.resolve();
@@ -48,7 +51,10 @@ const endlessDef = {
 };
 
 const brokenDef = {
-  kind: 'source' as const, name: 'broken', doc: 'test', args: [],
+  kind: 'source' as const,
+  name: 'broken',
+  doc: 'test',
+  args: [],
   create: (): Source => ({
     async open() {
       throw new Error('port 1 is taken');
@@ -57,11 +63,24 @@ const brokenDef = {
   }),
 };
 
-const registry = new Registry().registerAll([generatorSourceDef, endlessDef, brokenDef, recordingSinkDef, ...SINKS, ...WRITERS, ...WRAPPERS, ...DECORATORS]);
+const registry = new Registry().registerAll([
+  generatorSourceDef,
+  endlessDef,
+  brokenDef,
+  recordingSinkDef,
+  ...SINKS,
+  ...WRITERS,
+  ...WRAPPERS,
+  ...DECORATORS,
+]);
 
 function node(text: string, options: Partial<LogicalNodeOptions> = {}, dir = path.join(root, text.split(':')[0].trim())): LogicalNode {
   const [spec] = parseSpec(text);
-  return new LogicalNode(spec, { registry, metrics: new Metrics(), logger: silentLogger(), physicalNode: 'p', host: 'h', dataDir: dir }, options);
+  return new LogicalNode(
+    spec,
+    { registry, metrics: new Metrics(), logger: silentLogger(), physicalNode: 'p', host: 'h', dataDir: dir },
+    options,
+  );
 }
 
 test('a finite source drains through the channel into the sink, every event once and in order', async () => {
@@ -70,7 +89,10 @@ test('a finite source drains through the channel into the sink, every event once
   assert.equal(n.state, 'ACTIVE');
   await n.finished();
   const got = recorders.get('n1')!.bodies();
-  assert.deepEqual(got, Array.from({ length: 1000 }, (_, i) => `line-${i}`));
+  assert.deepEqual(
+    got,
+    Array.from({ length: 1000 }, (_, i) => `line-${i}`),
+  );
   const seqs = recorders.get('n1')!.batches.map((b) => b.seq);
   assert.equal(new Set(seqs).size, seqs.length, 'batch ids unique');
   const s = n.status();
@@ -87,7 +109,10 @@ test('a failing sink: the batch is rolled back and retried, nothing lost, nothin
   const n = node('n2 : testgen(300, 10) | recording("n2") ;', { retryInitialMs: 1, retryMaxMs: 5 });
   await n.open();
   await n.finished();
-  assert.deepEqual(rec.bodies(), Array.from({ length: 300 }, (_, i) => `line-${i}`));
+  assert.deepEqual(
+    rec.bodies(),
+    Array.from({ length: 300 }, (_, i) => `line-${i}`),
+  );
   assert.equal(n.status().counters.driver.sink_batches_retried, 5);
   await n.close();
 });
@@ -100,7 +125,10 @@ test('close while the source is producing loses nothing the source put', async (
   const delivered = recorders.get('n3')!.bodies();
   assert.equal(delivered.length, endlessPuts, 'every event put was delivered before close returned');
   assert.equal(n.status().counters.channel.events_accepted, endlessPuts);
-  assert.deepEqual(delivered, Array.from({ length: endlessPuts }, (_, i) => `e-${i}`));
+  assert.deepEqual(
+    delivered,
+    Array.from({ length: endlessPuts }, (_, i) => `e-${i}`),
+  );
 });
 
 test('with a WAL channel, batches a failing sink could not take are delivered after a restart', async () => {
@@ -119,7 +147,10 @@ test('with a WAL channel, batches a failing sink could not take are delivered af
   await second.open();
   await second.finished();
   await second.close();
-  assert.deepEqual(rec.bodies(), Array.from({ length: 500 }, (_, i) => `line-${i}`));
+  assert.deepEqual(
+    rec.bodies(),
+    Array.from({ length: 500 }, (_, i) => `line-${i}`),
+  );
 });
 
 test('a spec that does not validate is refused with every problem, leaving nothing open', async () => {
@@ -142,7 +173,10 @@ test('sequence numbers never repeat across restarts, even after a crash mid-bloc
   // "Crash": the allocator is dropped without any goodbye; a new one starts after its reservation.
   const b = SequenceAllocator.open(dir, 10);
   const second = Array.from({ length: 5 }, () => b.nextSeq());
-  assert.deepEqual(first, Array.from({ length: 25 }, (_, i) => i + 1));
+  assert.deepEqual(
+    first,
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  );
   assert.ok(second[0] > first[first.length - 1]);
   assert.equal(new Set([...first, ...second]).size, 30);
 });
@@ -169,7 +203,10 @@ test('a whole sink tree from a spec: decorators, fan-out, failover and roll with
   assert.ok(both.every((e) => e.attributes.get('tier')?.toString() === 't1'));
   // Roll: completed files only (no .tmp), named by rolltag and attribute, holding every line once.
   const files = storageFiles(out).map((f) => path.basename(f));
-  assert.ok(files.every((f) => /^f-\d{8}-\d{9}\+0000\.\d+\.\d+-t1$/.test(f)), files.join());
+  assert.ok(
+    files.every((f) => /^f-\d{8}-\d{9}\+0000\.\d+\.\d+-t1$/.test(f)),
+    files.join(),
+  );
   const lines = files.flatMap((f) => fs.readFileSync(path.join(out, f), 'utf8').trimEnd().split('\n'));
   assert.deepEqual([...lines].sort(), [...expected].sort());
   assert.equal(new Set(lines).size, 2000);

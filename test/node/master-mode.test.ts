@@ -16,7 +16,8 @@ let admin: AdminClient;
 let node: Proc;
 
 const file = (name: string): string => path.join(dir.path, name);
-const lines = (name: string): string[] => (fs.existsSync(file(name)) ? fs.readFileSync(file(name), 'utf8').split('\n').filter(Boolean) : []);
+const lines = (name: string): string[] =>
+  fs.existsSync(file(name)) ? fs.readFileSync(file(name), 'utf8').split('\n').filter(Boolean) : [];
 
 before(async () => {
   master = await startMasterProc(['--data', file('master'), '--heartbeat-ms', '200']);

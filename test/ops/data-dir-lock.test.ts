@@ -69,8 +69,17 @@ test('a second process with the same writer id cannot open that storage state; a
   const storage = path.join(dir.path, 'storage');
   const input = path.join(dir.path, 'input2.log');
   fs.writeFileSync(input, '');
-  const args = (data: string): string[] => ['--standalone', '-n', 'w', '-c', `w : tail("${input}") | escapedFile("${storage}/", "out")  ;`,
-    '--http-port', '0', '--data', path.join(dir.path, data)];
+  const args = (data: string): string[] => [
+    '--standalone',
+    '-n',
+    'w',
+    '-c',
+    `w : tail("${input}") | escapedFile("${storage}/", "out")  ;`,
+    '--http-port',
+    '0',
+    '--data',
+    path.join(dir.path, data),
+  ];
   const running = /standalone node running/;
   const first = track(spawnFlume('node', args('w1'), { env: { FLUME_LOG_LEVEL: 'info' } }));
   await first.waitForLine(running);

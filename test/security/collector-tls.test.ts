@@ -48,7 +48,11 @@ async function collector(e2e = true) {
 }
 
 /** Opens an Append stream with `credentials`, sends one batch; resolves with its first ack or the stream's error. */
-function tryAppend(target: string, credentials: grpc.ChannelCredentials, origin = 'web'): Promise<{ ack?: Ack; error?: grpc.ServiceError }> {
+function tryAppend(
+  target: string,
+  credentials: grpc.ChannelCredentials,
+  origin = 'web',
+): Promise<{ ack?: Ack; error?: grpc.ServiceError }> {
   const client = new grpc.Client(target, credentials);
   return new Promise((resolve) => {
     const id = (b: Buffer): Buffer => b;
@@ -66,12 +70,17 @@ function tryAppend(target: string, credentials: grpc.ChannelCredentials, origin 
 }
 
 function credentialsOf(files: { ca: string; cert: string; key: string }, ca = files.ca): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(fs.readFileSync(ca), fs.readFileSync(files.key), fs.readFileSync(files.cert), { checkServerIdentity: () => undefined });
+  return grpc.credentials.createSsl(fs.readFileSync(ca), fs.readFileSync(files.key), fs.readFileSync(files.cert), {
+    checkServerIdentity: () => undefined,
+  });
 }
 
 test('an agent certificate from the cluster CA pushes batches; they are recorded under its name and acked end to end under the origin it sent', async () => {
   const { drain, target, server } = await collector();
-  const sink = new AgentSink({ collectors: [target], mode: 'E2E', agent: 'web01', window: 8 }, { tls: TlsContext.load(certs.files('agent', 'web01')) });
+  const sink = new AgentSink(
+    { collectors: [target], mode: 'E2E', agent: 'web01', window: 8 },
+    { tls: TlsContext.load(certs.files('agent', 'web01')) },
+  );
   await sink.open();
   await pumpAll(sink, numberedBatches('web01', 20, 50));
   await waitFor(() => drain.seen.length >= 20, 'twenty batches stored');
@@ -81,11 +90,14 @@ test('an agent certificate from the cluster CA pushes batches; they are recorded
   await sink.close();
 });
 
-test('no certificate, another CA\'s certificate, an admin certificate and an expired one cannot push a batch, and each refusal is counted by reason', async () => {
+test("no certificate, another CA's certificate, an admin certificate and an expired one cannot push a batch, and each refusal is counted by reason", async () => {
   const { target, tally, drain } = await collector(false);
   const ca = certs.files('collector', 'coll1').ca;
 
-  const none = await tryAppend(target, grpc.credentials.createSsl(fs.readFileSync(ca), null, null, { checkServerIdentity: () => undefined }));
+  const none = await tryAppend(
+    target,
+    grpc.credentials.createSsl(fs.readFileSync(ca), null, null, { checkServerIdentity: () => undefined }),
+  );
   assert.equal(none.error?.code, grpc.status.UNAUTHENTICATED, `no certificate: ${none.error?.details}`);
   assert.match(none.error!.details, /no client certificate/);
 
@@ -97,28 +109,44 @@ test('no certificate, another CA\'s certificate, an admin certificate and an exp
   assert.equal(admin.error?.code, grpc.status.PERMISSION_DENIED);
   assert.match(admin.error!.details, /admin "alice" may not send batches/);
 
-  const expired = await tryAppend(target, credentialsOf(certs.filesAs('old', 'agent', 'web09', { notBefore: new Date('2020-01-01'), notAfter: new Date('2020-01-02') })));
+  const expired = await tryAppend(
+    target,
+    credentialsOf(certs.filesAs('old', 'agent', 'web09', { notBefore: new Date('2020-01-01'), notAfter: new Date('2020-01-02') })),
+  );
   assert.equal(expired.error?.code, grpc.status.UNAUTHENTICATED);
   assert.match(expired.error!.details, /expired/);
 
-  assert.deepEqual([tally.refused('no_certificate'), tally.refused('unknown_ca'), tally.refused('wrong_role'), tally.refused('expired')], [1, 1, 1, 1]);
+  assert.deepEqual(
+    [tally.refused('no_certificate'), tally.refused('unknown_ca'), tally.refused('wrong_role'), tally.refused('expired')],
+    [1, 1, 1, 1],
+  );
   assert.equal(drain.seen.length, 0, 'nothing reached the channel');
 });
 
-test('a client with its own agent certificate cannot make another agent\'s batches look stored: both are stored, each under its sender', async () => {
+test("a client with its own agent certificate cannot make another agent's batches look stored: both are stored, each under its sender", async () => {
   const { target, drain } = await collector();
   // The attacker sends seqs 1..5 under origin "web01" first.
   const attacker = await tryAppend(target, credentialsOf(certs.files('agent', 'mallory')), 'web01');
   assert.equal(attacker.ack?.status, 0, 'its own batch is accepted (in its own space)');
-  const sink = new AgentSink({ collectors: [target], mode: 'E2E', agent: 'web01', window: 4 }, { tls: TlsContext.load(certs.files('agent', 'web01')) });
+  const sink = new AgentSink(
+    { collectors: [target], mode: 'E2E', agent: 'web01', window: 4 },
+    { tls: TlsContext.load(certs.files('agent', 'web01')) },
+  );
   await sink.open();
   await pumpAll(sink, numberedBatches('web01', 5, 10));
-  await waitFor(() => drain.seen.filter((b) => b.origin === 'web01/web01').length >= 5, 'the real agent\'s five batches stored');
-  assert.deepEqual(drain.seen.map((b) => `${b.origin}#${b.seq}`).sort(), ['mallory/web01#1', 'web01/web01#1', 'web01/web01#2', 'web01/web01#3', 'web01/web01#4', 'web01/web01#5']);
+  await waitFor(() => drain.seen.filter((b) => b.origin === 'web01/web01').length >= 5, "the real agent's five batches stored");
+  assert.deepEqual(drain.seen.map((b) => `${b.origin}#${b.seq}`).sort(), [
+    'mallory/web01#1',
+    'web01/web01#1',
+    'web01/web01#2',
+    'web01/web01#3',
+    'web01/web01#4',
+    'web01/web01#5',
+  ]);
   await sink.close();
 });
 
-test('an agent refuses to send to a server whose certificate is not a collector\'s', async () => {
+test("an agent refuses to send to a server whose certificate is not a collector's", async () => {
   const channel = new MemoryChannel('fake', { capacityBytes: 1024 * 1024 });
   const server = new CollectorServer(channel, { port: 0 }, { tls: TlsContext.load(certs.files('agent', 'impostor')) });
   await server.start();

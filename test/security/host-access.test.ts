@@ -32,7 +32,10 @@ after(async () => {
 const file = (...parts: string[]): string => path.join(work.path, ...parts);
 
 function node(name: string, env: Record<string, string> = {}): Proc {
-  const p = spawnFlume('node', ['--role', 'agent', '--master', master.address, '-n', name, '--data', file('data', name)], { env, label: name });
+  const p = spawnFlume('node', ['--role', 'agent', '--master', master.address, '-n', name, '--data', file('data', name)], {
+    env,
+    label: name,
+  });
   nodes.push(p);
   return p;
 }
@@ -46,12 +49,19 @@ async function sh(line: string): Promise<ShellRun> {
 /** Waits until getnodestatus shows `logical` in `state`, and returns its line. */
 async function statusLine(logical: string, state: string, detail: RegExp): Promise<string> {
   let last = '';
-  return waitFor(async () => {
-    last = (await sh('getnodestatus')).stdout;
-    // A multi-line reason continues on lines that do not start with a tab.
-    const line = last.replace(/\n(?!\t|$)/g, ' ').split('\n').find((l) => l.startsWith(`\t\t${logical} --> `));
-    return line !== undefined && line.includes(`--> ${state}`) && detail.test(line) ? line : undefined;
-  }, 60_000, `${logical} ${state} matching ${detail}`).catch((err: Error) => {
+  return waitFor(
+    async () => {
+      last = (await sh('getnodestatus')).stdout;
+      // A multi-line reason continues on lines that do not start with a tab.
+      const line = last
+        .replace(/\n(?!\t|$)/g, ' ')
+        .split('\n')
+        .find((l) => l.startsWith(`\t\t${logical} --> `));
+      return line !== undefined && line.includes(`--> ${state}`) && detail.test(line) ? line : undefined;
+    },
+    60_000,
+    `${logical} ${state} matching ${detail}`,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}\nlast getnodestatus:\n${last}`);
   });
 }
@@ -92,10 +102,21 @@ test('a node with node.read_paths refuses to read files outside them, through ..
   node('reader', { FLUME_NODE_READ_PATHS: logs });
   await sh('exec map reader read');
   const escape = (t: string): string => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  for (const [kind, target] of [['text', file('secret')], ['tail', `${logs}/../secret`], ['text', `${logs}/link`], ['tailDir', work.path]]) {
+  for (const [kind, target] of [
+    ['text', file('secret')],
+    ['tail', `${logs}/../secret`],
+    ['text', `${logs}/link`],
+    ['tailDir', work.path],
+  ]) {
     await sh(`exec config read '${kind}("${target}")' 'null'`);
     // Each reason names its path: a match is this config's refusal, not the previous one's.
-    await statusLine('read', 'ERROR', new RegExp(`${kind}: this node does not read ${escape(JSON.stringify(target))}: it is outside the directories its site config's node\\.read_paths allows`));
+    await statusLine(
+      'read',
+      'ERROR',
+      new RegExp(
+        `${kind}: this node does not read ${escape(JSON.stringify(target))}: it is outside the directories its site config's node\\.read_paths allows`,
+      ),
+    );
   }
   await sh(`exec config read 'tail("${logs}/app.log")' 'null'`);
   await statusLine('read', 'ACTIVE', /.*/);
@@ -103,7 +124,15 @@ test('a node with node.read_paths refuses to read files outside them, through ..
 
 test('standalone, a refused program is a line:col problem and the node exits 1 without running it', async () => {
   const marker = file('standalone-pwned');
-  const p = spawnFlume('node', ['--standalone', '-n', 'solo', '-c', `solo : exec("touch ${marker}") | null ;`, '--data', file('data', 'solo')]);
+  const p = spawnFlume('node', [
+    '--standalone',
+    '-n',
+    'solo',
+    '-c',
+    `solo : exec("touch ${marker}") | null ;`,
+    '--data',
+    file('data', 'solo'),
+  ]);
   nodes.push(p);
   const status = await p.exited;
   assert.equal(status.code, 1);

@@ -67,15 +67,21 @@ test('a master listens on loopback unless told otherwise', async (t) => {
   assert.equal(await connects(outside, open.httpPort), true);
 });
 
-test('save and load stay inside the master\'s data dir; a refused load echoes nothing of the file', async () => {
+test("save and load stay inside the master's data dir; a refused load echoes nothing of the file", async () => {
   const master = await startMaster();
   try {
-    const sh = (line: string) => runShell(['-q', '-c', master.address, '-e', line], { env: { FLUME_SHELL_HISTORY: path.join(work.path, 'history') } });
+    const sh = (line: string) =>
+      runShell(['-q', '-c', master.address, '-e', line], { env: { FLUME_SHELL_HISTORY: path.join(work.path, 'history') } });
     const secret = path.join(work.path, 'secret.flume');
     fs.writeFileSync(secret, 'root:x:0:0:hidden words\n');
     const elsewhere = path.join(work.path, 'written-by-save.flume');
-    for (const [line, target] of [[`exec save '${elsewhere}'`, elsewhere], [`exec save '../escape.flume'`, '../escape.flume'],
-      [`exec load '${secret}'`, secret], ['exec load /etc/passwd', '/etc/passwd'], [`exec load '../../../../../../etc/passwd'`, '../../../../../../etc/passwd']]) {
+    for (const [line, target] of [
+      [`exec save '${elsewhere}'`, elsewhere],
+      [`exec save '../escape.flume'`, '../escape.flume'],
+      [`exec load '${secret}'`, secret],
+      ['exec load /etc/passwd', '/etc/passwd'],
+      [`exec load '../../../../../../etc/passwd'`, '../../../../../../etc/passwd'],
+    ]) {
       const run = await sh(line);
       const said = run.stdout + run.stderr;
       assert.notEqual(run.code, 0, describeRun(run));
@@ -107,7 +113,8 @@ test(`a spec nested ${DEPTH} deep is refused with line:col by flume-node validat
 
   const master = await startMaster();
   try {
-    const sh = (line: string) => runShell(['-q', '-c', master.address, '-e', line], { env: { FLUME_SHELL_HISTORY: path.join(work.path, 'history') } });
+    const sh = (line: string) =>
+      runShell(['-q', '-c', master.address, '-e', line], { env: { FLUME_SHELL_HISTORY: path.join(work.path, 'history') } });
     for (const line of [`exec config deep 'synth(1)' '${deepSink}'`, `exec multiconfig 'deep : synth(1) | ${deepSink} ;'`]) {
       const run = await sh(line);
       assert.notEqual(run.code, 0, describeRun(run));

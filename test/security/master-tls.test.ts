@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { after, before, test } from 'node:test';
@@ -32,7 +33,8 @@ after(async () => {
   dir?.remove();
 });
 
-const as = (role: PeerRole, name: string): grpc.ChannelCredentials => channelCredentialsFor(TlsContext.load(certs.files(role, name)), MASTER_ROLES);
+const as = (role: PeerRole, name: string): grpc.ChannelCredentials =>
+  channelCredentialsFor(TlsContext.load(certs.files(role, name)), MASTER_ROLES);
 const ca = (): Buffer => fs.readFileSync(certs.files('master', 'master').ca);
 const noCertificate = (): grpc.ChannelCredentials => grpc.credentials.createSsl(ca(), null, null, { checkServerIdentity: () => undefined });
 const foreign = (): grpc.ChannelCredentials => {
@@ -50,14 +52,20 @@ async function refusal(p: Promise<unknown>): Promise<{ code: number; details: st
 }
 
 type Unary = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
-const MasterCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
-  new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & Record<string, Unary>;
+const MasterCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+) => grpc.Client & Record<string, Unary>;
 
 function heartbeat(credentials: grpc.ChannelCredentials, physical: string): Promise<unknown> {
   const client = new MasterCtor(master.address, credentials);
   return new Promise<unknown>((resolve, reject) => {
-    client.Heartbeat.call(client, { physical, host: 'h', role: 'collector', startedAt: Date.now(), logical: [] }, { deadline: Date.now() + 10_000 },
-      (err, res) => (err ? reject(err) : resolve(res)));
+    client.Heartbeat.call(
+      client,
+      { physical, host: 'h', role: 'collector', startedAt: Date.now(), logical: [] },
+      { deadline: Date.now() + 10_000 },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
   }).finally(() => client.close());
 }
 
@@ -65,89 +73,137 @@ function skipIfInsecure(): boolean {
   return testsInsecure();
 }
 
-test('admin commands need an admin certificate (or the admin token); without one, from another CA, or with a node or read-only certificate they are refused', { skip: skipIfInsecure() }, async () => {
-  const admin = new AdminClient(master.address, as('admin', 'alice'));
-  assert.equal((await admin.exec('config', 'web01', 'text("/tmp/x")', 'console')).state, 2, 'an admin configures a node');
-  const attempts: Array<[string, grpc.ChannelCredentials, number, RegExp]> = [
-    ['no certificate', noCertificate(), grpc.status.UNAUTHENTICATED, /no client certificate/],
-    ['another CA', foreign(), grpc.status.UNAUTHENTICATED, /not from this cluster's CA/],
-    ['an agent certificate', as('agent', 'web01'), grpc.status.PERMISSION_DENIED, /agent "web01" may not call \/flume\.Admin\/Submit/],
-    ['a read-only certificate', as('read-only', 'viewer'), grpc.status.PERMISSION_DENIED, /read-only "viewer" may not/],
-    ['a wrong token', personCredentials({ ca: certs.files('master', 'master').ca, tokenFile: writeToken('not-the-token-at-all') }), grpc.status.UNAUTHENTICATED, /not this cluster's admin token/],
-  ];
-  for (const [who, credentials, code, message] of attempts) {
-    const client = new AdminClient(master.address, credentials);
-    const r = await refusal(client.submit('decommission', 'web01'));
-    assert.equal(r.code, code, `${who}: ${r.details}`);
-    assert.match(r.details, message, who);
-    client.close();
-  }
-  const byToken = new AdminClient(master.address, personCredentials({ ca: certs.files('master', 'master').ca, tokenFile: token.file }));
-  assert.equal((await byToken.exec('config', 'web02', 'text("/tmp/y")', 'console')).state, 2, 'the admin token stands in for an admin certificate');
-  byToken.close();
-  assert.deepEqual((await admin.configs()).map((c) => c.logical).sort(), ['web01', 'web02'], 'no refused command changed anything');
-  admin.close();
-});
+test(
+  'admin commands need an admin certificate (or the admin token); without one, from another CA, or with a node or read-only certificate they are refused',
+  { skip: skipIfInsecure() },
+  async () => {
+    const admin = new AdminClient(master.address, as('admin', 'alice'));
+    assert.equal((await admin.exec('config', 'web01', 'text("/tmp/x")', 'console')).state, 2, 'an admin configures a node');
+    const attempts: Array<[string, grpc.ChannelCredentials, number, RegExp]> = [
+      ['no certificate', noCertificate(), grpc.status.UNAUTHENTICATED, /no client certificate/],
+      ['another CA', foreign(), grpc.status.UNAUTHENTICATED, /not from this cluster's CA/],
+      ['an agent certificate', as('agent', 'web01'), grpc.status.PERMISSION_DENIED, /agent "web01" may not call \/flume\.Admin\/Submit/],
+      ['a read-only certificate', as('read-only', 'viewer'), grpc.status.PERMISSION_DENIED, /read-only "viewer" may not/],
+      [
+        'a wrong token',
+        personCredentials({ ca: certs.files('master', 'master').ca, tokenFile: writeToken('not-the-token-at-all') }),
+        grpc.status.UNAUTHENTICATED,
+        /not this cluster's admin token/,
+      ],
+    ];
+    for (const [who, credentials, code, message] of attempts) {
+      const client = new AdminClient(master.address, credentials);
+      const r = await refusal(client.submit('decommission', 'web01'));
+      assert.equal(r.code, code, `${who}: ${r.details}`);
+      assert.match(r.details, message, who);
+      client.close();
+    }
+    const byToken = new AdminClient(master.address, personCredentials({ ca: certs.files('master', 'master').ca, tokenFile: token.file }));
+    assert.equal(
+      (await byToken.exec('config', 'web02', 'text("/tmp/y")', 'console')).state,
+      2,
+      'the admin token stands in for an admin certificate',
+    );
+    byToken.close();
+    assert.deepEqual((await admin.configs()).map((c) => c.logical).sort(), ['web01', 'web02'], 'no refused command changed anything');
+    admin.close();
+  },
+);
 
-test('configs and node status need at least read-only: an agent certificate, none, or another CA\'s cannot read them', { skip: skipIfInsecure() }, async () => {
-  const reader = new AdminClient(master.address, as('read-only', 'viewer'));
-  await reader.configs();
-  await reader.nodes();
-  reader.close();
-  for (const credentials of [noCertificate(), foreign(), as('agent', 'web01'), as('collector', 'coll1')]) {
-    const client = new AdminClient(master.address, credentials);
-    for (const read of [() => client.configs(), () => client.nodes(), () => client.mappings()]) {
-      const r = await refusal(read());
+test(
+  "configs and node status need at least read-only: an agent certificate, none, or another CA's cannot read them",
+  { skip: skipIfInsecure() },
+  async () => {
+    const reader = new AdminClient(master.address, as('read-only', 'viewer'));
+    await reader.configs();
+    await reader.nodes();
+    reader.close();
+    for (const credentials of [noCertificate(), foreign(), as('agent', 'web01'), as('collector', 'coll1')]) {
+      const client = new AdminClient(master.address, credentials);
+      for (const read of [() => client.configs(), () => client.nodes(), () => client.mappings()]) {
+        const r = await refusal(read());
+        assert.ok(r.code === grpc.status.UNAUTHENTICATED || r.code === grpc.status.PERMISSION_DENIED, r.details);
+      }
+      client.close();
+    }
+  },
+);
+
+test(
+  "a node heartbeats only as itself: another node's certificate, an admin's, none, or another CA's cannot report as it",
+  { skip: skipIfInsecure() },
+  async () => {
+    await heartbeat(as('collector', 'coll1'), 'coll1');
+    const asOther = await refusal(heartbeat(as('agent', 'mallory'), 'coll1'));
+    assert.equal(asOther.code, grpc.status.PERMISSION_DENIED, asOther.details);
+    assert.match(asOther.details, /agent "mallory" cannot report as node "coll1"/);
+    for (const credentials of [noCertificate(), foreign(), as('admin', 'alice')]) {
+      const r = await refusal(heartbeat(credentials, 'coll1'));
       assert.ok(r.code === grpc.status.UNAUTHENTICATED || r.code === grpc.status.PERMISSION_DENIED, r.details);
     }
-    client.close();
-  }
-});
+    const reader = new AdminClient(master.address, as('read-only', 'viewer'));
+    assert.deepEqual(
+      (await reader.nodes()).map((n) => n.physical),
+      ['coll1'],
+      'only the real node is known',
+    );
+    reader.close();
+  },
+);
 
-test('a node heartbeats only as itself: another node\'s certificate, an admin\'s, none, or another CA\'s cannot report as it', { skip: skipIfInsecure() }, async () => {
-  await heartbeat(as('collector', 'coll1'), 'coll1');
-  const asOther = await refusal(heartbeat(as('agent', 'mallory'), 'coll1'));
-  assert.equal(asOther.code, grpc.status.PERMISSION_DENIED, asOther.details);
-  assert.match(asOther.details, /agent "mallory" cannot report as node "coll1"/);
-  for (const credentials of [noCertificate(), foreign(), as('admin', 'alice')]) {
-    const r = await refusal(heartbeat(credentials, 'coll1'));
-    assert.ok(r.code === grpc.status.UNAUTHENTICATED || r.code === grpc.status.PERMISSION_DENIED, r.details);
-  }
-  const reader = new AdminClient(master.address, as('read-only', 'viewer'));
-  assert.deepEqual((await reader.nodes()).map((n) => n.physical), ['coll1'], 'only the real node is known');
-  reader.close();
-});
-
-test('HTTP pages are HTTPS: read-only certificates and the admin token may read them; none, a node certificate or plain HTTP may not; refusals are counted in /metrics', { skip: skipIfInsecure() }, async () => {
-  const base = `https://127.0.0.1:${master.httpPort}`;
-  const client = (role: PeerRole, name: string): https.RequestOptions => TlsContext.load(certs.files(role, name)).clientOptions(['master']);
-  const caOnly: https.RequestOptions = { ca: ca(), checkServerIdentity: () => undefined };
-  assert.equal((await httpGet(`${base}/status`, 5_000, { tls: client('read-only', 'viewer') })).status, 200);
-  assert.equal((await httpGet(`${base}/status`, 5_000, { tls: { ...caOnly, headers: { authorization: `Bearer ${token.token}` } } })).status, 200);
-  const none = await httpGet(`${base}/status`, 5_000, { tls: caOnly });
-  assert.equal(none.status, 401);
-  assert.match(none.body, /no client certificate/);
-  const agent = await httpGet(`${base}/status`, 5_000, { tls: client('agent', 'web01') });
-  assert.equal(agent.status, 403);
-  await assert.rejects(new Promise((resolve, reject) => {
-    require('node:http').get(`http://127.0.0.1:${master.httpPort}/status`, { timeout: 3_000 }, resolve).on('error', reject).on('timeout', () => reject(new Error('timeout')));
-  }).then((res) => {
-    if ((res as { statusCode: number }).statusCode === 200) throw new Error('plain HTTP was served');
-    throw new Error('refused');
-  }));
-  const metrics = (await httpGet(`${base}/metrics`, 5_000, { tls: client('admin', 'alice') })).body;
-  for (const reason of ['no_certificate', 'unknown_ca', 'wrong_role', 'bad_token']) {
-    const m = new RegExp(`^flume_tls_rejected_${reason}_total\\{[^}]*\\} (\\d+)`, 'm').exec(metrics);
-    assert.ok(m && Number(m[1]) > 0, `flume_tls_rejected_${reason}_total counted:\n${metrics.split('\n').filter((l) => l.includes('tls_rejected')).join('\n')}`);
-  }
-});
+test(
+  'HTTP pages are HTTPS: read-only certificates and the admin token may read them; none, a node certificate or plain HTTP may not; refusals are counted in /metrics',
+  { skip: skipIfInsecure() },
+  async () => {
+    const base = `https://127.0.0.1:${master.httpPort}`;
+    const client = (role: PeerRole, name: string): https.RequestOptions =>
+      TlsContext.load(certs.files(role, name)).clientOptions(['master']);
+    const caOnly: https.RequestOptions = { ca: ca(), checkServerIdentity: () => undefined };
+    assert.equal((await httpGet(`${base}/status`, 5_000, { tls: client('read-only', 'viewer') })).status, 200);
+    assert.equal(
+      (await httpGet(`${base}/status`, 5_000, { tls: { ...caOnly, headers: { authorization: `Bearer ${token.token}` } } })).status,
+      200,
+    );
+    const none = await httpGet(`${base}/status`, 5_000, { tls: caOnly });
+    assert.equal(none.status, 401);
+    assert.match(none.body, /no client certificate/);
+    const agent = await httpGet(`${base}/status`, 5_000, { tls: client('agent', 'web01') });
+    assert.equal(agent.status, 403);
+    await assert.rejects(
+      new Promise((resolve, reject) => {
+        http
+          .get(`http://127.0.0.1:${master.httpPort}/status`, { timeout: 3_000 }, resolve)
+          .on('error', reject)
+          .on('timeout', () => reject(new Error('timeout')));
+      }).then((res) => {
+        if ((res as { statusCode: number }).statusCode === 200) throw new Error('plain HTTP was served');
+        throw new Error('refused');
+      }),
+    );
+    const metrics = (await httpGet(`${base}/metrics`, 5_000, { tls: client('admin', 'alice') })).body;
+    for (const reason of ['no_certificate', 'unknown_ca', 'wrong_role', 'bad_token']) {
+      const m = new RegExp(`^flume_tls_rejected_${reason}_total\\{[^}]*\\} (\\d+)`, 'm').exec(metrics);
+      assert.ok(
+        m && Number(m[1]) > 0,
+        `flume_tls_rejected_${reason}_total counted:\n${metrics
+          .split('\n')
+          .filter((l) => l.includes('tls_rejected'))
+          .join('\n')}`,
+      );
+    }
+  },
+);
 
 test('without certificates a master does not start unless insecure is asked for, and then it warns', async () => {
-  const refused = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--data', dir.path + '-x'], { env: { FLUME_TLS_MODE: 'mtls' } });
+  const refused = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--data', dir.path + '-x'], {
+    env: { FLUME_TLS_MODE: 'mtls' },
+  });
   const status = await refused.exited;
   assert.equal(status.code, 1);
   assert.match(refused.output(), /tls\.ca \(FLUME_TLS_CA\), tls\.cert \(FLUME_TLS_CERT\), tls\.key \(FLUME_TLS_KEY\) are not set/);
-  const insecure = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--data', dir.path + '-y'], { env: { FLUME_TLS_MODE: 'insecure' } });
+  const insecure = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--data', dir.path + '-y'], {
+    env: { FLUME_TLS_MODE: 'insecure' },
+  });
   await insecure.waitForLine(/Master started/);
   assert.match(insecure.output(), /TLS is OFF \(tls\.mode = insecure\)/);
   assert.match(insecure.output(), /Master started\..*/);
@@ -161,13 +217,22 @@ function writeToken(text: string): string {
 }
 
 test('SIGHUP reloads a renewed certificate: new connections get it, without a restart', { skip: skipIfInsecure() }, async () => {
-  const peerCert = (): Promise<string> => new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port: master.grpcPort, ALPNProtocols: ['h2'], ...TlsContext.load(certs.files('admin', 'alice')).clientOptions(['master']) }, () => {
-      resolve(socket.getPeerCertificate().valid_to);
-      socket.destroy();
+  const peerCert = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const socket = tls.connect(
+        {
+          host: '127.0.0.1',
+          port: master.grpcPort,
+          ALPNProtocols: ['h2'],
+          ...TlsContext.load(certs.files('admin', 'alice')).clientOptions(['master']),
+        },
+        () => {
+          resolve(socket.getPeerCertificate().valid_to);
+          socket.destroy();
+        },
+      );
+      socket.on('error', reject);
     });
-    socket.on('error', reject);
-  });
   const before = await peerCert();
   renew(certs.dir, { role: 'master', name: 'master' }, { days: 30 });
   const mark = master.proc.output().length;

@@ -30,7 +30,10 @@ function standalone(name: string, spec: string): Proc {
 
 /** Every file under `root` (hidden ones too), recursively. */
 function allFiles(root: string): string[] {
-  return fs.readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  return fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 /** An RFC 5424 message, octet-counted, whose HOSTNAME field is `host` (raw bytes). */
@@ -77,88 +80,109 @@ const HTTP_EVENTS: Array<{ host: string; kind: string }> = [
 
 const PER_VALUE = 3;
 
-test('hosts and attributes that are ../.., absolute, NUL, 300 bytes or not UTF-8 land inside the storage root, each event once', { timeout: 120_000 }, async () => {
-  const storage = file('store', 'root');
-  fs.mkdirSync(storage, { recursive: true });
-  const [collectorPort, syslogPort, httpPort] = [await freePort(), await freePort(), await freePort()];
-  const collector = standalone('coll', `coll : collectorSource(${collectorPort}) | collectorSink("file://${storage}/%{host}/", "ev-%{kind}-", 1000, "json") ;`);
-  await collector.waitForLine(/collector source listening/, 30_000);
-  const agent = standalone('agent', [
-    `relay : syslogTcp(${syslogPort}) | agentE2ESink("127.0.0.1", ${collectorPort}) ;`,
-    `web : http(${httpPort}) | agentE2ESink("127.0.0.1", ${collectorPort}) ;`,
-  ].join('\n'));
-  await agent.waitForLine(/\[node\.relay\] logical node opened/, 30_000);
-  await agent.waitForLine(/\[node\.web\] logical node opened/, 30_000);
+test(
+  'hosts and attributes that are ../.., absolute, NUL, 300 bytes or not UTF-8 land inside the storage root, each event once',
+  { timeout: 120_000 },
+  async () => {
+    const storage = file('store', 'root');
+    fs.mkdirSync(storage, { recursive: true });
+    const [collectorPort, syslogPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const collector = standalone(
+      'coll',
+      `coll : collectorSource(${collectorPort}) | collectorSink("file://${storage}/%{host}/", "ev-%{kind}-", 1000, "json") ;`,
+    );
+    await collector.waitForLine(/collector source listening/, 30_000);
+    const agent = standalone(
+      'agent',
+      [
+        `relay : syslogTcp(${syslogPort}) | agentE2ESink("127.0.0.1", ${collectorPort}) ;`,
+        `web : http(${httpPort}) | agentE2ESink("127.0.0.1", ${collectorPort}) ;`,
+      ].join('\n'),
+    );
+    await agent.waitForLine(/\[node\.relay\] logical node opened/, 30_000);
+    await agent.waitForLine(/\[node\.web\] logical node opened/, 30_000);
 
-  /** Body marker → which value group it belongs to. */
-  const groupOf = new Map<string, string>();
-  for (let h = 0; h < SYSLOG_HOSTS.length; h++) {
-    const frames: Buffer[] = [];
-    for (let n = 0; n < PER_VALUE; n++) {
-      const body = `syslog-${h}-${n}`;
-      groupOf.set(body, `syslog-${h}`);
-      frames.push(syslogFrame(SYSLOG_HOSTS[h], body));
+    /** Body marker → which value group it belongs to. */
+    const groupOf = new Map<string, string>();
+    for (let h = 0; h < SYSLOG_HOSTS.length; h++) {
+      const frames: Buffer[] = [];
+      for (let n = 0; n < PER_VALUE; n++) {
+        const body = `syslog-${h}-${n}`;
+        groupOf.set(body, `syslog-${h}`);
+        frames.push(syslogFrame(SYSLOG_HOSTS[h], body));
+      }
+      await sendTcp(syslogPort, Buffer.concat(frames));
     }
-    await sendTcp(syslogPort, Buffer.concat(frames));
-  }
-  const events = [];
-  for (let e = 0; e < HTTP_EVENTS.length; e++) {
-    for (let n = 0; n < PER_VALUE; n++) {
-      const body = `http-${e}-${n}`;
-      groupOf.set(body, `http-${e}`);
-      events.push({ body, host: HTTP_EVENTS[e].host, attributes: { kind: HTTP_EVENTS[e].kind } });
-    }
-  }
-  assert.equal(await postJson(httpPort, events), 200);
-
-  /** Body marker → the files it was stored in (one entry per copy). */
-  const where = (): Map<string, string[]> => {
-    const found = new Map<string, string[]>();
-    for (const f of storageFiles(storage)) {
-      for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
-        if (!line) continue;
-        const body = (JSON.parse(line) as { body: string }).body;
-        found.set(body, [...(found.get(body) ?? []), f]);
+    const events = [];
+    for (let e = 0; e < HTTP_EVENTS.length; e++) {
+      for (let n = 0; n < PER_VALUE; n++) {
+        const body = `http-${e}-${n}`;
+        groupOf.set(body, `http-${e}`);
+        events.push({ body, host: HTTP_EVENTS[e].host, attributes: { kind: HTTP_EVENTS[e].kind } });
       }
     }
-    return found;
-  };
-  await waitFor(() => where().size === groupOf.size, 60_000, `all ${groupOf.size} events in storage`);
-  // A clean stop completes every file; then the storage is what a reader finds.
-  await agent.stop();
-  await collector.stop();
+    assert.equal(await postJson(httpPort, events), 200);
 
-  const stored = where();
-  assert.deepEqual([...stored.keys()].sort(), [...groupOf.keys()].sort());
-  for (const [body, files] of stored) assert.equal(files.length, 1, `${body} stored ${files.length} times: ${files.join(', ')}`);
-  assert.deepEqual(storageFiles(storage).filter((f) => f.endsWith('.tmp')), [], 'every file completed');
+    /** Body marker → the files it was stored in (one entry per copy). */
+    const where = (): Map<string, string[]> => {
+      const found = new Map<string, string[]>();
+      for (const f of storageFiles(storage)) {
+        for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+          if (!line) continue;
+          const body = (JSON.parse(line) as { body: string }).body;
+          found.set(body, [...(found.get(body) ?? []), f]);
+        }
+      }
+      return found;
+    };
+    await waitFor(() => where().size === groupOf.size, 60_000, `all ${groupOf.size} events in storage`);
+    // A clean stop completes every file; then the storage is what a reader finds.
+    await agent.stop();
+    await collector.stop();
 
-  // Each value group went to one file, and distinct groups to distinct files (the HTTP events with
-  // host "plain" differ by attribute only, so by file name).
-  const fileOfGroup = new Map<string, string>();
-  for (const [body, [f]] of stored) {
-    const g = groupOf.get(body)!;
-    assert.equal(fileOfGroup.get(g) ?? f, f, `group ${g} split over files`);
-    fileOfGroup.set(g, f);
-  }
-  assert.equal(new Set(fileOfGroup.values()).size, fileOfGroup.size, 'two value groups share a file');
+    const stored = where();
+    assert.deepEqual([...stored.keys()].sort(), [...groupOf.keys()].sort());
+    for (const [body, files] of stored) assert.equal(files.length, 1, `${body} stored ${files.length} times: ${files.join(', ')}`);
+    assert.deepEqual(
+      storageFiles(storage).filter((f) => f.endsWith('.tmp')),
+      [],
+      'every file completed',
+    );
 
-  // Every file the test run made is under the storage root or a node's data dir; every data file's
-  // name is printable ASCII without a leading dot, and within 255 bytes.
-  const root = fs.realpathSync(storage) + path.sep;
-  for (const f of allFiles(dir.path)) {
-    const real = fs.realpathSync(f);
-    assert.ok(real.startsWith(root) || real.startsWith(fs.realpathSync(file('data')) + path.sep), `file outside the storage root: ${real}`);
-  }
-  for (const f of storageFiles(storage)) {
-    for (const segment of path.relative(storage, f).split(path.sep)) {
-      assert.match(segment, /^[^.][\x20-\x7e]*$/, f);
-      assert.ok(Buffer.byteLength(segment) <= 255, f);
+    // Each value group went to one file, and distinct groups to distinct files (the HTTP events with
+    // host "plain" differ by attribute only, so by file name).
+    const fileOfGroup = new Map<string, string>();
+    for (const [body, [f]] of stored) {
+      const g = groupOf.get(body)!;
+      assert.equal(fileOfGroup.get(g) ?? f, f, `group ${g} split over files`);
+      fileOfGroup.set(g, f);
     }
-  }
-  // What the naive substitution would have written.
-  for (const target of ['/tmp/x', '/etc/cron.d/evil', '/abs/path']) {
-    const entries = fs.existsSync(target) && fs.statSync(target).isDirectory() ? fs.readdirSync(target) : [];
-    assert.deepEqual(entries.filter((e) => e.startsWith('ev-')), [], `files written under ${target}`);
-  }
-});
+    assert.equal(new Set(fileOfGroup.values()).size, fileOfGroup.size, 'two value groups share a file');
+
+    // Every file the test run made is under the storage root or a node's data dir; every data file's
+    // name is printable ASCII without a leading dot, and within 255 bytes.
+    const root = fs.realpathSync(storage) + path.sep;
+    for (const f of allFiles(dir.path)) {
+      const real = fs.realpathSync(f);
+      assert.ok(
+        real.startsWith(root) || real.startsWith(fs.realpathSync(file('data')) + path.sep),
+        `file outside the storage root: ${real}`,
+      );
+    }
+    for (const f of storageFiles(storage)) {
+      for (const segment of path.relative(storage, f).split(path.sep)) {
+        assert.match(segment, /^[^.][\x20-\x7e]*$/, f);
+        assert.ok(Buffer.byteLength(segment) <= 255, f);
+      }
+    }
+    // What the naive substitution would have written.
+    for (const target of ['/tmp/x', '/etc/cron.d/evil', '/abs/path']) {
+      const entries = fs.existsSync(target) && fs.statSync(target).isDirectory() ? fs.readdirSync(target) : [];
+      assert.deepEqual(
+        entries.filter((e) => e.startsWith('ev-')),
+        [],
+        `files written under ${target}`,
+      );
+    }
+  },
+);

@@ -41,8 +41,7 @@ test('source completes file names, directories with a slash', () => {
     fs.writeFileSync(path.join(dir.path, 'deploy-old.fsh'), '');
     fs.mkdirSync(path.join(dir.path, 'deployments'));
     const prefix = path.join(dir.path, 'dep');
-    assert.deepEqual(complete(`source ${prefix}`, names), [
-      [`${prefix}loy-old.fsh`, `${prefix}loy.fsh`, `${prefix}loyments/`], prefix]);
+    assert.deepEqual(complete(`source ${prefix}`, names), [[`${prefix}loy-old.fsh`, `${prefix}loy.fsh`, `${prefix}loyments/`], prefix]);
   } finally {
     dir.remove();
   }

@@ -20,8 +20,9 @@ export interface RunningMaster {
  */
 export async function startMaster(extra: string[] = []): Promise<RunningMaster> {
   const data = tempDir('flume-shell-master-');
-  const proc = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data', data.path, ...extra],
-    { env: { FLUME_LOG_LEVEL: 'info' } });
+  const proc = spawnFlume('master', ['start', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data', data.path, ...extra], {
+    env: { FLUME_LOG_LEVEL: 'info' },
+  });
   try {
     const m = await proc.waitForLine(MASTER_READY, 60_000);
     return {
@@ -55,7 +56,10 @@ export const SHELL_BIN = path.join(REPO_ROOT, 'bin', 'flume-shell.js');
  * Runs `flume-shell args...` to completion with `input` on its stdin (a pipe), and a history
  * file under `home` so the user's own is never touched. Killed (by pid) after `timeoutMs`.
  */
-export function runShell(args: string[], options: { input?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<ShellRun> {
+export function runShell(
+  args: string[],
+  options: { input?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+): Promise<ShellRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SHELL_BIN, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
@@ -64,11 +68,19 @@ export function runShell(args: string[], options: { input?: string; env?: Record
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString('utf8');
+    });
     const timer = setTimeout(() => {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-      reject(new Error(`flume-shell ${args.join(' ')} did not exit within ${options.timeoutMs ?? 60_000} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(
+        new Error(
+          `flume-shell ${args.join(' ')} did not exit within ${options.timeoutMs ?? 60_000} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+        ),
+      );
     }, options.timeoutMs ?? 60_000);
     child.on('error', reject);
     // 'close' comes after the exit and after stdout and stderr have been read to their end.

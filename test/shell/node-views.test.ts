@@ -7,7 +7,11 @@ import { NodeStateCode, type NodeStateName } from '../../proto/messages';
 
 function physical(name: string, state: NodeStateName, logical: Array<[string, NodeStateName, number]>): NodeStatus {
   return {
-    physical: name, host: 'h', role: 'agent', state: NodeStateCode[state], lastSeen: 0,
+    physical: name,
+    host: 'h',
+    role: 'agent',
+    state: NodeStateCode[state],
+    lastSeen: 0,
     logical: logical.map(([l, s, v]) => ({ name: l, state: NodeStateCode[s], configVersion: v, message: '' })),
   };
 }
@@ -23,8 +27,11 @@ test('a logical node is ACTIVE once it runs the version the master wants', () =>
   assert.equal(isActive(stale), false, 'still on the previous version after a config or refresh');
   assert.equal(describeView('web01', stale), 'web01 (ACTIVE, runs v3 of v4)');
   assert.equal(isActive(nodeViews(nodes).get('web01')!), true, 'no config on the master: any version');
-  assert.equal(isActive(nodeViews([physical('p1', 'ACTIVE', [['web01', 'ACTIVE', 0]])]).get('web01')!), false,
-    'version 0 never had a config (Flume OG)');
+  assert.equal(
+    isActive(nodeViews([physical('p1', 'ACTIVE', [['web01', 'ACTIVE', 0]])]).get('web01')!),
+    false,
+    'version 0 never had a config (Flume OG)',
+  );
 });
 
 test('configured but not reported yet: a physical node of the same name is not ready', () => {
@@ -36,7 +43,12 @@ test('configured but not reported yet: a physical node of the same name is not r
 
 test('done: IDLE or ERROR with the wanted config, LOST, DECOMMISSIONED; a LOST physical node makes its logical nodes LOST', () => {
   const nodes = [
-    physical('p1', 'IDLE', [['a', 'IDLE', 2], ['b', 'ERROR', 2], ['c', 'IDLE', 1], ['d', 'DECOMMISSIONED', 0]]),
+    physical('p1', 'IDLE', [
+      ['a', 'IDLE', 2],
+      ['b', 'ERROR', 2],
+      ['c', 'IDLE', 1],
+      ['d', 'DECOMMISSIONED', 0],
+    ]),
     physical('p2', 'LOST', [['e', 'ACTIVE', 5]]),
     physical('p3', 'IDLE', []),
   ];

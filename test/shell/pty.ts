@@ -23,7 +23,10 @@ export class PtyShell {
   constructor(args: string[], env: Record<string, string>) {
     const command = [process.execPath, SHELL_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
     // -q no banner, -e exit with the shell's status, -f flush at once, -c the command.
-    this.proc = new Proc('script', ['-qefc', command, '/dev/null'], { env: { TERM: 'xterm', COLUMNS: '200', ...tlsEnvFor('shell', args), ...env }, label: 'pty-shell' });
+    this.proc = new Proc('script', ['-qefc', command, '/dev/null'], {
+      env: { TERM: 'xterm', COLUMNS: '200', ...tlsEnvFor('shell', args), ...env },
+      label: 'pty-shell',
+    });
   }
 
   /** What the terminal showed so far, without escape sequences and carriage returns. */
@@ -82,7 +85,10 @@ export class PtyShell {
 
 function childPids(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }

@@ -67,7 +67,10 @@ test('a master that is not there: clear error naming the address, non-zero exit'
 
 test('connect, then the getters on an empty master', async () => {
   const run = ok(await runShell(['-e', `connect ${master.address}`], { env }));
-  assert.match(run.stdout, new RegExp(`Connected to Flume master ${master.address.replace(/\./g, '\\.')} \\(id=\\S+, store=embedded, leader\\)`));
+  assert.match(
+    run.stdout,
+    new RegExp(`Connected to Flume master ${master.address.replace(/\./g, '\\.')} \\(id=\\S+, store=embedded, leader\\)`),
+  );
   assert.equal(ok(await sh('getnodestatus')).stdout, 'Master knows about 0 nodes\n');
   assert.equal(await configs(), 'Master has no logical node configurations.\n');
   assert.match(ok(await sh('getmappings')).stdout, /^No physical \/ logical node mappings\./);
@@ -139,7 +142,9 @@ test('submit prints the id; wait MILLIS ID reports the outcome; wait alone waits
   assert.ok(id > Number(m[1]));
   assert.match(failed(await sh('wait 0')).stderr, /^Command failed: .*nosuchnode/m);
   assert.match(failed(await sh('wait 1000 999999')).stderr, /Command id 999999 does not exist/);
-  const listed = ok(await sh('getcommands 2')).stdout.trimEnd().split('\n');
+  const listed = ok(await sh('getcommands 2'))
+    .stdout.trimEnd()
+    .split('\n');
   assert.match(listed[0], /^ID\s*\tSTATE\s*\tCOMMAND\s*\tMESSAGE$/);
   assert.match(listed[1], new RegExp(`^${m[1]}\\s*\\tSUCCEEDED\\s*\\tconfig web05 syslogTcp\\(5160\\) null\\s*\\t.*web05`));
   assert.match(listed[2], new RegExp(`^${id}\\s*\\tFAILED\\s*\\tunconfig nosuchnode\\s*\\t.*nosuchnode`));
@@ -194,24 +199,30 @@ test('getnodestatus and waitForNodesActive / waitForNodesDone follow a heartbeat
 
 test('-s runs a script; the first failure stops it with its line number and exit 1', async () => {
   const good = path.join(work.path, 'good.fsh');
-  fs.writeFileSync(good, [
-    '# configure two nodes',
-    `exec config s1 'syslogTcp(5170)' console   # trailing comment`,
-    '',
-    `submit config s2 "syslogTcp(5171)" "null"`,
-    'wait 30000',
-    'getconfigs',
-  ].join('\n') + '\n');
+  fs.writeFileSync(
+    good,
+    [
+      '# configure two nodes',
+      `exec config s1 'syslogTcp(5170)' console   # trailing comment`,
+      '',
+      `submit config s2 "syslogTcp(5171)" "null"`,
+      'wait 30000',
+      'getconfigs',
+    ].join('\n') + '\n',
+  );
   const run = ok(await runShell(['-c', master.address, '-s', good], { env }));
   assert.match(run.stdout, /^s1\s*\tdefault/m);
   assert.match(run.stdout, /^s2\s*\tdefault/m);
 
   const bad = path.join(work.path, 'bad.fsh');
-  fs.writeFileSync(bad, [
-    `exec config s3 'syslogTcp(5172)' console`,
-    `exec config s4 'syslogTcp(5173' console`,
-    `exec config s5 'syslogTcp(5174)' console`,
-  ].join('\n') + '\n');
+  fs.writeFileSync(
+    bad,
+    [
+      `exec config s3 'syslogTcp(5172)' console`,
+      `exec config s4 'syslogTcp(5173' console`,
+      `exec config s5 'syslogTcp(5174)' console`,
+    ].join('\n') + '\n',
+  );
   const stopped = failed(await runShell(['-c', master.address, '-s', bad], { env }));
   assert.match(stopped.stderr, new RegExp(`${bad.replace(/[.]/g, '\\.')}:2: stopped at the first failure`));
   const after = await configs();
@@ -224,13 +235,16 @@ test('-s runs a script; the first failure stops it with its line number and exit
   assert.match(quoteRun.stderr, /quote\.fsh:2:16: unterminated 'literal string'/);
 
   const continued = path.join(work.path, 'continued.fsh');
-  fs.writeFileSync(continued, [
-    `exec multiconfig 'm1 : syslogTcp(5176) | console ; \\`,
-    `                 m2 : syslogTcp(5177) | null ;'`,
-    'getconfigs',
-    `exec config m3 \\`,
-    `  'syslogTcp(5178) console`,
-  ].join('\n') + '\n');
+  fs.writeFileSync(
+    continued,
+    [
+      `exec multiconfig 'm1 : syslogTcp(5176) | console ; \\`,
+      `                 m2 : syslogTcp(5177) | null ;'`,
+      'getconfigs',
+      `exec config m3 \\`,
+      `  'syslogTcp(5178) console`,
+    ].join('\n') + '\n',
+  );
   const continuedRun = failed(await runShell(['-q', '-c', master.address, '-s', continued], { env }));
   assert.match(continuedRun.stdout, /^m1\s*\tdefault\s*\tsyslogTcp\(5176\)\s*\tconsole/m);
   assert.match(continuedRun.stdout, /^m2\s*\tdefault\s*\tsyslogTcp\(5177\)\s*\tnull/m);
@@ -252,28 +266,60 @@ test('source FILE runs a file from -e and from a script', async () => {
 });
 
 test('commands piped on stdin run in order; a failure stops them with <stdin>:LINE', async () => {
-  const run = ok(await runShell(['-c', master.address], {
-    env, input: `exec config p1 'syslogTcp(5190)' console\ngetconfigs\n`,
-  }));
+  const run = ok(
+    await runShell(['-c', master.address], {
+      env,
+      input: `exec config p1 'syslogTcp(5190)' console\ngetconfigs\n`,
+    }),
+  );
   assert.match(run.stdout, /^p1\s*\tdefault/m);
   assert.doesNotMatch(run.stdout, /\[flume /, 'no prompt when stdin is not a terminal');
-  const stopped = failed(await runShell(['-c', master.address], {
-    env, input: `getconfigs\nexec nosuch\nexec config p2 'syslogTcp(5191)' console\n`,
-  }));
+  const stopped = failed(
+    await runShell(['-c', master.address], {
+      env,
+      input: `getconfigs\nexec nosuch\nexec config p2 'syslogTcp(5191)' console\n`,
+    }),
+  );
   assert.match(stopped.stderr, /<stdin>:2: stopped at the first failure/);
   assert.doesNotMatch(await configs(), /^p2\s/m);
 });
 
 test('-q prints only command output; help describes commands', async () => {
-  const loud = ok(await shLoud('exec config q1 \'syslogTcp(5195)\' console'));
+  const loud = ok(await shLoud("exec config q1 'syslogTcp(5195)' console"));
   assert.match(loud.stdout, /Connecting to Flume master/);
-  const quiet = ok(await sh('exec config q1 \'syslogTcp(5195)\' null'));
+  const quiet = ok(await sh("exec config q1 'syslogTcp(5195)' null"));
   assert.doesNotMatch(quiet.stdout, /Connecting|Execing/);
   assert.match(quiet.stdout, /^Command succeeded/m);
   const help = ok(await runShell(['-e', 'help'], { env })).stdout;
-  for (const name of ['connect', 'getnodestatus', 'getconfigs', 'getmappings', 'exec', 'submit', 'wait', 'waitForNodesActive',
-    'waitForNodesDone', 'getcommands', 'source', 'help', 'quit', 'config', 'multiconfig', 'unconfig', 'map', 'spawn', 'unmap', 'unmapAll',
-    'decommission', 'refresh', 'refreshAll', 'purge', 'purgeAll', 'save', 'load']) {
+  for (const name of [
+    'connect',
+    'getnodestatus',
+    'getconfigs',
+    'getmappings',
+    'exec',
+    'submit',
+    'wait',
+    'waitForNodesActive',
+    'waitForNodesDone',
+    'getcommands',
+    'source',
+    'help',
+    'quit',
+    'config',
+    'multiconfig',
+    'unconfig',
+    'map',
+    'spawn',
+    'unmap',
+    'unmapAll',
+    'decommission',
+    'refresh',
+    'refreshAll',
+    'purge',
+    'purgeAll',
+    'save',
+    'load',
+  ]) {
     assert.match(help, new RegExp(`^    ${name}\\b`, 'm'), `help lists ${name}`);
   }
   assert.match(ok(await runShell(['-e', 'help exec map'], { env })).stdout, /^Usage: exec map PHYSICAL LOGICAL$/m);

@@ -70,7 +70,9 @@ test('masters sharing ZooKeeper: what one master did is served by the next after
   t.after(() => zk.stop());
   const connect = await zk.chroot();
   const zkMasters: RunningMaster[] = [];
-  t.after(async () => { for (const m of zkMasters) await m.stop(); });
+  t.after(async () => {
+    for (const m of zkMasters) await m.stop();
+  });
   for (let i = 1; i <= 2; i++) {
     zkMasters.push(await startMaster(['--zk', connect, '--id', `m${i}`, '--session-timeout-ms', '2000']));
   }

@@ -180,4 +180,3 @@ test('-q: no banner and no prompt on the terminal either', async () => {
   await sh.proc.exited;
   assert.doesNotMatch(sh.screen(), /\[flume |type 'help'/);
 });
-

@@ -18,8 +18,18 @@ before(async () => {
   work = tempDir('flume-shell-node-');
   env = { FLUME_SHELL_HISTORY: path.join(work.path, 'history') };
   master = await startMaster();
-  agent = spawnFlume('node', ['--role', 'agent', '--master', master.address, '-n', 'realAgent',
-    '--data', path.join(work.path, 'agent'), '--http-port', '0']);
+  agent = spawnFlume('node', [
+    '--role',
+    'agent',
+    '--master',
+    master.address,
+    '-n',
+    'realAgent',
+    '--data',
+    path.join(work.path, 'agent'),
+    '--http-port',
+    '0',
+  ]);
 });
 
 after(async () => {

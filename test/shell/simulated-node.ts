@@ -23,9 +23,17 @@ export class SimulatedNode {
   answered = 0;
   lastError: Error | undefined;
 
-  constructor(address: string, readonly physical: string, readonly role = 'agent', private readonly intervalMs = 300) {
+  constructor(
+    address: string,
+    readonly physical: string,
+    readonly role = 'agent',
+    private readonly intervalMs = 300,
+  ) {
     // A certificate naming it, from the run's CA (test/harness/tls.ts): a master takes a heartbeat only from the node it names.
-    this.client = new MasterClient(address, channelCredentialsFor(TestCerts.shared().context(role === 'collector' ? 'collector' : 'agent', physical), MASTER_ROLES));
+    this.client = new MasterClient(
+      address,
+      channelCredentialsFor(TestCerts.shared().context(role === 'collector' ? 'collector' : 'agent', physical), MASTER_ROLES),
+    );
   }
 
   set(logical: string, state: NodeStateName, configVersion = 1): void {
@@ -39,7 +47,12 @@ export class SimulatedNode {
         host: '127.0.0.1',
         role: this.role,
         startedAt: this.startedAt,
-        logical: [...this.logical].map(([name, s]) => ({ name, state: NodeStateCode[s.state], configVersion: s.configVersion, message: '' })),
+        logical: [...this.logical].map(([name, s]) => ({
+          name,
+          state: NodeStateCode[s.state],
+          configVersion: s.configVersion,
+          message: '',
+        })),
       };
       const heartbeat = (this.client as unknown as Record<string, Heartbeat>).Heartbeat;
       heartbeat.call(this.client, request, { deadline: Date.now() + 5_000 }, (err) => {

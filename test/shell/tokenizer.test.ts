@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  ContinuedLines, ShellSyntaxError, lastWord, lineAndColumn, quoteLine, quoteWord, tokenize, tokenizeWithColumns,
+  ContinuedLines,
+  ShellSyntaxError,
+  lastWord,
+  lineAndColumn,
+  quoteLine,
+  quoteWord,
+  tokenize,
+  tokenizeWithColumns,
 } from '../../shell/tokenizer';
 import { parseAddress, AddressError } from '../../shell/admin-client';
 import { nearest } from '../../shell/suggest';
@@ -23,8 +30,13 @@ test('# starts a comment only at the start of a word, outside quotes', () => {
 });
 
 test("'literal strings' keep every character, backslashes included", () => {
-  assert.deepEqual(tokenize(`exec config web01 'tail("/var/log/app.log")' 'autoE2EChain'`),
-    ['exec', 'config', 'web01', 'tail("/var/log/app.log")', 'autoE2EChain']);
+  assert.deepEqual(tokenize(`exec config web01 'tail("/var/log/app.log")' 'autoE2EChain'`), [
+    'exec',
+    'config',
+    'web01',
+    'tail("/var/log/app.log")',
+    'autoE2EChain',
+  ]);
   assert.deepEqual(tokenize(String.raw`x 'a\nb\\c "d"'`), ['x', String.raw`a\nb\\c "d"`]);
   assert.deepEqual(tokenize("x 'multi word  spaced'"), ['x', 'multi word  spaced']);
 });
@@ -33,8 +45,13 @@ test('"escaped strings" take Java escapes', () => {
   assert.deepEqual(tokenize(String.raw`x "a\tb\nc\\d\"e\'f\rg\bh\fi"`), ['x', 'a\tb\nc\\d"e\'f\rg\bh\fi']);
   assert.deepEqual(tokenize(String.raw`x "\u0041\u00e9\uuu0042"`), ['x', 'A\u00e9B']);
   assert.deepEqual(tokenize(String.raw`x "\101\0\7\377\400"`), ['x', 'A\0\x07\xff\x200']);
-  assert.deepEqual(tokenize(String.raw`exec config n "tail(\"/var/log/a b.log\")" console`),
-    ['exec', 'config', 'n', 'tail("/var/log/a b.log")', 'console']);
+  assert.deepEqual(tokenize(String.raw`exec config n "tail(\"/var/log/a b.log\")" console`), [
+    'exec',
+    'config',
+    'n',
+    'tail("/var/log/a b.log")',
+    'console',
+  ]);
 });
 
 test('quoted and bare parts that touch make one word; empty quotes make an empty word', () => {
@@ -55,7 +72,10 @@ test('a bad escape is an error naming its column', () => {
 
 test('tokens carry the column where they start', () => {
   assert.deepEqual(tokenizeWithColumns(`  ab 'c d'  e`), [
-    { text: 'ab', column: 3 }, { text: 'c d', column: 6 }, { text: 'e', column: 13 }]);
+    { text: 'ab', column: 3 },
+    { text: 'c d', column: 6 },
+    { text: 'e', column: 13 },
+  ]);
 });
 
 test('quoteWord writes any word so that tokenize reads it back unchanged', () => {
@@ -63,9 +83,12 @@ test('quoteWord writes any word so that tokenize reads it back unchanged', () =>
   assert.equal(quoteWord('tail("/x")'), `'tail("/x")'`);
   assert.equal(quoteWord(''), "''");
   assert.equal(quoteWord("it's"), `"it's"`);
-  fc.assert(fc.property(fc.array(fc.string({ unit: 'binary' }), { maxLength: 6 }), (words) => {
-    assert.deepEqual(tokenize(quoteLine(words)), words);
-  }), { numRuns: 500 });
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'binary' }), { maxLength: 6 }), (words) => {
+      assert.deepEqual(tokenize(quoteLine(words)), words);
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('lastWord finds the word being typed, empty after a blank', () => {
@@ -81,7 +104,10 @@ test('master addresses: default port 35873, IPv6 in brackets, clear errors', () 
   assert.deepEqual(parseAddress('[::1]'), { host: '::1', port: 35873 });
   assert.deepEqual(parseAddress('::1'), { host: '::1', port: 35873 });
   assert.deepEqual(parseAddress('master1:4000:4001'), { host: 'master1', port: 4000 }, "OG's host:adminport:reportport");
-  assert.throws(() => parseAddress('host:abc'), (e: unknown) => e instanceof AddressError && /port 'abc' is not a number/.test(e.message));
+  assert.throws(
+    () => parseAddress('host:abc'),
+    (e: unknown) => e instanceof AddressError && /port 'abc' is not a number/.test(e.message),
+  );
   assert.throws(() => parseAddress('host:70000'), /out of range/);
   assert.throws(() => parseAddress(':4000'), /no host/);
 });

@@ -60,7 +60,10 @@ export class SourceHarness<S extends Source = Source> {
     this.seq = opts.firstSeq ?? 1;
   }
 
-  static async start<S extends Source>(make: (ctx: ComponentContext & { counters: MapCounters }) => S, opts: HarnessOptions = {}): Promise<SourceHarness<S>> {
+  static async start<S extends Source>(
+    make: (ctx: ComponentContext & { counters: MapCounters }) => S,
+    opts: HarnessOptions = {},
+  ): Promise<SourceHarness<S>> {
     const ownDataDir = opts.dataDir === undefined;
     const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'flume-src-'));
     const ctx = {

@@ -8,14 +8,22 @@ import { EVENTS_REJECTED } from '../../core/metrics';
 import { HttpSource } from '../../agent/sources/http';
 import { SourceHarness } from './harness';
 
-function post(port: number, body: string | Buffer, method = 'POST', headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function post(
+  port: number,
+  body: string | Buffer,
+  method = 'POST',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: '/events', headers: { 'Content-Length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: '/events', headers: { 'Content-Length': String(Buffer.byteLength(body)), ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -25,10 +33,13 @@ test('http: a JSON array, a single object and NDJSON are committed before the 20
   const h = await SourceHarness.start((ctx) => new HttpSource(ctx, { port: 0 }));
   t.after(() => h.cleanup());
   const port = h.source.port;
-  const arr = await post(port, JSON.stringify([
-    { body: 'a1', attributes: { k: 'v' }, timestamp: 1_700_000_000_123, priority: 'WARN', host: 'web01' },
-    { body: 'YTI=', encoding: 'base64', timestamp: '2024-01-02T03:04:05.006Z', priority: 1 },
-  ]));
+  const arr = await post(
+    port,
+    JSON.stringify([
+      { body: 'a1', attributes: { k: 'v' }, timestamp: 1_700_000_000_123, priority: 'WARN', host: 'web01' },
+      { body: 'YTI=', encoding: 'base64', timestamp: '2024-01-02T03:04:05.006Z', priority: 1 },
+    ]),
+  );
   assert.equal(arr.status, 200);
   assert.deepEqual(JSON.parse(arr.body), { accepted: 2 });
   // 2xx means committed: the events are in the channel already.
@@ -52,7 +63,10 @@ test('http: a JSON array, a single object and NDJSON are committed before the 20
   assert.equal(a2.priority, Priority.ERROR);
   assert.equal(a2.host, '127.0.0.1');
   assert.equal(single.body.toString(), 'single');
-  assert.deepEqual(h.bodies().slice(3), Array.from({ length: 2500 }, (_, i) => `nd ${i}`));
+  assert.deepEqual(
+    h.bodies().slice(3),
+    Array.from({ length: 2500 }, (_, i) => `nd ${i}`),
+  );
   assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 0);
 });
 
@@ -93,7 +107,9 @@ test('http: a chunked body that grows over the limit gets 413 and the connection
       res.resume();
       resolve(res.statusCode ?? 0);
     });
-    req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? resolve(-1) : reject(err)));
+    req.on('error', (err) =>
+      (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'EPIPE' ? resolve(-1) : reject(err),
+    );
     req.write('[' + '{"body":"x"},'.repeat(500));
     req.write('{"body":"x"},'.repeat(500));
     req.end('{"body":"x"}]');

@@ -25,7 +25,12 @@ function connect(port: number): Promise<net.Socket> {
 }
 
 function lines(file: string): string[] {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length > 0) : [];
+  return fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.length > 0)
+    : [];
 }
 
 async function metric(node: Proc, name: string): Promise<number> {
@@ -43,8 +48,21 @@ test('syslogTcp under 3000 idle, slow, oversized and garbage connections: each i
   const dir = tempDir();
   const port = await freePort();
   const out = path.join(dir.path, 'out.txt');
-  const node = spawnFlume('node', ['--standalone', '-n', 'relay', '--data', path.join(dir.path, 'data'), '--http-port', '0',
-    '-c', `relay : syslogTcp(${port}) | text(${JSON.stringify(out)}) ;`], { env: LIMITS });
+  const node = spawnFlume(
+    'node',
+    [
+      '--standalone',
+      '-n',
+      'relay',
+      '--data',
+      path.join(dir.path, 'data'),
+      '--http-port',
+      '0',
+      '-c',
+      `relay : syslogTcp(${port}) | text(${JSON.stringify(out)}) ;`,
+    ],
+    { env: LIMITS },
+  );
   const clients: net.Socket[] = [];
   t.after(async () => {
     for (const c of clients) c.destroy();
@@ -52,7 +70,20 @@ test('syslogTcp under 3000 idle, slow, oversized and garbage connections: each i
     dir.remove();
   });
   await statusBase(node);
-  await waitFor(() => new Promise<boolean>((r) => net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(false))), 30_000, 'the syslog port');
+  await waitFor(
+    () =>
+      new Promise<boolean>((r) =>
+        net
+          .connect(port, '127.0.0.1')
+          .on('connect', function (this: net.Socket) {
+            this.destroy();
+            r(true);
+          })
+          .on('error', () => r(false)),
+      ),
+    30_000,
+    'the syslog port',
+  );
 
   // 3000 idle connections: 500 are kept (until the idle timeout), the other 2500 closed at once.
   for (let i = 0; i < 3000; i++) {
@@ -62,9 +93,11 @@ test('syslogTcp under 3000 idle, slow, oversized and garbage connections: each i
   }
   // (On a slow machine opening them takes longer than the idle timeout, so some of the first
   // ones are closed idle before the last ones arrive and take their slots: count both.)
-  const settled = async (): Promise<number> => (await metric(node, 'flume_connections_refused_total')) + (await metric(node, 'flume_connections_closed_idle_total'));
-  await waitFor(async () => (await settled()) >= 3000, 30_000, 'every connection refused or closed idle')
-    .catch(async (err) => assert.fail(`${(err as Error).message}: ${await settled()}\n${node.tail(10)}`));
+  const settled = async (): Promise<number> =>
+    (await metric(node, 'flume_connections_refused_total')) + (await metric(node, 'flume_connections_closed_idle_total'));
+  await waitFor(async () => (await settled()) >= 3000, 30_000, 'every connection refused or closed idle').catch(async (err) =>
+    assert.fail(`${(err as Error).message}: ${await settled()}\n${node.tail(10)}`),
+  );
   assert.ok((await metric(node, 'flume_connections_refused_total')) > 0, 'the flood went over the limit');
   // The process still answers its own HTTP port.
   assert.equal((await httpGet(`${await statusBase(node)}/status`)).status, 200);
@@ -89,7 +122,11 @@ test('syslogTcp under 3000 idle, slow, oversized and garbage connections: each i
     s.write(`900000 <13>`);
     s.write(partial);
   }
-  await waitFor(async () => (await metric(node, 'flume_connections_closed_buffered_total')) >= 5, 20_000, 'connections closed over the buffered-bytes limit');
+  await waitFor(
+    async () => (await metric(node, 'flume_connections_closed_buffered_total')) >= 5,
+    20_000,
+    'connections closed over the buffered-bytes limit',
+  );
 
   // Garbage framing: a 10 GB octet count closes the connection; the bytes counted are the bytes sent.
   const rejectedBefore = await metric(node, 'flume_bytes_rejected_total');
@@ -144,8 +181,21 @@ test('http source: a slowloris gets 408, a header flood 431, connections over th
   const dir = tempDir();
   const port = await freePort();
   const out = path.join(dir.path, 'out.txt');
-  const node = spawnFlume('node', ['--standalone', '-n', 'web', '--data', path.join(dir.path, 'data'), '--http-port', '0',
-    '-c', `web : http(${port}) | text(${JSON.stringify(out)}) ;`], { env: { ...LIMITS, FLUME_LIMITS_MAX_CONNECTIONS: '100' } });
+  const node = spawnFlume(
+    'node',
+    [
+      '--standalone',
+      '-n',
+      'web',
+      '--data',
+      path.join(dir.path, 'data'),
+      '--http-port',
+      '0',
+      '-c',
+      `web : http(${port}) | text(${JSON.stringify(out)}) ;`,
+    ],
+    { env: { ...LIMITS, FLUME_LIMITS_MAX_CONNECTIONS: '100' } },
+  );
   const held: net.Socket[] = [];
   t.after(async () => {
     for (const s of held) s.destroy();
@@ -153,7 +203,20 @@ test('http source: a slowloris gets 408, a header flood 431, connections over th
     dir.remove();
   });
   await statusBase(node);
-  await waitFor(() => new Promise<boolean>((r) => net.connect(port, '127.0.0.1').on('connect', function (this: net.Socket) { this.destroy(); r(true); }).on('error', () => r(false))), 30_000, 'the HTTP port');
+  await waitFor(
+    () =>
+      new Promise<boolean>((r) =>
+        net
+          .connect(port, '127.0.0.1')
+          .on('connect', function (this: net.Socket) {
+            this.destroy();
+            r(true);
+          })
+          .on('error', () => r(false)),
+      ),
+    30_000,
+    'the HTTP port',
+  );
 
   const slowAnswer = await rawHttp(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200), 20);
   assert.match(slowAnswer, /^HTTP\/1\.1 408/);
@@ -161,7 +224,9 @@ test('http source: a slowloris gets 408, a header flood 431, connections over th
   assert.match(floodAnswer, /^HTTP\/1\.1 431/);
 
   const settled = async (): Promise<number> =>
-    (await metric(node, 'flume_connections_refused_total')) + (await metric(node, 'flume_connections_closed_slow_total')) + (await metric(node, 'flume_connections_closed_idle_total'));
+    (await metric(node, 'flume_connections_refused_total')) +
+    (await metric(node, 'flume_connections_closed_slow_total')) +
+    (await metric(node, 'flume_connections_closed_idle_total'));
   const before = await settled();
   for (let i = 0; i < 300; i++) {
     const s = await connect(port);
@@ -176,14 +241,22 @@ test('http source: a slowloris gets 408, a header flood 431, connections over th
   assert.ok((await metric(node, 'flume_connections_closed_framing_total')) >= 1);
 
   const body = JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ body: `event ${i}` })));
-  const status = await waitFor(() => new Promise<number | undefined>((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'Content-Type': 'application/json' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200 ? 200 : undefined);
-    });
-    req.on('error', () => resolve(undefined));
-    req.end(body);
-  }), 20_000, 'a good request answered 200');
+  const status = await waitFor(
+    () =>
+      new Promise<number | undefined>((resolve) => {
+        const req = http.request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/', headers: { 'Content-Type': 'application/json' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode === 200 ? 200 : undefined);
+          },
+        );
+        req.on('error', () => resolve(undefined));
+        req.end(body);
+      }),
+    20_000,
+    'a good request answered 200',
+  );
   assert.equal(status, 200);
   await waitFor(() => lines(out).length >= 100, 20_000, '100 events in the sink');
   assert.equal(lines(out).length, 100);

@@ -24,7 +24,10 @@ test('exec: every stdout line is an event, in order; done once the command exits
   await h.source.done;
   await h.waitForEvents(5000);
   await h.stop();
-  assert.deepEqual(h.bodies(), Array.from({ length: 5000 }, (_, i) => String(i + 1)));
+  assert.deepEqual(
+    h.bodies(),
+    Array.from({ length: 5000 }, (_, i) => String(i + 1)),
+  );
   assert.equal(h.ctx.counters.get(ERRORS), 0);
 
   const f = await SourceHarness.start((ctx) => new ExecSource(ctx, { cmd: 'echo last; exit 3' }));
@@ -157,7 +160,13 @@ test('tailDir: follows matching files, new ones too, each line once; others are 
   assert.deepEqual(h.source.following, ['a.log', 'b.log']);
   await h.stop();
   const bodies = h.bodies();
-  assert.deepEqual(bodies.filter((b) => b.startsWith('a')), ['a0', 'a1', 'a2']);
-  assert.deepEqual(bodies.filter((b) => b.startsWith('b')), ['b0', 'b1']);
+  assert.deepEqual(
+    bodies.filter((b) => b.startsWith('a')),
+    ['a0', 'a1', 'a2'],
+  );
+  assert.deepEqual(
+    bodies.filter((b) => b.startsWith('b')),
+    ['b0', 'b1'],
+  );
   assert.equal(bodies.length, 5);
 });

@@ -77,7 +77,9 @@ test('syslogTcp: many lines over one logger connection, and several connections 
     const lines = Array.from({ length: n }, (_, i) => `c${k} line ${i}`).join('\n') + '\n';
     const framing = k === 1 ? ['--octet-count'] : [];
     await new Promise<void>((resolve, reject) => {
-      const child = execFile('logger', ['--tcp', '--rfc5424', ...framing, '-n', '127.0.0.1', '-P', port, '-t', `s${k}`], (err) => (err ? reject(err) : resolve()));
+      const child = execFile('logger', ['--tcp', '--rfc5424', ...framing, '-n', '127.0.0.1', '-P', port, '-t', `s${k}`], (err) =>
+        err ? reject(err) : resolve(),
+      );
       child.stdin!.end(lines);
     });
   });
@@ -87,7 +89,10 @@ test('syslogTcp: many lines over one logger connection, and several connections 
   assert.equal(h.eventCount, 3 * n);
   for (let k = 0; k < 3; k++) {
     const got = h.bodies().filter((b) => b.startsWith(`c${k} `));
-    assert.deepEqual(got, Array.from({ length: n }, (_, i) => `c${k} line ${i}`));
+    assert.deepEqual(
+      got,
+      Array.from({ length: n }, (_, i) => `c${k} line ${i}`),
+    );
   }
 });
 
@@ -139,9 +144,15 @@ test('syslogTcp: binary garbage and a 10 MB line are rejected and counted; a goo
   huge[huge.length - 1] = 0x0a;
   const after = Buffer.from('<14>1 - - after - - - after the big line\n');
   await Promise.all([good, send(port, garbage), send(port, Buffer.concat([huge, after]))]);
-  await h.waitFor(() => h.bodies().includes('after the big line') && h.bodies().filter((b) => b.startsWith('good ')).length === 20, 'good messages');
+  await h.waitFor(
+    () => h.bodies().includes('after the big line') && h.bodies().filter((b) => b.startsWith('good ')).length === 20,
+    'good messages',
+  );
   await h.stop();
-  assert.deepEqual(h.bodies().filter((b) => b.startsWith('good ')), Array.from({ length: 20 }, (_, i) => `good ${i}`));
+  assert.deepEqual(
+    h.bodies().filter((b) => b.startsWith('good ')),
+    Array.from({ length: 20 }, (_, i) => `good ${i}`),
+  );
   assert.ok(!h.bodies().some((b) => b.length > 1024 * 1024), 'no oversized event');
   const rejected = h.ctx.counters.get(EVENTS_REJECTED);
   assert.ok(rejected >= 2, `rejected ${rejected}`);
@@ -184,6 +195,9 @@ test('syslogTcp: 50 concurrent connections, each message once and each connectio
   assert.equal(h.eventCount, conns * per);
   for (let c = 0; c < conns; c++) {
     const mine = h.events.filter((e) => e.host === `h${c}`).map((e) => e.body.toString());
-    assert.deepEqual(mine, Array.from({ length: per }, (_, i) => `c${c} m${i}`));
+    assert.deepEqual(
+      mine,
+      Array.from({ length: per }, (_, i) => `c${c} m${i}`),
+    );
   }
 });

@@ -34,7 +34,10 @@ test('tail in flume-node: SIGTERM mid-file and restart, every line exactly once 
   const spec = `n : tail(${JSON.stringify(input)}) | text(${JSON.stringify(output)}) ;`;
   const start = (): ChildProcess => {
     const args = ['--standalone', '--data', path.join(dir, 'data'), '--log-level', 'warn', '-c', spec];
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...tlsEnvFor('node', args) } });
+    const c = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...tlsEnvFor('node', args) },
+    });
     let err = '';
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     c.on('exit', (code, sig) => {

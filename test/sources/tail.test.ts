@@ -23,7 +23,12 @@ function expected(from: number, to: number, prefix = 'line'): string[] {
   return Array.from({ length: to - from }, (_, i) => `${prefix} ${from + i}`);
 }
 
-function startTail(file: string, dataDir: string, firstSeq = 1, extra: { startFromEnd?: boolean } = {}): Promise<SourceHarness<TailSource>> {
+function startTail(
+  file: string,
+  dataDir: string,
+  firstSeq = 1,
+  extra: { startFromEnd?: boolean } = {},
+): Promise<SourceHarness<TailSource>> {
   return SourceHarness.start((ctx) => new TailSource(ctx, { file, pollMs: POLL, ...extra }), { dataDir, firstSeq });
 }
 
@@ -161,7 +166,11 @@ test('multitail: several files at once, each in order, each with its own positio
   await h.waitForEvents(100);
   await h.stop();
   const all = [...first, ...h.bodies()];
-  for (const k of [0, 1]) assert.deepEqual(all.filter((b) => b.startsWith(`f${k} `)), expected(0, 150, `f${k}`));
+  for (const k of [0, 1])
+    assert.deepEqual(
+      all.filter((b) => b.startsWith(`f${k} `)),
+      expected(0, 150, `f${k}`),
+    );
   assert.equal(all.length, 300);
 });
 

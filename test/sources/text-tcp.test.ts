@@ -41,9 +41,15 @@ test('textTcp: concurrent clients each keep their order; a 10 MB line is dropped
   await h.waitForEvents(2 * n + 3);
   await h.stop();
   for (const k of [0, 1]) {
-    assert.deepEqual(h.bodies().filter((b) => b.startsWith(`c${k} `)), Array.from({ length: n }, (_, i) => `c${k} ${i}`));
+    assert.deepEqual(
+      h.bodies().filter((b) => b.startsWith(`c${k} `)),
+      Array.from({ length: n }, (_, i) => `c${k} ${i}`),
+    );
   }
-  assert.deepEqual(h.bodies().filter((b) => !b.startsWith('c')), ['before', 'after', 'last without newline']);
+  assert.deepEqual(
+    h.bodies().filter((b) => !b.startsWith('c')),
+    ['before', 'after', 'last without newline'],
+  );
   assert.equal(h.ctx.counters.get(EVENTS_REJECTED), 1);
   assert.equal(h.events[0].host, 'test-host');
 });

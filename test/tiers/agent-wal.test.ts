@@ -101,7 +101,10 @@ test('E2E from an agent WAL: agent stopped mid-stream and reopened; storage exac
     await driver.stop();
     await wal.stop();
   });
-  await waitFor(() => kept.length >= total && wal.stats().batches === 0 && wal.stats().inFlight === 0, 'everything stored and gone from the WAL');
+  await waitFor(
+    () => kept.length >= total && wal.stats().batches === 0 && wal.stats().inFlight === 0,
+    'everything stored and gone from the WAL',
+  );
   assert.equal(checkExactlyOnceInOrder(kept, 'agent', total), null);
   // What reached the collector twice is at most what was in flight when the agent stopped.
   assert.ok(server.stats().batches - receivedBefore <= total - 40 + 8);

@@ -44,18 +44,20 @@ after(async () => {
 });
 
 type Unary = (req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
-const MasterCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as
-  new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & Record<string, Unary>;
+const MasterCtor = grpc.makeGenericClientConstructor(serviceDefinition('Master'), 'Master') as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+) => grpc.Client & Record<string, Unary>;
 
 function getChain(logical: string, stub = masterStub!): Promise<{ collectors: string[]; version: number }> {
   return new Promise((resolve, reject) => {
-    stub.GetChain.call(stub, { logical, flow: '' }, { deadline: Date.now() + 5_000 },
-      (err, res) => (err ? reject(err) : resolve(res as { collectors: string[]; version: number })));
+    stub.GetChain.call(stub, { logical, flow: '' }, { deadline: Date.now() + 5_000 }, (err, res) =>
+      err ? reject(err) : resolve(res as { collectors: string[]; version: number }),
+    );
   });
 }
 
 const file = (...parts: string[]): string => path.join(dir.path, ...parts);
-
 
 async function execOk(command: string, ...args: string[]): Promise<void> {
   const status = await admin!.exec(command, ...args);
@@ -63,12 +65,14 @@ async function execOk(command: string, ...args: string[]): Promise<void> {
 }
 
 function startNode(name: string, role: string, masterAddress = master!.address): Proc {
-  const proc = spawnFlume('node', ['--master', masterAddress, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
-    { env: { FLUME_LOG_LEVEL: 'info' } });
+  const proc = spawnFlume(
+    'node',
+    ['--master', masterAddress, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
+    { env: { FLUME_LOG_LEVEL: 'info' } },
+  );
   procs.push(proc);
   return proc;
 }
-
 
 const escape = (text: string): string => text.replace(/[.[\]]/g, '\\$&');
 
@@ -91,12 +95,16 @@ test('auto chains: agents spread over the live collectors and move when one is k
   }
   // Each collector's registered address (the port it bound) as the master sees it.
   const addressOf = new Map<string, string>();
-  await waitFor(async () => {
-    for (const n of await admin!.nodes()) {
-      for (const l of n.logical) if (collectors.includes(l.name) && l.listen && l.state === 3) addressOf.set(l.name, l.listen);
-    }
-    return addressOf.size === 2;
-  }, 60_000, 'both collectors to register their address');
+  await waitFor(
+    async () => {
+      for (const n of await admin!.nodes()) {
+        for (const l of n.logical) if (collectors.includes(l.name) && l.listen && l.state === 3) addressOf.set(l.name, l.listen);
+      }
+      return addressOf.size === 2;
+    },
+    60_000,
+    'both collectors to register their address',
+  );
   for (const [c, a] of addressOf) {
     const port = Number(a.split(':').pop());
     assert.ok(port > 0, `${c} registered a real port: ${a}`);
@@ -123,10 +131,14 @@ test('auto chains: agents spread over the live collectors and move when one is k
 
   const chains = new Map<string, string[]>();
   for (const a of agents) {
-    const chain = await waitFor(async () => {
-      const c = await getChain(a);
-      return c.collectors.length === 2 ? c : undefined;
-    }, 30_000, `${a}'s chain to name both collectors`);
+    const chain = await waitFor(
+      async () => {
+        const c = await getChain(a);
+        return c.collectors.length === 2 ? c : undefined;
+      },
+      30_000,
+      `${a}'s chain to name both collectors`,
+    );
     assert.deepEqual([...chain.collectors].sort(), [...both].sort(), `${a}'s chain is both collectors`);
     chains.set(a, chain.collectors);
   }
@@ -143,7 +155,11 @@ test('auto chains: agents spread over the live collectors and move when one is k
     await waitFor(() => all().length >= agents.length * perPhase, 60_000, 'phase 1 lines at the collectors');
     // Every batch end-to-end acked before the kill (see the module comment).
     for (const a of agents) {
-      await waitFor(async () => (await nodeMetric(agentProcs.get(a)!, 'flume_channel_fill_batches', `node="${a}"`)) === 0, 30_000, `${a}'s WAL to drain`);
+      await waitFor(
+        async () => (await nodeMetric(agentProcs.get(a)!, 'flume_channel_fill_batches', `node="${a}"`)) === 0,
+        30_000,
+        `${a}'s WAL to drain`,
+      );
     }
 
     // Kill the collector that is the first choice of the first agent.
@@ -156,10 +172,14 @@ test('auto chains: agents spread over the live collectors and move when one is k
     assert.ok(moved.length >= 1);
 
     for (const a of agents) {
-      await waitFor(async () => {
-        const c = await getChain(a);
-        return c.collectors.length === 1 && c.collectors[0] === addressOf.get(survivor);
-      }, 30_000, `${a}'s chain to drop the killed collector`);
+      await waitFor(
+        async () => {
+          const c = await getChain(a);
+          return c.collectors.length === 1 && c.collectors[0] === addressOf.get(survivor);
+        },
+        30_000,
+        `${a}'s chain to drop the killed collector`,
+      );
     }
     // Phase 2: everyone sends more; it all reaches the survivor.
     for (const a of agents) appendLines(a, perPhase + 1, 2 * perPhase);
@@ -191,28 +211,33 @@ test('auto chains: agents spread over the live collectors and move when one is k
   }
 });
 
-test('an agent started before any collector holds its batches (DFO) and delivers them once one registers', { timeout: 90_000 }, async () => {
-  const m = await startMasterProc(['--data', file('master-late'), '--heartbeat-ms', '200', '--lost-after', '5']);
-  extraMasters.push(m);
-  const adm = new AdminClient(m.address);
-  try {
-    const exec = async (...args: string[]): Promise<void> => assert.equal((await adm.exec(args[0], ...args.slice(1))).state, 2, args.join(' '));
-    fs.writeFileSync(file('late.log'), '');
-    const agent = startNode('late', 'agent', m.address);
-    await exec('config', 'late', `tail("${file('late.log')}")`, 'autoDFOChain');
-    await agent.waitForLine(/No live collector for this agent yet/, 30_000);
-    await agent.waitForLine(/\[node\.late\] logical node opened/, 30_000);
-    appendLines('late', 1, 200);
-    const collector = startNode('latecoll', 'collector', m.address);
-    await exec('config', 'latecoll', 'autoCollectorSource(0)', `collectorSink("${file('out', 'latecoll')}/", "data-", 1000)`);
-    await waitFor(() => storageLines(file('out', 'latecoll')).length >= 200, 60_000, 'the held lines at the late collector');
-    const expected = Array.from({ length: 200 }, (_, i) => `late ${String(i + 1).padStart(6, '0')}`);
-    assert.deepEqual(storageLines(file('out', 'latecoll')), expected, 'every held line once, in order');
-    assert.match(collector.output(), /collector source listening/);
-  } finally {
-    adm.close();
-  }
-});
+test(
+  'an agent started before any collector holds its batches (DFO) and delivers them once one registers',
+  { timeout: 90_000 },
+  async () => {
+    const m = await startMasterProc(['--data', file('master-late'), '--heartbeat-ms', '200', '--lost-after', '5']);
+    extraMasters.push(m);
+    const adm = new AdminClient(m.address);
+    try {
+      const exec = async (...args: string[]): Promise<void> =>
+        assert.equal((await adm.exec(args[0], ...args.slice(1))).state, 2, args.join(' '));
+      fs.writeFileSync(file('late.log'), '');
+      const agent = startNode('late', 'agent', m.address);
+      await exec('config', 'late', `tail("${file('late.log')}")`, 'autoDFOChain');
+      await agent.waitForLine(/No live collector for this agent yet/, 30_000);
+      await agent.waitForLine(/\[node\.late\] logical node opened/, 30_000);
+      appendLines('late', 1, 200);
+      const collector = startNode('latecoll', 'collector', m.address);
+      await exec('config', 'latecoll', 'autoCollectorSource(0)', `collectorSink("${file('out', 'latecoll')}/", "data-", 1000)`);
+      await waitFor(() => storageLines(file('out', 'latecoll')).length >= 200, 60_000, 'the held lines at the late collector');
+      const expected = Array.from({ length: 200 }, (_, i) => `late ${String(i + 1).padStart(6, '0')}`);
+      assert.deepEqual(storageLines(file('out', 'latecoll')), expected, 'every held line once, in order');
+      assert.match(collector.output(), /collector source listening/);
+    } finally {
+      adm.close();
+    }
+  },
+);
 
 test('standalone: an auto chain refuses to open, saying it needs a master', { timeout: 30_000 }, async () => {
   const proc = spawnFlume('node', ['--standalone', '--data', file('data', 'standalone'), '-c', 'a : asciisynth(10) | autoE2EChain ;']);
@@ -225,7 +250,18 @@ test('two masters on ZooKeeper answer the same chain, each collector heartbeatin
   const connect = await zk.chroot();
   const ms: MasterProc[] = [];
   for (const id of ['A', 'B']) {
-    const m = await startMasterProc(['--zk', connect, '--id', id, '--heartbeat-ms', '200', '--lost-after', '5', '--session-timeout-ms', '4000']);
+    const m = await startMasterProc([
+      '--zk',
+      connect,
+      '--id',
+      id,
+      '--heartbeat-ms',
+      '200',
+      '--lost-after',
+      '5',
+      '--session-timeout-ms',
+      '4000',
+    ]);
     extraMasters.push(m);
     ms.push(m);
   }
@@ -238,10 +274,14 @@ test('two masters on ZooKeeper answer the same chain, each collector heartbeatin
     }
     await assert.rejects(getChain('', stubs[0]), /logical/, 'an agent name is required');
     for (const agent of ['web1', 'web2', 'web3']) {
-      const answers = await waitFor(async () => {
-        const a = await Promise.all(stubs.map((st) => getChain(agent, st)));
-        return a.every((x) => x.collectors.length === 2) ? a : undefined;
-      }, 30_000, `both masters to offer both collectors to ${agent}`);
+      const answers = await waitFor(
+        async () => {
+          const a = await Promise.all(stubs.map((st) => getChain(agent, st)));
+          return a.every((x) => x.collectors.length === 2) ? a : undefined;
+        },
+        30_000,
+        `both masters to offer both collectors to ${agent}`,
+      );
       assert.deepEqual(answers[1], answers[0], `masters A and B give ${agent} the same chain and version`);
     }
     const before = await getChain('web1', stubs[1]);

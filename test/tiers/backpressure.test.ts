@@ -24,7 +24,10 @@ class GatedConsumer {
   open = false;
   private running = true;
   private readonly done: Promise<void>;
-  constructor(private readonly channel: Channel, private readonly delayMs = 0) {
+  constructor(
+    private readonly channel: Channel,
+    private readonly delayMs = 0,
+  ) {
     this.done = this.run();
   }
   private async run(): Promise<void> {
@@ -45,7 +48,6 @@ class GatedConsumer {
     await this.done;
   }
 }
-
 
 test('a stalled then slow consumer holds the agent back; channel and stream windows are never exceeded', async () => {
   const capacity = 256 * 1024;

@@ -56,7 +56,15 @@ test('E2E chain: fail over to the second collector when the first dies, fail bac
   const b = await collector(0, storage);
   const portA = a.server.port;
   const targets = [`127.0.0.1:${portA}`, `127.0.0.1:${b.server.port}`];
-  const sink = new AgentSink({ collectors: targets, mode: 'E2E', window: 8, failbackMs: 200, connectTimeoutMs: 500, backoffInitialMs: 20, backoffMaxMs: 200 });
+  const sink = new AgentSink({
+    collectors: targets,
+    mode: 'E2E',
+    window: 8,
+    failbackMs: 200,
+    connectTimeoutMs: 500,
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+  });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('chain', 400, 50);

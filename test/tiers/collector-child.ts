@@ -18,9 +18,13 @@ async function main(): Promise<void> {
     for (const line of fs.readFileSync(storageFile, 'utf8').split('\n')) if (line) ids.add(line);
   }
   const wal = await openWal(path.join(dir, 'wal'), { capacityBytes: 64 * 1024 * 1024 });
-  const server = new CollectorServer(wal, { port: Number(portText) }, {
-    isStored: async (origin, seqs) => seqs.filter((s) => ids.has(`${origin} ${s}`)),
-  });
+  const server = new CollectorServer(
+    wal,
+    { port: Number(portText) },
+    {
+      isStored: async (origin, seqs) => seqs.filter((s) => ids.has(`${origin} ${s}`)),
+    },
+  );
   await server.start();
   process.stdout.write(`port ${server.port}\n`);
   for (;;) {

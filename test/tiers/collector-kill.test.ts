@@ -20,7 +20,9 @@ after(async () => {
 });
 
 async function startChild(dir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'collector-child.js'), dir, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(__dirname, 'collector-child.js'), dir, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   const bound = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -44,14 +46,20 @@ function storedSeqs(dir: string, origin: string): number[] {
     .map((l) => Number(l.split(' ')[1]));
 }
 
-
 for (const mode of ['E2E', 'DFO'] as const) {
   test(`${mode}: collector process killed -9 mid-stream and restarted; the storage file has every batch once, in order`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-collector-kill-'));
     cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
     const first = await startChild(dir, 0);
     const port = first.port;
-    const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode, window: 8, backoffInitialMs: 50, backoffMaxMs: 300, connectTimeoutMs: 1_000 });
+    const sink = new AgentSink({
+      collectors: [`127.0.0.1:${port}`],
+      mode,
+      window: 8,
+      backoffInitialMs: 50,
+      backoffMaxMs: 300,
+      connectTimeoutMs: 1_000,
+    });
     await sink.open();
     cleanups.push(() => sink.close());
     const origin = `kill-${mode}`;
@@ -64,7 +72,10 @@ for (const mode of ['E2E', 'DFO'] as const) {
     await startChild(dir, port);
     await pumping;
     await waitFor(() => storedSeqs(dir, origin).length >= total, 'every batch in the storage file', 60_000);
-    assert.deepEqual(storedSeqs(dir, origin), Array.from({ length: total }, (_, i) => i + 1));
+    assert.deepEqual(
+      storedSeqs(dir, origin),
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
     assert.ok(sink.stats().reconnects >= 1);
   });
 }

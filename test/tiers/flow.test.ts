@@ -30,7 +30,6 @@ async function collector(e2e: boolean) {
   return { channel, server, drain };
 }
 
-
 for (const mode of ['DFO', 'E2E', 'BE'] as const) {
   test(`${mode}: 300 batches from two agents arrive once each, in order, and every append resolves`, async () => {
     const { server, drain } = await collector(mode === 'E2E');
@@ -44,7 +43,10 @@ for (const mode of ['DFO', 'E2E', 'BE'] as const) {
     // Event numbers within each origin run 0.. without a gap.
     for (let i = 0; i < 2; i++) {
       const nums = drain.seen.filter((b) => b.origin === `web${i}`).flatMap((b) => eventNumbers(b.bytes));
-      assert.deepEqual(nums, Array.from({ length: 150 * 200 }, (_, k) => k));
+      assert.deepEqual(
+        nums,
+        Array.from({ length: 150 * 200 }, (_, k) => k),
+      );
     }
     const st = server.stats();
     assert.equal(st.acks_hop, 300);
@@ -137,7 +139,10 @@ test('collectorSource through a SourceOutput (as a logical node runs it): batche
 
 test('IPv6 loopback: a collector on ::1 and a sink to [::1]:port', async (t) => {
   const free = await new Promise<boolean>((resolve) => {
-    const s = net.createServer().once('error', () => resolve(false)).listen(0, '::1', () => s.close(() => resolve(true)));
+    const s = net
+      .createServer()
+      .once('error', () => resolve(false))
+      .listen(0, '::1', () => s.close(() => resolve(true)));
   });
   if (!free) return t.skip('no IPv6 loopback on this machine');
   const channel = new MemoryChannel('collector6', { capacityBytes: 8 * 1024 * 1024 });

@@ -64,8 +64,19 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   cleanups.push(() => dir.remove());
   const port = await freePort();
   const storage = path.join(dir.path, 'store');
-  const collector = spawnFlume('node', ['--standalone', '-n', 'coll', '--data', path.join(dir.path, 'coll'), '--http-port', '0', '--channel', 'wal',
-    '-c', `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`]);
+  const collector = spawnFlume('node', [
+    '--standalone',
+    '-n',
+    'coll',
+    '--data',
+    path.join(dir.path, 'coll'),
+    '--http-port',
+    '0',
+    '--channel',
+    'wal',
+    '-c',
+    `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`,
+  ]);
   cleanups.push(async () => {
     await collector.stop();
   });
@@ -87,7 +98,12 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   client.on('error', () => undefined);
   cleanups.push(() => client.destroy());
   const big = await new Promise<string>((resolve) => {
-    const req = client.request({ ':method': 'POST', ':path': '/flume.Collector/Stored', 'content-type': 'application/grpc', 'x-big': 'b'.repeat(64 * 1024) });
+    const req = client.request({
+      ':method': 'POST',
+      ':path': '/flume.Collector/Stored',
+      'content-type': 'application/grpc',
+      'x-big': 'b'.repeat(64 * 1024),
+    });
     req.on('response', (h) => resolve(`response ${String(h['grpc-status'] ?? h[':status'])}`));
     req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     req.on('close', () => resolve(`closed ${req.rstCode}`));

@@ -45,7 +45,10 @@ export class Drain {
   private running = true;
   private readonly done: Promise<void>;
 
-  constructor(private readonly channel: Channel, private readonly options: DrainOptions = {}) {
+  constructor(
+    private readonly channel: Channel,
+    private readonly options: DrainOptions = {},
+  ) {
     this.done = this.run();
   }
 
@@ -84,7 +87,10 @@ export class Drain {
  * Appends `batches` to `sink` in order with at most `sink.window` appends in flight, as the node
  * driver does; resolves once all are settled, rejects with the first append that fails.
  */
-export async function pumpAll(sink: { append(batch: Batch): Promise<void>; readonly window?: number }, batches: readonly Batch[]): Promise<void> {
+export async function pumpAll(
+  sink: { append(batch: Batch): Promise<void>; readonly window?: number },
+  batches: readonly Batch[],
+): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   for (const b of batches) {
     const p: Promise<void> = sink.append(b).finally(() => inFlight.delete(p));

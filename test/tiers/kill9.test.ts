@@ -94,7 +94,8 @@ function readOnce(root: string): Stored {
       const [agent, num] = text.split(' ');
       const n = Number(num);
       byAgent.get(agent)?.push(n);
-      if ((last.get(agent) ?? 0) >= n && orderErrors.length < 5) orderErrors.push(`${path.basename(file)}: ${agent} ${n} after ${last.get(agent)}`);
+      if ((last.get(agent) ?? 0) >= n && orderErrors.length < 5)
+        orderErrors.push(`${path.basename(file)}: ${agent} ${n} after ${last.get(agent)}`);
       last.set(agent, n);
     }
   }
@@ -116,9 +117,10 @@ async function run(masterCount: 1 | 3): Promise<void> {
   const storage = file('storage');
 
   // Masters.
-  const masterArgs = (i: number): string[] => masterCount === 1
-    ? ['--data', file('master'), '--heartbeat-ms', '200', '--lost-after', '5']
-    : ['--zk', zkConnect!, '--id', `M${i}`, '--heartbeat-ms', '200', '--lost-after', '5', '--session-timeout-ms', '4000'];
+  const masterArgs = (i: number): string[] =>
+    masterCount === 1
+      ? ['--data', file('master'), '--heartbeat-ms', '200', '--lost-after', '5']
+      : ['--zk', zkConnect!, '--id', `M${i}`, '--heartbeat-ms', '200', '--lost-after', '5', '--session-timeout-ms', '4000'];
   let zkConnect: string | undefined;
   if (masterCount === 3) {
     zk = await startZooKeeper();
@@ -135,7 +137,15 @@ async function run(masterCount: 1 | 3): Promise<void> {
   admins = masters.map((m) => new AdminClient(m.address));
   /** An admin client of a master that is running. */
   const admin = (): AdminClient => admins[masters.findIndex((m) => m.proc.running)];
-  const leaders = async (): Promise<boolean[]> => Promise.all(admins.map((a) => a.info().then((i) => i.leader, () => false)));
+  const leaders = async (): Promise<boolean[]> =>
+    Promise.all(
+      admins.map((a) =>
+        a.info().then(
+          (i) => i.leader,
+          () => false,
+        ),
+      ),
+    );
   const execOk = async (command: string, ...args: string[]): Promise<void> => {
     const status = await admin().exec(command, ...args);
     assert.equal(status.state, 2, `${command} ${args.join(' ')} failed: ${status.message}`);
@@ -143,8 +153,11 @@ async function run(masterCount: 1 | 3): Promise<void> {
 
   const nodes = new Map<string, Proc>();
   const startNode = (name: string, role: string): Proc => {
-    const proc = spawnFlume('node', ['--master', masterList, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
-      { env: { FLUME_LOG_LEVEL: 'info' }, label: name });
+    const proc = spawnFlume(
+      'node',
+      ['--master', masterList, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'],
+      { env: { FLUME_LOG_LEVEL: 'info' }, label: name },
+    );
     procs.push(proc);
     nodes.set(name, proc);
     return proc;
@@ -176,17 +189,27 @@ async function run(masterCount: 1 | 3): Promise<void> {
     /** Waits until each of `agents` has `by` more lines in storage. */
     const grows = async (by: number, what: string, agents = AGENTS): Promise<void> => {
       const before = readStorage(storage).byAgent;
-      await waitFor(() => {
-        const now = readStorage(storage).byAgent;
-        return agents.every((a) => now.get(a)!.length >= before.get(a)!.length + by);
-      }, 90_000, what);
+      await waitFor(
+        () => {
+          const now = readStorage(storage).byAgent;
+          return agents.every((a) => now.get(a)!.length >= before.get(a)!.length + by);
+        },
+        90_000,
+        what,
+      );
     };
     await grows(2_000, 'lines to reach storage');
 
     // The collector agentA streams to, killed -9 mid-stream: its agents fail over to the other
     // one. Restarted later.
     const addresses = await registered();
-    const streamingTo = (agent: string): string => [...nodes.get(agent)!.output().matchAll(/Streaming to collector\. collector=(\S+)/g)].pop()![1];
+    const streamingTo = (agent: string): string =>
+      [
+        ...nodes
+          .get(agent)!
+          .output()
+          .matchAll(/Streaming to collector\. collector=(\S+)/g),
+      ].pop()![1];
     const victim = [...addresses].find(([, address]) => address === streamingTo('agentA'))![0];
     const survivor = COLLECTORS.find((c) => c !== victim)!;
     const moving = AGENTS.filter((a) => streamingTo(a) === addresses.get(victim));
@@ -235,13 +258,18 @@ async function run(masterCount: 1 | 3): Promise<void> {
       const dups = [...counts].filter(([, k]) => k > 1).map(([n]) => n);
       const missing: number[] = [];
       for (let n = 1; n <= want && missing.length < 10; n++) if (!counts.has(n)) missing.push(n);
-      const where = dups.length === 0 ? '' : storageFiles(storage)
-        .filter((f) => fs.readFileSync(f, 'utf8').includes(`${line(a, dups[0])}\n`)).map((f) => path.basename(f)).join(', ');
+      const where =
+        dups.length === 0
+          ? ''
+          : storageFiles(storage)
+              .filter((f) => fs.readFileSync(f, 'utf8').includes(`${line(a, dups[0])}\n`))
+              .map((f) => path.basename(f))
+              .join(', ');
       assert.deepEqual(dups.slice(0, 10), [], `${a}: no line stored twice (${dups.length} were; the first in ${where})`);
       assert.deepEqual(missing, [], `${a}: no line lost`);
       assert.equal(seen.length, want, `${a}: exactly its ${want} lines`);
     }
-    assert.deepEqual(orderErrors, [], 'each agent\'s lines in order within every file');
+    assert.deepEqual(orderErrors, [], "each agent's lines in order within every file");
     assert.equal(count, total);
     const unfinished = storageFiles(storage).filter((f) => f.endsWith('.tmp'));
     assert.deepEqual(unfinished, [], 'every file finished');
@@ -252,6 +280,8 @@ async function run(masterCount: 1 | 3): Promise<void> {
   }
 }
 
-test('kill -9 of a collector, an agent and the master: every line stored exactly once, in order per agent', { timeout: 280_000 }, () => run(1));
+test('kill -9 of a collector, an agent and the master: every line stored exactly once, in order per agent', { timeout: 280_000 }, () =>
+  run(1),
+);
 
 test('the same with three masters on ZooKeeper, the leader killed', { timeout: 280_000 }, () => run(3));

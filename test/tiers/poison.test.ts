@@ -23,14 +23,15 @@ after(async () => {
 /** One `events` field whose body claims 5 bytes and holds 1: framed right, undecodable inside. */
 const POISON_EVENTS = Buffer.from([0x7a, 0x03, 0x0a, 0x05, 0x41]);
 
-test('a poison batch goes to the collector\'s dead-letter store and every later batch is stored exactly once, also after kill -9', async () => {
+test("a poison batch goes to the collector's dead-letter store and every later batch is stored exactly once, also after kill -9", async () => {
   const dir = tempDir();
   cleanups.push(() => dir.remove());
   const port = await freePort();
   const storage = path.join(dir.path, 'store');
   const data = path.join(dir.path, 'coll');
   const spec = `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`;
-  const start = (): Proc => spawnFlume('node', ['--standalone', '-n', 'coll', '--data', data, '--http-port', '0', '--channel', 'wal', '-c', spec]);
+  const start = (): Proc =>
+    spawnFlume('node', ['--standalone', '-n', 'coll', '--data', data, '--http-port', '0', '--channel', 'wal', '-c', spec]);
   let collector = start();
   cleanups.push(async () => {
     await collector.stop();
@@ -60,7 +61,11 @@ test('a poison batch goes to the collector\'s dead-letter store and every later 
   const more = numberedBatches('agentP', 10, 50, 60, 82);
   await Promise.all(more.map((b) => sink.append(b)));
   await waitFor(() => storageLines(storage).length >= expected + 500, 30_000, 'the batches sent after the restart');
-  assert.equal((await nodeMetric(collector, 'flume_dead_letter_batches_total')) ?? 0, 0, 'the poison batch did not come back to the writer');
+  assert.equal(
+    (await nodeMetric(collector, 'flume_dead_letter_batches_total')) ?? 0,
+    0,
+    'the poison batch did not come back to the writer',
+  );
   const lines = storageLines(storage);
   assert.equal(lines.length, expected + 500);
   assert.equal(new Set(lines).size, lines.length, 'no duplicate');
@@ -73,5 +78,9 @@ test('a poison batch goes to the collector\'s dead-letter store and every later 
   await replay.exited;
   assert.match(replay.stdout(), /1 batch\(es\) queued for replay/);
   // The running collector puts it back; the writer fails it again, so it is quarantined again.
-  await waitFor(async () => (await nodeMetric(collector, 'flume_dead_letter_batches_total')) === 1, 20_000, 'the replayed batch quarantined again');
+  await waitFor(
+    async () => (await nodeMetric(collector, 'flume_dead_letter_batches_total')) === 1,
+    20_000,
+    'the replayed batch quarantined again',
+  );
 });

@@ -33,13 +33,19 @@ async function startCollector(port: number, channel: MemoryChannel, storage: Sto
   return { server, drain };
 }
 
-
 test('DFO: collector killed mid-stream and restarted on the same port; everything delivered, in order', async () => {
   const storage = new Storage();
   const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
   const first = await startCollector(0, channel, storage, () => false);
   const port = first.server.port;
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
+  const sink = new AgentSink({
+    collectors: [`127.0.0.1:${port}`],
+    mode: 'DFO',
+    window: 8,
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+    connectTimeoutMs: 1_000,
+  });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('dfo', 400, 100);
@@ -67,7 +73,14 @@ test('E2E: after a restart the sink asks Stored and does not resend batches alre
   const first = await startCollector(0, firstChannel, storage, () => acking);
   const port = first.server.port;
   const window = 16;
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
+  const sink = new AgentSink({
+    collectors: [`127.0.0.1:${port}`],
+    mode: 'E2E',
+    window,
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+    connectTimeoutMs: 1_000,
+  });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('e2e', 60, 50);
@@ -97,7 +110,14 @@ test('DFO: appends made while no collector answers wait, and drain when it comes
   const port = first.server.port;
   first.server.kill();
   await first.drain.stop();
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'DFO', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
+  const sink = new AgentSink({
+    collectors: [`127.0.0.1:${port}`],
+    mode: 'DFO',
+    window: 8,
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+    connectTimeoutMs: 300,
+  });
   await sink.open();
   cleanups.push(() => sink.close());
   let resolved = 0;
@@ -117,7 +137,14 @@ test('BE: batches the connection cannot deliver are dropped and counted, never s
   const port = first.server.port;
   first.server.kill();
   await first.drain.stop();
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'BE', window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 300 });
+  const sink = new AgentSink({
+    collectors: [`127.0.0.1:${port}`],
+    mode: 'BE',
+    window: 8,
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+    connectTimeoutMs: 300,
+  });
   await sink.open();
   cleanups.push(() => sink.close());
   // No collector: every append resolves (best effort) and is counted as dropped.
@@ -129,7 +156,10 @@ test('BE: batches the connection cannot deliver are dropped and counted, never s
   await waitFor(() => sink.connectedTo !== null, 'the sink reconnected', 30_000);
   await Promise.all(numberedBatches('be', 5, 10, 100, 6).map((b) => sink.append(b)));
   await waitFor(() => storage.kept.length >= 5, 'the later batches stored');
-  assert.deepEqual(storage.kept.map((b) => b.seq), [6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    storage.kept.map((b) => b.seq),
+    [6, 7, 8, 9, 10],
+  );
   assert.equal(sink.stats().batches_dropped, 5);
   assert.equal(sink.stats().sink_batches_acked, 5);
 });

@@ -58,9 +58,15 @@ for (const mode of ['DFO', 'BE'] as const) {
       assert.equal(sink.stats().batches_dropped, 1);
       assert.equal(sink.stats().events_dropped, 20);
     }
-    assert.deepEqual(results.filter((r, i) => i !== 4 && r.status !== 'fulfilled'), []);
+    assert.deepEqual(
+      results.filter((r, i) => i !== 4 && r.status !== 'fulfilled'),
+      [],
+    );
     await waitFor(() => drain.seen.length >= 9, 'the nine good batches');
-    assert.deepEqual(drain.seen.map((b) => b.seq), [1, 2, 3, 4, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      drain.seen.map((b) => b.seq),
+      [1, 2, 3, 4, 6, 7, 8, 9, 10],
+    );
     assert.equal(server.stats().checksum_failures, 1);
     assert.equal(sink.stats().batches_rejected, 1);
   });
@@ -70,7 +76,10 @@ const identity = (b: Buffer): Buffer => b;
 
 /** Sends raw messages on an Append stream; resolves with the status the server ended it with. */
 function rogueStream(target: string, messages: Buffer[]): Promise<grpc.StatusObject | grpc.ServiceError> {
-  const client = new grpc.Client(target, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1, 'grpc.use_local_subchannel_pool': 1 });
+  const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+    'grpc.max_send_message_length': -1,
+    'grpc.use_local_subchannel_pool': 1,
+  });
   cleanups.push(() => client.close());
   return new Promise((resolve) => {
     const call = client.makeBidiStreamRequest(APPEND_PATH, identity, identity);

@@ -19,7 +19,6 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-
 async function walCollector(dir: string, port: number, storage: Storage, delayMs = 0) {
   const wal: WalChannel = await openWal(dir, { capacityBytes: 16 * 1024 * 1024 });
   const server = new CollectorServer(wal, { port }, { isStored: storage.lookup });
@@ -52,7 +51,14 @@ for (const mode of ['DFO', 'E2E'] as const) {
     // A slow writer at first, so that the WAL holds acked batches not yet stored when it crashes.
     const first = await walCollector(dir, 0, storage, 5);
     const port = first.server.port;
-    const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode, window: 8, backoffInitialMs: 20, backoffMaxMs: 200, connectTimeoutMs: 1_000 });
+    const sink = new AgentSink({
+      collectors: [`127.0.0.1:${port}`],
+      mode,
+      window: 8,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+      connectTimeoutMs: 1_000,
+    });
     await sink.open();
     cleanups.push(() => sink.close());
     const batches = numberedBatches(`wal-${mode}`, 200, 100);
