@@ -27,6 +27,7 @@ import { EventBatcher } from './batcher';
 import { Pause, type Rejects, SOURCE_DEFAULTS } from './common';
 import { findByIdentity, openOrNull, statOrNull } from './find-file';
 import { type FileIdentity, type FilePosition, identityOf, OffsetStore, sameFile } from './offset-store';
+import { Backoff } from '../../core/retry';
 
 export interface TailOptions {
   file: string;
@@ -151,6 +152,8 @@ export class TailFollower {
 
   private async run(): Promise<void> {
     let errors = 0;
+    // A file that cannot be opened or read (permissions, I/O) is tried again, less and less often.
+    const backoff = new Backoff({ initialMs: this.opts.pollMs * 4, maxMs: this.opts.pollMs * 100, jitter: 'decorrelated' });
     for (;;) {
       try {
         await this.resume();
@@ -160,20 +163,22 @@ export class TailFollower {
         if (errors++ % 100 === 0)
           this.ctx.logger.error('Opening the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
         this.markPositioned();
-        await this.idle(this.opts.pollMs * 20);
+        await this.idle(backoff.next());
         if (this.closing) return;
       }
     }
     this.markPositioned();
+    backoff.reset();
     while (!this.closing && !this.failed) {
       try {
         if (await this.step()) return;
+        backoff.reset();
       } catch (err) {
         // A read or stat failed (permissions, I/O): keep the position and try again later.
         this.ctx.counters.add(ERRORS, 1);
         if (errors++ % 100 === 0)
           this.ctx.logger.error('Following the file failed; trying again.', { file: this.opts.file, errors, error: String(err) });
-        await this.idle(this.opts.pollMs * 20);
+        await this.idle(backoff.next());
       }
     }
   }

@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../core/logger';
-import { sleep } from '../../core/retry';
+import { Backoff, sleep } from '../../core/retry';
 import {
   CommandError,
   StoreUnavailableError,
@@ -468,6 +468,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
 
   private async reopen(): Promise<void> {
     this.electionNode = undefined;
+    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000, jitter: 'decorrelated' });
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         // A short connect timeout: a client stuck connecting is replaced rather than waited for.
@@ -475,7 +476,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
         return;
       } catch (err) {
         this.log.warn('Could not open a new ZooKeeper session.', { attempt, error: (err as Error).message });
-        await sleep(Math.min(5_000, 200 * 2 ** attempt));
+        await sleep(backoff.next());
       }
     }
   }

@@ -293,7 +293,9 @@ export async function statusBase(proc: Proc, timeoutMs = 30_000): Promise<string
  * `labels` (e.g. `component="channel"`); undefined while there is no such series.
  */
 export async function nodeMetric(proc: Proc, name: string, labels = ''): Promise<number | undefined> {
-  const body = (await httpGet(`${await statusBase(proc)}/metrics`)).body;
+  // The scheme is the one the process printed: http:// only for a process run insecure on purpose.
+  const base = await statusBase(proc);
+  const body = (await httpGet(`${base}/metrics`, 5_000, { plain: base.startsWith('http://') })).body;
   let sum: number | undefined;
   for (const line of body.split('\n')) {
     if (line.startsWith(`${name}{`) && line.includes(labels)) sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));

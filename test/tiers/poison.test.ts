@@ -31,7 +31,10 @@ test("a poison batch goes to the collector's dead-letter store and every later b
   const data = path.join(dir.path, 'coll');
   const spec = `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`;
   const start = (): Proc =>
-    spawnFlume('node', ['--standalone', '-n', 'coll', '--data', data, '--http-port', '0', '--channel', 'wal', '-c', spec]);
+    // Plaintext on purpose: the agent here is an in-process AgentSink (the tier tests' way).
+    spawnFlume('node', ['--standalone', '-n', 'coll', '--data', data, '--http-port', '0', '--channel', 'wal', '-c', spec], {
+      env: { FLUME_TLS_MODE: 'insecure' },
+    });
   let collector = start();
   cleanups.push(async () => {
     await collector.stop();
