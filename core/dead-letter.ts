@@ -26,6 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { batchOf, type Batch } from './channel';
+import { syncDir } from './sync-dir';
 
 export interface DeadLetter {
   id: string;
@@ -128,13 +129,4 @@ async function writeDurably(file: string, bytes: Buffer): Promise<void> {
     await fh.close();
   }
   await fs.promises.rename(tmp, file);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.promises.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

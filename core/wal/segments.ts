@@ -17,6 +17,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { freeName, parseFreeName, parseSegmentName, segmentName } from './format';
+import { syncDir } from '../sync-dir';
 
 export interface Segment {
   firstLsn: number;
@@ -184,14 +185,5 @@ export async function writevAll(handle: fs.FileHandle, buffers: Buffer[], positi
       }
     }
     i += 1024;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
