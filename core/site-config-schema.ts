@@ -285,6 +285,11 @@ export const SCHEMA = {
     'none (needed unless tls.mode = insecure)',
   ),
   'tls.key': opt(path, 'The private key of tls.cert (PEM).', 'none (needed unless tls.mode = insecure)'),
+  'tls.dir': opt(
+    path,
+    'A flume-certs directory: tls.ca, tls.cert and tls.key default to its ca.crt and the <role>-<name>.crt/.key of this process.',
+    'none',
+  ),
   'tls.admin_token_file': opt(
     path,
     'Master: a file holding an admin bearer token that stands in for an admin certificate (flume-certs token).',

@@ -315,7 +315,14 @@ export function nodeSettings(c: SiteConfig) {
 
 /** What core/tls `openTls` takes. */
 export function tlsSettings(c: SiteConfig) {
-  return { mode: c['tls.mode'], ca: c['tls.ca'], cert: c['tls.cert'], key: c['tls.key'], adminTokenFile: c['tls.admin_token_file'] };
+  return {
+    mode: c['tls.mode'],
+    ca: c['tls.ca'],
+    cert: c['tls.cert'],
+    key: c['tls.key'],
+    dir: c['tls.dir'],
+    adminTokenFile: c['tls.admin_token_file'],
+  };
 }
 
 /** `zookeeper.connect` + `zookeeper.chroot` as one connect string; undefined: no ZooKeeper. */

@@ -346,7 +346,7 @@ async function main(): Promise<void> {
   }
   const operator = certs?.get('admin/operator');
   if (operator) httpsOptions = TlsContext.load(operator).clientOptions(['master', ...NODE_ROLES]);
-  const shellTls = operator ? ['--ca', operator.ca, '--cert', operator.cert, '--key', operator.key] : ['--insecure'];
+  const shellTls = operator ? ['--tls-dir', CERTS] : ['--insecure'];
   const resumed = lastLineNumber();
   const collectorPort = await offerPort(DEFAULT_COLLECTOR_PORT);
   const syslogPort = await offerPort(5140);
@@ -443,7 +443,7 @@ async function main(): Promise<void> {
     : `http://127.0.0.1:${m.httpPort}/   (TLS OFF: --insecure)`;
   console.log(`Local Flume cluster is up (master, collector1, agent-tail, agent-syslog), ${operator ? `mutual TLS on every port (certificates in ${CERTS}/)` : 'WITHOUT TLS'}.
   status        ${statusLine}
-  admin shell   npx flume-shell ${shellTls.join(' ')} -c ${master}      (try: getnodestatus, getconfigs)
+  admin shell   npx flume-shell ${operator ? `--tls-dir ${path.relative(process.cwd(), CERTS)}` : '--insecure'} -c ${master}      (try: getnodestatus, getconfigs)
   stored data   ${STORAGE}/   (files are .tmp until their 10 s roll closes)
   app log       ${APP_LOG}   (${LINES_PER_SECOND} lines/s, tailed by agent-tail)
   send syslog   logger -n 127.0.0.1 -P ${syslogPort} -T --rfc5424 "hello from logger"

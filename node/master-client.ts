@@ -42,7 +42,7 @@ import {
   type WireLogicalNodeStatus,
   type WireNodeDirective,
 } from '../proto/messages';
-import { channelCredentialsFor, MASTER_ROLES, TlsContext } from '../core/tls';
+import { channelCredentialsFor, MASTER_ROLES, TLS_CHANNEL_OPTIONS, TlsContext } from '../core/tls';
 
 export interface DesiredLogicalNode {
   version: number;
@@ -104,6 +104,7 @@ function masterChannelCredentials(tls: MasterTls | TlsContext | undefined): grpc
  * connection). A ping every 10 s from each of 10,000 nodes is 1,000 pings/s at the master.
  */
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  ...TLS_CHANNEL_OPTIONS,
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,

@@ -18,6 +18,7 @@ import type {
   WireNodeStatus,
 } from '../proto/messages';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
+import { TLS_CHANNEL_OPTIONS } from '../core/tls';
 
 /** The master's default gRPC port, as in Flume OG (`flume.config.admin.port`). */
 
@@ -137,7 +138,7 @@ export class AdminClient {
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     this.address = formatAddress(target);
-    this.client = new AdminClientConstructor(this.address, credentials);
+    this.client = new AdminClientConstructor(this.address, credentials, TLS_CHANNEL_OPTIONS);
   }
 
   /**

@@ -18,13 +18,14 @@ import { SESSION_DEFAULTS, Session } from './session';
 import { Shell } from './shell';
 import { quoteLine } from './tokenizer';
 import type { ChannelCredentials } from '@grpc/grpc-js';
-import { INSECURE_WARNING, personCredentials } from '../core/tls';
+import { certsFromDir, INSECURE_WARNING, personCredentials } from '../core/tls';
 
 interface CliOptions {
   ca?: string;
   cert?: string;
   key?: string;
   tokenFile?: string;
+  tlsDir?: string;
   insecure?: boolean;
   connect?: string;
   execute?: string;
@@ -50,7 +51,8 @@ function consoleIO(quiet: boolean): ShellIO {
 /**
  * TLS to the masters (on unless --insecure or FLUME_TLS_MODE=insecure): the cluster CA and an
  * admin or read-only certificate, or the admin token. Flags win over FLUME_TLS_CA,
- * FLUME_TLS_CERT, FLUME_TLS_KEY and FLUME_ADMIN_TOKEN_FILE.
+ * FLUME_TLS_CERT, FLUME_TLS_KEY and FLUME_ADMIN_TOKEN_FILE, and those over a flume-certs
+ * directory (--tls-dir, FLUME_TLS_DIR) holding one admin or read-only certificate.
  */
 function shellCredentials(o: CliOptions, io: ShellIO): ChannelCredentials | undefined {
   const env = process.env;
@@ -58,14 +60,20 @@ function shellCredentials(o: CliOptions, io: ShellIO): ChannelCredentials | unde
     io.error(`warning: ${INSECURE_WARNING}`);
     return undefined;
   }
-  const ca = o.ca ?? env.FLUME_TLS_CA;
   const tokenFile = o.tokenFile ?? env.FLUME_ADMIN_TOKEN_FILE;
-  const cert = o.cert ?? (tokenFile === undefined ? env.FLUME_TLS_CERT : undefined);
-  const key = o.key ?? (tokenFile === undefined ? env.FLUME_TLS_KEY : undefined);
+  let ca = o.ca ?? env.FLUME_TLS_CA;
+  let cert = o.cert ?? (tokenFile === undefined ? env.FLUME_TLS_CERT : undefined);
+  let key = o.key ?? (tokenFile === undefined ? env.FLUME_TLS_KEY : undefined);
+  const dir = o.tlsDir ?? env.FLUME_TLS_DIR;
+  if (dir !== undefined && (ca === undefined || (cert === undefined && tokenFile === undefined))) {
+    const files = certsFromDir(dir, ['admin', 'read-only']);
+    ca ??= files.ca;
+    if (tokenFile === undefined) [cert, key] = [cert ?? files.cert, key ?? files.key];
+  }
   if (ca === undefined || (cert === undefined && tokenFile === undefined)) {
     throw new Error(
       'TLS is on: give --ca with --cert and --key (an admin or read-only certificate) or with --token-file ' +
-        '(or FLUME_TLS_CA, FLUME_TLS_CERT, FLUME_TLS_KEY, FLUME_ADMIN_TOKEN_FILE); --insecure for a master without TLS',
+        '(or FLUME_TLS_CA, FLUME_TLS_CERT, FLUME_TLS_KEY, FLUME_ADMIN_TOKEN_FILE), or --tls-dir (FLUME_TLS_DIR) a flume-certs directory; --insecure for a master without TLS',
     );
   }
   return personCredentials({ ca, cert, key, tokenFile });
@@ -125,6 +133,7 @@ const program = new Command('flume-shell')
   .option('--cert <file>', 'your admin or read-only certificate (default $FLUME_TLS_CERT)')
   .option('--key <file>', 'its private key (default $FLUME_TLS_KEY)')
   .option('--token-file <file>', 'the admin bearer token instead of a certificate (default $FLUME_ADMIN_TOKEN_FILE)')
+  .option('--tls-dir <dir>', 'a flume-certs directory with the CA and one admin or read-only certificate (default $FLUME_TLS_DIR)')
   .option('--insecure', 'talk plaintext to a master run with tls.mode = insecure')
   .option('--no-history', 'do not read or write the history file ($FLUME_SHELL_HISTORY or ~/.flume_shell_history)')
   .showHelpAfterError()

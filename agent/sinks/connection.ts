@@ -21,7 +21,7 @@ import {
   collectorService,
 } from '../../core/grpc/append';
 import { channelOptions, type GrpcTuning } from '../../core/grpc/tuning';
-import type { PeerRole, TlsContext } from '../../core/tls';
+import { type PeerRole, TLS_CHANNEL_OPTIONS, type TlsContext } from '../../core/tls';
 
 /** The roles an agent sink accepts on the server side. */
 const COLLECTOR_ROLES: readonly PeerRole[] = ['collector'];
@@ -45,6 +45,7 @@ export class CollectorConnection {
   ) {
     this.client = new grpc.Client(target, tls ? tls.channelCredentials(COLLECTOR_ROLES) : grpc.credentials.createInsecure(), {
       ...channelOptions(tuning),
+      ...TLS_CHANNEL_OPTIONS,
       // Reconnect quickly after a collector restarts; our own loop does the backing off.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1_000,

@@ -268,6 +268,13 @@ export class TlsContext implements grpc.experimental.CertificateProvider {
   }
 }
 
+/**
+ * Channel options for every grpc-js client: grpc-js sends the target host as the TLS server name
+ * and Node warns (DEP0123) when that is an IP address. Servers are checked by their flume role,
+ * not their host name, so one fixed name serves every target.
+ */
+export const TLS_CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': 'flume' } as const;
+
 /** A `checkServerIdentity` that checks the server's flume role instead of its hostname. */
 export function serverRoleCheck(expect: readonly PeerRole[]): (host: string, cert: tls.PeerCertificate) => Error | undefined {
   return (host, cert) => {

@@ -3,7 +3,7 @@
  * encoding), credentials for every client and server (context.ts), the site-config switch
  * (settings.ts), grpc-js call authentication (peers.ts) and the admin bearer token (token.ts).
  */
-export { channelCredentialsFor, serverCredentialsFor, TlsContext } from './context';
+export { channelCredentialsFor, serverCredentialsFor, TLS_CHANNEL_OPTIONS, TlsContext } from './context';
 export {
   ADMIN_ROLES,
   countRefusal,
@@ -18,6 +18,6 @@ export {
   requireRole,
 } from './identity';
 export { GrpcPeers } from './peers';
-export { INSECURE_WARNING, openTls, type TlsSettings } from './settings';
+export { certsFromDir, INSECURE_WARNING, openTls, type TlsSettings } from './settings';
 export { AdminToken } from './token';
 export { personCredentials } from './client';

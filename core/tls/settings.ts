@@ -6,6 +6,8 @@
  * The result is `TlsContext | undefined`; components take `tls?: TlsContext` and treat undefined
  * as plaintext, so the decision is made once, here, in each composition root.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { TlsConfigError, TlsContext } from './context';
 import type { PeerRole } from './identity';
@@ -17,6 +19,8 @@ export interface TlsSettings {
   ca?: string;
   cert?: string;
   key?: string;
+  /** A flume-certs directory: fills in whichever of ca, cert and key is unset (certsFromDir). */
+  dir?: string;
   /** A file holding the admin bearer token (master only); absent: no token is accepted. */
   adminTokenFile?: string;
 }
@@ -37,16 +41,54 @@ export function openTls(settings: TlsSettings, logger: Logger, own: { roles: rea
     logger.warn(INSECURE_WARNING);
     return undefined;
   }
+  if (settings.dir !== undefined) settings = { ...settings, ...fromDirWhereUnset(settings, settings.dir, own) };
   const missing = (['ca', 'cert', 'key'] as const).filter((k) => !settings[k]);
   if (missing.length > 0) {
     throw new TlsConfigError(
       undefined,
       `TLS is on (the default) but ${missing.map((k) => `tls.${k} (FLUME_TLS_${k.toUpperCase()})`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: ` +
-        'create a CA and certificates with flume-certs, or run without TLS with tls.mode = insecure (FLUME_TLS_MODE=insecure)',
+        'create a CA and certificates with flume-certs (then tls.dir = its directory, FLUME_TLS_DIR), or run without TLS with tls.mode = insecure (FLUME_TLS_MODE=insecure)',
     );
   }
   const ctx = TlsContext.load({ ca: settings.ca!, cert: settings.cert!, key: settings.key! });
   ctx.requireOwn(own.roles, own.name);
   logger.info('TLS on.', { identity: `${ctx.identity.role}/${ctx.identity.name}`, notAfter: ctx.notAfter.toISOString() });
   return ctx;
+}
+
+/**
+ * The files of one identity in a directory laid out by flume-certs: `ca.crt` and
+ * `<role>-<name>.crt` / `.key`. The certificate is the one whose role is one of `roles` and whose
+ * name is `name` (any name when undefined); none or several is an error naming the candidates.
+ */
+export function certsFromDir(dir: string, roles: readonly PeerRole[], name?: string): { ca: string; cert: string; key: string } {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (err) {
+    throw new TlsConfigError(
+      undefined,
+      `tls.dir ${dir} cannot be read (${(err as NodeJS.ErrnoException).code}): create it with flume-certs init`,
+    );
+  }
+  const fits = entries.filter(
+    (f) => f.endsWith('.crt') && roles.some((r) => (name === undefined ? f.startsWith(`${r}-`) : f === `${r}-${name}.crt`)),
+  );
+  const wanted = roles.map((r) => `${r}-${name ?? '*'}.crt`).join(' or ');
+  if (fits.length !== 1) {
+    throw new TlsConfigError(
+      undefined,
+      fits.length === 0
+        ? `tls.dir ${dir} has no ${wanted}: issue one with flume-certs --dir ${dir} issue ${roles[0]} ${name ?? 'NAME'}`
+        : `tls.dir ${dir} has several certificates that fit (${fits.join(', ')}): name this process (or set tls.cert and tls.key)`,
+    );
+  }
+  const base = path.join(dir, fits[0].slice(0, -'.crt'.length));
+  return { ca: path.join(dir, 'ca.crt'), cert: `${base}.crt`, key: `${base}.key` };
+}
+
+function fromDirWhereUnset(settings: TlsSettings, dir: string, own: { roles: readonly PeerRole[]; name?: string }): Partial<TlsSettings> {
+  if (settings.ca && settings.cert && settings.key) return {};
+  const files = certsFromDir(dir, own.roles, own.name);
+  return { ca: settings.ca || files.ca, cert: settings.cert || files.cert, key: settings.key || files.key };
 }
