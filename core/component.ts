@@ -7,7 +7,7 @@
 import type { Batch, Channel } from './channel';
 import type { Logger } from './logger';
 import type { ListenerLimits } from './limits';
-import type { TlsContext } from './tls/context';
+import { TlsConfigError, type TlsContext } from './tls/context';
 
 /** Counters every component keeps under the same names (core/metrics.ts exports them). */
 export interface ComponentCounters {
@@ -40,6 +40,20 @@ export interface ComponentContext {
   limits?: ListenerLimits;
   /** The node's mutual TLS (core/tls) for its listeners and clients; absent: insecure mode. */
   tls?: TlsContext;
+  /**
+   * Set when TLS is on but the node has no certificate (a standalone flow run without tls.*):
+   * why a component may not listen or connect. Read through {@link networkTls}.
+   */
+  tlsRefusal?: string;
+}
+
+/**
+ * The TLS of a component that listens on or connects to the network: `ctx.tls`, or undefined in
+ * insecure mode. Throws when the node has no certificate, so such a node runs local flows only.
+ */
+export function networkTls(ctx: ComponentContext): TlsContext | undefined {
+  if (ctx.tlsRefusal !== undefined) throw new TlsConfigError(undefined, ctx.tlsRefusal);
+  return ctx.tls;
 }
 
 /**

@@ -30,7 +30,7 @@ import {
   type SiteConfig,
   tlsSettings,
 } from '../core/site-config';
-import { openTls, type TlsContext, type TlsSettings } from '../core/tls';
+import { openTls, type TlsContext, type TlsSettings, tlsUnset } from '../core/tls';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
 import { StatusServer } from './http';
@@ -158,13 +158,23 @@ async function run(o: RunOptions): Promise<number> {
   const host = os.hostname();
   const logger = createLogger({ process: 'flume-node', level: o.logLevel, format: o.logFormat });
   // Identity comes from the certificate: without --name the node takes its certificate's name.
+  // A standalone node without one runs local flows only: a component that listens or connects
+  // refuses with why (core/component.ts networkTls), and so does --http-port.
+  const tlsSettings = o.tls ?? { mode: 'mtls' };
+  const own = { roles: ['agent', 'collector'] as const, name: o.name };
+  const tlsRefusal = o.standalone ? tlsUnset(tlsSettings, own) : undefined;
+  if (tlsRefusal !== undefined && o.httpPort !== undefined) {
+    console.error(`flume-node: --http-port serves over TLS only. ${tlsRefusal}`);
+    return EXIT_PROBLEMS;
+  }
   let tls: TlsContext | undefined;
   try {
-    tls = openTls(o.tls ?? { mode: 'mtls' }, logger, { roles: ['agent', 'collector'], name: o.name });
+    if (tlsRefusal === undefined) tls = openTls(tlsSettings, logger, own);
   } catch (err) {
     console.error(`flume-node: ${(err as Error).message}`);
     return EXIT_PROBLEMS;
   }
+  if (tlsRefusal !== undefined) logger.info('No certificate: this standalone node runs flows that neither listen nor connect.');
   const physicalNode = o.name ?? tls?.identity.name ?? host;
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
@@ -199,6 +209,7 @@ async function run(o: RunOptions): Promise<number> {
     physicalNode,
     host,
     tls,
+    ...(tlsRefusal !== undefined ? { tlsRefusal } : {}),
     dataRoot,
     nodeOptions: { channel: o.channel as ChannelKind, closeTimeoutMs: Number(o.closeTimeout), ...o.channels },
   });

@@ -97,6 +97,8 @@ export interface LogicalNodeDeps {
   chains?: ChainSource;
   /** Mutual TLS, handed to every component (absent: insecure mode). */
   tls?: TlsContext;
+  /** Why components may not use the network (core/component.ts `networkTls`). */
+  tlsRefusal?: string;
 }
 
 export type LogicalNodeState = 'IDLE' | 'OPENING' | 'ACTIVE' | 'CLOSING' | 'CLOSED' | 'ERROR';
@@ -436,6 +438,7 @@ export class LogicalNode {
       limits: this.options.limits,
       ...(this.deps.chains ? { chains: this.deps.chains } : {}),
       ...(this.deps.tls ? { tls: this.deps.tls } : {}),
+      ...(this.deps.tlsRefusal !== undefined ? { tlsRefusal: this.deps.tlsRefusal } : {}),
       ...(tags ? { tags } : {}),
     };
   }

@@ -69,6 +69,8 @@ export interface ManagerDeps {
   chains?: ChainSource;
   /** Mutual TLS for the components' listeners and clients (absent: insecure mode). */
   tls?: TlsContext;
+  /** Why components may not use the network (core/component.ts `networkTls`). */
+  tlsRefusal?: string;
 }
 
 export interface ManagedNodeStatus extends LogicalNodeStatus {
@@ -220,6 +222,7 @@ export class LogicalNodeManager {
           dataDir: path.join(this.deps.dataRoot, name),
           ...(this.deps.chains ? { chains: this.deps.chains } : {}),
           ...(this.deps.tls ? { tls: this.deps.tls } : {}),
+          ...(this.deps.tlsRefusal !== undefined ? { tlsRefusal: this.deps.tlsRefusal } : {}),
         },
         this.deps.nodeOptions,
       );

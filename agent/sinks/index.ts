@@ -5,7 +5,7 @@
  * chain the master assigns (see master/chains.ts, node/chains.ts) and follow its changes live.
  */
 import type { Batch } from '../../core/channel';
-import type { ComponentContext, Sink } from '../../core/component';
+import { type ComponentContext, networkTls, type Sink } from '../../core/component';
 import { FlumeError, NoCollectorError } from '../../core/errors';
 import { DEFAULT_COLLECTOR_PORT } from '../../core/ports';
 import type { ArgValue, SinkDef } from '../../core/registry';
@@ -38,7 +38,7 @@ class AutoChainSink implements Sink {
   ) {
     this.sink = new AgentSink(
       { collectors: [], mode, agent: ctx.physicalNode, ...(flow ? { flow } : {}) },
-      { logger: ctx.logger, counters: ctx.counters, tls: ctx.tls },
+      { logger: ctx.logger, counters: ctx.counters, tls: networkTls(ctx) },
     );
   }
 
@@ -85,7 +85,7 @@ class AutoChainSink implements Sink {
 function agentSink(ctx: ComponentContext, mode: DeliveryMode, targets: ArgValue[]): AgentSink {
   return new AgentSink(
     { collectors: collectorTargets(targets.map((t) => (typeof t === 'number' ? t : String(t)))), mode, agent: ctx.physicalNode },
-    { logger: ctx.logger, counters: ctx.counters, tls: ctx.tls },
+    { logger: ctx.logger, counters: ctx.counters, tls: networkTls(ctx) },
   );
 }
 

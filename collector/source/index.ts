@@ -7,7 +7,7 @@
  * that into an end-to-end ack, and answers an agent's `Stored` query from the writers' indexes.
  */
 import { DEFAULT_COLLECTOR_PORT } from '../../core/ports';
-import type { ComponentContext, Source, SourceOutput } from '../../core/component';
+import { type ComponentContext, networkTls, type Source, type SourceOutput } from '../../core/component';
 import type { SourceDef } from '../../core/registry';
 import { CollectorSource } from './collector-source';
 
@@ -37,7 +37,7 @@ class LedgerCollectorSource implements Source {
         logger: this.ctx.logger,
         counters: this.ctx.counters,
         isStored: ledger ? (origin, seqs) => ledger.isStored(origin, seqs) : undefined,
-        tls: this.ctx.tls,
+        tls: networkTls(this.ctx),
       },
     );
     const source = this.source;

@@ -18,6 +18,6 @@ export {
   requireRole,
 } from './identity';
 export { GrpcPeers } from './peers';
-export { certsFromDir, INSECURE_WARNING, openTls, type TlsSettings } from './settings';
+export { certsFromDir, INSECURE_WARNING, openTls, type TlsSettings, tlsUnset } from './settings';
 export { AdminToken } from './token';
 export { personCredentials } from './client';

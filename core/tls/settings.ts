@@ -14,6 +14,12 @@ import type { PeerRole } from './identity';
 
 type TlsMode = 'mtls' | 'insecure';
 
+/** The roles this process's own certificate may have; `name`, when given, must be its name. */
+interface Own {
+  roles: readonly PeerRole[];
+  name?: string;
+}
+
 export interface TlsSettings {
   mode: TlsMode;
   ca?: string;
@@ -36,24 +42,39 @@ export const INSECURE_WARNING =
  * `ctx.reloadHandler(logger)` with its core/signals.ts ProcessSignals, so SIGHUP reloads the
  * certificates with the site config.
  */
-export function openTls(settings: TlsSettings, logger: Logger, own: { roles: readonly PeerRole[]; name?: string }): TlsContext | undefined {
+export function openTls(settings: TlsSettings, logger: Logger, own: Own): TlsContext | undefined {
   if (settings.mode === 'insecure') {
     logger.warn(INSECURE_WARNING);
     return undefined;
   }
-  if (settings.dir !== undefined) settings = { ...settings, ...fromDirWhereUnset(settings, settings.dir, own) };
-  const missing = (['ca', 'cert', 'key'] as const).filter((k) => !settings[k]);
-  if (missing.length > 0) {
-    throw new TlsConfigError(
-      undefined,
-      `TLS is on (the default) but ${missing.map((k) => `tls.${k} (FLUME_TLS_${k.toUpperCase()})`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: ` +
-        'create a CA and certificates with flume-certs (then tls.dir = its directory, FLUME_TLS_DIR), or run without TLS with tls.mode = insecure (FLUME_TLS_MODE=insecure)',
-    );
-  }
-  const ctx = TlsContext.load({ ca: settings.ca!, cert: settings.cert!, key: settings.key! });
+  const ctx = TlsContext.load(tlsFiles(settings, own));
   ctx.requireOwn(own.roles, own.name);
   logger.info('TLS on.', { identity: `${ctx.identity.role}/${ctx.identity.name}`, notAfter: ctx.notAfter.toISOString() });
   return ctx;
+}
+
+/** Why `openTls` would fail for want of files (undefined: none is missing, or insecure mode). */
+export function tlsUnset(settings: TlsSettings, own: Own): string | undefined {
+  if (settings.mode === 'insecure') return undefined;
+  try {
+    tlsFiles(settings, own);
+    return undefined;
+  } catch (err) {
+    if (err instanceof TlsConfigError) return err.message;
+    throw err;
+  }
+}
+
+/** The CA, certificate and key that `settings` name, tls.dir filling in any unset. */
+function tlsFiles(settings: TlsSettings, own: Own): { ca: string; cert: string; key: string } {
+  const { ca, cert, key } = settings.dir === undefined ? settings : { ...settings, ...fromDirWhereUnset(settings, settings.dir, own) };
+  if (ca && cert && key) return { ca, cert, key };
+  const missing = Object.entries({ ca, cert, key }).filter(([, v]) => !v);
+  throw new TlsConfigError(
+    undefined,
+    `TLS is on (the default) but ${missing.map(([k]) => `tls.${k} (FLUME_TLS_${k.toUpperCase()})`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set: ` +
+      'create a CA and certificates with flume-certs (then tls.dir = its directory, FLUME_TLS_DIR), or run without TLS with tls.mode = insecure (FLUME_TLS_MODE=insecure)',
+  );
 }
 
 /**
@@ -87,7 +108,7 @@ export function certsFromDir(dir: string, roles: readonly PeerRole[], name?: str
   return { ca: path.join(dir, 'ca.crt'), cert: `${base}.crt`, key: `${base}.key` };
 }
 
-function fromDirWhereUnset(settings: TlsSettings, dir: string, own: { roles: readonly PeerRole[]; name?: string }): Partial<TlsSettings> {
+function fromDirWhereUnset(settings: TlsSettings, dir: string, own: Own): Partial<TlsSettings> {
   if (settings.ca && settings.cert && settings.key) return {};
   const files = certsFromDir(dir, own.roles, own.name);
   return { ca: settings.ca || files.ca, cert: settings.cert || files.cert, key: settings.key || files.key };

@@ -251,3 +251,50 @@ test('flume-node alone says how to start a node and runs nothing; with a role bu
   );
   assert.equal((await agent.stop()).code, 0, agent.output());
 });
+
+test('a standalone node without a certificate runs local flows, and refuses to listen or connect with what to set', async () => {
+  const noTls = { FLUME_LOG_LEVEL: 'info', FLUME_TLS_MODE: 'mtls' };
+  const input = path.join(dir.path, 'local-input.txt');
+  fs.writeFileSync(input, 'one\ntwo\n');
+  const out = path.join(dir.path, 'local-out');
+  const local = spawnFlume(
+    'node',
+    [
+      '--standalone',
+      '-n',
+      'nocert',
+      '-c',
+      `l : text("${input}") | escapedFile("file://${out}", "out.txt") ;`,
+      '--oneshot',
+      '--data',
+      path.join(dir.path, 'nocert1'),
+    ],
+    { env: noTls },
+  );
+  procs.push(local);
+  assert.equal((await local.exited).code, 0, local.output());
+  assert.equal(fs.readFileSync(storageFiles(out)[0], 'utf8'), 'one\ntwo\n');
+
+  const port = await freePort();
+  const listening = spawnFlume(
+    'node',
+    ['--standalone', '-n', 'nocert', '-c', `c : collectorSource(${port}) | null ;`, '--data', path.join(dir.path, 'nocert2')],
+    {
+      env: noTls,
+    },
+  );
+  procs.push(listening);
+  await listening.waitForLine(/TLS is on \(the default\) but tls\.ca.*flume-certs/, 20_000);
+  await listening.stop();
+
+  const http = spawnFlume(
+    'node',
+    ['--standalone', '-n', 'nocert', '-c', 'h : null | null ;', '--http-port', '0', '--data', path.join(dir.path, 'nocert3')],
+    {
+      env: noTls,
+    },
+  );
+  procs.push(http);
+  assert.notEqual((await http.exited).code, 0);
+  assert.match(http.output(), /--http-port serves over TLS only/);
+});
