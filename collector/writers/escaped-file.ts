@@ -41,12 +41,20 @@ import type { ComponentContext, Sink } from '../../core/component';
 import { EventCursor } from '../../core/event';
 import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from '../../core/metrics';
 import type { ArgValue, SinkDef } from '../../core/registry';
+import { Backoff, retry } from '../../core/retry';
 import { CursorEscapeSource } from '../../core/spec/escape-sources';
 import { compileTemplate, type EscapeSource, type Template } from '../../core/spec/escapes';
 import { FORMAT_NAMES, getFormat, type OutputFormat, OutputBuffer } from '../../core/sinks/output-formats';
 import { type OpenFile, OpenFiles } from './open-files';
 import { STORED_INDEX_DEFAULTS, StoredIndex, writerIdOf } from './stored-index';
 import { type BatchId, WriteJournal } from './write-journal';
+
+/** One file's share of the batch being written, and where it starts in that file. */
+interface Part {
+  f: OpenFile;
+  view: Buffer;
+  start: number;
+}
 
 /** Batches dropped because their id was stored already (a resend). */
 const BATCHES_DUPLICATE = 'batches_duplicate';
@@ -120,6 +128,8 @@ export class EscapedFileSink implements Sink {
   private idleTimer: NodeJS.Timeout | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private syncing = false;
+  private readonly syncBackoff = new Backoff(DURABILITY_BACKOFF);
+  private syncRetryAt = 0;
   private index: StoredIndex | null = null;
   private removeIndex: (() => void) | null = null;
   /** Written, not yet durable: recorded as stored at the next flush or close. */
@@ -235,27 +245,35 @@ export class EscapedFileSink implements Sink {
       }
     }
     let bytes = 0;
+    const parts: Part[] = [];
+    let journalAt = -1;
     try {
       const inUse = new Set(this.buckets.keys());
-      const parts: Array<{ f: OpenFile; view: Buffer }> = [];
-      for (const [p, buf] of this.buckets) parts.push({ f: await this.files.fileFor(p, inUse), view: buf.view() });
+      for (const [p, buf] of this.buckets) {
+        const f = await this.files.fileFor(p, inUse);
+        parts.push({ f, view: buf.view(), start: f.file.size });
+      }
       if (batch.seq > 0) {
         // Journaled before its bytes, with where they go: a crash mid-write is cut off on recovery.
         let line = `${id}\t`;
         for (let i = 0; i < parts.length; i++) {
-          const { f, view } = parts[i];
-          line += `${i > 0 ? ',' : ''}${path.basename(f.entry)}:${f.size}:${f.size + view.length}`;
+          const { f, view, start } = parts[i];
+          line += `${i > 0 ? ',' : ''}${path.basename(f.entry)}:${start}:${start + view.length}`;
         }
         this.writing = true;
         this.pendingIds.add(id);
-        await this.journal.append(line);
+        journalAt = await this.journal.append(line);
       }
       for (const { f, view } of parts) {
-        await f.handle.write(view, 0, view.length);
-        f.size += view.length;
+        await f.file.append(view);
         bytes += view.length;
       }
       if (batch.seq > 0) this.pending.push({ origin: batch.origin, seq: batch.seq });
+    } catch (err) {
+      // Not written whole (a full disk): none of it stays, and the driver retries the batch.
+      await this.takeBack(parts, journalAt);
+      this.pendingIds.delete(id);
+      throw err;
     } finally {
       this.writing = false;
       for (const buf of this.buckets.values()) this.spare.push(buf);
@@ -266,14 +284,28 @@ export class EscapedFileSink implements Sink {
     this.ctx.counters.add(SINK_BATCHES_ACKED);
   }
 
+  /**
+   * Cuts a batch that failed out of its files and the journal. A cut that fails too leaves the
+   * file marked torn, and its next write cuts first (core/sinks/append-file.ts).
+   */
+  private async takeBack(parts: Part[], journalAt: number): Promise<void> {
+    for (const { f, start } of parts) {
+      if (f.file.size > start) await f.file.cutBack(start).catch(() => undefined);
+    }
+    if (journalAt >= 0) await this.journal.cutBack(journalAt).catch(() => undefined);
+  }
+
   /** Syncs until nothing written waits for it: a batch written during a sync waits for that one only. */
   private async syncWhilePending(): Promise<void> {
-    if (this.syncing) return;
+    if (this.syncing || Date.now() < this.syncRetryAt) return;
     this.syncing = true;
     try {
       while (this.pending.length > 0) await this.flush();
+      this.syncBackoff.reset();
     } catch (err) {
-      this.ctx.logger.error('syncing written files failed', { error: String(err) });
+      // The batches stay pending (unacked); the timer tries again after a backoff.
+      if (this.syncBackoff.failures === 0) this.ctx.logger.error('syncing written files failed', { error: String(err) });
+      this.syncRetryAt = Date.now() + this.syncBackoff.next();
     } finally {
       this.syncing = false;
     }
@@ -304,6 +336,10 @@ export class EscapedFileSink implements Sink {
     return out;
   }
 
+  private retrying(what: string, err: unknown, attempt: number): void {
+    if (attempt === 2) this.ctx.logger.warn(`${what} failed; trying again`, { error: String(err) });
+  }
+
   /** The paths of the files open now (their `.tmp` names are internal). */
   get openFiles(): string[] {
     return this.files.paths;
@@ -313,7 +349,13 @@ export class EscapedFileSink implements Sink {
     await this.queue;
     // Only what was written before the sync started is durable after it.
     const done = this.pending.splice(0);
-    await this.files.syncAll();
+    try {
+      await this.files.syncAll();
+    } catch (err) {
+      // Not durable yet: the next flush tries them again.
+      this.pending.unshift(...done);
+      throw err;
+    }
     await this.markStored(done);
   }
 
@@ -323,7 +365,9 @@ export class EscapedFileSink implements Sink {
     this.idleTimer = null;
     this.syncTimer = null;
     await this.queue;
-    await this.files.completeAll();
+    // What was written is made durable and renamed whatever it takes: a DFO batch written here
+    // is off the channel already. A full disk holds the close (and the next roll) until space returns.
+    await retry(() => this.files.completeAll(), { ...DURABILITY_BACKOFF, onRetry: (err, n) => this.retrying('completing files', err, n) });
     await this.markStored(this.pending.splice(0));
     await this.journal.close();
     this.removeIndex?.();
@@ -332,6 +376,9 @@ export class EscapedFileSink implements Sink {
     this.index = null;
   }
 }
+
+/** Tries again to make written files durable (a full disk) with these delays. */
+const DURABILITY_BACKOFF = { initialMs: 50, maxMs: 2_000 };
 
 function checkTemplateArg(v: ArgValue): string | null {
   try {

@@ -8,6 +8,8 @@
  *   and finished by the next one (write-journal.ts).
  * - At most `maxOpenFiles` are open. The map's order is the order of last write, so the least
  *   recently written is completed first to make room, except files the current batch writes.
+ * - Bytes go in whole or not at all (core/sinks/append-file.ts): a failed write leaves no torn line.
+ * - Opening a file that fails (a full disk) leaves nothing behind: no `.tmp`, no entry.
  * - Completing a file: fdatasync, close, rename to the first free name (`name`, `name.1`, ...,
  *   never over an existing file), then remove its entry. A file still empty is removed instead.
  * - Callers serialise calls (the sink's one queue): nothing here runs twice at once.
@@ -15,16 +17,18 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../../core/logger';
+import { AppendFile } from '../../core/sinks/append-file';
 
 export interface OpenFile {
   finalPath: string;
   tmpPath: string;
-  handle: fs.FileHandle;
+  /** Its bytes; `file.size` is what was written whole. */
+  file: AppendFile;
   /** Its entry in the journal of unfinished files. */
   entry: string;
-  /** Bytes written to it. */
-  size: number;
   lastWrite: number;
+  /** Synced and closed, not yet renamed (a completion that failed midway). */
+  closed: boolean;
 }
 
 /** Numbers this process's temporary files and their entries. */
@@ -51,13 +55,17 @@ export class OpenFiles {
 
   /** Syncs every open file (its bytes durable, still under its .tmp name). */
   async syncAll(): Promise<void> {
-    await Promise.all([...this.files.values()].map((f) => f.handle.datasync()));
+    await Promise.all([...this.files.values()].filter((f) => !f.closed).map((f) => f.file.sync()));
   }
 
   /** The open file for `finalPath`; `inUse` are files the current batch writes, never closed to make room. */
   async fileFor(finalPath: string, inUse: ReadonlySet<string>): Promise<OpenFile> {
     const open = this.files.get(finalPath);
-    if (open) {
+    if (open?.closed) {
+      // Its completion failed after closing it: finish that first, then start a new file.
+      await this.complete(open);
+      this.files.delete(finalPath);
+    } else if (open) {
       // Most recently written last: Map order is the eviction order.
       this.files.delete(finalPath);
       this.files.set(finalPath, open);
@@ -67,17 +75,24 @@ export class OpenFiles {
     while (this.files.size >= this.maxOpenFiles) {
       const oldest = [...this.files.keys()].find((p) => !inUse.has(p));
       if (oldest === undefined) break;
-      const f = this.files.get(oldest)!;
+      await this.complete(this.files.get(oldest)!);
       this.files.delete(oldest);
-      await this.complete(f);
     }
     await fs.mkdir(path.dirname(finalPath), { recursive: true });
     const n = ++tmpCounter;
     const tmpPath = `${finalPath}.${this.owner}.${n}.tmp`;
-    const handle = await fs.open(tmpPath, 'wx');
+    const file = await AppendFile.open(tmpPath, true);
     const entry = path.join(this.journalDir, `${this.entryPrefix}${n}`);
-    await writeDurably(entry, JSON.stringify({ tmpPath, finalPath }));
-    const f = { finalPath, tmpPath, handle, entry, size: 0, lastWrite: Date.now() };
+    try {
+      await writeDurably(entry, JSON.stringify({ tmpPath, finalPath }));
+    } catch (err) {
+      // A full disk: the batch is retried, and this file with it.
+      await file.close().catch(() => undefined);
+      await fs.rm(tmpPath, { force: true });
+      await fs.rm(entry, { force: true });
+      throw err;
+    }
+    const f = { finalPath, tmpPath, file, entry, lastWrite: Date.now(), closed: false };
     this.files.set(finalPath, f);
     this.logger.debug('file opened', { file: tmpPath });
     return f;
@@ -88,29 +103,38 @@ export class OpenFiles {
     const limit = Date.now() - idleMs;
     for (const [p, f] of this.files) {
       if (f.lastWrite > limit) break;
-      this.files.delete(p);
       await this.complete(f);
+      this.files.delete(p);
     }
   }
 
-  /** Completes every open file, all at once; throws the first failure after all have settled. */
+  /**
+   * Completes every open file, all at once; throws the first failure after all have settled. A
+   * file that failed stays open, so calling again finishes it.
+   */
   async completeAll(): Promise<void> {
     const files = [...this.files.values()];
-    this.files.clear();
     const results = await Promise.allSettled(files.map((f) => this.complete(f)));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    let failure: unknown = null;
+    for (const [i, f] of files.entries()) {
+      if (results[i].status === 'fulfilled') this.files.delete(f.finalPath);
+      else failure ??= (results[i] as PromiseRejectedResult).reason;
+    }
+    if (failure) throw failure;
   }
 
-  /** Makes a file durable and gives it its final name. */
+  /** Makes a file durable and gives it its final name; a failure before the rename can be retried. */
   private async complete(f: OpenFile): Promise<void> {
-    if (f.size === 0) {
-      await f.handle.close();
+    if (!f.closed) {
+      if (f.file.size > 0) await f.file.sync();
+      await f.file.close();
+      f.closed = true;
+    }
+    if (f.file.size === 0) {
       await fs.rm(f.tmpPath, { force: true });
       await fs.rm(f.entry, { force: true });
       return;
     }
-    await f.handle.datasync();
-    await f.handle.close();
     const target = await freeName(f.finalPath);
     await fs.rename(f.tmpPath, target);
     await fs.rm(f.entry, { force: true });

@@ -11,6 +11,8 @@
  * another collector the agent fails over to.
  *
  * Appends and compactions run one at a time, off the event loop (`record` resolves once durable).
+ * Lines go in whole (core/sinks/append-file.ts); an append the disk has no room for is tried
+ * again with backoff until it succeeds, so a full disk delays the record and never tears it.
  *
  * Opening reads the own file back; a torn last line (crash mid-append) is ignored. Memory keeps
  * the most recent `keepPerOrigin` ids of each origin per writer (resends are of recent
@@ -24,13 +26,11 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { DirLock } from '../../core/lock';
 import { type Logger, silentLogger } from '../../core/logger';
+import { retry } from '../../core/retry';
+import { AppendFile } from '../../core/sinks/append-file';
 import { IdSet, PeerView } from './peer-view';
-
-const write = promisify(fs.write) as (fd: number, text: string) => Promise<unknown>;
-const fdatasync = promisify(fs.fdatasync);
 
 export interface StoredIndexOptions {
   keepPerOrigin: number;
@@ -52,7 +52,8 @@ export class StoredIndex {
   private readonly ids: IdSet;
   private readonly peers: PeerView;
   private lines = 0;
-  private fd: number;
+  /** Opened by the first record. */
+  private out: AppendFile | null = null;
   private queue: Promise<void> = Promise.resolve();
   readonly file: string;
 
@@ -60,12 +61,12 @@ export class StoredIndex {
     readonly dir: string,
     readonly writerId: string,
     private readonly options: StoredIndexOptions,
+    private readonly logger: Logger,
   ) {
     fs.mkdirSync(dir, { recursive: true });
     this.file = path.join(dir, `${writerId}.stored`);
     this.ids = new IdSet(options.keepPerOrigin);
     this.load();
-    this.fd = fs.openSync(this.file, 'a');
     this.peers = new PeerView(dir, writerId, options.keepPerOrigin);
   }
 
@@ -83,7 +84,7 @@ export class StoredIndex {
       // copied node data dir) would finish, rename and truncate each other's .tmp files. Held
       // until the process exits: a `roll` releases and reacquires the index every period.
       if (!storageLocks.has(key)) storageLocks.set(key, DirLock.acquire(dir, logger, 'storage state', `${writerId}.lock`));
-      shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options), refs: 0 }));
+      shared.set(key, (entry = { index: new StoredIndex(dir, writerId, options, logger), refs: 0 }));
     }
     entry.refs++;
     return entry.index;
@@ -94,7 +95,7 @@ export class StoredIndex {
     const entry = shared.get(key);
     if (!entry || --entry.refs > 0) return;
     shared.delete(key);
-    void this.queue.then(() => fs.closeSync(this.fd));
+    void this.queue.then(() => this.out?.close());
   }
 
   /** Whether this writer (durably) or another writer of the storage holds the batch. */
@@ -121,9 +122,21 @@ export class StoredIndex {
       text += `${origin}\t${seq}\n`;
       this.ids.add(origin, seq);
     }
+    let written = false;
+    const append = async (): Promise<void> => {
+      this.out ??= await AppendFile.open(this.file);
+      if (!written) await this.out.append(text);
+      written = true;
+      await this.out.sync();
+    };
     const run = this.queue.then(async () => {
-      await write(this.fd, text);
-      await fdatasync(this.fd);
+      await retry(append, {
+        initialMs: 50,
+        maxMs: 2_000,
+        onRetry: (err, attempt) => {
+          if (attempt === 2) this.logger.warn('could not record stored batch ids; trying again', { file: this.file, error: String(err) });
+        },
+      });
       this.lines += ids.length;
       if (this.lines > this.options.compactLines) await this.compact();
     });
@@ -142,20 +155,29 @@ export class StoredIndex {
     this.lines = this.ids.addLines(text);
   }
 
-  /** Rewrites the file with only the ids kept in memory (temp file, fsync, rename). */
+  /**
+   * Rewrites the file with only the ids kept in memory (temp file, fsync, rename). On a full disk
+   * the file stays as it is and a later record tries again.
+   */
   private async compact(): Promise<void> {
     const tmp = `${this.file}.compacting`;
     const text = this.ids.toLines();
-    const h = await fs.promises.open(tmp, 'w');
     try {
-      await h.writeFile(text);
-      await h.sync();
-    } finally {
-      await h.close();
+      const h = await fs.promises.open(tmp, 'w');
+      try {
+        await h.writeFile(text);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await fs.promises.rename(tmp, this.file);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      this.logger.warn('could not compact the stored-id index; keeping it as it is', { file: this.file, error: String(err) });
+      return;
     }
-    await fs.promises.rename(tmp, this.file);
-    fs.closeSync(this.fd);
-    this.fd = fs.openSync(this.file, 'a');
+    await this.out?.close();
+    this.out = await AppendFile.open(this.file);
     this.lines = this.ids.size;
   }
 }

@@ -9,8 +9,11 @@
  *   byte range each file of the batch gets.
  *
  * Contract:
- * - The journal is only ever appended to (readers follow it by offset); operations on it run in
- *   call order, and a replacement (`rotate`) never crosses an append.
+ * - The journal is only appended to, in whole lines (readers follow it by offset), except that the
+ *   line of a batch whose bytes could not all be written is cut back (`cutBack`) before another
+ *   line follows (readers that saw it take the id as held until the batch is written again, as
+ *   for a writer killed mid-write). Operations run in call order; a replacement (`rotate`) never
+ *   crosses an append.
  * - `rotate` is for when everything it lists is in the stored index: the caller checks that.
  * - `finishOrphans` runs before the writer opens a file: for every entry of another process of
  *   this writer it cuts off a batch whose bytes were not all written (it comes again from the
@@ -21,6 +24,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../../core/logger';
+import { AppendFile } from '../../core/sinks/append-file';
 import { freeName } from './open-files';
 
 /** A write journal is replaced by a fresh one past this size, once all it lists is in the index. */
@@ -34,11 +38,9 @@ export interface BatchId {
 }
 
 export class WriteJournal {
-  private file = '';
-  private handle: fs.FileHandle | null = null;
+  private file: AppendFile | null = null;
   private readonly writerNo = ++writerCounter;
   private gen = 0;
-  private bytes = 0;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
@@ -51,43 +53,54 @@ export class WriteJournal {
 
   /** Starts a fresh journal file. */
   async open(): Promise<void> {
-    this.file = path.join(this.dir, `${this.entryPrefix}w${this.writerNo}.${++this.gen}.ids`);
-    this.handle = await fs.open(this.file, 'a');
-    this.bytes = 0;
+    this.file = await AppendFile.open(path.join(this.dir, `${this.entryPrefix}w${this.writerNo}.${++this.gen}.ids`));
   }
 
-  /** Appends one line (after the operations before it); resolves once it is written. */
-  append(line: string): Promise<void> {
-    this.bytes += line.length + 1;
-    return this.run((h) => h.write(`${line}\n`));
+  /**
+   * Appends one line (after the operations before it); resolves once it is written, with the
+   * offset it starts at (for `cutBack`). A line that fails is not in the journal.
+   */
+  async append(line: string): Promise<number> {
+    let at = 0;
+    await this.run(async (f) => {
+      at = f.size;
+      await f.append(`${line}\n`);
+    });
+    return at;
+  }
+
+  /** Takes back the lines from `offset` on: their batches were not written after all. */
+  cutBack(offset: number): Promise<void> {
+    return this.run((f) => f.cutBack(offset));
   }
 
   /** The journal has grown past its size: replace it once all it lists is recorded. */
   get wantsRotate(): boolean {
-    return this.bytes > JOURNAL_ROTATE_BYTES;
+    return (this.file?.size ?? 0) > JOURNAL_ROTATE_BYTES;
   }
 
   /** Replaces the journal by a fresh file and removes the old one. */
   rotate(): Promise<void> {
     return this.run(async (old) => {
-      const oldFile = this.file;
       await this.open();
       await old.close();
-      await fs.rm(oldFile, { force: true });
+      await fs.rm(old.path, { force: true });
     });
   }
 
   /** Waits for the operations queued, closes and removes the journal (what it listed is recorded). */
   async close(): Promise<void> {
     await this.queue;
-    await this.handle?.close();
-    this.handle = null;
-    await fs.rm(this.file, { force: true });
+    const f = this.file;
+    this.file = null;
+    if (!f) return;
+    await f.close();
+    await fs.rm(f.path, { force: true });
   }
 
   /** Runs an operation on the journal after the ones before it (appends and a replacement must not cross). */
-  private run(op: (h: fs.FileHandle) => Promise<unknown>): Promise<void> {
-    const run = this.queue.then(() => (this.handle ? op(this.handle) : undefined)).then(() => undefined);
+  private run(op: (f: AppendFile) => Promise<unknown>): Promise<void> {
+    const run = this.queue.then(() => (this.file ? op(this.file) : undefined)).then(() => undefined);
     this.queue = run.catch(() => undefined);
     return run;
   }

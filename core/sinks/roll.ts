@@ -60,13 +60,17 @@ export class RollSink implements Sink {
 
   /** Closes the current body and starts a new one now. */
   roll(): Promise<void> {
-    this.rolling = this.rolling.then(async () => {
-      if (this.closed || !this.current) return;
-      const next = await this.newGeneration();
-      const old = this.current;
-      this.current = next;
-      await retire(old);
-    });
+    // After the roll before, whether it worked or not: one failed roll (a full disk) must not fail
+    // every later one.
+    this.rolling = this.rolling
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.closed || !this.current) return;
+        const next = await this.newGeneration();
+        const old = this.current;
+        this.current = next;
+        await retire(old);
+      });
     return this.rolling;
   }
 
@@ -86,7 +90,13 @@ export class RollSink implements Sink {
 
   private async newGeneration(): Promise<Generation> {
     const sink = this.makeBody({ rolltag: makeRollTag() });
-    await sink.open();
+    try {
+      await sink.open();
+    } catch (err) {
+      // Release what the body opened before it failed (files, indexes); the old body stays.
+      await sink.close().catch(() => undefined);
+      throw err;
+    }
     return { sink, inFlight: new Set() };
   }
 
@@ -95,7 +105,7 @@ export class RollSink implements Sink {
       this.roll()
         .catch((err) => {
           this.ctx.counters.add(ERRORS);
-          this.ctx.logger.error('roll failed; keeping the current body', { error: String(err) });
+          this.ctx.logger.error('roll failed; keeping the current body until the next roll', { error: String(err) });
         })
         .finally(() => {
           if (!this.closed) this.schedule();

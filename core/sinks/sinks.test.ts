@@ -97,3 +97,31 @@ test('text appends events in a format; counter counts what it got', async () => 
   assert.equal(counterValue('sinks-test').events, 3);
   assert.equal(counterValue('sinks-test').batches, 1);
 });
+
+test('a roll that failed (its new body would not open) does not fail the rolls after it', async () => {
+  let failOpens = 1;
+  const made: RecordingSink[] = [];
+  const make = (): Sink => {
+    const sink = new RecordingSink();
+    made.push(sink);
+    if (made.length === 2) {
+      sink.open = async () => {
+        if (failOpens-- > 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      };
+    }
+    return sink;
+  };
+  const r = new RollSink(60_000, make, testContext());
+  await r.open();
+  await r.append(batch('o', 1, bodies(['a'])));
+  await assert.rejects(r.roll(), /no space/);
+  assert.equal(made[1].closed, 1, 'the body that failed to open is closed again');
+  await r.append(batch('o', 2, bodies(['b'])));
+  await r.roll();
+  await r.append(batch('o', 3, bodies(['c'])));
+  await r.close();
+  assert.deepEqual(
+    made.map((s) => s.bodies()),
+    [['a', 'b'], [], ['c']],
+  );
+});

@@ -1,7 +1,8 @@
 /**
  * `text(file[, format])`: appends every event to one file in an output format (default raw).
  * An append resolves once the bytes are written to the file (the page cache); `flush` and
- * `close` make them durable with fdatasync.
+ * `close` make them durable with fdatasync. A batch goes in whole or not at all (append-file.ts):
+ * on a full disk the append fails, leaves no torn line, and the driver retries the batch.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -10,10 +11,11 @@ import type { ComponentContext, Sink } from '../component';
 import { EventCursor } from '../event';
 import { BYTES_SENT, EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../metrics';
 import type { SinkDef } from '../registry';
+import { AppendFile } from './append-file';
 import { FORMAT_NAMES, formatBatch, getFormat, type OutputFormat, OutputBuffer } from './output-formats';
 
 class TextFileSink implements Sink {
-  private file: fs.FileHandle | null = null;
+  private file: AppendFile | null = null;
   private readonly out = new OutputBuffer();
   private readonly cursor = new EventCursor();
 
@@ -25,27 +27,27 @@ class TextFileSink implements Sink {
 
   async open(): Promise<void> {
     await fs.mkdir(path.dirname(this.filePath), { recursive: true });
-    this.file = await fs.open(this.filePath, 'a');
+    this.file = await AppendFile.open(this.filePath);
   }
 
   async append(batch: Batch): Promise<void> {
     if (!this.file) throw new Error(`text sink ${this.filePath} is not open`);
     const bytes = formatBatch(batch.bytes, this.format, this.out, this.cursor);
-    await this.file.write(bytes, 0, bytes.length);
+    await this.file.append(bytes);
     this.ctx.counters.add(EVENTS_ACCEPTED, batch.count);
     this.ctx.counters.add(BYTES_SENT, bytes.length);
     this.ctx.counters.add(SINK_BATCHES_ACKED);
   }
 
   async flush(): Promise<void> {
-    await this.file?.datasync();
+    await this.file?.sync();
   }
 
   async close(): Promise<void> {
     const f = this.file;
     this.file = null;
     if (!f) return;
-    await f.datasync();
+    await f.sync();
     await f.close();
   }
 }
