@@ -30,6 +30,14 @@ export const BYTES_SENT = 'bytes_sent';
 export const DEAD_LETTER_BATCHES = 'dead_letter_batches';
 export const DEAD_LETTER_EVENTS = 'dead_letter_events';
 
+/**
+ * What a durable channel's recovery had to drop for damage (a bad CRC, a torn tail, an unreadable
+ * segment): batches, their events as far as the damaged headers still tell, and bytes.
+ */
+export const WAL_RECOVERY_LOST_BATCHES = 'wal_recovery_lost_batches';
+export const WAL_RECOVERY_LOST_EVENTS = 'wal_recovery_lost_events';
+export const WAL_RECOVERY_LOST_BYTES = 'wal_recovery_lost_bytes';
+
 /** A listener: connections refused for being over its limit, and closed for breaking one (core/limits.ts). */
 export const CONNECTIONS_REFUSED = 'connections_refused';
 export const CONNECTIONS_CLOSED_IDLE = 'connections_closed_idle';
@@ -53,6 +61,9 @@ const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [BYTES_SENT]: 'Bytes a sink or decorator passed on.',
   [DEAD_LETTER_BATCHES]: "Batches that can never be delivered, quarantined in the node's dead-letter store.",
   [DEAD_LETTER_EVENTS]: 'Events of the batches quarantined in the dead-letter store.',
+  [WAL_RECOVERY_LOST_BATCHES]: 'Batches a WAL dropped for damage (bad checksum, torn tail, unreadable segment).',
+  [WAL_RECOVERY_LOST_EVENTS]: 'Events of the batches a WAL dropped for damage, as far as their damaged headers still tell.',
+  [WAL_RECOVERY_LOST_BYTES]: 'Bytes a WAL dropped for damage (bad checksum, torn tail, unreadable segment).',
   [CONNECTIONS_REFUSED]: 'Connections a listener closed at once for being over its connection limit.',
   [CONNECTIONS_CLOSED_IDLE]: 'Connections closed for sending nothing for the idle timeout.',
   [CONNECTIONS_CLOSED_SLOW]: 'Connections closed for not finishing a message (or request headers) within the message timeout.',

@@ -38,11 +38,14 @@ import {
   SINK_BATCHES_ACKED,
   SINK_BATCHES_RETRIED,
   SINK_BATCHES_SENT,
+  WAL_RECOVERY_LOST_BATCHES,
+  WAL_RECOVERY_LOST_BYTES,
+  WAL_RECOVERY_LOST_EVENTS,
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
 import { Backoff, pause, sleep } from '../core/retry';
 import type { LogicalNodeSpec, SinkSpec } from '../core/spec/ast';
-import { openWal, WAL_DEFAULTS } from '../core/wal/wal';
+import { openWal, WAL_DEFAULTS, WalChannel } from '../core/wal/wal';
 import { buildSink, buildSource } from './builder';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
@@ -174,6 +177,7 @@ export class LogicalNode {
       fs.mkdirSync(this.deps.dataDir, { recursive: true });
       const seq = SequenceAllocator.open(this.deps.dataDir);
       this.channel = await this.openChannel();
+      this.countWalLoss();
       this.deadLetters = new NodeDeadLetters(
         path.join(this.deps.dataDir, 'dead-letter'),
         this.channel,
@@ -221,6 +225,7 @@ export class LogicalNode {
   }
 
   status(): LogicalNodeStatus {
+    this.countWalLoss();
     const stats = this.channel?.stats();
     const counters: Record<string, Record<string, number>> = {};
     for (const [p, c] of this.counterSets) counters[p] = c.snapshot();
@@ -452,7 +457,21 @@ export class LogicalNode {
     return c;
   }
 
+  /**
+   * Brings the WAL's damage counters (what recovery, or a later read of a damaged segment, had to
+   * drop) into the channel's counters: `/metrics` and `/status` show them. Zero from the start.
+   */
+  private countWalLoss(): void {
+    if (!(this.channel instanceof WalChannel)) return;
+    const c = this.channelCounters;
+    const { lostRecords, lostEvents, lostBytes } = this.channel.counters;
+    c.add(WAL_RECOVERY_LOST_BATCHES, lostRecords - c.get(WAL_RECOVERY_LOST_BATCHES));
+    c.add(WAL_RECOVERY_LOST_EVENTS, lostEvents - c.get(WAL_RECOVERY_LOST_EVENTS));
+    c.add(WAL_RECOVERY_LOST_BYTES, lostBytes - c.get(WAL_RECOVERY_LOST_BYTES));
+  }
+
   private updateGauges(): void {
+    this.countWalLoss();
     const s = this.channel?.stats();
     if (!s) return;
     this.deps.metrics.setGauge(CHANNEL_FILL_BYTES, this.name, s.bytes);

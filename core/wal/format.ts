@@ -187,6 +187,15 @@ export function claimedLength(buf: Buffer, offset: number): number {
   return buf.readUInt32LE(offset + 4);
 }
 
+/**
+ * The event count a damaged record's header still claims, when its magic and lsn read right (the
+ * damage is further on); 0 when the header itself is not legible. For counting what was lost only.
+ */
+export function claimedCount(buf: Buffer, offset: number, lsn: number): number {
+  if (buf.length - offset < HEADER_BYTES || buf.readUInt32LE(offset) !== RECORD_MAGIC || readU64(buf, offset + 12) !== lsn) return 0;
+  return buf.readUInt32LE(offset + 28);
+}
+
 export interface CheckpointState {
   counter: number;
   ackedBelow: number;

@@ -4,15 +4,18 @@
  * with it; takes that miss the in-memory cache read older records with it.
  */
 import * as fs from 'node:fs/promises';
-import { type DecodedRecord, HEADER_BYTES, RECORD_MAGIC, claimedLength, decodeRecord } from './format';
+import { type DecodedRecord, HEADER_BYTES, RECORD_MAGIC, claimedCount, claimedLength, decodeRecord } from './format';
 
 const MAGIC_BYTES = Buffer.alloc(4);
 MAGIC_BYTES.writeUInt32LE(RECORD_MAGIC, 0);
 
 export type ReadResult =
   | { kind: 'record'; record: DecodedRecord; offset: number }
-  /** Bytes [from, to) held no valid record; lsns [firstLost, record.lsn) are gone. */
-  | { kind: 'corrupt'; from: number; to: number; firstLost: number; record: DecodedRecord; offset: number }
+  /**
+   * Bytes [from, to) held no valid record; lsns [firstLost, record.lsn) are gone, with `events`
+   * events as far as the first damaged header still tells (0: unknown).
+   */
+  | { kind: 'corrupt'; from: number; to: number; firstLost: number; events: number; record: DecodedRecord; offset: number }
   /**
    * No valid record from `from` to the limit: a torn tail if `from` < limit, unless `older` says
    * valid records with lower lsns follow (a recycled file's old content).
@@ -59,6 +62,8 @@ export class SegmentReader {
   /** Looks past a bad record for the next good one with a higher lsn. */
   private async resync(): Promise<ReadResult> {
     const from = this.offset;
+    const at = from - this.bufStart;
+    const events = at >= 0 && at < this.buf.length ? claimedCount(this.buf, at, this.expectedLsn) : 0;
     let older = false;
     let search = from + 1;
     while (search + HEADER_BYTES <= this.limit) {
@@ -76,7 +81,7 @@ export class SegmentReader {
         const firstLost = this.expectedLsn;
         this.offset = candidate + record.length;
         this.expectedLsn = record.lsn + 1;
-        return { kind: 'corrupt', from, to: candidate, firstLost, record, offset: candidate };
+        return { kind: 'corrupt', from, to: candidate, firstLost, events, record, offset: candidate };
       }
       if (record) older = true;
       search = candidate + 1;

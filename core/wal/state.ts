@@ -49,7 +49,10 @@ export interface WalCounters {
   tornTails: number;
   tornBytes: number;
   corruptRecords: number;
+  /** What damage cost: records (batches) dropped, their events where a header still told, and bytes. */
   lostRecords: number;
+  lostEvents: number;
+  lostBytes: number;
   checkpointFallbacks: number;
   fsyncs: number;
   checkpoints: number;
@@ -67,6 +70,8 @@ export class WalState {
     tornBytes: 0,
     corruptRecords: 0,
     lostRecords: 0,
+    lostEvents: 0,
+    lostBytes: 0,
     checkpointFallbacks: 0,
     fsyncs: 0,
     checkpoints: 0,

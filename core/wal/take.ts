@@ -30,7 +30,7 @@ export interface Rec {
 }
 
 /** Reports bytes [from, to) of `seg` bad and lsns [firstLost, resumeLsn) lost with them. */
-export type NoteCorrupt = (seg: Segment, from: number, to: number, firstLost: number, resumeLsn: number) => void;
+export type NoteCorrupt = (seg: Segment, from: number, to: number, firstLost: number, resumeLsn: number, events?: number) => void;
 
 export class TakeSide {
   /** Records taken by open transactions. */
@@ -160,7 +160,7 @@ export class TakeSide {
       this.diskReader = null;
       return null;
     }
-    if (r.kind === 'corrupt') this.noteCorrupt(seg, r.from, r.to, Math.max(r.firstLost, this.readLsn), r.record.lsn);
+    if (r.kind === 'corrupt') this.noteCorrupt(seg, r.from, r.to, Math.max(r.firstLost, this.readLsn), r.record.lsn, r.events);
     this.s.counters.diskReads++;
     const { record } = r;
     this.readPos = { seg, offset: r.offset + record.length };

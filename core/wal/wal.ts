@@ -144,7 +144,7 @@ export class WalChannel implements Channel {
         const r = await reader.next();
         if (r.kind === 'record') continue;
         if (r.kind === 'corrupt') {
-          this.noteCorrupt(seg, r.from, r.to, r.firstLost, r.record.lsn);
+          this.noteCorrupt(seg, r.from, r.to, r.firstLost, r.record.lsn, r.events);
           continue;
         }
         if (r.from < seg.size && r.older) {
@@ -154,6 +154,7 @@ export class WalChannel implements Channel {
         } else if (r.from < seg.size) {
           counters.tornTails++;
           counters.tornBytes += seg.size - r.from;
+          counters.lostBytes += seg.size - r.from;
           log.warn('Torn tail truncated', { segment: path.basename(seg.file), offset: r.from, bytes: seg.size - r.from });
           await handle.truncate(r.from);
           await handle.datasync();
@@ -174,8 +175,8 @@ export class WalChannel implements Channel {
     }
   }
 
-  /** Reports a bad stretch of a segment and marks the lsns it held lost (acked), once. */
-  private noteCorrupt(seg: Segment, from: number, to: number, firstLost: number, resumeLsn: number): void {
+  /** Reports a bad stretch of a segment and marks the lsns it held lost (acked), once; counts what was lost. */
+  private noteCorrupt(seg: Segment, from: number, to: number, firstLost: number, resumeLsn: number, events = 0): void {
     const { acks } = this;
     let unknown = 0;
     for (let lsn = firstLost; lsn < resumeLsn; lsn++) if (!acks.isAcked(lsn)) unknown++;
@@ -183,6 +184,8 @@ export class WalChannel implements Channel {
     if (unknown === 0) return;
     this.s.counters.corruptRecords++;
     this.s.counters.lostRecords += unknown;
+    this.s.counters.lostEvents += events;
+    this.s.counters.lostBytes += to - from;
     this.s.log.error('Corrupt record dropped', {
       segment: path.basename(seg.file),
       offset: from,
