@@ -51,7 +51,7 @@ test(
       await waitFor(async () => (await accepted()) >= (c + 1) * PER_CHUNK, 20_000, `chunk ${c + 1} in the WAL`);
     }
     // Committed is durable: kill -9 (a clean stop would wait for the collector that is not there).
-  await agent.kill9();
+    await agent.kill9();
 
     // Flip a byte in the payload of the second record (magic, length, crc at 0..12; count at 28).
     const walDir = file('data', 'walloss', 'walloss', 'wal');
