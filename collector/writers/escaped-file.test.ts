@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
@@ -353,3 +354,52 @@ test('two collectors writing one storage: a batch one of them holds is not writt
   const all = listAll(dir).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').trimEnd().split('\n'));
   assert.deepEqual(all.sort(), ['one', 'three', 'two'], 'each batch once across both collectors');
 });
+
+test(
+  'on a full disk a batch goes in whole or not at all, and the same batch is written when tried again',
+  { skip: process.getuid?.() !== 0 ? 'needs root to mount a small tmpfs' : false },
+  async () => {
+    const dir = path.join(root, 'full-disk');
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+    try {
+      const s = new EscapedFileSink(dir, 'out.log', getFormat('raw'), testContext(), { ...ESCAPED_FILE_DEFAULTS, syncMs: 0 });
+      await s.open();
+      const st = fs.statfsSync(dir);
+      fs.writeFileSync(path.join(dir, '.ballast'), Buffer.alloc(st.bavail * st.bsize - 5 * 4096));
+      // Batches of three 1000-byte lines: writes straddle pages, so the last ones come up short.
+      const make = (seq: number): ReturnType<typeof batch> =>
+        batch(
+          'o',
+          seq,
+          [0, 1, 2].map((i) => makeEvent(`${String(seq * 3 + i).padStart(6, '0')} ${'x'.repeat(992)}`)),
+        );
+      let seq = 0;
+      let failed: ReturnType<typeof batch> | null = null;
+      while (!failed) {
+        const b = make(++seq);
+        await s.append(b).catch((err: NodeJS.ErrnoException) => {
+          assert.equal(err.code, 'ENOSPC');
+          failed = b;
+        });
+      }
+      const tmp = listAll(dir).filter((f) => f.endsWith('.tmp'));
+      assert.equal(tmp.length, 1);
+      const held = fs.readFileSync(path.join(dir, tmp[0]), 'utf8');
+      assert.equal(held.length, (seq - 1) * 3 * 1000, 'only the batches written whole are in the file');
+      fs.rmSync(path.join(dir, '.ballast'));
+      await s.append(failed!); // not dropped as "already stored": its write failed
+      await s.append(make(++seq));
+      await s.close();
+      const lines = fs.readFileSync(path.join(dir, 'out.log'), 'utf8').split('\n').filter(Boolean);
+      assert.equal(lines.length, seq * 3);
+      assert.ok(
+        lines.every((l) => /^\d{6} x{992}$/.test(l)),
+        'no torn line',
+      );
+      assert.equal(new Set(lines).size, lines.length, 'no line twice');
+    } finally {
+      execFileSync('umount', [dir]);
+    }
+  },
+);

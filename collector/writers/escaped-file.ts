@@ -32,6 +32,14 @@
  * logical node's ledger (`ctx.ledger.stored`, the end-to-end ack point) and then to the index.
  * A batch whose id this writer or another writer of the storage holds is dropped and counted as
  * `batches_duplicate`.
+ *
+ * A full disk (issue 16): a batch is written whole or not at all. A write that fails or comes up
+ * short is cut back to where the batch began in every file it reached, its journal line is taken
+ * back, its id is no longer pending, and the append fails with the system's error (ENOSPC is
+ * retriable: the node's driver puts the batch back in the channel and retries it with backoff;
+ * it is never quarantined). A sync that fails leaves its batches pending, unacked, and is tried
+ * again after a backoff; closing (a roll) waits, retrying, until its files are durable and
+ * renamed and their ids recorded, so nothing written is left behind and no restart is needed.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';

@@ -37,7 +37,7 @@ export class AppendFile {
    */
   static async open(file: string, exclusive = false): Promise<AppendFile> {
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | (exclusive ? fs.constants.O_EXCL : 0);
-    const handle = await fs.open(file, flags, 0o644);
+    const handle = await fs.open(file, flags, 0o666);
     try {
       return new AppendFile(file, handle, (await handle.stat()).size);
     } catch (err) {
