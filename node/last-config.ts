@@ -22,7 +22,7 @@ import type { Logger } from '../core/logger';
 import { syncDir } from '../core/sync-dir';
 import type { DesiredLogicalNode, DesiredSet } from './master-client';
 
-export const LAST_CONFIG_FILE = 'last-config.json';
+const LAST_CONFIG_FILE = 'last-config.json';
 /** Bumped if the shape changes; a file of another format is ignored. */
 const FORMAT = 1;
 
