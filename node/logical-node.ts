@@ -46,7 +46,7 @@ import { type Registry, validateNode } from '../core/registry';
 import { Backoff, pause, sleep } from '../core/retry';
 import type { LogicalNodeSpec } from '../core/spec/ast';
 import { WAL_DEFAULTS, WalChannel } from '../core/wal/wal';
-import { type Backlog, backlogOf, DrainReporter, NodeViews, type ReplayProgress, reportReplay } from './progress';
+import { type Backlog, backlogOf, NodeViews, reportDrain, type ReplayProgress, reportReplay } from './progress';
 import { buildSink, buildSource, needsDurableChannel } from './builder';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
@@ -90,8 +90,6 @@ export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
   retryMaxMs: 10_000,
   progressMs: 5_000,
 };
-
-const DRAIN_SAMPLE_MS = 1_000;
 
 /** What a logical node is given; the manager or the CLI builds it once. */
 export interface LogicalNodeDeps {
@@ -158,7 +156,7 @@ export class LogicalNode {
   private opening: WalChannel | null = null;
   /** What components ask of the node and show through it (ctx.node). */
   private readonly views = new NodeViews(() => this.backlog());
-  private drainTimer: NodeJS.Timeout | null = null;
+  private stopDrainReports: (() => void) | null = null;
 
   constructor(
     readonly spec: LogicalNodeSpec,
@@ -211,9 +209,8 @@ export class LogicalNode {
       this.source = source;
       await source.open(this.output(seq));
       this.removeCollector = this.deps.metrics.onCollect(() => this.updateGauges());
-      const drain = new DrainReporter(this.log, this.options.progressMs);
-      this.drainTimer = setInterval(() => drain.tick(this.backlog(), this.driverCounters.get(EVENTS_ACCEPTED)), DRAIN_SAMPLE_MS);
-      this.drainTimer.unref();
+      const acked = (): number => this.driverCounters.get(EVENTS_ACCEPTED);
+      this.stopDrainReports = reportDrain(this.log, this.options.progressMs, () => this.backlog(), acked);
       this.lifecycle = 'ACTIVE';
       this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.channelKind, window });
     } catch (err) {
@@ -284,8 +281,7 @@ export class LogicalNode {
     const deadline = Date.now() + timeoutMs;
     this.removeCollector?.();
     this.removeCollector = null;
-    if (this.drainTimer) clearInterval(this.drainTimer);
-    this.drainTimer = null;
+    this.stopDrainReports?.();
     if (this.source) {
       try {
         const closed = await withDeadline(this.source.close(), deadline);

@@ -90,6 +90,17 @@ export class DrainReporter {
   }
 }
 
+/** How often the backlog is sampled for drain progress. */
+const DRAIN_SAMPLE_MS = 1_000;
+
+/** Samples `backlog()` and `acked()` every second into a {@link DrainReporter}; returns the stopper. */
+export function reportDrain(log: Logger, everyMs: number, backlog: () => Backlog, acked: () => number): () => void {
+  const drain = new DrainReporter(log, everyMs);
+  const timer = setInterval(() => drain.tick(backlog(), acked()), DRAIN_SAMPLE_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** How far a WAL's open has scanned (core/wal/wal.ts `replay`), null when not scanning. */
 export interface ReplayProgress {
   segment: string;
