@@ -45,6 +45,8 @@ export interface ComponentContext {
    * why a component may not listen or connect. Read through {@link networkTls}.
    */
   tlsRefusal?: string;
+  /** The logical node, as far as a component may ask it or show through it; see {@link NodeView}. */
+  node?: NodeView;
 }
 
 /**
@@ -54,6 +56,19 @@ export interface ComponentContext {
 export function networkTls(ctx: ComponentContext): TlsContext | undefined {
   if (ctx.tlsRefusal !== undefined) throw new TlsConfigError(undefined, ctx.tlsRefusal);
   return ctx.tls;
+}
+
+/**
+ * What a component may ask of its logical node, or show through it (node/logical-node.ts).
+ * - `backlog` is what waits in the node's channel for the sink now: batches, the channel's bytes
+ *   (a WAL: its segment files), and events estimated from the average batch seen so far (absent
+ *   while none was).
+ * - `showStatus` adds what `status` returns to the node's /status under this component's path
+ *   (called when /status is read); returns the remover.
+ */
+export interface NodeView {
+  backlog(): { batches: number; bytes: number; events?: number };
+  showStatus(status: () => Readonly<Record<string, unknown>>): () => void;
 }
 
 /**

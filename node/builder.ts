@@ -5,7 +5,7 @@
  */
 import type { ComponentContext, Sink, Source } from '../core/component';
 import { resolveOrThrow, type Registry } from '../core/registry';
-import type { Call, SinkSpec } from '../core/spec/ast';
+import type { Call, LogicalNodeSpec, SinkSpec } from '../core/spec/ast';
 import { FailoverSink } from '../core/sinks/failover';
 import { FanOutSink } from '../core/sinks/fanout';
 
@@ -51,4 +51,25 @@ export function buildSink(
       );
     }
   }
+}
+
+/** Whether a component of the spec declares that it needs a durable channel. */
+export function needsDurableChannel(registry: Registry, spec: LogicalNodeSpec): boolean {
+  const wants = (kind: 'source' | 'sink' | 'decorator' | 'wrapper', name: string): boolean =>
+    registry.lookup(kind, name)?.durableChannel === true;
+  const walk = (sink: SinkSpec): boolean => {
+    switch (sink.kind) {
+      case 'sink':
+        return wants('sink', sink.call.name);
+      case 'decorated':
+        return wants('decorator', sink.decorator.name) || walk(sink.sink);
+      case 'fanout':
+        return sink.sinks.some(walk);
+      case 'failover':
+        return walk(sink.primary) || walk(sink.backup);
+      case 'wrapper':
+        return wants('wrapper', sink.call.name) || walk(sink.body);
+    }
+  };
+  return wants('source', spec.source.name) || walk(spec.sink);
 }

@@ -10,12 +10,19 @@
  * derives each agent's list by rendezvous hashing, so only the agents whose list changed see a
  * new version; the others' sinks are not touched.
  *
+ * Last known chains (node/last-config.ts): a chain the master gave before the node restarted is
+ * known from the start, so an agent opened while no master answers sends to the collectors it
+ * knew at once; `current` answers a known chain without waiting and asks the master behind it,
+ * and the master's answer replaces the known one (its watchers are told if it differs).
+ * `onChange` hears every new version, to save it.
+ *
  * Ordering: the watchers of one (logical, flow) are called in registration order, one version
  * after the other, never with an older version after a newer one (one request at a time each).
  */
 import type { ChainSource } from '../core/component';
 import type { Logger } from '../core/logger';
 import type { WireChainReply } from '../proto/messages';
+import type { KnownChain } from './last-config';
 
 /** What the chain source needs of the master client (node/master-client.ts). */
 export interface ChainClient {
@@ -37,8 +44,17 @@ interface Entry {
   inflight: Promise<void> | undefined;
 }
 
+export interface ChainSourceOptions {
+  /** Chains the master gave before this start (node/last-config.ts). */
+  known?: readonly KnownChain[];
+  /** Called with each new version of a chain from the master. */
+  onChange?: (chain: KnownChain) => void;
+}
+
 export class MasterChainSource implements ChainSource {
   private readonly entries = new Map<string, Entry>();
+  /** The latest version of each chain heard of (from the master, or from the last known config). */
+  private readonly known = new Map<string, KnownChain>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private readonly log: Logger;
@@ -46,8 +62,10 @@ export class MasterChainSource implements ChainSource {
   constructor(
     private readonly client: ChainClient,
     logger: Logger,
+    private readonly options: ChainSourceOptions = {},
   ) {
     this.log = logger.child({ component: 'chains' });
+    for (const c of options.known ?? []) this.known.set(this.key(c.logical, c.flow), c);
   }
 
   start(): void {
@@ -63,6 +81,11 @@ export class MasterChainSource implements ChainSource {
 
   async current(logical: string, flow = ''): Promise<string[]> {
     const entry = this.entry(logical, flow);
+    if (entry.version > 0 && !entry.inflight) {
+      // Known (from the master or from before a restart): answer now, ask the master behind it.
+      void this.refresh(entry).catch((err: Error) => this.log.debug('GetChain failed.', { logical, flow, error: err.message }));
+      return [...entry.collectors];
+    }
     try {
       await this.refresh(entry);
     } catch (err) {
@@ -95,7 +118,15 @@ export class MasterChainSource implements ChainSource {
     const key = this.key(logical, flow);
     let e = this.entries.get(key);
     if (!e) {
-      e = { logical, flow, version: 0, collectors: [], watchers: new Set(), inflight: undefined };
+      const known = this.known.get(key);
+      e = {
+        logical,
+        flow,
+        version: known?.version ?? 0,
+        collectors: [...(known?.collectors ?? [])],
+        watchers: new Set(),
+        inflight: undefined,
+      };
       this.entries.set(key, e);
     }
     return e;
@@ -106,9 +137,12 @@ export class MasterChainSource implements ChainSource {
     entry.inflight ??= this.client
       .getChain(entry.logical, entry.flow)
       .then((reply) => {
-        if (reply.version === entry.version) return;
+        if (reply.version === entry.version && sameList(reply.collectors, entry.collectors)) return;
         entry.version = reply.version;
         entry.collectors = reply.collectors;
+        const chain = { logical: entry.logical, flow: entry.flow, version: reply.version, collectors: [...reply.collectors] };
+        this.known.set(this.key(entry.logical, entry.flow), chain);
+        this.options.onChange?.(chain);
         this.log.info('Automatic chain changed.', {
           logical: entry.logical,
           collectors: reply.collectors.join(','),
@@ -142,4 +176,8 @@ export class MasterChainSource implements ChainSource {
       ),
     );
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

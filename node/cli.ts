@@ -78,6 +78,8 @@ export interface NodeRuntime {
   manager: LogicalNodeManager;
   physicalNode: string;
   host: string;
+  /** The physical node's data dir (locked): logical nodes' dirs and the last known config. */
+  dataRoot: string;
   http: StatusServer | null;
   /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
   signals: ProcessSignals;
@@ -241,7 +243,7 @@ async function run(o: RunOptions): Promise<number> {
   }).install();
   // Certificates are reloaded at SIGHUP with the site config (core/signals.ts).
   if (tls) signals.onReload('tls', tls.reloadHandler(logger.child({ component: 'tls' })));
-  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, http, signals, tls, onStop: [] };
+  const runtime: NodeRuntime = { logger, metrics, registry, manager, physicalNode, host, dataRoot, http, signals, tls, onStop: [] };
 
   let stopping: Promise<number> | null = null;
   const stop = (code: number, why: string): Promise<number> => {

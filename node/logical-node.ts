@@ -12,6 +12,9 @@
  *   appends in flight; past `closeTimeoutMs` give up waiting (cancel) and say what was left.
  *   Then close the sink tree and the channel.
  *
+ * Catching up is said (node/progress.ts): WAL replay and backlog drain progress, also in /status
+ * beside what components show through `ctx.node` (an agent sink's link to its collectors).
+ *
  * Concurrency: workers run in parallel up to the window, so with a window above 1 a batch that
  * failed and was retried may arrive after later ones. Every method is safe to call once; `close`
  * is idempotent.
@@ -44,9 +47,10 @@ import {
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
 import { Backoff, pause, sleep } from '../core/retry';
-import type { LogicalNodeSpec, SinkSpec } from '../core/spec/ast';
-import { openWal, WAL_DEFAULTS, WalChannel } from '../core/wal/wal';
-import { buildSink, buildSource } from './builder';
+import type { LogicalNodeSpec } from '../core/spec/ast';
+import { WAL_DEFAULTS, WalChannel } from '../core/wal/wal';
+import { type Backlog, backlogOf, NodeViews, reportDrain, type ReplayProgress, reportReplay } from './progress';
+import { buildSink, buildSource, needsDurableChannel } from './builder';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
 import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../core/limits';
@@ -73,6 +77,8 @@ export interface LogicalNodeOptions {
   /** Backoff after a failed append: first step and cap. */
   retryInitialMs: number;
   retryMaxMs: number;
+  /** The least time between two progress lines (WAL replay, backlog drain). */
+  progressMs: number;
 }
 
 export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
@@ -85,6 +91,7 @@ export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
   limits: LISTENER_LIMIT_DEFAULTS,
   retryInitialMs: 100,
   retryMaxMs: 10_000,
+  progressMs: 5_000,
 };
 
 /** What a logical node is given; the manager or the CLI builds it once. */
@@ -115,6 +122,12 @@ export interface LogicalNodeStatus {
   error?: string;
   /** Counters by component path (`source.tail`, `channel`, `driver`, `sink.batch`...). */
   counters: Record<string, Record<string, number>>;
+  /** What waits in the channel; events estimated (node/progress.ts). */
+  backlog?: Backlog;
+  /** A WAL being replayed while the node opens. */
+  replay?: ReplayProgress;
+  /** What components show of themselves, by component path (an agent sink's link to its collectors). */
+  components?: Record<string, Readonly<Record<string, unknown>>>;
 }
 
 export class LogicalNode {
@@ -142,6 +155,11 @@ export class LogicalNode {
   private readonly log: Logger;
   private readonly channelCounters: CounterSet;
   private readonly driverCounters: CounterSet;
+  /** The WAL while it opens (its replay progress), then null. */
+  private opening: WalChannel | null = null;
+  /** What components ask of the node and show through it (ctx.node). */
+  private readonly views = new NodeViews(() => this.backlog());
+  private stopDrainReports: (() => void) | null = null;
 
   constructor(
     readonly spec: LogicalNodeSpec,
@@ -195,6 +213,8 @@ export class LogicalNode {
       this.source = source;
       await source.open(this.output(seq));
       this.removeCollector = this.deps.metrics.onCollect(() => this.updateGauges());
+      const acked = (): number => this.driverCounters.get(EVENTS_ACCEPTED);
+      this.stopDrainReports = reportDrain(this.log, this.options.progressMs, () => this.backlog(), acked);
       this.lifecycle = 'ACTIVE';
       this.log.info('logical node opened', { source: this.spec.sourceText, sink: this.spec.sinkText, channel: this.channelKind, window });
     } catch (err) {
@@ -229,6 +249,8 @@ export class LogicalNode {
     const stats = this.channel?.stats();
     const counters: Record<string, Record<string, number>> = {};
     for (const [p, c] of this.counterSets) counters[p] = c.snapshot();
+    const replay = this.opening?.replay;
+    const components = this.views.statuses();
     return {
       name: this.name,
       state: this.lifecycle,
@@ -237,7 +259,14 @@ export class LogicalNode {
       channel: stats ? { kind: this.channelKind, ...stats } : null,
       ...(this.failure ? { error: this.failure } : {}),
       counters,
+      ...(stats ? { backlog: this.backlog() } : {}),
+      ...(replay ? { replay: { ...replay } } : {}),
+      ...(components ? { components } : {}),
     };
+  }
+
+  private backlog(): Backlog {
+    return backlogOf(this.channel, this.driverCounters, this.channelCounters);
   }
 
   private async doClose(timeoutMs: number): Promise<void> {
@@ -257,6 +286,7 @@ export class LogicalNode {
     const deadline = Date.now() + timeoutMs;
     this.removeCollector?.();
     this.removeCollector = null;
+    this.stopDrainReports?.();
     if (this.source) {
       try {
         const closed = await withDeadline(this.source.close(), deadline);
@@ -301,38 +331,24 @@ export class LogicalNode {
     }
   }
 
-  /** Whether a component of the spec declares that it needs a durable channel. */
-  private needsDurableChannel(): boolean {
-    const registry = this.deps.registry;
-    const wants = (kind: 'source' | 'sink' | 'decorator' | 'wrapper', name: string): boolean =>
-      registry.lookup(kind, name)?.durableChannel === true;
-    const walk = (sink: SinkSpec): boolean => {
-      switch (sink.kind) {
-        case 'sink':
-          return wants('sink', sink.call.name);
-        case 'decorated':
-          return wants('decorator', sink.decorator.name) || walk(sink.sink);
-        case 'fanout':
-          return sink.sinks.some(walk);
-        case 'failover':
-          return walk(sink.primary) || walk(sink.backup);
-        case 'wrapper':
-          return wants('wrapper', sink.call.name) || walk(sink.body);
-      }
-    };
-    return wants('source', this.spec.source.name) || walk(this.spec.sink);
-  }
-
   private async openChannel(): Promise<Channel> {
     const { walCapacityBytes, walSegmentBytes, memoryCapacityBytes } = this.options;
-    this.channelKind = this.options.channel === 'wal' || this.needsDurableChannel() ? 'wal' : 'memory';
+    this.channelKind = this.options.channel === 'wal' || needsDurableChannel(this.deps.registry, this.spec) ? 'wal' : 'memory';
     if (this.channelKind === 'wal') {
-      return openWal(path.join(this.deps.dataDir, 'wal'), {
-        name: `${this.name}.wal`,
+      const wal = new WalChannel(path.join(this.deps.dataDir, 'wal'), `${this.name}.wal`, {
         capacityBytes: walCapacityBytes > 0 ? walCapacityBytes : WAL_DEFAULTS.capacityBytes,
         segmentBytes: walSegmentBytes > 0 ? walSegmentBytes : WAL_DEFAULTS.segmentBytes,
         logger: this.log.child({ component: `node.${this.name}.wal` }),
       });
+      this.opening = wal;
+      const stopReporting = reportReplay(this.log, () => wal.replay, this.options.progressMs);
+      try {
+        await wal.start();
+      } finally {
+        stopReporting();
+        this.opening = null;
+      }
+      return wal;
     }
     return new MemoryChannel(`${this.name}.memory`, {
       capacityBytes: memoryCapacityBytes > 0 ? memoryCapacityBytes : MEMORY_CHANNEL_DEFAULTS.capacityBytes,
@@ -445,6 +461,7 @@ export class LogicalNode {
       ...(this.deps.tls ? { tls: this.deps.tls } : {}),
       ...(this.deps.tlsRefusal !== undefined ? { tlsRefusal: this.deps.tlsRefusal } : {}),
       ...(tags ? { tags } : {}),
+      node: this.views.view(componentPath),
     };
   }
 

@@ -8,6 +8,8 @@
  * closed; a version older than the one running is refused. A spec that does not parse or validate
  * leaves the node in ERROR with every problem in its status (the old one is closed first, as in
  * Flume OG: the master asked for something else). Calls to `apply` run one at a time, in order.
+ * Nodes opened from the last known config (`{ lastKnown: true }`, node/last-config.ts) give way
+ * to any version the master sends next, older or not: a master's word wins over a memory.
  *
  * The master client (node/master-client.ts) feeds `apply` from heartbeats; standalone mode feeds
  * it once from the command line.
@@ -56,6 +58,11 @@ export interface ApplyResult {
   failed: Array<{ name: string; error: string }>;
 }
 
+export interface ApplyOptions {
+  /** The set is the node's last known config, not a master's word (see the module comment). */
+  lastKnown?: boolean;
+}
+
 export interface ManagerDeps {
   registry: Registry;
   metrics: Metrics;
@@ -84,6 +91,8 @@ interface Entry {
   error?: string;
   /** Delays after failed opens in a row, and when the next `apply` may try again. */
   backoff: Backoff;
+  /** Opened from the last known config and not yet confirmed by a master. */
+  lastKnown: boolean;
   retryAt: number;
 }
 
@@ -107,8 +116,8 @@ export class LogicalNodeManager {
   }
 
   /** Brings the running nodes to the desired set; see the module comment. */
-  apply(desired: DesiredSet): Promise<ApplyResult> {
-    const run = this.queue.then(() => this.doApply(desired));
+  apply(desired: DesiredSet, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const run = this.queue.then(() => this.doApply(desired, options.lastKnown === true));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -158,7 +167,7 @@ export class LogicalNodeManager {
     return run;
   }
 
-  private async doApply(desiredSet: DesiredSet): Promise<ApplyResult> {
+  private async doApply(desiredSet: DesiredSet, lastKnown: boolean): Promise<ApplyResult> {
     const desired: Record<string, DesiredNode> = {};
     const entries = desiredSet instanceof Map ? desiredSet.entries() : Object.entries(desiredSet);
     for (const [name, d] of entries as Iterable<[string, DesiredNode]>)
@@ -174,13 +183,14 @@ export class LogicalNodeManager {
     const toOpen: Array<[string, DesiredNode]> = [];
     for (const [name, want] of Object.entries(desired)) {
       const have = this.entries.get(name);
-      if (have && want.version < have.desired.version) {
+      if (have && want.version < have.desired.version && !have.lastKnown) {
         result.refused.push({ name, reason: `version ${want.version} is older than the running version ${have.desired.version}` });
         continue;
       }
       const same = have && want.version === have.desired.version && want.source === have.desired.source && want.sink === have.desired.sink;
       // A node that failed to open (a port taken, a directory missing) is tried again, with backoff.
       if (same && !(have.error !== undefined && Date.now() >= have.retryAt)) {
+        if (!lastKnown) have.lastKnown = false;
         result.unchanged.push(name);
         continue;
       }
@@ -191,7 +201,7 @@ export class LogicalNodeManager {
       toOpen.push([name, want]);
     }
     await Promise.allSettled(closing);
-    await Promise.all(toOpen.map(([name, want]) => this.openOne(name, want, result)));
+    await Promise.all(toOpen.map(([name, want]) => this.openOne(name, want, lastKnown, result)));
     if (result.opened.length + result.closed.length + result.failed.length + result.refused.length > 0) {
       this.log.info('desired set applied', {
         opened: result.opened,
@@ -203,10 +213,16 @@ export class LogicalNodeManager {
     return result;
   }
 
-  private async openOne(name: string, want: DesiredNode, result: ApplyResult): Promise<void> {
+  private async openOne(name: string, want: DesiredNode, lastKnown: boolean, result: ApplyResult): Promise<void> {
     const previous = this.entries.get(name);
     const retrying = previous?.error !== undefined && previous.desired.version === want.version;
-    const entry: Entry = { desired: want, node: null, backoff: retrying ? previous.backoff : new Backoff(REOPEN_BACKOFF), retryAt: 0 };
+    const entry: Entry = {
+      desired: want,
+      node: null,
+      backoff: retrying ? previous.backoff : new Backoff(REOPEN_BACKOFF),
+      retryAt: 0,
+      lastKnown,
+    };
     this.entries.set(name, entry);
     try {
       if (!NODE_NAME.test(name)) throw new FlumeError(`logical node name ${JSON.stringify(name)} must use letters, digits, '_', '.', '-'`);

@@ -12,6 +12,8 @@
  * - `desired` is emitted with the complete desired set (a new Map each time) whenever a logical
  *   node is added or removed or its config version changes; never for an older version of a
  *   config than one already emitted. A mapped logical node without a config is not in the set.
+ *   Started with a last known config (`lastKnown`), the first master's set is emitted whatever
+ *   it holds: a master's word wins over what the node remembered.
  * - A status report goes up when the stream opens, every `heartbeatMs` (the master may change
  *   it), and a few ms after `reportState`/`setListen` change something. Logical nodes in the
  *   desired set without a reported state are reported IDLE.
@@ -79,6 +81,12 @@ export interface MasterClientOptions {
   credentials?: grpc.ChannelCredentials;
   /** When an outage is first summarised in the log; default core/failure-streak's 30 s. */
   summaryMs?: number;
+  /**
+   * The last known config (node/last-config.ts) the node runs until a master answers: the
+   * starting desired set. The first master's directive replaces it whatever its versions, and
+   * is always emitted (even when it is the same, or empty).
+   */
+  lastKnown?: DesiredSet;
 }
 
 export const MASTER_CLIENT_DEFAULTS = { heartbeatMs: 1_000, callTimeoutMs: 2_000 } as const;
@@ -140,6 +148,8 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   private readonly callTimeoutMs: number;
   private readonly startedAt = Date.now();
   private desired = new Map<string, DesiredLogicalNode>();
+  /** True while `desired` is the last known config, not yet a master's word. */
+  private provisional: boolean;
   private readonly reported = new Map<string, WireLogicalNodeStatus>();
   /** logical node -> host:port its collector source listens on (sent with every report). */
   private readonly listening = new Map<string, string>();
@@ -170,6 +180,8 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     this.heartbeatMs = options.heartbeatMs ?? MASTER_CLIENT_DEFAULTS.heartbeatMs;
     this.callTimeoutMs = options.callTimeoutMs ?? MASTER_CLIENT_DEFAULTS.callTimeoutMs;
     this.log = options.logger.child({ component: 'master-client' });
+    this.provisional = options.lastKnown !== undefined;
+    if (options.lastKnown) this.desired = new Map(options.lastKnown);
     this.reportType = messageType('NodeReport');
     this.directiveType = messageType('NodeDirective');
     this.streak = new FailureStreak(this.log, {
@@ -424,13 +436,16 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     for (const name of d.logical) {
       const got = configs.get(name);
       if (!got || got.version === 0) continue; // not configured (any more)
-      const have = this.desired.get(name);
+      // The last known config never outranks a master: its version wins, older or not.
+      const have = this.provisional ? undefined : this.desired.get(name);
       next.set(
         name,
         have && have.version >= got.version ? have : { version: got.version, flow: got.flow, source: got.source, sink: got.sink },
       );
     }
-    if (!sameSet(this.desired, next)) {
+    const confirming = this.provisional;
+    this.provisional = false;
+    if (confirming || !sameSet(this.desired, next)) {
       this.desired = next;
       this.log.info('Desired logical nodes changed.', { nodes: [...next].map(([n, dn]) => `${n}@${dn.version}`).join(',') });
       this.emit('desired', next);
@@ -441,6 +456,9 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
 
 function sameSet(a: ReadonlyMap<string, DesiredLogicalNode>, b: ReadonlyMap<string, DesiredLogicalNode>): boolean {
   if (a.size !== b.size) return false;
-  for (const [name, d] of a) if (b.get(name)?.version !== d.version) return false;
+  for (const [name, d] of a) {
+    const e = b.get(name);
+    if (e?.version !== d.version || e.source !== d.source || e.sink !== d.sink || e.flow !== d.flow) return false;
+  }
   return true;
 }

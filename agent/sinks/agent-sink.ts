@@ -19,6 +19,8 @@
  *   and counted.
  * - Each batch moves through the states of batch-state.ts (QUEUED, SENT, HOP_ACKED, then ACKED,
  *   FAILED or DROPPED); this class decides when, {@link SinkBatch} enforces the order.
+ * - Losing the collectors is said once per outage, with the backlog, and its end once
+ *   (link-state.ts); `linkStatus` is what the node's /status shows of the link.
  */
 import { status } from '@grpc/grpc-js';
 import { batchPool } from '../../core/buffer-pool';
@@ -32,6 +34,7 @@ import { type Logger, silentLogger } from '../../core/logger';
 import { DELIVERY_MS } from '../../core/metrics';
 import { Backoff, pause, sleep } from '../../core/retry';
 import { SinkBatch } from './batch-state';
+import { CollectorLink, type SinkLinkStatus } from './link-state';
 import { type AppendStream, CollectorConnection } from './connection';
 import { type AgentSinkOptions, parseAgentSinkOptions } from './options';
 
@@ -79,6 +82,8 @@ export interface AgentSinkDeps {
   counters?: ComponentContext['counters'];
   /** Mutual TLS to the collectors (core/tls); absent: plaintext. */
   tls?: ComponentContext['tls'];
+  /** The logical node: its channel's backlog for the outage lines, and /status (node/logical-node.ts). */
+  node?: ComponentContext['node'];
 }
 
 export class AgentSink implements Sink {
@@ -115,6 +120,10 @@ export class AgentSink implements Sink {
   private lastDropReport = 0;
   /** Reads the first event's timestamp of an acked batch, for the delivery histogram. */
   private readonly ageCursor = new EventCursor();
+  /** The outage of the collectors now, if any: said once, summarised, and its end said once. */
+  private readonly link: CollectorLink;
+  private lastError = '';
+  private hideStatus: (() => void) | null = null;
 
   constructor(
     options: Partial<AgentSinkOptions> & Pick<AgentSinkOptions, 'collectors' | 'mode'>,
@@ -126,6 +135,7 @@ export class AgentSink implements Sink {
     this.counters = new TierCounters(deps.counters);
     this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc, deps.tls));
     this.backoff = new Backoff({ initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs });
+    this.link = new CollectorLink(this.logger, deps.node);
   }
 
   get window(): number {
@@ -165,6 +175,7 @@ export class AgentSink implements Sink {
 
   async open(): Promise<void> {
     if (this.loop) return;
+    this.hideStatus = this.deps.node?.showStatus(() => ({ ...this.linkStatus() })) ?? null;
     this.loop = this.run();
     this.timer = setInterval(() => this.tick(), 500);
     this.timer.unref();
@@ -200,10 +211,16 @@ export class AgentSink implements Sink {
     this.reportDrops();
     await this.loop?.catch(() => undefined);
     for (const c of this.connections) c.close();
+    this.hideStatus?.();
   }
 
   stats(): Record<string, number> {
     return { ...this.counters.snapshot(), inFlight: this.entries.size };
+  }
+
+  /** The link to the collectors, as /status shows it. */
+  linkStatus(): SinkLinkStatus {
+    return this.link.status(this.ready, this.collectors[this.current], this.entries.size);
   }
 
   // -- the connection loop ------------------------------------------------------------------
@@ -233,6 +250,7 @@ export class AgentSink implements Sink {
         continue; // `current` was set by whoever ended the stream
       }
       failedInRound++;
+      this.link.failed(this.lastError, this.collectors[index], this.entries.size);
       if (this.collectors.length > 1) {
         this.current = (index + 1) % this.collectors.length;
         this.counters.add(SINK_COUNTERS.failovers);
@@ -251,7 +269,8 @@ export class AgentSink implements Sink {
     try {
       await conn.ready(connectTimeoutMs);
     } catch (err) {
-      this.logger.debug('Collector did not answer.', { collector: conn.target, error: (err as Error).message });
+      this.lastError = (err as Error).message;
+      this.logger.debug('Collector did not answer.', { collector: conn.target, error: this.lastError });
       return false;
     }
     if (this.closing) return false;
@@ -267,8 +286,12 @@ export class AgentSink implements Sink {
         this.logger.debug('Stored query failed; resending everything unacked.', { collector: conn.target, error: (err as Error).message });
       }
     }
-    if (!stream.open || this.stream !== stream) return false;
+    if (!stream.open || this.stream !== stream) {
+      this.lastError = 'the stream ended before it was ready';
+      return false;
+    }
     this.ready = true;
+    this.link.ready();
     this.logger.info('Streaming to collector.', { collector: conn.target, resend: this.entries.size });
     this.pump();
     return true;
@@ -318,6 +341,7 @@ export class AgentSink implements Sink {
     const e = this.entries.get(batchKey(ack.origin, ack.seq));
     if (!e) return; // already settled (an E2E ack that overtook its HOP ack, a late duplicate)
     if (ack.status === AckStatus.OK) {
+      this.link.acked(this.collectors[this.current]);
       if (ack.kind === AckKind.END_TO_END || this.options.mode !== 'E2E') return this.ack(e);
       if (e.state === 'SENT') e.hopAcked(Date.now()); // a hop ack for a batch not on the wire is stale
       return;
@@ -339,7 +363,9 @@ export class AgentSink implements Sink {
     this.stream = null;
     this.ready = false;
     if (!this.closing) {
-      this.logger.warn('Stream to collector lost.', { collector: this.collectors[this.current], error: err?.message ?? 'closed' });
+      const collector = this.collectors[this.current];
+      this.logger.debug('Stream to collector lost.', { collector, error: err?.message ?? 'closed' });
+      this.link.failed(`stream lost: ${err?.message ?? 'closed'}`, collector, this.entries.size);
     }
     for (const e of [...this.entries.values()]) {
       if (this.options.mode === 'BE' && e.onWire) this.drop(e, 'stream lost before the ack');
@@ -356,6 +382,7 @@ export class AgentSink implements Sink {
   private tick(): void {
     if (this.closing || !this.ready || !this.stream) return;
     const now = Date.now();
+    this.link.tick(this.collectors[this.current], now);
     if (this.options.mode === 'E2E') {
       for (const e of this.entries.values()) {
         if (e.hopAt > 0 && now - e.hopAt > this.options.e2eTimeoutMs) {

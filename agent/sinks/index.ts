@@ -38,7 +38,7 @@ class AutoChainSink implements Sink {
   ) {
     this.sink = new AgentSink(
       { collectors: [], mode, agent: ctx.physicalNode, ...(flow ? { flow } : {}) },
-      { logger: ctx.logger, counters: ctx.counters, tls: networkTls(ctx) },
+      { logger: ctx.logger, counters: ctx.counters, tls: networkTls(ctx), node: ctx.node },
     );
   }
 
@@ -85,7 +85,7 @@ class AutoChainSink implements Sink {
 function agentSink(ctx: ComponentContext, mode: DeliveryMode, targets: ArgValue[]): AgentSink {
   return new AgentSink(
     { collectors: collectorTargets(targets.map((t) => (typeof t === 'number' ? t : String(t)))), mode, agent: ctx.physicalNode },
-    { logger: ctx.logger, counters: ctx.counters, tls: networkTls(ctx) },
+    { logger: ctx.logger, counters: ctx.counters, tls: networkTls(ctx), node: ctx.node },
   );
 }
 

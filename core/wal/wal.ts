@@ -49,6 +49,9 @@ export class WalChannel implements Channel {
   private readonly take: TakeSide;
   private readonly put: PutSide;
 
+  /** While `start` scans the segment that was being written: how far it got (for progress lines and /status). */
+  replay: { segment: string; doneBytes: number; totalBytes: number } | null = null;
+
   private flushing: Promise<void> | null = null;
   private ackDirty = false;
   private ackWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
@@ -140,8 +143,10 @@ export class WalChannel implements Channel {
     const handle = await fs.open(seg.file, 'r+');
     try {
       const reader = new SegmentReader(handle, seg.size, 0, seg.firstLsn);
+      this.replay = { segment: path.basename(seg.file), doneBytes: 0, totalBytes: seg.size };
       for (;;) {
         const r = await reader.next();
+        this.replay.doneBytes = reader.position;
         if (r.kind === 'record') continue;
         if (r.kind === 'corrupt') {
           this.noteCorrupt(seg, r.from, r.to, r.firstLost, r.record.lsn, r.events);
@@ -171,6 +176,7 @@ export class WalChannel implements Channel {
       }
       return next;
     } finally {
+      this.replay = null;
       await handle.close().catch(() => undefined);
     }
   }

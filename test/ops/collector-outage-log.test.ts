@@ -1,0 +1,131 @@
+/**
+ * An agent that loses its collector says so at the default log level, once, not once per retry,
+ * with the backlog waiting in its WAL; and once when the collector is back, with how long it was
+ * gone. /status shows the sink's link (down, attempts, backlog) and then connected again. Real
+ * processes: a standalone collector and a standalone agent (`syslogTcp | agentE2ESink`) fed by
+ * util-linux `logger`; nothing lost, nothing doubled.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { freePort, httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
+import { storageLines } from '../harness/storage';
+
+// The default level is the point: FLUME_LOG_LEVEL from the environment would change it.
+delete process.env.FLUME_LOG_LEVEL;
+const dir = tempDir('flume-outage-log-');
+const procs: Proc[] = [];
+after(async () => {
+  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+  dir.remove();
+});
+
+const file = (...parts: string[]): string => path.join(dir.path, ...parts);
+
+function standalone(name: string, spec: string): Proc {
+  const proc = spawnFlume('node', ['--standalone', '-n', name, '-c', spec, '--data', file('data', name), '--http-port', '0']);
+  procs.push(proc);
+  return proc;
+}
+
+function sendLines(port: number, from: number, to: number): Promise<void> {
+  const lines: string[] = [];
+  for (let i = from; i <= to; i++) lines.push(`line-${String(i).padStart(6, '0')}`);
+  return new Promise((resolve, reject) => {
+    const child = execFile('logger', ['--tcp', '--rfc5424', '-n', '127.0.0.1', '-P', String(port), '-t', 'outage'], (err) =>
+      err ? reject(err) : resolve(),
+    );
+    child.stdin!.end(lines.join('\n') + '\n');
+  });
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function stored(): number[] {
+  return storageLines(file('out'))
+    .map((l) => /line-(\d+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+interface SinkLink {
+  state: string;
+  collector: string | null;
+  downForMs: number;
+  failedAttempts: number;
+  backlog?: { batches: number; bytes: number; events?: number };
+}
+
+async function sinkLink(agent: Proc): Promise<SinkLink | undefined> {
+  const status = JSON.parse((await httpGet(`${await statusBase(agent)}/status`)).body) as {
+    nodes: Array<{ components?: Record<string, SinkLink> }>;
+  };
+  return status.nodes[0]?.components?.['sink.agentE2ESink'];
+}
+
+const WARNING = /warn .*No collector answers; batches wait in the channel/g;
+
+test(
+  'an agent that loses its collector warns once with its backlog, says when it is back, and /status shows it',
+  { timeout: 120_000 },
+  async () => {
+    const [collPort, syslogPort] = [await freePort(), await freePort()];
+    const collSpec = `coll : collectorSource(${collPort}) | collectorSink("${file('out')}/", "data-", 1000) ;`;
+    const collector = standalone('coll', collSpec);
+    await collector.waitForLine(/standalone node running/);
+    const agent = standalone('agent1', `agent1 : syslogTcp(${syslogPort}) | agentE2ESink("127.0.0.1", ${collPort}) ;`);
+    await agent.waitForLine(/standalone node running/);
+    await waitFor(() => portAccepts(syslogPort), 30_000, 'the agent to listen');
+    await sendLines(syslogPort, 1, 100);
+    await waitFor(() => stored().length >= 100, 60_000, 'the first lines in storage');
+    assert.equal((await sinkLink(agent))?.state, 'connected');
+
+    await collector.stop();
+    await sendLines(syslogPort, 101, 200);
+    const warning = await agent.waitForLine(/warn .*No collector answers; batches wait in the channel; retrying\.(.*)/, 30_000);
+    assert.match(
+      warning[1],
+      /collector=127\.0\.0\.1:\d+ .*backlogBatches=\d+ backlogBytes=\d+/,
+      'the warning names the collector and the backlog',
+    );
+    // Several retries later, still the one warning, and /status says why.
+    const down = await waitFor(
+      async () => {
+        const link = await sinkLink(agent);
+        return link && link.state === 'down' && link.failedAttempts >= 3 && (link.backlog?.batches ?? 0) > 0 ? link : undefined;
+      },
+      30_000,
+      '/status to show the sink down after several attempts, with a backlog',
+    );
+    assert.equal(down.collector, `127.0.0.1:${collPort}`);
+    assert.ok(down.downForMs > 0);
+    assert.equal(agent.output().match(WARNING)?.length, 1, `one warning, not one per retry:\n${agent.tail()}`);
+
+    standalone('coll', collSpec);
+    const back = await agent.waitForLine(/info .*Collector answers again after (\d+) s, (\d+) failed attempts\./, 60_000);
+    assert.ok(Number(back[2]) >= 3);
+    await waitFor(() => stored().length >= 200, 60_000, 'the backlog in storage');
+    assert.deepEqual(
+      stored(),
+      Array.from({ length: 200 }, (_, i) => i + 1),
+      'every line exactly once',
+    );
+    const up = await sinkLink(agent);
+    assert.equal(up?.state, 'connected');
+    assert.equal(up?.failedAttempts, 0);
+    assert.equal(agent.output().match(WARNING)?.length, 1, 'still one warning');
+    assert.equal(agent.output().match(/Collector answers again/g)?.length, 1, 'one recovery line');
+  },
+);
