@@ -17,6 +17,8 @@
  * Exceeding a limit closes only the connection concerned. What it had sent in full before is
  * kept; a message it had not finished is dropped and counted as rejected.
  */
+import { GRPC_TUNING_DEFAULTS, type GrpcTuning } from './grpc/tuning';
+
 export interface ListenerLimits {
   maxConnections: number;
   idleTimeoutMs: number;
@@ -29,4 +31,29 @@ export const LISTENER_LIMIT_DEFAULTS: ListenerLimits = {
   idleTimeoutMs: 300_000,
   messageTimeoutMs: 30_000,
   bufferedBytes: 64 * 1024 * 1024,
+};
+
+/**
+ * The master's gRPC port (nodes' control streams, the shell's admin calls): the HTTP/2 limits of
+ * core/grpc/tuning.ts, and `queuedBytes`, the bytes of directives the master lets wait for a
+ * node that does not read its control stream. Over it the stream is ended (`streams_closed_unread`)
+ * and its connection closed, which frees what was queued; a live node reconnects and gets its
+ * current directive at once. A directive is a node's configs: a few KB, rarely 100 KB.
+ * The master serves one connection per node: its connection cap is far above a listener's.
+ */
+export interface MasterPortLimits extends Pick<
+  GrpcTuning,
+  'maxConnections' | 'maxConcurrentStreams' | 'maxHeaderListBytes' | 'maxSessionMemoryMb' | 'handshakeTimeoutMs' | 'idleTimeoutMs'
+> {
+  queuedBytes: number;
+}
+
+export const MASTER_PORT_LIMIT_DEFAULTS: MasterPortLimits = {
+  maxConnections: 8192,
+  maxConcurrentStreams: GRPC_TUNING_DEFAULTS.maxConcurrentStreams,
+  maxHeaderListBytes: GRPC_TUNING_DEFAULTS.maxHeaderListBytes,
+  maxSessionMemoryMb: GRPC_TUNING_DEFAULTS.maxSessionMemoryMb,
+  handshakeTimeoutMs: GRPC_TUNING_DEFAULTS.handshakeTimeoutMs,
+  idleTimeoutMs: GRPC_TUNING_DEFAULTS.idleTimeoutMs,
+  queuedBytes: 4 * 1024 * 1024,
 };

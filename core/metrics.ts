@@ -44,6 +44,11 @@ export const CONNECTIONS_CLOSED_IDLE = 'connections_closed_idle';
 export const CONNECTIONS_CLOSED_SLOW = 'connections_closed_slow';
 export const CONNECTIONS_CLOSED_BUFFERED = 'connections_closed_buffered';
 export const CONNECTIONS_CLOSED_FRAMING = 'connections_closed_framing';
+/** An HTTP/2 listener (core/grpc/tuning.ts): sessions ended for a flood or their memory limit; streams whose peer does not read. */
+export const CONNECTIONS_CLOSED_FLOOD = 'connections_closed_flood';
+export const STREAMS_CLOSED_UNREAD = 'streams_closed_unread';
+/** An HTTP listener (core/http-limits.ts): requests whose headers were over the size limit. */
+export const CONNECTIONS_CLOSED_HEADERS = 'connections_closed_headers';
 
 const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [EVENTS_RECEIVED]: 'Events received by a component.',
@@ -69,7 +74,12 @@ const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [CONNECTIONS_CLOSED_SLOW]: 'Connections closed for not finishing a message (or request headers) within the message timeout.',
   [CONNECTIONS_CLOSED_BUFFERED]:
     'Connections closed because their unfinished message would take the listener over its buffered-bytes limit.',
-  [CONNECTIONS_CLOSED_FRAMING]: 'Connections closed for a framing error (an octet count over the event size limit).',
+  [CONNECTIONS_CLOSED_FRAMING]:
+    'Connections closed for a framing error (an octet count over the event size limit, bytes that are not HTTP, a failed TLS handshake).',
+  [CONNECTIONS_CLOSED_FLOOD]:
+    'HTTP/2 connections ended for a flood (PINGs or SETTINGS never read, resets) or for going over their session memory.',
+  [STREAMS_CLOSED_UNREAD]: 'Streams ended because their peer left more than the outbound limit unread.',
+  [CONNECTIONS_CLOSED_HEADERS]: 'HTTP connections closed for request headers over the size limit.',
 };
 
 /** Channel fill, as gauges: `flume_channel_fill_bytes{node}` and friends. */

@@ -12,7 +12,8 @@
  *   host name); `SiteConfig`'s type follows: keys without a default may be undefined.
  * - The environment name of a key is derived, never listed: `envName`.
  */
-import { LISTENER_LIMIT_DEFAULTS } from './limits';
+import { HTTP_LIMIT_DEFAULTS } from './http-limits';
+import { LISTENER_LIMIT_DEFAULTS, MASTER_PORT_LIMIT_DEFAULTS } from './limits';
 import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from './ports';
 import { LOG_FORMATS } from './logger';
 
@@ -272,6 +273,61 @@ export const SCHEMA = {
     bytes,
     LISTENER_LIMIT_DEFAULTS.bufferedBytes,
     'Bytes of unfinished messages one listener holds across its connections; a connection that would go over it is closed.',
+  ),
+  'limits.master.max_connections': def(
+    intType('connections (1 to 1000000)', 1, 1_000_000),
+    MASTER_PORT_LIMIT_DEFAULTS.maxConnections,
+    "Open connections to the master's gRPC port (one per node, plus shells); one over it is closed at once and counted. Keep it under the process's descriptor limit (ulimit -n).",
+  ),
+  'limits.master.idle_timeout_ms': def(
+    millis(1_000, 86_400_000),
+    MASTER_PORT_LIMIT_DEFAULTS.idleTimeoutMs,
+    "A connection to the master's gRPC port whose calls have all ended is closed after this long without a new one; clients reconnect on their next call.",
+  ),
+  'limits.master.handshake_timeout_ms': def(
+    millis(100, 600_000),
+    MASTER_PORT_LIMIT_DEFAULTS.handshakeTimeoutMs,
+    "A connection to the master's gRPC port must finish its TLS handshake and open its first call within this long, or it is closed (idle floods, port scans).",
+  ),
+  'limits.master.max_streams': def(
+    intType('streams (1 to 100000)', 1, 100_000),
+    MASTER_PORT_LIMIT_DEFAULTS.maxConcurrentStreams,
+    "Calls open at once on one connection to the master's gRPC port (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).",
+  ),
+  'limits.master.max_header_list_bytes': def(
+    bytes,
+    MASTER_PORT_LIMIT_DEFAULTS.maxHeaderListBytes,
+    "Bytes of headers in one call to the master's gRPC port; a larger header block is refused (RST_STREAM).",
+  ),
+  'limits.master.session_memory_mb': def(
+    intType('megabytes (1 to 65536)', 1, 65_536),
+    MASTER_PORT_LIMIT_DEFAULTS.maxSessionMemoryMb,
+    "Memory one connection to the master's gRPC port may hold (frames queued for a client that does not read, PING answers); over it the connection is ended and counted.",
+  ),
+  'limits.master.queued_bytes': def(
+    bytes,
+    MASTER_PORT_LIMIT_DEFAULTS.queuedBytes,
+    'Bytes of directives the master lets wait for a node that does not read its control stream; over it the stream and its connection are closed and counted.',
+  ),
+  'limits.status.max_connections': def(
+    intType('connections (1 to 1000000)', 1, 1_000_000),
+    HTTP_LIMIT_DEFAULTS.maxConnections,
+    'Open connections to the HTTP status port (/, /status, /metrics) of a master or node; one over it is closed at once and counted.',
+  ),
+  'limits.status.request_timeout_ms': def(
+    millis(100, 3_600_000),
+    HTTP_LIMIT_DEFAULTS.requestTimeoutMs,
+    'A request to the HTTP status port whose headers (or TLS handshake) take longer than this closes its connection (a slowloris); its whole request may take twice this.',
+  ),
+  'limits.status.idle_timeout_ms': def(
+    millis(100, 86_400_000),
+    HTTP_LIMIT_DEFAULTS.idleTimeoutMs,
+    'A connection to the HTTP status port that sends nothing for this long (between keep-alive requests, or before its first) is closed.',
+  ),
+  'limits.status.max_header_bytes': def(
+    bytes,
+    HTTP_LIMIT_DEFAULTS.maxHeaderBytes,
+    'Bytes of request headers the HTTP status port accepts; more closes the connection with 431.',
   ),
   'tls.mode': def(
     oneOf(['mtls', 'insecure'] as const),

@@ -282,6 +282,26 @@ export function masterSettings(c: SiteConfig) {
     sessionTimeoutMs: c['zookeeper.session_timeout_ms'],
     logLevel: c['log.level'],
     logFormat: c['log.format'],
+    limits: {
+      maxConnections: c['limits.master.max_connections'],
+      idleTimeoutMs: c['limits.master.idle_timeout_ms'],
+      handshakeTimeoutMs: c['limits.master.handshake_timeout_ms'],
+      maxConcurrentStreams: c['limits.master.max_streams'],
+      maxHeaderListBytes: c['limits.master.max_header_list_bytes'],
+      maxSessionMemoryMb: c['limits.master.session_memory_mb'],
+      queuedBytes: c['limits.master.queued_bytes'],
+    },
+    statusLimits: statusLimits(c),
+  };
+}
+
+/** The HTTP status port's limits (core/http-limits.ts), for masters and nodes. */
+function statusLimits(c: SiteConfig) {
+  return {
+    maxConnections: c['limits.status.max_connections'],
+    requestTimeoutMs: c['limits.status.request_timeout_ms'],
+    idleTimeoutMs: c['limits.status.idle_timeout_ms'],
+    maxHeaderBytes: c['limits.status.max_header_bytes'],
   };
 }
 
@@ -309,6 +329,7 @@ export function nodeSettings(c: SiteConfig) {
       messageTimeoutMs: c['limits.message_timeout_ms'],
       bufferedBytes: c['limits.buffered_bytes'],
     },
+    statusLimits: statusLimits(c),
     hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'] },
   };
 }

@@ -21,10 +21,20 @@
  * Hot path: a report whose bytes after `sent_at_ms` (the first 9 bytes, see proto/flume.proto)
  * equal the previous one's is not decoded; it only moves the last-seen time (NodeTable.repeat).
  * The directive of a node is encoded only when it changed.
+ *
+ * Slow readers: a directive waits in the stream's buffer while the node's HTTP/2 window is full.
+ * When more than `queuedBytes` wait (a node that never reads, or one stuck for long), the stream
+ * is dropped and its connection closed, which frees what was queued (counted as
+ * `streams_closed_unread` on the master's `grpc` component). A live node reconnects and gets its
+ * current directive, so nothing it needs is lost: directives are states, not deltas.
  */
 import * as grpc from '@grpc/grpc-js';
+import type * as http2 from 'node:http2';
 import type * as protobuf from 'protobufjs';
+import type { ComponentCounters } from '../core/component';
 import { FlumeError } from '../core/errors';
+import { MASTER_PORT_LIMIT_DEFAULTS } from '../core/limits';
+import { STREAMS_CLOSED_UNREAD } from '../core/metrics';
 import type { Logger } from '../core/logger';
 import { messageType } from '../proto';
 import type { ChainTable } from './chains';
@@ -75,6 +85,8 @@ class NodeStream {
   /** The last report's bytes after sent_at_ms (own copy), to recognise a repeat. */
   last: Buffer | undefined;
   closed = false;
+  /** Bytes of directives written and not yet taken by HTTP/2 (the node's window is full). */
+  queued = 0;
 
   constructor(readonly call: grpc.ServerDuplexStream<Buffer, Buffer>) {}
 
@@ -85,7 +97,40 @@ class NodeStream {
   }
 }
 
-export interface ControlStreamsDeps {
+/** A slow reader's limit (see the header), and how to close its connection. */
+export interface ControlLimits {
+  /** Default MASTER_PORT_LIMIT_DEFAULTS.queuedBytes. */
+  queuedBytes?: number;
+  counters?: ComponentCounters;
+  /** Closes the connection that carries `call` (PeerSessions.close); absent: the stream alone is ended. */
+  closeConnection?: (call: { getPeer(): string }) => void;
+}
+
+/**
+ * The HTTP/2 sessions of a grpc-js server by the peer address grpc-js reports for their calls,
+ * so that a call's whole connection can be closed (grpc-js has no public way to reset one call).
+ * Fed by core/grpc/tuning.ts's session hook.
+ */
+export class PeerSessions {
+  private readonly byPeer = new Map<string, http2.ServerHttp2Session>();
+
+  track(session: http2.ServerHttp2Session): void {
+    const { remoteAddress: a, remotePort: port } = session.socket ?? {};
+    if (a === undefined) return;
+    const key = a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
+    this.byPeer.set(key, session);
+    session.once('close', () => {
+      if (this.byPeer.get(key) === session) this.byPeer.delete(key);
+    });
+  }
+
+  /** Destroys the session of `call`'s peer, freeing what it had queued. */
+  close(call: { getPeer(): string }): void {
+    this.byPeer.get(call.getPeer())?.destroy();
+  }
+}
+
+export interface ControlStreamsDeps extends ControlLimits {
   /** Undefined until the store has started. */
   store: () => ConfigStore | undefined;
   nodes: NodeTable;
@@ -243,7 +288,23 @@ export class ControlStreams {
     const bytes = Buffer.from(this.directiveType.encode(this.directiveType.fromObject(message)).finish());
     stream.sent = reply;
     stream.chainsKey = chainsKey;
-    stream.call.write(bytes);
+    // grpc-js streams are in object mode (writableLength counts messages): count the bytes here.
+    stream.queued += bytes.length;
+    stream.call.write(bytes, () => (stream.queued -= bytes.length));
+    if (stream.queued > (this.deps.queuedBytes ?? MASTER_PORT_LIMIT_DEFAULTS.queuedBytes)) this.dropUnread(stream, stream.queued);
+  }
+
+  /** A node left more than the limit unread: drop its stream and connection (see the header). */
+  private dropUnread(stream: NodeStream, queued: number): void {
+    this.deps.counters?.add(STREAMS_CLOSED_UNREAD, 1);
+    this.deps.logger.warn('A node left its control stream unread past the limit; closed its connection.', {
+      node: stream.physical,
+      queued_bytes: queued,
+    });
+    stream.end(grpc.status.RESOURCE_EXHAUSTED, `more than ${queued} bytes of directives unread`);
+    this.drop(stream);
+    if (this.deps.closeConnection) this.deps.closeConnection(stream.call);
+    else stream.call.destroy();
   }
 
   /** A committed change: every node whose directive it changes hears of it now. */

@@ -9,6 +9,8 @@
  * or the admin bearer token (core/tls/http.ts); others get 401/403 with the reason.
  */
 import * as http from 'node:http';
+import type { ComponentCounters } from '../core/component';
+import type { HttpLimits } from '../core/http-limits';
 import { listen } from '../core/listen';
 import { answerRefusal, authorizeRequest, createGuardedServer, type HttpGuard } from '../core/tls/http';
 import type { Logger } from '../core/logger';
@@ -26,6 +28,9 @@ export interface StatusDeps {
   logger: Logger;
   /** HTTPS, and who may read: admin or read-only certificates, or the admin token (absent: plain HTTP). */
   guard?: HttpGuard;
+  /** Connections, timeouts and header size (core/http-limits.ts; default HTTP_LIMIT_DEFAULTS), refusals counted on `limitCounters`. */
+  limits?: HttpLimits;
+  limitCounters?: ComponentCounters;
 }
 
 interface StatusDocument {
@@ -145,13 +150,18 @@ export class StatusServer {
   private readonly server: http.Server;
 
   constructor(private readonly deps: StatusDeps) {
-    this.server = createGuardedServer(deps.guard ?? {}, (req, res) => {
-      this.handle(req, res).catch((err) => {
-        deps.logger.warn('HTTP request failed.', { url: req.url, error: (err as Error).message });
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`${(err as Error).message}\n`);
-      });
-    });
+    this.server = createGuardedServer(
+      deps.guard ?? {},
+      (req, res) => {
+        this.handle(req, res).catch((err) => {
+          deps.logger.warn('HTTP request failed.', { url: req.url, error: (err as Error).message });
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`${(err as Error).message}\n`);
+        });
+      },
+      deps.limits,
+      deps.limitCounters,
+    );
   }
 
   listen(port: number, host: string): Promise<number> {

@@ -12,9 +12,11 @@ import type { ProcessSignals } from '../core/signals';
 import { Metrics } from '../core/metrics';
 import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
-import { CONTROL_KEEPALIVE } from './control-stream';
+import { CONTROL_KEEPALIVE, PeerSessions } from './control-stream';
 import { serverCredentials, type TlsFiles } from './credentials';
-import { applyServerWindow } from '../core/grpc/tuning';
+import { applyServerWindow, limitOptions } from '../core/grpc/tuning';
+import type { HttpLimits } from '../core/http-limits';
+import { MASTER_PORT_LIMIT_DEFAULTS, type MasterPortLimits } from '../core/limits';
 import { type AdminToken, countRefusal, GrpcPeers, requireRole, TlsContext } from '../core/tls';
 import { checkNodeName, rolesOf } from './authz';
 import { watchProtocolErrors } from './protocol-errors';
@@ -56,6 +58,10 @@ export interface MasterOptions {
   tls?: TlsFiles | TlsContext;
   /** The admin bearer token, standing in for an admin certificate (TLS only). */
   adminToken?: AdminToken;
+  /** Limits of the gRPC port (limits.master.*); default MASTER_PORT_LIMIT_DEFAULTS. */
+  limits?: MasterPortLimits;
+  /** Limits of the HTTP port (limits.status.*); default HTTP_LIMIT_DEFAULTS. */
+  statusLimits?: HttpLimits;
 }
 
 export const MASTER_DEFAULTS = {
@@ -94,16 +100,28 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   let tlsCounters: ReturnType<typeof metrics.metrics.component> | undefined;
   const counting = { add: (name: string, n?: number) => tlsCounters?.add(name, n) };
   const peers = tls ? new GrpcPeers(counting) : undefined;
+  // Refusals of the gRPC port's limits, counted on the `grpc` component once the id is known.
+  // eslint-disable-next-line prefer-const -- as tlsCounters
+  let grpcCounters: ReturnType<typeof metrics.metrics.component> | undefined;
+  const grpcCounting = { add: (name: string, n?: number) => grpcCounters?.add(name, n) };
+  const limits = { ...MASTER_PORT_LIMIT_DEFAULTS, ...options.limits };
   const server = new grpc.Server({
     'grpc.keepalive_time_ms': CONTROL_KEEPALIVE.serverTimeMs,
     'grpc.keepalive_timeout_ms': CONTROL_KEEPALIVE.serverTimeoutMs,
+    ...limitOptions(limits),
     ...(peers ? { interceptors: [peers.interceptor(rolesOf, options.adminToken)] } : {}),
   });
-  const trackPeers = peers
-    ? applyServerWindow(server, { raiseWindow: false }, (s: import('node:http2').ServerHttp2Session | null) => {
-        if (s) peers.track(s);
-      })
-    : () => undefined;
+  const sessions = new PeerSessions();
+  const trackSessions = applyServerWindow(
+    server,
+    { ...limits, raiseWindow: false },
+    (s) => {
+      if (!s) return;
+      sessions.track(s);
+      peers?.track(s);
+    },
+    grpcCounting,
+  );
 
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.
@@ -122,10 +140,11 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
           }
         }
       : undefined,
+    control: { queuedBytes: limits.queuedBytes, counters: grpcCounting, closeConnection: (call) => sessions.close(call) },
   };
   const control = addMasterServices(server, deps);
   const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
-  trackPeers();
+  trackSessions();
   const grpcLogger = logger.child({ component: 'master.grpc' });
   watchProtocolErrors(
     server,
@@ -206,12 +225,15 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   sweep.unref();
 
   tlsCounters = metrics.metrics.component(id, 'tls');
+  grpcCounters = metrics.metrics.component(id, 'grpc');
   const http = new StatusServer({
     ...deps,
     store,
     masterId: id,
     logger: logger.child({ component: 'master.http' }),
     guard: { tls, adminToken: options.adminToken, counters: counting },
+    limits: options.statusLimits,
+    limitCounters: metrics.metrics.component(id, 'http'),
   });
   let httpPort: number;
   try {

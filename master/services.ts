@@ -14,7 +14,7 @@ import type { Logger } from '../core/logger';
 import type * as protobuf from 'protobufjs';
 import { messageType, serviceDefinition } from '../proto';
 import { ChainTable } from './chains';
-import { ControlStreams } from './control-stream';
+import { type ControlLimits, ControlStreams } from './control-stream';
 import type { MasterMetrics } from './metrics';
 import { logicalNodesOf, type HeartbeatIn, type HeartbeatOut, type LogicalStatus, type NodeRecord, type NodeTable } from './nodes';
 import {
@@ -43,6 +43,8 @@ export interface ServiceDeps {
   masterId: string;
   /** With TLS: throws unless the call's certificate names `physical` (master/authz.ts); absent: no check. */
   authorizeNode?: (call: { getPeer(): string }, physical: string) => void;
+  /** What the master lets queue for a node that does not read its control stream. */
+  control?: ControlLimits;
 }
 
 class UnknownCommandError extends FlumeError {
@@ -232,6 +234,7 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Contr
     masterId: () => deps.masterId,
     logger: deps.logger.child({ component: 'master.control' }),
     authorizeNode: deps.authorizeNode,
+    ...deps.control,
   });
 
   const heartbeat = heartbeatHandler(ready, nodes, metrics);

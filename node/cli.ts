@@ -33,6 +33,7 @@ import {
 import { openTls, type TlsContext, type TlsSettings, tlsUnset } from '../core/tls';
 import { VERSION } from '../core/version';
 import { defaultRegistry } from './components';
+import type { HttpLimits } from '../core/http-limits';
 import { StatusServer } from './http';
 import { type ChannelKind, LOGICAL_NODE_DEFAULTS, type LogicalNodeOptions } from './logical-node';
 import { runMasterMode } from './master-mode';
@@ -68,6 +69,8 @@ interface RunOptions {
   hostAccess?: HostAccessPolicy;
   /** From the site config: tls.* (mutual TLS, or insecure on purpose). */
   tls?: TlsSettings;
+  /** From the site config: limits.status.* (the HTTP status port). */
+  statusLimits?: HttpLimits;
 }
 
 /** What a running physical node is made of; master mode receives it to drive the manager. */
@@ -225,6 +228,8 @@ async function run(o: RunOptions): Promise<number> {
           metrics,
           logger,
           guard: { tls, counters: metrics.component(physicalNode, 'tls') },
+          limits: o.statusLimits,
+          limitCounters: metrics.component(physicalNode, 'http'),
           status: () => ({
             physicalNode,
             host,
@@ -401,6 +406,7 @@ const program = new Command('flume-node')
       loadSite,
       defaultMaster: !o.standalone && o.master === undefined && mastersFromDefault,
       hostAccess: site.hostAccess,
+      statusLimits: site.statusLimits,
     });
     process.exitCode = await run(o);
     // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.

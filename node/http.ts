@@ -6,6 +6,8 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ComponentCounters } from '../core/component';
+import type { HttpLimits } from '../core/http-limits';
 import { listen } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { Metrics } from '../core/metrics';
@@ -20,19 +22,27 @@ export interface StatusServerOptions {
   status: () => unknown;
   /** HTTPS and who may read (absent: plain HTTP, insecure mode). */
   guard?: HttpGuard;
+  /** Connections, timeouts and header size (core/http-limits.ts; default HTTP_LIMIT_DEFAULTS), refusals counted on `limitCounters`. */
+  limits?: HttpLimits;
+  limitCounters?: ComponentCounters;
 }
 
 export class StatusServer {
   private readonly server: http.Server;
 
   private constructor(private readonly options: StatusServerOptions) {
-    this.server = createGuardedServer(options.guard ?? {}, (req, res) => {
-      this.handle(req, res).catch((err) => {
-        options.logger.error('status request failed', { url: req.url, error: String(err) });
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end('internal error\n');
-      });
-    });
+    this.server = createGuardedServer(
+      options.guard ?? {},
+      (req, res) => {
+        this.handle(req, res).catch((err) => {
+          options.logger.error('status request failed', { url: req.url, error: String(err) });
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('internal error\n');
+        });
+      },
+      options.limits,
+      options.limitCounters,
+    );
   }
 
   static async start(options: StatusServerOptions): Promise<StatusServer> {

@@ -28,7 +28,9 @@
  */
 import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import type { ComponentCounters } from '../component';
 import { FlumeError } from '../errors';
+import { CONNECTIONS_CLOSED_FLOOD, CONNECTIONS_CLOSED_FRAMING, CONNECTIONS_CLOSED_IDLE, CONNECTIONS_REFUSED } from '../metrics';
 
 /** Defaults, in one place. */
 export const GRPC_TUNING_DEFAULTS = {
@@ -52,6 +54,17 @@ export const GRPC_TUNING_DEFAULTS = {
   maxConnections: 1024,
   maxHeaderListBytes: 16 * 1024,
   maxSessionMemoryMb: 64,
+  /**
+   * A connection must finish its TLS handshake, and open its first stream, within this long of
+   * connecting, or it is closed (Node's TLS default is 120 s, and no limit on the rest): port
+   * scans, idle floods, clients that never speak HTTP/2.
+   */
+  handshakeTimeoutMs: 10_000,
+  /**
+   * A connection whose calls have all ended is closed after this long without a new one (grpc-js
+   * `grpc.max_connection_idle_ms`). Clients reconnect on their next call.
+   */
+  idleTimeoutMs: 300_000,
 };
 
 export interface GrpcTuning {
@@ -63,6 +76,8 @@ export interface GrpcTuning {
   maxConnections: number;
   maxHeaderListBytes: number;
   maxSessionMemoryMb: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 class GrpcTuningError extends FlumeError {
@@ -81,9 +96,22 @@ export function serverOptions(partial: Partial<GrpcTuning> = {}): grpc.ServerOpt
   return {
     'grpc.max_receive_message_length': t.maxMessageBytes,
     'grpc.max_send_message_length': t.maxMessageBytes,
+    ...limitOptions(t),
+    ...(t.raiseWindow ? { 'grpc-node.flow_control_window': t.windowBytes } : {}),
+  };
+}
+
+/**
+ * The grpc-js server options that hold each client connection to the limits (streams, session
+ * memory, idle time); a server that needs no bulk tuning (the master) takes only these. Without
+ * `grpc-node.max_session_memory` grpc-js sets no memory limit at all.
+ */
+export function limitOptions(partial: Partial<GrpcTuning> = {}): grpc.ServerOptions {
+  const t = tuningOf(partial);
+  return {
     'grpc.max_concurrent_streams': t.maxConcurrentStreams,
     'grpc-node.max_session_memory': t.maxSessionMemoryMb,
-    ...(t.raiseWindow ? { 'grpc-node.flow_control_window': t.windowBytes } : {}),
+    'grpc.max_connection_idle_ms': t.idleTimeoutMs,
   };
 }
 
@@ -114,20 +142,29 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * Step 1 of the workaround: call on a new server, before `bindAsync`. Returns a function to call
  * once the server is bound (step 2), which also installs `onSession` (used to count connections
  * that fail below gRPC, e.g. bytes that are not HTTP/2).
+ *
+ * The connection limits ride on the same two fields whether or not the window is raised: the
+ * header-list size and the TLS handshake timeout go into the options of `http2.createServer`,
+ * the connection cap and the idle timer of a connection that never opens a stream onto each
+ * HTTP/2 server. With `counters`, what they refuse is counted under the listener names of
+ * core/metrics.ts (see {@link countRefusals}).
  */
-export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuning> = {}, onSession?: SessionHook): () => void {
+export function applyServerWindow(
+  server: grpc.Server,
+  partial: Partial<GrpcTuning> = {},
+  onSession?: SessionHook,
+  counters?: ComponentCounters,
+): () => void {
   const t = tuningOf(partial);
   const internals = server as unknown as ServerInternals;
-  if (t.raiseWindow) {
-    const common = internals.commonServerOptions;
-    if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
-    common.settings = {
-      ...common.settings,
-      initialWindowSize: t.windowBytes,
-      maxFrameSize: t.maxFrameBytes,
-      maxHeaderListSize: t.maxHeaderListBytes,
-    };
-  }
+  const common = internals.commonServerOptions;
+  if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
+  (common as http2.SecureServerOptions).handshakeTimeout = t.handshakeTimeoutMs;
+  common.settings = {
+    ...common.settings,
+    maxHeaderListSize: t.maxHeaderListBytes,
+    ...(t.raiseWindow ? { initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes } : {}),
+  };
   const hooked = new WeakSet<http2.Http2Server>();
   return () => {
     const servers = internals.http2Servers;
@@ -136,13 +173,48 @@ export function applyServerWindow(server: grpc.Server, partial: Partial<GrpcTuni
       if (hooked.has(h2)) continue;
       hooked.add(h2);
       h2.maxConnections = t.maxConnections;
+      if (counters) countRefusals(h2, counters);
       if (onSession) h2.on('drop', () => onSession(null));
       h2.on('session', (session: http2.ServerHttp2Session) => {
+        closeIfNoStream(session, t.handshakeTimeoutMs, counters);
         if (t.raiseWindow) raiseConnectionWindow(session, t.windowBytes);
         onSession?.(session);
       });
     }
   };
+}
+
+/**
+ * Counts what an HTTP/2 server's limits refuse: a connection over the cap (`connections_refused`),
+ * a TLS handshake not finished in time (`connections_closed_idle`) or failed
+ * (`connections_closed_framing`), a session Node ends for a flood or for going over its memory
+ * limit (`connections_closed_flood`: PINGs or SETTINGS whose answers are never read, streams
+ * reset as fast as they open). A header block over the limit is refused by nghttp2 before Node
+ * sees a stream (RST_STREAM to the client), so it has no counter of its own.
+ */
+function countRefusals(h2: http2.Http2Server, counters: ComponentCounters): void {
+  h2.on('drop', () => counters.add(CONNECTIONS_REFUSED, 1));
+  h2.on('tlsClientError', (err: NodeJS.ErrnoException) =>
+    counters.add(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? CONNECTIONS_CLOSED_IDLE : CONNECTIONS_CLOSED_FRAMING, 1),
+  );
+  h2.on('session', (session: http2.ServerHttp2Session) => {
+    session.once('error', () => counters.add(CONNECTIONS_CLOSED_FLOOD, 1));
+  });
+}
+
+/**
+ * Closes a session that opens no stream within `idleMs` of its start (counted as idle). grpc-js's
+ * own idle timer takes over once a call has ended; this one covers the connection that never calls.
+ */
+function closeIfNoStream(session: http2.ServerHttp2Session, idleMs: number, counters?: ComponentCounters): void {
+  const timer = setTimeout(() => {
+    counters?.add(CONNECTIONS_CLOSED_IDLE, 1);
+    session.destroy();
+  }, idleMs);
+  timer.unref();
+  const clear = (): void => clearTimeout(timer);
+  session.once('stream', clear);
+  session.once('close', clear);
 }
 
 function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number): void {

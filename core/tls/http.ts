@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import type { ComponentCounters } from '../component';
+import { HTTP_LIMIT_DEFAULTS, type HttpLimits, httpServerOptions, limitHttpServer } from '../http-limits';
 import type { TlsContext } from './context';
 import { authenticateSocket, countRefusal, PeerRefusedError, type PeerIdentity, type PeerRole, READ_ROLES, requireRole } from './identity';
 import type { AdminToken } from './token';
@@ -24,12 +25,25 @@ export interface HttpGuard {
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
-/** An HTTP server, HTTPS when `guard.tls` is set (kept current across certificate reloads). */
-export function createGuardedServer(guard: HttpGuard, handler: HttpHandler): http.Server {
-  if (!guard.tls) return http.createServer(handler);
-  const server = https.createServer(guard.tls.serverOptions(), handler);
-  const unwatch = guard.tls.watchServer(server);
-  server.once('close', unwatch);
+/**
+ * An HTTP server, HTTPS when `guard.tls` is set (kept current across certificate reloads), held
+ * to `limits` (core/http-limits.ts), its refusals counted on `limitCounters` (the `http` component).
+ */
+export function createGuardedServer(
+  guard: HttpGuard,
+  handler: HttpHandler,
+  limits: HttpLimits = HTTP_LIMIT_DEFAULTS,
+  limitCounters?: ComponentCounters,
+): http.Server {
+  const options = httpServerOptions(limits);
+  let server: http.Server;
+  if (!guard.tls) server = http.createServer(options, handler);
+  else {
+    server = https.createServer({ ...options, ...guard.tls.serverOptions() }, handler);
+    const unwatch = guard.tls.watchServer(server as https.Server);
+    server.once('close', unwatch);
+  }
+  limitHttpServer(server, limits, limitCounters);
   return server;
 }
 
