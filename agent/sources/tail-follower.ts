@@ -16,7 +16,9 @@
  * - A line over `maxEventBytes` is dropped up to its newline, and counted.
  *
  * Reads run in chunks of `readBytes` into one reused buffer; lines go straight into the batch
- * builder. Batches are put when full, and whenever the reader catches up with the writer.
+ * builder. Batches are put when full, and whenever the reader catches up with the writer. While
+ * the channel refuses batches (full, or its disk full: the batcher tries again) reading stops at
+ * `maxPending` batches waiting, and resumes by itself when they go in.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -136,8 +138,12 @@ export class TailFollower {
   async stop(): Promise<void> {
     this.closing = true;
     this.pause.wake();
+    // A batch held back by a full disk is given up at once: its lines are read again after a restart.
+    this.batcher.endHold(0);
     await this.running;
     if (!this.failed && this.fh !== null) this.checkpoint();
+    // After a batch was given up, nothing after it may go in (the position stays before it).
+    if (this.failed) this.batcher.discard();
     await this.batcher.drain();
     await this.store.close();
     await this.closeFile();
@@ -185,6 +191,11 @@ export class TailFollower {
 
   /** One round of following: read, or look for rotation/truncation and wait. True: stop for good. */
   private async step(): Promise<boolean> {
+    if (this.batcher.congested) {
+      // The channel is full (or its disk is): read on only once it takes batches again.
+      await this.batcher.waitBelow();
+      return false;
+    }
     if (this.fh === null) {
       if (await this.openFile(this.opts.file, 0)) {
         this.checkpoint();
@@ -424,22 +435,32 @@ export class TailFollower {
       seq = this.out.nextSeq();
       const pending = { ...last, pending: { end: offset, seq } };
       beforePut = async () => {
+        // An earlier batch was refused: saying this one is next would skip that one's lines.
+        if (this.failed) throw new Error('the tail stopped at an earlier batch');
         this.savedGeneration = generation;
         this.store.save(pending);
         await this.store.flush();
       };
     }
+    this.putThenSave(seq, beforePut, pos, generation);
+  }
+
+  /** Puts the open batch and, once it is in, saves `pos` (unless a later save covers it). */
+  private putThenSave(seq: number | undefined, beforePut: (() => Promise<void>) | undefined, pos: FilePosition, generation: number): void {
     this.batcher.flush(seq, beforePut).then(
       () => {
-        // A later batch's pending save already covers this position.
+        // A later batch's pending save already covers this position; after a refused batch no
+        // position may pass it.
+        if (this.failed) return;
         if (this.savedGeneration <= generation) {
           this.savedGeneration = generation;
           this.store.save(pos);
         }
       },
       (err: unknown) => {
-        // The channel refused a batch (closed, or the batch is over its limit): stop here, so the
-        // saved position stays before the lost lines and a restart reads them again.
+        // The channel refused a batch (closed, the batch over its limit, or still refused at
+        // stop): stop here, so the saved position stays before the lost lines and a restart
+        // reads them again.
         if (!this.failed) this.ctx.logger.error('Tail stops: a batch could not be put.', { file: this.opts.file, error: String(err) });
         this.failed = true;
         this.pause.wake();
@@ -478,11 +499,11 @@ export class TailFollower {
       builder.append(bytes.subarray(p, length), now, Priority.INFO, this.ctx.host);
     }
     this.ctx.logger.info('Putting again the batch a stop left unconfirmed.', { file: this.opts.file, seq: pending.seq, bytes: length });
-    await this.batcher.flush(pending.seq);
+    // Not waited for: on a full disk it is held back like any batch, and the follower is
+    // positioned meanwhile; the batches after it are put after it.
     const pos: FilePosition = { path: saved.path, dev: saved.dev, ino: saved.ino, birth: saved.birth, offset: pending.end };
     this.lastCheckpoint = pos;
-    this.store.save(pos);
-    await this.store.flush();
+    this.putThenSave(pending.seq, undefined, pos, ++this.generation);
     return pending.end;
   }
 

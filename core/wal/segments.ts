@@ -43,6 +43,8 @@ export class SegmentFiles {
   freeBytes = 0;
   /** Whether acked full segments are kept as free files (false while the disk is short). */
   recycle = true;
+  /** Free files take at most this many bytes (set at open to 1/8 of a small file system). */
+  maxFreeBytes = Infinity;
   /** Called after a segment is dropped (its bytes already off `diskBytes`). */
   onDropped: (seg: Segment) => void = () => undefined;
   /** Recycled segment files, oldest first, with their sizes. */
@@ -169,7 +171,12 @@ export class SegmentFiles {
 
   /** Whether one more free file of `size` bytes may be kept. */
   private mayKeep(size: number): boolean {
-    return this.recycle && this.free.length < this.recycleSegments && this.diskBytes + this.freeBytes + size <= this.capacityBytes;
+    return (
+      this.recycle &&
+      this.free.length < this.recycleSegments &&
+      this.freeBytes + size <= this.maxFreeBytes &&
+      this.diskBytes + this.freeBytes + size <= this.capacityBytes
+    );
   }
 
   /** Deletes every free file (the disk is short); returns how many bytes that gave back. */

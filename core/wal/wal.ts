@@ -153,13 +153,15 @@ export class WalChannel implements Channel {
   }
 
   /**
-   * On a small file system, segments of at most 1/16 of it: a segment is freed only whole, so a
-   * segment as large as the disk would keep all of it until every batch in it is acked.
+   * On a small file system, segments of at most 1/16 of it (a segment is freed only whole, so a
+   * segment as large as the disk would keep all of it until every batch in it is acked), and free
+   * files of at most 1/8 of it.
    */
   private async fitSegmentsToDisk(): Promise<void> {
     await this.disk.measure();
     const total = this.disk.totalBytes;
     if (total === 0) return;
+    this.segs.maxFreeBytes = Math.floor(total / 8);
     const bytes = Math.max(64 * 1024, Math.floor(total / 16));
     if (bytes >= this.s.opts.segmentBytes) return;
     this.s.opts.segmentBytes = bytes;
