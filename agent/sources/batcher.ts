@@ -166,11 +166,6 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
     return put.then(() => tracked);
   }
 
-  /** True while the channel refuses puts for now (a full disk) and the batcher tries again. */
-  get held(): boolean {
-    return this.heldSince !== 0;
-  }
-
   /** Puts one batch, trying again while the channel refuses it for now (see the header). */
   private async putHeld(bytes: Buffer, count: number): Promise<void> {
     for (;;) {
