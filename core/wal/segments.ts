@@ -128,11 +128,15 @@ export class SegmentFiles {
       this.diskBytes -= seg.size;
       await fs.unlink(seg.file).catch(() => undefined);
     }
-    if (firstSeg && this.active?.seg === firstSeg && firstSeg.size > sizeBefore) {
+    if (firstSeg === undefined || !this.list.includes(firstSeg)) return;
+    if (firstSeg.size > sizeBefore) {
       this.diskBytes -= firstSeg.size - sizeBefore;
       firstSeg.size = sizeBefore;
-      await this.active.handle.truncate(sizeBefore).catch(() => undefined);
     }
+    // Also what a failed write left past `size` (a short write before ENOSPC), and the records
+    // of a segment the group had already rolled past: no lsn of the group may stay on disk.
+    if (this.active?.seg === firstSeg) await this.active.handle.truncate(sizeBefore).catch(() => undefined);
+    else await fs.truncate(firstSeg.file, sizeBefore).catch(() => undefined);
   }
 
   /** Drops the oldest segments while every lsn in them is below `ackedBelow`; never the active one. */
