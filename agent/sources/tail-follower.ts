@@ -187,8 +187,7 @@ export class TailFollower {
 
   /** One round of following: read, or look for rotation/truncation and wait. True: stop for good. */
   private async step(): Promise<boolean> {
-    // The channel is full (or its disk is): read on only once it takes batches again.
-    if (this.batcher.congested) return this.batcher.waitBelow().then(() => false);
+    if (this.batcher.congested) return this.batcher.waitBelow().then(() => false); // a full channel (or disk)
     if (this.fh === null) {
       if (await this.openFile(this.opts.file, 0)) {
         this.checkpoint();
@@ -442,8 +441,7 @@ export class TailFollower {
     this.batcher.flush(seq, beforePut).then(
       () => {
         // After a refused batch no position may pass it; a later pending save may cover this one.
-        if (this.failed) return;
-        if (this.savedGeneration <= gen) {
+        if (!this.failed && this.savedGeneration <= gen) {
           this.savedGeneration = gen;
           this.store.save(pos);
         }
