@@ -35,6 +35,26 @@ export class ChannelFullError extends FlumeError {
   }
 }
 
+/**
+ * A durable channel could not write: its disk is short of space (below the headroom the WAL
+ * keeps, or ENOSPC/EDQUOT), or another write failure the machine may recover from (`code`).
+ * Nothing of the put was recorded; the same put may be tried again later, once space returns.
+ */
+export class DiskFullError extends FlumeError {
+  override readonly retriable = true;
+  override readonly grpcCode = status.RESOURCE_EXHAUSTED;
+  constructor(
+    readonly channel: string,
+    readonly dir: string,
+    /** The system error code (ENOSPC, EDQUOT, EIO, ...), or 'HEADROOM': free space under the WAL's floor. */
+    readonly code: string,
+    readonly freeBytes: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`channel ${channel} cannot write to ${dir} (${code}, ${freeBytes} bytes free)`, options);
+  }
+}
+
 export class BatchTooLargeError extends FlumeError {
   override readonly permanent = true;
   override readonly grpcCode = status.RESOURCE_EXHAUSTED;

@@ -11,13 +11,32 @@
  * a push source pauses its clients while it is at or above `maxPending` (`waitBelow`), which is
  * how a full channel slows the clients down instead of filling memory.
  *
+ * A put the channel refuses for now (a full disk: DiskFullError, or any error core/errors.ts calls
+ * retriable, but a closed channel) is tried again with a backoff (core/retry.ts) until it goes
+ * in: the batch keeps its place and its id, the batches after it wait, `pending` stays up and the
+ * source holds its clients back. So input resumes by itself once space returns, and nothing is
+ * dropped for it. After `close()` (or `endHold`) a refused put is tried for `CLOSE_GRACE_MS` more,
+ * then given up (logged and counted as lost: a push source cannot keep what it read past its own
+ * stop; a tail reads it again after a restart and gives up at once).
+ *
  * One batcher belongs to one source (or one producer within it); it is not safe to append from
  * two places between two `appended()` calls, which JavaScript's single thread makes easy.
  */
 import type { ComponentContext, SourceOutput } from '../../core/component';
 import { WaitQueue } from '../../core/channel';
+import { ChannelClosedError, isRetriable } from '../../core/errors';
 import { BatchBuilder } from '../../core/event';
 import { BATCHES, BYTES_ACCEPTED, ERRORS, EVENTS_ACCEPTED } from '../../core/metrics';
+import { Backoff } from '../../core/retry';
+import { Pause } from './common';
+
+/** How long a closed batcher still tries a put the channel refuses for now. */
+const CLOSE_GRACE_MS = 5_000;
+
+/** A refusal to wait out: the channel is full or its disk is, not closed, not the batch's fault. */
+function holdsBack(err: unknown): boolean {
+  return isRetriable(err) && !(err instanceof ChannelClosedError);
+}
 
 export interface BatcherOptions {
   /** A batch is put once it holds this many events. */
@@ -53,6 +72,13 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
   private timer: NodeJS.Timeout | undefined;
   private readonly settled = new WaitQueue();
   private failures = 0;
+  private readonly backoff = new Backoff({ initialMs: 50, maxMs: 1_000 });
+  private readonly retryPause = new Pause();
+  /** When the current hold began (0: not held). */
+  private heldSince = 0;
+  private refusals = 0;
+  /** Once the source stops: when a refused put is given up (0: running, tried for ever). */
+  private giveUpAt = 0;
 
   constructor(
     private readonly out: SourceOutput,
@@ -113,7 +139,7 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
     this.pendingBatches++;
     const put = this.last.then(async () => {
       await beforePut?.();
-      await this.out.put(bytes);
+      await this.putHeld(bytes, count);
     });
     const settled = put.then(
       () => {
@@ -140,6 +166,40 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
     return put.then(() => tracked);
   }
 
+  /** Puts one batch, trying again while the channel refuses it for now (see the header). */
+  private async putHeld(bytes: Buffer, count: number): Promise<void> {
+    for (;;) {
+      try {
+        await this.out.put(bytes);
+      } catch (err) {
+        if (!holdsBack(err) || (this.giveUpAt !== 0 && Date.now() >= this.giveUpAt)) {
+          this.heldSince = 0;
+          throw err;
+        }
+        this.refusals++;
+        if (this.heldSince === 0) {
+          this.heldSince = Date.now();
+          this.ctx.logger.warn('The channel refuses batches for now; holding input back until it takes them.', {
+            events: count,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
+        await this.retryPause.sleep(this.giveUpAt !== 0 ? Math.min(50, Math.max(0, this.giveUpAt - Date.now())) : this.backoff.next());
+        continue;
+      }
+      if (this.heldSince !== 0) {
+        this.ctx.logger.warn('The channel takes batches again; input resumes.', {
+          heldMs: Date.now() - this.heldSince,
+          refusals: this.refusals,
+        });
+        this.heldSince = 0;
+        this.refusals = 0;
+      }
+      this.backoff.reset();
+      return;
+    }
+  }
+
   /** Resolves once fewer than `limit` (default maxPending) batches wait for their put. */
   async waitBelow(limit = this.opts.maxPending): Promise<void> {
     while (this.pendingBatches >= limit) await this.settled.wait();
@@ -154,5 +214,26 @@ export class EventBatcher<B extends BatchAccumulator = BatchBuilder> {
   async drain(): Promise<void> {
     await this.flush().catch(() => undefined);
     await this.last;
+  }
+
+  /** From now on a refused put is tried for `graceMs` more at most (the source stops). */
+  endHold(graceMs = CLOSE_GRACE_MS): void {
+    if (this.giveUpAt === 0) this.giveUpAt = Date.now() + graceMs;
+    this.retryPause.wake();
+  }
+
+  /** Drops the open batch unput (a source that reads its events again after a restart). */
+  discard(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.builder.count > 0) this.builder.finish(0);
+  }
+
+  /** The source stops: drains, trying refused puts for `CLOSE_GRACE_MS` more at most. */
+  async close(): Promise<void> {
+    this.endHold();
+    await this.drain();
   }
 }

@@ -24,7 +24,9 @@
  *   405                   not a POST
  *   413                   the body is over `maxBodyBytes`
  *   415                   a Content-Encoding other than identity or gzip
- *   503                   the channel refused the events (closing); try again later
+ *   503 {"error", "accepted": N}  the channel refused the events (closing, full, or its disk
+ *                         full), with `Retry-After`: the first N events of the request were committed
+ *                         (batches go in whole, in order); send the rest again later
  *   408 / 431 / 400       headers not received within `limits.message_timeout_ms` (a slowloris),
  *                         too large, or not HTTP: the connection is closed and counted
  * Connections over `limits.max_connections` are closed at once, idle ones after
@@ -78,6 +80,8 @@ const PRIORITIES: Record<string, Priority> = {
   TRACE: Priority.TRACE,
 };
 const MAX_PROBLEMS = 10;
+/** What a 503 tells a client to wait before sending again, in seconds. */
+const RETRY_AFTER_S = 1;
 
 class BadRequest extends Error {}
 
@@ -223,11 +227,17 @@ export class HttpSource implements Source {
       return;
     }
     this.ctx.counters.add(EVENTS_RECEIVED, events.length);
+    const committed = { events: 0 };
     try {
-      await this.put(events);
+      await this.put(events, committed);
     } catch (err) {
       this.ctx.counters.add(ERRORS, 1);
-      reply(res, 503, { error: `events not committed: ${String(err)}` });
+      reply(
+        res,
+        503,
+        { error: `events not committed: ${String(err)}`, accepted: committed.events },
+        { 'Retry-After': String(RETRY_AFTER_S) },
+      );
       return;
     }
     reply(res, 200, { accepted: events.length });
@@ -339,7 +349,7 @@ export class HttpSource implements Source {
   }
 
   /** Puts the events in batches of `batchEvents`, in order; resolves once all are committed. */
-  private async put(events: ParsedEvent[]): Promise<void> {
+  private async put(events: ParsedEvent[], committed: { events: number }): Promise<void> {
     const out = this.out!;
     const builder = new BatchBuilder(out.origin, 16 * 1024);
     for (let i = 0; i < events.length; i += this.options.batchEvents) {
@@ -347,6 +357,7 @@ export class HttpSource implements Source {
       for (const e of slice) builder.append(e.body, e.timestamp, e.priority, e.host, e.attributes);
       const bytes = builder.finish(out.nextSeq());
       await out.put(bytes);
+      committed.events += slice.length;
       this.ctx.counters.add(EVENTS_ACCEPTED, slice.length);
       this.ctx.counters.add(BYTES_ACCEPTED, bytes.length);
       this.ctx.counters.add(BATCHES, 1);

@@ -111,7 +111,7 @@ export class SpoolDirSource implements Source {
     this.closing = true;
     this.pause.wake();
     await this.running;
-    await this.batcher?.drain();
+    await this.batcher?.close();
   }
 }
 

@@ -38,7 +38,7 @@ export class StdinSource implements Source {
 
   async close(): Promise<void> {
     this.input.pause();
-    await this.batcher?.drain();
+    await this.batcher?.close();
     this.finish();
   }
 }

@@ -89,6 +89,12 @@ export class SyslogUdpSource implements Source {
       this.rejects.reject(`datagram over the ${this.options.maxEventBytes}-byte limit`, end, { peer });
       return;
     }
+    if (this.batcher!.congested) {
+      // UDP cannot be held back: while the channel refuses batches (full, or its disk full) a
+      // datagram is dropped and counted, not queued without bound.
+      this.rejects.reject('channel full (or its disk); datagram dropped', end, { peer });
+      return;
+    }
     this.parser.defaultHost = peer;
     if (this.parser.parse(this.batcher!.builder, msg, 0, end, Date.now())) this.batcher!.appended();
     else this.rejects.reject('not a syslog message', end, { peer });
@@ -98,7 +104,7 @@ export class SyslogUdpSource implements Source {
     const socket = this.socket;
     this.socket = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
-    await this.batcher?.drain();
+    await this.batcher?.close();
   }
 }
 

@@ -3,11 +3,10 @@
  * restarts: what `tail` (tail.ts), `tailDir` and `multitail` are made of.
  *
  * - The followed file is known by its identity (device + inode + creation time where the file
- *   system keeps one, offset-store.ts), not its name. When the name
- *   points to another file (rotation: rename + create), the old file is read to its end first,
- *   after a grace of one poll for late writes; a last line without newline is emitted then.
- *   When the same file becomes shorter than the read position, it was truncated: reading starts
- *   again at 0.
+ *   system keeps one, offset-store.ts), not its name. When the name points to another file
+ *   (rotation: rename + create), the old file is read to its end first, after a grace of one
+ *   poll for late writes; a last line without newline is emitted then. When the same file
+ *   becomes shorter than the read position, it was truncated: reading starts again at 0.
  * - The position (identity + offset after the last line put) is saved in `ctx.dataDir` only
  *   after the batch holding those lines has been put (offset-store.ts). On restart the source
  *   resumes there; if the file was rotated while the source was stopped, the old file is looked
@@ -16,7 +15,8 @@
  * - A line over `maxEventBytes` is dropped up to its newline, and counted.
  *
  * Reads run in chunks of `readBytes` into one reused buffer; lines go straight into the batch
- * builder. Batches are put when full, and whenever the reader catches up with the writer.
+ * builder. Batches are put when full, and whenever the reader catches up with the writer. Reading
+ * waits while `maxPending` batches wait for a full channel (or disk: batcher.ts tries again).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -136,8 +136,10 @@ export class TailFollower {
   async stop(): Promise<void> {
     this.closing = true;
     this.pause.wake();
+    this.batcher.endHold(0); // a batch a full disk holds back is read again after a restart
     await this.running;
     if (!this.failed && this.fh !== null) this.checkpoint();
+    if (this.failed) this.batcher.discard(); // nothing may go in after a batch given up
     await this.batcher.drain();
     await this.store.close();
     await this.closeFile();
@@ -185,6 +187,7 @@ export class TailFollower {
 
   /** One round of following: read, or look for rotation/truncation and wait. True: stop for good. */
   private async step(): Promise<boolean> {
+    if (this.batcher.congested) return this.batcher.waitBelow().then(() => false); // a full channel (or disk)
     if (this.fh === null) {
       if (await this.openFile(this.opts.file, 0)) {
         this.checkpoint();
@@ -424,22 +427,28 @@ export class TailFollower {
       seq = this.out.nextSeq();
       const pending = { ...last, pending: { end: offset, seq } };
       beforePut = async () => {
+        if (this.failed) throw new Error('the tail stopped at an earlier batch'); // not past its lines
         this.savedGeneration = generation;
         this.store.save(pending);
         await this.store.flush();
       };
     }
+    this.putThenSave(seq, beforePut, pos, generation);
+  }
+
+  /** Puts the open batch and, once it is in, saves `pos` (unless a later save covers it). */
+  private putThenSave(seq: number | undefined, beforePut: (() => Promise<void>) | undefined, pos: FilePosition, gen: number): void {
     this.batcher.flush(seq, beforePut).then(
       () => {
-        // A later batch's pending save already covers this position.
-        if (this.savedGeneration <= generation) {
-          this.savedGeneration = generation;
+        // After a refused batch no position may pass it; a later pending save may cover this one.
+        if (!this.failed && this.savedGeneration <= gen) {
+          this.savedGeneration = gen;
           this.store.save(pos);
         }
       },
       (err: unknown) => {
-        // The channel refused a batch (closed, or the batch is over its limit): stop here, so the
-        // saved position stays before the lost lines and a restart reads them again.
+        // Refused (closed, over a limit, or still at stop): stop here, so the saved position stays
+        // before the lost lines and a restart reads them again.
         if (!this.failed) this.ctx.logger.error('Tail stops: a batch could not be put.', { file: this.opts.file, error: String(err) });
         this.failed = true;
         this.pause.wake();
@@ -478,11 +487,10 @@ export class TailFollower {
       builder.append(bytes.subarray(p, length), now, Priority.INFO, this.ctx.host);
     }
     this.ctx.logger.info('Putting again the batch a stop left unconfirmed.', { file: this.opts.file, seq: pending.seq, bytes: length });
-    await this.batcher.flush(pending.seq);
+    // Not waited for (a full disk holds it back like any batch); the batches after it follow it.
     const pos: FilePosition = { path: saved.path, dev: saved.dev, ino: saved.ino, birth: saved.birth, offset: pending.end };
     this.lastCheckpoint = pos;
-    this.store.save(pos);
-    await this.store.flush();
+    this.putThenSave(pending.seq, undefined, pos, ++this.generation);
     return pending.end;
   }
 

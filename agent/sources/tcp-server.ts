@@ -13,8 +13,9 @@
  * every other client is served on.
  *
  * Backpressure: while the batcher has `maxPending` batches waiting for their put (the channel is
- * full or slow), every connection stops reading, so TCP flow control slows the senders down.
- * Nothing is dropped for being fast; only malformed or oversized messages are (counted).
+ * full or slow, or its disk is full and the batcher tries again), every connection stops reading,
+ * so TCP flow control slows the senders down; a connection held so is not closed as idle. Nothing
+ * is dropped for being fast; only malformed or oversized messages are (counted).
  *
  * `close()` stops listening, stops reading every connection, and resolves once every message
  * already read has been put. A message cut by the close is not acknowledged to anybody (TCP
@@ -155,6 +156,8 @@ export abstract class TcpPushSource implements Source {
     let paused = false;
     this.sockets.add(socket);
     socket.setTimeout(this.limits.idleTimeoutMs, () => {
+      // Held back by a full channel: quiet because of us, not idle.
+      if (paused) return;
       counters.add(CONNECTIONS_CLOSED_IDLE, 1);
       this.ctx.logger.debug('Closing an idle connection.', { peer, idleTimeoutMs: this.limits.idleTimeoutMs });
       socket.destroy();
@@ -244,6 +247,6 @@ export abstract class TcpPushSource implements Source {
       this.sockets.clear();
       await closed;
     }
-    await this.batcher?.drain();
+    await this.batcher?.close();
   }
 }

@@ -58,7 +58,7 @@ export class TextFileSource implements Source {
 
   async close(): Promise<void> {
     this.stream?.destroy();
-    await this.batcher?.drain();
+    await this.batcher?.close();
     this.finish();
   }
 }

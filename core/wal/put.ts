@@ -6,16 +6,25 @@
  *   applies to its source; it ends when a segment is dropped, a reservation released, or the
  *   channel stops (then it throws ChannelClosedError). A batch larger than the whole capacity
  *   can never fit and throws BatchTooLargeError at once.
+ * - The disk applies backpressure too (disk-space.ts): a put that would leave less than the
+ *   floor free first has the free files deleted (`wantRelease`, done by the flush loop), and if
+ *   that is not enough it throws DiskFullError at once, holding nothing. It does not wait: the
+ *   source holds its input back and tries again with a backoff (agent/sources/batcher.ts), and
+ *   a collector answers RESOURCE_EXHAUSTED so that its agents do the same.
  * - A transaction's `commit` queues its batches (`append`); the flush loop (wal.ts) takes every
  *   commit queued so far as one group and writes it with `writeGroup`: records go to the active
  *   segment in one writev per segment, then one fdatasync covers the whole group. Commits that
  *   arrive while it runs form the next group.
  * - A group is all or nothing: after a failed write or sync the log is cut back to where it was
  *   (`SegmentFiles.undo`), every commit in the group is rejected, and no lsn of it was ever
- *   visible. Only after the sync are lsns given out, the records cached and takers woken.
+ *   visible. Only after the sync are lsns given out, the records cached and takers woken. A
+ *   failure the machine may recover from (ENOSPC, EDQUOT, EIO, ... per core/errors.ts) is
+ *   rejected as DiskFullError; on ENOSPC/EDQUOT the free files are deleted and kept no more
+ *   until a put finds room again.
  */
-import { BatchTooLargeError, ChannelClosedError } from '../errors';
+import { BatchTooLargeError, ChannelClosedError, DiskFullError, isRetriable } from '../errors';
 import type { Batch } from '../channel';
+import type { DiskSpace } from './disk-space';
 import { HEADER_BYTES, encodeHeader } from './format';
 import { type SegmentFiles, writevAll } from './segments';
 import type { WalState } from './state';
@@ -36,10 +45,13 @@ export function recordBytes(batch: Batch): number {
 export class PutSide {
   private pending: PendingCommit[] = [];
   private reservedBytes = 0;
+  /** A put found the disk short while free files exist: the flush loop deletes them. */
+  wantRelease = false;
 
   constructor(
     private readonly s: WalState,
     private readonly segs: SegmentFiles,
+    private readonly disk: DiskSpace,
     private readonly take: TakeSide,
     /** Starts the flush loop if it is not running. */
     private readonly kick: () => void,
@@ -53,13 +65,29 @@ export class PutSide {
   async reserve(bytes: number): Promise<void> {
     const { opts } = this.s;
     if (bytes > opts.capacityBytes) throw new BatchTooLargeError(this.s.name, bytes, opts.capacityBytes);
+    let released = false;
     for (;;) {
       if (this.s.lifecycle !== 'RUNNING') throw new ChannelClosedError(this.s.name);
-      if (this.segs.diskBytes + this.reservedBytes + bytes <= opts.capacityBytes) break;
-      const room = this.s.notFull.wait(1000);
-      this.kick();
-      await room;
+      if (this.segs.diskBytes + this.reservedBytes + bytes > opts.capacityBytes) {
+        const room = this.s.notFull.wait(1000);
+        this.kick();
+        await room;
+        continue;
+      }
+      if (await this.disk.fits(this.reservedBytes + bytes)) break;
+      this.segs.recycle = false;
+      if (!released && this.segs.freeFiles > 0) {
+        released = true;
+        this.wantRelease = true;
+        const room = this.s.notFull.wait(1000);
+        this.kick();
+        await room;
+        continue;
+      }
+      this.s.counters.diskFullRefusals++;
+      throw new DiskFullError(this.s.name, this.s.dir, 'HEADROOM', this.disk.freeBytes);
     }
+    this.segs.recycle = true;
     this.reservedBytes += bytes;
   }
 
@@ -116,18 +144,19 @@ export class PutSide {
         await writevAll(active.handle, buffers, active.seg.size);
         await active.handle.datasync();
         s.counters.fsyncs++;
+        this.disk.spend(offset - active.seg.size);
         segs.diskBytes += offset - active.seg.size;
         active.seg.size = offset;
       }
       s.nextLsn = lsn;
     } catch (err) {
       await segs.undo(sizeBefore, segmentsBefore, recs[0]?.seg);
+      const refusal = await this.refusal(err);
       for (const commit of group) {
         this.reservedBytes -= commit.reserved;
-        commit.reject(err);
+        commit.reject(refusal);
       }
       s.notFull.wakeAll();
-      s.log.error('WAL write failed', { dir: s.dir, error: (err as Error).message });
       return;
     }
     this.take.publish(recs);
@@ -138,5 +167,25 @@ export class PutSide {
     }
     s.notEmpty.wakeAll();
     s.notFull.wakeAll();
+  }
+
+  /** What a failed write is answered with: DiskFullError when trying again later may work. */
+  private async refusal(err: unknown): Promise<unknown> {
+    const { s, segs } = this;
+    const code = String((err as NodeJS.ErrnoException).code ?? '');
+    if (!isRetriable(err) || code === '') {
+      s.log.error('WAL write failed', { dir: s.dir, error: (err as Error).message });
+      return err;
+    }
+    s.counters.diskFullRefusals++;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      segs.recycle = false;
+      const released = await segs.releaseFree().catch(() => 0);
+      this.disk.invalidate();
+      s.log.warn('WAL disk full; the write is refused and the source held back', { dir: s.dir, code, releasedBytes: released });
+    } else {
+      s.log.error('WAL write failed; the source is held back and tries again', { dir: s.dir, error: (err as Error).message });
+    }
+    return new DiskFullError(s.name, s.dir, code, this.disk.freeBytes, { cause: err });
   }
 }

@@ -7,9 +7,13 @@
  * - `size` is a segment's valid bytes: what recovery kept or what the writer has synced. The file
  *   may be longer (a recycled file's old content); nothing past `size` is read.
  * - A segment goes only through `drop`, called once a durable checkpoint shows all its lsns
- *   acked: a full one becomes a free file (up to `recycleSegments` of them), others are deleted.
- *   `onDropped` then tells the take side to let go of it.
- * - `diskBytes` is the sum of the segments' sizes, the figure the capacity applies to.
+ *   acked: a full one becomes a free file (up to `recycleSegments` of them, and only while the
+ *   segments and the free files fit in `capacityBytes`), others are deleted. `onDropped` then
+ *   tells the take side to let go of it. `releaseFree` deletes the free files when the disk is
+ *   short; `recycle = false` stops keeping new ones until it is set again.
+ * - `diskBytes` is the sum of the segments' sizes, the figure the capacity applies to;
+ *   `freeBytes` the free files' (a free file becomes the next segment, so it holds the space
+ *   that segment will take).
  *
  * Every method that changes files is called from the WAL's one flush loop (or from open and
  * stop), never two at once.
@@ -35,18 +39,30 @@ export class SegmentFiles {
   /** The segment being written and its handle. */
   active: { seg: Segment; handle: fs.FileHandle } | null = null;
   diskBytes = 0;
+  /** Bytes of the free files. */
+  freeBytes = 0;
+  /** Whether acked full segments are kept as free files (false while the disk is short). */
+  recycle = true;
+  /** Free files take at most this many bytes (set at open to 1/8 of a small file system). */
+  maxFreeBytes = Infinity;
   /** Called after a segment is dropped (its bytes already off `diskBytes`). */
   onDropped: (seg: Segment) => void = () => undefined;
-  /** Recycled segment files, oldest first. */
-  private readonly free: string[] = [];
+  /** Recycled segment files, oldest first, with their sizes. */
+  private readonly free: Array<{ file: string; size: number }> = [];
   /** Free files found at open, until `keepFree` decides on them. */
   private found: Array<{ f: string; mark: number }> = [];
 
   constructor(
     private readonly dir: string,
-    private readonly segmentBytes: number,
+    /** Set once more at open when the file system is small (wal.ts). */
+    public segmentBytes: number,
     private readonly recycleSegments: number,
+    private readonly capacityBytes: number,
   ) {}
+
+  get freeFiles(): number {
+    return this.free.length;
+  }
 
   /** Lists the directory's segments (with their sizes on disk) and free files. */
   async scan(): Promise<void> {
@@ -69,12 +85,16 @@ export class SegmentFiles {
    * such a file is deleted instead.
    */
   async keepFree(nextLsn: number): Promise<void> {
+    this.diskBytes = this.list.reduce((sum, s) => sum + s.size, 0);
     for (const { f, mark } of this.found.sort((a, b) => a.mark - b.mark)) {
-      if (mark <= nextLsn) this.free.push(path.join(this.dir, f));
-      else await fs.unlink(path.join(this.dir, f));
+      const file = path.join(this.dir, f);
+      const size = (await fs.stat(file)).size;
+      if (mark <= nextLsn && this.mayKeep(size)) {
+        this.free.push({ file, size });
+        this.freeBytes += size;
+      } else await fs.unlink(file);
     }
     this.found = [];
-    this.diskBytes = this.list.reduce((sum, s) => sum + s.size, 0);
   }
 
   /** The segment to write `firstLsn` to: the active one while it has room, else a new one. */
@@ -82,8 +102,13 @@ export class SegmentFiles {
     if (this.active && this.active.seg.size < this.segmentBytes) return this.active;
     if (this.active) await this.active.handle.close();
     const seg: Segment = { firstLsn, file: path.join(this.dir, segmentName(firstLsn)), size: 0 };
-    const free = this.free.shift();
-    if (free !== undefined) await fs.rename(free, seg.file);
+    const free = this.free[0];
+    if (free !== undefined) await fs.rename(free.file, seg.file);
+    // Gone from the list only once renamed: a failed rename leaves it a free file.
+    if (free !== undefined) {
+      this.free.shift();
+      this.freeBytes -= free.size;
+    }
     // A recycled file is written over from offset 0: its size says nothing, `seg.size` does.
     const handle = await fs.open(seg.file, free !== undefined ? 'r+' : 'wx');
     await syncDir(this.dir);
@@ -103,11 +128,15 @@ export class SegmentFiles {
       this.diskBytes -= seg.size;
       await fs.unlink(seg.file).catch(() => undefined);
     }
-    if (firstSeg && this.active?.seg === firstSeg && firstSeg.size > sizeBefore) {
+    if (firstSeg === undefined || !this.list.includes(firstSeg)) return;
+    if (firstSeg.size > sizeBefore) {
       this.diskBytes -= firstSeg.size - sizeBefore;
       firstSeg.size = sizeBefore;
-      await this.active.handle.truncate(sizeBefore).catch(() => undefined);
     }
+    // Also what a failed write left past `size` (a short write before ENOSPC), and the records
+    // of a segment the group had already rolled past: no lsn of the group may stay on disk.
+    if (this.active?.seg === firstSeg) await this.active.handle.truncate(sizeBefore).catch(() => undefined);
+    else await fs.truncate(firstSeg.file, sizeBefore).catch(() => undefined);
   }
 
   /** Drops the oldest segments while every lsn in them is below `ackedBelow`; never the active one. */
@@ -133,14 +162,40 @@ export class SegmentFiles {
     seg.deleted = true;
     await seg.reader?.close().catch(() => undefined);
     const free = path.join(this.dir, freeName(mark));
-    if (this.free.length < this.recycleSegments && seg.size >= this.segmentBytes && !this.free.includes(free)) {
+    this.diskBytes -= seg.size;
+    if (seg.size >= this.segmentBytes && this.mayKeep(seg.size) && !this.free.some((f) => f.file === free)) {
       await fs.rename(seg.file, free);
-      this.free.push(free);
+      this.free.push({ file: free, size: seg.size });
+      this.freeBytes += seg.size;
     } else {
       await fs.unlink(seg.file);
     }
-    this.diskBytes -= seg.size;
     this.onDropped(seg);
+  }
+
+  /** Whether one more free file of `size` bytes may be kept. */
+  private mayKeep(size: number): boolean {
+    return (
+      this.recycle &&
+      this.free.length < this.recycleSegments &&
+      this.freeBytes + size <= this.maxFreeBytes &&
+      this.diskBytes + this.freeBytes + size <= this.capacityBytes
+    );
+  }
+
+  /** Deletes every free file (the disk is short); returns how many bytes that gave back. */
+  async releaseFree(): Promise<number> {
+    let released = 0;
+    while (this.free.length > 0) {
+      const f = this.free[0];
+      await fs.unlink(f.file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      this.free.shift();
+      this.freeBytes -= f.size;
+      released += f.size;
+    }
+    return released;
   }
 
   async closeActive(): Promise<void> {

@@ -5,6 +5,7 @@
  * The durable channel (wal.ts) is made of parts that each own one concern:
  *
  *     segments.ts  the segment files: which exist, the one being written, recycling, deletion
+ *     disk-space.ts  the room left on the file system, the backpressure a disk applies
  *     acks.ts      which lsns are acked, and the two checkpoint slots that make it durable
  *     put.ts       capacity reservation and the group-commit writer
  *     take.ts      records handed out in log order, from the cache or from disk; redelivery
@@ -27,8 +28,14 @@ export interface WalOptions {
   segmentBytes: number;
   /** Bytes of recently written batches kept in memory for takers. */
   cacheBytes: number;
-  /** Full segments kept for reuse once acked, instead of deleted (disk use beyond the capacity). */
+  /**
+   * Full segments kept for reuse once acked, instead of deleted. They count against the
+   * capacity (one is kept only while the segments and the free files fit in it) and are deleted
+   * when the disk runs short.
+   */
   recycleSegments: number;
+  /** Free space the WAL leaves on its file system (disk-space.ts); 'auto': 1/64 of it, 1 MB to 64 MB. */
+  minFreeBytes: number | 'auto';
   logger: Logger;
 }
 
@@ -42,6 +49,7 @@ export const WAL_DEFAULTS: Omit<WalOptions, 'logger'> = {
   segmentBytes: 16 * 1024 * 1024,
   cacheBytes: 64 * 1024 * 1024,
   recycleSegments: 8,
+  minFreeBytes: 'auto',
 };
 
 /** What recovery found and what the WAL has done since it opened. */
@@ -57,6 +65,10 @@ export interface WalCounters {
   fsyncs: number;
   checkpoints: number;
   diskReads: number;
+  /** Puts refused because the disk was short (disk-space.ts) or a write failed retriably. */
+  diskFullRefusals: number;
+  /** Checkpoint writes that failed and were tried again. */
+  checkpointRetries: number;
 }
 
 export class WalState {
@@ -76,6 +88,8 @@ export class WalState {
     fsyncs: 0,
     checkpoints: 0,
     diskReads: 0,
+    diskFullRefusals: 0,
+    checkpointRetries: 0,
   };
   /** Woken when bytes are freed (a segment deleted, a reservation released, a write failed). */
   readonly notFull = new WaitQueue();

@@ -14,7 +14,11 @@
  * - Up to `recycleSegments` deleted full segments are kept as `free-*.wal` files and become the
  *   next segments: writing over blocks the file system already holds, instead of allocating new
  *   ones, made fdatasync'd writes 4-5x faster here (see format.ts for why stale records in them
- *   are never read back).
+ *   are never read back). They count against the capacity and are deleted when the disk is short.
+ * - A full disk (disk-space.ts) refuses puts with DiskFullError before it refuses anything else:
+ *   the WAL leaves a floor of free space, and the checkpoint slots are preallocated (acks.ts), so
+ *   acks are always recorded, acked segments freed, and a WAL opens on a full disk. A checkpoint
+ *   that fails anyway is tried again with a backoff; the takes it covers wait, acked in memory.
  *
  * This file owns what joins the parts: open and recovery, the one flush loop that runs every
  * change to the files in turn (group writes, checkpoints, segment deletion), acks, and stop.
@@ -24,9 +28,12 @@ import * as path from 'node:path';
 import { BaseTransaction, type Batch, type Channel, type ChannelStats, type Transaction } from '../channel';
 import { batchPool } from '../buffer-pool';
 import type { LifecycleState } from '../lifecycle';
+import { isRetriable } from '../errors';
 import { silentLogger } from '../logger';
+import { Backoff } from '../retry';
 import { AckState } from './acks';
 import { PutSide, recordBytes } from './put';
+import { DiskSpace } from './disk-space';
 import { SegmentReader } from './reader';
 import { type Segment, SegmentFiles } from './segments';
 import { WAL_DEFAULTS, type WalCounters, type WalOptions, WalState } from './state';
@@ -55,6 +62,10 @@ export class WalChannel implements Channel {
   private flushing: Promise<void> | null = null;
   private ackDirty = false;
   private ackWaiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  /** Set while a failed checkpoint waits for its next try. */
+  private ackRetry: NodeJS.Timeout | null = null;
+  private readonly ackBackoff = new Backoff({ initialMs: 50, maxMs: 2_000 });
+  private readonly disk: DiskSpace;
 
   constructor(
     readonly dir: string,
@@ -65,9 +76,10 @@ export class WalChannel implements Channel {
     opts.segmentBytes = Math.max(64 * 1024, Math.min(opts.segmentBytes, Math.floor(opts.capacityBytes / 4)));
     this.s = new WalState(dir, name, opts, opts.logger);
     this.counters = this.s.counters;
-    this.segs = new SegmentFiles(dir, opts.segmentBytes, opts.recycleSegments);
+    this.segs = new SegmentFiles(dir, opts.segmentBytes, opts.recycleSegments, opts.capacityBytes);
+    this.disk = new DiskSpace(dir, opts.minFreeBytes);
     this.take = new TakeSide(this.s, this.segs, this.acks, (...args) => this.noteCorrupt(...args));
-    this.put = new PutSide(this.s, this.segs, this.take, () => this.kick());
+    this.put = new PutSide(this.s, this.segs, this.disk, this.take, () => this.kick());
     this.segs.onDropped = (seg) => {
       this.take.forget(seg);
       this.s.notFull.wakeAll();
@@ -99,7 +111,9 @@ export class WalChannel implements Channel {
     if (s.lifecycle === 'RUNNING') return;
     s.lifecycle = 'STARTING';
     await fs.mkdir(this.dir, { recursive: true });
-    const { best: checkpoint, invalid } = await acks.open(this.dir);
+    await this.fitSegmentsToDisk();
+    const { best: checkpoint, invalid, reserved } = await acks.open(this.dir);
+    if (!reserved) s.log.warn('Checkpoint slots could not be preallocated (disk full?); trying again at the next open', { dir: this.dir });
     if (invalid > 0) {
       s.counters.checkpointFallbacks += invalid;
       s.log.warn('Checkpoint slot unreadable; using the other one', { dir: this.dir, invalid, found: !!checkpoint });
@@ -125,8 +139,12 @@ export class WalChannel implements Channel {
     this.take.startAt(acks.ackedBelow);
     // The segment the next commit goes to is made now: a file created (or renamed) and its
     // directory synced take up to ~50 ms on a busy disk, which the first commit waited for. Left
-    // empty, the next start removes it.
-    await segs.activeSegment(s.nextLsn);
+    // empty, the next start removes it. On a full disk the first commit tries again.
+    await segs.activeSegment(s.nextLsn).catch((err: Error) => {
+      if (!isRetriable(err)) throw err;
+      s.log.warn('WAL opened without a segment to write to (disk full?); the first put tries again', { dir: this.dir, error: err.message });
+    });
+    this.disk.invalidate();
     s.lifecycle = 'RUNNING';
     s.log.info('WAL opened', {
       dir: this.dir,
@@ -135,6 +153,22 @@ export class WalChannel implements Channel {
       ackedBelow: acks.ackedBelow,
       nextLsn: s.nextLsn,
     });
+  }
+
+  /**
+   * On a small file system, segments of at most 1/16 of it (a segment is freed only whole, so a
+   * segment as large as the disk would keep all of it until every batch in it is acked), and free
+   * files of at most 1/8 of it.
+   */
+  private async fitSegmentsToDisk(): Promise<void> {
+    await this.disk.measure();
+    const total = this.disk.totalBytes;
+    if (total === 0) return;
+    this.segs.maxFreeBytes = Math.floor(total / 8);
+    const bytes = Math.max(64 * 1024, Math.floor(total / 16));
+    if (bytes >= this.s.opts.segmentBytes) return;
+    this.s.opts.segmentBytes = bytes;
+    this.segs.segmentBytes = bytes;
   }
 
   /** Scans the segment that was being written, truncates a torn tail; returns the next lsn. */
@@ -256,27 +290,65 @@ export class WalChannel implements Channel {
       })
       .finally(() => {
         this.flushing = null;
-        if (this.put.hasPending || this.ackDirty) this.kick();
+        if (this.put.hasPending || this.put.wantRelease || (this.ackDirty && !this.ackRetry)) this.kick();
       });
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.put.hasPending || this.ackDirty || this.reclaimable()) {
+    const checkpointDue = (): boolean => this.ackDirty && this.ackRetry === null;
+    while (this.put.hasPending || this.put.wantRelease || checkpointDue() || this.reclaimable()) {
+      if (this.put.wantRelease) await this.releaseFree();
       if (this.put.hasPending) await this.put.flush();
-      if (this.ackDirty) {
+      if (checkpointDue()) {
         this.ackDirty = false;
         const waiters = this.ackWaiters;
         this.ackWaiters = [];
         try {
           await this.writeCheckpoint();
-          for (const w of waiters) w.resolve();
         } catch (err) {
-          for (const w of waiters) w.reject(err);
-          throw err;
+          if (!this.retryCheckpoint(err)) {
+            for (const w of waiters) w.reject(err);
+            throw err;
+          }
+          // Acked in memory, not yet on disk: the takes wait for the next try.
+          this.ackWaiters = waiters.concat(this.ackWaiters);
+          continue;
         }
+        this.ackBackoff.reset();
+        for (const w of waiters) w.resolve();
         await this.segs.dropAcked(this.acks.ackedBelow, this.s.nextLsn);
       }
       if (this.reclaimable()) await this.reclaimActive();
+    }
+  }
+
+  /**
+   * A checkpoint failed: while running and the failure is retriable (a full disk), tries again
+   * after a backoff and says true; false: give up (stopping, or a failure that cannot pass).
+   */
+  private retryCheckpoint(err: unknown): boolean {
+    if (this.s.lifecycle !== 'RUNNING' || !isRetriable(err)) return false;
+    this.ackDirty = true;
+    const delay = this.ackBackoff.next();
+    this.s.counters.checkpointRetries++;
+    if (this.ackBackoff.failures === 1 || this.ackBackoff.failures % 100 === 0) {
+      this.s.log.warn('WAL checkpoint failed; trying again', { dir: this.dir, failures: this.ackBackoff.failures, error: String(err) });
+    }
+    this.ackRetry = setTimeout(() => {
+      this.ackRetry = null;
+      this.kick();
+    }, delay);
+    return true;
+  }
+
+  private async releaseFree(): Promise<void> {
+    this.put.wantRelease = false;
+    try {
+      const bytes = await this.segs.releaseFree();
+      if (bytes > 0) this.s.log.info('Disk short: deleted the free WAL segments', { dir: this.dir, bytes });
+    } finally {
+      this.disk.invalidate();
+      this.s.notFull.wakeAll();
     }
   }
 
@@ -285,14 +357,25 @@ export class WalChannel implements Channel {
     this.s.counters.checkpoints++;
   }
 
-  /** Everything written is acked and a producer is waiting: start the next write afresh. */
+  /** Everything written is acked and a producer is waiting (or the disk is short): start the next write afresh. */
   private reclaimable(): boolean {
-    return this.s.notFull.size > 0 && this.acks.ackedBelow === this.s.nextLsn && this.segs.list.length > 0 && !this.put.hasPending;
+    return (
+      this.ackRetry === null &&
+      (this.s.notFull.size > 0 || this.disk.short) &&
+      this.acks.ackedBelow === this.s.nextLsn &&
+      this.segs.list.length > 0 &&
+      !this.put.hasPending
+    );
   }
 
   private async reclaimActive(): Promise<void> {
     await this.segs.closeActive();
-    await this.writeCheckpoint();
+    try {
+      await this.writeCheckpoint();
+    } catch (err) {
+      if (!this.retryCheckpoint(err)) throw err;
+      return;
+    }
     await this.segs.dropAll(this.s.nextLsn);
   }
 
@@ -302,6 +385,8 @@ export class WalChannel implements Channel {
     const { s } = this;
     if (s.lifecycle === 'STOPPED' || s.lifecycle === 'IDLE') return;
     s.lifecycle = 'STOPPING';
+    if (this.ackRetry) clearTimeout(this.ackRetry);
+    this.ackRetry = null;
     while (this.flushing) await this.flushing;
     if (this.put.hasPending || this.ackDirty) {
       this.kick();
