@@ -30,9 +30,6 @@ import {
   BATCHES,
   BYTES_ACCEPTED,
   BYTES_REJECTED,
-  CHANNEL_CAPACITY_BYTES,
-  CHANNEL_FILL_BATCHES,
-  CHANNEL_FILL_BYTES,
   type CounterSet,
   ERRORS,
   EVENTS_ACCEPTED,
@@ -41,9 +38,6 @@ import {
   SINK_BATCHES_ACKED,
   SINK_BATCHES_RETRIED,
   SINK_BATCHES_SENT,
-  WAL_RECOVERY_LOST_BATCHES,
-  WAL_RECOVERY_LOST_BYTES,
-  WAL_RECOVERY_LOST_EVENTS,
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
 import { Backoff, pause, sleep } from '../core/retry';
@@ -51,6 +45,7 @@ import type { LogicalNodeSpec } from '../core/spec/ast';
 import { WAL_DEFAULTS, WalChannel } from '../core/wal/wal';
 import { type Backlog, backlogOf, NodeViews, reportDrain, type ReplayProgress, reportReplay } from './progress';
 import { buildSink, buildSource, needsDurableChannel } from './builder';
+import { countWalLoss, reportChannel } from './channel-metrics';
 import { NodeLedger } from './ledger';
 import { SequenceAllocator } from './seq';
 import { LISTENER_LIMIT_DEFAULTS, type ListenerLimits } from '../core/limits';
@@ -195,7 +190,7 @@ export class LogicalNode {
       fs.mkdirSync(this.deps.dataDir, { recursive: true });
       const seq = SequenceAllocator.open(this.deps.dataDir);
       this.channel = await this.openChannel();
-      this.countWalLoss();
+      countWalLoss(this.channel, this.channelCounters);
       this.deadLetters = new NodeDeadLetters(
         path.join(this.deps.dataDir, 'dead-letter'),
         this.channel,
@@ -212,7 +207,9 @@ export class LogicalNode {
       // Set first: a source that fails half-way through open is closed like any other.
       this.source = source;
       await source.open(this.output(seq));
-      this.removeCollector = this.deps.metrics.onCollect(() => this.updateGauges());
+      this.removeCollector = this.deps.metrics.onCollect(() =>
+        reportChannel(this.channel, this.channelCounters, this.deps.metrics, this.name),
+      );
       const acked = (): number => this.driverCounters.get(EVENTS_ACCEPTED);
       this.stopDrainReports = reportDrain(this.log, this.options.progressMs, () => this.backlog(), acked);
       this.lifecycle = 'ACTIVE';
@@ -245,7 +242,7 @@ export class LogicalNode {
   }
 
   status(): LogicalNodeStatus {
-    this.countWalLoss();
+    countWalLoss(this.channel, this.channelCounters);
     const stats = this.channel?.stats();
     const counters: Record<string, Record<string, number>> = {};
     for (const [p, c] of this.counterSets) counters[p] = c.snapshot();
@@ -317,7 +314,7 @@ export class LogicalNode {
     }
     this.deadLetters?.close();
     if (this.channel) await this.channel.stop();
-    this.updateGauges();
+    reportChannel(this.channel, this.channelCounters, this.deps.metrics, this.name);
   }
 
   /** Waits until the channel is empty and no append is in flight, up to `ms`. */
@@ -472,28 +469,6 @@ export class LogicalNode {
       this.counterSets.set(componentPath, c);
     }
     return c;
-  }
-
-  /**
-   * Brings the WAL's damage counters (what recovery, or a later read of a damaged segment, had to
-   * drop) into the channel's counters: `/metrics` and `/status` show them. Zero from the start.
-   */
-  private countWalLoss(): void {
-    if (!(this.channel instanceof WalChannel)) return;
-    const c = this.channelCounters;
-    const { lostRecords, lostEvents, lostBytes } = this.channel.counters;
-    c.add(WAL_RECOVERY_LOST_BATCHES, lostRecords - c.get(WAL_RECOVERY_LOST_BATCHES));
-    c.add(WAL_RECOVERY_LOST_EVENTS, lostEvents - c.get(WAL_RECOVERY_LOST_EVENTS));
-    c.add(WAL_RECOVERY_LOST_BYTES, lostBytes - c.get(WAL_RECOVERY_LOST_BYTES));
-  }
-
-  private updateGauges(): void {
-    this.countWalLoss();
-    const s = this.channel?.stats();
-    if (!s) return;
-    this.deps.metrics.setGauge(CHANNEL_FILL_BYTES, this.name, s.bytes);
-    this.deps.metrics.setGauge(CHANNEL_FILL_BATCHES, this.name, s.batches);
-    this.deps.metrics.setGauge(CHANNEL_CAPACITY_BYTES, this.name, s.capacityBytes);
   }
 }
 
