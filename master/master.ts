@@ -18,7 +18,7 @@ import { applyServerWindow, limitOptions } from '../core/grpc/tuning';
 import type { HttpLimits } from '../core/http-limits';
 import { MASTER_PORT_LIMIT_DEFAULTS, type MasterPortLimits } from '../core/limits';
 import { type AdminToken, countRefusal, GrpcPeers, requireRole, TlsContext } from '../core/tls';
-import { checkNodeName, rolesOf } from './authz';
+import { checkNodeName, checkOwnLogical, nodeScopeOf, rolesOf } from './authz';
 import { watchProtocolErrors } from './protocol-errors';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
@@ -141,6 +141,17 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
         }
       : undefined,
     control: { queuedBytes: limits.queuedBytes, counters: grpcCounting, closeConnection: (call) => sessions.close(call) },
+    authorizeRead: peers
+      ? (call, state, physical, logical, what) => {
+          const scope = nodeScopeOf(peers.of(call));
+          if (scope === undefined) return; // admin, read-only or the admin token: the interceptor checked the role
+          try {
+            checkOwnLogical(state, scope, physical, logical, what);
+          } catch (err) {
+            throw countRefusal(counting, err);
+          }
+        }
+      : undefined,
   };
   const control = addMasterServices(server, deps);
   const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));

@@ -151,6 +151,80 @@ test(
   },
 );
 
+function nodeCall<T>(credentials: grpc.ChannelCredentials, method: 'GetConfigs' | 'GetChain', req: object): Promise<T> {
+  const client = new MasterCtor(master.address, credentials);
+  return new Promise<T>((resolve, reject) => {
+    client[method].call(client, req, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res as T)));
+  }).finally(() => client.close());
+}
+
+async function rejectedCount(reason: string): Promise<number> {
+  const tls = TlsContext.load(certs.files('admin', 'alice')).clientOptions(['master']);
+  const body = (await httpGet(`https://127.0.0.1:${master.httpPort}/metrics`, 5_000, { tls })).body;
+  return Number(new RegExp(`^flume_tls_rejected_${reason}_total\\{[^}]*\\} (\\d+)`, 'm').exec(body)?.[1] ?? 0);
+}
+
+test(
+  "a node certificate reads only its own configs and chains: another node's are refused and counted; read-only and admin read all",
+  { skip: skipIfInsecure() },
+  async () => {
+    const admin = new AdminClient(master.address, as('admin', 'alice'));
+    assert.equal((await admin.exec('config', 'own01', 'text("/tmp/own")', 'console')).state, 2);
+    assert.equal((await admin.exec('config', 'secret01', 'text("/etc/secret-of-secret01")', 'console')).state, 2);
+    admin.close();
+    type Configs = { configs: Array<{ logical: string; source: string }> };
+    const own = await nodeCall<Configs>(as('agent', 'own01'), 'GetConfigs', { physical: 'own01', logical: [] });
+    assert.deepEqual(
+      own.configs.map((c) => c.logical),
+      ['own01'],
+      'a node reads its own config',
+    );
+    assert.ok((await nodeCall<{ version: string }>(as('agent', 'own01'), 'GetChain', { logical: 'own01', flow: '' })) !== undefined);
+
+    const before = await rejectedCount('wrong_role');
+    const attempts: Array<[string, () => Promise<unknown>, RegExp]> = [
+      [
+        'by physical node',
+        () => nodeCall(as('agent', 'own01'), 'GetConfigs', { physical: 'secret01', logical: [] }),
+        /node "own01" may not read the configs of node "secret01"/,
+      ],
+      [
+        'by logical node',
+        () => nodeCall(as('agent', 'own01'), 'GetConfigs', { physical: '', logical: ['own01', 'secret01'] }),
+        /node "own01" may not read the configs of "secret01": not its logical nodes/,
+      ],
+      [
+        'a collector',
+        () => nodeCall(as('collector', 'coll1'), 'GetConfigs', { physical: 'secret01', logical: [] }),
+        /node "coll1" may not/,
+      ],
+      [
+        'a chain',
+        () => nodeCall(as('agent', 'own01'), 'GetChain', { logical: 'secret01', flow: '' }),
+        /may not read the chain of "secret01"/,
+      ],
+    ];
+    for (const [what, call, message] of attempts) {
+      const r = await refusal(call());
+      assert.equal(r.code, grpc.status.PERMISSION_DENIED, `${what}: ${r.details}`);
+      assert.match(r.details, message, what);
+    }
+    assert.equal(await rejectedCount('wrong_role'), before + attempts.length, 'each refusal is counted in /metrics');
+
+    for (const [role, name] of [
+      ['read-only', 'viewer'],
+      ['admin', 'alice'],
+    ] as const) {
+      const other = await nodeCall<Configs>(as(role, name), 'GetConfigs', { physical: 'secret01', logical: [] });
+      assert.deepEqual(
+        other.configs.map((c) => c.source),
+        ['text("/etc/secret-of-secret01")'],
+        `${role} reads any node's config`,
+      );
+    }
+  },
+);
+
 test(
   'HTTP pages are HTTPS: read-only certificates and the admin token may read them; none, a node certificate or plain HTTP may not; refusals are counted in /metrics',
   { skip: skipIfInsecure() },
