@@ -246,6 +246,11 @@ export const SCHEMA = {
     ['/'],
     'Directories under which the file sources (text, tail, multitail, tailDir, spooldir) may read, after resolving .. and symlinks; / allows any file the node can read. Narrow it (e.g. /var/log,/srv/app/logs) so a master cannot make the node read and ship other files.',
   ),
+  'node.write_paths': opt(
+    absolutePaths,
+    'Directories under which the file-writing sinks (text, collectorSink, escapedFile, customdfs) may write, after resolving .. and symlinks; a config writing elsewhere is refused by the node and shown as its ERROR. A collector lists its storage roots here (e.g. /srv/flume/logs); / allows any file the node can write.',
+    'node.data_dir alone',
+  ),
   'node.close_timeout_ms': def(
     millis(0, 3_600_000),
     30_000,

@@ -278,6 +278,7 @@ test('the reference lists every key with its environment name; the example parse
     'zookeeper.chroot',
     'node.name',
     'node.data_dir',
+    'node.write_paths',
     'node.http_port',
     'tls.ca',
     'tls.cert',

@@ -330,7 +330,7 @@ export function nodeSettings(c: SiteConfig) {
       bufferedBytes: c['limits.buffered_bytes'],
     },
     statusLimits: statusLimits(c),
-    hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'] },
+    hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'], writePaths: c['node.write_paths'] },
   };
 }
 
