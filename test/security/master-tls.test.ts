@@ -17,6 +17,7 @@ import { httpGet, spawnFlume, tempDir } from '../harness/procs';
 import { TestCerts, testsInsecure } from '../harness/tls';
 import { renew } from '../../deploy/certs';
 import { AdminClient, type MasterProc, startMasterProc } from '../master/helpers';
+import { describeRun, runShell } from '../shell/helpers';
 
 const certs = TestCerts.shared();
 const token = certs.adminToken();
@@ -222,6 +223,57 @@ test(
         `${role} reads any node's config`,
       );
     }
+  },
+);
+
+test(
+  "the issue's attacks, replayed through the real shell with an agent certificate or a guessed admin token, all fail, change nothing and are counted",
+  { skip: skipIfInsecure() },
+  async () => {
+    const admin = new AdminClient(master.address, as('admin', 'alice'));
+    assert.equal((await admin.exec('config', 'victim', 'text("/tmp/victim.log")', 'console')).state, 2);
+    const marker = `${dir.path}-pwned`;
+    const saved = `${dir.path}-stolen.json`;
+    const attacks = [
+      `exec config victim 'exec("id > ${marker}")' 'null'`,
+      `exec config victim 'text("/etc/passwd")' 'agentBESink("127.0.0.1:1")'`,
+      `exec save ${saved}`,
+      'exec load /etc/passwd',
+      'exec decommission victim',
+      'getconfigs',
+      'getnodestatus',
+    ];
+    // The real shell checks its own certificate against the CA it is given, so an outsider's
+    // tries are a guessed admin token and (an insider's) a node certificate.
+    const agent = certs.files('agent', 'web01');
+    const attackers: Array<[string, Record<string, string>, string, RegExp]> = [
+      ['an agent certificate', { FLUME_TLS_CERT: agent.cert, FLUME_TLS_KEY: agent.key }, 'wrong_role', /agent "web01" may not call/],
+      [
+        'a guessed admin token',
+        { FLUME_ADMIN_TOKEN_FILE: writeToken('a-guess-at-the-token') },
+        'bad_token',
+        /not this cluster's admin token/,
+      ],
+    ];
+    for (const [who, credentials, reason, message] of attackers) {
+      const before = await rejectedCount(reason);
+      for (const line of attacks) {
+        const run = await runShell(['-q', '-c', master.address, '-e', line], {
+          env: {
+            FLUME_TLS_CA: certs.files('master', 'master').ca,
+            ...credentials,
+            FLUME_SHELL_HISTORY: `${dir.path}-history`,
+          },
+        });
+        assert.notEqual(run.code, 0, `${who}: ${line}\n${describeRun(run)}`);
+        assert.match(run.stdout + run.stderr, message, `${who}: ${line}\n${describeRun(run)}`);
+      }
+      assert.ok((await rejectedCount(reason)) >= before + attacks.length, `${who}: each attempt counted as ${reason}`);
+    }
+    for (const f of [marker, saved]) assert.equal(fs.existsSync(f), false, `${f} was written`);
+    const victim = (await admin.configs()).find((c) => c.logical === 'victim');
+    assert.equal(victim?.source, 'text("/tmp/victim.log")', 'the config is unchanged (and was not decommissioned)');
+    admin.close();
   },
 );
 
