@@ -10,7 +10,7 @@ import { TestCerts, testsInsecure } from '../harness/tls';
  * only in the suite's insecure variant (FLUME_TEST_INSECURE=1). Every agent sink of a test shares
  * one agent certificate, {@link AGENT_CERT}.
  */
-export const AGENT_CERT = 'tier-agent';
+const AGENT_CERT = 'tier-agent';
 export const tierTls = {
   collector: (): TlsContext | undefined => TestCerts.shared().context('collector', 'tier-collector'),
   agent: (): TlsContext | undefined => TestCerts.shared().context('agent', AGENT_CERT),
