@@ -284,6 +284,7 @@ test('the reference lists every key with its environment name; the example parse
     'tls.cert',
     'tls.key',
     'tls.admin_token_file',
+    'tls.dir',
   ];
   assert.deepEqual(fromFile.sort(), SITE_KEYS.filter((k) => !commentedOut.includes(k)).sort());
   // Each commented-out key is there to uncomment.
