@@ -212,6 +212,11 @@ export const SCHEMA = {
     6_000,
     'ZooKeeper session timeout: a dead leader is replaced about this long after it died.',
   ),
+  'zookeeper.tls': def(
+    oneOf(['off', 'mtls'] as const),
+    'off',
+    "mtls: the masters reach ZooKeeper over mutual TLS with their own certificates (zookeeper.connect then names the members' secureClientPort; see deploy/README.md); off: plain TCP.",
+  ),
   'node.name': opt(name, 'Physical node name, unique in the cluster.', 'the host name'),
   'node.role': def(
     oneOf(['agent', 'collector'] as const),

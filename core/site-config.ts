@@ -280,6 +280,7 @@ export function masterSettings(c: SiteConfig) {
     heartbeatMs: c['master.heartbeat_ms'],
     lostAfter: c['master.lost_after'],
     sessionTimeoutMs: c['zookeeper.session_timeout_ms'],
+    zkTls: c['zookeeper.tls'] === 'mtls',
     logLevel: c['log.level'],
     logFormat: c['log.format'],
     limits: {
