@@ -212,6 +212,11 @@ export const SCHEMA = {
     6_000,
     'ZooKeeper session timeout: a dead leader is replaced about this long after it died.',
   ),
+  'zookeeper.tls': def(
+    oneOf(['off', 'mtls'] as const),
+    'off',
+    "mtls: the masters reach ZooKeeper over mutual TLS with their own certificates (zookeeper.connect then names the members' secureClientPort; see deploy/README.md); off: plain TCP.",
+  ),
   'node.name': opt(name, 'Physical node name, unique in the cluster.', 'the host name'),
   'node.role': def(
     oneOf(['agent', 'collector'] as const),
@@ -245,6 +250,11 @@ export const SCHEMA = {
     absolutePaths,
     ['/'],
     'Directories under which the file sources (text, tail, multitail, tailDir, spooldir) may read, after resolving .. and symlinks; / allows any file the node can read. Narrow it (e.g. /var/log,/srv/app/logs) so a master cannot make the node read and ship other files.',
+  ),
+  'node.write_paths': opt(
+    absolutePaths,
+    'Directories under which the file-writing sinks (text, collectorSink, escapedFile, customdfs) may write, after resolving .. and symlinks; a config writing elsewhere is refused by the node and shown as its ERROR. A collector lists its storage roots here (e.g. /srv/flume/logs); / allows any file the node can write.',
+    'node.data_dir alone',
   ),
   'node.close_timeout_ms': def(
     millis(0, 3_600_000),

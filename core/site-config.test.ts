@@ -278,11 +278,13 @@ test('the reference lists every key with its environment name; the example parse
     'zookeeper.chroot',
     'node.name',
     'node.data_dir',
+    'node.write_paths',
     'node.http_port',
     'tls.ca',
     'tls.cert',
     'tls.key',
     'tls.admin_token_file',
+    'tls.dir',
   ];
   assert.deepEqual(fromFile.sort(), SITE_KEYS.filter((k) => !commentedOut.includes(k)).sort());
   // Each commented-out key is there to uncomment.

@@ -280,6 +280,7 @@ export function masterSettings(c: SiteConfig) {
     heartbeatMs: c['master.heartbeat_ms'],
     lostAfter: c['master.lost_after'],
     sessionTimeoutMs: c['zookeeper.session_timeout_ms'],
+    zkTls: c['zookeeper.tls'] === 'mtls',
     logLevel: c['log.level'],
     logFormat: c['log.format'],
     limits: {
@@ -330,7 +331,7 @@ export function nodeSettings(c: SiteConfig) {
       bufferedBytes: c['limits.buffered_bytes'],
     },
     statusLimits: statusLimits(c),
-    hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'] },
+    hostAccess: { allowExec: c['node.allow_exec'], readPaths: c['node.read_paths'], writePaths: c['node.write_paths'] },
   };
 }
 

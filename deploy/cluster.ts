@@ -141,7 +141,8 @@ function start(name: string, bin: string, args: string[]): Proc {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', bin), ...args], {
     stdio: ['ignore', log, log],
     detached: true,
-    env: { ...process.env, FLUME_BUILD: 'never', ...tlsEnvOf(name) },
+    // The collector writes its storage outside its data dir: node.write_paths allows it there.
+    env: { ...process.env, FLUME_BUILD: 'never', FLUME_NODE_WRITE_PATHS: STORAGE, ...tlsEnvOf(name) },
   });
   fs.closeSync(log);
   watchChild(child.pid!);

@@ -199,7 +199,7 @@ CFG
     local name="${names[i]}" role=agent
     [[ "$name" == coll* ]] && role=collector
     mkdir -p "$HA/nodes/$name"
-    launch "$name" env $(tls_env "$role" "$name") "$NODE" "$ROOT/bin/flume-node.js" --role "$role" --master "$masters" -n "$name" \
+    launch "$name" env $(tls_env "$role" "$name") FLUME_NODE_WRITE_PATHS="$HA/data" "$NODE" "$ROOT/bin/flume-node.js" --role "$role" --master "$masters" -n "$name" \
       --data "$HA/nodes/$name" --http-port "${nh[i]}"
   done
   for i in "${!names[@]}"; do wait_until "node ${names[i]}" "${names[i]}" http_ok "http://127.0.0.1:${nh[i]}/status"; done

@@ -6,11 +6,15 @@
  * - Reading configs, mappings, commands and node status needs admin or read-only.
  * - Nodes (agent or collector certificates) heartbeat and read what they run (their configs,
  *   their chains); a heartbeat is accepted only for the node its certificate names
- *   ({@link checkNodeName}), so nobody can report, or move chains, as another node.
+ *   ({@link checkNodeName}), so nobody can report, or move chains, as another node; and a node
+ *   reads only its own logical nodes' configs and chains ({@link checkOwnLogical}): another
+ *   node's spec may name paths, hosts and commands it has no business knowing.
  * - A method not in the table is refused to everyone.
  * Without TLS (insecure mode) nothing is checked.
  */
 import { ADMIN_ROLES, PeerRefusedError, type PeerIdentity, type PeerRole, READ_ROLES } from '../core/tls';
+import type { MasterState } from './store/types';
+import { logicalNodesOf } from './nodes';
 
 const NODE_ROLES_ONLY: readonly PeerRole[] = ['agent', 'collector'];
 const NODE_OR_READ: readonly PeerRole[] = [...NODE_ROLES_ONLY, ...READ_ROLES];
@@ -38,5 +42,38 @@ export function rolesOf(path: string): readonly PeerRole[] | undefined {
 export function checkNodeName(peer: PeerIdentity, physical: string): void {
   if (peer.name !== physical) {
     throw new PeerRefusedError('wrong_role', `the certificate of ${peer.role} "${peer.name}" cannot report as node "${physical}"`);
+  }
+}
+
+/**
+ * The physical node a caller's reads are confined to: its certificate's name for a node (agent or
+ * collector) certificate; undefined for admin and read-only readers (and the admin token), who
+ * read everything. `peer` is what the port authenticated (a refusal: the token's caller).
+ */
+export function nodeScopeOf(peer: PeerIdentity | PeerRefusedError): string | undefined {
+  return peer instanceof PeerRefusedError || !NODE_ROLES_ONLY.includes(peer.role) ? undefined : peer.name;
+}
+
+/**
+ * Throws unless node `scope` may read logical nodes `logical` (on behalf of physical node
+ * `physical`, '' for itself): only its own name, and only the logical nodes mapped to it.
+ */
+export function checkOwnLogical(
+  state: Readonly<MasterState>,
+  scope: string,
+  physical: string,
+  logical: readonly string[],
+  what: string,
+): void {
+  if (physical !== '' && physical !== scope) {
+    throw new PeerRefusedError('wrong_role', `node "${scope}" may not ${what} of node "${physical}"`);
+  }
+  const own = logicalNodesOf(state, scope);
+  const foreign = logical.filter((l) => !own.includes(l));
+  if (foreign.length > 0) {
+    throw new PeerRefusedError(
+      'wrong_role',
+      `node "${scope}" may not ${what} of ${foreign.map((l) => `"${l}"`).join(', ')}: not its logical nodes`,
+    );
   }
 }

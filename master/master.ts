@@ -18,7 +18,7 @@ import { applyServerWindow, limitOptions } from '../core/grpc/tuning';
 import type { HttpLimits } from '../core/http-limits';
 import { MASTER_PORT_LIMIT_DEFAULTS, type MasterPortLimits } from '../core/limits';
 import { type AdminToken, countRefusal, GrpcPeers, requireRole, TlsContext } from '../core/tls';
-import { checkNodeName, rolesOf } from './authz';
+import { checkNodeName, checkOwnLogical, nodeScopeOf, rolesOf } from './authz';
 import { watchProtocolErrors } from './protocol-errors';
 import { StatusServer } from './http';
 import { MasterMetrics } from './metrics';
@@ -30,6 +30,8 @@ import { loadNodeSnapshot, saveNodeSnapshot } from './store/node-snapshot';
 import type { ConfigStore } from './store/types';
 import { ZkNodeExchange } from './store/zk-status';
 import { ZK_STORE_DEFAULTS, ZookeeperStore } from './store/zookeeper';
+import { ZkTlsRelay } from './store/zk-tls-relay';
+import { FlumeError } from '../core/errors';
 import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from '../core/ports';
 
 export interface MasterOptions {
@@ -51,6 +53,8 @@ export interface MasterOptions {
   lostAfter: number;
   /** ZooKeeper session timeout: a dead leader is replaced about this long after it died. */
   sessionTimeoutMs: number;
+  /** ZooKeeper over mutual TLS (`zk` names the members' secureClientPorts; store/zk-tls-relay.ts); needs `tls`. */
+  zkTls?: boolean;
   validate?: NodeValidator;
   /** Where components register to be told of a SIGHUP reload (TLS certificates, ...). */
   signals?: ProcessSignals;
@@ -141,6 +145,17 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
         }
       : undefined,
     control: { queuedBytes: limits.queuedBytes, counters: grpcCounting, closeConnection: (call) => sessions.close(call) },
+    authorizeRead: peers
+      ? (call, state, physical, logical, what) => {
+          const scope = nodeScopeOf(peers.of(call));
+          if (scope === undefined) return; // admin, read-only or the admin token: the interceptor checked the role
+          try {
+            checkOwnLogical(state, scope, physical, logical, what);
+          } catch (err) {
+            throw countRefusal(counting, err);
+          }
+        }
+      : undefined,
   };
   const control = addMasterServices(server, deps);
   const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
@@ -158,10 +173,16 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   deps.masterId = id;
 
   const storeLogger = logger.child({ component: 'master.store' });
+  if (options.zk && options.zkTls && !tls) {
+    server.forceShutdown();
+    throw new FlumeError('zookeeper.tls = mtls needs the master to run with TLS (tls.ca, tls.cert, tls.key)');
+  }
+  // The ZooKeeper client speaks plain TCP: with zookeeper.tls it reaches the ensemble through loopback relays.
+  const zkRelay = options.zk && options.zkTls && tls ? await ZkTlsRelay.start(options.zk, tls, storeLogger) : undefined;
   const store: ConfigStore = options.zk
     ? new ZookeeperStore(
         {
-          connect: options.zk,
+          connect: zkRelay?.connect ?? options.zk,
           masterId: id,
           info: { grpcPort, host: os.hostname() },
           sessionTimeoutMs: options.sessionTimeoutMs,
@@ -175,6 +196,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     await store.start();
   } catch (err) {
     server.forceShutdown();
+    await zkRelay?.close();
     throw err;
   }
   deps.store = store;
@@ -248,6 +270,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     control.close();
     server.forceShutdown();
     await store.stop();
+    await zkRelay?.close();
     throw err;
   }
 
@@ -280,6 +303,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
       });
       await http.close();
       await store.stop();
+      await zkRelay?.close();
     })();
     return stopping;
   };

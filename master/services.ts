@@ -45,6 +45,17 @@ export interface ServiceDeps {
   authorizeNode?: (call: { getPeer(): string }, physical: string) => void;
   /** What the master lets queue for a node that does not read its control stream. */
   control?: ControlLimits;
+  /**
+   * With TLS: throws (counted) unless the caller may read logical nodes `logical` of `physical`: a
+   * node certificate only its own (master/authz.ts `checkOwnLogical`); absent: no check.
+   */
+  authorizeRead?: (
+    call: { getPeer(): string },
+    state: Readonly<MasterState>,
+    physical: string,
+    logical: readonly string[],
+    what: string,
+  ) => void;
 }
 
 class UnknownCommandError extends FlumeError {
@@ -57,11 +68,11 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
 }
 
 /** Adapts an async handler to grpc-js's callback form, mapping errors to status codes. */
-function unary<Req, Res>(fn: (req: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let result: Res | Promise<Res>;
     try {
-      result = fn(call.request);
+      result = fn(call.request, call);
     } catch (err) {
       callback(toStatus(err) as grpc.ServiceError);
       return;
@@ -249,13 +260,15 @@ export function addMasterServices(server: grpc.Server, deps: ServiceDeps): Contr
       }
       unary(heartbeat)(call, callback);
     },
-    GetConfigs: unary((req: WireConfigRequest) => {
+    GetConfigs: unary((req: WireConfigRequest, call) => {
       const state = ready().view().state;
       const names = req.logical.length > 0 ? req.logical : logicalNodesOf(state, req.physical);
+      deps.authorizeRead?.(call, state, req.physical, names, 'read the configs');
       return { configs: configsToWire(state, names) };
     }),
-    GetChain: unary((req: { logical: string; flow: string }) => {
+    GetChain: unary((req: { logical: string; flow: string }, call) => {
       if (!req.logical) throw new FlumeError("GetChain needs the agent's logical node name");
+      deps.authorizeRead?.(call, ready().view().state, '', [req.logical], 'read the chain');
       return chains.chain(req.logical, req.flow || undefined, Date.now());
     }),
   });

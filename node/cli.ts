@@ -183,9 +183,11 @@ async function run(o: RunOptions): Promise<number> {
   const physicalNode = o.name ?? tls?.identity.name ?? host;
   const metrics = new Metrics();
   collectDefaultMetrics({ register: metrics.registry, prefix: 'flume_node_' });
-  const registry = defaultRegistry(loadPlugins(o.plugin), o.hostAccess ?? DEFAULT_HOST_ACCESS);
   // One process per data dir (core/lock.ts): two nodes on one WAL would each lose the other's writes.
   const dataRoot = o.data ?? path.join(os.homedir(), '.flume', physicalNode);
+  // Sinks write under node.write_paths, by default the data dir alone (core/host-access.ts).
+  const access = o.hostAccess ?? DEFAULT_HOST_ACCESS;
+  const registry = defaultRegistry(loadPlugins(o.plugin), { ...access, writePaths: access.writePaths ?? [path.resolve(dataRoot)] });
   try {
     DirLock.acquire(dataRoot, logger);
   } catch (err) {

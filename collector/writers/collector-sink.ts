@@ -10,6 +10,7 @@ import type { ArgValue, SinkDef } from '../../core/registry';
 import { RollSink } from '../../core/sinks/roll';
 import { EscapedFileSink, localPath } from './escaped-file';
 import { FORMAT_NAMES, getFormat } from '../../core/sinks/output-formats';
+import { joinedTemplate } from '../../core/host-access';
 import { compileTemplate } from '../../core/spec/escapes';
 
 const COLLECTOR_SINK_DEFAULTS = { millis: 30_000, format: 'raw' } as const;
@@ -41,7 +42,7 @@ export const collectorSinkDef: SinkDef = {
       name: 'dir',
       type: 'string',
       required: true,
-      doc: 'directory template (a path or file:// URL), e.g. file:///logs/%Y-%m-%d/',
+      doc: "directory template (a path or file:// URL, under the node's node.write_paths), e.g. file:///logs/%Y-%m-%d/",
       check: checkPathTemplate,
     },
     { name: 'prefix', type: 'string', required: true, doc: 'file name prefix template, e.g. web-%{host}-', check: checkPathTemplate },
@@ -54,5 +55,6 @@ export const collectorSinkDef: SinkDef = {
     },
     { name: 'format', type: 'identifier', default: COLLECTOR_SINK_DEFAULTS.format, oneOf: FORMAT_NAMES, doc: 'output format' },
   ],
+  hostAccess: (args) => [{ kind: 'write', path: joinedTemplate(args.string('dir'), args.string('prefix')) }],
   create: (args, ctx) => collectorSink(args.string('dir'), args.string('prefix'), args.number('millis'), args.string('format'), ctx),
 };

@@ -47,6 +47,7 @@ import * as path from 'node:path';
 import type { Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
 import { EventCursor } from '../../core/event';
+import { joinedTemplate } from '../../core/host-access';
 import { BYTES_SENT, EVENTS_ACCEPTED, EVENTS_REJECTED, SINK_BATCHES_ACKED } from '../../core/metrics';
 import type { ArgValue, SinkDef } from '../../core/registry';
 import { Backoff, retry } from '../../core/retry';
@@ -409,7 +410,7 @@ export const escapedFileDef: SinkDef = {
       name: 'dir',
       type: 'string',
       required: true,
-      doc: 'directory template (a path or file:// URL), e.g. /logs/%Y-%m-%d/',
+      doc: "directory template (a path or file:// URL, under the node's node.write_paths), e.g. /logs/%Y-%m-%d/",
       check: checkTemplateArg,
     },
     { name: 'file', type: 'string', required: true, doc: 'file name template, e.g. web-%{host}-%{rolltag}', check: checkTemplateArg },
@@ -429,6 +430,7 @@ export const escapedFileDef: SinkDef = {
       check: (v) => (Number.isInteger(v) && (v as number) > 0 ? null : 'must be a positive integer'),
     },
   ],
+  hostAccess: (args) => [{ kind: 'write', path: joinedTemplate(args.string('dir'), args.string('file')) }],
   create: (args, ctx) =>
     new EscapedFileSink(args.string('dir'), args.string('file'), getFormat(args.string('format')), ctx, {
       idleMs: args.optionalNumber('idleMs') ?? ESCAPED_FILE_DEFAULTS.idleMs,
@@ -443,6 +445,7 @@ export const customDfsDef: SinkDef = {
   aliases: ['customDfs', 'dfs'],
   doc: "Flume OG's customdfs: writes events to one path template (a path or file:// URL).",
   args: [{ name: 'path', type: 'string', required: true, doc: 'file path template', check: checkTemplateArg }, formatArg],
+  hostAccess: (args) => [{ kind: 'write', path: args.string('path') }],
   create: (args, ctx) => {
     const p = localPath(args.string('path'));
     return new EscapedFileSink(path.dirname(p), path.basename(p), getFormat(args.string('format')), ctx);

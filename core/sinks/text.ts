@@ -57,8 +57,9 @@ export const textSinkDef: SinkDef = {
   name: 'text',
   doc: 'Appends every event to a file.',
   args: [
-    { name: 'file', type: 'string', required: true, doc: 'path of the file' },
+    { name: 'file', type: 'string', required: true, doc: "path of the file (under the node's node.write_paths)" },
     { name: 'format', type: 'identifier', default: 'raw', oneOf: FORMAT_NAMES, doc: 'output format' },
   ],
+  hostAccess: (args) => [{ kind: 'write', path: args.string('file') }],
   create: (args, ctx) => new TextFileSink(args.string('file'), getFormat(args.string('format')), ctx),
 };

@@ -23,10 +23,12 @@ import type { ComponentCounters } from '../component';
 import type { AdminToken } from './token';
 import { authenticateSocket, countRefusal, PeerRefusedError, type PeerIdentity, type PeerRole, requireRole } from './identity';
 
-/** `host:port` as grpc-js prints a peer (`[v6]:port` for IPv6). */
+/**
+ * `address:port` as grpc-js's server call prints its peer (`call.getPeer()`): no brackets around
+ * an IPv6 address (`::1:5000`); with brackets no IPv6 call found its connection's identity.
+ */
 function peerKey(address: string | undefined, port: number | undefined): string {
-  const a = address ?? '';
-  return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
+  return `${address ?? ''}:${port}`;
 }
 
 export class GrpcPeers {

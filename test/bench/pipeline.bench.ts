@@ -93,6 +93,8 @@ function node(name: string, spec: string, data: string, httpPort: number): Child
       env: {
         ...process.env,
         FLUME_LOG_LEVEL: 'warn',
+        // The collector's storage is beside its data dir, in the run's directory (node.write_paths).
+        FLUME_NODE_WRITE_PATHS: path.dirname(path.resolve(data)),
         ...(secure ? TestCerts.shared().env(name === 'coll' ? 'collector' : 'agent', name) : { FLUME_TLS_MODE: 'insecure' }),
       },
     },

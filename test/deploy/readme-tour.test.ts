@@ -88,14 +88,14 @@ test("the README's tour works as pasted and moves lines to storage", async () =>
 
   const lines = Array.from({ length: 1000 }, (_, i) => `tour line ${i}`);
   fs.appendFileSync(path.join(dir.path, 'data', 'app.log'), lines.join('\n') + '\n');
-  const storage = path.join(dir.path, 'data', 'logs');
+  const storage = path.join(dir.path, 'data', 'collector1', 'logs');
   const stored = await waitFor(
     () => {
       const got = storageLines(storage).filter((l) => l.includes('tour line'));
       return got.length >= lines.length ? got : undefined;
     },
     60_000,
-    'the tailed lines in data/logs/',
+    'the tailed lines in data/collector1/logs/',
   );
   assert.equal(stored.length, lines.length, 'each line stored once');
   assert.equal(new Set(stored.map((l) => l.slice(l.indexOf('tour line')))).size, lines.length);

@@ -190,11 +190,14 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 export function spawnFlume(tool: 'master' | 'node' | 'shell', args: string[], options: SpawnOptions = {}): Proc {
   const script = path.join(REPO_ROOT, 'bin', `flume-${tool}.js`);
   const own = Object.keys(options.env ?? {}).some((k) => k.startsWith('FLUME_TLS_') || k === 'FLUME_ADMIN_TOKEN_FILE');
-  const env = own ? options.env : { ...tlsEnvFor(tool, args), ...options.env };
+  const env = own ? { ...(tool === 'node' ? TEST_WRITE_PATHS : {}), ...options.env } : { ...tlsEnvFor(tool, args), ...options.env };
   return new Proc(process.execPath, [script, ...args], { label: `flume-${tool}`, ...options, env });
 }
 
-/** The FLUME_TLS_* a flume process of the test run gets by default. */
+/** Test nodes write their storage in temp dirs, outside their data dirs (node.write_paths). */
+const TEST_WRITE_PATHS = { FLUME_NODE_WRITE_PATHS: os.tmpdir() };
+
+/** The FLUME_TLS_* a flume process of the test run gets by default (a node also its node.write_paths). */
 export function tlsEnvFor(tool: 'master' | 'node' | 'shell', args: string[]): Record<string, string> {
   const certs = TestCerts.shared();
   const flag = (...names: string[]): string | undefined => {
@@ -204,7 +207,7 @@ export function tlsEnvFor(tool: 'master' | 'node' | 'shell', args: string[]): Re
   if (tool === 'master') return certs.env('master', 'master');
   if (tool === 'shell') return certs.env('admin', 'tester');
   const role = flag('--role') === 'agent' ? 'agent' : 'collector';
-  return certs.env(role, flag('-n', '--name') ?? os.hostname());
+  return { ...TEST_WRITE_PATHS, ...certs.env(role, flag('-n', '--name') ?? os.hostname()) };
 }
 
 /** Spawns `node SCRIPT args...` (a compiled test helper, for instance). */

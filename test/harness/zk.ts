@@ -18,7 +18,17 @@ import { ZkClient } from '../../master/store/zk';
 import { freePort, tempDir } from './procs';
 
 const ZK_JAR = '/usr/share/java/zookeeper.jar';
-const CLASSPATH = ['/etc/zookeeper/conf', ZK_JAR, '/usr/share/java/slf4j-log4j12.jar', '/usr/share/java/log4j-1.2.jar'].join(':');
+// Netty (the connection factory that serves secureClientPort, TLS) for tests that ask for it.
+const NETTY = fs.existsSync('/usr/share/java')
+  ? fs.readdirSync('/usr/share/java').filter((f) => /^netty-(?!all)[a-z0-9-]+\.jar$/.test(f))
+  : [];
+const CLASSPATH = [
+  '/etc/zookeeper/conf',
+  ZK_JAR,
+  '/usr/share/java/slf4j-log4j12.jar',
+  '/usr/share/java/log4j-1.2.jar',
+  ...NETTY.map((f) => `/usr/share/java/${f}`),
+].join(':');
 
 /** Throws an error that says how to install ZooKeeper when it is missing. */
 export function requireZooKeeper(): void {
@@ -190,15 +200,15 @@ export class ZooKeeper {
   }
 }
 
-/** Starts a standalone ZooKeeper server on a free loopback port. */
-export async function startZooKeeper(timeoutMs = 30_000): Promise<ZooKeeper> {
+/** Starts a standalone ZooKeeper server on a free loopback port; `extraConfig(dir)` adds zoo.cfg lines (dir: the server's own). */
+export async function startZooKeeper(timeoutMs = 30_000, extraConfig: (dir: string) => string = () => ''): Promise<ZooKeeper> {
   requireZooKeeper();
   const tmp = tempDir('flume-zk-');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const dir = path.join(tmp.path, `s${attempt}`);
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'zoo.cfg'), BASE_CONFIG(path.join(dir, 'data'), port));
+    fs.writeFileSync(path.join(dir, 'zoo.cfg'), BASE_CONFIG(path.join(dir, 'data'), port) + extraConfig(dir));
     const server = new ZkServerProcess(dir, port, 'org.apache.zookeeper.server.ZooKeeperServerMain');
     server.start();
     try {

@@ -5,6 +5,8 @@
  *   the logical node ERROR with a reason naming node.allow_exec, and F is never created;
  * - a node whose site config lists `["echo allowed"]` runs exactly that, and refuses another command;
  * - a node with node.read_paths set refuses `text`/`tail` of files outside it, `..` and symlinks included;
+ * - a node writes files (text, collectorSink, escapedFile, customdfs) only under node.write_paths,
+ *   by default its data dir alone; a template that climbs out after an escape is refused too;
  * - standalone, the refusal is a line:col problem and exit status 1.
  */
 import { after, before, test } from 'node:test';
@@ -120,6 +122,46 @@ test('a node with node.read_paths refuses to read files outside them, through ..
   }
   await sh(`exec config read 'tail("${logs}/app.log")' 'null'`);
   await statusLine('read', 'ACTIVE', /.*/);
+});
+
+test('sinks write only under node.write_paths (by default the data dir): a config writing elsewhere is refused and writes nothing', async () => {
+  const input = file('write-input.txt');
+  fs.writeFileSync(input, 'one\ntwo\n');
+  const escape = (t: string): string => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const refusedLine = (kind: string, target: string): RegExp =>
+    new RegExp(
+      `${kind}: this node does not write ${escape(JSON.stringify(target))}: it is outside the directories its site config's node\\.write_paths allows`,
+    );
+
+  // The default: no node.write_paths (the test harness sets one for its nodes; unset it here).
+  node('writer', { FLUME_NODE_WRITE_PATHS: undefined as unknown as string });
+  await sh('exec map writer written');
+  const outside = file('elsewhere', 'out.txt');
+  await sh(`exec config written 'text("${input}")' 'text("${outside}")'`);
+  await statusLine('written', 'ERROR', refusedLine('text', outside));
+  const inside = file('data', 'writer', 'out.txt');
+  await sh(`exec config written 'text("${input}")' 'text("${inside}")'`);
+  await statusLine('written', 'ACTIVE', /.*/);
+  await waitFor(() => fs.existsSync(inside) && fs.readFileSync(inside, 'utf8').includes('two'), 60_000, 'the lines in the data dir');
+
+  // A collector that lists its storage root.
+  const store = file('store');
+  node('storer', { FLUME_NODE_WRITE_PATHS: store });
+  await sh('exec map storer stored');
+  for (const [kind, args, target] of [
+    ['collectorSink', `"file://${file('other')}/%Y/", "x-"`, `file://${file('other')}/%Y/x-`],
+    ['escapedFile', `"${store}/", "../x-%{host}"`, `${store}/../x-%{host}`],
+    ['collectorSink', `"${store}/%{host}/../../", "x-"`, `${store}/%{host}/../../x-`],
+    ['customdfs', `"/etc/flume-%{host}"`, '/etc/flume-%{host}'],
+  ]) {
+    await sh(`exec config stored 'text("${input}")' '${kind}(${args})'`);
+    await statusLine('stored', 'ERROR', refusedLine(kind, target));
+  }
+  await sh(`exec config stored 'text("${input}")' 'collectorSink("file://${store}/%Y/", "x-", 100)'`);
+  await statusLine('stored', 'ACTIVE', /.*/);
+  await waitFor(() => fs.existsSync(store) && fs.readdirSync(store).some((d) => /^\d{4}$/.test(d)), 60_000, 'storage under the root');
+  for (const gone of [outside, file('other'), file('x-'), file('x-writer')])
+    assert.equal(fs.existsSync(gone), false, `${gone} was written`);
 });
 
 test('standalone, a refused program is a line:col problem and the node exits 1 without running it', async () => {

@@ -17,6 +17,7 @@ import { httpGet, spawnFlume, tempDir } from '../harness/procs';
 import { TestCerts, testsInsecure } from '../harness/tls';
 import { renew } from '../../deploy/certs';
 import { AdminClient, type MasterProc, startMasterProc } from '../master/helpers';
+import { describeRun, runShell } from '../shell/helpers';
 
 const certs = TestCerts.shared();
 const token = certs.adminToken();
@@ -148,6 +149,131 @@ test(
       'only the real node is known',
     );
     reader.close();
+  },
+);
+
+function nodeCall<T>(credentials: grpc.ChannelCredentials, method: 'GetConfigs' | 'GetChain', req: object): Promise<T> {
+  const client = new MasterCtor(master.address, credentials);
+  return new Promise<T>((resolve, reject) => {
+    client[method].call(client, req, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res as T)));
+  }).finally(() => client.close());
+}
+
+async function rejectedCount(reason: string): Promise<number> {
+  const tls = TlsContext.load(certs.files('admin', 'alice')).clientOptions(['master']);
+  const body = (await httpGet(`https://127.0.0.1:${master.httpPort}/metrics`, 5_000, { tls })).body;
+  return Number(new RegExp(`^flume_tls_rejected_${reason}_total\\{[^}]*\\} (\\d+)`, 'm').exec(body)?.[1] ?? 0);
+}
+
+test(
+  "a node certificate reads only its own configs and chains: another node's are refused and counted; read-only and admin read all",
+  { skip: skipIfInsecure() },
+  async () => {
+    const admin = new AdminClient(master.address, as('admin', 'alice'));
+    assert.equal((await admin.exec('config', 'own01', 'text("/tmp/own")', 'console')).state, 2);
+    assert.equal((await admin.exec('config', 'secret01', 'text("/etc/secret-of-secret01")', 'console')).state, 2);
+    admin.close();
+    type Configs = { configs: Array<{ logical: string; source: string }> };
+    const own = await nodeCall<Configs>(as('agent', 'own01'), 'GetConfigs', { physical: 'own01', logical: [] });
+    assert.deepEqual(
+      own.configs.map((c) => c.logical),
+      ['own01'],
+      'a node reads its own config',
+    );
+    assert.ok((await nodeCall<{ version: string }>(as('agent', 'own01'), 'GetChain', { logical: 'own01', flow: '' })) !== undefined);
+
+    const before = await rejectedCount('wrong_role');
+    const attempts: Array<[string, () => Promise<unknown>, RegExp]> = [
+      [
+        'by physical node',
+        () => nodeCall(as('agent', 'own01'), 'GetConfigs', { physical: 'secret01', logical: [] }),
+        /node "own01" may not read the configs of node "secret01"/,
+      ],
+      [
+        'by logical node',
+        () => nodeCall(as('agent', 'own01'), 'GetConfigs', { physical: '', logical: ['own01', 'secret01'] }),
+        /node "own01" may not read the configs of "secret01": not its logical nodes/,
+      ],
+      [
+        'a collector',
+        () => nodeCall(as('collector', 'coll1'), 'GetConfigs', { physical: 'secret01', logical: [] }),
+        /node "coll1" may not/,
+      ],
+      [
+        'a chain',
+        () => nodeCall(as('agent', 'own01'), 'GetChain', { logical: 'secret01', flow: '' }),
+        /may not read the chain of "secret01"/,
+      ],
+    ];
+    for (const [what, call, message] of attempts) {
+      const r = await refusal(call());
+      assert.equal(r.code, grpc.status.PERMISSION_DENIED, `${what}: ${r.details}`);
+      assert.match(r.details, message, what);
+    }
+    assert.equal(await rejectedCount('wrong_role'), before + attempts.length, 'each refusal is counted in /metrics');
+
+    for (const [role, name] of [
+      ['read-only', 'viewer'],
+      ['admin', 'alice'],
+    ] as const) {
+      const other = await nodeCall<Configs>(as(role, name), 'GetConfigs', { physical: 'secret01', logical: [] });
+      assert.deepEqual(
+        other.configs.map((c) => c.source),
+        ['text("/etc/secret-of-secret01")'],
+        `${role} reads any node's config`,
+      );
+    }
+  },
+);
+
+test(
+  "the issue's attacks, replayed through the real shell with an agent certificate or a guessed admin token, all fail, change nothing and are counted",
+  { skip: skipIfInsecure() },
+  async () => {
+    const admin = new AdminClient(master.address, as('admin', 'alice'));
+    assert.equal((await admin.exec('config', 'victim', 'text("/tmp/victim.log")', 'console')).state, 2);
+    const marker = `${dir.path}-pwned`;
+    const saved = `${dir.path}-stolen.json`;
+    const attacks = [
+      `exec config victim 'exec("id > ${marker}")' 'null'`,
+      `exec config victim 'text("/etc/passwd")' 'agentBESink("127.0.0.1:1")'`,
+      `exec save ${saved}`,
+      'exec load /etc/passwd',
+      'exec decommission victim',
+      'getconfigs',
+      'getnodestatus',
+    ];
+    // The real shell checks its own certificate against the CA it is given, so an outsider's
+    // tries are a guessed admin token and (an insider's) a node certificate.
+    const agent = certs.files('agent', 'web01');
+    const attackers: Array<[string, Record<string, string>, string, RegExp]> = [
+      ['an agent certificate', { FLUME_TLS_CERT: agent.cert, FLUME_TLS_KEY: agent.key }, 'wrong_role', /agent "web01" may not call/],
+      [
+        'a guessed admin token',
+        { FLUME_ADMIN_TOKEN_FILE: writeToken('a-guess-at-the-token') },
+        'bad_token',
+        /not this cluster's admin token/,
+      ],
+    ];
+    for (const [who, credentials, reason, message] of attackers) {
+      const before = await rejectedCount(reason);
+      for (const line of attacks) {
+        const run = await runShell(['-q', '-c', master.address, '-e', line], {
+          env: {
+            FLUME_TLS_CA: certs.files('master', 'master').ca,
+            ...credentials,
+            FLUME_SHELL_HISTORY: `${dir.path}-history`,
+          },
+        });
+        assert.notEqual(run.code, 0, `${who}: ${line}\n${describeRun(run)}`);
+        assert.match(run.stdout + run.stderr, message, `${who}: ${line}\n${describeRun(run)}`);
+      }
+      assert.ok((await rejectedCount(reason)) >= before + attacks.length, `${who}: each attempt counted as ${reason}`);
+    }
+    for (const f of [marker, saved]) assert.equal(fs.existsSync(f), false, `${f} was written`);
+    const victim = (await admin.configs()).find((c) => c.logical === 'victim');
+    assert.equal(victim?.source, 'text("/tmp/victim.log")', 'the config is unchanged (and was not decommissioned)');
+    admin.close();
   },
 );
 

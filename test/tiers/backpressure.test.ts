@@ -10,7 +10,7 @@ import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { type Batch, type Channel, inTransaction } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, numberedBatches, pumpAll, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, numberedBatches, pumpAll, waitFor, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -53,10 +53,10 @@ test('a stalled then slow consumer holds the agent back; channel and stream wind
   const capacity = 256 * 1024;
   const channel = new MemoryChannel('collector', { capacityBytes: capacity });
   const serverWindow = 4;
-  const server = new CollectorServer(channel, { port: 0, window: serverWindow });
+  const server = new CollectorServer(channel, { port: 0, window: serverWindow }, { tls: tierTls.collector() });
   await server.start();
   const consumer = new GatedConsumer(channel, 2);
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 16 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 16 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(async () => {
     await sink.close();
@@ -77,7 +77,7 @@ test('a stalled then slow consumer holds the agent back; channel and stream wind
   consumer.open = true;
   await pumping;
   await waitFor(() => consumer.seen.length >= 200, 'every batch consumed');
-  assert.equal(checkExactlyOnceInOrder(consumer.seen, 'slow', 200), null);
+  assert.equal(checkExactlyOnceInOrder(consumer.seen, recorded('slow'), 200), null);
   assert.ok(consumer.maxFill <= capacity, `channel held ${consumer.maxFill} bytes, capacity ${capacity}`);
   assert.ok(server.stats().maxUnanswered <= serverWindow, `a stream had ${server.stats().maxUnanswered} batches waiting`);
 });
@@ -85,10 +85,13 @@ test('a stalled then slow consumer holds the agent back; channel and stream wind
 test('a channel full past putTimeoutMs answers RETRY and ends the stream; the agent resends in order once it drains', async () => {
   const capacity = 128 * 1024;
   const channel = new MemoryChannel('collector', { capacityBytes: capacity });
-  const server = new CollectorServer(channel, { port: 0, window: 4, putTimeoutMs: 150 });
+  const server = new CollectorServer(channel, { port: 0, window: 4, putTimeoutMs: 150 }, { tls: tierTls.collector() });
   await server.start();
   const consumer = new GatedConsumer(channel);
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 8, backoffInitialMs: 50, backoffMaxMs: 200 });
+  const sink = new AgentSink(
+    { collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', window: 8, backoffInitialMs: 50, backoffMaxMs: 200 },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(async () => {
     await sink.close();
@@ -103,5 +106,5 @@ test('a channel full past putTimeoutMs answers RETRY and ends the stream; the ag
   consumer.open = true;
   await pumping;
   await waitFor(() => consumer.seen.length >= 60, 'every batch consumed');
-  assert.equal(checkExactlyOnceInOrder(consumer.seen, 'full', 60), null);
+  assert.equal(checkExactlyOnceInOrder(consumer.seen, recorded('full'), 60), null);
 });

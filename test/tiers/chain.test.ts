@@ -9,7 +9,7 @@ import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, waitFor, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -33,7 +33,7 @@ class SharedStorage {
 
 async function collector(port: number, storage: SharedStorage) {
   const channel = new MemoryChannel(`c${port}`, { capacityBytes: 2 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { port }, { isStored: storage.lookup });
+  const server = new CollectorServer(channel, { port }, { tls: tierTls.collector(), isStored: storage.lookup });
   await server.start();
   const drain = new Drain(channel, {
     delayMs: 1,
@@ -56,15 +56,18 @@ test('E2E chain: fail over to the second collector when the first dies, fail bac
   const b = await collector(0, storage);
   const portA = a.server.port;
   const targets = [`127.0.0.1:${portA}`, `127.0.0.1:${b.server.port}`];
-  const sink = new AgentSink({
-    collectors: targets,
-    mode: 'E2E',
-    window: 8,
-    failbackMs: 200,
-    connectTimeoutMs: 500,
-    backoffInitialMs: 20,
-    backoffMaxMs: 200,
-  });
+  const sink = new AgentSink(
+    {
+      collectors: targets,
+      mode: 'E2E',
+      window: 8,
+      failbackMs: 200,
+      connectTimeoutMs: 500,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+    },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('chain', 400, 50);
@@ -81,7 +84,7 @@ test('E2E chain: fail over to the second collector when the first dies, fail bac
   await waitFor(() => sink.connectedTo === targets[0], 'failed back to the first collector');
   await pumping;
   await waitFor(() => storage.kept.length >= 400, 'every batch stored');
-  assert.equal(checkExactlyOnceInOrder(storage.kept, 'chain', 400), null);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, recorded('chain'), 400), null);
   assert.ok(b.drain.seen.length > 0, 'the second collector carried part of the flow');
   assert.ok(a.drain.seen.length > 0, 'the first collector carried the rest after it came back');
   assert.ok(sink.stats().failovers >= 1);
@@ -95,7 +98,7 @@ test('a new chain assignment moves the stream to the new first collector without
   const b = await collector(0, storage);
   const targetA = `127.0.0.1:${a.server.port}`;
   const targetB = `127.0.0.1:${b.server.port}`;
-  const sink = new AgentSink({ collectors: [targetA], mode: 'E2E', window: 8 });
+  const sink = new AgentSink({ collectors: [targetA], mode: 'E2E', window: 8 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('moved', 200, 50);
@@ -107,6 +110,6 @@ test('a new chain assignment moves the stream to the new first collector without
   await waitFor(() => sink.connectedTo === targetB, 'moved to B');
   await pumping;
   await waitFor(() => storage.kept.length >= 200, 'every batch stored');
-  assert.equal(checkExactlyOnceInOrder(storage.kept, 'moved', 200), null);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, recorded('moved'), 200), null);
   assert.ok(b.drain.seen.length > 0);
 });

@@ -2,13 +2,15 @@
  * A collector process for the kill -9 test (collector-kill.test.ts): a CollectorServer on a WAL,
  * and a storage-writer stand-in that appends `origin seq` lines to a file (dropping ids it already
  * holds, as writers do), then fires the end-to-end ack. Usage: node collector-child.js DIR PORT.
- * Prints `port N` once listening.
+ * Prints `port N` once listening. Serves mutual TLS with the certificate its parent passes in
+ * FLUME_TLS_* (helpers.ts `tierTls.collectorEnv`), plaintext without.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { inTransaction } from '../../core/channel';
 import { openWal } from '../../core/wal/wal';
+import { tlsFromEnv } from './helpers';
 
 async function main(): Promise<void> {
   const [dir, portText] = process.argv.slice(2);
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     wal,
     { port: Number(portText) },
     {
+      tls: tlsFromEnv(),
       isStored: async (origin, seqs) => seqs.filter((s) => ids.has(`${origin} ${s}`)),
     },
   );

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { AgentSink } from '../../agent/sinks/agent-sink';
-import { numberedBatches, pumpAll, waitFor } from './helpers';
+import { numberedBatches, pumpAll, waitFor, recorded, tierTls } from './helpers';
 
 const children = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void>> = [];
@@ -22,6 +22,7 @@ after(async () => {
 async function startChild(dir: string, port: number): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [path.join(__dirname, 'collector-child.js'), dir, String(port)], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...tierTls.collectorEnv() },
   });
   children.add(child);
   const bound = await new Promise<number>((resolve, reject) => {
@@ -42,7 +43,7 @@ function storedSeqs(dir: string, origin: string): number[] {
   return fs
     .readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l.startsWith(`${origin} `))
+    .filter((l) => l.startsWith(`${recorded(origin)} `))
     .map((l) => Number(l.split(' ')[1]));
 }
 
@@ -52,14 +53,17 @@ for (const mode of ['E2E', 'DFO'] as const) {
     cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
     const first = await startChild(dir, 0);
     const port = first.port;
-    const sink = new AgentSink({
-      collectors: [`127.0.0.1:${port}`],
-      mode,
-      window: 8,
-      backoffInitialMs: 50,
-      backoffMaxMs: 300,
-      connectTimeoutMs: 1_000,
-    });
+    const sink = new AgentSink(
+      {
+        collectors: [`127.0.0.1:${port}`],
+        mode,
+        window: 8,
+        backoffInitialMs: 50,
+        backoffMaxMs: 300,
+        connectTimeoutMs: 1_000,
+      },
+      { tls: tierTls.agent() },
+    );
     await sink.open();
     cleanups.push(() => sink.close());
     const origin = `kill-${mode}`;

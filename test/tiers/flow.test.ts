@@ -11,7 +11,7 @@ import { CollectorSource } from '../../collector/source/collector-source';
 import { batchOf, inTransaction } from '../../core/channel';
 import type { SourceOutput } from '../../core/component';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, eventNumbers, numberedBatches, pumpAll, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, eventNumbers, numberedBatches, pumpAll, waitFor, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -20,7 +20,7 @@ after(async () => {
 
 async function collector(e2e: boolean) {
   const channel = new MemoryChannel('collector', { capacityBytes: 8 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { port: 0 });
+  const server = new CollectorServer(channel, { port: 0 }, { tls: tierTls.collector() });
   await server.start();
   const drain = new Drain(channel, { onStored: e2e ? (b) => server.ackEndToEnd(b.origin, b.seq) : undefined });
   cleanups.push(async () => {
@@ -33,16 +33,18 @@ async function collector(e2e: boolean) {
 for (const mode of ['DFO', 'E2E', 'BE'] as const) {
   test(`${mode}: 300 batches from two agents arrive once each, in order, and every append resolves`, async () => {
     const { server, drain } = await collector(mode === 'E2E');
-    const sinks = ['a1', 'a2'].map((agent) => new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode, agent, window: 8 }));
+    const sinks = ['a1', 'a2'].map(
+      (agent) => new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode, agent, window: 8 }, { tls: tierTls.agent() }),
+    );
     for (const s of sinks) await s.open();
     const batches = sinks.map((_, i) => numberedBatches(`web${i}`, 150, 200));
     await Promise.all(sinks.map((s, i) => pumpAll(s, batches[i])));
     await waitFor(() => drain.seen.length >= 300, 'all batches in the channel');
-    for (let i = 0; i < 2; i++) assert.equal(checkExactlyOnceInOrder(drain.seen, `web${i}`, 150), null);
+    for (let i = 0; i < 2; i++) assert.equal(checkExactlyOnceInOrder(drain.seen, recorded(`web${i}`), 150), null);
     assert.equal(drain.events, 300 * 200);
     // Event numbers within each origin run 0.. without a gap.
     for (let i = 0; i < 2; i++) {
-      const nums = drain.seen.filter((b) => b.origin === `web${i}`).flatMap((b) => eventNumbers(b.bytes));
+      const nums = drain.seen.filter((b) => b.origin === recorded(`web${i}`)).flatMap((b) => eventNumbers(b.bytes));
       assert.deepEqual(
         nums,
         Array.from({ length: 150 * 200 }, (_, k) => k),
@@ -62,7 +64,7 @@ for (const mode of ['DFO', 'E2E', 'BE'] as const) {
 
 test('windowBytes: unacked bytes sent stay within it (one batch always goes), and all arrives in order once acked', async () => {
   const channel = new MemoryChannel('collector', { capacityBytes: 8 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { port: 0 });
+  const server = new CollectorServer(channel, { port: 0 }, { tls: tierTls.collector() });
   await server.start();
   const held: Array<{ origin: string; seq: number }> = [];
   const drain = new Drain(channel, { onStored: (b) => held.push({ origin: b.origin, seq: b.seq }) });
@@ -72,7 +74,10 @@ test('windowBytes: unacked bytes sent stay within it (one batch always goes), an
   });
   const batches = numberedBatches('web', 12, 100); // ~13 KB each
   const size = batches[0].bytes.length;
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', agent: 'a', window: 12, windowBytes: 2 * size + 10 });
+  const sink = new AgentSink(
+    { collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', agent: 'a', window: 12, windowBytes: 2 * size + 10 },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   const appends = batches.map((b) => sink.append(b));
   await waitFor(() => drain.seen.length >= 2, 'the first two batches at the collector');
@@ -83,9 +88,12 @@ test('windowBytes: unacked bytes sent stay within it (one batch always goes), an
     await new Promise((r) => setTimeout(r, 10));
   }
   await Promise.all(appends);
-  assert.equal(checkExactlyOnceInOrder(drain.seen, 'web', 12), null);
+  assert.equal(checkExactlyOnceInOrder(drain.seen, recorded('web'), 12), null);
 
-  const big = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', agent: 'b', windowBytes: 1 });
+  const big = new AgentSink(
+    { collectors: [`127.0.0.1:${server.port}`], mode: 'DFO', agent: 'b', windowBytes: 1 },
+    { tls: tierTls.agent() },
+  );
   await big.open();
   await big.append(numberedBatches('big', 1, 100)[0]); // larger than the window: goes alone
   await big.close();
@@ -94,10 +102,10 @@ test('windowBytes: unacked bytes sent stay within it (one batch always goes), an
 
 test('E2E: append resolves only after the storage writer fires the end-to-end ack', async () => {
   const channel = new MemoryChannel('collector', { capacityBytes: 8 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { port: 0 });
+  const server = new CollectorServer(channel, { port: 0 }, { tls: tierTls.collector() });
   await server.start();
   cleanups.push(() => server.stop());
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 4 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 4 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   const [batch] = numberedBatches('e2e', 1, 10);
@@ -108,7 +116,7 @@ test('E2E: append resolves only after the storage writer fires the end-to-end ac
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(resolved, false);
   assert.equal(channel.stats().batches, 1);
-  server.ackEndToEnd('e2e', 1);
+  server.ackEndToEnd(recorded('e2e'), 1);
   await appended;
   assert.equal(resolved, true);
   assert.equal(server.stats().acks_e2e, 1);
@@ -121,19 +129,19 @@ test('collectorSource through a SourceOutput (as a logical node runs it): batche
     nextSeq: () => 0,
     put: (bytes) => inTransaction(channel, (tx) => tx.put(batchOf(bytes))),
   };
-  const source = new CollectorSource({ port: 0 });
+  const source = new CollectorSource({ port: 0 }, { tls: tierTls.collector() });
   await source.open(out);
   const drain = new Drain(channel, { onStored: (b) => source.ackEndToEnd(b.origin, b.seq) });
   cleanups.push(async () => {
     await drain.stop();
     await source.close();
   });
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${source.port}`], mode: 'E2E', window: 8 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${source.port}`], mode: 'E2E', window: 8 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   await pumpAll(sink, numberedBatches('via-output', 120, 100));
   await waitFor(() => drain.seen.length >= 120, 'every batch');
-  assert.equal(checkExactlyOnceInOrder(drain.seen, 'via-output', 120), null);
+  assert.equal(checkExactlyOnceInOrder(drain.seen, recorded('via-output'), 120), null);
   assert.equal(source.collector!.stats().acks_e2e, 120);
 });
 
@@ -146,17 +154,17 @@ test('IPv6 loopback: a collector on ::1 and a sink to [::1]:port', async (t) => 
   });
   if (!free) return t.skip('no IPv6 loopback on this machine');
   const channel = new MemoryChannel('collector6', { capacityBytes: 8 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { host: '::1', port: 0 });
+  const server = new CollectorServer(channel, { host: '::1', port: 0 }, { tls: tierTls.collector() });
   await server.start();
   const drain = new Drain(channel);
   cleanups.push(async () => {
     await drain.stop();
     await server.stop();
   });
-  const sink = new AgentSink({ collectors: [`[::1]:${server.port}`], mode: 'DFO' });
+  const sink = new AgentSink({ collectors: [`[::1]:${server.port}`], mode: 'DFO' }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   await pumpAll(sink, numberedBatches('v6', 20, 10));
   await waitFor(() => drain.seen.length >= 20, 'every batch');
-  assert.equal(checkExactlyOnceInOrder(drain.seen, 'v6', 20), null);
+  assert.equal(checkExactlyOnceInOrder(drain.seen, recorded('v6'), 20), null);
 });

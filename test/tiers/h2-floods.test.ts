@@ -2,18 +2,37 @@
  * The collector's gRPC port under HTTP/2 floods, in a real collector process: PINGs whose
  * answers the client never reads, a header block over the limit, and far more streams than the
  * limit, each half sent. The collector closes or refuses them (counted), stays within a memory
- * bound, and a good agent meanwhile stores every batch exactly once.
+ * bound, and a good agent meanwhile stores every batch exactly once. With mutual TLS, as by
+ * default: the flooding client holds an agent certificate of the cluster (a compromised agent),
+ * since without one it would not get past the TLS handshake to HTTP/2 at all.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { AgentSink } from '../../agent/sinks/agent-sink';
 import { freePort, nodeMetric, spawnFlume, tempDir, waitFor } from '../harness/procs';
 import { storageLines } from '../harness/storage';
-import { numberedBatches } from './helpers';
+import { numberedBatches, tierTls } from './helpers';
+
+/** A connection to the collector's port as a flooding client: TLS with an agent certificate, or plain TCP without TLS; `ready` once it may write. */
+function floodSocket(port: number, ready: () => void): net.Socket {
+  const agentTls = tierTls.agent();
+  return agentTls
+    ? tls.connect({ port, host: '127.0.0.1', ALPNProtocols: ['h2'], ...agentTls.clientOptions(['collector']) }, ready)
+    : net.connect(port, '127.0.0.1', ready);
+}
+
+/** An HTTP/2 session to the collector's port (https with an agent certificate, or http without TLS). */
+function h2Session(port: number): http2.ClientHttp2Session {
+  const agentTls = tierTls.agent();
+  return agentTls
+    ? http2.connect(`https://127.0.0.1:${port}`, agentTls.clientOptions(['collector']))
+    : http2.connect(`http://127.0.0.1:${port}`);
+}
 
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -37,7 +56,7 @@ function frame(type: number, flags: number, stream: number, payload: Buffer): Bu
 /** Sends `megabytes` of PING frames and never reads an answer; resolves when the server closes the connection, or after the deadline. */
 function pingFlood(port: number, megabytes: number, deadlineMs: number): Promise<'closed' | 'open'> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = floodSocket(port, () => void flood());
     socket.pause();
     socket.on('error', () => undefined);
     const timer = setTimeout(() => {
@@ -48,14 +67,14 @@ function pingFlood(port: number, megabytes: number, deadlineMs: number): Promise
       clearTimeout(timer);
       resolve('closed');
     });
-    socket.on('connect', async () => {
+    const flood = async (): Promise<void> => {
       socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
       const ping = frame(6, 0, 0, Buffer.alloc(8, 7));
       const chunk = Buffer.concat(Array.from({ length: 4096 }, () => ping));
       for (let sent = 0; sent < megabytes * 1024 * 1024 && !socket.destroyed; sent += chunk.length) {
         if (!socket.write(chunk)) await new Promise<void>((r) => socket.once('drain', () => r()).once('close', () => r()));
       }
-    });
+    };
   });
 }
 
@@ -64,31 +83,25 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   cleanups.push(() => dir.remove());
   const port = await freePort();
   const storage = path.join(dir.path, 'store');
-  const collector = spawnFlume(
-    'node',
-    [
-      '--standalone',
-      '-n',
-      'coll',
-      '--data',
-      path.join(dir.path, 'coll'),
-      '--http-port',
-      '0',
-      '--channel',
-      'wal',
-      '-c',
-      `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`,
-    ],
-    // Plaintext on purpose: the floods are of the HTTP/2 layer, which with TLS only an
-    // authenticated client reaches (test/security covers the TLS refusals).
-    { env: { FLUME_TLS_MODE: 'insecure' } },
-  );
+  const collector = spawnFlume('node', [
+    '--standalone',
+    '-n',
+    'coll',
+    '--data',
+    path.join(dir.path, 'coll'),
+    '--http-port',
+    '0',
+    '--channel',
+    'wal',
+    '-c',
+    `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`,
+  ]);
   cleanups.push(async () => {
     await collector.stop();
   });
   await collector.waitForLine(/collector source listening/);
 
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window: 8 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window: 8 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('agentF', 60, 50, 60);
@@ -100,7 +113,7 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   await waitFor(async () => ((await nodeMetric(collector, 'flume_connections_refused_total')) ?? 0) >= 1, 20_000, 'the flood counted');
 
   // A header block over the limit: the request is refused, not served.
-  const client = http2.connect(`http://127.0.0.1:${port}`);
+  const client = h2Session(port);
   client.on('error', () => undefined);
   cleanups.push(() => client.destroy());
   const big = await new Promise<string>((resolve) => {
@@ -118,7 +131,7 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   assert.doesNotMatch(big, /^response 0$/, `the oversized header block was refused (${big})`);
 
   // 300 Append streams each half sent: the collector holds at most its stream limit.
-  const flood = http2.connect(`http://127.0.0.1:${port}`);
+  const flood = h2Session(port);
   flood.on('error', () => undefined);
   const settings = new Promise<http2.Settings>((resolve) => flood.once('remoteSettings', resolve));
   cleanups.push(() => flood.destroy());

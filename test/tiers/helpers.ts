@@ -1,6 +1,36 @@
-/** Shared pieces of the tier tests: numbered batches, and a storage-writer stand-in that drains a channel. */
+/** Shared pieces of the tier tests: numbered batches, a storage-writer stand-in that drains a channel, and the tiers' TLS. */
 import { type Batch, batchOf, type Channel, inTransaction } from '../../core/channel';
 import { BatchBuilder, EventCursor } from '../../core/event';
+import { TlsContext } from '../../core/tls';
+import { TestCerts, testsInsecure } from '../harness/tls';
+
+/**
+ * Mutual TLS between the in-process tiers, as between real processes: the collector servers and
+ * the agent sinks hold certificates of the run's CA (test/harness/tls.ts); undefined (plaintext)
+ * only in the suite's insecure variant (FLUME_TEST_INSECURE=1). Every agent sink of a test shares
+ * one agent certificate, {@link AGENT_CERT}.
+ */
+const AGENT_CERT = 'tier-agent';
+export const tierTls = {
+  collector: (): TlsContext | undefined => TestCerts.shared().context('collector', 'tier-collector'),
+  agent: (): TlsContext | undefined => TestCerts.shared().context('agent', AGENT_CERT),
+  /** FLUME_TLS_* for a collector child process ({@link tlsFromEnv} there); empty without TLS. */
+  collectorEnv: (): Record<string, string> => (testsInsecure() ? {} : TestCerts.shared().env('collector', 'tier-collector')),
+};
+
+/** In a child process: the TlsContext its parent passed with {@link tierTls}.collectorEnv, if any. */
+export function tlsFromEnv(env: NodeJS.ProcessEnv = process.env): TlsContext | undefined {
+  const { FLUME_TLS_CA: ca, FLUME_TLS_CERT: cert, FLUME_TLS_KEY: key } = env;
+  return ca && cert && key ? TlsContext.load({ ca, cert, key }) : undefined;
+}
+
+/**
+ * The origin a collector records an agent's batch under: with TLS `<certificate name>/<origin>`
+ * (collector/source/collector-server.ts), so no client can write under another's origin.
+ */
+export function recorded(origin: string): string {
+  return testsInsecure() ? origin : `${AGENT_CERT}/${origin}`;
+}
 
 /** `count` batches of `events` numbered events each; event bodies are `${origin}:${n}` padded to `bodyBytes`. */
 export function numberedBatches(origin: string, count: number, events: number, bodyBytes = 100, firstSeq = 1): Batch[] {

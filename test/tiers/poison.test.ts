@@ -13,7 +13,7 @@ import { batchOf } from '../../core/channel';
 import { encodeBatch } from '../../core/event';
 import { freePort, nodeMetric, type Proc, spawnFlume, tempDir, waitFor } from '../harness/procs';
 import { storageLines } from '../harness/storage';
-import { numberedBatches } from './helpers';
+import { numberedBatches, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -31,17 +31,14 @@ test("a poison batch goes to the collector's dead-letter store and every later b
   const data = path.join(dir.path, 'coll');
   const spec = `coll : collectorSource(${port}) | collectorSink("file://${storage}/", "data-", 500) ;`;
   const start = (): Proc =>
-    // Plaintext on purpose: the agent here is an in-process AgentSink (the tier tests' way).
-    spawnFlume('node', ['--standalone', '-n', 'coll', '--data', data, '--http-port', '0', '--channel', 'wal', '-c', spec], {
-      env: { FLUME_TLS_MODE: 'insecure' },
-    });
+    spawnFlume('node', ['--standalone', '-n', 'coll', '--data', data, '--http-port', '0', '--channel', 'wal', '-c', spec]);
   let collector = start();
   cleanups.push(async () => {
     await collector.stop();
   });
   await collector.waitForLine(/collector source listening/);
 
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window: 8 });
+  const sink = new AgentSink({ collectors: [`127.0.0.1:${port}`], mode: 'E2E', window: 8 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   const good = numberedBatches('agentP', 40, 50, 60);
@@ -73,11 +70,13 @@ test("a poison batch goes to the collector's dead-letter store and every later b
   assert.equal(lines.length, expected + 500);
   assert.equal(new Set(lines).size, lines.length, 'no duplicate');
 
+  // The entry is named by the origin the collector recorded (with TLS `<certificate>/agentP`, its `/` encoded).
+  const poisonId = `${recorded('agentP').replace('/', '%2f')}-41`;
   const list = spawnFlume('node', ['deadletter', 'list', '--data', data]);
   await list.exited;
-  assert.match(list.stdout(), /agentP-41\t1 events/);
+  assert.ok(list.stdout().includes(`${poisonId}\t1 events`), list.stdout());
   assert.match(list.stdout(), /1 dead-lettered batch/);
-  const replay = spawnFlume('node', ['deadletter', 'replay', '--data', data, 'agentP-41']);
+  const replay = spawnFlume('node', ['deadletter', 'replay', '--data', data, poisonId]);
   await replay.exited;
   assert.match(replay.stdout(), /1 batch\(es\) queued for replay/);
   // The running collector puts it back; the writer fails it again, so it is quarantined again.

@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -18,7 +18,7 @@ after(async () => {
 /** A storage-writer stand-in: keeps the first copy of each batch id, as writers do (dedup). */
 
 async function startCollector(port: number, channel: MemoryChannel, storage: Storage, ackE2E: () => boolean) {
-  const server = new CollectorServer(channel, { port }, { isStored: storage.lookup });
+  const server = new CollectorServer(channel, { port }, { tls: tierTls.collector(), isStored: storage.lookup });
   await server.start();
   const drain = new Drain(channel, {
     onStored: (b) => {
@@ -38,14 +38,17 @@ test('DFO: collector killed mid-stream and restarted on the same port; everythin
   const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
   const first = await startCollector(0, channel, storage, () => false);
   const port = first.server.port;
-  const sink = new AgentSink({
-    collectors: [`127.0.0.1:${port}`],
-    mode: 'DFO',
-    window: 8,
-    backoffInitialMs: 20,
-    backoffMaxMs: 200,
-    connectTimeoutMs: 1_000,
-  });
+  const sink = new AgentSink(
+    {
+      collectors: [`127.0.0.1:${port}`],
+      mode: 'DFO',
+      window: 8,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+      connectTimeoutMs: 1_000,
+    },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('dfo', 400, 100);
@@ -59,7 +62,7 @@ test('DFO: collector killed mid-stream and restarted on the same port; everythin
   const second = await startCollector(port, channel, storage, () => false);
   await pumping;
   await waitFor(() => storage.kept.length >= 400, 'every batch stored');
-  assert.equal(checkExactlyOnceInOrder(storage.kept, 'dfo', 400), null);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, recorded('dfo'), 400), null);
   assert.ok(sink.stats().reconnects >= 1, 'the sink reconnected');
   // Resent batches that had been committed before the cut are the only duplicates: at most a window.
   assert.ok(storage.duplicates <= 8, `${storage.duplicates} duplicates`);
@@ -73,14 +76,17 @@ test('E2E: after a restart the sink asks Stored and does not resend batches alre
   const first = await startCollector(0, firstChannel, storage, () => acking);
   const port = first.server.port;
   const window = 16;
-  const sink = new AgentSink({
-    collectors: [`127.0.0.1:${port}`],
-    mode: 'E2E',
-    window,
-    backoffInitialMs: 20,
-    backoffMaxMs: 200,
-    connectTimeoutMs: 1_000,
-  });
+  const sink = new AgentSink(
+    {
+      collectors: [`127.0.0.1:${port}`],
+      mode: 'E2E',
+      window,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+      connectTimeoutMs: 1_000,
+    },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(() => sink.close());
   const batches = numberedBatches('e2e', 60, 50);
@@ -96,7 +102,7 @@ test('E2E: after a restart the sink asks Stored and does not resend batches alre
   const second = await startCollector(port, new MemoryChannel('collector-2', { capacityBytes: 4 * 1024 * 1024 }), storage, () => acking);
   await pumping;
   await waitFor(() => storage.kept.length >= 60, 'every batch stored');
-  assert.equal(checkExactlyOnceInOrder(storage.kept, 'e2e', 60), null);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, recorded('e2e'), 60), null);
   assert.equal(sink.stats().batches_found_stored, storedBeforeKill.size);
   const resent = second.drain.seen.filter((b) => storedBeforeKill.has(b.seq)).map((b) => b.seq);
   assert.deepEqual(resent, [], 'no batch already in storage was sent again');
@@ -110,14 +116,17 @@ test('DFO: appends made while no collector answers wait, and drain when it comes
   const port = first.server.port;
   first.server.kill();
   await first.drain.stop();
-  const sink = new AgentSink({
-    collectors: [`127.0.0.1:${port}`],
-    mode: 'DFO',
-    window: 8,
-    backoffInitialMs: 20,
-    backoffMaxMs: 200,
-    connectTimeoutMs: 300,
-  });
+  const sink = new AgentSink(
+    {
+      collectors: [`127.0.0.1:${port}`],
+      mode: 'DFO',
+      window: 8,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+      connectTimeoutMs: 300,
+    },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(() => sink.close());
   let resolved = 0;
@@ -127,7 +136,7 @@ test('DFO: appends made while no collector answers wait, and drain when it comes
   await startCollector(port, channel, storage, () => false);
   await Promise.all(appends);
   await waitFor(() => storage.kept.length >= 8, 'the backlog stored');
-  assert.equal(checkExactlyOnceInOrder(storage.kept, 'late', 8), null);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, recorded('late'), 8), null);
 });
 
 test('BE: batches the connection cannot deliver are dropped and counted, never silently', async () => {
@@ -137,14 +146,17 @@ test('BE: batches the connection cannot deliver are dropped and counted, never s
   const port = first.server.port;
   first.server.kill();
   await first.drain.stop();
-  const sink = new AgentSink({
-    collectors: [`127.0.0.1:${port}`],
-    mode: 'BE',
-    window: 8,
-    backoffInitialMs: 20,
-    backoffMaxMs: 200,
-    connectTimeoutMs: 300,
-  });
+  const sink = new AgentSink(
+    {
+      collectors: [`127.0.0.1:${port}`],
+      mode: 'BE',
+      window: 8,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+      connectTimeoutMs: 300,
+    },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(() => sink.close());
   // No collector: every append resolves (best effort) and is counted as dropped.
@@ -167,7 +179,7 @@ test('BE: batches the connection cannot deliver are dropped and counted, never s
 test('E2E: a batch whose end-to-end ack never comes is resent after e2eTimeoutMs and then stored', async () => {
   const storage = new Storage();
   const channel = new MemoryChannel('collector', { capacityBytes: 4 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { port: 0, pendingDedupMs: 100 }, { isStored: storage.lookup });
+  const server = new CollectorServer(channel, { port: 0, pendingDedupMs: 100 }, { tls: tierTls.collector(), isStored: storage.lookup });
   await server.start();
   let lost = false;
   // A writer that loses the first copy of batch 3 (takes it, never stores it, never acks it).
@@ -185,11 +197,14 @@ test('E2E: a batch whose end-to-end ack never comes is resent after e2eTimeoutMs
     await drain.stop();
     await server.stop();
   });
-  const sink = new AgentSink({ collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 1, e2eTimeoutMs: 300 });
+  const sink = new AgentSink(
+    { collectors: [`127.0.0.1:${server.port}`], mode: 'E2E', window: 1, e2eTimeoutMs: 300 },
+    { tls: tierTls.agent() },
+  );
   await sink.open();
   cleanups.push(() => sink.close());
   await pumpAll(sink, numberedBatches('lost', 6, 10));
   assert.ok(lost);
-  assert.equal(checkExactlyOnceInOrder(storage.kept, 'lost', 6), null);
+  assert.equal(checkExactlyOnceInOrder(storage.kept, recorded('lost'), 6), null);
   assert.ok(sink.stats().e2e_timeouts >= 1);
 });

@@ -6,14 +6,16 @@
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { after, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { BatchRejectedError, AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import type { Batch } from '../../core/channel';
 import { APPEND_PATH, encodeHello } from '../../core/grpc/append';
+import { channelCredentialsFor } from '../../core/tls';
 import { MemoryChannel } from '../../core/memory-channel';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, waitFor, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -22,7 +24,7 @@ after(async () => {
 
 async function collector(options: { maxBatchBytes?: number } = {}) {
   const channel = new MemoryChannel('collector', { capacityBytes: 8 * 1024 * 1024 });
-  const server = new CollectorServer(channel, { port: 0, ...options });
+  const server = new CollectorServer(channel, { port: 0, ...options }, { tls: tierTls.collector() });
   await server.start();
   const drain = new Drain(channel);
   cleanups.push(async () => {
@@ -41,7 +43,7 @@ function corrupt(b: Batch): Batch {
 for (const mode of ['DFO', 'BE'] as const) {
   test(`${mode}: a batch with a bad checksum is rejected and counted; the others go through`, async () => {
     const { server, drain, target } = await collector();
-    const sink = new AgentSink({ collectors: [target], mode, window: 16 });
+    const sink = new AgentSink({ collectors: [target], mode, window: 16 }, { tls: tierTls.agent() });
     await sink.open();
     cleanups.push(() => sink.close());
     const batches = numberedBatches('crc', 10, 20);
@@ -74,9 +76,12 @@ for (const mode of ['DFO', 'BE'] as const) {
 
 const identity = (b: Buffer): Buffer => b;
 
-/** Sends raw messages on an Append stream; resolves with the status the server ended it with. */
+/**
+ * Sends raw messages on an Append stream; resolves with the status the server ended it with. The
+ * rogue holds an agent certificate of the cluster: what it sends is checked after who it is.
+ */
 function rogueStream(target: string, messages: Buffer[]): Promise<grpc.StatusObject | grpc.ServiceError> {
-  const client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+  const client = new grpc.Client(target, channelCredentialsFor(tierTls.agent(), ['collector']), {
     'grpc.max_send_message_length': -1,
     'grpc.use_local_subchannel_pool': 1,
   });
@@ -92,8 +97,11 @@ function rogueStream(target: string, messages: Buffer[]): Promise<grpc.StatusObj
 
 /** A raw HTTP/2 request on the Append path carrying `body` as-is (gRPC framing included or not). */
 function rawGrpcRequest(port: number, body: Buffer): Promise<string | undefined> {
+  const agentTls = tierTls.agent();
   return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const session = agentTls
+      ? http2.connect(`https://127.0.0.1:${port}`, agentTls.clientOptions(['collector']))
+      : http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', () => resolve('session-error'));
     const req = session.request({ ':method': 'POST', ':path': APPEND_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     let status: string | undefined;
@@ -111,7 +119,7 @@ function rawGrpcRequest(port: number, body: Buffer): Promise<string | undefined>
 
 test('a rogue client sending garbage and oversized messages is refused and counted; a good agent keeps flowing', async () => {
   const { server, drain, target } = await collector({ maxBatchBytes: 256 * 1024 });
-  const sink = new AgentSink({ collectors: [target], mode: 'DFO', window: 8 });
+  const sink = new AgentSink({ collectors: [target], mode: 'DFO', window: 8 }, { tls: tierTls.agent() });
   await sink.open();
   cleanups.push(() => sink.close());
   const good = numberedBatches('good', 300, 100);
@@ -135,8 +143,13 @@ test('a rogue client sending garbage and oversized messages is refused and count
   // Below gRPC: a frame claiming a 2 GiB message, and bytes that are not HTTP/2 at all.
   const huge = Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(1000, 1)]);
   assert.equal(await rawGrpcRequest(server.port, huge), String(grpc.status.RESOURCE_EXHAUSTED));
+  // With TLS, the bytes that are not HTTP/2 come inside a TLS session (plain bytes would not pass its handshake).
+  const agentTls = tierTls.agent();
   const socketClosed = await new Promise<boolean>((resolve) => {
-    const s = net.connect(server.port, '127.0.0.1', () => s.write(Buffer.alloc(4096, 0x42)));
+    const garbage = (): void => void s.write(Buffer.alloc(4096, 0x42));
+    const s = agentTls
+      ? tls.connect({ port: server.port, host: '127.0.0.1', ALPNProtocols: ['h2'], ...agentTls.clientOptions(['collector']) }, garbage)
+      : net.connect(server.port, '127.0.0.1', garbage);
     s.on('error', () => undefined);
     s.on('close', () => resolve(true));
     s.on('data', () => undefined);
@@ -146,7 +159,7 @@ test('a rogue client sending garbage and oversized messages is refused and count
 
   await pumping;
   await waitFor(() => drain.seen.length >= 300, 'every good batch');
-  assert.equal(checkExactlyOnceInOrder(drain.seen, 'good', 300), null);
+  assert.equal(checkExactlyOnceInOrder(drain.seen, recorded('good'), 300), null);
   assert.equal(sink.stats().reconnects ?? 0, 0, 'the good stream was never disturbed');
   const st = server.stats();
   assert.equal(st.malformed_messages, 4);

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { AgentSink } from '../../agent/sinks/agent-sink';
 import { CollectorServer } from '../../collector/source/collector-server';
 import { openWal, type WalChannel } from '../../core/wal/wal';
-import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor } from './helpers';
+import { checkExactlyOnceInOrder, Drain, numberedBatches, pumpAll, Storage, waitFor, recorded, tierTls } from './helpers';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -21,7 +21,7 @@ after(async () => {
 
 async function walCollector(dir: string, port: number, storage: Storage, delayMs = 0) {
   const wal: WalChannel = await openWal(dir, { capacityBytes: 16 * 1024 * 1024 });
-  const server = new CollectorServer(wal, { port }, { isStored: storage.lookup });
+  const server = new CollectorServer(wal, { port }, { tls: tierTls.collector(), isStored: storage.lookup });
   await server.start();
   const drain = new Drain(wal, {
     delayMs,
@@ -51,14 +51,17 @@ for (const mode of ['DFO', 'E2E'] as const) {
     // A slow writer at first, so that the WAL holds acked batches not yet stored when it crashes.
     const first = await walCollector(dir, 0, storage, 5);
     const port = first.server.port;
-    const sink = new AgentSink({
-      collectors: [`127.0.0.1:${port}`],
-      mode,
-      window: 8,
-      backoffInitialMs: 20,
-      backoffMaxMs: 200,
-      connectTimeoutMs: 1_000,
-    });
+    const sink = new AgentSink(
+      {
+        collectors: [`127.0.0.1:${port}`],
+        mode,
+        window: 8,
+        backoffInitialMs: 20,
+        backoffMaxMs: 200,
+        connectTimeoutMs: 1_000,
+      },
+      { tls: tierTls.agent() },
+    );
     await sink.open();
     cleanups.push(() => sink.close());
     const batches = numberedBatches(`wal-${mode}`, 200, 100);
@@ -72,7 +75,7 @@ for (const mode of ['DFO', 'E2E'] as const) {
     const second = await walCollector(dir, port, storage);
     await pumping;
     await waitFor(() => storage.kept.length >= 200, 'every batch stored');
-    assert.equal(checkExactlyOnceInOrder(storage.kept, `wal-${mode}`, 200), null);
+    assert.equal(checkExactlyOnceInOrder(storage.kept, recorded(`wal-${mode}`), 200), null);
     assert.ok(ackedBeforeCrash > 0);
     assert.ok(sink.stats().reconnects >= 1);
     if (mode === 'DFO') {

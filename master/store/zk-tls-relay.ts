@@ -1,0 +1,90 @@
+/**
+ * Mutual TLS to ZooKeeper for a client that speaks plain TCP only.
+ *
+ * node-zookeeper-client opens its sockets with `net.connect` and takes no socket factory, so the
+ * master gives it loopback addresses instead: one relay per ensemble member, listening on
+ * 127.0.0.1 on a port the kernel picks, that opens a TLS connection to the member's
+ * `secureClientPort` with the master's certificate for each socket it accepts and pipes the two.
+ * It is a pipe, not a protocol stack: ZooKeeper's framing, sessions and reconnects are the
+ * client's, unchanged; a failed TLS handshake closes the client's socket, which the client takes
+ * as a lost connection and retries (on another member).
+ *
+ * The member's certificate must chain to the cluster CA (`tls.ca`); its name is not checked, as
+ * for every flume peer (core/tls/identity.ts): ZooKeeper servers get their certificates from
+ * `flume-certs issue` like the masters. The relay listens on loopback only and lives as long as
+ * the store; the certificates are the TlsContext's current ones (reloaded at SIGHUP) for every
+ * new connection.
+ *
+ * ZooKeeper side (3.5+, Netty; see deploy/README.md): `secureClientPort`,
+ * `serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory`,
+ * `ssl.keyStore.type=PEM` (key and certificate in one file), `ssl.trustStore.type=PEM` (the CA)
+ * and `ssl.clientAuth=need`.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Logger } from '../../core/logger';
+import type { TlsContext } from '../../core/tls';
+
+export class ZkTlsRelay {
+  private constructor(
+    /** The connect string to give the client: the relays' addresses, the chroot kept. */
+    readonly connect: string,
+    private readonly servers: readonly net.Server[],
+    private readonly sockets: Set<net.Socket>,
+  ) {}
+
+  /** Starts one relay per member of `connect` (`host:port,...[/chroot]`, the secure ports). */
+  static async start(connect: string, context: TlsContext, logger: Logger): Promise<ZkTlsRelay> {
+    const slash = connect.indexOf('/');
+    const hosts = (slash < 0 ? connect : connect.slice(0, slash)).split(',');
+    const chroot = slash < 0 ? '' : connect.slice(slash);
+    const sockets = new Set<net.Socket>();
+    const servers: net.Server[] = [];
+    const local: string[] = [];
+    try {
+      for (const member of hosts) {
+        const colon = member.lastIndexOf(':');
+        const host = member.slice(0, colon).replace(/^\[|\]$/g, '');
+        const port = Number(member.slice(colon + 1));
+        const server = net.createServer((plain) => pipe(plain, host, port, context, sockets, logger));
+        servers.push(server);
+        await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+        local.push(`127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+      }
+    } catch (err) {
+      for (const s of servers) s.close();
+      throw err;
+    }
+    logger.info('ZooKeeper over mutual TLS.', { ensemble: hosts.join(','), relays: local.join(',') });
+    return new ZkTlsRelay(local.join(',') + chroot, servers, sockets);
+  }
+
+  /** Stops listening and closes every piped connection. */
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+function pipe(plain: net.Socket, host: string, port: number, context: TlsContext, sockets: Set<net.Socket>, logger: Logger): void {
+  // The chain is checked (rejectUnauthorized); names are not (see the header).
+  const secure = tls.connect({
+    host,
+    port,
+    ...context.contextOptions(),
+    servername: net.isIP(host) ? undefined : host,
+    checkServerIdentity: () => undefined,
+  });
+  for (const s of [plain, secure]) {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  }
+  plain.pipe(secure).pipe(plain);
+  secure.once('error', (err) => {
+    logger.warn('TLS connection to ZooKeeper failed.', { server: `${host}:${port}`, error: err.message });
+    plain.destroy();
+  });
+  plain.once('error', () => secure.destroy());
+  plain.once('close', () => secure.destroy());
+  secure.once('close', () => plain.destroy());
+}
