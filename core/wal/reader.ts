@@ -2,6 +2,10 @@
  * Reads the records of one segment in order, from a byte offset up to a byte limit, and steps
  * over corruption as the format header (format.ts) describes. Recovery scans the last segment
  * with it; takes that miss the in-memory cache read older records with it.
+ *
+ * Reads go into a {@link ReadBuffer} that readers may share and that the next read overwrites:
+ * a record's payload is a view of it, valid until the reader's next call. A taker that keeps a
+ * record copies it out (take.ts).
  */
 import * as fs from 'node:fs/promises';
 import { type DecodedRecord, HEADER_BYTES, RECORD_MAGIC, claimedCount, claimedLength, decodeRecord } from './format';
@@ -22,8 +26,24 @@ export type ReadResult =
    */
   | { kind: 'end'; from: number; older?: boolean };
 
+/**
+ * One read buffer, reused from read to read (fresh memory costs a page fault per 4 KB here), and
+ * grown when a record is larger. It holds the bytes of the last reader that filled it.
+ */
+export class ReadBuffer {
+  private bytes: Buffer = Buffer.alloc(0);
+  owner: SegmentReader | null = null;
+
+  /** At least `size` bytes, for `reader` to fill; what was in them is gone. */
+  claim(reader: SegmentReader, size: number): Buffer {
+    if (this.bytes.length < size) this.bytes = Buffer.allocUnsafeSlow(size);
+    this.owner = reader;
+    return this.bytes;
+  }
+}
+
 export class SegmentReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private bufStart = 0;
 
   constructor(
@@ -31,6 +51,7 @@ export class SegmentReader {
     private limit: number,
     private offset: number,
     private expectedLsn: number,
+    private readonly scratch = new ReadBuffer(),
     private readonly chunkBytes = 4 * 1024 * 1024,
   ) {}
 
@@ -103,10 +124,10 @@ export class SegmentReader {
   /** Makes bytes [offset, offset + length) available in `buf` (up to the limit). */
   private async ensure(offset: number, length: number): Promise<void> {
     const end = Math.min(offset + length, this.limit);
-    if (offset >= this.bufStart && end <= this.bufStart + this.buf.length) return;
+    const mine = this.scratch.owner === this;
+    if (mine && offset >= this.bufStart && end <= this.bufStart + this.buf.length) return;
     const size = Math.min(Math.max(length, this.chunkBytes), this.limit - offset);
-    // A fresh buffer each time: records handed out are views of it and must stay valid.
-    const buf = Buffer.allocUnsafe(size);
+    const buf = this.scratch.claim(this, Math.max(size, this.chunkBytes));
     let filled = 0;
     while (filled < size) {
       const { bytesRead } = await this.file.read(buf, filled, size - filled, offset + filled);

@@ -28,6 +28,8 @@ export interface WalOptions {
   segmentBytes: number;
   /** Bytes of recently written batches kept in memory for takers. */
   cacheBytes: number;
+  /** Bytes of records taken and not yet acked or given back, at most (one always goes); take.ts. */
+  takenBytes: number;
   /**
    * Full segments kept for reuse once acked, instead of deleted. They count against the
    * capacity (one is kept only while the segments and the free files fit in it) and are deleted
@@ -47,7 +49,12 @@ export const WAL_DEFAULTS: Omit<WalOptions, 'logger'> = {
   // 1.30M events/s, 16 MB / 8 1.57M, 32 MB / 4 1.41M, 4 MB / 16 1.40M; on 20M events 4 MB
   // fell 10% behind 64 MB, 16 MB stayed within 3%. Free files take 128 MB at most, as before.
   segmentBytes: 16 * 1024 * 1024,
-  cacheBytes: 64 * 1024 * 1024,
+  // A taker that keeps up finds its records here; one that fell behind reads them back from the
+  // page cache into pooled buffers for about the same cost, so more cache only holds memory.
+  cacheBytes: 8 * 1024 * 1024,
+  // An agent sink's windowBytes: what it may have on the wire. More taken only waits in the sink,
+  // and the sink's appends are what a driver with 64 workers would otherwise hold (64 batches).
+  takenBytes: 16 * 1024 * 1024,
   recycleSegments: 8,
   minFreeBytes: 'auto',
 };

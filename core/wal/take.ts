@@ -10,13 +10,21 @@
  * - Reads from disk run one at a time (`locked`) through one `SegmentReader` kept between takes
  *   while they read on in the same segment. A record that does not check out is reported through
  *   `noteCorrupt` (once: what recovery marked acked is not reported again) and stepped over.
+ * - Records handed out and not yet acked or given back hold at most `takenBytes` between them
+ *   (one always goes): a taker that finds that much out waits for an ack, as for an empty log.
+ *   Without it a driver with 64 workers took 64 batches of 2 MB each while its sink could send
+ *   16 MB of them, and the cache, emptied by those takes, filled again behind them: memory
+ *   grew with the batch size, not with what the sink has on the wire.
+ * - Records read from disk are copied out of one reused read buffer into buffers of `batchPool`,
+ *   given back when acked: a fresh 4 MB read buffer per chunk, alive while any record of it was
+ *   in flight, was most of an agent's memory while it drained a backlog.
  * - A dropped segment's reader is let go (`forget`): its records were all acked.
  */
 import * as fs from 'node:fs/promises';
 import { batchPool } from '../buffer-pool';
 import type { Batch } from '../channel';
 import type { AckState } from './acks';
-import { SegmentReader } from './reader';
+import { ReadBuffer, SegmentReader } from './reader';
 import type { Segment, SegmentFiles } from './segments';
 import type { WalState } from './state';
 
@@ -33,8 +41,9 @@ export interface Rec {
 export type NoteCorrupt = (seg: Segment, from: number, to: number, firstLost: number, resumeLsn: number, events?: number) => void;
 
 export class TakeSide {
-  /** Records taken by open transactions. */
+  /** Records taken by open transactions, and their bytes. */
   inFlight = 0;
+  private inFlightBytes = 0;
   private readLsn = 1;
   private readPos: { seg: Segment; offset: number } | null = null;
   private diskReader: { seg: Segment; reader: SegmentReader } | null = null;
@@ -42,6 +51,8 @@ export class TakeSide {
   private cachedBytes = 0;
   private redeliver: Rec[] = [];
   private readLock: Promise<unknown> = Promise.resolve();
+  /** The read buffer of every disk read (records are copied out of it). */
+  private readonly scratch = new ReadBuffer();
 
   constructor(
     private readonly s: WalState,
@@ -78,18 +89,18 @@ export class TakeSide {
   async next(waitMs: number): Promise<Rec | null> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const again = this.redeliver.shift();
-      if (again) {
-        this.inFlight++;
-        return again;
-      }
-      if (this.readLsn <= this.s.durableLsn) {
-        const rec = await this.locked(() => this.readNext());
-        if (rec) {
-          this.inFlight++;
-          return rec;
-        }
-        continue;
+      const again = this.full ? undefined : this.redeliver.shift();
+      if (again) return this.handOut(again);
+      if (!this.full && this.readLsn <= this.s.durableLsn) {
+        // Room is checked and taken under the read lock: takers queued on it while there was
+        // room must not all get a record once they are through.
+        const rec = await this.locked(async () => {
+          if (this.full) return null;
+          const r = await this.readNext();
+          return r ? this.handOut(r) : null;
+        });
+        if (rec) return rec;
+        if (!this.full) continue;
       }
       const left = deadline - Date.now();
       if (left <= 0 || this.s.lifecycle !== 'RUNNING') return null;
@@ -99,10 +110,29 @@ export class TakeSide {
 
   /** Takes back records of a rolled-back transaction: they go out again first, in log order. */
   giveBack(recs: Rec[]): void {
-    this.inFlight -= recs.length;
+    this.settle(recs);
     this.redeliver.push(...recs);
     this.redeliver.sort((a, b) => a.lsn - b.lsn);
     this.s.notEmpty.wakeAll();
+  }
+
+  /** Records acked (or given back): their bytes no longer count against `takenBytes`. */
+  settle(recs: Rec[]): void {
+    const full = this.inFlightBytes >= this.s.opts.takenBytes;
+    this.inFlight -= recs.length;
+    for (const rec of recs) this.inFlightBytes -= rec.length;
+    if (full && this.inFlightBytes < this.s.opts.takenBytes) this.s.notEmpty.wakeAll();
+  }
+
+  /** As many bytes out as `takenBytes` allows: the next take waits (one always goes). */
+  private get full(): boolean {
+    return this.inFlightBytes > 0 && this.inFlightBytes >= this.s.opts.takenBytes;
+  }
+
+  private handOut(rec: Rec): Rec {
+    this.inFlight++;
+    this.inFlightBytes += rec.length;
+    return rec;
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -146,7 +176,8 @@ export class TakeSide {
     const { seg, offset } = this.readPos;
     if (!this.diskReader || this.diskReader.seg !== seg || this.diskReader.reader.position !== offset) {
       seg.reader ??= await fs.open(seg.file, 'r');
-      this.diskReader = { seg, reader: new SegmentReader(seg.reader, seg.size, offset, offset === 0 ? seg.firstLsn : lsn) };
+      const reader = new SegmentReader(seg.reader, seg.size, offset, offset === 0 ? seg.firstLsn : lsn, this.scratch);
+      this.diskReader = { seg, reader };
     }
     const reader = this.diskReader.reader;
     reader.extend(seg.size);
@@ -166,7 +197,10 @@ export class TakeSide {
     this.readPos = { seg, offset: r.offset + record.length };
     if (record.lsn < this.readLsn) return null;
     this.readLsn = record.lsn + 1;
-    const batch: Batch = { origin: record.origin, seq: record.seq, count: record.count, bytes: record.payload };
+    // The payload is a view of the read buffer, which the next read overwrites.
+    const bytes = batchPool.take(record.payload.length);
+    record.payload.copy(bytes);
+    const batch: Batch = { origin: record.origin, seq: record.seq, count: record.count, bytes };
     return { lsn: record.lsn, length: record.length, seg, offset: r.offset, batch };
   }
 }

@@ -270,7 +270,7 @@ export class WalChannel implements Channel {
       this.acks.mark(rec.lsn);
       batchPool.give(rec.batch.bytes);
     }
-    this.take.inFlight -= recs.length;
+    this.take.settle(recs);
     this.acks.advance();
     return new Promise((resolve, reject) => {
       this.ackWaiters.push({ resolve, reject });

@@ -14,14 +14,18 @@
  *                        FLUME_BENCH_LATENCY_S (15) seconds; p50/p99 from source accept (tail's
  *                        timestamp on a batch's first line) to end-to-end ack, from the agent's
  *                        `flume_delivery_ms` histogram.
+ *   agent-backlog        the collector down while FLUME_BENCH_BACKLOG_MB (100; 1000 for the issue's
+ *                        1 GB backlog) of lines is written and tailed into the agent's WAL, then
+ *                        up: the rate is the drain's, from the first event delivered to the last
+ *                        end-to-end ack, and agent_rss_mb the agent's peak over both phases.
  *   rsyslog-relp         ../shared/peer-rsyslog/run.sh relp (RELPWIN=4096, BSYNC=on) on the same
  *                        input, when rsyslog is installed; the others then print ratio=ours/rsyslog.
  *
  * Input: FLUME_BENCH_LINES (default 1,000,000) numbered 100-byte lines, the peer's format; the
  * issue's "sustained for 60 s" is FLUME_BENCH_LINES=110000000 (an 11 GB input, a minute or more
  * each at up to ~1.8M events/s; the 4-agent scenario writes a second copy, split in four).
- * Each line reports the count stored; rss_mb is the agents' peak and collector_rss_mb the
- * collector's.
+ * Each line reports the count stored; agent_rss_mb is the agents' peak RSS (VmHWM) and
+ * collector_rss_mb the collector's.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -118,14 +122,20 @@ interface Nodes {
   dir: string;
 }
 
+/** A collector writing raw files under `dir`/out, answering on `port`; resolves once it serves /status. */
+async function startCollector(dir: string, port: number, httpPort: number): Promise<ChildProcess> {
+  // FLUME_BENCH_COLLECTOR_SINK: another collector sink, to find which stage limits the rate (e.g. "null").
+  const sink = process.env.FLUME_BENCH_COLLECTOR_SINK ?? `collectorSink("${dir}/out/", "data-", 60000)`;
+  const collector = node('coll', `coll : collectorSource(${port}) | ${sink} ;`, path.join(dir, 'c'), httpPort);
+  while ((await status(httpPort)) === null) await new Promise((r) => setTimeout(r, 100));
+  return collector;
+}
+
 /** A collector writing raw files, and one agent per input tailing it into agent<mode>Sink. */
 async function startPipeline(mode: Mode, inputs: string[], work: string): Promise<Nodes> {
   const dir = fs.mkdtempSync(path.join(work, `${mode}-`));
   const [collectorPort, collectorHttp] = [await freePort(), await freePort()];
-  // FLUME_BENCH_COLLECTOR_SINK: another collector sink, to find which stage limits the rate (e.g. "null").
-  const sink = process.env.FLUME_BENCH_COLLECTOR_SINK ?? `collectorSink("${dir}/out/", "data-", 60000)`;
-  const collector = node('coll', `coll : collectorSource(${collectorPort}) | ${sink} ;`, path.join(dir, 'c'), collectorHttp);
-  while ((await status(collectorHttp)) === null) await new Promise((r) => setTimeout(r, 100));
+  const collector = await startCollector(dir, collectorPort, collectorHttp);
   const agents: ChildProcess[] = [];
   const agentHttp: number[] = [];
   for (let i = 0; i < inputs.length; i++) {
@@ -194,7 +204,7 @@ async function throughput(name: string, mode: Mode, inputs: string[], total: num
     `bench ${name}`,
     `events/s=${Math.round(rate)}`,
     `MB/s=${((done * 100) / seconds / 1e6).toFixed(1)}`,
-    `rss_mb=${agentRss}`,
+    `agent_rss_mb=${agentRss}`,
     `collector_rss_mb=${collectorRss}`,
     `agents=${inputs.length}`,
     `lines=${total}`,
@@ -244,7 +254,7 @@ async function latency(name: string, mode: Mode, rate: number, work: string): Pr
     `bench ${name}`,
     `events/s=${Math.round(offered)}`,
     `MB/s=${((offered * 100) / 1e6).toFixed(1)}`,
-    `rss_mb=${agentRss}`,
+    `agent_rss_mb=${agentRss}`,
     `p50_ms=${q(0.5)}`,
     `p99_ms=${q(0.99)}`,
     `collector_rss_mb=${collectorRss}`,
@@ -276,6 +286,66 @@ function quantile(text: string, name: string, p: number): number {
     prevCount = count;
   }
   return prevLe;
+}
+
+/**
+ * A backlog drained: the agent tails `input` (`total` lines) into its WAL while its collector
+ * is down, until the tail has put every line or the WAL is full (it holds the tail back then,
+ * and the rest follows during the drain); then the collector starts and everything is delivered.
+ */
+async function backlog(name: string, input: string, total: number, work: string): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(work, 'backlog-'));
+  const [collectorPort, collectorHttp, agentHttp] = [await freePort(), await freePort(), await freePort()];
+  const agent = node(
+    'agent0',
+    `agent0 : tail("${input}") | agentE2ESink("127.0.0.1", ${collectorPort}) ;`,
+    path.join(dir, 'a0'),
+    agentHttp,
+  );
+  let collector: ChildProcess | null = null;
+  try {
+    const filled = process.hrtime.bigint();
+    let held = 0;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200));
+      const node0 = (await status(agentHttp))?.nodes[0] as
+        { counters: Record<string, Record<string, number>>; channel: { bytes: number; capacityBytes: number } | null } | undefined;
+      held = Number(node0?.counters?.channel?.events_accepted ?? 0);
+      const ch = node0?.channel;
+      // Full: less room left than a tail batch (4 MB) needs.
+      if (held >= total || (ch && ch.bytes + 4 * 1024 * 1024 > ch.capacityBytes)) break;
+    }
+    const fillSeconds = Number(process.hrtime.bigint() - filled) / 1e9;
+    const backlogRss = peakRssMbOf(agent.pid!);
+    collector = await startCollector(dir, collectorPort, collectorHttp);
+    const agentOnly: Nodes = { collector, collectorHttp, agents: [agent], agentHttp: [agentHttp], dir };
+    while ((await driverEvents(agentHttp)) === 0) await new Promise((r) => setTimeout(r, 5));
+    const began = process.hrtime.bigint();
+    const first = await driverEvents(agentHttp);
+    const done = await waitDelivered('E2E', agentOnly, total);
+    const seconds = Number(process.hrtime.bigint() - began) / 1e9;
+    collector = null;
+    const { agentRss, collectorRss, stored } = await stopPipeline(agentOnly);
+    const rate = (done - first) / seconds;
+    const parts = [
+      `bench ${name}`,
+      `events/s=${Math.round(rate)}`,
+      `MB/s=${(((done - first) * 100) / seconds / 1e6).toFixed(1)}`,
+      `agent_rss_mb=${agentRss}`,
+      `collector_rss_mb=${collectorRss}`,
+      `backlog_events=${held}`,
+      `backlog_rss_mb=${backlogRss}`,
+      `fill_s=${fillSeconds.toFixed(1)}`,
+      `lines=${total}`,
+      `stored=${stored}`,
+    ];
+    if (done < total) parts.push(`INCOMPLETE=${done}`);
+    console.log(parts.join(' '));
+  } finally {
+    await stop(agent);
+    if (collector) await stop(collector);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function peer(): number {
@@ -312,6 +382,23 @@ function peer(): number {
 export async function run(filter?: string): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-pipeline-'));
   try {
+    if (wanted(filter, 'agent-backlog')) {
+      const lines = Math.round((Number(process.env.FLUME_BENCH_BACKLOG_MB ?? 100) * 1e6) / 100);
+      const backlogInput = path.join(work, 'backlog.log');
+      makeInput(backlogInput, 1, lines);
+      await backlog('agent-backlog', backlogInput, lines, work);
+      fs.rmSync(backlogInput, { force: true });
+    }
+    const onInput = [
+      'rsyslog-relp',
+      'pipeline-e2e',
+      'pipeline-e2e-tls',
+      'pipeline-dfo',
+      'pipeline-be',
+      'pipeline-4to1-e2e',
+      'pipeline-e2e-latency',
+    ];
+    if (!onInput.some((s) => wanted(filter, s))) return;
     const input = path.join(work, 'input.log');
     makeInput(input, 1, LINES);
     const peerRate = wanted(filter, 'rsyslog-relp') ? peer() : 0;

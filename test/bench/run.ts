@@ -2,7 +2,8 @@
  * `npm run bench [-- NAME...]`: runs every benchmark file (dist/test/bench/*.bench.js), each in
  * a process of its own so that peak RSS figures are its own. A NAME picks the files whose name
  * contains it; a NAME that matches no file is passed to every file as a scenario filter.
- * Each scenario prints one line: `bench NAME events/s=N MB/s=N rss_mb=N [p50_ms=N p99_ms=N]`.
+ * Each scenario prints one line: `bench NAME events/s=N MB/s=N rss_mb=N [p50_ms=N p99_ms=N]` (the
+ * pipeline scenarios print agent_rss_mb and collector_rss_mb, each process's peak, for rss_mb).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
