@@ -17,8 +17,10 @@
  * to a live master again, and checks that every command a master accepted succeeded and reached
  * its node (commands_lost must be 0).
  *
- * TLS: a throwaway CA, one master certificate (IP 127.0.0.1) and one node certificate made with
- * `openssl` in the bench's temp dir (the cluster CA of core/tls had not landed).
+ * TLS: the run's CA and master certificate (test/harness/tls.ts, as in the tests), the Admin calls
+ * with its admin certificate, and a certificate per simulated node (fleet-certs.ts).
+ * Load processes: BENCH_FLEET_LOADS (default one per 1,250 nodes), together opening
+ * BENCH_FLEET_RAMP connections a second (default 400).
  * File descriptors: the master holds one per node; `ulimit -n` is checked against the fleet.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -27,10 +29,12 @@ import * as path from 'node:path';
 import { httpGet, tempDir, waitFor } from '../harness/procs';
 import { startEnsemble } from '../harness/zk';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
+import { fleetCerts, simName, type FleetCerts } from './fleet-certs';
 import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
 
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
-const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? 4);
+const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODES / 1_250)));
+const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 400);
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = 20;
@@ -44,40 +48,6 @@ export async function run(filter?: string): Promise<void> {
 }
 
 // -- parts -----------------------------------------------------------------------------------
-
-function makeTls(dir: string): void {
-  const ssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  };
-  const key = (name: string): void => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
-  key('ca');
-  ssl('req', '-x509', '-new', '-key', 'ca.key', '-days', '2', '-subj', '/CN=flume-bench-ca', '-out', 'ca.pem');
-  for (const [name, ext] of [
-    ['master', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-    ['node', 'subjectAltName=URI:flume://agent/sim'],
-  ]) {
-    key(name);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
-    fs.writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.pem`,
-    );
-  }
-}
 
 function checkFds(): void {
   const soft = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
@@ -96,13 +66,14 @@ class Fleet {
   readonly desiredAt = new Map<string, { version: number; at: number }>();
   private readonly waiters: Array<() => void> = [];
 
-  constructor(masters: string[], tlsDir: string) {
+  constructor(masters: string[], certs: FleetCerts) {
     const script = path.join(__dirname, 'fleet-load.js');
     const per = Math.ceil(NODES / LOADS);
+    const ramp = String(Math.max(1, Math.round(RAMP_PER_S / LOADS)));
     for (let l = 0; l < LOADS; l++) {
       const first = l * per;
       const count = Math.min(per, NODES - first);
-      const proc = fork(script, [masters.join(','), String(first), String(count), tlsDir], {
+      const proc = fork(script, [masters.join(','), String(first), String(count), certs.ca, certs.key, certs.certsFile, ramp], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const load: Load = { proc, healthy: {}, down: count };
@@ -202,25 +173,15 @@ function quantileMs(before: Array<[number, number]>, after: Array<[number, numbe
   return lower * 1000;
 }
 
-const tlsArgs = (dir: string): string[] => [
-  '--tls-ca',
-  path.join(dir, 'ca.pem'),
-  '--tls-cert',
-  path.join(dir, 'master.pem'),
-  '--tls-key',
-  path.join(dir, 'master.key'),
-];
-
 // -- scenarios -------------------------------------------------------------------------------
 
 async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
-  makeTls(dir.path);
-  const master = await startMasterProc(['--data', path.join(dir.path, 'master'), ...tlsArgs(dir.path)]);
-  // The Admin service shares the TLS port: the shell side of TLS is another issue's; use the port's TLS with the node cert.
-  const admin = new AdminClient(master.address, dir.path);
-  const fleet = new Fleet([master.address], dir.path);
+  const certs = fleetCerts(NODES);
+  const master = await startMasterProc(['--data', path.join(dir.path, 'master')]);
+  const admin = new AdminClient(master.address);
+  const fleet = new Fleet([master.address], certs);
   const rampStart = performance.now();
   try {
     await waitFor(() => fleet.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
@@ -234,7 +195,7 @@ async function oneMaster(): Promise<void> {
     const seen: number[] = [];
     const fromSubmit: number[] = [];
     for (let k = 0; k < CONFIG_SAMPLES; k++) {
-      const node = `sim${Math.floor((k * NODES) / CONFIG_SAMPLES)}`;
+      const node = simName(Math.floor((k * NODES) / CONFIG_SAMPLES));
       const submitted = Date.now();
       const done = await admin.exec('config', node, `text("/tmp/${k}")`, 'console');
       if (done.state !== 2) throw new Error(`config ${node}: ${done.message}`);
@@ -284,8 +245,7 @@ async function oneMaster(): Promise<void> {
 
 async function threeMasters(): Promise<void> {
   checkFds();
-  const dir = tempDir('flume-bench-fleet3-');
-  makeTls(dir.path);
+  const certs = fleetCerts(NODES);
   const zk = await startEnsemble(3);
   const connect = await zk.chroot();
   const masters: MasterProc[] = [];
@@ -293,13 +253,13 @@ async function threeMasters(): Promise<void> {
   let fleet: Fleet | undefined;
   try {
     for (const id of ['m1', 'm2', 'm3']) {
-      const m = await startMasterProc(['--zk', connect, '--id', id, ...tlsArgs(dir.path)]);
+      const m = await startMasterProc(['--zk', connect, '--id', id]);
       masters.push(m);
-      admins.push(new AdminClient(m.address, dir.path));
+      admins.push(new AdminClient(m.address));
     }
     fleet = new Fleet(
       masters.map((m) => m.address),
-      dir.path,
+      certs,
     );
     const f = fleet;
     const rampStart = performance.now();
@@ -320,7 +280,7 @@ async function threeMasters(): Promise<void> {
       const i = k++;
       const a = i % 3;
       if (killed && a === leader) return;
-      const node = `sim${(i * 7919) % NODES}`;
+      const node = simName((i * 7919) % NODES);
       admins[a].submit('config', node, `text("/tmp/c${i}")`, 'console').then(
         (id) => accepted.push({ admin: admins[a], id, node }),
         () => refused++,
@@ -382,7 +342,6 @@ async function threeMasters(): Promise<void> {
     for (const a of admins) a.close();
     for (const m of masters) await m.proc.stop();
     await zk.stop();
-    dir.remove();
   }
 }
 
