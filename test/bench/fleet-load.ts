@@ -6,14 +6,16 @@
  *
  * IPC to the parent:
  *   {t: 'desired', node, version, at}   a node was told a new config (at: ms since epoch, fractional)
- *   {t: 'stat', healthy: {master: n}, down}  every 100 ms: nodes per master they stream to, and without one
+ *   {t: 'stat', healthy: {master: n}, down, breaks}  every 100 ms: nodes per master they stream to,
+ *                                     and without one; outages begun so far, by reason
  * From the parent: {t: 'stop'}.
  *
  * argv: MASTERS(comma) FIRST COUNT CA_FILE KEY_FILE CERTS_FILE RAMP_PER_S
  */
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
-import { silentLogger } from '../../core/logger';
+import { Writable } from 'node:stream';
+import * as winston from 'winston';
 import { MasterClient } from '../../node/master-client';
 import { readFleetCerts, simName } from './fleet-certs';
 
@@ -28,7 +30,23 @@ const RAMP_MS = 50;
 const ca = fs.readFileSync(caFile);
 const key = fs.readFileSync(keyFile);
 const certs = readFleetCerts(certsFile, first, count);
-const logger = silentLogger();
+/** Why streams broke, by the first words of the reason (the clients' outage log lines, counted). */
+const breaks = new Map<string, number>();
+const logger = winston.createLogger({
+  level: 'warn',
+  transports: [
+    new winston.transports.Stream({
+      stream: new Writable({
+        objectMode: true,
+        write(info: { error?: unknown }, _encoding, done): void {
+          const why = String(info.error ?? '').slice(0, 60);
+          if (why) breaks.set(why, (breaks.get(why) ?? 0) + 1);
+          done();
+        },
+      }),
+    }),
+  ],
+});
 const clients: MasterClient[] = [];
 
 function startOne(i: number): void {
@@ -37,7 +55,7 @@ function startOne(i: number): void {
   const list = [...masters.slice(shift), ...masters.slice(0, shift)];
   const physical = simName(i);
   const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]));
-  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 10_000 });
+  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 30_000 });
   client.on('desired', (desired) => {
     const at = performance.timeOrigin + performance.now();
     for (const [name, d] of desired) {
@@ -67,7 +85,7 @@ const stats = setInterval(() => {
     if (m) healthy[m] = (healthy[m] ?? 0) + 1;
     else down++;
   }
-  process.send?.({ t: 'stat', healthy, down: down + (count - clients.length) });
+  process.send?.({ t: 'stat', healthy, down: down + (count - clients.length), breaks: Object.fromEntries(breaks) });
 }, 100);
 
 process.on('message', (m: { t: string }) => {

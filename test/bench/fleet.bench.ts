@@ -20,11 +20,13 @@
  * TLS: the run's CA and master certificate (test/harness/tls.ts, as in the tests), the Admin calls
  * with its admin certificate, and a certificate per simulated node (fleet-certs.ts).
  * Load processes: BENCH_FLEET_LOADS (default one per 1,250 nodes), together opening
- * BENCH_FLEET_RAMP connections a second (default 400).
+ * BENCH_FLEET_RAMP connections a second (default 150: faster, on this loaded 2-core machine,
+ * handshakes outlast their timeout and are tried again, and the fleet ramps slower).
  * File descriptors: the master holds one per node; `ulimit -n` is checked against the fleet.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { httpGet, tempDir, waitFor } from '../harness/procs';
 import { startEnsemble } from '../harness/zk';
@@ -34,7 +36,7 @@ import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
 
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
 const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODES / 1_250)));
-const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 400);
+const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 150);
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = 20;
@@ -58,6 +60,7 @@ interface Load {
   proc: ChildProcess;
   healthy: Record<string, number>;
   down: number;
+  breaks: Record<string, number>;
 }
 
 /** The fleet's load processes; `onDesired` hears every config a node is told. */
@@ -76,13 +79,22 @@ class Fleet {
       const proc = fork(script, [masters.join(','), String(first), String(count), certs.ca, certs.key, certs.certsFile, ramp], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
-      const load: Load = { proc, healthy: {}, down: count };
+      const load: Load = { proc, healthy: {}, down: count, breaks: {} };
       proc.on(
         'message',
-        (m: { t: string; healthy?: Record<string, number>; down?: number; node?: string; version?: number; at?: number }) => {
+        (m: {
+          t: string;
+          healthy?: Record<string, number>;
+          down?: number;
+          breaks?: Record<string, number>;
+          node?: string;
+          version?: number;
+          at?: number;
+        }) => {
           if (m.t === 'stat') {
             load.healthy = m.healthy!;
             load.down = m.down!;
+            load.breaks = m.breaks!;
           } else if (m.t === 'desired') {
             this.desiredAt.set(m.node!, { version: m.version!, at: m.at! });
             for (const w of this.waiters.splice(0)) w();
@@ -91,6 +103,14 @@ class Fleet {
       );
       this.loads.push(load);
     }
+  }
+
+  /** One line on stderr while the fleet ramps: nodes streaming, and not, per load process. */
+  progress(): string {
+    const breaks = new Map<string, number>();
+    for (const l of this.loads) for (const [why, n] of Object.entries(l.breaks)) breaks.set(why, (breaks.get(why) ?? 0) + n);
+    const why = [...breaks].map(([w, n]) => `${n}× ${w}`).join('; ');
+    return `fleet: ${this.on()} of ${NODES} streaming; without a master per load: ${this.loads.map((l) => l.down).join(' ')}; outages: ${why}`;
   }
 
   /** Nodes streaming to a master in `live` (all of them: undefined). */
@@ -133,6 +153,30 @@ class Fleet {
       ),
     );
   }
+}
+
+/** Waits until every node streams, saying how far the fleet got every 10 s. */
+async function rampUp(fleet: Fleet): Promise<void> {
+  const say = setInterval(() => console.error(fleet.progress()), 10_000);
+  try {
+    await waitFor(() => fleet.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+  } finally {
+    clearInterval(say);
+  }
+}
+
+/** The last zxid a ZooKeeper server applied (its low 32 bits: the count of writes in this epoch). */
+async function zxid(port: number): Promise<number> {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('srvr'));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+  });
+  const m = /Zxid: 0x([0-9a-f]+)/.exec(answer);
+  if (!m) throw new Error(`no Zxid in srvr: ${answer}`);
+  return Number(BigInt(`0x${m[1]}`) & 0xffffffffn);
 }
 
 function cpuSeconds(pid: number): number {
@@ -184,7 +228,7 @@ async function oneMaster(): Promise<void> {
   const fleet = new Fleet([master.address], certs);
   const rampStart = performance.now();
   try {
-    await waitFor(() => fleet.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+    await rampUp(fleet);
     const rampS = (performance.now() - rampStart) / 1000;
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
 
@@ -263,9 +307,13 @@ async function threeMasters(): Promise<void> {
     );
     const f = fleet;
     const rampStart = performance.now();
-    await waitFor(() => f.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+    await rampUp(f);
     const rampS = (performance.now() - rampStart) / 1000;
+    // ZooKeeper writes a second in a steady fleet (no commands yet): zxids the ensemble issued.
+    const zx0 = await zxid(zk.servers[0].clientPort);
+    const zt0 = performance.now();
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const zkWritesPerS = ((await zxid(zk.servers[0].clientPort)) - zx0) / ((performance.now() - zt0) / 1000);
     const infos = await Promise.all(admins.map((a) => a.info()));
     const leader = infos.findIndex((i) => i.leader);
     if (leader < 0) throw new Error('no leader among the masters');
@@ -325,6 +373,7 @@ async function threeMasters(): Promise<void> {
         'zk_servers=3',
         'tls=1',
         `nodes_on_killed_leader=${onLeader}`,
+        `zk_writes_per_s=${zkWritesPerS.toFixed(1)}`,
         `all_on_live_master_s=${recoverS.toFixed(2)}`,
         `commands_accepted=${accepted.length}`,
         `commands_refused=${refused}`,
