@@ -41,6 +41,8 @@ const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = 20;
 const COMMAND_EVERY_MS = 200;
+/** A master's connection cap (limits.master.max_connections) above the fleet: one connection per node. */
+const MASTER_ENV = { FLUME_LIMITS_MASTER_MAX_CONNECTIONS: String(NODES + 1_000) };
 
 export async function run(filter?: string): Promise<void> {
   // 'master-fleet' names the first only; 'failover' (or no filter) the second.
@@ -223,7 +225,7 @@ async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
   const certs = fleetCerts(NODES);
-  const master = await startMasterProc(['--data', path.join(dir.path, 'master')]);
+  const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
   const admin = new AdminClient(master.address);
   const fleet = new Fleet([master.address], certs);
   const rampStart = performance.now();
@@ -297,7 +299,7 @@ async function threeMasters(): Promise<void> {
   let fleet: Fleet | undefined;
   try {
     for (const id of ['m1', 'm2', 'm3']) {
-      const m = await startMasterProc(['--zk', connect, '--id', id]);
+      const m = await startMasterProc(['--zk', connect, '--id', id], false, MASTER_ENV);
       masters.push(m);
       admins.push(new AdminClient(m.address));
     }
