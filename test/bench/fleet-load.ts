@@ -16,6 +16,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import * as winston from 'winston';
+import { MASTER_ROLES } from '../../core/tls';
+import { serverRoleCheck } from '../../core/tls/context';
 import { MasterClient } from '../../node/master-client';
 import { readFleetCerts, simName } from './fleet-certs';
 
@@ -54,7 +56,10 @@ function startOne(i: number): void {
   const shift = i % masters.length;
   const list = [...masters.slice(shift), ...masters.slice(0, shift)];
   const physical = simName(i);
-  const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]));
+  // As node/master-client does: the server must hold a master certificate of the CA (no hostname).
+  const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]), {
+    checkServerIdentity: serverRoleCheck(MASTER_ROLES),
+  });
   const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 30_000 });
   client.on('desired', (desired) => {
     const at = performance.timeOrigin + performance.now();
