@@ -1,43 +1,66 @@
 /**
  * One load process of the fleet bench (fleet.bench.ts forks several): `count` simulated physical
  * nodes, each a real node/master-client MasterClient with its own TLS connection and control
- * stream, reporting every logical node it is told to run as ACTIVE.
+ * stream and its own certificate (fleet-certs.ts: the master binds a node's status to it),
+ * reporting every logical node it is told to run as ACTIVE.
  *
  * IPC to the parent:
  *   {t: 'desired', node, version, at}   a node was told a new config (at: ms since epoch, fractional)
- *   {t: 'stat', healthy: {master: n}, down}  every 100 ms: nodes per master they stream to, and without one
+ *   {t: 'stat', healthy: {master: n}, down, breaks}  every 100 ms: nodes per master they stream to,
+ *                                     and without one; outages begun so far, by reason
  * From the parent: {t: 'stop'}.
  *
- * argv: MASTERS(comma) FIRST COUNT TLS_DIR
+ * argv: MASTERS(comma) FIRST COUNT CA_FILE KEY_FILE CERTS_FILE RAMP_PER_S
  */
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { silentLogger } from '../../core/logger';
+import { Writable } from 'node:stream';
+import * as winston from 'winston';
+import { MASTER_ROLES } from '../../core/tls';
+import { serverRoleCheck } from '../../core/tls/context';
 import { MasterClient } from '../../node/master-client';
+import { readFleetCerts, simName } from './fleet-certs';
 
-const [mastersArg, firstArg, countArg, tlsDir] = process.argv.slice(2);
+const [mastersArg, firstArg, countArg, caFile, keyFile, certsFile, rampArg] = process.argv.slice(2);
 const masters = mastersArg.split(',');
 const first = Number(firstArg);
 const count = Number(countArg);
-/** Nodes started every RAMP_MS: about 1,000 TLS handshakes a second over 4 load processes. */
-const RAMP_BATCH = 25;
-const RAMP_MS = 100;
+/** Nodes started per second by this process, in batches every RAMP_MS. */
+const RAMP_PER_S = Number(rampArg);
+const RAMP_MS = 50;
 
-const credentials = grpc.credentials.createSsl(
-  fs.readFileSync(path.join(tlsDir, 'ca.pem')),
-  fs.readFileSync(path.join(tlsDir, 'node.key')),
-  fs.readFileSync(path.join(tlsDir, 'node.pem')),
-);
-const logger = silentLogger();
+const ca = fs.readFileSync(caFile);
+const key = fs.readFileSync(keyFile);
+const certs = readFleetCerts(certsFile, first, count);
+/** Why streams broke, by the first words of the reason (the clients' outage log lines, counted). */
+const breaks = new Map<string, number>();
+const logger = winston.createLogger({
+  level: 'warn',
+  transports: [
+    new winston.transports.Stream({
+      stream: new Writable({
+        objectMode: true,
+        write(info: { error?: unknown }, _encoding, done): void {
+          const why = String(info.error ?? '').slice(0, 60);
+          if (why) breaks.set(why, (breaks.get(why) ?? 0) + 1);
+          done();
+        },
+      }),
+    }),
+  ],
+});
 const clients: MasterClient[] = [];
 
 function startOne(i: number): void {
   // Spread the fleet: node i starts with master i mod M and fails over in list order.
   const shift = i % masters.length;
   const list = [...masters.slice(shift), ...masters.slice(0, shift)];
-  const physical = `sim${i}`;
-  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 10_000 });
+  const physical = simName(i);
+  // As node/master-client does: the server must hold a master certificate of the CA (no hostname).
+  const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]), {
+    checkServerIdentity: serverRoleCheck(MASTER_ROLES),
+  });
+  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 30_000 });
   client.on('desired', (desired) => {
     const at = performance.timeOrigin + performance.now();
     for (const [name, d] of desired) {
@@ -50,8 +73,11 @@ function startOne(i: number): void {
 }
 
 async function ramp(): Promise<void> {
-  for (let i = first; i < first + count; i += RAMP_BATCH) {
-    for (let j = i; j < Math.min(first + count, i + RAMP_BATCH); j++) startOne(j);
+  const t0 = performance.now();
+  let next = first;
+  while (next < first + count) {
+    const due = Math.min(first + count, first + Math.ceil(((performance.now() - t0) / 1000) * RAMP_PER_S) + 1);
+    for (; next < due; next++) startOne(next);
     await new Promise((r) => setTimeout(r, RAMP_MS));
   }
 }
@@ -64,7 +90,7 @@ const stats = setInterval(() => {
     if (m) healthy[m] = (healthy[m] ?? 0) + 1;
     else down++;
   }
-  process.send?.({ t: 'stat', healthy, down: down + (count - clients.length) });
+  process.send?.({ t: 'stat', healthy, down: down + (count - clients.length), breaks: Object.fromEntries(breaks) });
 }, 100);
 
 process.on('message', (m: { t: string }) => {

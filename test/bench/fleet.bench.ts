@@ -17,24 +17,32 @@
  * to a live master again, and checks that every command a master accepted succeeded and reached
  * its node (commands_lost must be 0).
  *
- * TLS: a throwaway CA, one master certificate (IP 127.0.0.1) and one node certificate made with
- * `openssl` in the bench's temp dir (the cluster CA of core/tls had not landed).
+ * TLS: the run's CA and master certificate (test/harness/tls.ts, as in the tests), the Admin calls
+ * with its admin certificate, and a certificate per simulated node (fleet-certs.ts).
+ * Load processes: BENCH_FLEET_LOADS (default one per 1,250 nodes), together opening
+ * BENCH_FLEET_RAMP connections a second (default 150: faster, on this loaded 2-core machine,
+ * handshakes outlast their timeout and are tried again, and the fleet ramps slower).
  * File descriptors: the master holds one per node; `ulimit -n` is checked against the fleet.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { httpGet, tempDir, waitFor } from '../harness/procs';
 import { startEnsemble } from '../harness/zk';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
+import { fleetCerts, simName, type FleetCerts } from './fleet-certs';
 import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
 
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
-const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? 4);
+const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODES / 1_250)));
+const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 150);
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = 20;
 const COMMAND_EVERY_MS = 200;
+/** A master's connection cap (limits.master.max_connections) above the fleet: one connection per node. */
+const MASTER_ENV = { FLUME_LIMITS_MASTER_MAX_CONNECTIONS: String(NODES + 1_000) };
 
 export async function run(filter?: string): Promise<void> {
   // 'master-fleet' names the first only; 'failover' (or no filter) the second.
@@ -45,40 +53,6 @@ export async function run(filter?: string): Promise<void> {
 
 // -- parts -----------------------------------------------------------------------------------
 
-function makeTls(dir: string): void {
-  const ssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  };
-  const key = (name: string): void => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
-  key('ca');
-  ssl('req', '-x509', '-new', '-key', 'ca.key', '-days', '2', '-subj', '/CN=flume-bench-ca', '-out', 'ca.pem');
-  for (const [name, ext] of [
-    ['master', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-    ['node', 'subjectAltName=URI:flume://agent/sim'],
-  ]) {
-    key(name);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
-    fs.writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.pem`,
-    );
-  }
-}
-
 function checkFds(): void {
   const soft = Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim());
   if (soft < NODES + 1_000) throw new Error(`ulimit -n is ${soft}: the master needs one descriptor per node (${NODES}); raise it`);
@@ -88,6 +62,7 @@ interface Load {
   proc: ChildProcess;
   healthy: Record<string, number>;
   down: number;
+  breaks: Record<string, number>;
 }
 
 /** The fleet's load processes; `onDesired` hears every config a node is told. */
@@ -96,22 +71,32 @@ class Fleet {
   readonly desiredAt = new Map<string, { version: number; at: number }>();
   private readonly waiters: Array<() => void> = [];
 
-  constructor(masters: string[], tlsDir: string) {
+  constructor(masters: string[], certs: FleetCerts) {
     const script = path.join(__dirname, 'fleet-load.js');
     const per = Math.ceil(NODES / LOADS);
+    const ramp = String(Math.max(1, Math.round(RAMP_PER_S / LOADS)));
     for (let l = 0; l < LOADS; l++) {
       const first = l * per;
       const count = Math.min(per, NODES - first);
-      const proc = fork(script, [masters.join(','), String(first), String(count), tlsDir], {
+      const proc = fork(script, [masters.join(','), String(first), String(count), certs.ca, certs.key, certs.certsFile, ramp], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
-      const load: Load = { proc, healthy: {}, down: count };
+      const load: Load = { proc, healthy: {}, down: count, breaks: {} };
       proc.on(
         'message',
-        (m: { t: string; healthy?: Record<string, number>; down?: number; node?: string; version?: number; at?: number }) => {
+        (m: {
+          t: string;
+          healthy?: Record<string, number>;
+          down?: number;
+          breaks?: Record<string, number>;
+          node?: string;
+          version?: number;
+          at?: number;
+        }) => {
           if (m.t === 'stat') {
             load.healthy = m.healthy!;
             load.down = m.down!;
+            load.breaks = m.breaks!;
           } else if (m.t === 'desired') {
             this.desiredAt.set(m.node!, { version: m.version!, at: m.at! });
             for (const w of this.waiters.splice(0)) w();
@@ -120,6 +105,14 @@ class Fleet {
       );
       this.loads.push(load);
     }
+  }
+
+  /** One line on stderr while the fleet ramps: nodes streaming, and not, per load process. */
+  progress(): string {
+    const breaks = new Map<string, number>();
+    for (const l of this.loads) for (const [why, n] of Object.entries(l.breaks)) breaks.set(why, (breaks.get(why) ?? 0) + n);
+    const why = [...breaks].map(([w, n]) => `${n}× ${w}`).join('; ');
+    return `fleet: ${this.on()} of ${NODES} streaming; without a master per load: ${this.loads.map((l) => l.down).join(' ')}; outages: ${why}`;
   }
 
   /** Nodes streaming to a master in `live` (all of them: undefined). */
@@ -164,6 +157,30 @@ class Fleet {
   }
 }
 
+/** Waits until every node streams, saying how far the fleet got every 10 s. */
+async function rampUp(fleet: Fleet): Promise<void> {
+  const say = setInterval(() => console.error(fleet.progress()), 10_000);
+  try {
+    await waitFor(() => fleet.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+  } finally {
+    clearInterval(say);
+  }
+}
+
+/** The last zxid a ZooKeeper server applied (its low 32 bits: the count of writes in this epoch). */
+async function zxid(port: number): Promise<number> {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('srvr'));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+  });
+  const m = /Zxid: 0x([0-9a-f]+)/.exec(answer);
+  if (!m) throw new Error(`no Zxid in srvr: ${answer}`);
+  return Number(BigInt(`0x${m[1]}`) & 0xffffffffn);
+}
+
 function cpuSeconds(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -202,28 +219,18 @@ function quantileMs(before: Array<[number, number]>, after: Array<[number, numbe
   return lower * 1000;
 }
 
-const tlsArgs = (dir: string): string[] => [
-  '--tls-ca',
-  path.join(dir, 'ca.pem'),
-  '--tls-cert',
-  path.join(dir, 'master.pem'),
-  '--tls-key',
-  path.join(dir, 'master.key'),
-];
-
 // -- scenarios -------------------------------------------------------------------------------
 
 async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
-  makeTls(dir.path);
-  const master = await startMasterProc(['--data', path.join(dir.path, 'master'), ...tlsArgs(dir.path)]);
-  // The Admin service shares the TLS port: the shell side of TLS is another issue's; use the port's TLS with the node cert.
-  const admin = new AdminClient(master.address, dir.path);
-  const fleet = new Fleet([master.address], dir.path);
+  const certs = fleetCerts(NODES);
+  const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
+  const admin = new AdminClient(master.address);
+  const fleet = new Fleet([master.address], certs);
   const rampStart = performance.now();
   try {
-    await waitFor(() => fleet.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+    await rampUp(fleet);
     const rampS = (performance.now() - rampStart) / 1000;
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
 
@@ -234,7 +241,7 @@ async function oneMaster(): Promise<void> {
     const seen: number[] = [];
     const fromSubmit: number[] = [];
     for (let k = 0; k < CONFIG_SAMPLES; k++) {
-      const node = `sim${Math.floor((k * NODES) / CONFIG_SAMPLES)}`;
+      const node = simName(Math.floor((k * NODES) / CONFIG_SAMPLES));
       const submitted = Date.now();
       const done = await admin.exec('config', node, `text("/tmp/${k}")`, 'console');
       if (done.state !== 2) throw new Error(`config ${node}: ${done.message}`);
@@ -284,8 +291,7 @@ async function oneMaster(): Promise<void> {
 
 async function threeMasters(): Promise<void> {
   checkFds();
-  const dir = tempDir('flume-bench-fleet3-');
-  makeTls(dir.path);
+  const certs = fleetCerts(NODES);
   const zk = await startEnsemble(3);
   const connect = await zk.chroot();
   const masters: MasterProc[] = [];
@@ -293,19 +299,23 @@ async function threeMasters(): Promise<void> {
   let fleet: Fleet | undefined;
   try {
     for (const id of ['m1', 'm2', 'm3']) {
-      const m = await startMasterProc(['--zk', connect, '--id', id, ...tlsArgs(dir.path)]);
+      const m = await startMasterProc(['--zk', connect, '--id', id], false, MASTER_ENV);
       masters.push(m);
-      admins.push(new AdminClient(m.address, dir.path));
+      admins.push(new AdminClient(m.address));
     }
     fleet = new Fleet(
       masters.map((m) => m.address),
-      dir.path,
+      certs,
     );
     const f = fleet;
     const rampStart = performance.now();
-    await waitFor(() => f.on() === NODES, 900_000, `all ${NODES} nodes streaming`, 200);
+    await rampUp(f);
     const rampS = (performance.now() - rampStart) / 1000;
+    // ZooKeeper writes a second in a steady fleet (no commands yet): zxids the ensemble issued.
+    const zx0 = await zxid(zk.servers[0].clientPort);
+    const zt0 = performance.now();
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const zkWritesPerS = ((await zxid(zk.servers[0].clientPort)) - zx0) / ((performance.now() - zt0) / 1000);
     const infos = await Promise.all(admins.map((a) => a.info()));
     const leader = infos.findIndex((i) => i.leader);
     if (leader < 0) throw new Error('no leader among the masters');
@@ -320,7 +330,7 @@ async function threeMasters(): Promise<void> {
       const i = k++;
       const a = i % 3;
       if (killed && a === leader) return;
-      const node = `sim${(i * 7919) % NODES}`;
+      const node = simName((i * 7919) % NODES);
       admins[a].submit('config', node, `text("/tmp/c${i}")`, 'console').then(
         (id) => accepted.push({ admin: admins[a], id, node }),
         () => refused++,
@@ -365,6 +375,7 @@ async function threeMasters(): Promise<void> {
         'zk_servers=3',
         'tls=1',
         `nodes_on_killed_leader=${onLeader}`,
+        `zk_writes_per_s=${zkWritesPerS.toFixed(1)}`,
         `all_on_live_master_s=${recoverS.toFixed(2)}`,
         `commands_accepted=${accepted.length}`,
         `commands_refused=${refused}`,
@@ -382,7 +393,6 @@ async function threeMasters(): Promise<void> {
     for (const a of admins) a.close();
     for (const m of masters) await m.proc.stop();
     await zk.stop();
-    dir.remove();
   }
 }
 
