@@ -6,50 +6,23 @@
  * util-linux `logger`; nothing lost, nothing doubled.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import * as net from 'node:net';
-import * as path from 'node:path';
-import { after, test } from 'node:test';
-import { freePort, httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
+import { test } from 'node:test';
+import { freePort, httpGet, type Proc, statusBase, waitFor } from '../harness/procs';
+import { portAccepts, Scene, sendSyslog } from '../harness/scene';
 import { storageLines } from '../harness/storage';
 
 // The default level is the point: FLUME_LOG_LEVEL from the environment would change it.
 delete process.env.FLUME_LOG_LEVEL;
-const dir = tempDir('flume-outage-log-');
-const procs: Proc[] = [];
-after(async () => {
-  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
-  dir.remove();
-});
+const scene = new Scene('flume-outage-log-');
+const file = (...parts: string[]): string => scene.file(...parts);
 
-const file = (...parts: string[]): string => path.join(dir.path, ...parts);
-
-function standalone(name: string, spec: string): Proc {
-  const proc = spawnFlume('node', ['--standalone', '-n', name, '-c', spec, '--data', file('data', name), '--http-port', '0']);
-  procs.push(proc);
-  return proc;
-}
-
+/** Sends lines `line-<from>` .. `line-<to>` to the agent's syslog port. */
 function sendLines(port: number, from: number, to: number): Promise<void> {
-  const lines: string[] = [];
-  for (let i = from; i <= to; i++) lines.push(`line-${String(i).padStart(6, '0')}`);
-  return new Promise((resolve, reject) => {
-    const child = execFile('logger', ['--tcp', '--rfc5424', '-n', '127.0.0.1', '-P', String(port), '-t', 'outage'], (err) =>
-      err ? reject(err) : resolve(),
-    );
-    child.stdin!.end(lines.join('\n') + '\n');
-  });
-}
-
-function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  return sendSyslog(
+    port,
+    Array.from({ length: to - from + 1 }, (_, i) => `line-${String(from + i).padStart(6, '0')}`),
+    'outage',
+  );
 }
 
 function stored(): number[] {
@@ -82,10 +55,10 @@ test(
   { timeout: 120_000 },
   async () => {
     const [collPort, syslogPort] = [await freePort(), await freePort()];
-    const collSpec = `coll : collectorSource(${collPort}) | collectorSink("${file('out')}/", "data-", 1000) ;`;
-    const collector = standalone('coll', collSpec);
+    const collSpec = `collectorSource(${collPort}) | collectorSink("${file('out')}/", "data-", 1000)`;
+    const collector = scene.standalone('coll', collSpec);
     await collector.waitForLine(/standalone node running/);
-    const agent = standalone('agent1', `agent1 : syslogTcp(${syslogPort}) | agentE2ESink("127.0.0.1", ${collPort}) ;`);
+    const agent = scene.standalone('agent1', `syslogTcp(${syslogPort}) | agentE2ESink("127.0.0.1", ${collPort})`);
     await agent.waitForLine(/standalone node running/);
     await waitFor(() => portAccepts(syslogPort), 30_000, 'the agent to listen');
     await sendLines(syslogPort, 1, 100);
@@ -113,7 +86,7 @@ test(
     assert.ok(down.downForMs > 0);
     assert.equal(agent.output().match(WARNING)?.length, 1, `one warning, not one per retry:\n${agent.tail()}`);
 
-    standalone('coll', collSpec);
+    scene.standalone('coll', collSpec);
     const back = await agent.waitForLine(/info .*Collector answers again after (\d+) s, (\d+) failed attempts\./, 60_000);
     assert.ok(Number(back[2]) >= 3);
     await waitFor(() => stored().length >= 200, 60_000, 'the backlog in storage');

@@ -12,7 +12,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, nodeMetric, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { freePort, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { metric } from '../harness/scene';
 import { storageLines } from '../harness/storage';
 import { type Tmpfs, mountTmpfs, tmpfsSkip } from '../harness/tmpfs';
 
@@ -38,7 +39,6 @@ function standalone(name: string, spec: string, data: string, extra: string[] = 
 
 const running = /standalone node running/;
 const held = /holding input back/;
-const metric = async (p: Proc, name: string, labels = ''): Promise<number> => (await nodeMetric(p, name, labels)) ?? 0;
 const rssMb = (p: Proc): number => {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : 0;

@@ -10,66 +10,23 @@
  * without reopening a flow, and what is sent next arrives too.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
-import { after, test } from 'node:test';
-import { freePort, httpGet, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
+import { test } from 'node:test';
+import { freePort, httpGet, type Proc, statusBase, waitFor } from '../harness/procs';
+import { portAccepts, Scene, sendSyslog } from '../harness/scene';
 import { storageLines } from '../harness/storage';
 import { AdminClient } from '../master/helpers';
 
-const dir = tempDir('flume-last-config-');
-const procs: Proc[] = [];
-after(async () => {
-  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
-  dir.remove();
-});
+const scene = new Scene('flume-last-config-');
+const file = (...parts: string[]): string => scene.file(...parts);
 
-const file = (...parts: string[]): string => path.join(dir.path, ...parts);
-
-function startMaster(port: number): Proc {
-  const proc = spawnFlume(
-    'master',
-    ['start', '--port', String(port), '--http-port', '0', '--host', '127.0.0.1', '--data', file('master')],
-    {
-      env: { FLUME_LOG_LEVEL: 'info' },
-    },
-  );
-  procs.push(proc);
-  return proc;
-}
-
-function startNode(name: string, role: string, master: string): Proc {
-  const proc = spawnFlume('node', ['--master', master, '-n', name, '--role', role, '--data', file('data', name), '--http-port', '0'], {
-    env: { FLUME_LOG_LEVEL: 'info' },
-    echo: process.env.ECHO === '1',
-  });
-  procs.push(proc);
-  return proc;
-}
-
-/** Sends lines `from..to` (inclusive) with util-linux `logger` over TCP, one connection. */
+/** Sends lines `line-<from>` .. `line-<to>` to the agent's syslog port. */
 function sendLines(port: number, from: number, to: number): Promise<void> {
-  const lines: string[] = [];
-  for (let i = from; i <= to; i++) lines.push(`line-${String(i).padStart(6, '0')}`);
-  return new Promise((resolve, reject) => {
-    const child = execFile('logger', ['--tcp', '--rfc5424', '-n', '127.0.0.1', '-P', String(port), '-t', 'lastcfg'], (err) =>
-      err ? reject(err) : resolve(),
-    );
-    child.stdin!.end(lines.join('\n') + '\n');
-  });
-}
-
-function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  return sendSyslog(
+    port,
+    Array.from({ length: to - from + 1 }, (_, i) => `line-${String(from + i).padStart(6, '0')}`),
+    'lastcfg',
+  );
 }
 
 /** The `line-N` numbers in storage, sorted, with duplicates kept. */
@@ -102,12 +59,12 @@ test(
   async () => {
     const [masterPort, collPort, syslogPort] = [await freePort(), await freePort(), await freePort()];
     const masterAddress = `127.0.0.1:${masterPort}`;
-    let master = startMaster(masterPort);
+    let master = scene.master(masterPort);
     await master.waitForLine(/Master started\./, 60_000);
     const admin = new AdminClient(masterAddress);
     try {
-      let collector = startNode('coll', 'collector', masterAddress);
-      let agent = startNode('agent1', 'agent', masterAddress);
+      let collector = scene.node('coll', 'collector', masterAddress);
+      let agent = scene.node('agent1', 'agent', masterAddress);
       for (const [logical, source, sink] of [
         ['coll', `autoCollectorSource(${collPort})`, `collectorSink("${file('out')}/", "data-", 1000)`],
         ['agent1', `syslogTcp(${syslogPort})`, 'autoE2EChain'],
@@ -134,14 +91,14 @@ test(
       assert.ok(fs.existsSync(file('data', 'agent1', 'last-config.json')), 'the agent saved its config');
 
       // The agent again, no master: its flow runs at once.
-      agent = startNode('agent1', 'agent', masterAddress);
+      agent = scene.node('agent1', 'agent', masterAddress);
       await agent.waitForLine(/Running the last known configuration until a master answers\..*agent1@\d+/, 30_000);
       await waitFor(() => portAccepts(syslogPort), 30_000, 'the restarted agent to listen for syslog without a master');
       await sendLines(syslogPort, 201, 300);
       assert.deepEqual(stored().length, 100, 'nothing more arrived while the collector is down');
 
       // The collector again, no master either: the agent's backlog drains to it.
-      collector = startNode('coll', 'collector', masterAddress);
+      collector = scene.node('coll', 'collector', masterAddress);
       await collector.waitForLine(/Running the last known configuration until a master answers\./, 30_000);
       await waitFor(() => stored().length >= 300, 60_000, 'the backlog to drain to the collector');
       assertExactlyOnce(300);
@@ -150,7 +107,7 @@ test(
       // The master comes back: both reconcile without reopening a flow.
       const agentFrom = agent.output().length;
       const collFrom = collector.output().length;
-      master = startMaster(masterPort);
+      master = scene.master(masterPort);
       await master.waitForLine(/Master started\./, 60_000);
       await agent.waitForLine(
         /A master answered; its configuration replaces the last known one\..*unchanged=\[agent1\]/,

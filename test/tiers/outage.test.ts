@@ -10,34 +10,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
-import { freePort, nodeMetric, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { test } from 'node:test';
+import { freePort, waitFor, type Proc } from '../harness/procs';
+import { metric, Scene } from '../harness/scene';
 import { storageFiles, storageLines } from '../harness/storage';
 
-const dir = tempDir('flume-outage-');
-const procs: Proc[] = [];
-after(async () => {
-  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
-  dir.remove();
-});
-const file = (...parts: string[]): string => path.join(dir.path, ...parts);
+const scene = new Scene('flume-outage-');
+const file = (...parts: string[]): string => scene.file(...parts);
+const standalone = (name: string, spec: string): Proc => scene.standalone(name, spec);
 
-function standalone(name: string, spec: string): Proc {
-  const p = spawnFlume(
-    'node',
-    ['--standalone', '-n', name, '-c', `${name} : ${spec} ;`, '--data', file('data', name), '--http-port', '0'],
-    { env: { FLUME_LOG_LEVEL: 'info' }, label: name },
-  );
-  procs.push(p);
-  return p;
-}
-
-/** A counter or gauge of the node's /metrics (0 while it has no such series). */
-async function metric(p: Proc, name: string, labels = ''): Promise<number> {
-  return (await nodeMetric(p, name, labels)) ?? 0;
-}
-
-/** Bytes of the files under `root` (a file replaced meanwhile, like an offset store's .tmp, counts 0). */
 function du(root: string): number {
   let bytes = 0;
   for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {

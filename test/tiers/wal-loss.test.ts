@@ -7,27 +7,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, test } from 'node:test';
-import { freePort, httpGet, nodeMetric, spawnFlume, statusBase, tempDir, waitFor, type Proc } from '../harness/procs';
+import { test } from 'node:test';
+import { freePort, httpGet, nodeMetric, statusBase, waitFor, type Proc } from '../harness/procs';
+import { Scene } from '../harness/scene';
 import { storageLines } from '../harness/storage';
 
-const dir = tempDir('flume-wal-loss-');
-const procs: Proc[] = [];
-after(async () => {
-  for (const p of procs.reverse()) await p.stop().catch(() => undefined);
-  dir.remove();
-});
-const file = (...parts: string[]): string => path.join(dir.path, ...parts);
-
-function standalone(name: string, spec: string): Proc {
-  const p = spawnFlume(
-    'node',
-    ['--standalone', '-n', name, '-c', `${name} : ${spec} ;`, '--data', file('data', name), '--http-port', '0'],
-    { env: { FLUME_LOG_LEVEL: 'info' }, label: name },
-  );
-  procs.push(p);
-  return p;
-}
+const scene = new Scene('flume-wal-loss-');
+const file = (...parts: string[]): string => scene.file(...parts);
+const standalone = (name: string, spec: string): Proc => scene.standalone(name, spec);
 
 const line = (n: number): string => `walloss ${String(n).padStart(5, '0')}`;
 const CHUNKS = 3;
