@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after } from 'node:test';
 import { nodeMetric, type Proc, spawnFlume, type SpawnOptions, tempDir } from './procs';
+import { storageLines } from './storage';
 
 export class Scene {
   readonly dir: string;
@@ -87,4 +88,18 @@ export function portAccepts(port: number): Promise<boolean> {
 /** A counter or gauge of a node's /metrics, 0 while it has no such series. */
 export async function metric(p: Proc, name: string, labels = ''): Promise<number> {
   return (await nodeMetric(p, name, labels)) ?? 0;
+}
+
+/** Lines `line-<from>` .. `line-<to>` (inclusive, zero-padded), as `storedLineNumbers` reads them back. */
+export function numberedLines(from: number, to: number): string[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => `line-${String(from + i).padStart(6, '0')}`);
+}
+
+/** The `line-N` numbers of `numberedLines` found in storage under `root`, sorted, duplicates kept. */
+export function storedLineNumbers(root: string): number[] {
+  return storageLines(root)
+    .map((l) => /line-(\d+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
 }

@@ -8,30 +8,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { freePort, httpGet, type Proc, statusBase, waitFor } from '../harness/procs';
-import { portAccepts, Scene, sendSyslog } from '../harness/scene';
-import { storageLines } from '../harness/storage';
+import { numberedLines, portAccepts, Scene, sendSyslog, storedLineNumbers } from '../harness/scene';
 
 // The default level is the point: FLUME_LOG_LEVEL from the environment would change it.
 delete process.env.FLUME_LOG_LEVEL;
 const scene = new Scene('flume-outage-log-');
 const file = (...parts: string[]): string => scene.file(...parts);
 
-/** Sends lines `line-<from>` .. `line-<to>` to the agent's syslog port. */
-function sendLines(port: number, from: number, to: number): Promise<void> {
-  return sendSyslog(
-    port,
-    Array.from({ length: to - from + 1 }, (_, i) => `line-${String(from + i).padStart(6, '0')}`),
-    'outage',
-  );
-}
-
-function stored(): number[] {
-  return storageLines(file('out'))
-    .map((l) => /line-(\d+)/.exec(l)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b);
-}
+const sendLines = (port: number, from: number, to: number): Promise<void> => sendSyslog(port, numberedLines(from, to), 'outage');
+const stored = (): number[] => storedLineNumbers(file('out'));
 
 interface SinkLink {
   state: string;

@@ -13,30 +13,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
 import { freePort, httpGet, type Proc, statusBase, waitFor } from '../harness/procs';
-import { portAccepts, Scene, sendSyslog } from '../harness/scene';
-import { storageLines } from '../harness/storage';
+import { numberedLines, portAccepts, Scene, sendSyslog, storedLineNumbers } from '../harness/scene';
 import { AdminClient } from '../master/helpers';
 
 const scene = new Scene('flume-last-config-');
 const file = (...parts: string[]): string => scene.file(...parts);
 
-/** Sends lines `line-<from>` .. `line-<to>` to the agent's syslog port. */
-function sendLines(port: number, from: number, to: number): Promise<void> {
-  return sendSyslog(
-    port,
-    Array.from({ length: to - from + 1 }, (_, i) => `line-${String(from + i).padStart(6, '0')}`),
-    'lastcfg',
-  );
-}
-
-/** The `line-N` numbers in storage, sorted, with duplicates kept. */
-function stored(): number[] {
-  return storageLines(file('out'))
-    .map((l) => /line-(\d+)/.exec(l)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b);
-}
+const sendLines = (port: number, from: number, to: number): Promise<void> => sendSyslog(port, numberedLines(from, to), 'lastcfg');
+const stored = (): number[] => storedLineNumbers(file('out'));
 
 function assertExactlyOnce(upTo: number): void {
   const got = stored();
