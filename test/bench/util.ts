@@ -36,10 +36,13 @@ export function report(name: string, f: BenchFigures): void {
   console.log(parts.join(' '));
 }
 
-/** True when `scenario` should run under the filter given to `run()` (empty: everything). */
+/**
+ * True when `scenario` should run under the filter given to `run()` (empty: everything): a part
+ * of its name, or `=NAME` for that scenario alone (`=pipeline-e2e` without -tls and -latency).
+ */
 export function wanted(filter: string | undefined, scenario: string): boolean {
   if (!filter) return true;
-  return filter.split(',').some((f) => scenario.includes(f));
+  return filter.split(',').some((f) => (f.startsWith('=') ? scenario === f.slice(1) : scenario.includes(f)));
 }
 
 export function percentile(sorted: number[], p: number): number {
