@@ -27,6 +27,7 @@ import { batchPool } from '../../core/buffer-pool';
 import { type Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
 import { FlumeError } from '../../core/errors';
+import { GcPacer } from '../../core/gc-pace';
 import { EventCursor } from '../../core/event';
 import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
@@ -101,6 +102,7 @@ export class AgentSink implements Sink {
   private ready = false;
   /** Bytes of the batches on the wire (SENT, HOP_ACKED) of the current stream. */
   private sentBytes = 0;
+  private readonly gcPacer: GcPacer; // frees grpc-js's framed copies of sent batches (core/gc-pace.ts)
   /** Between rounds of the chain in which no collector answered. */
   private readonly backoff: Backoff;
   private closing = false;
@@ -136,6 +138,7 @@ export class AgentSink implements Sink {
     this.connections = this.collectors.map((t) => new CollectorConnection(t, this.options.grpc, deps.tls));
     this.backoff = new Backoff({ initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs });
     this.link = new CollectorLink(this.logger, deps.node);
+    this.gcPacer = new GcPacer(Math.max(this.options.windowBytes, 1024 * 1024));
   }
 
   get window(): number {
@@ -331,6 +334,7 @@ export class AgentSink implements Sink {
     e.send();
     this.sentBytes += e.batch.bytes.length;
     stream.send(e.batch.bytes);
+    this.gcPacer.sent(e.batch.bytes.length);
     this.counters.add(SINK_COUNTERS.sent);
     this.counters.add(SINK_COUNTERS.eventsSent, e.batch.count);
     this.counters.add(SINK_COUNTERS.bytesSent, e.batch.bytes.length);
