@@ -54,7 +54,7 @@ export const WAL_DEFAULTS: Omit<WalOptions, 'logger'> = {
   cacheBytes: 8 * 1024 * 1024,
   // An agent sink's windowBytes: what it may have on the wire. More taken only waits in the sink,
   // and the sink's appends are what a driver with 64 workers would otherwise hold (64 batches).
-  takenBytes: 16 * 1024 * 1024,
+  takenBytes: 8 * 1024 * 1024,
   recycleSegments: 8,
   minFreeBytes: 'auto',
 };
