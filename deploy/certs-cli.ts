@@ -54,6 +54,17 @@ interface IssueFlags {
   host?: string;
 }
 
+/** What issue and renew take from their flags. */
+function certOptions(o: IssueFlags): { days: number; hosts?: string[] } {
+  return {
+    days: days(o.days),
+    hosts: o.host
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
+  };
+}
+
 program
   .command('init')
   .description('create the CA unless the directory has one')
@@ -78,17 +89,7 @@ program
   .option('--host <names>', 'comma-separated DNS names / IPs for clients that check hostnames (default for nodes: localhost,127.0.0.1)')
   .action((role: string, name: string, o: IssueFlags) =>
     run(() => {
-      const files = issue(
-        dir(),
-        { role: role as PeerRole, name },
-        {
-          days: days(o.days),
-          hosts: o.host
-            ?.split(',')
-            .map((h) => h.trim())
-            .filter(Boolean),
-        },
-      );
+      const files = issue(dir(), { role: role as PeerRole, name }, certOptions(o));
       console.log(`Issued ${files.cert} for flume://${role}/${name}. Site config:`);
       printUse(files);
     }),
@@ -103,17 +104,7 @@ program
   .option('--host <names>', 'as for issue')
   .action((role: string, name: string, o: IssueFlags) =>
     run(() => {
-      const files = renew(
-        dir(),
-        { role: role as PeerRole, name },
-        {
-          days: days(o.days),
-          hosts: o.host
-            ?.split(',')
-            .map((h) => h.trim())
-            .filter(Boolean),
-        },
-      );
+      const files = renew(dir(), { role: role as PeerRole, name }, certOptions(o));
       console.log(`Renewed ${files.cert}; send SIGHUP to the process that uses it.`);
     }),
   );

@@ -215,6 +215,12 @@ export function spawnScript(script: string, args: string[], options: SpawnOption
   return new Proc(process.execPath, [script, ...args], options);
 }
 
+/** Resident memory of a process, MB (Linux). */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
 /** A TCP port free on 127.0.0.1 right now (another process may still take it before you do). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { freePort, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
+import { freePort, rssMb, spawnFlume, tempDir, waitFor, type Proc } from '../harness/procs';
 import { metric } from '../harness/scene';
 import { storageLines } from '../harness/storage';
 import { type Tmpfs, mountTmpfs, tmpfsSkip } from '../harness/tmpfs';
@@ -39,10 +39,6 @@ function standalone(name: string, spec: string, data: string, extra: string[] = 
 
 const running = /standalone node running/;
 const held = /holding input back/;
-const rssMb = (p: Proc): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : 0;
-};
 
 const PAD = 'x'.repeat(120);
 const TAIL_LINES = 150_000;
@@ -132,7 +128,7 @@ test(
     assert.ok(!clientDone && sentWhenFull < SYSLOG_LINES, `the syslog client is held back: ${sentWhenFull} of ${SYSLOG_LINES} written`);
     assert.ok(tailReceived < TAIL_LINES, `the tail stopped reading: ${tailReceived} of ${TAIL_LINES} lines read`);
     t.diagnostic(
-      `disks full after ${heldAt - started} ms; RSS while held: tail agent ${rssMb(tailAgent)} MB, syslog agent ${rssMb(syslogAgent)} MB`,
+      `disks full after ${heldAt - started} ms; RSS while held: tail agent ${Math.round(rssMb(tailAgent.pid))} MB, syslog agent ${Math.round(rssMb(syslogAgent.pid))} MB`,
     );
 
     // The tail agent stops cleanly and opens again on the full disk, then survives kill -9 there.

@@ -1,18 +1,12 @@
 /**
- * Hostile clients for the flood tests of test/security: idle connections, a PING flood over TLS,
- * a slowloris, and the memory and metrics of the process under attack. Each returns when what it
- * waits for happened; nothing here sleeps for a fixed time.
+ * Hostile clients for the flood tests (test/security, test/tiers/h2-floods): idle connections, a
+ * PING flood, an oversized header block, a slowloris, and the memory and metrics of the process
+ * under attack. Each returns when what it waits for happened; nothing here sleeps for a fixed time.
  */
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { httpGet } from '../harness/procs';
-
-/** Resident memory of a process, MB. */
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
+import type * as http2 from 'node:http2';
+import { httpGet, rssMb } from '../harness/procs';
 
 /** Samples a process's RSS every 100 ms until stopped; `peak` is the highest seen. */
 export class RssProbe {
@@ -104,13 +98,20 @@ function frame(type: number, flags: number, stream: number, payload: Buffer): Bu
   return Buffer.concat([head, payload]);
 }
 
+/** A TLS connection to `port` without a client certificate (the server's is checked against `ca` only). */
+export function noCertificate(port: number, ca: Buffer): (ready: () => void) => net.Socket {
+  return (ready) => tls.connect({ port, host: '127.0.0.1', ca, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }, ready);
+}
+
 /**
- * A TLS connection without a client certificate that speaks HTTP/2 and sends `megabytes` of PING
- * frames, never reading an answer. Resolves 'closed' when the server cuts it, 'open' at the deadline.
+ * A connection made by `connect` (which calls `ready` once it may write) that speaks HTTP/2 and
+ * sends `megabytes` of PING frames, never reading an answer. Resolves 'closed' when the server
+ * cuts it, 'open' at the deadline.
  */
-export function pingFlood(port: number, ca: Buffer, megabytes: number, deadlineMs: number): Promise<'closed' | 'open'> {
+export function pingFlood(connect: (ready: () => void) => net.Socket, megabytes: number, deadlineMs: number): Promise<'closed' | 'open'> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ port, host: '127.0.0.1', ca, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+    const socket = connect(() => void flood());
+    socket.pause();
     socket.on('error', () => undefined);
     const timer = setTimeout(() => {
       socket.destroy();
@@ -120,15 +121,28 @@ export function pingFlood(port: number, ca: Buffer, megabytes: number, deadlineM
       clearTimeout(timer);
       resolve('closed');
     });
-    socket.on('secureConnect', async () => {
-      socket.pause();
+    const flood = async (): Promise<void> => {
       socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
       const ping = frame(6, 0, 0, Buffer.alloc(8, 7));
       const chunk = Buffer.concat(Array.from({ length: 4096 }, () => ping));
       for (let sent = 0; sent < megabytes * 1024 * 1024 && !socket.destroyed; sent += chunk.length) {
         if (!socket.write(chunk)) await drainedOrClosed(socket);
       }
-    });
+    };
+  });
+}
+
+/**
+ * A gRPC request to `path` with a 64 KB header, on `session`. Resolves with what became of it:
+ * `response <grpc-status or :status>`, `error <code>` or `closed <RST_STREAM code>`.
+ */
+export function oversizedHeaders(session: http2.ClientHttp2Session, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', 'x-big': 'b'.repeat(64 * 1024) });
+    req.on('response', (h) => resolve(`response ${String(h['grpc-status'] ?? h[':status'])}`));
+    req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    req.on('close', () => resolve(`closed ${req.rstCode}`));
+    req.end();
   });
 }
 

@@ -17,7 +17,7 @@ import { tempDir, waitFor } from '../harness/procs';
 import { TestCerts, testsInsecure } from '../harness/tls';
 import { AdminClient, type MasterProc, startMasterProc, startTestNode } from '../master/helpers';
 import type { Proc } from '../harness/procs';
-import { idleConnections, metricIn, pingFlood, RssProbe, scrape } from './floods';
+import { idleConnections, metricIn, noCertificate, oversizedHeaders, pingFlood, RssProbe, scrape } from './floods';
 
 /** The bound this test holds the master to, MB of RSS above its size before the floods. */
 const GROWTH_BOUND_MB = 100;
@@ -142,23 +142,12 @@ test(
     const afterIdle = probe.sample();
 
     // PINGs never read, without a certificate: the session is ended for the flood.
-    assert.equal(await pingFlood(master.grpcPort, ca(), 100, 30_000), 'closed', 'the PING flood was cut off');
+    assert.equal(await pingFlood(noCertificate(master.grpcPort, ca()), 100, 30_000), 'closed', 'the PING flood was cut off');
     await waitFor(async () => (await counter('connections_closed_flood')) >= 1, 10_000, 'the PING flood counted');
 
     step('PING flood cut off');
     // A header block over the 16 KB limit: refused before any handler (no response).
-    const big = await new Promise<string>((resolve) => {
-      const req = h2().request({
-        ':method': 'POST',
-        ':path': '/flume.Admin/Submit',
-        'content-type': 'application/grpc',
-        'x-big': 'b'.repeat(64 * 1024),
-      });
-      req.on('response', (h) => resolve(`response ${String(h['grpc-status'] ?? h[':status'])}`));
-      req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
-      req.on('close', () => resolve(`closed ${req.rstCode}`));
-      req.end();
-    });
+    const big = await oversizedHeaders(h2(), '/flume.Admin/Submit');
     assert.doesNotMatch(big, /^response/, `the oversized header block was refused (${big})`);
 
     step(`header flood: ${big}`);

@@ -9,13 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, httpGet, nodeMetric, type Proc, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
-
-/** Resident memory of a process, MB (Linux). */
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
+import { freePort, httpGet, nodeMetric, type Proc, rssMb, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

@@ -7,14 +7,14 @@
  * since without one it would not get past the TLS handshake to HTTP/2 at all.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { AgentSink } from '../../agent/sinks/agent-sink';
-import { freePort, nodeMetric, spawnFlume, tempDir, waitFor } from '../harness/procs';
+import { freePort, nodeMetric, rssMb, spawnFlume, tempDir, waitFor } from '../harness/procs';
+import { oversizedHeaders, pingFlood } from '../security/floods';
 import { storageLines } from '../harness/storage';
 import { numberedBatches, tierTls } from './helpers';
 
@@ -38,45 +38,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
 });
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/** Sends `megabytes` of PING frames and never reads an answer; resolves when the server closes the connection, or after the deadline. */
-function pingFlood(port: number, megabytes: number, deadlineMs: number): Promise<'closed' | 'open'> {
-  return new Promise((resolve) => {
-    const socket = floodSocket(port, () => void flood());
-    socket.pause();
-    socket.on('error', () => undefined);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve('open');
-    }, deadlineMs);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve('closed');
-    });
-    const flood = async (): Promise<void> => {
-      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]));
-      const ping = frame(6, 0, 0, Buffer.alloc(8, 7));
-      const chunk = Buffer.concat(Array.from({ length: 4096 }, () => ping));
-      for (let sent = 0; sent < megabytes * 1024 * 1024 && !socket.destroyed; sent += chunk.length) {
-        if (!socket.write(chunk)) await new Promise<void>((r) => socket.once('drain', () => r()).once('close', () => r()));
-      }
-    };
-  });
-}
 
 test('collector gRPC port: a PING flood is cut off, a header flood and a stream flood are refused, memory stays bounded, a good agent stores everything once', async () => {
   const dir = tempDir();
@@ -108,7 +69,7 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   const delivered = Promise.all(batches.map((b) => sink.append(b)));
 
   // PINGs never read: the session's queued answers pass its memory limit and it is ended.
-  const outcome = await pingFlood(port, 160, 60_000);
+  const outcome = await pingFlood((ready) => floodSocket(port, ready), 160, 60_000);
   assert.equal(outcome, 'closed', 'the PING flood connection was closed by the collector');
   await waitFor(async () => ((await nodeMetric(collector, 'flume_connections_refused_total')) ?? 0) >= 1, 20_000, 'the flood counted');
 
@@ -116,18 +77,7 @@ test('collector gRPC port: a PING flood is cut off, a header flood and a stream 
   const client = h2Session(port);
   client.on('error', () => undefined);
   cleanups.push(() => client.destroy());
-  const big = await new Promise<string>((resolve) => {
-    const req = client.request({
-      ':method': 'POST',
-      ':path': '/flume.Collector/Stored',
-      'content-type': 'application/grpc',
-      'x-big': 'b'.repeat(64 * 1024),
-    });
-    req.on('response', (h) => resolve(`response ${String(h['grpc-status'] ?? h[':status'])}`));
-    req.on('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
-    req.on('close', () => resolve(`closed ${req.rstCode}`));
-    req.end();
-  });
+  const big = await oversizedHeaders(client, '/flume.Collector/Stored');
   assert.doesNotMatch(big, /^response 0$/, `the oversized header block was refused (${big})`);
 
   // 300 Append streams each half sent: the collector holds at most its stream limit.
