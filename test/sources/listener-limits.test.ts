@@ -10,6 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort, httpGet, nodeMetric, type Proc, rssMb, spawnFlume, statusBase, tempDir, waitFor } from '../harness/procs';
+import { portAccepts } from '../harness/scene';
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -64,20 +65,7 @@ test('syslogTcp under 3000 idle, slow, oversized and garbage connections: each i
     dir.remove();
   });
   await statusBase(node);
-  await waitFor(
-    () =>
-      new Promise<boolean>((r) =>
-        net
-          .connect(port, '127.0.0.1')
-          .on('connect', function (this: net.Socket) {
-            this.destroy();
-            r(true);
-          })
-          .on('error', () => r(false)),
-      ),
-    30_000,
-    'the syslog port',
-  );
+  await waitFor(() => portAccepts(port), 30_000, 'the syslog port');
 
   // 3000 idle connections: 500 are kept (until the idle timeout), the other 2500 closed at once.
   for (let i = 0; i < 3000; i++) {
@@ -212,20 +200,7 @@ test('http source: a slowloris gets 408, a header flood 431, connections over th
     dir.remove();
   });
   await statusBase(node);
-  await waitFor(
-    () =>
-      new Promise<boolean>((r) =>
-        net
-          .connect(port, '127.0.0.1')
-          .on('connect', function (this: net.Socket) {
-            this.destroy();
-            r(true);
-          })
-          .on('error', () => r(false)),
-      ),
-    30_000,
-    'the HTTP port',
-  );
+  await waitFor(() => portAccepts(port), 30_000, 'the HTTP port');
 
   const slowAnswer = await rawHttp(port, 'POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200), 20);
   assert.match(slowAnswer, /^HTTP\/1\.1 408/);
