@@ -11,15 +11,18 @@
  *
  * The member's certificate must chain to the cluster CA (`tls.ca`); its name is not checked, as
  * for every flume peer (core/tls/identity.ts): ZooKeeper servers get their certificates from
- * `flume-certs issue` like the masters. The relay listens on loopback only and lives as long as
- * the store; the certificates are the TlsContext's current ones (reloaded at SIGHUP) for every
- * new connection.
+ * `flume-certs issue` like the masters. The relay listens on loopback only, serves only sockets
+ * this process opened (the peer's socket is looked up in /proc/net/tcp and must be one of
+ * /proc/self/fd: another local process would otherwise reach ZooKeeper with the master's
+ * identity; refusals are logged), and lives as long as the store; the certificates are the
+ * TlsContext's current ones (reloaded at SIGHUP) for every new connection.
  *
  * ZooKeeper side (3.5+, Netty; see deploy/README.md): `secureClientPort`,
  * `serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory`,
  * `ssl.keyStore.type=PEM` (key and certificate in one file), `ssl.trustStore.type=PEM` (the CA)
  * and `ssl.clientAuth=need`.
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../../core/logger';
@@ -46,7 +49,11 @@ export class ZkTlsRelay {
         const colon = member.lastIndexOf(':');
         const host = member.slice(0, colon).replace(/^\[|\]$/g, '');
         const port = Number(member.slice(colon + 1));
-        const server = net.createServer((plain) => pipe(plain, host, port, context, sockets, logger));
+        const server = net.createServer((plain) => {
+          if (ownSocket(plain)) return pipe(plain, host, port, context, sockets, logger);
+          logger.warn('Refused a connection to the ZooKeeper relay from another process.', { peerPort: plain.remotePort });
+          plain.destroy();
+        });
         servers.push(server);
         await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
         local.push(`127.0.0.1:${(server.address() as net.AddressInfo).port}`);
@@ -87,4 +94,32 @@ function pipe(plain: net.Socket, host: string, port: number, context: TlsContext
   plain.once('error', () => secure.destroy());
   plain.once('close', () => secure.destroy());
   secure.once('close', () => plain.destroy());
+}
+
+/**
+ * Whether the other end of `accepted` (a loopback connection) is a socket of this process: its
+ * inode, found in /proc/net/tcp by its ports, is among this process's open descriptors.
+ */
+function ownSocket(accepted: net.Socket): boolean {
+  // /proc/net/tcp writes 127.0.0.1:port as 0100007F:PORT (hex); field 9 is the socket's inode.
+  const loopback = (port: number | undefined): string => `0100007F:${(port ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  const [peer, us] = [loopback(accepted.remotePort), loopback(accepted.localPort)];
+  try {
+    const fields = fs
+      .readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[1] === peer && f[2] === us);
+    const inode = fields?.[9];
+    if (!inode || inode === '0') return false;
+    return fs.readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === `socket:[${inode}]`;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }

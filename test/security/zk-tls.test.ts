@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort, spawnFlume, tempDir } from '../harness/procs';
@@ -81,6 +82,25 @@ test(
       admin.close();
     }
     assert.ok((await children('/flume-tls')).length > 0, 'the state is in ZooKeeper under the chroot');
+
+    // The relay's loopback port serves the master's own sockets only: this test process is refused.
+    const relay = /relays=127\.0\.0\.1:(\d+)/.exec(master.proc.output());
+    assert.ok(relay, master.proc.output());
+    const from = master.proc.output().length;
+    const outsider = net.connect(Number(relay[1]), '127.0.0.1');
+    outsider.on('error', () => undefined);
+    await new Promise<void>((resolve) => outsider.once('close', () => resolve()));
+    await master.proc.waitForLine(/Refused a connection to the ZooKeeper relay from another process\./, 10_000, from);
+    const admin2 = new AdminClient(master.address);
+    try {
+      assert.equal(
+        (await admin2.exec('config', 'web02', 'text("/tmp/zk-tls.log")', 'console')).state,
+        2,
+        'the master still has its session',
+      );
+    } finally {
+      admin2.close();
+    }
   },
 );
 
