@@ -154,3 +154,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return sleep(ms, signal).catch(() => undefined);
 }
+
+/** Waits for `p` until `deadline` (ms since the epoch); false if the deadline came first. */
+export async function withDeadline(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  const ms = deadline - Date.now();
+  if (ms === Infinity) {
+    await p;
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -10,7 +10,9 @@
  * - close: stop the source (it resolves once everything it accepted is in the channel), let the
  *   workers drain a memory channel (a durable one keeps its batches for the next start), wait for
  *   appends in flight; past `closeTimeoutMs` give up waiting (cancel) and say what was left.
- *   Then close the sink tree and the channel.
+ *   Then close the sink tree and the channel. With a durable channel nothing is worth waiting
+ *   for long: a batch in flight stays in the WAL, uncommitted, and goes again at the next start
+ *   (the collector drops one it already stored), so the wait is {@link DURABLE_STOP_MS} at most.
  *
  * Catching up is said (node/progress.ts): WAL replay and backlog drain progress, also in /status
  * beside what components show through `ctx.node` (an agent sink's link to its collectors).
@@ -40,7 +42,7 @@ import {
   SINK_BATCHES_SENT,
 } from '../core/metrics';
 import { type Registry, validateNode } from '../core/registry';
-import { Backoff, pause, sleep } from '../core/retry';
+import { Backoff, pause, sleep, withDeadline } from '../core/retry';
 import type { LogicalNodeSpec } from '../core/spec/ast';
 import { WAL_DEFAULTS, WalChannel } from '../core/wal/wal';
 import { type Backlog, backlogOf, NodeViews, reportDrain, type ReplayProgress, reportReplay } from './progress';
@@ -63,7 +65,7 @@ export interface LogicalNodeOptions {
   walSegmentBytes: number;
   /** Capacity of a memory channel; 0: its default. */
   memoryCapacityBytes: number;
-  /** How long `close` waits for the source, the drain and the appends in flight. */
+  /** How long `close` waits for the source, the drain and the appends in flight (with a WAL: {@link DURABLE_STOP_MS} at most). */
   closeTimeoutMs: number;
   /** How long a worker waits on an empty channel before looking again. */
   takeWaitMs: number;
@@ -75,6 +77,13 @@ export interface LogicalNodeOptions {
   /** The least time between two progress lines (WAL replay, backlog drain). */
   progressMs: number;
 }
+
+/**
+ * What closing a node with a durable channel waits at most for its source, the appends in flight
+ * and then the sink tree (1 s more at most): an operator and systemd (90 s) expect a stop within
+ * a few seconds whatever the sink's state, and no batch is lost by stopping to wait (issue 16).
+ */
+export const DURABLE_STOP_MS = 2_000;
 
 export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
   channel: 'memory',
@@ -280,7 +289,7 @@ export class LogicalNode {
   }
 
   private async teardown(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + (this.channel?.durable ? Math.min(timeoutMs, DURABLE_STOP_MS) : timeoutMs);
     this.removeCollector?.();
     this.removeCollector = null;
     this.stopDrainReports?.();
@@ -303,7 +312,10 @@ export class LogicalNode {
     // Workers that wait in take() (a node whose open failed: deadline 0) end with the channel;
     // only appends that were cut off are worth a line.
     if (!(await withDeadline(Promise.all(this.workers), deadline)) && this.inFlightAppends > 0) {
-      this.log.error('appends still in flight at the close deadline; cancelling them', { inFlight: this.inFlightAppends });
+      const inFlight = this.inFlightAppends;
+      if (this.channel?.durable)
+        this.log.info('Appends in flight at the stop; their batches stay in the WAL for the next start', { inFlight });
+      else this.log.error('appends still in flight at the close deadline; cancelling them', { inFlight });
     }
     if (this.sink) {
       try {
@@ -427,11 +439,13 @@ export class LogicalNode {
         c.add(ERRORS);
         c.add(SINK_BATCHES_RETRIED);
         const delay = this.backoff.next();
-        this.log.warn('append failed; the batch goes back to the channel', {
-          batch: `${batch.origin}#${batch.seq}`,
-          retryInMs: Math.round(delay),
-          error: err instanceof Error ? err.message : String(err),
-        });
+        // Stopping fails the appends left; their batches wait in the channel, nothing to say.
+        if (!this.stopWorkers)
+          this.log.warn('append failed; the batch goes back to the channel', {
+            batch: `${batch.origin}#${batch.seq}`,
+            retryInMs: Math.round(delay),
+            error: err instanceof Error ? err.message : String(err),
+          });
         await this.pause(delay);
       } finally {
         this.inFlightAppends--;
@@ -469,23 +483,5 @@ export class LogicalNode {
       this.counterSets.set(componentPath, c);
     }
     return c;
-  }
-}
-
-/** Waits for `p` until `deadline` (ms since the epoch); false if the deadline came first. */
-async function withDeadline(p: Promise<unknown>, deadline: number): Promise<boolean> {
-  const ms = deadline - Date.now();
-  if (ms === Infinity) {
-    await p;
-    return true;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, ms));
-  });
-  try {
-    return await Promise.race([p.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

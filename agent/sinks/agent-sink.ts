@@ -198,11 +198,11 @@ export class AgentSink implements Sink {
     });
   }
 
-  /** Waits up to `closeGraceMs` for appends in flight, then fails what is left and disconnects. */
+  /** Waits up to `closeGraceMs` for the acks of appends in flight while a stream is up, then fails what is left and disconnects. */
   async close(): Promise<void> {
     if (this.closing) return;
     const deadline = Date.now() + this.options.closeGraceMs;
-    while (this.entries.size > 0 && Date.now() < deadline && this.loop) await sleep(20);
+    while (this.entries.size > 0 && Date.now() < deadline && this.ready) await sleep(20);
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
     this.abort.abort();
@@ -212,8 +212,8 @@ export class AgentSink implements Sink {
     this.ready = false;
     for (const e of [...this.entries.values()]) this.fail(e, new SinkClosedError(this.collectors.join(',')));
     this.reportDrops();
+    for (const c of this.connections) c.close(); // first: a connection attempt in the loop then ends at once
     await this.loop?.catch(() => undefined);
-    for (const c of this.connections) c.close();
     this.hideStatus?.();
   }
 
@@ -270,7 +270,7 @@ export class AgentSink implements Sink {
     const conn = this.connections[index];
     const { mode, agent, flow, connectTimeoutMs } = this.options;
     try {
-      await conn.ready(connectTimeoutMs);
+      await conn.ready(connectTimeoutMs, this.abort.signal);
     } catch (err) {
       this.lastError = (err as Error).message;
       this.logger.debug('Collector did not answer.', { collector: conn.target, error: this.lastError });

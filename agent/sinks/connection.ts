@@ -58,10 +58,39 @@ export class CollectorConnection {
     this.storedMethod = collectorService().Stored as grpc.MethodDefinition<StoredQuery, StoredReply>;
   }
 
-  /** Resolves once the HTTP/2 connection is up; rejects after `timeoutMs`. */
-  ready(timeoutMs: number): Promise<void> {
+  /**
+   * Resolves once the HTTP/2 connection is up; rejects after `timeoutMs`, or at once when `signal`
+   * aborts. Not grpc-js's `waitForReady`: closing the client does not end that wait, and its
+   * deadline timer keeps a stopping process alive until it fires.
+   */
+  ready(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const channel = this.client.getChannel();
     return new Promise((resolve, reject) => {
-      this.client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve()));
+      let done = false;
+      const finish = (err?: Error): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const abort = (): void => finish(new Error('closed before the collector answered'));
+      const timer = setTimeout(() => finish(new Error('Failed to connect before the deadline')), timeoutMs);
+      // A watcher left behind by a timeout is called (and ignored) at the next state change.
+      const check = (): void => {
+        if (done) return;
+        try {
+          const state = channel.getConnectivityState(true);
+          if (state === grpc.connectivityState.READY) return finish();
+          channel.watchConnectivityState(state, Infinity, check);
+        } catch {
+          finish(new Error('The channel has been closed'));
+        }
+      };
+      if (signal?.aborted) return abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      check();
     });
   }
 
