@@ -3,12 +3,16 @@
  * each overwrite what the other wrote and both report success; a lock file makes the second one
  * exit with the holder's pid instead.
  *
- * The lock is `<dir>/flume.lock` (or another name given), created with O_CREAT|O_EXCL (atomic on local filesystems) and
- * holding three lines:
+ * The lock is `<dir>/flume.lock` (or another name given), a symbolic link made with symlink(2)
+ * (atomic, and fails if the name exists) whose target is three lines (`readlink flume.lock`):
  *
  *     <pid>
  *     <host name>
  *     <start time of the process, in clock ticks since boot (field 22 of /proc/<pid>/stat)>
+ *
+ * A link, not a file with that text: a short link's target lives in its inode, so a process can
+ * lock a dir on a disk another process filled to the last byte (issue 16), where writing a file's
+ * first byte needs a block. A regular lock file (older versions) is still read.
  *
  * A kill -9 leaves the file behind, so a lock is *stale*, and taken over with a log line, when
  * its process is gone: same host, and no process with that pid, or one with that pid that started
@@ -93,7 +97,7 @@ export class DirLock {
     held.delete(this);
     if (held.size === 0) process.off('exit', releaseAll);
     try {
-      if (fs.readFileSync(this.file, 'utf8') === this.content) fs.unlinkSync(this.file);
+      if (readOrNull(this.file) === this.content) fs.unlinkSync(this.file);
     } catch {
       // gone already
     }
@@ -107,18 +111,11 @@ function releaseAll(): void {
 }
 
 function tryCreate(file: string, content: string): boolean {
-  let fd: number;
   try {
-    fd = fs.openSync(file, 'wx', 0o644);
+    fs.symlinkSync(content, file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
   return true;
 }
@@ -170,7 +167,15 @@ function startTimeOf(pid: number): string {
   }
 }
 
+/** The lock's text: a link's target, or a regular file's content (older versions); null when gone. */
 function readOrNull(file: string): string | null {
+  try {
+    return fs.readlinkSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code !== 'EINVAL') throw err;
+  }
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
@@ -181,7 +186,7 @@ function readOrNull(file: string): string | null {
 
 function ageMs(file: string): number {
   try {
-    return Date.now() - fs.statSync(file).mtimeMs;
+    return Date.now() - fs.lstatSync(file).mtimeMs;
   } catch {
     return 0;
   }

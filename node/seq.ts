@@ -1,10 +1,15 @@
 /**
  * Batch sequence numbers unique per origin across restarts, without a disk write per batch.
  *
- * The file `<dataDir>/seq` holds the end of the block of numbers reserved so far. Opening reads
- * it and reserves the next block (write to a temp file, fsync, rename, fsync the directory); the
+ * `<dataDir>/seq` holds the end of the block of numbers reserved so far. Opening reads it and
+ * reserves the next block (a new `seq.tmp` renamed over `seq`, then the directory fsynced); the
  * numbers handed out come from the reserved block, and a new block is reserved, synchronously,
  * when it runs out. A crash loses at most the rest of a block: numbers skip, never repeat.
+ *
+ * `seq` is a symbolic link whose target is the number (`readlink seq`), not a file holding it: a
+ * short link lives in its inode, so a node opens on a disk another process filled to the last
+ * byte (issue 16), where a file's first byte needs a block. A regular file (older versions) is
+ * still read.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,7 +37,7 @@ export class SequenceAllocator {
     const file = path.join(dir, FILE);
     let end = 0;
     try {
-      const text = fs.readFileSync(file, 'utf8').trim();
+      const text = readSeq(file).trim();
       end = Number(text);
       if (!Number.isSafeInteger(end) || end < 0) throw new FlumeError(`sequence file ${file} holds ${JSON.stringify(text)}, not a count`);
     } catch (err) {
@@ -52,13 +57,8 @@ export class SequenceAllocator {
     const end = this.next + this.block - 1;
     const file = path.join(this.dir, FILE);
     const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, `${end}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    fs.rmSync(tmp, { force: true }); // left by a crash between its creation and the rename
+    fs.symlinkSync(String(end), tmp);
     fs.renameSync(tmp, file);
     const dirFd = fs.openSync(this.dir, 'r');
     try {
@@ -67,5 +67,15 @@ export class SequenceAllocator {
       fs.closeSync(dirFd);
     }
     this.reservedEnd = end;
+  }
+}
+
+/** The reserved end: a link's target, or a regular file's content (older versions). */
+function readSeq(file: string): string {
+  try {
+    return fs.readlinkSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+    return fs.readFileSync(file, 'utf8');
   }
 }
