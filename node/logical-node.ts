@@ -122,7 +122,8 @@ export interface LogicalNodeStatus {
   state: LogicalNodeState;
   source: string;
   sink: string;
-  channel: { kind: ChannelKind; batches: number; bytes: number; capacityBytes: number; inFlight: number } | null;
+  /** `diskFull`: a WAL's puts are refused for want of disk space (the sources are held back). */
+  channel: { kind: ChannelKind; batches: number; bytes: number; capacityBytes: number; inFlight: number; diskFull?: boolean } | null;
   error?: string;
   /** Counters by component path (`source.tail`, `channel`, `driver`, `sink.batch`...). */
   counters: Record<string, Record<string, number>>;
@@ -262,7 +263,9 @@ export class LogicalNode {
       state: this.lifecycle,
       source: this.spec.sourceText,
       sink: this.spec.sinkText,
-      channel: stats ? { kind: this.channelKind, ...stats } : null,
+      channel: stats
+        ? { kind: this.channelKind, ...stats, ...(this.channel instanceof WalChannel ? { diskFull: this.channel.diskFull } : {}) }
+        : null,
       ...(this.failure ? { error: this.failure } : {}),
       counters,
       ...(stats ? { backlog: this.backlog() } : {}),

@@ -47,6 +47,8 @@ export class PutSide {
   private reservedBytes = 0;
   /** A put found the disk short while free files exist: the flush loop deletes them. */
   wantRelease = false;
+  /** The last put was refused for want of disk and none has gone through since (said once per change; /status). */
+  diskFull = false;
 
   constructor(
     private readonly s: WalState,
@@ -85,10 +87,20 @@ export class PutSide {
         continue;
       }
       this.s.counters.diskFullRefusals++;
+      this.noteDiskFull(true);
       throw new DiskFullError(this.s.name, this.s.dir, 'HEADROOM', this.disk.freeBytes);
     }
     this.segs.recycle = true;
     this.reservedBytes += bytes;
+    this.noteDiskFull(false);
+  }
+
+  private noteDiskFull(full: boolean): void {
+    if (full === this.diskFull) return;
+    this.diskFull = full;
+    const at = { dir: this.s.dir, freeBytes: this.disk.freeBytes };
+    if (full) this.s.log.warn('WAL disk full: puts are refused and the sources held back until space returns.', at);
+    else this.s.log.info('WAL disk has room again: puts resume.', at);
   }
 
   release(bytes: number): void {
@@ -178,6 +190,7 @@ export class PutSide {
       return err;
     }
     s.counters.diskFullRefusals++;
+    this.noteDiskFull(true);
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       segs.recycle = false;
       const released = await segs.releaseFree().catch(() => 0);

@@ -90,6 +90,11 @@ export class WalChannel implements Channel {
     return this.s.lifecycle;
   }
 
+  /** Whether puts are refused for want of disk space now (the last one was; none has gone through since). */
+  get diskFull(): boolean {
+    return this.put.diskFull;
+  }
+
   transaction(): Transaction {
     return new WalTransaction(this);
   }
