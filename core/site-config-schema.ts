@@ -259,7 +259,12 @@ export const SCHEMA = {
   'node.close_timeout_ms': def(
     millis(0, 3_600_000),
     30_000,
-    'How long closing a logical node waits for its source, drain and appends in flight.',
+    'How long closing a logical node waits for its source, drain and appends in flight; with a WAL at most 2 s (the batches in flight stay in it).',
+  ),
+  'node.progress_ms': def(
+    millis(1, 3_600_000),
+    5_000,
+    'The least time between two progress lines of a logical node (WAL replay at its start, backlog drain).',
   ),
   'channel.memory.capacity_bytes': def(bytes, 64 * 1024 ** 2, 'Capacity of a memory channel; a full channel makes the source wait.'),
   'channel.wal.capacity_bytes': def(bytes, 1024 ** 3, 'Capacity of a WAL channel on disk; a full channel makes the source wait.'),

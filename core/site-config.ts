@@ -322,6 +322,7 @@ export function nodeSettings(c: SiteConfig) {
     walSegmentBytes: c['channel.wal.segment_bytes'],
     memoryCapacityBytes: c['channel.memory.capacity_bytes'],
     closeTimeoutMs: c['node.close_timeout_ms'],
+    progressMs: c['node.progress_ms'],
     logLevel: c['log.level'],
     logFormat: c['log.format'],
     limits: {

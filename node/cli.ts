@@ -54,8 +54,8 @@ interface RunOptions {
   oneshot?: boolean;
   channel: string;
   closeTimeout: string;
-  /** From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes, channel.memory.capacity_bytes. */
-  channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes' | 'limits'>;
+  /** From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes, channel.memory.capacity_bytes, node.progress_ms. */
+  channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes' | 'limits' | 'progressMs'>;
   logLevel?: string;
   logFormat?: LogFormat;
   /** No --master and no site config names one: the default localhost master is tried. */
@@ -401,6 +401,7 @@ const program = new Command('flume-node')
         walCapacityBytes: site.walCapacityBytes,
         walSegmentBytes: site.walSegmentBytes,
         memoryCapacityBytes: site.memoryCapacityBytes,
+        progressMs: site.progressMs,
         limits: site.limits,
       },
       master: o.standalone ? o.master : (o.master ?? (site.masters.length > 0 ? site.masters.join(',') : undefined)),

@@ -6,8 +6,8 @@
  *   - while its WAL opens:     info "Replaying the WAL: 40% done."   (a long replay only)
  *
  * DESIGN
- * - A backlog is worth lines only when it is large (at least {@link DRAIN_MIN_BATCHES} batches)
- *   and shrinking; a node keeping up with its input holds a few batches at a time and says
+ * - A backlog is worth lines only when it is large (at least {@link DRAIN_MIN_BATCHES} batches,
+ *   or {@link DRAIN_MIN_EVENTS} events: a tail's batches hold up to 16,000 lines) and shrinking; a node keeping up with its input holds a few batches at a time and says
  *   nothing. A growing backlog is the sink's business: it warns when it loses its collector
  *   (agent/sinks/agent-sink.ts).
  * - Events left are estimated: the channel counts batches and bytes, so events are batches times
@@ -19,8 +19,9 @@ import type { NodeView } from '../core/component';
 import type { Logger } from '../core/logger';
 import { BATCHES, type CounterSet, EVENTS_ACCEPTED, SINK_BATCHES_ACKED } from '../core/metrics';
 
-/** Below this many batches a backlog is not reported as draining. */
+/** Below this many batches, and {@link DRAIN_MIN_EVENTS} events, a backlog is not reported as draining. */
 export const DRAIN_MIN_BATCHES = 256;
+export const DRAIN_MIN_EVENTS = 250_000;
 
 export interface Backlog {
   batches: number;
@@ -61,7 +62,7 @@ export class DrainReporter {
   tick(backlog: Backlog, acked: number, now = Date.now()): void {
     const shrinking = backlog.batches < this.lastBatches;
     this.lastBatches = backlog.batches;
-    if (backlog.batches < DRAIN_MIN_BATCHES) {
+    if (backlog.batches < DRAIN_MIN_BATCHES && (backlog.events ?? 0) < DRAIN_MIN_EVENTS) {
       if (this.reporting) this.log.info('Backlog caught up.', { batchesLeft: backlog.batches, bytesLeft: backlog.bytes });
       this.reporting = false;
       this.windowStart = 0;

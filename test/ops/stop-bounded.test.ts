@@ -31,47 +31,51 @@ function stored(root: string): number[] {
 const sourceEvents = (p: Proc): Promise<number> => metric(p, 'flume_events_accepted_total', 'component="channel"');
 
 for (const mode of ['DFO', 'E2E'] as const) {
-  test(`SIGTERM stops a ${mode} agent whose collector is down within ${STOP_BOUND_MS} ms; restarted, it delivers every line once`, {
-    timeout: 120_000,
-  }, async (t) => {
-    const [collPort, syslogPort] = [await freePort(), await freePort()];
-    const out = file(`out-${mode}`);
-    const collSpec = `collectorSource(${collPort}) | collectorSink("${out}/", "data-", 1000)`;
-    const collName = `coll${mode}`;
-    const agentName = `agent${mode}`;
-    const agentSpec = `syslogTcp(${syslogPort}) | agent${mode}Sink("127.0.0.1", ${collPort})`;
+  test(
+    `SIGTERM stops a ${mode} agent whose collector is down within ${STOP_BOUND_MS} ms; restarted, it delivers every line once`,
+    {
+      timeout: 120_000,
+    },
+    async (t) => {
+      const [collPort, syslogPort] = [await freePort(), await freePort()];
+      const out = file(`out-${mode}`);
+      const collSpec = `collectorSource(${collPort}) | collectorSink("${out}/", "data-", 1000)`;
+      const collName = `coll${mode}`;
+      const agentName = `agent${mode}`;
+      const agentSpec = `syslogTcp(${syslogPort}) | agent${mode}Sink("127.0.0.1", ${collPort})`;
 
-    let collector = scene.standalone(collName, collSpec);
-    await collector.waitForLine(/collector source listening/);
-    let agent = scene.standalone(agentName, agentSpec);
-    await agent.waitForLine(/standalone node running/);
-    await sendSyslog(syslogPort, numberedLines(1, 100), 'stop');
-    await waitFor(() => stored(out).length >= 100, 60_000, 'the first lines in storage');
+      let collector = scene.standalone(collName, collSpec);
+      await collector.waitForLine(/collector source listening/);
+      let agent = scene.standalone(agentName, agentSpec);
+      await agent.waitForLine(/standalone node running/);
+      await sendSyslog(syslogPort, numberedLines(1, 100), 'stop');
+      await waitFor(() => stored(out).length >= 100, 60_000, 'the first lines in storage');
 
-    // The collector goes; more lines wait in the agent's WAL and in its sink, unacked.
-    assert.equal((await collector.stop(30_000)).code, 0, collector.tail());
-    await sendSyslog(syslogPort, numberedLines(101, LINES), 'stop');
-    await waitFor(async () => (await sourceEvents(agent)) >= LINES, 30_000, `the agent to hold all ${LINES} lines`);
-    await agent.waitForLine(/No collector answers/, 30_000);
+      // The collector goes; more lines wait in the agent's WAL and in its sink, unacked.
+      assert.equal((await collector.stop(30_000)).code, 0, collector.tail());
+      await sendSyslog(syslogPort, numberedLines(101, LINES), 'stop');
+      await waitFor(async () => (await sourceEvents(agent)) >= LINES, 30_000, `the agent to hold all ${LINES} lines`);
+      await agent.waitForLine(/No collector answers/, 30_000);
 
-    const stopAt = Date.now();
-    const status = await agent.stop(60_000);
-    const stopMs = Date.now() - stopAt;
-    t.diagnostic(`${mode} agent stopped in ${stopMs} ms with its collector down`);
-    assert.equal(status.code, 0, agent.tail());
-    assert.ok(stopMs <= STOP_BOUND_MS, `stopped in ${stopMs} ms, more than ${STOP_BOUND_MS} ms:\n${agent.tail(20)}`);
+      const stopAt = Date.now();
+      const status = await agent.stop(60_000);
+      const stopMs = Date.now() - stopAt;
+      t.diagnostic(`${mode} agent stopped in ${stopMs} ms with its collector down`);
+      assert.equal(status.code, 0, agent.tail());
+      assert.ok(stopMs <= STOP_BOUND_MS, `stopped in ${stopMs} ms, more than ${STOP_BOUND_MS} ms:\n${agent.tail(20)}`);
 
-    collector = scene.standalone(collName, collSpec);
-    await collector.waitForLine(/collector source listening/);
-    agent = scene.standalone(agentName, agentSpec);
-    await waitFor(() => stored(out).length >= LINES, 60_000, 'every line in storage').catch((err: Error) => {
-      throw new Error(`${err.message}: ${stored(out).length} of ${LINES}\n${agent.tail(20)}`);
-    });
-    assert.deepEqual(
-      stored(out),
-      Array.from({ length: LINES }, (_, i) => i + 1),
-      'every line exactly once',
-    );
-    for (const p of [agent, collector]) assert.equal((await p.stop(30_000)).code, 0, p.tail());
-  });
+      collector = scene.standalone(collName, collSpec);
+      await collector.waitForLine(/collector source listening/);
+      agent = scene.standalone(agentName, agentSpec);
+      await waitFor(() => stored(out).length >= LINES, 60_000, 'every line in storage').catch((err: Error) => {
+        throw new Error(`${err.message}: ${stored(out).length} of ${LINES}\n${agent.tail(20)}`);
+      });
+      assert.deepEqual(
+        stored(out),
+        Array.from({ length: LINES }, (_, i) => i + 1),
+        'every line exactly once',
+      );
+      for (const p of [agent, collector]) assert.equal((await p.stop(30_000)).code, 0, p.tail());
+    },
+  );
 }
