@@ -412,8 +412,9 @@ const program = new Command('flume-node')
       statusLimits: site.statusLimits,
     });
     process.exitCode = await run(o);
-    // Everything is closed: let stdout drain, but do not wait on a stray handle for ever.
-    setTimeout(() => process.exit(), 5000).unref();
+    // Everything is closed: let stdout drain, but wait on a stray handle (a call to a hung
+    // collector) 1 s at most: a stop is bounded (node/logical-node.ts DURABLE_STOP_MS).
+    setTimeout(() => process.exit(), 1000).unref();
   });
 
 program

@@ -198,7 +198,7 @@ export class AgentSink implements Sink {
     });
   }
 
-  /** Waits up to `closeGraceMs` for the acks of appends in flight while a stream is up, then fails what is left and disconnects. */
+  /** Waits up to `closeGraceMs` for acks while a stream is up, then fails what is left and cancels (a hung collector would keep the call). */
   async close(): Promise<void> {
     if (this.closing) return;
     const deadline = Date.now() + this.options.closeGraceMs;
@@ -207,7 +207,7 @@ export class AgentSink implements Sink {
     if (this.timer) clearInterval(this.timer);
     this.abort.abort();
     this.wake?.();
-    this.stream?.end();
+    this.stream?.[this.entries.size > 0 ? 'cancel' : 'end']();
     this.stream = null;
     this.ready = false;
     for (const e of [...this.entries.values()]) this.fail(e, new SinkClosedError(this.collectors.join(',')));

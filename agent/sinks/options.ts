@@ -37,7 +37,10 @@ export interface AgentSinkOptions {
   failbackMs: number;
   /** E2E: a hop-acked batch with no END_TO_END ack after this long restarts the stream (resend). */
   e2eTimeoutMs: number;
-  /** `close()` waits this long for appends in flight before failing them. */
+  /**
+   * `close()` waits this long for the acks of appends in flight (while a stream is up) before
+   * failing them: the node's driver has waited for its appends already (node/logical-node.ts).
+   */
   closeGraceMs: number;
   grpc: Partial<GrpcTuning>;
 }
@@ -54,7 +57,7 @@ const AGENT_SINK_DEFAULTS: Omit<AgentSinkOptions, 'collectors' | 'mode'> = {
   backoffMaxMs: 5_000,
   failbackMs: 30_000,
   e2eTimeoutMs: 60_000,
-  closeGraceMs: 5_000,
+  closeGraceMs: 1_000,
   grpc: {},
 };
 
