@@ -79,9 +79,10 @@ export interface LogicalNodeOptions {
 }
 
 /**
- * What closing a node with a durable channel waits at most for its source, the appends in flight
- * and then the sink tree (1 s more at most): an operator and systemd (90 s) expect a stop within
- * a few seconds whatever the sink's state, and no batch is lost by stopping to wait (issue 16).
+ * What closing a node with a durable channel waits at most for its source and the appends in
+ * flight; the sink tree then gets 1 s, and the process exits 1 s after that whatever handle is
+ * left (node/cli.ts): a flume-node stop takes ~4 s at most. An operator and systemd expect a stop
+ * within seconds whatever the sink's state, and stopping loses no batch (issue 16).
  */
 export const DURABLE_STOP_MS = 2_000;
 
