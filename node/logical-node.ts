@@ -84,7 +84,7 @@ export interface LogicalNodeOptions {
  * left (node/cli.ts): a flume-node stop takes ~4 s at most. An operator and systemd expect a stop
  * within seconds whatever the sink's state, and stopping loses no batch (issue 16).
  */
-export const DURABLE_STOP_MS = 2_000;
+const DURABLE_STOP_MS = 2_000;
 
 export const LOGICAL_NODE_DEFAULTS: LogicalNodeOptions = {
   channel: 'memory',

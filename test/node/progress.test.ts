@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import winston from 'winston';
 import { openWal, WalChannel } from '../../core/wal/wal';
-import { DRAIN_MIN_BATCHES, DrainReporter, reportReplay } from '../../node/progress';
+import { DRAIN_MIN_BATCHES, DRAIN_MIN_EVENTS, DrainReporter, reportReplay } from '../../node/progress';
 import { numberedBatch, putAll } from '../util/batches';
 import { waitFor } from '../harness/procs';
 
@@ -53,6 +53,21 @@ test('a large backlog that drains is reported at most once per interval with eve
   assert.match(draining[0].message, /^Draining backlog: [\d,]+ events left, 1,000 events\/s\.$/);
   assert.equal(draining[0].eventsPerSec, 1_000);
   assert.deepEqual(lines.filter((l) => l.message === 'Backlog caught up.').length, 1, 'one line once caught up');
+});
+
+test('a backlog of few but large batches (a tail: up to 16,000 lines each) is reported by its events', () => {
+  const { logger, lines } = capture();
+  const drain = new DrainReporter(logger, 1_000);
+  let now = 0;
+  const perBatch = 16_000;
+  for (let batches = Math.ceil((2 * DRAIN_MIN_EVENTS) / perBatch); batches >= 0; batches -= 4) {
+    drain.tick({ batches, bytes: batches * 1_000_000, events: batches * perBatch }, 0, (now += 1_000));
+  }
+  assert.ok(
+    lines.some((l) => l.message.startsWith('Draining backlog')),
+    JSON.stringify(lines),
+  );
+  assert.equal(lines.filter((l) => l.message === 'Backlog caught up.').length, 1);
 });
 
 test('a small backlog, or one that grows, says nothing', () => {
