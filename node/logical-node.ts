@@ -80,9 +80,10 @@ export interface LogicalNodeOptions {
 
 /**
  * What closing a node with a durable channel waits at most for its source and the appends in
- * flight; the sink tree then gets 1 s, and the process exits 1 s after that whatever handle is
- * left (node/cli.ts): a flume-node stop takes ~4 s at most. An operator and systemd expect a stop
- * within seconds whatever the sink's state, and stopping loses no batch (issue 16).
+ * flight. Then the sink tree closes (an agent sink in 1 s at most: agent/sinks/options.ts
+ * closeGraceMs) and the process exits 1 s after that whatever handle is left (node/cli.ts): an
+ * agent stops within ~4 s. An operator and systemd expect a stop within seconds whatever the
+ * sink's state, and stopping loses no batch (issue 16).
  */
 const DURABLE_STOP_MS = 2_000;
 
@@ -293,7 +294,10 @@ export class LogicalNode {
   }
 
   private async teardown(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + (this.channel?.durable ? Math.min(timeoutMs, DURABLE_STOP_MS) : timeoutMs);
+    // The sink tree may take the whole timeout to close (a storage writer flushing its files); with
+    // a WAL, the source and the appends in flight only DURABLE_STOP_MS.
+    const closeBy = Date.now() + timeoutMs;
+    const deadline = this.channel?.durable ? Math.min(closeBy, Date.now() + DURABLE_STOP_MS) : closeBy;
     this.removeCollector?.();
     this.removeCollector = null;
     this.stopDrainReports?.();
@@ -323,7 +327,7 @@ export class LogicalNode {
     }
     if (this.sink) {
       try {
-        await withDeadline(this.sink.close(), Math.max(deadline, Date.now() + 1000));
+        await withDeadline(this.sink.close(), Math.max(closeBy, Date.now() + 1000));
       } catch (err) {
         this.log.error('sink failed to close', { error: String(err) });
       }
