@@ -107,8 +107,7 @@ test(
 
     const to = `"127.0.0.1:${collectorPort}"`;
     const tailSpec = `tail("${input}") | agentE2EChain(${to})`;
-    // Closing waits this long for appends to a collector that is down (30 s by default).
-    const tailAgentProc = (): Proc => standalone('tailagent', tailSpec, tailDisk.path, ['--close-timeout', '2000']);
+    const tailAgentProc = (): Proc => standalone('tailagent', tailSpec, tailDisk.path);
     let tailAgent = tailAgentProc();
     const syslogAgent = standalone('syslogagent', `syslogTcp(${syslogPort}) | agentDFOChain(${to})`, syslogDisk.path);
     await Promise.all([tailAgent.waitForLine(running), syslogAgent.waitForLine(running)]);
