@@ -44,10 +44,15 @@ export const CONNECTIONS_CLOSED_IDLE = 'connections_closed_idle';
 export const CONNECTIONS_CLOSED_SLOW = 'connections_closed_slow';
 export const CONNECTIONS_CLOSED_BUFFERED = 'connections_closed_buffered';
 export const CONNECTIONS_CLOSED_FRAMING = 'connections_closed_framing';
-/** An HTTP/2 listener (core/grpc/tuning.ts): sessions ended for a flood or their memory limit; streams whose peer does not read. */
+/**
+ * An HTTP/2 listener (core/grpc/tuning.ts, core/grpc/session-guard.ts): sessions ended for a flood
+ * or their memory limit, or for more streams open at once than the limit; streams whose peer does
+ * not read.
+ */
 export const CONNECTIONS_CLOSED_FLOOD = 'connections_closed_flood';
+export const CONNECTIONS_CLOSED_STREAMS = 'connections_closed_streams';
 export const STREAMS_CLOSED_UNREAD = 'streams_closed_unread';
-/** An HTTP listener (core/http-limits.ts): requests whose headers were over the size limit. */
+/** An HTTP listener (core/http-limits.ts) or HTTP/2 listener: requests whose headers were over the size limit. */
 export const CONNECTIONS_CLOSED_HEADERS = 'connections_closed_headers';
 
 const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
@@ -78,8 +83,9 @@ const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
     'Connections closed for a framing error (an octet count over the event size limit, bytes that are not HTTP, a failed TLS handshake).',
   [CONNECTIONS_CLOSED_FLOOD]:
     'HTTP/2 connections ended for a flood (PINGs or SETTINGS never read, resets) or for going over their session memory.',
+  [CONNECTIONS_CLOSED_STREAMS]: 'HTTP/2 connections closed for opening more streams at once than the limit.',
   [STREAMS_CLOSED_UNREAD]: 'Streams ended because their peer left more than the outbound limit unread.',
-  [CONNECTIONS_CLOSED_HEADERS]: 'HTTP connections closed for request headers over the size limit.',
+  [CONNECTIONS_CLOSED_HEADERS]: 'HTTP and HTTP/2 connections closed for request headers over the size limit.',
 };
 
 /** Channel fill, as gauges: `flume_channel_fill_bytes{node}` and friends. */

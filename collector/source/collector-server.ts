@@ -147,6 +147,7 @@ export class CollectorServer implements StreamHost {
           }
         },
         this.deps.tls?.serverCredentials(),
+        this.counters,
       );
     } catch (err) {
       this.lifecycle = 'ERROR';

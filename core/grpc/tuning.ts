@@ -31,6 +31,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ComponentCounters } from '../component';
 import { FlumeError } from '../errors';
 import { CONNECTIONS_CLOSED_FLOOD, CONNECTIONS_CLOSED_FRAMING, CONNECTIONS_CLOSED_IDLE, CONNECTIONS_REFUSED } from '../metrics';
+import { advertisedStreams, SessionGuard } from './session-guard';
 
 /** Defaults, in one place. */
 export const GRPC_TUNING_DEFAULTS = {
@@ -43,9 +44,10 @@ export const GRPC_TUNING_DEFAULTS = {
   /** false keeps Node's 64 KiB server window: only for measuring what the raise buys. */
   raiseWindow: true,
   /**
-   * Limits a server holds every client connection to (hostile-input issue): streams open at once,
-   * bytes of headers in one request, and the memory one HTTP/2 session may hold (queued answers
-   * to PINGs a client never reads, unread frames): over it Node ends the session with
+   * Limits a server holds every client connection to (hostile-input issue): streams open at once
+   * and bytes of headers in one request (over either, core/grpc/session-guard.ts closes the
+   * connection and counts it), and the memory one HTTP/2 session may hold (queued answers to
+   * PINGs a client never reads, unread frames): over it Node ends the session with
    * ENHANCE_YOUR_CALM instead of growing. A collector's agent needs one Append stream and a few
    * Stored calls; its data is bounded by the windows above.
    */
@@ -61,8 +63,9 @@ export const GRPC_TUNING_DEFAULTS = {
    */
   handshakeTimeoutMs: 10_000,
   /**
-   * A connection whose calls have all ended is closed after this long without a new one (grpc-js
-   * `grpc.max_connection_idle_ms`). Clients reconnect on their next call.
+   * A connection whose calls have all ended is closed after this long without a new one (by the
+   * session guard, in place of grpc-js `grpc.max_connection_idle_ms`). Clients reconnect on their
+   * next call.
    */
   idleTimeoutMs: 300_000,
 };
@@ -102,17 +105,15 @@ export function serverOptions(partial: Partial<GrpcTuning> = {}): grpc.ServerOpt
 }
 
 /**
- * The grpc-js server options that hold each client connection to the limits (streams, session
- * memory, idle time); a server that needs no bulk tuning (the master) takes only these. Without
- * `grpc-node.max_session_memory` grpc-js sets no memory limit at all.
+ * The grpc-js server options that hold each client connection to the limits; a server that needs
+ * no bulk tuning (the master) takes only these. Without `grpc-node.max_session_memory` grpc-js
+ * sets no memory limit at all. The stream limit and the idle timeout are not grpc-js options here
+ * (`grpc.max_concurrent_streams`, `grpc.max_connection_idle_ms`): {@link applyServerWindow}'s
+ * session guard enforces them, so that what they refuse is counted.
  */
 export function limitOptions(partial: Partial<GrpcTuning> = {}): grpc.ServerOptions {
   const t = tuningOf(partial);
-  return {
-    'grpc.max_concurrent_streams': t.maxConcurrentStreams,
-    'grpc-node.max_session_memory': t.maxSessionMemoryMb,
-    'grpc.max_connection_idle_ms': t.idleTimeoutMs,
-  };
+  return { 'grpc-node.max_session_memory': t.maxSessionMemoryMb };
 }
 
 /** grpc-js channel (client) options: a large receive window on our side, the same size limits. */
@@ -144,16 +145,20 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * that fail below gRPC, e.g. bytes that are not HTTP/2).
  *
  * The connection limits ride on the same two fields whether or not the window is raised: the
- * header-list size and the TLS handshake timeout go into the options of `http2.createServer`,
- * the connection cap and the idle timer of a connection that never opens a stream onto each
- * HTTP/2 server. With `counters`, what they refuse is counted under the listener names of
- * core/metrics.ts (see {@link countRefusals}).
+ * header-list size, the stream limit nghttp2 enforces (twice ours, see core/grpc/session-guard.ts)
+ * and the TLS handshake timeout go into the options of `http2.createServer`; the connection cap
+ * onto each HTTP/2 server, and a {@link SessionGuard} onto each of its sessions (our stream
+ * limit, header blocks refused below JavaScript, idle time). With `counters`, what they refuse is
+ * counted under the listener names of core/metrics.ts: all of it, or with `countConnections`
+ * false only what the guard ends (a caller that counts connections refused below HTTP/2 itself,
+ * under its own names, in `onSession`).
  */
 export function applyServerWindow(
   server: grpc.Server,
   partial: Partial<GrpcTuning> = {},
   onSession?: SessionHook,
   counters?: ComponentCounters,
+  countConnections = true,
 ): () => void {
   const t = tuningOf(partial);
   const internals = server as unknown as ServerInternals;
@@ -163,8 +168,10 @@ export function applyServerWindow(
   common.settings = {
     ...common.settings,
     maxHeaderListSize: t.maxHeaderListBytes,
+    maxConcurrentStreams: advertisedStreams(t.maxConcurrentStreams),
     ...(t.raiseWindow ? { initialWindowSize: t.windowBytes, maxFrameSize: t.maxFrameBytes } : {}),
   };
+  const guard = new SessionGuard(t, counters);
   const hooked = new WeakSet<http2.Http2Server>();
   return () => {
     const servers = internals.http2Servers;
@@ -173,10 +180,10 @@ export function applyServerWindow(
       if (hooked.has(h2)) continue;
       hooked.add(h2);
       h2.maxConnections = t.maxConnections;
-      if (counters) countRefusals(h2, counters);
+      if (counters && countConnections) countRefusals(h2, counters);
       if (onSession) h2.on('drop', () => onSession(null));
       h2.on('session', (session: http2.ServerHttp2Session) => {
-        closeIfNoStream(session, t.handshakeTimeoutMs, counters);
+        guard.watch(session);
         if (t.raiseWindow) raiseConnectionWindow(session, t.windowBytes);
         onSession?.(session);
       });
@@ -185,12 +192,12 @@ export function applyServerWindow(
 }
 
 /**
- * Counts what an HTTP/2 server's limits refuse: a connection over the cap (`connections_refused`),
- * a TLS handshake not finished in time (`connections_closed_idle`) or failed
- * (`connections_closed_framing`), a session Node ends for a flood or for going over its memory
- * limit (`connections_closed_flood`: PINGs or SETTINGS whose answers are never read, streams
- * reset as fast as they open). A header block over the limit is refused by nghttp2 before Node
- * sees a stream (RST_STREAM to the client), so it has no counter of its own.
+ * Counts what an HTTP/2 server's connection-level limits refuse: a connection over the cap
+ * (`connections_refused`), a TLS handshake not finished in time (`connections_closed_idle`) or
+ * failed (`connections_closed_framing`), a session Node ends for a flood or for going over its
+ * memory limit (`connections_closed_flood`: PINGs or SETTINGS whose answers are never read,
+ * streams reset as fast as they open). The limits of one session (too many streams, a header
+ * block over the limit, idle time) are the session guard's to count.
  */
 function countRefusals(h2: http2.Http2Server, counters: ComponentCounters): void {
   h2.on('drop', () => counters.add(CONNECTIONS_REFUSED, 1));
@@ -200,21 +207,6 @@ function countRefusals(h2: http2.Http2Server, counters: ComponentCounters): void
   h2.on('session', (session: http2.ServerHttp2Session) => {
     session.once('error', () => counters.add(CONNECTIONS_CLOSED_FLOOD, 1));
   });
-}
-
-/**
- * Closes a session that opens no stream within `idleMs` of its start (counted as idle). grpc-js's
- * own idle timer takes over once a call has ended; this one covers the connection that never calls.
- */
-function closeIfNoStream(session: http2.ServerHttp2Session, idleMs: number, counters?: ComponentCounters): void {
-  const timer = setTimeout(() => {
-    counters?.add(CONNECTIONS_CLOSED_IDLE, 1);
-    session.destroy();
-  }, idleMs);
-  timer.unref();
-  const clear = (): void => clearTimeout(timer);
-  session.once('stream', clear);
-  session.once('close', clear);
 }
 
 function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number): void {
@@ -228,7 +220,9 @@ function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number)
 /**
  * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port) with
  * `credentials` (core/tls `serverCredentials()`; default plaintext).
- * Resolves with the bound port. The caller adds services before calling this.
+ * Resolves with the bound port. The caller adds services before calling this. With `counters`,
+ * what the session guard ends is counted there; connections refused below HTTP/2 are
+ * `onSession`'s to count.
  */
 export async function bindTuned(
   server: grpc.Server,
@@ -237,8 +231,9 @@ export async function bindTuned(
   partial: Partial<GrpcTuning> = {},
   onSession?: SessionHook,
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  counters?: ComponentCounters,
 ): Promise<number> {
-  const hook = applyServerWindow(server, partial, onSession);
+  const hook = applyServerWindow(server, partial, onSession, counters, false);
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${bracketed}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
