@@ -1,8 +1,9 @@
 /**
  * A real flume-master (mutual TLS, as the suite runs) under floods of its gRPC port: 3000 idle
  * connections (over the connection cap), TLS connections that never speak HTTP/2, a PING flood
- * whose answers are never read, a header block over the limit, a stream flood, and a node that
- * never reads its control stream while the master has ever larger directives for it. Meanwhile a
+ * whose answers are never read, a header block over the limit and a stream flood (each closes its
+ * connection, counted by name), and a node that never reads its control stream while the master
+ * has ever larger directives for it. Meanwhile a
  * good node keeps heartbeating (never LOST), admin commands succeed and /metrics answers; the
  * master's memory stays within a stated bound and /metrics names what was refused.
  */
@@ -68,6 +69,9 @@ function grpcMessage(bytes: Uint8Array): Buffer {
   head.writeUInt32BE(bytes.length, 1);
   return Buffer.concat([head, bytes]);
 }
+
+const closed = (s: http2.ClientHttp2Session): Promise<void> =>
+  new Promise((resolve) => (s.closed || s.destroyed ? resolve() : s.once('close', () => resolve())));
 
 async function metrics(): Promise<string> {
   return scrape(`https://127.0.0.1:${master.httpPort}`);
@@ -146,12 +150,23 @@ test(
     await waitFor(async () => (await counter('connections_closed_flood')) >= 1, 10_000, 'the PING flood counted');
 
     step('PING flood cut off');
-    // A header block over the 16 KB limit: refused before any handler (no response).
-    const big = await oversizedHeaders(h2(), '/flume.Admin/Submit');
+    // A header block over the 16 KB limit: refused before any handler (no response), then its
+    // connection closed and counted. Once sent after the master's SETTINGS (nghttp2 refuses it),
+    // once in the client's first flight (nghttp2 does not apply the limit yet: the guard does).
+    const header = h2();
+    await new Promise((resolve) => header.once('remoteSettings', resolve));
+    const big = await oversizedHeaders(header, '/flume.Admin/Submit');
     assert.doesNotMatch(big, /^response/, `the oversized header block was refused (${big})`);
+    await closed(header);
+    assert.equal(await counter('connections_closed_headers'), 1, 'the header flood counted by name');
+    const early = h2();
+    const firstFlight = await oversizedHeaders(early, '/flume.Admin/Submit');
+    await closed(early);
+    assert.equal(await counter('connections_closed_headers'), 2, 'the header block of a first flight counted by name');
 
-    step(`header flood: ${big}`);
-    // A node's certificate opening 300 half-sent control streams: the master holds at most 64.
+    step(`header flood: ${big}, first flight: ${firstFlight}, connections closed`);
+    // A node's certificate opening 300 half-sent control streams: the master lets nghttp2 take
+    // 128, and closes the connection once more than 64 are open.
     const flood = h2('flooder');
     const settings = new Promise<http2.Settings>((resolve) => flood.once('remoteSettings', resolve));
     const half = Buffer.alloc(256 * 1024, 1);
@@ -163,9 +178,11 @@ test(
       s.write(half);
     }
     const limit = (await settings).maxConcurrentStreams;
-    assert.ok(limit !== undefined && limit <= 64, `stream limit ${limit}`);
+    assert.equal(limit, 128, 'nghttp2 allows twice the stream limit, so the guard sees a client over it');
+    await closed(flood);
+    assert.equal(await counter('connections_closed_streams'), 1, 'the stream flood counted by name');
 
-    step('stream flood');
+    step('stream flood: connection closed');
     // A node that sends its report and never reads: its directives grow past 256 KB queued.
     const sloth = h2('sloth');
     const control = sloth.request({
@@ -195,6 +212,7 @@ test(
     await watcher;
     assert.ok(!states.has('LOST'), `the good node's states during the floods: ${[...states].join(', ')}`);
     assert.deepEqual(failures, [], 'node status and /metrics answered all along');
+    assert.equal(master.proc.child.exitCode, null, 'the master is still running');
     probe.stop();
     const now = probe.sample();
     console.log(
