@@ -307,12 +307,12 @@ export const SCHEMA = {
   'limits.master.max_streams': def(
     intType('streams (1 to 100000)', 1, 100_000),
     MASTER_PORT_LIMIT_DEFAULTS.maxConcurrentStreams,
-    "Calls open at once on one connection to the master's gRPC port (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).",
+    "Calls open at once on one connection to the master's gRPC port; a connection with more open is closed and counted (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertises twice this, so that the excess is seen).",
   ),
   'limits.master.max_header_list_bytes': def(
     bytes,
     MASTER_PORT_LIMIT_DEFAULTS.maxHeaderListBytes,
-    "Bytes of headers in one call to the master's gRPC port; a larger header block is refused (RST_STREAM).",
+    "Bytes of headers in one call to the master's gRPC port; a larger header block is refused (RST_STREAM) and its connection closed and counted.",
   ),
   'limits.master.session_memory_mb': def(
     intType('megabytes (1 to 65536)', 1, 65_536),
