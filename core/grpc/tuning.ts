@@ -197,7 +197,8 @@ export function applyServerWindow(
  * failed (`connections_closed_framing`), a session Node ends for a flood or for going over its
  * memory limit (`connections_closed_flood`: PINGs or SETTINGS whose answers are never read,
  * streams reset as fast as they open). The limits of one session (too many streams, a header
- * block over the limit, idle time) are the session guard's to count.
+ * block over the limit, idle time) are the session guard's to count. A server shutting down
+ * destroys its open sessions with an error too: those are not floods.
  */
 function countRefusals(h2: http2.Http2Server, counters: ComponentCounters): void {
   h2.on('drop', () => counters.add(CONNECTIONS_REFUSED, 1));
@@ -205,7 +206,9 @@ function countRefusals(h2: http2.Http2Server, counters: ComponentCounters): void
     counters.add(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? CONNECTIONS_CLOSED_IDLE : CONNECTIONS_CLOSED_FRAMING, 1),
   );
   h2.on('session', (session: http2.ServerHttp2Session) => {
-    session.once('error', () => counters.add(CONNECTIONS_CLOSED_FLOOD, 1));
+    session.once('error', () => {
+      if (h2.listening) counters.add(CONNECTIONS_CLOSED_FLOOD, 1);
+    });
   });
 }
 
