@@ -112,6 +112,8 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   const server = new grpc.Server({
     'grpc.keepalive_time_ms': CONTROL_KEEPALIVE.serverTimeMs,
     'grpc.keepalive_timeout_ms': CONTROL_KEEPALIVE.serverTimeoutMs,
+    // grpc-js's channelz keeps a trace and counters per connection and call that nothing here reads.
+    'grpc.enable_channelz': 0,
     ...limitOptions(limits),
     ...(peers ? { interceptors: [peers.interceptor(rolesOf, options.adminToken)] } : {}),
   });

@@ -39,7 +39,8 @@ const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODE
 const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 150);
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
-const CONFIG_SAMPLES = 20;
+const CONFIG_SAMPLES = Number(process.env.BENCH_FLEET_CONFIG_SAMPLES ?? 200);
+const CONFIG_S = 20;
 const COMMAND_EVERY_MS = 200;
 /** A master's connection cap (limits.master.max_connections) above the fleet: one connection per node. */
 const MASTER_ENV = { FLUME_LIMITS_MASTER_MAX_CONNECTIONS: String(NODES + 1_000) };
@@ -221,6 +222,18 @@ function quantileMs(before: Array<[number, number]>, after: Array<[number, numbe
 
 // -- scenarios -------------------------------------------------------------------------------
 
+/** One config change to a random node: ms from its commit (and from its submission) until the node is told. */
+async function configChange(admin: AdminClient, fleet: Fleet, k: number, seen: number[], fromSubmit: number[]): Promise<void> {
+  const node = simName(Math.floor(Math.random() * NODES));
+  const submitted = Date.now();
+  const done = await admin.exec('config', node, `text("/tmp/${k}")`, 'console');
+  if (done.state !== 2) throw new Error(`config ${node}: ${done.message}`);
+  const version = Number(/ v(\d+)/.exec(done.message)?.[1] ?? 1);
+  const at = await fleet.desired(node, version, 10_000);
+  seen.push(at - done.finishedAt);
+  fromSubmit.push(at - submitted);
+}
+
 async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
@@ -234,28 +247,43 @@ async function oneMaster(): Promise<void> {
     const rampS = (performance.now() - rampStart) / 1000;
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
 
+    // Window 1, steady state: status delay and CPU with no commands.
+    const loadPids = fleet.loads.map((l) => l.proc.pid!);
     const before = await delayBuckets(master);
     const cpu0 = cpuSeconds(master.proc.pid);
+    const loadCpu0 = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const t0 = performance.now();
-    // Config changes during the window, one after the other, spread over the fleet.
-    const seen: number[] = [];
-    const fromSubmit: number[] = [];
-    for (let k = 0; k < CONFIG_SAMPLES; k++) {
-      const node = simName(Math.floor((k * NODES) / CONFIG_SAMPLES));
-      const submitted = Date.now();
-      const done = await admin.exec('config', node, `text("/tmp/${k}")`, 'console');
-      if (done.state !== 2) throw new Error(`config ${node}: ${done.message}`);
-      const version = Number(/ v(\d+)/.exec(done.message)?.[1] ?? 1);
-      const at = await fleet.desired(node, version, 10_000);
-      seen.push(at - done.finishedAt);
-      fromSubmit.push(at - submitted);
-    }
-    const left = MEASURE_S * 1000 - (performance.now() - t0);
-    if (left > 0) await new Promise((r) => setTimeout(r, left));
+    await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(master.proc.pid) - cpu0;
+    const loadCpu = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - loadCpu0;
     const after = await delayBuckets(master);
     const statuses = after[after.length - 1][1] - before[before.length - 1][1];
+    console.error(
+      `fleet steady: p50 ${quantileMs(before, after, 0.5).toFixed(2)} ms, p99 ${quantileMs(before, after, 0.99).toFixed(2)} ms,` +
+        ` master ${Math.round((cpu / seconds) * 100)}% CPU, ${rssMbOf(master.proc.pid)} MB; load processes ${Math.round((loadCpu / seconds) * 100)}% CPU`,
+    );
+
+    // Window 2: config changes spread evenly over CONFIG_S, each to a random node, without
+    // waiting for the one before: how soon a node hears of a commit while the fleet reports.
+    const seen: number[] = [];
+    const fromSubmit: number[] = [];
+    const changes: Array<Promise<void>> = [];
+    let failed = 0;
+    const t1 = performance.now();
+    const every = (CONFIG_S * 1000) / (CONFIG_SAMPLES + 1);
+    for (let k = 0; k < CONFIG_SAMPLES; k++) {
+      const wait = t1 + (k + 1) * every - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      changes.push(
+        configChange(admin, fleet, k, seen, fromSubmit).catch((err: Error) => {
+          failed++;
+          console.error(`config change ${k}: ${err.message}`);
+        }),
+      );
+    }
+    await Promise.all(changes);
+    const during = await delayBuckets(master);
     seen.sort((a, b) => a - b);
     fromSubmit.sort((a, b) => a - b);
     console.log(
@@ -272,8 +300,13 @@ async function oneMaster(): Promise<void> {
         `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
         `master_cpu_us_per_node_s=${Math.round((cpu * 1e6) / NODES / seconds)}`,
         `master_cpu_pct=${Math.round((cpu / seconds) * 100)}`,
+        `load_cpu_pct=${Math.round((loadCpu / seconds) * 100)}`,
         `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
-        `config_seen_ms_max=${seen[seen.length - 1].toFixed(1)}`,
+        `config_seen_ms_p99=${percentile(seen, 99).toFixed(1)}`,
+        `config_seen_ms_max=${(seen[seen.length - 1] ?? NaN).toFixed(1)}`,
+        `config_samples=${seen.length}`,
+        `config_failed=${failed}`,
+        `status_p99_ms_during_config=${quantileMs(after, during, 0.99).toFixed(2)}`,
         `config_submit_to_node_ms_p50=${percentile(fromSubmit, 50).toFixed(0)}`,
         `ramp_s=${rampS.toFixed(1)}`,
         `load_procs=${LOADS}`,
