@@ -61,11 +61,8 @@ const TAIL_DEFAULTS: Omit<TailOptions, 'file'> = {
   stopWhenGone: false,
 };
 
-interface ReadResult {
-  progress: boolean;
-  /** At the end: bytes of a last line without newline (still in the read buffer). */
-  partial: number;
-}
+/** `partial`, at the end: bytes of a last line without newline (still in the read buffer). */
+type ReadResult = { progress: boolean; partial: number };
 
 /** Follows one path. Used by `tail` (one) and `tailDir` (one per matching file). */
 export class TailFollower {
@@ -197,19 +194,21 @@ export class TailFollower {
       await this.idle();
       return false;
     }
+    const readAt = Date.now();
     const r = await this.readChunk();
     if (r.progress) return false;
     this.checkpoint(); // caught up: put what we have
     const st = await statOrNull(this.opts.file);
     if (st !== null && !sameFile(identityOf(st), this.id)) {
-      // Rotated. Late writes to the old file are read during one more poll, then it is done.
+      // Rotated. Late writes to the old file are read until an empty read that began a full poll
+      // after the rotation was seen (a slow open or stat on a busy machine is no grace).
       this.goneAt = 0;
       if (this.rotatedAt === 0) {
         // Hold the new file at once, so that a second rotation during the grace cannot hide it.
         this.rotatedAt = Date.now();
         this.next = await openOrNull(this.opts.file);
       }
-      if (Date.now() - this.rotatedAt < this.opts.pollMs) {
+      if (readAt - this.rotatedAt < this.opts.pollMs) {
         await this.idle();
         return false;
       }

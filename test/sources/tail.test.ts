@@ -27,7 +27,7 @@ function startTail(
   file: string,
   dataDir: string,
   firstSeq = 1,
-  extra: { startFromEnd?: boolean } = {},
+  extra: { startFromEnd?: boolean; pollMs?: number } = {},
 ): Promise<SourceHarness<TailSource>> {
   return SourceHarness.start((ctx) => new TailSource(ctx, { file, pollMs: POLL, ...extra }), { dataDir, firstSeq });
 }
@@ -63,38 +63,41 @@ test('tail: restart in the middle of a file, with a partial last line, repeats a
   assert.deepEqual(all, expected(0, 200_000));
 });
 
-test('tail: rotation (rename + create) while writing, with late writes to the old file, every line once in order', async (t) => {
-  const dir = tempDir();
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'app.log');
-  fs.writeFileSync(file, '');
-  const h = await startTail(file, path.join(dir, 'data'));
-  t.after(() => h.cleanup());
-  const total = 30_000;
-  let fd = fs.openSync(file, 'a');
-  let rotations = 0;
-  for (let i = 0; i < total; i += 100) {
-    fs.writeSync(fd, lines(i, i + 50));
-    if (i % 3000 === 2900) {
-      // Rename, then a late write through the old descriptor, then the writer reopens the name.
-      fs.renameSync(file, `${file}.${++rotations}`);
-      fs.writeSync(fd, lines(i + 50, i + 100));
-      fs.closeSync(fd);
-      fd = fs.openSync(file, 'a');
-      // Rotations are slower than the poll interval in life; pace them so here too.
-      const ino = fs.fstatSync(fd).ino;
-      await waitUntil(() => h.source.following.ino === ino, 'the tail to follow the new file');
-    } else {
-      fs.writeSync(fd, lines(i + 50, i + 100));
+for (const pollMs of [POLL, 1]) {
+  test(`tail: rotation (rename + create) while writing, with late writes to the old file, every line once in order (poll ${pollMs} ms)`, async (t) => {
+    // At 1 ms, opening the new file takes longer than the grace: the old file must still be read to its end.
+    const dir = tempDir();
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'app.log');
+    fs.writeFileSync(file, '');
+    const h = await startTail(file, path.join(dir, 'data'), 1, { pollMs });
+    t.after(() => h.cleanup());
+    const total = 30_000;
+    let fd = fs.openSync(file, 'a');
+    let rotations = 0;
+    for (let i = 0; i < total; i += 100) {
+      fs.writeSync(fd, lines(i, i + 50));
+      if (i % 3000 === 2900) {
+        // Rename, then a late write through the old descriptor, then the writer reopens the name.
+        fs.renameSync(file, `${file}.${++rotations}`);
+        fs.writeSync(fd, lines(i + 50, i + 100));
+        fs.closeSync(fd);
+        fd = fs.openSync(file, 'a');
+        // Rotations are slower than the poll interval in life; pace them so here too.
+        const ino = fs.fstatSync(fd).ino;
+        await waitUntil(() => h.source.following.ino === ino, 'the tail to follow the new file');
+      } else {
+        fs.writeSync(fd, lines(i + 50, i + 100));
+      }
+      if (i % 1000 === 0) await new Promise((r) => setTimeout(r, 5));
     }
-    if (i % 1000 === 0) await new Promise((r) => setTimeout(r, 5));
-  }
-  fs.closeSync(fd);
-  await h.waitForEvents(total, 30_000);
-  await h.stop();
-  assert.equal(rotations, 10);
-  assert.deepEqual(h.bodies(), expected(0, total));
-});
+    fs.closeSync(fd);
+    await h.waitForEvents(total, 30_000);
+    await h.stop();
+    assert.equal(rotations, 10);
+    assert.deepEqual(h.bodies(), expected(0, total));
+  });
+}
 
 test('tail: truncation in place starts again at the beginning', async (t) => {
   const dir = tempDir();
