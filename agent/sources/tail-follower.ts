@@ -227,7 +227,7 @@ export class TailFollower {
     if (st === null) {
       // Renamed away, not (yet) replaced: keep reading the old file for late writes.
       if (this.goneAt === 0) this.goneAt = Date.now();
-      if (this.opts.stopWhenGone && Date.now() - this.goneAt >= this.opts.pollMs) {
+      if (this.opts.stopWhenGone && readAt - this.goneAt >= this.opts.pollMs) {
         await this.finishFile(r.partial);
         return true;
       }
