@@ -16,7 +16,7 @@
  *
  * Reads run in chunks of `readBytes` into one reused buffer; lines go straight into the batch
  * builder. Batches are put when full, and whenever the reader catches up with the writer. Reading
- * waits while `maxPending` batches wait for a full channel (or disk: batcher.ts tries again).
+ * waits while two batches wait for their put (TAIL_BATCHING: a full channel or disk holds them).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,7 @@ import type { ComponentContext, SourceOutput } from '../../core/component';
 import { Priority } from '../../core/event';
 import { BYTES_RECEIVED, ERRORS, EVENTS_RECEIVED } from '../../core/metrics';
 import { EventBatcher } from './batcher';
-import { Pause, type Rejects, SOURCE_DEFAULTS } from './common';
+import { Pause, type Rejects, SOURCE_DEFAULTS, TAIL_BATCHING } from './common';
 import { findByIdentity, openOrNull, statOrNull } from './find-file';
 import { type FileIdentity, type FilePosition, identityOf, OffsetStore, sameFile } from './offset-store';
 import { Backoff } from '../../core/retry';
@@ -107,7 +107,7 @@ export class TailFollower {
       ctx.counters.add(ERRORS, 1);
       ctx.logger.error('Saving the tail position failed.', { file: this.opts.file, error: String(err) });
     });
-    this.batcher = new EventBatcher(out, ctx, { maxEvents: this.opts.batchEvents, maxBytes: this.opts.batchBytes, lingerMs: 0 });
+    this.batcher = new EventBatcher(out, ctx, { ...TAIL_BATCHING, maxEvents: this.opts.batchEvents, maxBytes: this.opts.batchBytes });
     this.out = out;
     this.buf = Buffer.allocUnsafe(Math.min(this.opts.readBytes, this.opts.maxEventBytes + 2));
   }

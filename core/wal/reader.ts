@@ -52,7 +52,8 @@ export class SegmentReader {
     private offset: number,
     private expectedLsn: number,
     private readonly scratch = new ReadBuffer(),
-    private readonly chunkBytes = 4 * 1024 * 1024,
+    // One tail batch (~2 MB) and then some: the read buffer is held for good (issue 16 item 9).
+    private readonly chunkBytes = 2 * 1024 * 1024,
   ) {}
 
   get position(): number {

@@ -51,7 +51,10 @@ export const WAL_DEFAULTS: Omit<WalOptions, 'logger'> = {
   segmentBytes: 16 * 1024 * 1024,
   // A taker that keeps up finds its records here; one that fell behind reads them back from the
   // page cache into pooled buffers for about the same cost, so more cache only holds memory.
-  cacheBytes: 8 * 1024 * 1024,
+  // 4 MB (from 8; two tail batches): an agent whose sink is slower than its tail keeps the cache
+  // full all the time. pipeline-e2e 50M lines with the read chunk at 2 MB: agent peak RSS
+  // 144-152 MB against 152-169 at 8 MB/4 MB (issue 16 item 9), events/s within the spread.
+  cacheBytes: 4 * 1024 * 1024,
   // An agent sink's windowBytes: what it may have on the wire. More taken only waits in the sink,
   // and the sink's appends are what a driver with 64 workers would otherwise hold (64 batches).
   takenBytes: 8 * 1024 * 1024,

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import winston from 'winston';
 import { openWal, WalChannel } from '../../core/wal/wal';
-import { DRAIN_MIN_BATCHES, DRAIN_MIN_EVENTS, DrainReporter, reportReplay } from '../../node/progress';
+import { DRAIN_MIN_BATCHES, DRAIN_MIN_EVENTS, DrainReporter, grouped, reportReplay } from '../../node/progress';
 import { numberedBatch, putAll } from '../util/batches';
 import { waitFor } from '../harness/procs';
 
@@ -68,6 +68,12 @@ test('a backlog of few but large batches (a tail: up to 16,000 lines each) is re
     JSON.stringify(lines),
   );
   assert.equal(lines.filter((l) => l.message === 'Backlog caught up.').length, 1);
+});
+
+test('counts are grouped by thousands as en-US writes them, without loading ICU into the node', () => {
+  for (const n of [0, 7, 999, 1_000, 12_345, 999_999, 1_000_000, 1_234_567_890, -4_321])
+    assert.equal(grouped(n), n.toLocaleString('en-US'));
+  assert.equal(grouped(1_499.6), '1,500');
 });
 
 test('a small backlog, or one that grows, says nothing', () => {
