@@ -310,6 +310,17 @@ export class EventCursor {
   }
 }
 
+const firstCursor = new EventCursor();
+const NO_BYTES = Buffer.alloc(0);
+
+/** The timestamp of a batch's first event (0 if none); keeps no reference to `batch`. */
+export function firstEventTimestamp(batch: Buffer): number {
+  const c = firstCursor.reset(batch);
+  const ts = c.next() ? c.timestamp : 0;
+  c.reset(NO_BYTES);
+  return ts;
+}
+
 /** Decodes every event of a batch into objects: for tests and for decorators that need them. */
 export function decodeEvents(batch: Buffer): Event[] {
   const out: Event[] = [];

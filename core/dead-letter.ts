@@ -116,7 +116,7 @@ function listIn(dir: string): DeadLetter[] {
     .readdirSync(dir)
     .filter((f) => f.endsWith('.json') && fs.existsSync(path.join(dir, `${f.slice(0, -5)}.batch`)))
     .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as DeadLetter)
-    .sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
+    .sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 async function writeDurably(file: string, bytes: Buffer): Promise<void> {

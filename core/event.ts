@@ -9,11 +9,12 @@
  *   - batch-builder.ts  {@link BatchBuilder}, {@link encodeBatch}, {@link encodeEvents}: events
  *                       into one buffer;
  *   - batch-reader.ts   {@link parseBatchHeader}, {@link verifyBatch}, {@link EventCursor},
- *                       {@link decodeEvents}: the header and the events read in place.
+ *                       {@link firstEventTimestamp}, {@link decodeEvents}: the header and the
+ *                       events read in place.
  *
  * The CRC32C covers the concatenation of every encoded `events` field (tag, length, value).
  * Our writer puts the events last and contiguous; the reader accepts any field order.
  */
 export { BatchBuilder, encodeBatch, encodeEvents } from './batch-builder';
-export { EventCursor, decodeEvents, parseBatchHeader, verifyBatch } from './batch-reader';
+export { EventCursor, decodeEvents, firstEventTimestamp, parseBatchHeader, verifyBatch } from './batch-reader';
 export { type BatchHeader, type Event, Priority, makeEvent, varintSize, writeVarint } from './event-model';

@@ -28,7 +28,7 @@ import { type Batch } from '../../core/channel';
 import type { ComponentContext, Sink } from '../../core/component';
 import { FlumeError } from '../../core/errors';
 import { GcPacer } from '../../core/gc-pace';
-import { EventCursor } from '../../core/event';
+import { firstEventTimestamp } from '../../core/event';
 import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
 import { type Logger, silentLogger } from '../../core/logger';
@@ -120,8 +120,6 @@ export class AgentSink implements Sink {
   /** BE drops not yet reported in a warning (one per {@link DROP_REPORT_MS} at most). */
   private unreported = { batches: 0, events: 0, reason: '' };
   private lastDropReport = 0;
-  /** Reads the first event's timestamp of an acked batch, for the delivery histogram. */
-  private readonly ageCursor = new EventCursor();
   /** The outage of the collectors now, if any: said once, summarised, and its end said once. */
   private readonly link: CollectorLink;
   private lastError = '';
@@ -469,8 +467,8 @@ export class AgentSink implements Sink {
     e.acked();
     this.release(e, onWire);
     this.counters.add(SINK_COUNTERS.acked);
-    const first = this.ageCursor.reset(e.batch.bytes);
-    if (first.next() && first.timestamp > 0) this.counters.observe(DELIVERY_MS, Date.now() - first.timestamp);
+    const first = firstEventTimestamp(e.batch.bytes); // for the delivery histogram
+    if (first > 0) this.counters.observe(DELIVERY_MS, Date.now() - first);
   }
 
   private fail(e: SinkBatch, err: Error): void {
