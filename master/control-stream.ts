@@ -10,7 +10,9 @@
  * - Down: a NodeDirective after the first report, then only when what the node must run changes
  *   (the store's `change` event, i.e. the moment a change is committed, locally or by another
  *   master) or when one of the chains it follows changes (checked at each report and each
- *   change). Nothing is sent for a report that changes nothing: a fleet in a steady state costs
+ *   change). A change is pushed only to the nodes whose directive it can change (ChangeIndex:
+ *   their mapping, or the config of one of their logical nodes) and to the nodes that follow
+ *   chains (those depend on node status too), not to the whole fleet. Nothing is sent for a report that changes nothing: a fleet in a steady state costs
  *   the master one small read per node per heartbeat and no write.
  * - Liveness: each report moves the node's last-seen time; a dead connection is found by the
  *   node's and the master's HTTP/2 keepalive pings (see CONTROL_KEEPALIVE) and ends the stream.
@@ -40,6 +42,7 @@ import { messageType } from '../proto';
 import type { ChainTable } from './chains';
 import type { MasterMetrics } from './metrics';
 import type { HeartbeatOut, LogicalStatus, NodeTable } from './nodes';
+import { ChangeIndex } from './state-diff';
 import type { ConfigStore, StateView } from './store/types';
 
 /**
@@ -145,6 +148,10 @@ export interface ControlStreamsDeps extends ControlLimits {
 export class ControlStreams {
   private readonly streams = new Map<string, NodeStream>();
   private readonly unbound = new Set<NodeStream>();
+  /** Bound streams that follow at least one chain: rechecked at every change. */
+  private readonly chained = new Set<NodeStream>();
+  /** The state the last change was pushed from; undefined until the first change. */
+  private changes: ChangeIndex | undefined;
   private readonly reportType: protobuf.Type;
   private readonly directiveType: protobuf.Type;
   private watched: ConfigStore | undefined;
@@ -210,6 +217,7 @@ export class ControlStreams {
 
   private drop(stream: NodeStream): void {
     this.unbound.delete(stream);
+    this.chained.delete(stream);
     if (stream.physical && this.streams.get(stream.physical) === stream) this.streams.delete(stream.physical);
   }
 
@@ -247,6 +255,8 @@ export class ControlStreams {
         rest,
       );
       stream.chains = m.chains.map((c) => ({ logical: c.logical, flow: c.flow }));
+      if (stream.chains.length > 0) this.chained.add(stream);
+      else this.chained.delete(stream);
       stream.last = Buffer.from(rest);
     }
     this.deps.metrics.heartbeat(performance.now() - started, performance.timeOrigin + started - sentAtMs);
@@ -307,16 +317,32 @@ export class ControlStreams {
     else stream.call.destroy();
   }
 
-  /** A committed change: every node whose directive it changes hears of it now. */
+  /**
+   * A committed change: every node whose directive it changes hears of it now. Only the streams
+   * of the nodes it concerns (ChangeIndex) and those following chains are looked at; while the
+   * store is not fresh nothing is (every stream was ended), and the next change is compared with
+   * the last state pushed, so what changed meanwhile is included.
+   */
   private readonly onChange = (view: StateView): void => {
     const store = this.deps.store();
     if (!store?.fresh) return;
-    for (const stream of this.streams.values()) {
-      if (stream.closed) continue;
-      const reply = this.deps.nodes.replyFor(stream.physical, view);
-      if (reply) this.push(stream, reply, view);
+    if (!this.changes) {
+      this.changes = new ChangeIndex(view.state);
+      for (const stream of this.streams.values()) this.pushCurrent(stream, view);
+      return;
     }
+    for (const physical of this.changes.advance(view.state)) {
+      const stream = this.streams.get(physical);
+      if (stream && !this.chained.has(stream)) this.pushCurrent(stream, view);
+    }
+    for (const stream of this.chained) this.pushCurrent(stream, view);
   };
+
+  private pushCurrent(stream: NodeStream, view: StateView): void {
+    if (stream.closed) return;
+    const reply = this.deps.nodes.replyFor(stream.physical, view);
+    if (reply) this.push(stream, reply, view);
+  }
 
   private readonly onFresh = (fresh: boolean): void => {
     if (!fresh) this.endAll(grpc.status.UNAVAILABLE, `master ${this.deps.masterId()} lost its view of the cluster (ZooKeeper session)`);
@@ -335,6 +361,7 @@ export class ControlStreams {
     for (const s of [...this.streams.values(), ...this.unbound]) s.end(code, details);
     this.streams.clear();
     this.unbound.clear();
+    this.chained.clear();
   }
 }
 
