@@ -12,8 +12,9 @@
  *   master) or when one of the chains it follows changes (checked at each report and each
  *   change). A change is pushed only to the nodes whose directive it can change (ChangeIndex:
  *   their mapping, or the config of one of their logical nodes) and to the nodes that follow
- *   chains (those depend on node status too), not to the whole fleet. Nothing is sent for a report that changes nothing: a fleet in a steady state costs
- *   the master one small read per node per heartbeat and no write.
+ *   chains (those depend on node status too), not to the whole fleet. Nothing is sent for a
+ *   report that changes nothing: a fleet in a steady state costs the master one small read per
+ *   node per heartbeat and no write.
  * - Liveness: each report moves the node's last-seen time; a dead connection is found by the
  *   node's and the master's HTTP/2 keepalive pings (see CONTROL_KEEPALIVE) and ends the stream.
  * - A master whose view stops being current (ZooKeeper session lost) or that loses leadership

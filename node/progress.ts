@@ -7,9 +7,9 @@
  *
  * DESIGN
  * - A backlog is worth lines only when it is large (at least {@link DRAIN_MIN_BATCHES} batches,
- *   or {@link DRAIN_MIN_EVENTS} events: a tail's batches hold up to 16,000 lines) and shrinking; a node keeping up with its input holds a few batches at a time and says
- *   nothing. A growing backlog is the sink's business: it warns when it loses its collector
- *   (agent/sinks/agent-sink.ts).
+ *   or {@link DRAIN_MIN_EVENTS} events: a tail's batches hold up to 16,000 lines) and shrinking;
+ *   a node keeping up with its input holds a few batches at a time and says nothing. A growing
+ *   backlog is the sink's business: it warns when it loses its collector (agent/sinks/agent-sink.ts).
  * - Events left are estimated: the channel counts batches and bytes, so events are batches times
  *   the average batch seen in this run (the first lines after a restart may have no estimate).
  * - At most one line per `everyMs`; a replay that ends before the first interval says nothing.
