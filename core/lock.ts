@@ -31,6 +31,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LockHeldError } from './errors';
+import { readLinkText } from './link-text';
 import type { Logger } from './logger';
 
 export const LOCK_FILE = 'flume.lock';
@@ -167,17 +168,10 @@ function startTimeOf(pid: number): string {
   }
 }
 
-/** The lock's text: a link's target, or a regular file's content (older versions); null when gone. */
+/** The lock's text (core/link-text.ts); null when gone. */
 function readOrNull(file: string): string | null {
   try {
-    return fs.readlinkSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return null;
-    if (code !== 'EINVAL') throw err;
-  }
-  try {
-    return fs.readFileSync(file, 'utf8');
+    return readLinkText(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;

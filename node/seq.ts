@@ -6,14 +6,13 @@
  * numbers handed out come from the reserved block, and a new block is reserved, synchronously,
  * when it runs out. A crash loses at most the rest of a block: numbers skip, never repeat.
  *
- * `seq` is a symbolic link whose target is the number (`readlink seq`), not a file holding it: a
- * short link lives in its inode, so a node opens on a disk another process filled to the last
- * byte (issue 16), where a file's first byte needs a block. A regular file (older versions) is
- * still read.
+ * `seq` is a symbolic link whose target is the number (`readlink seq`; core/link-text.ts), so a
+ * node opens on a disk another process filled to the last byte.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlumeError } from '../core/errors';
+import { readLinkText, writeLinkText } from '../core/link-text';
 
 const SEQ_BLOCK = 100_000;
 const FILE = 'seq';
@@ -37,7 +36,7 @@ export class SequenceAllocator {
     const file = path.join(dir, FILE);
     let end = 0;
     try {
-      const text = readSeq(file).trim();
+      const text = readLinkText(file).trim();
       end = Number(text);
       if (!Number.isSafeInteger(end) || end < 0) throw new FlumeError(`sequence file ${file} holds ${JSON.stringify(text)}, not a count`);
     } catch (err) {
@@ -55,27 +54,7 @@ export class SequenceAllocator {
 
   private reserve(): void {
     const end = this.next + this.block - 1;
-    const file = path.join(this.dir, FILE);
-    const tmp = `${file}.tmp`;
-    fs.rmSync(tmp, { force: true }); // left by a crash between its creation and the rename
-    fs.symlinkSync(String(end), tmp);
-    fs.renameSync(tmp, file);
-    const dirFd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
+    writeLinkText(path.join(this.dir, FILE), String(end));
     this.reservedEnd = end;
-  }
-}
-
-/** The reserved end: a link's target, or a regular file's content (older versions). */
-function readSeq(file: string): string {
-  try {
-    return fs.readlinkSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-    return fs.readFileSync(file, 'utf8');
   }
 }

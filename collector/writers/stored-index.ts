@@ -26,6 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readLinkText, writeLinkText } from '../../core/link-text';
 import { DirLock } from '../../core/lock';
 import { type Logger, silentLogger } from '../../core/logger';
 import { retry } from '../../core/retry';
@@ -185,8 +186,9 @@ export class StoredIndex {
 const writerIds = new Map<string, string>();
 
 /**
- * The id this data dir writes storage under: random, made once and kept in `<dataDir>/writer-id`,
- * so a restarted collector knows its own files and a collector on another machine never shares it.
+ * The id this data dir writes storage under: random, made once and kept in `<dataDir>/writer-id`
+ * (a link: core/link-text.ts), so a restarted collector knows its own files, also on a full disk,
+ * and a collector on another machine never shares it.
  */
 export function writerIdOf(dataDir: string): string {
   let id = writerIds.get(dataDir);
@@ -194,18 +196,13 @@ export function writerIdOf(dataDir: string): string {
   const file = path.join(dataDir, 'writer-id');
   fs.mkdirSync(dataDir, { recursive: true });
   try {
-    id = fs.readFileSync(file, 'utf8').trim();
+    id = readLinkText(file).trim();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   if (!id || !/^[0-9a-f]{16}$/.test(id)) {
     id = randomBytes(8).toString('hex');
-    const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, `${id}\n`);
-    const fd = fs.openSync(tmp, 'r');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
+    writeLinkText(file, id);
   }
   writerIds.set(dataDir, id);
   return id;

@@ -95,7 +95,8 @@ test('a second process with the same writer id cannot open that storage state; a
   await first.waitForLine(running);
   // A copied node data dir: another data dir (so another node lock), the same writer id.
   fs.mkdirSync(path.join(dir.path, 'w2', 'w'), { recursive: true });
-  fs.copyFileSync(path.join(dir.path, 'w1', 'w', 'writer-id'), path.join(dir.path, 'w2', 'w', 'writer-id'));
+  // As `cp -a` copies it: the id is a link's target (core/link-text.ts).
+  fs.symlinkSync(fs.readlinkSync(path.join(dir.path, 'w1', 'w', 'writer-id')), path.join(dir.path, 'w2', 'w', 'writer-id'));
   const second = track(spawnFlume('node', args('w2'), { env: { FLUME_LOG_LEVEL: 'info' } }));
   assert.equal((await second.exited).code, 1, second.output());
   assert.match(second.output(), new RegExp(`\\.flume/stored-\\w+ is in use by process ${first.pid}\\b`));

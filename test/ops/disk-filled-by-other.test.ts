@@ -1,10 +1,11 @@
 /**
- * A node whose data dir is on a disk that something else filled to 0 bytes free, with real
+ * Nodes whose data dirs are on a disk that something else filled to 0 bytes free, with real
  * processes (a 16 MB tmpfs; needs root, CI runs as root): the WAL's floor (core/wal/disk-space.ts)
- * is gone, so every small file the node writes at the start (lock, sequence block, WAL checkpoint
- * and segment, tail position) meets ENOSPC. The agent opens anyway, on its first start and when
- * restarted there, says the disk is full (a log line and /status), holds its tail back, and
- * resumes by itself when the other file is deleted; every line arrives exactly once.
+ * is gone, so every small file a node writes at the start (lock, sequence block, WAL checkpoint
+ * and segment, tail position) meets ENOSPC. The collector (its storage elsewhere) opens and
+ * listens there; the agent opens anyway, on its first start and when restarted there, says the
+ * disk is full (a log line and /status), holds its tail back, and resumes by itself when the
+ * other file is deleted; every line arrives exactly once.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -99,16 +100,18 @@ test(
     disk = mountTmpfs(path.join(mnt.path, 'disk'), '16m');
     const collPort = await freePort();
     const out = file('out');
-    const collector = scene.standalone('coll', `collectorSource(${collPort}) | collectorSink("${out}/", "data-", 500)`);
-    await collector.waitForLine(/collector source listening/);
     const input = file('app.log');
     appendLines(input, 1, 2_000);
     const data = path.join(disk.path, 'agent');
     const start = (): Proc =>
       scene.standalone('agent', `tail("${input}") | agentDFOSink("127.0.0.1", ${collPort})`, { data, env: { FLUME_LOG_LEVEL: 'info' } });
 
-    // First start: nothing of the node on the disk yet, and not a byte free.
+    // First start: nothing of the nodes on the disk yet, and not a byte free.
     let filler = fill(disk.path, disk);
+    const collector = scene.standalone('coll', `collectorSource(${collPort}) | collectorSink("${out}/", "data-", 500)`, {
+      data: path.join(disk.path, 'coll'),
+    });
+    await collector.waitForLine(/collector source listening/);
     let agent = start();
     await heldOnFullDisk(agent, 0);
     assert.deepEqual(stored(out), [], 'nothing was read while the disk was full');
