@@ -37,6 +37,33 @@ test('first heartbeat is HELLO; the reply names the node itself when unmapped; c
   assert.equal(t.list(v2.state, 3000)[0].state, S.ACTIVE);
 });
 
+test('a commit rebuilds only the replies of the nodes it concerns; the others stay the same object', () => {
+  const t = new NodeTable({ heartbeatMs: 1000, lostAfterMs: 5000 });
+  const v1 = view(1, (s) => {
+    s.configs.p1 = { flow: 'f', source: 's', sink: 'k', version: 1 };
+    s.configs.x = { flow: 'f', source: 's', sink: 'k', version: 2 };
+  });
+  const p1 = t.heartbeat(hb('p1'), v1, 1000);
+  const p2 = t.heartbeat(hb('p2'), v1, 1000);
+  const p3 = t.heartbeat(hb('p3'), v1, 1000);
+  const v2: StateView = {
+    revision: 2,
+    state: { ...v1.state, configs: { ...v1.state.configs, p1: { ...v1.state.configs.p1, version: 3 } }, nextVersion: 4 },
+  };
+  assert.deepEqual(t.replyFor('p1', v2)!.versions, [{ logical: 'p1', version: 3 }]);
+  assert.notEqual(t.replyFor('p1', v2), p1);
+  assert.equal(t.replyFor('p2', v2), p2, 'p2 is not concerned');
+  // A mapping of x to p3 concerns p3 only; later a new version of x reaches it.
+  const v3: StateView = { revision: 3, state: { ...v2.state, mappings: { p3: ['x'] } } };
+  assert.deepEqual(t.replyFor('p3', v3)!.versions, [{ logical: 'x', version: 2 }]);
+  assert.notEqual(t.replyFor('p3', v3), p3);
+  assert.equal(t.replyFor('p2', v3), p2);
+  const v4: StateView = { revision: 4, state: { ...v3.state, configs: { ...v3.state.configs, x: { ...v3.state.configs.x, version: 5 } } } };
+  assert.deepEqual(t.replyFor('p3', v4)!.versions, [{ logical: 'x', version: 5 }]);
+  assert.equal(t.replyFor('p2', v4), p2);
+  assert.deepEqual(t.replyFor('p1', v4)!.versions, [{ logical: 'p1', version: 3 }]);
+});
+
 test('LOST after the silence, for this master and with records from other masters', () => {
   const t = new NodeTable({ heartbeatMs: 1000, lostAfterMs: 5000 });
   const v = view(1);

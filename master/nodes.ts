@@ -3,9 +3,12 @@
  * its control stream, or a unary heartbeat from an older node), and what each node must run.
  *
  * The report path is O(1) per report and allocation-light: one Map lookup, a few field writes
- * on a long-lived entry, and a reply object cached per node that is rebuilt only when the shared
- * state changes (a new config version, a new mapping), and kept as the same object while its
- * content is the same (a node's stream sends a directive only when it changed). A node in a
+ * on a long-lived entry, and a reply object cached per node that is rebuilt only when a change
+ * concerns that node (ChangeIndex: a config version of one of its logical nodes, its mapping),
+ * and kept as the same object while its content is the same (a node's stream sends a directive
+ * only when it changed). A commit marks the few entries it concerns, once, when the table first
+ * meets its view; rebuilding every node's reply at its next report after every commit made ten
+ * commits a second cost a rebuild (and its garbage) per report. A node in a
  * steady state sends the same bytes every time; `repeat()` recognises them and only moves the
  * last-seen time, so nothing is decoded and nothing new is kept (no promotion to the old
  * generation, so no major GC pauses driven by reports).
@@ -29,6 +32,7 @@
 import { status } from '@grpc/grpc-js';
 import { FlumeError } from '../core/errors';
 import { NodeStateCode } from '../proto/messages';
+import { ChangeIndex } from './state-diff';
 import { PURGE_ALL, type MasterState, type StateView } from './store/types';
 
 export interface LogicalStatus {
@@ -68,8 +72,10 @@ export interface HeartbeatOut {
 }
 
 interface Entry extends NodeRecord {
+  /** The reply last built; valid for the table's current view unless `stale`. */
   reply: HeartbeatOut | undefined;
-  replyRevision: number;
+  /** A change since `reply` was built concerns this node. */
+  stale: boolean;
   /** The encoded request this entry was last updated from (own copy), if known. */
   request: Buffer | undefined;
 }
@@ -126,6 +132,9 @@ export class NodeTable {
   private exchange: NodeExchange | undefined;
   private readonly lostReported = new Set<string>();
   private readonly refused = new Map<string, Refused>();
+  /** The view the cached replies are valid for, and the index that says which a newer one changes. */
+  private revision = -1;
+  private changes: ChangeIndex | undefined;
 
   constructor(readonly options: NodeTableOptions) {}
 
@@ -184,7 +193,7 @@ export class NodeTable {
         startedAt: hb.startedAt,
         logical: hb.logical,
         reply: undefined,
-        replyRevision: -1,
+        stale: false,
         request: undefined,
       };
       this.entries.set(hb.physical, entry);
@@ -224,22 +233,37 @@ export class NodeTable {
   }
 
   private reply(entry: Entry, view: StateView): HeartbeatOut {
-    if (entry.replyRevision !== view.revision) {
+    if (view.revision !== this.revision) this.advance(view);
+    if (!entry.reply || entry.stale) {
       const logical = logicalNodesOf(view.state, entry.physical);
       const versions = logical.map((name) => ({ logical: name, version: view.state.configs[name]?.version ?? 0 }));
       // The same object while its content is the same: a node's stream compares by identity first.
       if (!entry.reply || !sameVersions(entry.reply.versions, versions) || entry.reply.logical.length !== logical.length) {
         entry.reply = { logical, versions, heartbeatMs: this.options.heartbeatMs };
       }
-      entry.replyRevision = view.revision;
+      entry.stale = false;
     }
-    return entry.reply!;
+    return entry.reply;
+  }
+
+  /** Moves the cached replies to `view`: those of the nodes its change concerns become stale. */
+  private advance(view: StateView): void {
+    this.revision = view.revision;
+    if (!this.changes) {
+      this.changes = new ChangeIndex(view.state);
+      for (const e of this.entries.values()) e.stale = true;
+      return;
+    }
+    for (const physical of this.changes.advance(view.state)) {
+      const e = this.entries.get(physical);
+      if (e) e.stale = true;
+    }
   }
 
   /** Adds records of nodes not heard since (what this master published before a restart). */
   seed(records: NodeRecord[]): void {
     for (const r of records) {
-      if (!this.entries.has(r.physical)) this.entries.set(r.physical, { ...r, reply: undefined, replyRevision: -1, request: undefined });
+      if (!this.entries.has(r.physical)) this.entries.set(r.physical, { ...r, reply: undefined, stale: false, request: undefined });
     }
   }
 
