@@ -3,8 +3,15 @@
  * `<dir>/master-state.json`, rewritten atomically (write a temp file, fsync it, rename it over
  * the old one, fsync the directory) after every change. A crash leaves either the old file or
  * the new one, never a torn one. Changes are serialized in this process, so compare-and-set
- * never conflicts. Commands left EXECING by a crash are executed again on start (their effect
- * and their SUCCEEDED state are written in one file write, so none was half applied).
+ * never conflicts.
+ *
+ * The write and its fsyncs run on a thread (DurableFileWriter), but a change is answered, and a
+ * new state published to nodes, only once its file is durable: the control streams of the
+ * fleet keep being served while the disk syncs.
+ *
+ * EXECING is kept in memory only: a command is re-run after a crash whether the file says
+ * QUEUED or EXECING (its effect and its SUCCEEDED state are written in one file write, so none
+ * was half applied), so writing that step would buy nothing.
  * A command's `clientId` is part of its record in the file, so the clientId -> command map
  * (rebuilt from the records at start) is as durable as the command itself.
  */
@@ -13,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlumeError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
+import { DurableFileWriter } from './durable-file';
 import {
   COMMAND_HISTORY,
   StoreUnavailableError,
@@ -49,6 +57,7 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
   /** Serializes changes and their file writes. */
   private chain: Promise<unknown> = Promise.resolve();
   private readonly file: string;
+  private readonly writer = new DurableFileWriter();
 
   constructor(
     readonly dir: string,
@@ -99,6 +108,7 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
 
   async stop(): Promise<void> {
     await this.chain.catch(() => undefined);
+    await this.writer.close();
   }
 
   view(): StateView {
@@ -107,18 +117,18 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
   }
 
   update<T>(mutate: (draft: MasterState) => T): Promise<T> {
-    return this.serial(() => {
+    return this.serial(async () => {
       const draft = cloneState(this.state);
       const result = mutate(draft);
+      await this.persist(draft, this.commands);
       this.state = draft;
-      this.persist();
       this.publish();
       return result;
     });
   }
 
   submit(command: string, args: string[], clientId?: string): Promise<SubmitResult> {
-    return this.serial(() => {
+    return this.serial(async () => {
       const seen = clientId === undefined ? undefined : this.byClientId.get(clientId);
       const first = seen === undefined ? undefined : this.findCommand(seen);
       if (first) return { record: { ...first }, repeated: true };
@@ -132,9 +142,10 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
         finishedAt: 0,
       };
       if (clientId !== undefined) record.clientId = clientId;
-      this.commands.push(record);
-      this.trimHistory();
-      this.persist();
+      const { kept, dropped } = trimmedHistory([...this.commands, record]);
+      await this.persist(this.state, kept);
+      this.commands = kept;
+      for (const c of dropped) if (c.clientId !== undefined) this.byClientId.delete(c.clientId);
       if (clientId !== undefined) this.byClientId.set(clientId, record.id);
       this.emit('commands');
       return { record: { ...record }, repeated: false };
@@ -154,34 +165,40 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
     return this.commands.filter((c) => c.state === 'QUEUED' || c.state === 'EXECING').map((c) => ({ ...c }));
   }
 
+  /** In memory only (see the header): the next write of the file carries it, and nothing needs it durable. */
   markExecuting(id: number): Promise<void> {
     return this.serial(() => {
       const record = this.findCommand(id);
       if (!record || record.state !== 'QUEUED') return;
       record.state = 'EXECING';
-      this.persist();
       this.emit('commands');
     });
   }
 
   finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
-    return this.serial(() => {
+    return this.serial(async () => {
       const record = this.findCommand(id);
       if (!record) throw new Error(`command ${id} is unknown`);
       const draft = cloneState(this.state);
-      let changed = false;
+      const done = { ...record };
+      let next = this.state;
       try {
-        record.message = execute(draft);
-        record.state = 'SUCCEEDED';
-        changed = JSON.stringify(draft) !== JSON.stringify(this.state);
-        if (changed) this.state = draft;
+        done.message = execute(draft);
+        done.state = 'SUCCEEDED';
+        if (JSON.stringify(draft) !== JSON.stringify(this.state)) next = draft;
       } catch (err) {
-        record.state = 'FAILED';
-        record.message = (err as Error).message;
+        done.state = 'FAILED';
+        done.message = (err as Error).message;
       }
-      record.finishedAt = Date.now();
-      this.persist();
-      if (changed) this.publish();
+      done.finishedAt = Date.now();
+      // The history with this command finished, written with its effect before either is seen.
+      const commands = this.commands.map((c) => (c === record ? done : c));
+      await this.persist(next, commands);
+      Object.assign(record, done);
+      if (next !== this.state) {
+        this.state = next;
+        this.publish();
+      }
       this.emit('commands');
       return { ...record };
     });
@@ -193,48 +210,36 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
     return guess?.id === id ? guess : this.commands.find((c) => c.id === id);
   }
 
-  private trimHistory(): void {
-    let excess = this.commands.length - COMMAND_HISTORY;
-    if (excess <= 0) return;
-    // Drop the oldest finished commands; never drop one still to run.
-    this.commands = this.commands.filter((c) => {
-      if (excess > 0 && (c.state === 'SUCCEEDED' || c.state === 'FAILED')) {
-        excess--;
-        if (c.clientId !== undefined) this.byClientId.delete(c.clientId);
-        return false;
-      }
-      return true;
-    });
-  }
-
   private publish(): void {
     this.revision++;
     this.snapshot = { revision: this.revision, state: this.state };
     this.emit('change', this.snapshot);
   }
 
-  private persist(): void {
-    const contents: FileContents = { format: 1, state: this.state, commands: this.commands, nextCommandId: this.nextCommandId };
-    const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(contents));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    const dirFd = fs.openSync(this.dir, 'r');
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
+  /** Writes `state` and `commands` to the file atomically and durably (see the header), off the event loop. */
+  private persist(state: MasterState, commands: CommandRecord[]): Promise<void> {
+    const contents: FileContents = { format: 1, state, commands, nextCommandId: this.nextCommandId };
+    return this.writer.write(this.file, this.dir, JSON.stringify(contents));
   }
 
-  private serial<T>(fn: () => T): Promise<T> {
+  private serial<T>(fn: () => T | Promise<T>): Promise<T> {
     const next = this.chain.then(fn, fn);
     this.chain = next.catch(() => undefined);
     return next;
   }
+}
+
+/** `commands` without its oldest finished ones beyond COMMAND_HISTORY (never one still to run), and those dropped. */
+function trimmedHistory(commands: CommandRecord[]): { kept: CommandRecord[]; dropped: CommandRecord[] } {
+  let excess = commands.length - COMMAND_HISTORY;
+  if (excess <= 0) return { kept: commands, dropped: [] };
+  const kept: CommandRecord[] = [];
+  const dropped: CommandRecord[] = [];
+  for (const c of commands) {
+    if (excess > 0 && (c.state === 'SUCCEEDED' || c.state === 'FAILED')) {
+      excess--;
+      dropped.push(c);
+    } else kept.push(c);
+  }
+  return { kept, dropped };
 }
