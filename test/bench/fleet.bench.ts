@@ -23,10 +23,17 @@
  * BENCH_FLEET_RAMP connections a second (default 150: faster, on this loaded 2-core machine,
  * handshakes outlast their timeout and are tried again, and the fleet ramps slower).
  * File descriptors: the master holds one per node; `ulimit -n` is checked against the fleet.
+ *
+ * The simulated fleet shares this machine's 2 cores with the masters, which a real fleet does
+ * not (its nodes run elsewhere): the load processes run at nice BENCH_FLEET_LOAD_NICE (default
+ * 10, 0 for equal priority), so a master is not kept off a CPU by the nodes it serves.
+ * `master_runq_wait_pct` says how much of the window the master's main thread still waited for
+ * a CPU while runnable (other work on the machine): read the delays against it.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { httpGet, tempDir, waitFor } from '../harness/procs';
 import { startEnsemble } from '../harness/zk';
@@ -37,6 +44,8 @@ import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
 const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODES / 1_250)));
 const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 150);
+/** Nice value of the load processes (see the header); 0 runs them beside the masters as equals. */
+const LOAD_NICE = Number(process.env.BENCH_FLEET_LOAD_NICE ?? 10);
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = Number(process.env.BENCH_FLEET_CONFIG_SAMPLES ?? 200);
@@ -82,6 +91,7 @@ class Fleet {
       const proc = fork(script, [masters.join(','), String(first), String(count), certs.ca, certs.key, certs.certsFile, ramp], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
+      if (LOAD_NICE) os.setPriority(proc.pid!, LOAD_NICE);
       const load: Load = { proc, healthy: {}, down: count, breaks: {} };
       proc.on(
         'message',
@@ -187,6 +197,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Seconds the process's main thread has waited for a CPU while runnable (/proc schedstat). */
+function runqSeconds(pid: number): number {
+  return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+}
+
 function rssMbOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : 0;
@@ -251,11 +266,13 @@ async function oneMaster(): Promise<void> {
     const loadPids = fleet.loads.map((l) => l.proc.pid!);
     const before = await delayBuckets(master);
     const cpu0 = cpuSeconds(master.proc.pid);
+    const runq0 = runqSeconds(master.proc.pid);
     const loadCpu0 = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(master.proc.pid) - cpu0;
+    const runq = runqSeconds(master.proc.pid) - runq0;
     const loadCpu = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - loadCpu0;
     const after = await delayBuckets(master);
     const statuses = after[after.length - 1][1] - before[before.length - 1][1];
@@ -300,6 +317,7 @@ async function oneMaster(): Promise<void> {
         `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
         `master_cpu_us_per_node_s=${Math.round((cpu * 1e6) / NODES / seconds)}`,
         `master_cpu_pct=${Math.round((cpu / seconds) * 100)}`,
+        `master_runq_wait_pct=${Math.round((runq / seconds) * 100)}`,
         `load_cpu_pct=${Math.round((loadCpu / seconds) * 100)}`,
         `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
         `config_seen_ms_p99=${percentile(seen, 99).toFixed(1)}`,
