@@ -103,7 +103,7 @@ export class AgentSink implements Sink {
   private ready = false;
   /** Bytes of the batches on the wire (SENT, HOP_ACKED) of the current stream. */
   private sentBytes = 0;
-  private readonly gcPacer: GcPacer; // frees grpc-js's framed copies of sent batches (core/gc-pace.ts)
+  private readonly gcPacer: GcPacer; // frees the garbage of sends soon (core/gc-pace.ts)
   /** Between rounds of the chain in which no collector answered. */
   private readonly backoff: Backoff;
   private closing = false;
