@@ -10,6 +10,9 @@
  * frees them while they are few; little of the young generation is alive, so it is cheap.
  * Measured on agent-backlog (1 GB, one sitting, load 4–12): 16 MB window 182–214 MB peak RSS,
  * pacing alone 174–178, the 8 MB window alone 165, both 142–149; events/s within the spread.
+ * Pooled batches are now framed in place (core/grpc/frame-in-place.ts), so the frames are gone
+ * where that works; the pacing still frees what is left: frames of messages not from the pool,
+ * and batch buffers the pool had no room to keep.
  *
  * How: V8 installs its `gc` function in contexts created after `--expose-gc` is set, so the flag
  * is set at run time and `gc` taken from a fresh vm context; the process's own global scope never

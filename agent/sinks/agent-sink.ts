@@ -31,6 +31,7 @@ import { GcPacer } from '../../core/gc-pace';
 import { firstEventTimestamp } from '../../core/event';
 import { type Ack, AckKind, AckStatus, batchKey } from '../../core/grpc/append';
 import { TierCounters } from '../../core/grpc/counters';
+import { installFrameInPlace } from '../../core/grpc/frame-in-place';
 import { type Logger, silentLogger } from '../../core/logger';
 import { DELIVERY_MS } from '../../core/metrics';
 import { Backoff, pause, sleep } from '../../core/retry';
@@ -102,7 +103,7 @@ export class AgentSink implements Sink {
   private ready = false;
   /** Bytes of the batches on the wire (SENT, HOP_ACKED) of the current stream. */
   private sentBytes = 0;
-  private readonly gcPacer: GcPacer; // frees grpc-js's framed copies of sent batches (core/gc-pace.ts)
+  private readonly gcPacer: GcPacer; // frees the garbage of sends soon (core/gc-pace.ts)
   /** Between rounds of the chain in which no collector answered. */
   private readonly backoff: Backoff;
   private closing = false;
@@ -176,6 +177,7 @@ export class AgentSink implements Sink {
 
   async open(): Promise<void> {
     if (this.loop) return;
+    if (!installFrameInPlace()) this.logger.warn('grpc-js is not the version this sink knows: every batch is copied to be sent.');
     this.hideStatus = this.deps.node?.showStatus(() => ({ ...this.linkStatus() })) ?? null;
     this.loop = this.run();
     this.timer = setInterval(() => this.tick(), 500);
