@@ -131,6 +131,8 @@ export interface MasterClientEvents {
   desired: [DesiredSet];
   /** The master now talked to (after a start or a failover). */
   master: [string];
+  /** A stream ended or never answered (one per attempt; the log has only a few lines per outage). */
+  broken: [{ master: string; reason: string; wasHealthy: boolean }];
 }
 
 interface ChainFollowed {
@@ -326,8 +328,10 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     this.call = undefined;
     clearTimeout(this.openTimer);
     call.cancel();
-    if (this.healthy) this.failuresInRound = 0; // it was working: try the others first
+    const wasHealthy = this.healthy;
+    if (wasHealthy) this.failuresInRound = 0; // it was working: try the others first
     this.healthy = false;
+    this.emit('broken', { master: address, reason: error, wasHealthy });
     this.failuresInRound++;
     const next = (this.current + 1) % this.options.masters.length;
     const fields: Record<string, unknown> = { master: address };
