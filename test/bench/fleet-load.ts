@@ -76,7 +76,7 @@ function startOne(i: number): void {
   const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]), {
     checkServerIdentity: serverRoleCheck(MASTER_ROLES),
   });
-  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 30_000 });
+  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials });
   client.on('desired', (desired) => {
     const at = performance.timeOrigin + performance.now();
     for (const [name, d] of desired) {

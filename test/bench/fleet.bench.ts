@@ -452,15 +452,18 @@ async function threeMasters(): Promise<void> {
     await masters[leader].proc.kill9();
     const live = new Set(masters.filter((_, i) => i !== leader).map((m) => m.address));
     const survivors = masters.filter((_, i) => i !== leader).map((m) => m.proc.pid);
-    let cpu = survivors.map(cpuSeconds);
-    let runq = survivors.map(runqSeconds);
+    const loadPids = f.loads.map((l) => l.proc.pid!);
+    let cpu = [...survivors, ...loadPids].map(cpuSeconds);
+    let runq = [...survivors, ...loadPids].map(runqSeconds);
     const timeline = setInterval(() => {
-      const cpuNow = survivors.map(cpuSeconds);
-      const runqNow = survivors.map(runqSeconds);
+      const cpuNow = [...survivors, ...loadPids].map(cpuSeconds);
+      const runqNow = [...survivors, ...loadPids].map(runqSeconds);
       const pct = (a: number[], b: number[]): string => a.map((x, i) => `${Math.round((x - b[i]) * 100)}%`).join('/');
+      const sum = (a: number[], b: number[]): string => `${Math.round(a.slice(2).reduce((t, x, i) => t + x - b[i + 2], 0) * 100)}%`;
       console.error(
         `failover +${((performance.now() - killAt) / 1000).toFixed(0)} s: ${f.on(live)} on live masters;` +
-          ` survivors cpu ${pct(cpuNow, cpu)} runq ${pct(runqNow, runq)}; load ${os.loadavg()[0].toFixed(1)}`,
+          ` survivors cpu ${pct(cpuNow.slice(0, 2), cpu)} runq ${pct(runqNow.slice(0, 2), runq)};` +
+          ` load processes cpu ${sum(cpuNow, cpu)} runq ${sum(runqNow, runq)}; load ${os.loadavg()[0].toFixed(1)}`,
       );
       cpu = cpuNow;
       runq = runqNow;
