@@ -43,7 +43,13 @@ export const LISTENER_LIMIT_DEFAULTS: ListenerLimits = {
  */
 export interface MasterPortLimits extends Pick<
   GrpcTuning,
-  'maxConnections' | 'maxHandshakes' | 'maxConcurrentStreams' | 'maxHeaderListBytes' | 'maxSessionMemoryMb' | 'handshakeTimeoutMs' | 'idleTimeoutMs'
+  | 'maxConnections'
+  | 'maxHandshakes'
+  | 'maxConcurrentStreams'
+  | 'maxHeaderListBytes'
+  | 'maxSessionMemoryMb'
+  | 'handshakeTimeoutMs'
+  | 'idleTimeoutMs'
 > {
   queuedBytes: number;
 }
