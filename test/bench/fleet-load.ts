@@ -36,6 +36,13 @@ const RAMP_MS = 50;
 const ca = fs.readFileSync(caFile);
 const key = fs.readFileSync(keyFile);
 const certs = readFleetCerts(certsFile, first, count);
+/** A reason to count: grpc-js's connect errors without their preamble and date, numbers as N. */
+const short = (reason: string): string =>
+  reason
+    .replace(/^No connection established\. Last error: (Error: )?/, 'connect: ')
+    .replace(/ \(\d{4}-\d\d-\d\dT[^)]*\)$/, '')
+    .replace(/\d+/g, 'N')
+    .slice(0, 60);
 /** Why streams broke, by the first words of the reason (the clients' outage log lines, counted). */
 const breaks = new Map<string, number>();
 const logger = winston.createLogger({
@@ -45,7 +52,7 @@ const logger = winston.createLogger({
       stream: new Writable({
         objectMode: true,
         write(info: { error?: unknown }, _encoding, done): void {
-          const why = String(info.error ?? '').slice(0, 60);
+          const why = short(String(info.error ?? ''));
           if (why) breaks.set(why, (breaks.get(why) ?? 0) + 1);
           done();
         },
@@ -89,7 +96,7 @@ function startOne(i: number): void {
     if (!t) return;
     if (t.notice < 0) t.notice = sinceMark();
     t.attempts++;
-    t.reasons.push(reason.slice(0, 50));
+    t.reasons.push(short(reason));
   });
   client.on('master', () => {
     const t = markAt ? traces[i - first] : undefined;
