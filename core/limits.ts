@@ -43,13 +43,20 @@ export const LISTENER_LIMIT_DEFAULTS: ListenerLimits = {
  */
 export interface MasterPortLimits extends Pick<
   GrpcTuning,
-  'maxConnections' | 'maxConcurrentStreams' | 'maxHeaderListBytes' | 'maxSessionMemoryMb' | 'handshakeTimeoutMs' | 'idleTimeoutMs'
+  | 'maxConnections'
+  | 'maxHandshakes'
+  | 'maxConcurrentStreams'
+  | 'maxHeaderListBytes'
+  | 'maxSessionMemoryMb'
+  | 'handshakeTimeoutMs'
+  | 'idleTimeoutMs'
 > {
   queuedBytes: number;
 }
 
 export const MASTER_PORT_LIMIT_DEFAULTS: MasterPortLimits = {
   maxConnections: 8192,
+  maxHandshakes: GRPC_TUNING_DEFAULTS.maxHandshakes,
   maxConcurrentStreams: GRPC_TUNING_DEFAULTS.maxConcurrentStreams,
   maxHeaderListBytes: GRPC_TUNING_DEFAULTS.maxHeaderListBytes,
   maxSessionMemoryMb: GRPC_TUNING_DEFAULTS.maxSessionMemoryMb,

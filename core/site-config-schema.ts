@@ -294,6 +294,11 @@ export const SCHEMA = {
     MASTER_PORT_LIMIT_DEFAULTS.maxConnections,
     "Open connections to the master's gRPC port (one per node, plus shells); one over it is closed at once and counted. Keep it under the process's descriptor limit (ulimit -n).",
   ),
+  'limits.master.max_handshakes': def(
+    intType('connections (1 to 100000)', 1, 100_000),
+    MASTER_PORT_LIMIT_DEFAULTS.maxHandshakes,
+    "Connections to the master's gRPC port in their TLS handshake at once; while that many are, a new one is closed at once and counted, so that a fleet arriving together (a master died) is served a few at a time instead of timing out all together.",
+  ),
   'limits.master.idle_timeout_ms': def(
     millis(1_000, 86_400_000),
     MASTER_PORT_LIMIT_DEFAULTS.idleTimeoutMs,

@@ -285,6 +285,7 @@ export function masterSettings(c: SiteConfig) {
     logFormat: c['log.format'],
     limits: {
       maxConnections: c['limits.master.max_connections'],
+      maxHandshakes: c['limits.master.max_handshakes'],
       idleTimeoutMs: c['limits.master.idle_timeout_ms'],
       handshakeTimeoutMs: c['limits.master.handshake_timeout_ms'],
       maxConcurrentStreams: c['limits.master.max_streams'],

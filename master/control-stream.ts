@@ -17,9 +17,14 @@
  *   node per heartbeat and no write.
  * - Liveness: each report moves the node's last-seen time; a dead connection is found by the
  *   node's and the master's HTTP/2 keepalive pings (see CONTROL_KEEPALIVE) and ends the stream.
- * - A master whose view stops being current (ZooKeeper session lost) or that loses leadership
- *   ends every stream with UNAVAILABLE and refuses new ones until its view is current again, so
- *   its nodes move to a master that can vouch for what it tells them.
+ * - A master whose view stops being current (ZooKeeper connection lost) refuses new streams at
+ *   once, and ignores the reports of its open ones, until its view is current again. If it is not
+ *   within the grace given to `attach` (the ZooKeeper session timeout: by then the session is
+ *   gone), it ends every stream with UNAVAILABLE, so its nodes move to a master that can vouch
+ *   for what it tells them. Not at the first disconnect: a master whose event loop stalls for a
+ *   few seconds under a burst of handshakes can lose its ZooKeeper connection, and ending its
+ *   thousands of streams then sends the burst on to the other masters (a reconnect storm).
+ *   Leadership does not matter to nodes: any master answers any node.
  *
  * Hot path: a report whose bytes after `sent_at_ms` (the first 9 bytes, see proto/flume.proto)
  * equal the previous one's is not decoded; it only moves the last-seen time (NodeTable.repeat).
@@ -156,7 +161,8 @@ export class ControlStreams {
   private readonly reportType: protobuf.Type;
   private readonly directiveType: protobuf.Type;
   private watched: ConfigStore | undefined;
-  private wasLeader = false;
+  private staleGraceMs = 0;
+  private staleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: ControlStreamsDeps) {
     this.reportType = messageType('NodeReport');
@@ -168,20 +174,22 @@ export class ControlStreams {
     return this.streams.size;
   }
 
-  /** Starts following the store's changes (call once it has started). */
-  attach(store: ConfigStore): void {
+  /**
+   * Starts following the store's changes (call once it has started). `staleGraceMs`: how long
+   * its view may stay out of date before every stream is ended (see the header).
+   */
+  attach(store: ConfigStore, staleGraceMs = 0): void {
     this.watched = store;
-    this.wasLeader = store.isLeader;
+    this.staleGraceMs = staleGraceMs;
     store.on('change', this.onChange);
     store.on('fresh', this.onFresh);
-    store.on('leader', this.onLeader);
   }
 
   /** Ends every stream (the master is stopping) and stops following the store. */
   close(): void {
     this.watched?.off('change', this.onChange);
     this.watched?.off('fresh', this.onFresh);
-    this.watched?.off('leader', this.onLeader);
+    clearTimeout(this.staleTimer);
     this.endAll(grpc.status.UNAVAILABLE, 'the master is stopping');
   }
 
@@ -223,9 +231,9 @@ export class ControlStreams {
   }
 
   private report(stream: NodeStream, bytes: Buffer): void {
-    if (stream.closed) return;
-    const started = performance.now();
     const store = this.deps.store()!;
+    if (stream.closed || !store.fresh) return;
+    const started = performance.now();
     const view = store.view();
     const now = Date.now();
     if (bytes.length < SENT_AT_BYTES || bytes[0] !== 0x09) throw new Error('a NodeReport must start with sent_at_ms');
@@ -346,13 +354,19 @@ export class ControlStreams {
   }
 
   private readonly onFresh = (fresh: boolean): void => {
-    if (!fresh) this.endAll(grpc.status.UNAVAILABLE, `master ${this.deps.masterId()} lost its view of the cluster (ZooKeeper session)`);
-  };
-
-  private readonly onLeader = (leader: boolean): void => {
-    const lost = this.wasLeader && !leader;
-    this.wasLeader = leader;
-    if (lost) this.endAll(grpc.status.UNAVAILABLE, `master ${this.deps.masterId()} lost its leadership`);
+    clearTimeout(this.staleTimer);
+    this.staleTimer = undefined;
+    if (fresh) return;
+    const end = (): void => {
+      const details = `master ${this.deps.masterId()} lost its view of the cluster (ZooKeeper session) for ${this.staleGraceMs} ms`;
+      this.endAll(grpc.status.UNAVAILABLE, details);
+    };
+    if (this.staleGraceMs <= 0) return end();
+    this.staleTimer = setTimeout(() => {
+      this.staleTimer = undefined;
+      if (!this.deps.store()?.fresh) end();
+    }, this.staleGraceMs);
+    this.staleTimer.unref();
   };
 
   private endAll(code: grpc.status, details: string): void {

@@ -202,7 +202,8 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     throw err;
   }
   deps.store = store;
-  control.attach(store);
+  // With ZooKeeper, a master cut off from it keeps its nodes until its session would have expired.
+  control.attach(store, options.zk ? options.sessionTimeoutMs : 0);
   const streamsGauge = setInterval(() => metrics.controlStreams.set(control.size), 5_000);
   streamsGauge.unref();
   if (store instanceof ZookeeperStore) {

@@ -17,13 +17,18 @@
  * - A status report goes up when the stream opens, every `heartbeatMs` (the master may change
  *   it), and a few ms after `reportState`/`setListen` change something. Logical nodes in the
  *   desired set without a reported state are reported IDLE.
- * - Failover: the stream is healthy once the master's first directive arrives (within
- *   `callTimeoutMs`). When it breaks (the master died, ended it because it lost its ZooKeeper
- *   session or leadership, or a keepalive ping went unanswered), the client opens a stream to the
- *   next master of the list after a short random delay; after a whole round of failures it waits
- *   a core/retry Backoff (exponential, full jitter, capped) before the next round. Nothing
- *   about the running flows changes on failover: `desired` is emitted only if the new master's
- *   view differs.
+ * - Failover: the stream is healthy once the master's first directive arrives. When it breaks
+ *   (the master died, ended it because it lost its ZooKeeper session, or a keepalive ping went
+ *   unanswered), the client opens a stream to another master after a short random delay: one of
+ *   the others at random after a stream that worked, so the nodes of a dead master spread over
+ *   the survivors even when every node lists the masters in the same order; then on in list order.
+ *   After a whole round of failures it waits a core/retry Backoff (exponential, full jitter,
+ *   capped) before the next round. Nothing about the running flows changes on failover:
+ *   `desired` is emitted only if the new master's view differs.
+ * - First answer: a stream without one within `callTimeoutMs` is given up, and the next waits
+ *   twice as long, up to OPEN_WAIT_MAX_FACTOR times (reset by an answer). But a master only busy
+ *   (a fleet arriving at once, a TLS handshake each), whose host takes a TCP connection
+ *   (node/reachable.ts), gets the longest wait: left for another, the handshake started over.
  * - Logs during an outage (core/failure-streak): one line at the first failure, naming the
  *   master and the next one tried if it is another, then summaries at growing intervals ("Master
  *   did not answer for 30 s, 12 attempts."), and one line when a master answers again: never
@@ -36,6 +41,7 @@ import type * as protobuf from 'protobufjs';
 import type { Logger } from '../core/logger';
 import { FailureStreak } from '../core/failure-streak';
 import { Backoff } from '../core/retry';
+import { reachable } from './reachable';
 import { messageType } from '../proto';
 import {
   NodeStateCode,
@@ -95,13 +101,15 @@ export const MASTER_CLIENT_DEFAULTS = { heartbeatMs: 1_000, callTimeoutMs: 2_000
 const ROUND_BACKOFF = { initialMs: 500, maxMs: 10_000, factor: 2 };
 /** Delay before trying the next master within a round: up to 250 ms, so a fleet does not move in one burst. */
 const NEXT_MASTER_JITTER_MS = 250;
+/** The longest wait for a first answer, in multiples of `callTimeoutMs` (see the header). */
+const OPEN_WAIT_MAX_FACTOR = 16;
+const PROBE_MS = 1_000; // for a late master's host to take a TCP connection: busy, not gone
 /** A report after a state change waits this long to take other changes with it. */
 const PROMPT_REPORT_MS = 5;
 /** A chain not asked about for this many heartbeat intervals is no longer followed. */
 const CHAIN_FORGET_BEATS = 10;
 
-/** The one place this process makes credentials to talk to masters. */
-/** Through core/tls: the server must present a `master` certificate of the cluster CA. */
+/** The one place this process makes credentials to talk to masters (the server must present a `master` certificate). */
 function masterChannelCredentials(tls: MasterTls | TlsContext | undefined): grpc.ChannelCredentials {
   return channelCredentialsFor(tls === undefined || tls instanceof TlsContext ? tls : TlsContext.load(tls), MASTER_ROLES);
 }
@@ -116,11 +124,9 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
-  // Our own connection, even beside other clients in this process (simulated fleets).
+  // Our own connection, even beside other clients in this process (simulated fleets). No
+  // reconnect options: a client is closed when its stream breaks (see broken()).
   'grpc.use_local_subchannel_pool': 1,
-  // A master that comes back is tried again within seconds, not grpc-js's default 2 minutes.
-  'grpc.initial_reconnect_backoff_ms': 200,
-  'grpc.max_reconnect_backoff_ms': 5_000,
 };
 
 type Directive = WireNodeDirective;
@@ -131,6 +137,8 @@ export interface MasterClientEvents {
   desired: [DesiredSet];
   /** The master now talked to (after a start or a failover). */
   master: [string];
+  /** A stream ended or never answered (one per attempt; the log has only a few lines per outage). */
+  broken: [{ master: string; reason: string; wasHealthy: boolean }];
 }
 
 interface ChainFollowed {
@@ -142,7 +150,9 @@ interface ChainFollowed {
 }
 
 export class MasterClient extends EventEmitter<MasterClientEvents> {
-  private readonly clients: grpc.Client[];
+  /** One client per master, made when a stream to it opens and closed when that stream breaks. */
+  private readonly clients: Array<grpc.Client | undefined>;
+  private readonly credentials: grpc.ChannelCredentials;
   private current = 0;
   private heartbeatMs: number;
   private readonly callTimeoutMs: number;
@@ -167,6 +177,8 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   private connectedTo: string | undefined;
   private readonly log: Logger;
   private readonly streak: FailureStreak;
+  /** Streams given up for want of a first answer since the last answer (see the header). */
+  private unanswered = 0;
   /** Failures since the last master that answered, in the current round of the list. */
   private failuresInRound = 0;
   private readonly roundBackoff = new Backoff(ROUND_BACKOFF);
@@ -175,8 +187,8 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   constructor(readonly options: MasterClientOptions) {
     super();
     if (options.masters.length === 0) throw new Error('MasterClient needs at least one master address');
-    const credentials = options.credentials ?? masterChannelCredentials(options.tls);
-    this.clients = options.masters.map((address) => new grpc.Client(address, credentials, CHANNEL_OPTIONS));
+    this.credentials = options.credentials ?? masterChannelCredentials(options.tls);
+    this.clients = options.masters.map(() => undefined);
     this.heartbeatMs = options.heartbeatMs ?? MASTER_CLIENT_DEFAULTS.heartbeatMs;
     this.callTimeoutMs = options.callTimeoutMs ?? MASTER_CLIENT_DEFAULTS.callTimeoutMs;
     this.log = options.logger.child({ component: 'master-client' });
@@ -285,7 +297,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
       call.end();
       call.cancel();
     }
-    for (const client of this.clients) client.close();
+    for (const client of this.clients) client?.close();
   }
 
   // -- the stream --------------------------------------------------------------------------
@@ -294,6 +306,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     if (this.stopped) return;
     const index = this.current;
     const address = this.options.masters[index];
+    this.clients[index] ??= new grpc.Client(address, this.credentials, CHANNEL_OPTIONS);
     const call = this.clients[index].makeBidiStreamRequest(
       '/flume.Master/Control',
       (b: Buffer) => b,
@@ -301,9 +314,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     );
     this.call = call;
     this.healthy = false;
-    this.openTimer = setTimeout(() => {
-      if (this.call === call && !this.healthy) this.broken(call, address, `no answer within ${this.callTimeoutMs} ms`);
-    }, this.callTimeoutMs);
+    this.armOpenTimer(call, index, performance.now());
     call.on('data', (bytes: Buffer) => {
       if (this.call !== call) return;
       if (!this.healthy) {
@@ -321,15 +332,39 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     this.sendReport();
   }
 
+  /** Gives up `call` without a first answer after the current wait (see the header). */
+  private armOpenTimer(call: grpc.ClientDuplexStream<Buffer, Buffer>, index: number, openedAt: number, waitMs?: number): void {
+    const longest = this.callTimeoutMs * OPEN_WAIT_MAX_FACTOR;
+    this.openTimer = setTimeout(
+      async () => {
+        if (this.call !== call || this.healthy) return;
+        const address = this.options.masters[index];
+        const busy = await reachable(address, PROBE_MS);
+        const waited = Math.round(performance.now() - openedAt);
+        if (this.call !== call || this.healthy) return;
+        if (busy && waited < longest) return this.armOpenTimer(call, index, openedAt, longest - waited);
+        this.unanswered++;
+        this.broken(call, address, `no answer within ${waited} ms`);
+      },
+      waitMs ?? Math.min(this.callTimeoutMs * 2 ** this.unanswered, longest),
+    );
+  }
+
   private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>, address: string, error: string): void {
     if (this.call !== call || this.stopped) return;
     this.call = undefined;
     clearTimeout(this.openTimer);
     call.cancel();
-    if (this.healthy) this.failuresInRound = 0; // it was working: try the others first
+    // Left open, grpc-js would go on reconnecting in the background, a TLS handshake each time.
+    this.clients[this.current]?.close();
+    this.clients[this.current] = undefined;
+    const wasHealthy = this.healthy;
+    if (wasHealthy) this.failuresInRound = 0; // it was working: try the others first
     this.healthy = false;
+    this.emit('broken', { master: address, reason: error, wasHealthy });
     this.failuresInRound++;
-    const next = (this.current + 1) % this.options.masters.length;
+    const count = this.options.masters.length;
+    const next = (this.current + 1 + (wasHealthy ? Math.floor(Math.random() * (count - 1)) : 0)) % count;
     const fields: Record<string, unknown> = { master: address };
     if (next !== this.current) fields.next = this.options.masters[next];
     this.streak.failed(new Error(error), fields);
@@ -346,6 +381,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
 
   private answered(address: string): void {
     this.failuresInRound = 0;
+    this.unanswered = 0;
     this.roundBackoff.reset();
     const wrote = this.streak.succeeded({ master: address });
     if (this.connectedTo !== address) {

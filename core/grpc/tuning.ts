@@ -31,6 +31,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ComponentCounters } from '../component';
 import { FlumeError } from '../errors';
 import { CONNECTIONS_CLOSED_FLOOD, CONNECTIONS_CLOSED_FRAMING, CONNECTIONS_CLOSED_IDLE, CONNECTIONS_REFUSED } from '../metrics';
+import { gateHandshakes } from './handshake-gate';
 import { advertisedStreams, SessionGuard } from './session-guard';
 
 /** Defaults, in one place. */
@@ -54,6 +55,8 @@ export const GRPC_TUNING_DEFAULTS = {
   maxConcurrentStreams: 64,
   /** Client connections at once; one over it is closed before a byte is read. */
   maxConnections: 1024,
+  /** Connections in their TLS handshake at once; one more is closed before a byte is read (core/grpc/handshake-gate.ts). */
+  maxHandshakes: 256,
   maxHeaderListBytes: 16 * 1024,
   maxSessionMemoryMb: 64,
   /**
@@ -77,6 +80,7 @@ export interface GrpcTuning {
   raiseWindow: boolean;
   maxConcurrentStreams: number;
   maxConnections: number;
+  maxHandshakes: number;
   maxHeaderListBytes: number;
   maxSessionMemoryMb: number;
   handshakeTimeoutMs: number;
@@ -147,7 +151,7 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * The connection limits ride on the same two fields whether or not the window is raised: the
  * header-list size, the stream limit nghttp2 enforces (twice ours, see core/grpc/session-guard.ts)
  * and the TLS handshake timeout go into the options of `http2.createServer`; the connection cap
- * onto each HTTP/2 server, and a {@link SessionGuard} onto each of its sessions (our stream
+ * and the handshakes at once (core/grpc/handshake-gate.ts) onto each HTTP/2 server, and a {@link SessionGuard} onto each of its sessions (our stream
  * limit, header blocks refused below JavaScript, idle time). With `counters`, what they refuse is
  * counted under the listener names of core/metrics.ts: all of it, or with `countConnections`
  * false only what the guard ends (a caller that counts connections refused below HTTP/2 itself,
@@ -179,7 +183,7 @@ export function applyServerWindow(
     for (const h2 of servers.keys()) {
       if (hooked.has(h2)) continue;
       hooked.add(h2);
-      h2.maxConnections = t.maxConnections;
+      gateHandshakes(h2, t.maxConnections, t.maxHandshakes);
       if (counters && countConnections) countRefusals(h2, counters);
       if (onSession) h2.on('drop', () => onSession(null));
       h2.on('session', (session: http2.ServerHttp2Session) => {

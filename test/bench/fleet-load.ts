@@ -8,7 +8,11 @@
  *   {t: 'desired', node, version, at}   a node was told a new config (at: ms since epoch, fractional)
  *   {t: 'stat', healthy: {master: n}, down, breaks}  every 100 ms: nodes per master they stream to,
  *                                     and without one; outages begun so far, by reason
- * From the parent: {t: 'stop'}.
+ *   {t: 'trace', nodes: [[was, noticeMs, attempts, backMs, reasons]]}  answer to {t: 'trace'}: per node,
+ *                                     since the parent's {t: 'mark', at}: the master it streamed to
+ *                                     then, when its stream first broke, how many streams it opened
+ *                                     until one answered, when one answered (-1: not yet), why each broke
+ * From the parent: {t: 'stop'}, {t: 'mark', at} (start tracing failovers), {t: 'trace'}.
  *
  * argv: MASTERS(comma) FIRST COUNT CA_FILE KEY_FILE CERTS_FILE RAMP_PER_S
  */
@@ -32,6 +36,13 @@ const RAMP_MS = 50;
 const ca = fs.readFileSync(caFile);
 const key = fs.readFileSync(keyFile);
 const certs = readFleetCerts(certsFile, first, count);
+/** A reason to count: grpc-js's connect errors without their preamble and date, numbers as N. */
+const short = (reason: string): string =>
+  reason
+    .replace(/^No connection established\. Last error: (Error: )?/, 'connect: ')
+    .replace(/ \(\d{4}-\d\d-\d\dT[^)]*\)$/, '')
+    .replace(/\d+/g, 'N')
+    .slice(0, 60);
 /** Why streams broke, by the first words of the reason (the clients' outage log lines, counted). */
 const breaks = new Map<string, number>();
 const logger = winston.createLogger({
@@ -41,7 +52,7 @@ const logger = winston.createLogger({
       stream: new Writable({
         objectMode: true,
         write(info: { error?: unknown }, _encoding, done): void {
-          const why = String(info.error ?? '').slice(0, 60);
+          const why = short(String(info.error ?? ''));
           if (why) breaks.set(why, (breaks.get(why) ?? 0) + 1);
           done();
         },
@@ -50,6 +61,18 @@ const logger = winston.createLogger({
   ],
 });
 const clients: MasterClient[] = [];
+
+/** One node's failover since the mark. */
+interface Trace {
+  was: string;
+  notice: number;
+  attempts: number;
+  back: number;
+  reasons: string[];
+}
+let markAt = 0;
+const traces: Trace[] = [];
+const sinceMark = (): number => Math.round(performance.timeOrigin + performance.now() - markAt);
 
 function startOne(i: number): void {
   // Spread the fleet: node i starts with master i mod M and fails over in list order.
@@ -60,13 +83,24 @@ function startOne(i: number): void {
   const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]), {
     checkServerIdentity: serverRoleCheck(MASTER_ROLES),
   });
-  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials, callTimeoutMs: 30_000 });
+  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials });
   client.on('desired', (desired) => {
     const at = performance.timeOrigin + performance.now();
     for (const [name, d] of desired) {
       client.reportState(name, 'ACTIVE', d.version);
       process.send?.({ t: 'desired', node: name, version: d.version, at });
     }
+  });
+  client.on('broken', ({ reason }) => {
+    const t = markAt ? traces[i - first] : undefined;
+    if (!t) return;
+    if (t.notice < 0) t.notice = sinceMark();
+    t.attempts++;
+    t.reasons.push(short(reason));
+  });
+  client.on('master', () => {
+    const t = markAt ? traces[i - first] : undefined;
+    if (t && t.notice >= 0) t.back = sinceMark();
   });
   client.start();
   clients.push(client);
@@ -93,7 +127,16 @@ const stats = setInterval(() => {
   process.send?.({ t: 'stat', healthy, down: down + (count - clients.length), breaks: Object.fromEntries(breaks) });
 }, 100);
 
-process.on('message', (m: { t: string }) => {
+process.on('message', (m: { t: string; at?: number }) => {
+  if (m.t === 'mark') {
+    markAt = m.at!;
+    for (let k = 0; k < clients.length; k++) traces[k] = { was: clients[k].master ?? '', notice: -1, attempts: 0, back: -1, reasons: [] };
+    return;
+  }
+  if (m.t === 'trace') {
+    process.send?.({ t: 'trace', nodes: traces.map((t) => [t.was, t.notice, t.attempts, t.back, t.reasons]) });
+    return;
+  }
   if (m.t !== 'stop') return;
   clearInterval(stats);
   void Promise.all(clients.map((c) => c.stop())).then(() => process.exit(0));

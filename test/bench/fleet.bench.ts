@@ -53,6 +53,8 @@ const CONFIG_S = 20;
 const COMMAND_EVERY_MS = 200;
 /** A master's connection cap (limits.master.max_connections) above the fleet: one connection per node. */
 const MASTER_ENV = { FLUME_LIMITS_MASTER_MAX_CONNECTIONS: String(NODES + 1_000) };
+/** BENCH_FLEET_MASTER_LOG=1: the masters' log lines (info and above) go to stderr. */
+const MASTER_LOG = process.env.BENCH_FLEET_MASTER_LOG === '1';
 
 export async function run(filter?: string): Promise<void> {
   // 'master-fleet' names the first only; 'failover' (or no filter) the second.
@@ -68,6 +70,9 @@ function checkFds(): void {
   if (soft < NODES + 1_000) throw new Error(`ulimit -n is ${soft}: the master needs one descriptor per node (${NODES}); raise it`);
 }
 
+/** One node's failover as a load process traced it (fleet-load.ts): [was, noticeMs, attempts, backMs, reasons]. */
+type NodeTrace = [string, number, number, number, string[]];
+
 interface Load {
   proc: ChildProcess;
   healthy: Record<string, number>;
@@ -80,6 +85,7 @@ class Fleet {
   readonly loads: Load[] = [];
   readonly desiredAt = new Map<string, { version: number; at: number }>();
   private readonly waiters: Array<() => void> = [];
+  private readonly traced: NodeTrace[][] = [];
 
   constructor(masters: string[], certs: FleetCerts) {
     const script = path.join(__dirname, 'fleet-load.js');
@@ -103,8 +109,10 @@ class Fleet {
           node?: string;
           version?: number;
           at?: number;
+          nodes?: NodeTrace[];
         }) => {
-          if (m.t === 'stat') {
+          if (m.t === 'trace') this.traced.push(m.nodes!);
+          else if (m.t === 'stat') {
             load.healthy = m.healthy!;
             load.down = m.down!;
             load.breaks = m.breaks!;
@@ -144,6 +152,19 @@ class Fleet {
         setTimeout(r, 50);
       });
     }
+  }
+
+  /** Every node starts tracing its failover from `at` (ms since epoch). */
+  mark(at: number): void {
+    for (const l of this.loads) l.proc.send({ t: 'mark', at });
+  }
+
+  /** Every node's trace since the mark. */
+  async traces(): Promise<NodeTrace[]> {
+    this.traced.length = 0;
+    for (const l of this.loads) l.proc.send({ t: 'trace' });
+    await waitFor(() => this.traced.length === this.loads.length, 30_000, 'failover traces', 50);
+    return this.traced.flat();
   }
 
   peakRssMb(): number {
@@ -233,6 +254,42 @@ function quantileMs(before: Array<[number, number]>, after: Array<[number, numbe
     below = c;
   }
   return lower * 1000;
+}
+
+/** Where a failover's time went, from the nodes' traces (stderr), and the figures for the bench line. */
+function failoverSummary(traces: NodeTrace[], killed: string): string[] {
+  const moved = traces.filter((t) => t[0] === killed);
+  const others = traces.filter((t) => t[0] !== killed && t[1] >= 0).length;
+  const notice = moved.map((t) => t[1]).sort((a, b) => a - b);
+  const back = moved.map((t) => (t[3] < 0 ? Infinity : t[3])).sort((a, b) => a - b);
+  const attempts = new Map<number, number>();
+  const reasons = new Map<string, number>();
+  for (const t of moved) {
+    attempts.set(Math.min(t[2], 5), (attempts.get(Math.min(t[2], 5)) ?? 0) + 1);
+    for (const r of t[4]) reasons.set(r, (reasons.get(r) ?? 0) + 1);
+  }
+  const q = (xs: number[], p: number): string => String(percentile(xs, p));
+  console.error(
+    `failover: ${moved.length} nodes on the killed master; stream broke after ms p50 ${q(notice, 50)} max ${q(notice, 100)};` +
+      ` on a live master after ms p50 ${q(back, 50)} p90 ${q(back, 90)} p99 ${q(back, 99)} max ${q(back, 100)};` +
+      ` streams opened: ${[...attempts]
+        .sort((a, b) => a[0] - b[0])
+        .map(([n, c]) => `${n === 5 ? '5+' : n}:${c}`)
+        .join(' ')};` +
+      ` nodes of live masters that broke too: ${others}`,
+  );
+  console.error(
+    `failover breaks: ${[...reasons]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([r, n]) => `${n}× ${r}`)
+      .join('; ')}`,
+  );
+  return [
+    `failover_back_ms_p50=${q(back, 50)}`,
+    `failover_back_ms_p90=${q(back, 90)}`,
+    `failover_attempts_max=${Math.max(0, ...attempts.keys())}`,
+  ];
 }
 
 // -- scenarios -------------------------------------------------------------------------------
@@ -350,7 +407,7 @@ async function threeMasters(): Promise<void> {
   let fleet: Fleet | undefined;
   try {
     for (const id of ['m1', 'm2', 'm3']) {
-      const m = await startMasterProc(['--zk', connect, '--id', id], false, MASTER_ENV);
+      const m = await startMasterProc(['--zk', connect, '--id', id], MASTER_LOG, MASTER_ENV);
       masters.push(m);
       admins.push(new AdminClient(m.address));
     }
@@ -391,10 +448,29 @@ async function threeMasters(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3_000));
     const killAt = performance.now();
     killed = true;
+    f.mark(performance.timeOrigin + killAt);
     await masters[leader].proc.kill9();
     const live = new Set(masters.filter((_, i) => i !== leader).map((m) => m.address));
-    await waitFor(() => f.on(live) === NODES, 120_000, 'every node on a live master', 20);
+    const survivors = masters.filter((_, i) => i !== leader).map((m) => m.proc.pid);
+    const loadPids = f.loads.map((l) => l.proc.pid!);
+    let cpu = [...survivors, ...loadPids].map(cpuSeconds);
+    let runq = [...survivors, ...loadPids].map(runqSeconds);
+    const timeline = setInterval(() => {
+      const cpuNow = [...survivors, ...loadPids].map(cpuSeconds);
+      const runqNow = [...survivors, ...loadPids].map(runqSeconds);
+      const pct = (a: number[], b: number[]): string => a.map((x, i) => `${Math.round((x - b[i]) * 100)}%`).join('/');
+      const sum = (a: number[], b: number[]): string => `${Math.round(a.slice(2).reduce((t, x, i) => t + x - b[i + 2], 0) * 100)}%`;
+      console.error(
+        `failover +${((performance.now() - killAt) / 1000).toFixed(0)} s: ${f.on(live)} on live masters;` +
+          ` survivors cpu ${pct(cpuNow.slice(0, 2), cpu)} runq ${pct(runqNow.slice(0, 2), runq)};` +
+          ` load processes cpu ${sum(cpuNow, cpu)} runq ${sum(runqNow, runq)}; load ${os.loadavg()[0].toFixed(1)}`,
+      );
+      cpu = cpuNow;
+      runq = runqNow;
+    }, 1_000);
+    await waitFor(() => f.on(live) === NODES, 120_000, 'every node on a live master', 20).finally(() => clearInterval(timeline));
     const recoverS = (performance.now() - killAt) / 1000;
+    const traceFields = failoverSummary(await f.traces(), masters[leader].address);
     await new Promise((r) => setTimeout(r, 5_000));
     clearInterval(submitting);
     await new Promise((r) => setTimeout(r, 500));
@@ -428,6 +504,7 @@ async function threeMasters(): Promise<void> {
         `nodes_on_killed_leader=${onLeader}`,
         `zk_writes_per_s=${zkWritesPerS.toFixed(1)}`,
         `all_on_live_master_s=${recoverS.toFixed(2)}`,
+        ...traceFields,
         `commands_accepted=${accepted.length}`,
         `commands_refused=${refused}`,
         `commands_lost=${lost}`,

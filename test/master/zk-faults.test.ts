@@ -1,7 +1,8 @@
 /**
  * ZooKeeper faults under running masters and nodes: the ZooKeeper leader of a three-server
  * ensemble killed mid-run; a standalone ZooKeeper gone (the master stops being leader and serves
- * nothing stale) and back.
+ * nothing stale) and back; a master cut off for good sends its nodes elsewhere, one cut off
+ * briefly keeps them.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -196,4 +197,36 @@ test('a master that loses its ZooKeeper session ends its control streams: its no
     20_000,
     'mover ACTIVE at the second master',
   );
+});
+
+test('a master cut off from ZooKeeper for less than its session timeout keeps its control streams: its nodes stay', async (t) => {
+  const zks = [await startZooKeeper(), await startZooKeeper()];
+  t.after(() => Promise.all(zks.map((z) => z.stop())));
+  const masters = [];
+  for (const [i, z] of zks.entries()) {
+    const m = await startMasterProc(['--zk', await z.chroot(), '--id', `G${i}`, '--heartbeat-ms', '200', '--session-timeout-ms', '20000']);
+    t.after(() => m.proc.stop());
+    masters.push(m);
+  }
+  const admins = masters.map((m) => new AdminClient(m.address));
+  t.after(() => admins.forEach((a) => a.close()));
+  for (const a of admins) assert.equal((await a.exec('config', 'stayer', 'text("/tmp/st")', 'console')).state, 2);
+  const node = await startTestNode(
+    'stayer',
+    masters.map((m) => m.address),
+  );
+  t.after(() => node.stop());
+  await node.waitForLine(new RegExp(`master ${masters[0].address}`));
+  const mark = node.output().length;
+  await zks[0].kill(0);
+  await waitFor(async () => !(await admins[0].info()).fresh, 20_000, 'G0 to notice it lost ZooKeeper');
+  await zks[0].restart(0);
+  await waitFor(async () => (await admins[0].info()).fresh, 20_000, 'G0 back on its session');
+  assert.doesNotMatch(node.output().slice(mark), /master /, 'the node stayed on its master');
+  // Its stream is the one it had, and still carries what the master commits.
+  const done = await admins[0].exec('config', 'stayer', 'text("/tmp/st2")', 'console');
+  assert.equal(done.state, 2);
+  const version = (await configOf(admins[0], 'stayer'))!.version;
+  await node.waitForLine(new RegExp(`desired \\{"stayer":${version}\\}`), 10_000, mark);
+  assert.doesNotMatch(node.output().slice(mark), /master /, 'and never moved');
 });

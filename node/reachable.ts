@@ -1,0 +1,24 @@
+/**
+ * Whether a TCP connection to `host:port` opens within `timeoutMs` (closed at once, nothing
+ * sent). node/master-client asks it of a master whose first answer is late while the connection to
+ * it is still being set up: a master whose host answers is busy (its TLS handshakes queue behind
+ * others') and worth waiting for; one whose host does not (down, or cut off) is not.
+ */
+import * as net from 'node:net';
+
+export function reachable(address: string, timeoutMs: number): Promise<boolean> {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(address.slice(colon + 1));
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
