@@ -16,6 +16,10 @@
  * it accepts it, before a byte is read (net.Server `maxConnections`, set to the connections open;
  * counted as `connections_refused` like the connection cap), so its client hears at once and tries
  * again later or another server, and the server's time goes to handshakes that finish.
+ *
+ * TRADE-OFF. A client that opens connections and stalls their handshakes holds a slot each until
+ * the handshake timeout closes it: `maxHandshakes` stalled connections renewed every timeout keep
+ * new clients out (connections already up are served). No per-address share of the slots yet.
  */
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
