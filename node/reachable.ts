@@ -5,13 +5,11 @@
  * others') and worth waiting for; one whose host does not (down, or cut off) is not.
  */
 import * as net from 'node:net';
+import { splitHostPort } from '../core/ports';
 
 export function reachable(address: string, timeoutMs: number): Promise<boolean> {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(address.slice(colon + 1));
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect(splitHostPort(address));
     const done = (ok: boolean): void => {
       clearTimeout(timer);
       socket.destroy();

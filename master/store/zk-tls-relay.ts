@@ -26,6 +26,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from '../../core/logger';
+import { splitHostPort } from '../../core/ports';
 import type { TlsContext } from '../../core/tls';
 
 export class ZkTlsRelay {
@@ -46,9 +47,7 @@ export class ZkTlsRelay {
     const local: string[] = [];
     try {
       for (const member of hosts) {
-        const colon = member.lastIndexOf(':');
-        const host = member.slice(0, colon).replace(/^\[|\]$/g, '');
-        const port = Number(member.slice(colon + 1));
+        const { host, port } = splitHostPort(member);
         const server = net.createServer((plain) => {
           if (ownSocket(plain)) return pipe(plain, host, port, context, sockets, logger);
           logger.warn('Refused a connection to the ZooKeeper relay from another process.', { peerPort: plain.remotePort });
