@@ -153,10 +153,9 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * and the TLS handshake timeout go into the options of `http2.createServer`; the connection cap
  * and the handshakes at once (core/grpc/handshake-gate.ts) onto each HTTP/2 server, and a
  * {@link SessionGuard} onto each of its sessions (our stream limit, header blocks refused below
- * JavaScript, idle time). With `counters`, what they refuse is
- * counted under the listener names of core/metrics.ts: all of it, or with `countConnections`
- * false only what the guard ends (a caller that counts connections refused below HTTP/2 itself,
- * under its own names, in `onSession`).
+ * JavaScript, idle time). With `counters`, what they refuse is counted under the listener names
+ * of core/metrics.ts: all of it, or with `countConnections` false only what the guard ends (a
+ * caller that counts connections refused below HTTP/2 itself, under its own names, in `onSession`).
  */
 export function applyServerWindow(
   server: grpc.Server,
