@@ -6,6 +6,10 @@
  * over) finds it and queues nothing; it is removed with the command when history is trimmed.
  * (Older masters made the commands persistent sequential; the names are the same.) The finish
  * of a command, which must be atomic with the masters' state, stays in the store.
+ *
+ * A command is two writes: its submit, which leaves its znode at version 1, and its finish, which
+ * compare-and-sets it at that version with its effect. EXECING is not written (older masters
+ * wrote it, and moved the znode from version 0 that way; such a command is still read and run).
  */
 import type { Logger } from '../../core/logger';
 import { CommandError, COMMAND_HISTORY, StoreUnavailableError, type CommandRecord, type SubmitResult } from './types';
@@ -85,6 +89,10 @@ export async function pendingCommands(zk: ZkClient, finishedBelow: number): Prom
   return { pending, finishedBelow };
 }
 
+/**
+ * Marks a QUEUED command EXECING: only for a command an older master queued at version 0, which a
+ * transaction cannot check (see ZkClient.multi); this write moves it to 1.
+ */
 export async function markExecuting(zk: ZkClient, id: number): Promise<void> {
   const found = await readCommand(zk, id);
   if (!found || found.record.state !== 'QUEUED') return;
@@ -117,7 +125,9 @@ export async function submitCommand(
     try {
       await zk.multi((tx) => {
         tx.setData(COMMANDS, Buffer.from(JSON.stringify({ nextId: id + 1 })), stat.version);
-        tx.create(commandPath(id), Buffer.from(JSON.stringify(record)));
+        // Created and set at once: version 1, which finish's compare-and-set can check (see ZkClient.multi).
+        tx.create(commandPath(id), Buffer.alloc(0));
+        tx.setData(commandPath(id), Buffer.from(JSON.stringify(record)), -1);
         if (clientId !== undefined) tx.create(`${COMMAND_IDS}/${clientId}`, Buffer.from(String(id)));
       });
       return { record, repeated: false };

@@ -18,6 +18,12 @@
  * reconnect of the same session it re-reads everything before it is fresh again; on expiry it
  * opens a new session and starts over (a new election znode, so it queues behind the others).
  *
+ * Commands: a command's effect and its end (SUCCEEDED or FAILED) are one transaction that also
+ * compare-and-sets the command's znode at the version its submit left. A leader that dies before
+ * it leaves the command QUEUED and the next leader runs it; two masters that both think they lead
+ * (one frozen past its session) cannot both finish it. So EXECING is not written (it would say
+ * only that someone started the command); one queued by an older master still reads EXECING.
+ *
  * A write whose outcome is unknown (connection lost before the answer) is recognized after the
  * reconnect by its `writer` token in /flume/meta's log, so a mutation is never applied twice by
  * a retry.
@@ -219,8 +225,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     return pending;
   }
 
-  markExecuting(id: number): Promise<void> {
-    return commandLog.markExecuting(this.client, id);
+  /** Writes nothing: see "Commands" in the header. */
+  markExecuting(): Promise<void> {
+    return Promise.resolve();
   }
 
   async finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
@@ -230,7 +237,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       const { record } = found;
       if (record.state === 'SUCCEEDED' || record.state === 'FAILED') return record;
       if (found.version === 0) {
-        // Transactions cannot check version 0 (see ZkClient.multi): move it to 1 first.
+        // Queued by an older master: transactions cannot check version 0 (see ZkClient.multi), move it to 1 first.
         await commandLog.markExecuting(this.client, id).catch(() => undefined);
         continue;
       }
