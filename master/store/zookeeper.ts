@@ -90,6 +90,8 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private electionNode: string | undefined;
   /** Every command with an id below this is known finished (leader's scan cache). */
   private finishedBelow = 1;
+  /** The oldest command id in the history at the last trim (0: not looked yet). */
+  private oldestCommand = 0;
   /** Bumped at every (re)connect: callbacks of an older generation are ignored. */
   private generation = 0;
   private readonly log: Logger;
@@ -245,7 +247,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
           await this.write(new Draft(this.state).change(), writer, end, true);
         }
         if (id === this.finishedBelow) this.finishedBelow = id + 1;
-        void commandLog.trimHistory(this.client, this.finishedBelow, this.log);
+        if (commandLog.trimDue(this.oldestCommand, this.finishedBelow)) void this.trim();
         return record;
       } catch (err) {
         // The command record itself tells whether an ambiguous write happened.
@@ -301,11 +303,18 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.refreshState().catch((err) => this.log.debug('State refresh failed.', { error: (err as Error).message }));
   };
 
+  private async trim(): Promise<void> {
+    this.oldestCommand = Infinity; // one trim at a time
+    try {
+      this.oldestCommand = await commandLog.trimHistory(this.client, this.finishedBelow, this.log);
+    } catch {
+      this.oldestCommand = 0; // not connected: look again after the next command
+    }
+  }
+
   private readonly commandsWatcher = (): void => {
     this.emit('commands');
-    if (this.zk?.state === 'connected') {
-      this.zk.getChildren(commandLog.COMMANDS, this.commandsWatcher).catch(() => undefined);
-    }
+    if (this.zk?.state === 'connected') this.zk.exists(commandLog.COMMANDS, this.commandsWatcher).catch(() => undefined);
   };
 
   private readonly electionWatcher = (): void => {
@@ -390,7 +399,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     for (const dir of [commandLog.COMMANDS, commandLog.COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
     await ensureLayout(zk, this.log);
     await this.refreshState(true);
-    await zk.getChildren(commandLog.COMMANDS, this.commandsWatcher);
+    await zk.exists(commandLog.COMMANDS, this.commandsWatcher);
     if (generation !== this.generation) return;
     const info = Buffer.from(JSON.stringify({ id: this.options.masterId, ...this.options.info }));
     if (!this.electionNode || !(await zk.exists(this.electionNode))) {

@@ -1,6 +1,7 @@
 /**
  * A command in ZooKeeper is two writes, its submit and its finish (EXECING is not written), and
  * still runs exactly once when its leader dies between the two, or when an older master queued it.
+ * The history is still trimmed, though the leader no longer lists it after every command.
  */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
@@ -8,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { silentLogger } from '../../core/logger';
 import { CommandExecutor } from '../../master/executor';
 import { ZkClient } from '../../master/store/zk';
-import { COMMANDS, commandPath } from '../../master/store/zk-commands';
+import { COMMAND_HISTORY } from '../../master/store/types';
+import { COMMANDS, COMMAND_IDS, commandPath } from '../../master/store/zk-commands';
 import { ZookeeperStore } from '../../master/store/zookeeper';
 import { tempDir, waitFor } from '../harness/procs';
 import { startZooKeeper, type ZooKeeper } from '../harness/zk';
@@ -143,4 +145,44 @@ test('a leader killed -9 between the submit and the finish of a command: the nex
   );
   const config = await configOf(adminB, 'once');
   assert.equal(config?.version, Number(/ v(\d+)/.exec(done.message)![1]), 'the config has the version of its one run');
+});
+
+test('a leader trims the history to its last 1,000 commands, and their client ids with them', async (t) => {
+  const connect = await zk.chroot();
+  const raw = new ZkClient({ connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 20_000 });
+  await raw.connect();
+  t.after(() => raw.close());
+  await raw.mkdirp(COMMANDS);
+  await raw.mkdirp(COMMAND_IDS);
+  // A long history, every command finished, each with a client id.
+  const old = COMMAND_HISTORY + 150;
+  await raw.setData(COMMANDS, Buffer.from(JSON.stringify({ nextId: old + 1 })), -1);
+  for (let from = 1; from <= old; from += 200) {
+    await Promise.all(
+      Array.from({ length: Math.min(200, old + 1 - from) }, async (_, i) => {
+        const id = from + i;
+        const record = {
+          id,
+          command: 'config',
+          args: [`h${id}`, 'null', 'null'],
+          state: 'SUCCEEDED',
+          message: '',
+          submittedAt: 1,
+          finishedAt: 2,
+          clientId: `c${id}`,
+        };
+        await raw.create(commandPath(id), Buffer.from(JSON.stringify(record)));
+        await raw.create(`${COMMAND_IDS}/c${id}`, Buffer.from(String(id)));
+      }),
+    );
+  }
+  const { store, stop } = await leadingStore(connect);
+  t.after(stop);
+  const { record } = await store.submit('config', ['latest', 'null', 'null'], 'latest');
+  assert.equal(record.id, old + 1);
+  await waitFor(async () => (await raw.getChildren(COMMANDS)).length === COMMAND_HISTORY, 20_000, 'the history trimmed');
+  const ids = (await raw.getChildren(COMMANDS)).map((n) => Number(n.slice(2)) + 1).sort((a, b) => a - b);
+  assert.deepEqual([ids[0], ids.at(-1)], [old + 2 - COMMAND_HISTORY, old + 1]);
+  assert.equal((await raw.getChildren(COMMAND_IDS)).length, COMMAND_HISTORY);
+  assert.equal((await store.command(old + 1))?.state, 'SUCCEEDED');
 });
