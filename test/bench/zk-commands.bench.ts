@@ -2,15 +2,17 @@
  * `zk-commands`: what one config command costs when the masters share a fleet-sized state. A
  * three-server ZooKeeper ensemble, three masters (each on its own server, through a relay that
  * counts the bytes), BENCH_ZK_CONFIGS configs (default 10,000, set up by multiconfig commands of
- * 1,000 nodes each); then BENCH_ZK_COMMANDS config commands (default 60), one after the other,
- * each submitted to the leader and waited for.
+ * 1,000 nodes each) and a history of BENCH_ZK_HISTORY finished commands (default 1,000, written
+ * before the masters start); then BENCH_ZK_COMMANDS config commands (default 60), one after the
+ * other, each submitted to the leader and waited for.
  *
  *   bench zk-commands events/s=<commands/s> MB/s=<leader's bytes to ZooKeeper /s> rss_mb=<leader peak>
  *     p50_ms p99_ms (submit to finished: the record's finishedAt - submittedAt)
  *     zk_writes_per_cmd   ZooKeeper transactions per command (zxids the ensemble issued, less the
  *                         rate of a quiet IDLE_S before: the masters' status beats)
  *     leader_up_bytes_per_cmd, follower_down_bytes_per_cmd   bytes through the relays per command
- *     leader_cpu_ms_per_cmd, follower_cpu_ms_per_cmd          CPU of the master processes per command
+ *     leader_cpu_ms_per_cmd, follower_cpu_ms_per_cmd          CPU of the master processes per command,
+ *                                 less their rate in the quiet IDLE_S before (probes running too)
  *     leader_block_p99_ms/max_ms, follower_block_p99_ms/max_ms   latency of GetMasterInfo (answered
  *                                 from memory) asked every PROBE_MS during the commands: how long
  *                                 each master's event loop was held
@@ -20,17 +22,25 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { WireCommandStatus } from '../../proto/messages';
+import { ZkClient } from '../../master/store/zk';
+import { COMMANDS as COMMAND_LOG, commandPath } from '../../master/store/zk-commands';
 import { startEnsemble } from '../harness/zk';
 import { waitFor } from '../harness/procs';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
 import { peakRssMbOf, percentile, report, wanted } from './util';
 
 const CONFIGS = Number(process.env.BENCH_ZK_CONFIGS ?? 10_000);
+/** Finished commands already in the history when the masters start, as in a cluster that has run a while. */
+const HISTORY = Number(process.env.BENCH_ZK_HISTORY ?? 1_000);
 const COMMANDS = Number(process.env.BENCH_ZK_COMMANDS ?? 60);
 const PER_MULTICONFIG = 1_000;
 const PROBE_MS = 10;
 const POLL_MS = 10;
 const IDLE_S = 5;
+/** BENCH_ZK_PROFILE=DIR: the masters write CPU profiles there when they stop. */
+const PROFILE_ENV: Record<string, string> = process.env.BENCH_ZK_PROFILE
+  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_ZK_PROFILE}` }
+  : {};
 
 export async function run(filter?: string): Promise<void> {
   if (wanted(filter, 'zk-commands')) await zkCommands();
@@ -120,6 +130,28 @@ async function waitDone(admin: AdminClient, id: number): Promise<WireCommandStat
   );
 }
 
+/** HISTORY finished commands in the command log, as masters of this version write them. */
+async function writeHistory(connect: string): Promise<void> {
+  const zk = new ZkClient({ connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 20_000 });
+  await zk.connect();
+  try {
+    await zk.mkdirp(COMMAND_LOG);
+    await zk.setData(COMMAND_LOG, Buffer.from(JSON.stringify({ nextId: HISTORY + 1 })), -1);
+    for (let from = 1; from <= HISTORY; from += 200) {
+      const ids = Array.from({ length: Math.min(200, HISTORY + 1 - from) }, (_, i) => from + i);
+      await Promise.all(
+        ids.map((id) => {
+          const args = [`old${id}`, 'text("/var/log/old.log")', 'null'];
+          const record = { id, command: 'config', args, state: 'SUCCEEDED', message: `configured old${id}`, submittedAt: 1, finishedAt: 2 };
+          return zk.create(commandPath(id), Buffer.from(JSON.stringify(record)));
+        }),
+      );
+    }
+  } finally {
+    zk.close();
+  }
+}
+
 function specOf(from: number, count: number): string {
   let text = '';
   for (let i = from; i < from + count; i++)
@@ -133,11 +165,13 @@ async function zkCommands(): Promise<void> {
   const masters: MasterProc[] = [];
   const admins: AdminClient[] = [];
   try {
-    const chroot = (await zk.chroot()).replace(/^[^/]*/, '');
+    const connect = await zk.chroot();
+    await writeHistory(connect);
+    const chroot = connect.replace(/^[^/]*/, '');
     for (const [i, id] of ['m1', 'm2', 'm3'].entries()) {
       const relay = await countingRelay(zk.servers[i].clientPort);
       relays.push(relay);
-      const m = await startMasterProc(['--zk', `127.0.0.1:${relay.port}${chroot}`, '--id', id]);
+      const m = await startMasterProc(['--zk', `127.0.0.1:${relay.port}${chroot}`, '--id', id], false, PROFILE_ENV);
       masters.push(m);
       admins.push(new AdminClient(m.address));
     }
@@ -164,10 +198,14 @@ async function zkCommands(): Promise<void> {
     for (let i = 0; i < 5; i++) await waitDone(admin, await admin.submit('config', `n${String(i).padStart(6, '0')}`, 'text("/w")', 'null'));
 
     // The writes of a quiet ensemble (each master's status beat): subtracted from the commands' count.
+    const pids = masters.map((m) => m.proc.child.pid!);
+    const idleProbes = admins.map((a) => probe(a));
     const idle0 = await zxid(zk.servers[0].clientPort);
+    const idleCpu0 = pids.map(cpuSeconds);
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
     const idlePerS = ((await zxid(zk.servers[0].clientPort)) - idle0) / IDLE_S;
-    const pids = masters.map((m) => m.proc.child.pid!);
+    const idleCpuPerS = pids.map((pid, i) => (cpuSeconds(pid) - idleCpu0[i]) / IDLE_S);
+    await Promise.all(idleProbes.map((p) => p.stop()));
     const cpu0 = pids.map(cpuSeconds);
     const up0 = relays.map((r) => r.up());
     const down0 = relays.map((r) => r.down());
@@ -185,7 +223,7 @@ async function zkCommands(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const blocks = await Promise.all(probes.map((p) => p.stop()));
     const zkWrites = (await zxid(zk.servers[0].clientPort)) - zx0 - idlePerS * seconds;
-    const cpuMs = pids.map((pid, i) => ((cpuSeconds(pid) - cpu0[i]) * 1000) / COMMANDS);
+    const cpuMs = pids.map((pid, i) => ((cpuSeconds(pid) - cpu0[i] - idleCpuPerS[i] * seconds) * 1000) / COMMANDS);
     const upBytes = relays.map((r, i) => (r.up() - up0[i]) / COMMANDS);
     const downBytes = relays.map((r, i) => (r.down() - down0[i]) / COMMANDS);
     const mean = (f: (i: number) => number): number => (f(followers[0]) + f(followers[1])) / 2;
