@@ -17,7 +17,8 @@
  *                                 from memory) asked every PROBE_MS during the commands: how long
  *                                 each master's event loop was held
  * A follower's figures are the mean of the two. The leader is also polled for the command's status
- * every POLL_MS (its CPU includes that).
+ * every POLL_MS (its CPU includes that). The masters inherit this process's environment (NODE_OPTIONS
+ * with a --require that profiles, for instance).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -37,11 +38,6 @@ const PER_MULTICONFIG = 1_000;
 const PROBE_MS = 10;
 const POLL_MS = 10;
 const IDLE_S = 5;
-/** BENCH_ZK_PROFILE=DIR: the masters write CPU profiles there when they stop. */
-const PROFILE_ENV: Record<string, string> = process.env.BENCH_ZK_PROFILE
-  ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_ZK_PROFILE}` }
-  : {};
-
 export async function run(filter?: string): Promise<void> {
   if (wanted(filter, 'zk-commands')) await zkCommands();
 }
@@ -171,7 +167,7 @@ async function zkCommands(): Promise<void> {
     for (const [i, id] of ['m1', 'm2', 'm3'].entries()) {
       const relay = await countingRelay(zk.servers[i].clientPort);
       relays.push(relay);
-      const m = await startMasterProc(['--zk', `127.0.0.1:${relay.port}${chroot}`, '--id', id], false, PROFILE_ENV);
+      const m = await startMasterProc(['--zk', `127.0.0.1:${relay.port}${chroot}`, '--id', id]);
       masters.push(m);
       admins.push(new AdminClient(m.address));
     }
