@@ -15,7 +15,8 @@
  *                                 less their rate in the quiet IDLE_S before (probes running too)
  *     leader_block_p99_ms/max_ms, follower_block_p99_ms/max_ms   latency of GetMasterInfo (answered
  *                                 from memory) asked every PROBE_MS during the commands: how long
- *                                 each master's event loop was held
+ *                                 each master's event loop was held (idle_block_p99_ms: the same,
+ *                                 every master, in the quiet IDLE_S before)
  * A follower's figures are the mean of the two. The leader is also polled for the command's status
  * every POLL_MS (its CPU includes that). The masters inherit this process's environment (NODE_OPTIONS
  * with a --require that profiles, for instance).
@@ -201,7 +202,7 @@ async function zkCommands(): Promise<void> {
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
     const idlePerS = ((await zxid(zk.servers[0].clientPort)) - idle0) / IDLE_S;
     const idleCpuPerS = pids.map((pid, i) => (cpuSeconds(pid) - idleCpu0[i]) / IDLE_S);
-    await Promise.all(idleProbes.map((p) => p.stop()));
+    const idleBlocks = await Promise.all(idleProbes.map((p) => p.stop()));
     const cpu0 = pids.map(cpuSeconds);
     const up0 = relays.map((r) => r.up());
     const down0 = relays.map((r) => r.down());
@@ -246,6 +247,7 @@ async function zkCommands(): Promise<void> {
         leader_block_max_ms: (blocks[leader].at(-1) ?? 0).toFixed(1),
         follower_block_p99_ms: mean((i) => percentile(blocks[i], 99)).toFixed(1),
         follower_block_max_ms: mean((i) => blocks[i].at(-1) ?? 0).toFixed(1),
+        idle_block_p99_ms: (idleBlocks.reduce((sum, b) => sum + percentile(b, 99), 0) / idleBlocks.length).toFixed(1),
       },
     });
   } finally {
