@@ -2,9 +2,10 @@
  * Runs queued commands, in id order, one at a time, on the leader only.
  *
  * It wakes up when the store says the queue changed, when leadership is gained, and every
- * `pollMs` in case a notification was missed. A command found EXECING was started by a leader
- * that died: its effect and its final state are written together (`ConfigStore.finish`), so it
- * was not applied and is simply run again.
+ * `pollMs` in case a notification was missed. A command a leader started and did not finish (it
+ * died) is found QUEUED (no store writes EXECING any more; EXECING in a store older masters
+ * wrote): its effect and its final state are written together (`ConfigStore.finish`), so it was
+ * not applied and is simply run again.
  */
 import type { Logger } from '../core/logger';
 import { planCommand, type CommandContext } from './commands';

@@ -6,6 +6,13 @@
  * over) finds it and queues nothing; it is removed with the command when history is trimmed.
  * (Older masters made the commands persistent sequential; the names are the same.) The finish
  * of a command, which must be atomic with the masters' state, stays in the store.
+ *
+ * Masters learn of submits through a watch on /flume/commands' data (each submit sets nextId),
+ * not on its children, which would send the whole history's names to every master per submit.
+ *
+ * A command is two writes: its submit, which leaves its znode at version 1, and its finish, which
+ * compare-and-sets it at that version with its effect. EXECING is not written (older masters
+ * wrote it, and moved the znode from version 0 that way; such a command is still read and run).
  */
 import type { Logger } from '../../core/logger';
 import { CommandError, COMMAND_HISTORY, StoreUnavailableError, type CommandRecord, type SubmitResult } from './types';
@@ -67,10 +74,16 @@ export async function recentCommands(zk: ZkClient, limit: number): Promise<Comma
 
 /**
  * The commands not finished, from id `finishedBelow` on, and the new `finishedBelow`: every
- * command below it is finished, so the next look starts there.
+ * command below it is finished, so the next look starts there. The ids to look at come from
+ * the counter (`nextId`), not from listing the history, unless no submit has written one yet
+ * or more than 100 ids are to be looked at (a new leader: the listing skips the trimmed ones).
  */
 export async function pendingCommands(zk: ZkClient, finishedBelow: number): Promise<{ pending: CommandRecord[]; finishedBelow: number }> {
-  const ids = (await commandIds(zk)).filter((id) => id >= finishedBelow);
+  const nextId = parseNextId((await zk.getData(COMMANDS)).data);
+  const ids =
+    nextId !== undefined && nextId - finishedBelow <= 100
+      ? Array.from({ length: Math.max(0, nextId - finishedBelow) }, (_, i) => finishedBelow + i)
+      : (await commandIds(zk)).filter((id) => id >= finishedBelow);
   const pending: CommandRecord[] = [];
   let prefixDone = true;
   for (const id of ids) {
@@ -85,6 +98,10 @@ export async function pendingCommands(zk: ZkClient, finishedBelow: number): Prom
   return { pending, finishedBelow };
 }
 
+/**
+ * Marks a QUEUED command EXECING: only for a command an older master queued at version 0, which a
+ * transaction cannot check (see ZkClient.multi); this write moves it to 1.
+ */
 export async function markExecuting(zk: ZkClient, id: number): Promise<void> {
   const found = await readCommand(zk, id);
   if (!found || found.record.state !== 'QUEUED') return;
@@ -117,7 +134,9 @@ export async function submitCommand(
     try {
       await zk.multi((tx) => {
         tx.setData(COMMANDS, Buffer.from(JSON.stringify({ nextId: id + 1 })), stat.version);
-        tx.create(commandPath(id), Buffer.from(JSON.stringify(record)));
+        // Created and set at once: version 1, which finish's compare-and-set can check (see ZkClient.multi).
+        tx.create(commandPath(id), Buffer.alloc(0));
+        tx.setData(commandPath(id), Buffer.from(JSON.stringify(record)), -1);
         if (clientId !== undefined) tx.create(`${COMMAND_IDS}/${clientId}`, Buffer.from(String(id)));
       });
       return { record, repeated: false };
@@ -133,12 +152,17 @@ export async function submitCommand(
   }
 }
 
-/** Removes the oldest finished commands (and their client ids) beyond COMMAND_HISTORY. */
-export async function trimHistory(zk: ZkClient, finishedBelow: number, log: Logger): Promise<void> {
+/**
+ * Removes the oldest finished commands (and their client ids) beyond COMMAND_HISTORY, when there
+ * are 100 or more of those; answers the oldest id left (for the caller to wait until there are).
+ */
+export async function trimHistory(zk: ZkClient, finishedBelow: number, log: Logger): Promise<number> {
+  let oldest = 0;
   try {
     const ids = await commandIds(zk);
+    oldest = ids[0] ?? finishedBelow;
     const excess = ids.length - COMMAND_HISTORY;
-    if (excess < 100) return;
+    if (excess < 100) return oldest;
     for (const id of ids.slice(0, excess)) {
       if (id >= finishedBelow) break;
       const clientId = (await readCommand(zk, id))?.record.clientId;
@@ -148,8 +172,13 @@ export async function trimHistory(zk: ZkClient, finishedBelow: number, log: Logg
           if (clientId !== undefined) tx.remove(`${COMMAND_IDS}/${clientId}`, -1);
         })
         .catch(() => undefined);
+      oldest = id + 1;
     }
   } catch (err) {
     log.debug('Could not trim the command history.', { error: (err as Error).message });
   }
+  return oldest;
 }
+
+/** Whether a trim may have something to do: 100 finished commands or more beyond COMMAND_HISTORY since `oldest`. */
+export const trimDue = (oldest: number, finishedBelow: number): boolean => finishedBelow - oldest >= COMMAND_HISTORY + 100;

@@ -67,13 +67,13 @@ function encodeName(name: string): string {
   return encodeURIComponent(name).replace(/\./g, '%2E');
 }
 
-function decodeName(znode: string): string {
+export function decodeName(znode: string): string {
   return decodeURIComponent(znode);
 }
 
-const configKey = (name: string): ItemKey => `c/${encodeName(name)}`;
-const nodeKey = (physical: string): ItemKey => `n/${encodeName(physical)}`;
-const decomKey = (name: string): ItemKey => `d/${encodeName(name)}`;
+export const configKey = (name: string): ItemKey => `c/${encodeName(name)}`;
+export const nodeKey = (physical: string): ItemKey => `n/${encodeName(physical)}`;
+export const decomKey = (name: string): ItemKey => `d/${encodeName(name)}`;
 
 const DIR_OF: Record<string, string> = { c: CONFIGS, n: NODES, d: DECOMMISSIONED };
 
@@ -86,7 +86,7 @@ export function keyOf(dir: string, child: string): ItemKey {
   return `${dir === CONFIGS ? 'c' : dir === NODES ? 'n' : 'd'}/${child}`;
 }
 
-interface NodeItem {
+export interface NodeItem {
   mapping?: string[];
   purged?: number;
 }
@@ -137,28 +137,6 @@ export function metaOf(state: Readonly<MasterState>, log: LogEntry[]): MetaDoc {
 export function parseMeta(data: Buffer): MetaDoc {
   const raw = JSON.parse(data.toString('utf8')) as Partial<MetaDoc>;
   return { nextVersion: raw.nextVersion ?? 1, purgedAll: raw.purgedAll ?? 0, log: raw.log ?? [] };
-}
-
-/** What a write changes: items to create, set or remove. */
-export interface ItemChanges {
-  create: Array<[ItemKey, string]>;
-  set: Array<[ItemKey, string]>;
-  remove: ItemKey[];
-}
-
-export function diffItems(before: ReadonlyMap<ItemKey, string>, after: ReadonlyMap<ItemKey, string>): ItemChanges {
-  const changes: ItemChanges = { create: [], set: [], remove: [] };
-  for (const [key, data] of after) {
-    const old = before.get(key);
-    if (old === undefined) changes.create.push([key, data]);
-    else if (old !== data) changes.set.push([key, data]);
-  }
-  for (const key of before.keys()) if (!after.has(key)) changes.remove.push(key);
-  return changes;
-}
-
-export function touchedKeys(changes: ItemChanges): ItemKey[] {
-  return [...changes.create.map(([k]) => k), ...changes.set.map(([k]) => k), ...changes.remove];
 }
 
 /** The state a legacy /flume/state znode held. */

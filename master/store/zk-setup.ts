@@ -59,35 +59,32 @@ export async function ensureLayout(zk: ZkClient, log: Logger): Promise<void> {
   }
 }
 
-/** The items after a change: `current` with the `keys` it touched read again; all of them when `keys` is undefined. */
-export async function readItems(
-  zk: ZkClient,
-  keys: Set<ItemKey> | undefined,
-  current: ReadonlyMap<ItemKey, string>,
-): Promise<Map<ItemKey, string>> {
-  let items: Map<ItemKey, string>;
-  if (keys) {
-    items = new Map(current);
-    await inChunks([...keys], async (key) => {
+/** The data of the items `keys` (undefined: the znode is gone). */
+export async function readSome(zk: ZkClient, keys: Iterable<ItemKey>): Promise<Map<ItemKey, string | undefined>> {
+  const read = new Map<ItemKey, string | undefined>();
+  await inChunks([...keys], async (key) => {
+    try {
+      read.set(key, (await zk.getData(itemPath(key))).data.toString('utf8'));
+    } catch (err) {
+      if (!isNoNode(err)) throw err;
+      read.set(key, undefined);
+    }
+  });
+  return read;
+}
+
+/** Every item znode's data. */
+export async function readAll(zk: ZkClient): Promise<Map<ItemKey, string>> {
+  const items = new Map<ItemKey, string>();
+  for (const dir of ITEM_DIRS) {
+    const children = await zk.getChildren(dir);
+    await inChunks(children, async (child) => {
       try {
-        items.set(key, (await zk.getData(itemPath(key))).data.toString('utf8'));
+        items.set(keyOf(dir, child), (await zk.getData(`${dir}/${child}`)).data.toString('utf8'));
       } catch (err) {
         if (!isNoNode(err)) throw err;
-        items.delete(key);
       }
     });
-  } else {
-    items = new Map();
-    for (const dir of ITEM_DIRS) {
-      const children = await zk.getChildren(dir);
-      await inChunks(children, async (child) => {
-        try {
-          items.set(keyOf(dir, child), (await zk.getData(`${dir}/${child}`)).data.toString('utf8'));
-        } catch (err) {
-          if (!isNoNode(err)) throw err;
-        }
-      });
-    }
   }
   return items;
 }

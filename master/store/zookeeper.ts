@@ -18,6 +18,12 @@
  * reconnect of the same session it re-reads everything before it is fresh again; on expiry it
  * opens a new session and starts over (a new election znode, so it queues behind the others).
  *
+ * Commands: a command's effect and its end (SUCCEEDED or FAILED) are one transaction that also
+ * compare-and-sets the command's znode at the version its submit left. A leader that dies before
+ * it leaves the command QUEUED and the next leader runs it; two masters that both think they lead
+ * (one frozen past its session) cannot both finish it. So EXECING is not written (it would say
+ * only that someone started the command); one queued by an older master still reads EXECING.
+ *
  * A write whose outcome is unknown (connection lost before the answer) is recognized after the
  * reconnect by its `writer` token in /flume/meta's log, so a mutation is never applied twice by
  * a retry.
@@ -29,7 +35,6 @@ import { Backoff, sleep } from '../../core/retry';
 import {
   CommandError,
   StoreUnavailableError,
-  cloneState,
   emptyState,
   type CommandRecord,
   type ConfigStore,
@@ -37,24 +42,10 @@ import {
   type StateView,
   type SubmitResult,
 } from './types';
-import {
-  LOG_KEYS,
-  LOG_LENGTH,
-  MAX_WRITE_BYTES,
-  META,
-  ROOT,
-  diffItems,
-  itemPath,
-  itemsOf,
-  metaOf,
-  parseMeta,
-  stateOf,
-  touchedKeys,
-  type ItemKey,
-  type MetaDoc,
-} from './zk-layout';
+import { LOG_KEYS, LOG_LENGTH, META, ROOT, itemPath, metaOf, parseMeta, stateOf, type ItemKey, type MetaDoc } from './zk-layout';
 import * as commandLog from './zk-commands';
-import { ensureLayout, readItems } from './zk-setup';
+import { Draft, applyItems, checkSize, type StateChange } from './zk-draft';
+import { ensureLayout, readAll, readSome } from './zk-setup';
 import {
   CreateMode,
   ZkClient,
@@ -88,9 +79,8 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private stopped = false;
   private freshNow = false;
   private leaderNow = false;
-  /** The state as last read or written, its item znodes' data and /flume/meta at `metaVersion`. */
+  /** The state as last read or written, and /flume/meta at `metaVersion`. */
   private state: MasterState = emptyState();
-  private items = new Map<ItemKey, string>();
   private meta: MetaDoc = { nextVersion: 1, purgedAll: 0, log: [] };
   private metaVersion = -1;
   private snapshot: StateView = { revision: -1, state: this.state };
@@ -100,6 +90,8 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   private electionNode: string | undefined;
   /** Every command with an id below this is known finished (leader's scan cache). */
   private finishedBelow = 1;
+  /** The oldest command id in the history at the last trim (0: not looked yet). */
+  private oldestCommand = 0;
   /** Bumped at every (re)connect: callbacks of an older generation are ignored. */
   private generation = 0;
   private readonly log: Logger;
@@ -152,11 +144,11 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
 
   async update<T>(mutate: (draft: MasterState) => T): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const draft = cloneState(this.state);
-      const result = mutate(draft);
+      const draft = new Draft(this.state);
+      const result = mutate(draft.state);
       const writer = randomBytes(8).toString('hex');
       try {
-        await this.write(draft, writer, () => undefined);
+        await this.write(draft.change(), writer, () => undefined);
         return result;
       } catch (err) {
         if (await this.resolveConflict(err, writer, attempt)) return result;
@@ -165,37 +157,32 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
   }
 
   /**
-   * Writes `draft` as one transaction: /flume/meta compare-and-set at the version read, the item
-   * znodes that differ, and whatever `more` adds; then takes it as the current state.
-   * Returns false, writing nothing, if `draft` changes nothing and `more` adds nothing.
+   * Writes `change` (made from the current state, see zk-draft.ts) as one transaction: /flume/meta
+   * compare-and-set at the version read, the item znodes that differ, and whatever `more` adds;
+   * then takes its state as the current one. Returns false, writing nothing, if it changes nothing
+   * and `always` is not set.
    */
-  private async write(draft: MasterState, writer: string, more: (tx: ZkTransaction) => void, always = false): Promise<boolean> {
+  private async write(change: StateChange, writer: string, more: (tx: ZkTransaction) => void, always = false): Promise<boolean> {
     const zk = this.client;
-    const items = itemsOf(draft);
-    const changes = diffItems(this.items, items);
-    const touched = touchedKeys(changes);
-    const metaChanged = draft.nextVersion !== this.meta.nextVersion || (draft.purged['*'] ?? 0) !== this.meta.purgedAll;
+    const { writes, created, next } = change;
+    const touched = [...writes.keys()];
+    const metaChanged = next.nextVersion !== this.meta.nextVersion || (next.purged['*'] ?? 0) !== this.meta.purgedAll;
     if (touched.length === 0 && !metaChanged && !always) return false;
     const rev = this.metaVersion + 1;
     const log = [...this.meta.log.slice(-(LOG_LENGTH - 1)), { rev, writer, touched: touched.length > LOG_KEYS ? null : touched }];
-    const meta = metaOf(draft, log);
+    const meta = metaOf(next, log);
     const metaBytes = Buffer.from(JSON.stringify(meta));
-    let bytes = metaBytes.length;
-    for (const [key, data] of [...changes.create, ...changes.set]) bytes += key.length + data.length + 32;
-    bytes += changes.remove.length * 64;
-    if (bytes > MAX_WRITE_BYTES) {
-      throw new CommandError(
-        `this change touches ${touched.length} znodes (${Math.round(bytes / 1024)} KiB); ZooKeeper takes at most ${MAX_WRITE_BYTES / 1024} KiB in one write: split it`,
-      );
-    }
+    checkSize(writes, metaBytes.length);
     await zk.multi((tx) => {
       tx.setData(META, metaBytes, this.metaVersion);
-      for (const [key, data] of changes.create) tx.create(itemPath(key), Buffer.from(data));
-      for (const [key, data] of changes.set) tx.setData(itemPath(key), Buffer.from(data), -1);
-      for (const key of changes.remove) tx.remove(itemPath(key), -1);
+      for (const [key, data] of writes) {
+        if (data === undefined) tx.remove(itemPath(key), -1);
+        else if (created.has(key)) tx.create(itemPath(key), Buffer.from(data));
+        else tx.setData(itemPath(key), Buffer.from(data), -1);
+      }
       more(tx);
     });
-    if (this.metaVersion === rev - 1) this.take(draft, items, meta, rev);
+    if (this.metaVersion === rev - 1) this.take(next, meta, rev);
     else await this.refreshState();
     return true;
   }
@@ -219,8 +206,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     return pending;
   }
 
-  markExecuting(id: number): Promise<void> {
-    return commandLog.markExecuting(this.client, id);
+  /** Writes nothing: see "Commands" in the header. */
+  markExecuting(): Promise<void> {
+    return Promise.resolve();
   }
 
   async finish(id: number, execute: (draft: MasterState) => string): Promise<CommandRecord> {
@@ -230,14 +218,14 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       const { record } = found;
       if (record.state === 'SUCCEEDED' || record.state === 'FAILED') return record;
       if (found.version === 0) {
-        // Transactions cannot check version 0 (see ZkClient.multi): move it to 1 first.
+        // Queued by an older master: transactions cannot check version 0 (see ZkClient.multi), move it to 1 first.
         await commandLog.markExecuting(this.client, id).catch(() => undefined);
         continue;
       }
       if (!this.leaderNow) throw new StoreUnavailableError(`master ${this.options.masterId} is no longer the leader`);
-      const draft = cloneState(this.state);
+      const draft = new Draft(this.state);
       try {
-        record.message = execute(draft);
+        record.message = execute(draft.state);
         record.state = 'SUCCEEDED';
       } catch (err) {
         record.state = 'FAILED';
@@ -251,15 +239,15 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       try {
         // Always through /flume/meta: the command's end is ordered with every state write.
         try {
-          await this.write(record.state === 'SUCCEEDED' ? draft : cloneState(this.state), writer, end, true);
+          await this.write(record.state === 'SUCCEEDED' ? draft.change() : new Draft(this.state).change(), writer, end, true);
         } catch (err) {
           if (!(err instanceof CommandError)) throw err;
           record.state = 'FAILED';
           record.message = err.message;
-          await this.write(cloneState(this.state), writer, end, true);
+          await this.write(new Draft(this.state).change(), writer, end, true);
         }
         if (id === this.finishedBelow) this.finishedBelow = id + 1;
-        void commandLog.trimHistory(this.client, this.finishedBelow, this.log);
+        if (commandLog.trimDue(this.oldestCommand, this.finishedBelow)) void this.trim();
         return record;
       } catch (err) {
         // The command record itself tells whether an ambiguous write happened.
@@ -302,10 +290,9 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     }
   }
 
-  private take(state: MasterState, items: Map<ItemKey, string>, meta: MetaDoc, version: number): void {
+  private take(state: MasterState, meta: MetaDoc, version: number): void {
     if (version <= this.metaVersion) return;
     this.state = state;
-    this.items = items;
     this.meta = meta;
     this.metaVersion = version;
     this.snapshot = { revision: version, state };
@@ -316,11 +303,18 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     this.refreshState().catch((err) => this.log.debug('State refresh failed.', { error: (err as Error).message }));
   };
 
+  private async trim(): Promise<void> {
+    this.oldestCommand = Infinity; // one trim at a time
+    try {
+      this.oldestCommand = await commandLog.trimHistory(this.client, this.finishedBelow, this.log);
+    } catch {
+      this.oldestCommand = 0; // not connected: look again after the next command
+    }
+  }
+
   private readonly commandsWatcher = (): void => {
     this.emit('commands');
-    if (this.zk?.state === 'connected') {
-      this.zk.getChildren(commandLog.COMMANDS, this.commandsWatcher).catch(() => undefined);
-    }
+    if (this.zk?.state === 'connected') this.zk.exists(commandLog.COMMANDS, this.commandsWatcher).catch(() => undefined);
   };
 
   private readonly electionWatcher = (): void => {
@@ -366,9 +360,15 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
         else for (const k of entry.touched) keys.add(k);
       }
     }
-    const items = await readItems(zk, keys, this.items);
+    if (keys) {
+      // Applied to the state as it is once read (a write of this master may have moved it meanwhile).
+      const read = await readSome(zk, keys);
+      this.take(applyItems(this.state, read, meta), meta, stat.version);
+      return;
+    }
+    const items = await readAll(zk);
     if (full) this.metaVersion = Math.min(this.metaVersion, stat.version - 1);
-    this.take(stateOf(items, meta), items, meta, stat.version);
+    this.take(stateOf(items, meta), meta, stat.version);
   }
 
   private async openSession(connectTimeoutMs = this.options.connectTimeoutMs): Promise<void> {
@@ -399,7 +399,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     for (const dir of [commandLog.COMMANDS, commandLog.COMMAND_IDS, ELECTION, STATUS]) await zk.mkdirp(dir);
     await ensureLayout(zk, this.log);
     await this.refreshState(true);
-    await zk.getChildren(commandLog.COMMANDS, this.commandsWatcher);
+    await zk.exists(commandLog.COMMANDS, this.commandsWatcher);
     if (generation !== this.generation) return;
     const info = Buffer.from(JSON.stringify({ id: this.options.masterId, ...this.options.info }));
     if (!this.electionNode || !(await zk.exists(this.electionNode))) {
