@@ -10,6 +10,8 @@
  * window, CONFIG_SAMPLES config changes, one after the other, are timed from their commit (the
  * command's finishedAt) until the node's MasterClient emits the new desired set.
  *   bench master-fleet events/s=<statuses/s> MB/s=0 rss_mb=<master peak> p50_ms p99_ms nodes=...
+ * BENCH_FLEET_CONFIGURED=1: every simulated node is given a config (one multiconfig) before the
+ * fleet starts, so the windows run on a fleet-sized state, as a real fleet's master does.
  *
  * `master-fleet-failover`: a three-server ZooKeeper ensemble, three masters, the fleet spread
  * over them; a config command is submitted every COMMAND_EVERY_MS to the masters in turn; the
@@ -53,6 +55,8 @@ const CONFIG_S = 20;
 const COMMAND_EVERY_MS = 200;
 /** A master's connection cap (limits.master.max_connections) above the fleet: one connection per node. */
 const MASTER_ENV = { FLUME_LIMITS_MASTER_MAX_CONNECTIONS: String(NODES + 1_000) };
+/** Configure every node before the fleet starts (see the header). */
+const CONFIGURED = process.env.BENCH_FLEET_CONFIGURED === '1';
 /** BENCH_FLEET_MASTER_LOG=1: the masters' log lines (info and above) go to stderr. */
 const MASTER_LOG = process.env.BENCH_FLEET_MASTER_LOG === '1';
 
@@ -306,12 +310,21 @@ async function configChange(admin: AdminClient, fleet: Fleet, k: number, seen: n
   fromSubmit.push(at - submitted);
 }
 
+/** One config per simulated node, in one multiconfig. */
+async function configureFleet(admin: AdminClient): Promise<void> {
+  const spec: string[] = [];
+  for (let i = 0; i < NODES; i++) spec.push(`${simName(i)} : text("/tmp/fleet-${i}") | console ;\n`);
+  const done = await admin.exec('multiconfig', spec.join(''));
+  if (done.state !== 2) throw new Error(`multiconfig of the fleet: ${done.message.slice(0, 200)}`);
+}
+
 async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
   const certs = fleetCerts(NODES);
   const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
   const admin = new AdminClient(master.address);
+  if (CONFIGURED) await configureFleet(admin);
   const fleet = new Fleet([master.address], certs);
   const rampStart = performance.now();
   try {
@@ -369,6 +382,7 @@ async function oneMaster(): Promise<void> {
         `p50_ms=${quantileMs(before, after, 0.5).toFixed(2)}`,
         `p99_ms=${quantileMs(before, after, 0.99).toFixed(2)}`,
         `nodes=${NODES}`,
+        `configured=${CONFIGURED ? NODES : 0}`,
         'tls=1',
         `connections=${fleet.on()}`,
         `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
