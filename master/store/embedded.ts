@@ -234,10 +234,14 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
     return guess?.id === id ? guess : this.commands.find((c) => c.id === id);
   }
 
+  /** Takes `kept` (the history with one command more, and maybe without its oldest) and its client ids. */
   private takeHistory(kept: CommandRecord[]): void {
-    const keptIds = new Set(kept.map((c) => c.id));
-    for (const c of this.commands) if (c.clientId !== undefined && !keptIds.has(c.id)) this.byClientId.delete(c.clientId);
-    for (const c of kept) if (c.clientId !== undefined) this.byClientId.set(c.clientId, c.id);
+    const last = kept[kept.length - 1];
+    if (kept.length <= this.commands.length) {
+      const keptIds = new Set(kept.map((c) => c.id));
+      for (const c of this.commands) if (c.clientId !== undefined && !keptIds.has(c.id)) this.byClientId.delete(c.clientId);
+    }
+    if (last.clientId !== undefined) this.byClientId.set(last.clientId, last.id);
     this.commands = kept;
   }
 

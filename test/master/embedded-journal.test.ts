@@ -170,3 +170,55 @@ test('a crash after a snapshot is written and before the journal is emptied appl
     await master.proc.stop();
   }
 });
+
+test(
+  'a master-state.json written before the journal is read at start, and the changes after it are kept',
+  { timeout: 120_000 },
+  async () => {
+    const data = path.join(work.path, 'format1');
+    fs.mkdirSync(data, { recursive: true });
+    // What a master from before the journal wrote: the whole state and history, rewritten at every change.
+    const old = {
+      format: 1,
+      state: {
+        configs: { legacy: { flow: 'default', source: 'text("/old")', sink: 'console', version: 1 } },
+        mappings: { hostL: ['legacy'] },
+        decommissioned: [],
+        purged: {},
+        nextVersion: 2,
+      },
+      commands: [
+        {
+          id: 1,
+          command: 'config',
+          args: ['legacy', 'text("/old")', 'console'],
+          state: 'SUCCEEDED',
+          message: 'configured legacy v1',
+          submittedAt: 1,
+          finishedAt: 2,
+        },
+      ],
+      nextCommandId: 2,
+    };
+    fs.writeFileSync(path.join(data, 'master-state.json'), JSON.stringify(old));
+    let { master, admin } = await start(data);
+    assert.equal((await configOf(admin, 'legacy'))?.source, 'text("/old")');
+    assert.deepEqual((await admin.mappings('hostL'))[0].logical, ['legacy']);
+    const next = await admin.exec('config', 'after', 'text("/new")', 'console');
+    assert.equal(next.id, 2);
+    await master.proc.kill9();
+    admin.close();
+    ({ master, admin } = await start(data));
+    try {
+      assert.ok(await configOf(admin, 'legacy'));
+      assert.ok(await configOf(admin, 'after'));
+      assert.deepEqual(
+        (await admin.commands(10)).map((c) => c.id),
+        [1, 2],
+      );
+    } finally {
+      admin.close();
+      await master.proc.stop();
+    }
+  },
+);
