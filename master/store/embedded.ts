@@ -10,7 +10,8 @@
  * The writes and their fsyncs run on a thread (DurableFileWriter), but a change is answered, and
  * a new state published to nodes, only once its record is durable: the control streams of the
  * fleet keep being served while the disk syncs. A published state is never changed: the next
- * one shares the records a change leaves alone and copies the ones it changes.
+ * one shares the records a change leaves alone and copies the ones it changes (a shallow copy,
+ * the one part of a change's cost that still grows with the number of configs).
  *
  * EXECING is kept in memory only: a command is re-run after a crash whether the files say
  * QUEUED or EXECING (its effect and its SUCCEEDED state are one record, so none was half
