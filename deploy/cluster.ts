@@ -419,7 +419,7 @@ async function main(): Promise<void> {
   // A second run with the same ports and paths: the master kept these configs, and the nodes get
   // them as they connect; configuring again would only make them reopen with a new version.
   const configured =
-    fs.existsSync(path.join(STATE, 'master', 'master-state.json')) &&
+    ['master-state.json', 'master-state.journal'].some((f) => fs.existsSync(path.join(STATE, 'master', f))) &&
     fs.existsSync(script) &&
     fs.readFileSync(script, 'utf8') === setupText;
   fs.writeFileSync(script, setupText);

@@ -6,6 +6,9 @@
  * before the effect runs: a bad spec (with the parser's line:column), an unknown node, a wrong
  * number of arguments all throw CommandError and change nothing. Effects may run more than once
  * (compare-and-set retries), so they depend only on the draft they are given (and the clock).
+ * An effect sets or removes entries of the draft's records and replaces its lists; it never
+ * changes a config, a mapping list or the decommissioned list in place: the embedded store's
+ * draft shares those with the published state, and they are frozen (store/state-change.ts).
  *
  *   config NODE [FLOW] 'SOURCE' 'SINK'   multiconfig 'SPEC'      unconfig NODE
  *   map PHYSICAL LOGICAL   spawn PHYSICAL LOGICAL   unmap PHYSICAL LOGICAL   unmapAll
@@ -18,7 +21,7 @@ import { ValidationError } from '../core/errors';
 import { LOCK_FILE } from '../core/lock';
 import { parseSink, parseSource, parseSpec, type LogicalNodeSpec } from '../core/spec';
 import { DEFAULT_FLOW } from './chains';
-import { STATE_FILE } from './store/embedded';
+import { JOURNAL_FILE, STATE_FILE } from './store/journal';
 import { NODES_FILE } from './store/node-snapshot';
 import { CommandError, PURGE_ALL, type MasterState } from './store/types';
 
@@ -58,7 +61,7 @@ function specProblem(what: string, err: unknown): never {
 }
 
 /** The master's own files in its data dir, which `save` must not overwrite nor `load` read. */
-const OWN_FILES = new Set([STATE_FILE, NODES_FILE, LOCK_FILE]);
+const OWN_FILES = new Set([STATE_FILE, JOURNAL_FILE, NODES_FILE, LOCK_FILE]);
 
 /** `p` with the symlinks of its longest existing prefix resolved. */
 function realish(p: string): string {
@@ -103,7 +106,7 @@ function validated(node: LogicalNodeSpec, ctx: CommandContext): void {
 function setConfig(draft: MasterState, node: string, flow: string, source: string, sink: string): number {
   const version = draft.nextVersion++;
   draft.configs[node] = { flow, source, sink, version };
-  draft.decommissioned = draft.decommissioned.filter((n) => n !== node);
+  if (draft.decommissioned.includes(node)) draft.decommissioned = draft.decommissioned.filter((n) => n !== node);
   return version;
 }
 
@@ -237,7 +240,7 @@ const COMMANDS: Record<string, CommandDef> = {
         if (!draft.configs[logical] && !mapped) throw new CommandError(`logical node ${logical} is neither configured nor mapped`);
         delete draft.configs[logical];
         removeFromMappings(draft, logical);
-        if (!draft.decommissioned.includes(logical)) draft.decommissioned.push(logical);
+        if (!draft.decommissioned.includes(logical)) draft.decommissioned = [...draft.decommissioned, logical];
         draft.nextVersion++;
         return `decommissioned ${logical}`;
       },
@@ -250,8 +253,9 @@ const COMMANDS: Record<string, CommandDef> = {
       (draft) => {
         const config = draft.configs[logical];
         if (!config) throw new CommandError(`node ${logical} has no config`);
-        config.version = draft.nextVersion++;
-        return `refreshed ${logical} v${config.version}`;
+        const version = draft.nextVersion++;
+        draft.configs[logical] = { ...config, version };
+        return `refreshed ${logical} v${version}`;
       },
   },
   refreshAll: {
@@ -259,7 +263,7 @@ const COMMANDS: Record<string, CommandDef> = {
     arity: [0],
     plan: () => (draft) => {
       const names = Object.keys(draft.configs).sort();
-      for (const name of names) draft.configs[name].version = draft.nextVersion++;
+      for (const name of names) draft.configs[name] = { ...draft.configs[name], version: draft.nextVersion++ };
       return `refreshed ${names.length} nodes`;
     },
   },
@@ -317,7 +321,7 @@ function mapEffect([physical, logical]: string[]): Effect {
   return (draft) => {
     removeFromMappings(draft, logical);
     draft.mappings[physical] = [...(draft.mappings[physical] ?? []), logical];
-    draft.decommissioned = draft.decommissioned.filter((n) => n !== logical);
+    if (draft.decommissioned.includes(logical)) draft.decommissioned = draft.decommissioned.filter((n) => n !== logical);
     return `mapped ${logical} to ${physical}`;
   };
 }

@@ -29,3 +29,19 @@ test('writes land in the order asked, each whole, and a failure names the file a
 test('a writer never used closes at once', async () => {
   await new DurableFileWriter().close();
 });
+
+test('appends land in order after what the file held, and a truncate empties it for the appends after', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flume-durable-'));
+  const writer = new DurableFileWriter();
+  try {
+    const file = path.join(dir, 'journal');
+    await Promise.all(['a\n', 'b\n', 'c\n'].map((line) => writer.append(file, dir, line)));
+    assert.equal(fs.readFileSync(file, 'utf8'), 'a\nb\nc\n');
+    await writer.truncate(file, dir);
+    await writer.append(file, dir, 'd\n');
+    assert.equal(fs.readFileSync(file, 'utf8'), 'd\n');
+  } finally {
+    await writer.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -105,7 +105,10 @@ export interface ConfigStore extends EventEmitter {
   /**
    * Compare-and-set: runs `mutate` on a copy of the latest state and writes it if nobody wrote in
    * between; on a conflict reruns it on the newer state. `mutate` must be a pure function of its
-   * argument (it may run several times). Resolves with its result once written.
+   * argument (it may run several times), and sets or removes entries of the draft's records or
+   * replaces its fields, never changes a value in them in place (the embedded store's draft
+   * shares them with the published state: store/state-change.ts). Resolves with its result once
+   * written.
    */
   update<T>(mutate: (draft: MasterState) => T): Promise<T>;
 

@@ -10,12 +10,23 @@
  * window, CONFIG_SAMPLES config changes, one after the other, are timed from their commit (the
  * command's finishedAt) until the node's MasterClient emits the new desired set.
  *   bench master-fleet events/s=<statuses/s> MB/s=0 rss_mb=<master peak> p50_ms p99_ms nodes=...
+ * BENCH_FLEET_CONFIGURED=1: every simulated node is given a config (one multiconfig) before the
+ * fleet starts, so the windows run on a fleet-sized state, as a real fleet's master does.
  *
  * `master-fleet-failover`: a three-server ZooKeeper ensemble, three masters, the fleet spread
  * over them; a config command is submitted every COMMAND_EVERY_MS to the masters in turn; the
  * leader master is killed -9 mid-run. Reports the time from the kill until every node streams
  * to a live master again, and checks that every command a master accepted succeeded and reached
  * its node (commands_lost must be 0).
+ *
+ * `store-commands`: no fleet, the master's embedded store and command executor in this process.
+ * The store is filled with BENCH_STORE_CONFIGS configs (one multiconfig, default 10,000), then
+ * BENCH_STORE_COMMANDS config commands (default 300) run one after the other, each timed from its
+ * submit until it is finished (durable, published). The event loop's busy time per command
+ * (eventLoopUtilization) and its longest delay (monitorEventLoopDelay) say what a command costs
+ * every control stream of the master; `diff_ms_per_command` is the part spent in one ChangeIndex
+ * (the master runs two: its node table's and its control streams').
+ *   bench store-commands events/s=<commands/s> MB/s=<file bytes written/s> rss_mb p50_ms p99_ms ...
  *
  * TLS: the run's CA and master certificate (test/harness/tls.ts, as in the tests), the Admin calls
  * with its admin certificate, and a certificate per simulated node (fleet-certs.ts).
@@ -37,6 +48,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { httpGet, tempDir, waitFor } from '../harness/procs';
 import { startEnsemble } from '../harness/zk';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { silentLogger } from '../../core/logger';
+import { CommandExecutor } from '../../master/executor';
+import { ChangeIndex } from '../../master/state-diff';
+import { EmbeddedStore } from '../../master/store/embedded';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
 import { fleetCerts, simName, type FleetCerts } from './fleet-certs';
 import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
@@ -53,6 +69,10 @@ const CONFIG_S = 20;
 const COMMAND_EVERY_MS = 200;
 /** A master's connection cap (limits.master.max_connections) above the fleet: one connection per node. */
 const MASTER_ENV = { FLUME_LIMITS_MASTER_MAX_CONNECTIONS: String(NODES + 1_000) };
+/** Configure every node before the fleet starts (see the header). */
+const CONFIGURED = process.env.BENCH_FLEET_CONFIGURED === '1';
+const STORE_CONFIGS = Number(process.env.BENCH_STORE_CONFIGS ?? 10_000);
+const STORE_COMMANDS = Number(process.env.BENCH_STORE_COMMANDS ?? 300);
 /** BENCH_FLEET_MASTER_LOG=1: the masters' log lines (info and above) go to stderr. */
 const MASTER_LOG = process.env.BENCH_FLEET_MASTER_LOG === '1';
 
@@ -61,6 +81,7 @@ export async function run(filter?: string): Promise<void> {
   const f = filter ?? '';
   if (wanted(f, 'master-fleet') && !f.includes('failover')) await oneMaster();
   if (!f || f.includes('failover') || f === 'fleet') await threeMasters();
+  if (wanted(f, 'store-commands')) await storeCommands();
 }
 
 // -- parts -----------------------------------------------------------------------------------
@@ -306,12 +327,21 @@ async function configChange(admin: AdminClient, fleet: Fleet, k: number, seen: n
   fromSubmit.push(at - submitted);
 }
 
+/** One config per simulated node, in one multiconfig. */
+async function configureFleet(admin: AdminClient): Promise<void> {
+  const spec: string[] = [];
+  for (let i = 0; i < NODES; i++) spec.push(`${simName(i)} : text("/tmp/fleet-${i}") | console ;\n`);
+  const done = await admin.exec('multiconfig', spec.join(''));
+  if (done.state !== 2) throw new Error(`multiconfig of the fleet: ${done.message.slice(0, 200)}`);
+}
+
 async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
   const certs = fleetCerts(NODES);
   const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
   const admin = new AdminClient(master.address);
+  if (CONFIGURED) await configureFleet(admin);
   const fleet = new Fleet([master.address], certs);
   const rampStart = performance.now();
   try {
@@ -369,6 +399,7 @@ async function oneMaster(): Promise<void> {
         `p50_ms=${quantileMs(before, after, 0.5).toFixed(2)}`,
         `p99_ms=${quantileMs(before, after, 0.99).toFixed(2)}`,
         `nodes=${NODES}`,
+        `configured=${CONFIGURED ? NODES : 0}`,
         'tls=1',
         `connections=${fleet.on()}`,
         `master_rss_now_mb=${rssMbOf(master.proc.pid)}`,
@@ -521,6 +552,98 @@ async function threeMasters(): Promise<void> {
     for (const a of admins) a.close();
     for (const m of masters) await m.proc.stop();
     await zk.stop();
+  }
+}
+
+/** Resolves once command `id` is finished in `store`. */
+function finished(store: EmbeddedStore, id: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      void store.command(id).then((c) => {
+        if (c?.state !== 'SUCCEEDED' && c?.state !== 'FAILED') return;
+        store.off('commands', check);
+        resolve();
+      });
+    };
+    store.on('commands', check);
+    check();
+  });
+}
+
+/** Bytes in the files of `dir`. */
+function dirBytes(dir: string): number {
+  return fs.readdirSync(dir).reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+}
+
+/** Bytes this process has written with write(2) and the like, every thread (/proc/self/io wchar). */
+function bytesWritten(): number {
+  return Number(/wchar: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
+}
+
+async function storeCommands(): Promise<void> {
+  const dir = tempDir('flume-bench-store-');
+  const logger = silentLogger();
+  const store = new EmbeddedStore(dir.path, logger);
+  await store.start();
+  const executor = new CommandExecutor(store, { baseDir: dir.path }, { pollMs: 1_000 }, logger);
+  executor.start();
+  const changes = new ChangeIndex(store.view().state);
+  let diffMs = 0;
+  store.on('change', () => {
+    const t = performance.now();
+    changes.advance(store.view().state);
+    diffMs += performance.now() - t;
+  });
+  try {
+    const spec: string[] = [];
+    for (let i = 0; i < STORE_CONFIGS; i++) spec.push(`${simName(i)} : text("/tmp/fleet-${i}") | console ;\n`);
+    const fillStart = performance.now();
+    const fill = await store.submit('multiconfig', [spec.join('')]);
+    await finished(store, fill.record.id);
+    const fillMs = performance.now() - fillStart;
+    const failedFill = (await store.command(fill.record.id))?.state !== 'SUCCEEDED';
+    if (failedFill) throw new Error('the multiconfig filling the store failed');
+
+    diffMs = 0;
+    const latencies: number[] = [];
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    const bytes0 = bytesWritten();
+    const elu0 = performance.eventLoopUtilization();
+    delay.enable();
+    const t0 = performance.now();
+    for (let k = 0; k < STORE_COMMANDS; k++) {
+      const started = performance.now();
+      const node = simName(Math.floor(Math.random() * STORE_CONFIGS));
+      const { record } = await store.submit('config', [node, `text("/tmp/c${k}")`, 'console']);
+      await finished(store, record.id);
+      latencies.push(performance.now() - started);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    delay.disable();
+    const busyMs = performance.eventLoopUtilization(elu0).active;
+    latencies.sort((a, b) => a - b);
+    console.log(
+      [
+        'bench store-commands',
+        `events/s=${Math.round(STORE_COMMANDS / seconds)}`,
+        `MB/s=${((bytesWritten() - bytes0) / seconds / 1e6).toFixed(1)}`,
+        `rss_mb=${peakRssMb()}`,
+        `p50_ms=${percentile(latencies, 50).toFixed(2)}`,
+        `p99_ms=${percentile(latencies, 99).toFixed(2)}`,
+        `configs=${STORE_CONFIGS}`,
+        `commands=${STORE_COMMANDS}`,
+        `busy_ms_per_command=${(busyMs / STORE_COMMANDS).toFixed(2)}`,
+        `loop_delay_p99_ms=${(delay.percentile(99) / 1e6).toFixed(1)}`,
+        `loop_delay_max_ms=${(delay.max / 1e6).toFixed(1)}`,
+        `diff_ms_per_command=${(diffMs / STORE_COMMANDS).toFixed(2)}`,
+        `fill_ms=${Math.round(fillMs)}`,
+        `files_kb=${Math.round(dirBytes(dir.path) / 1024)}`,
+      ].join(' '),
+    );
+  } finally {
+    await executor.stop();
+    await store.stop();
+    dir.remove();
   }
 }
 
