@@ -167,7 +167,8 @@ function copyRecord(record: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-function deepFreeze<T>(value: T): T {
+/** `value` and everything in it frozen (see the header). */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);

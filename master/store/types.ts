@@ -13,9 +13,10 @@
  *   clientId -> command id mapping durably, written in the same atomic step as the command, so a
  *   submit repeated with that clientId (the shell failing over after a master died mid-Submit;
  *   on any master, after any restart) answers with the first command instead of queueing a
- *   second one. That is what makes an acknowledged admin command run exactly once. Only the leader executes commands (see `CommandExecutor`); `finish()`
- *   writes a command's effect and its SUCCEEDED state in one atomic step, so a leader that
- *   dies mid-command leaves it either done or still to do, never half done.
+ *   second one. That is what makes an acknowledged admin command run exactly once. Only the
+ *   leader executes commands (see `CommandExecutor`); `finish()` writes a command's effect and
+ *   its SUCCEEDED state in one atomic step, so a leader that dies mid-command leaves it either
+ *   done or still to do, never half done.
  *
  * Freshness: `view()` throws `StoreUnavailableError` while the store cannot vouch that its copy
  * is current (ZooKeeper session lost); callers answer UNAVAILABLE rather than serve stale data.
@@ -129,7 +130,7 @@ export interface ConfigStore extends EventEmitter {
   /** Commands not finished (QUEUED or EXECING), oldest first. */
   pendingCommands(): Promise<CommandRecord[]>;
 
-  /** Marks a QUEUED command EXECING. */
+  /** Marks a QUEUED command EXECING where this master shows it; no store writes that durably (see CommandExecutor). */
   markExecuting(id: number): Promise<void>;
 
   /**

@@ -1,14 +1,15 @@
 /**
- * Drafts (zk-draft.ts) against the plain way: every admin command run on a deep copy of the state
- * and on a Draft must give the same next state, the Draft's item writes must be exactly the items
- * that differ, a follower applying those writes must reach the same state, and the state the
+ * The ZooKeeper store's writes (zk-draft.ts) against the plain way: every admin command run on a
+ * deep copy of the state and on a StateDraft must give the same next state, the item writes must
+ * be exactly the items that differ, a follower applying those writes must reach the same state, and the state the
  * draft was made from must not change.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { planCommand } from '../commands';
 import { PURGE_ALL, cloneState, emptyState, type MasterState } from './types';
-import { Draft, applyItems } from './zk-draft';
+import { StateDraft } from './state-change';
+import { applyItems, itemChange } from './zk-draft';
 import { itemsOf, metaOf } from './zk-layout';
 
 function fleetState(): MasterState {
@@ -44,15 +45,15 @@ const COMMANDS: Array<[string, string[]]> = [
 ];
 
 for (const [name, args] of COMMANDS) {
-  test(`${name} ${args.join(' ')}: a Draft writes exactly the items that differ and gives the state a copy gives`, () => {
+  test(`${name} ${args.join(' ')}: the writes are exactly the items that differ and gives the state a copy gives`, () => {
     const base = fleetState();
     const before = cloneState(base);
     const effect = planCommand(name, args, { baseDir: '/nonexistent' });
     const copy = cloneState(base);
     effect(copy);
-    const draft = new Draft(base);
+    const draft = new StateDraft(base);
     effect(draft.state);
-    const { writes, created, next } = draft.change();
+    const { writes, created, next } = itemChange(base, draft.change());
     // purge stamps the clock: take the draft's times.
     for (const k of Object.keys(copy.purged)) if (k in next.purged) copy.purged[k] = next.purged[k];
     copy.decommissioned.sort();
@@ -73,11 +74,11 @@ for (const [name, args] of COMMANDS) {
   });
 }
 
-test('a Draft shares what a command does not change: the other configs, and the records it left alone', () => {
+test('a change shares what a command does not change: the other configs, and the records it left alone', () => {
   const base = fleetState();
-  const draft = new Draft(base);
+  const draft = new StateDraft(base);
   planCommand('config', ['web7', 'text("/new")', 'console'], { baseDir: '/nonexistent' })(draft.state);
-  const { writes, next } = draft.change();
+  const { writes, next } = itemChange(base, draft.change());
   assert.deepEqual([...writes.keys()], ['c/web7']);
   assert.equal(next.configs.web8, base.configs.web8);
   assert.equal(next.mappings, base.mappings);

@@ -44,7 +44,8 @@ import {
 } from './types';
 import { LOG_KEYS, LOG_LENGTH, META, ROOT, itemPath, metaOf, parseMeta, stateOf, type ItemKey, type MetaDoc } from './zk-layout';
 import * as commandLog from './zk-commands';
-import { Draft, applyItems, checkSize, type StateChange } from './zk-draft';
+import { StateDraft, freezeState } from './state-change';
+import { applyItems, checkSize, itemChange, type ItemChange } from './zk-draft';
 import { ensureLayout, readAll, readSome } from './zk-setup';
 import {
   CreateMode,
@@ -144,11 +145,11 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
 
   async update<T>(mutate: (draft: MasterState) => T): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const draft = new Draft(this.state);
+      const draft = new StateDraft(this.state);
       const result = mutate(draft.state);
       const writer = randomBytes(8).toString('hex');
       try {
-        await this.write(draft.change(), writer, () => undefined);
+        await this.write(itemChange(this.state, draft.change()), writer, () => undefined);
         return result;
       } catch (err) {
         if (await this.resolveConflict(err, writer, attempt)) return result;
@@ -162,7 +163,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
    * then takes its state as the current one. Returns false, writing nothing, if it changes nothing
    * and `always` is not set.
    */
-  private async write(change: StateChange, writer: string, more: (tx: ZkTransaction) => void, always = false): Promise<boolean> {
+  private async write(change: ItemChange, writer: string, more: (tx: ZkTransaction) => void, always = false): Promise<boolean> {
     const zk = this.client;
     const { writes, created, next } = change;
     const touched = [...writes.keys()];
@@ -223,7 +224,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
         continue;
       }
       if (!this.leaderNow) throw new StoreUnavailableError(`master ${this.options.masterId} is no longer the leader`);
-      const draft = new Draft(this.state);
+      const draft = new StateDraft(this.state);
       try {
         record.message = execute(draft.state);
         record.state = 'SUCCEEDED';
@@ -239,12 +240,12 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       try {
         // Always through /flume/meta: the command's end is ordered with every state write.
         try {
-          await this.write(record.state === 'SUCCEEDED' ? draft.change() : new Draft(this.state).change(), writer, end, true);
+          await this.write(itemChange(this.state, record.state === 'SUCCEEDED' ? draft.change() : undefined), writer, end, true);
         } catch (err) {
           if (!(err instanceof CommandError)) throw err;
           record.state = 'FAILED';
           record.message = err.message;
-          await this.write(new Draft(this.state).change(), writer, end, true);
+          await this.write(itemChange(this.state, undefined), writer, end, true);
         }
         if (id === this.finishedBelow) this.finishedBelow = id + 1;
         if (commandLog.trimDue(this.oldestCommand, this.finishedBelow)) void this.trim();
@@ -368,7 +369,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     }
     const items = await readAll(zk);
     if (full) this.metaVersion = Math.min(this.metaVersion, stat.version - 1);
-    this.take(stateOf(items, meta), meta, stat.version);
+    this.take(freezeState(stateOf(items, meta)), meta, stat.version);
   }
 
   private async openSession(connectTimeoutMs = this.options.connectTimeoutMs): Promise<void> {
