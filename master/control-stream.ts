@@ -336,11 +336,11 @@ export class ControlStreams {
     const store = this.deps.store();
     if (!store?.fresh) return;
     if (!this.changes) {
-      this.changes = new ChangeIndex(view.state);
+      this.changes = new ChangeIndex(view);
       for (const stream of this.streams.values()) this.pushCurrent(stream, view);
       return;
     }
-    for (const physical of this.changes.advance(view.state)) {
+    for (const physical of this.changes.advance(view)) {
       const stream = this.streams.get(physical);
       if (stream && !this.chained.has(stream)) this.pushCurrent(stream, view);
     }

@@ -250,11 +250,11 @@ export class NodeTable {
   private advance(view: StateView): void {
     this.revision = view.revision;
     if (!this.changes) {
-      this.changes = new ChangeIndex(view.state);
+      this.changes = new ChangeIndex(view);
       for (const e of this.entries.values()) e.stale = true;
       return;
     }
-    for (const physical of this.changes.advance(view.state)) {
+    for (const physical of this.changes.advance(view)) {
       const e = this.entries.get(physical);
       if (e) e.stale = true;
     }

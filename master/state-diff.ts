@@ -13,36 +13,45 @@
  *   (One `prev` mapped it to and `next` does not has a different mapping, so is in the first set.)
  * Chains are not covered here: they depend on node status too; the caller rechecks those streams.
  *
- * Cost: one pass over the configs and mappings of both states, without allocating for entries
- * that are the same; the logical → physical index is rebuilt only when a mapping changed.
+ * Cost: when the new view says which keys it touched since the view last indexed
+ * (StateView.touched), a look at those keys only; otherwise one pass over the configs and mappings
+ * of both states, without allocating for entries that are the same. The logical → physical index
+ * is rebuilt only when a mapping changed.
  */
-import type { MasterState } from './store/types';
+import type { MasterState, StateView } from './store/types';
 
 export class ChangeIndex {
   /** logical node → the physical nodes the indexed state maps it to. */
   private byLogical = new Map<string, string[]>();
 
-  constructor(private state: Readonly<MasterState>) {
+  private state: Readonly<MasterState>;
+  private revision: number;
+
+  constructor(view: StateView) {
+    this.state = view.state;
+    this.revision = view.revision;
     this.index();
   }
 
-  /** The physical nodes whose directive the change from the last state to `next` may change; then `next` becomes the last state. */
-  advance(next: Readonly<MasterState>): Set<string> {
+  /** The physical nodes whose directive the change from the last view to `view` may change; then `view` becomes the last. */
+  advance(view: StateView): Set<string> {
     const prev = this.state;
+    const next = view.state;
+    const touched = view.touched?.from === this.revision ? view.touched : undefined;
+    this.revision = view.revision;
     const out = new Set<string>();
     if (next === prev) return out;
     let mappingsChanged = false;
-    for (const p in next.mappings) {
-      if (!sameList(prev.mappings[p], next.mappings[p])) {
+    const mappingDiffers = (p: string): void => {
+      if (Object.hasOwn(next.mappings, p) ? !sameList(prev.mappings[p], next.mappings[p]) : Object.hasOwn(prev.mappings, p)) {
         out.add(p);
         mappingsChanged = true;
       }
-    }
-    for (const p in prev.mappings) {
-      if (!(p in next.mappings)) {
-        out.add(p);
-        mappingsChanged = true;
-      }
+    };
+    if (touched) for (const p of touched.mappings) mappingDiffers(p);
+    else if (next.mappings !== prev.mappings) {
+      for (const p in next.mappings) mappingDiffers(p);
+      for (const p in prev.mappings) if (!Object.hasOwn(next.mappings, p)) mappingDiffers(p);
     }
     if (!sameList(prev.decommissioned, next.decommissioned)) {
       const before = new Set(prev.decommissioned);
@@ -52,8 +61,14 @@ export class ChangeIndex {
     }
     this.state = next;
     if (mappingsChanged) this.index();
-    for (const l in next.configs) if (prev.configs[l]?.version !== next.configs[l].version) this.logicalChanged(l, out);
-    for (const l in prev.configs) if (!(l in next.configs)) this.logicalChanged(l, out);
+    const versionDiffers = (l: string): void => {
+      if (prev.configs[l]?.version !== next.configs[l]?.version) this.logicalChanged(l, out);
+    };
+    if (touched) for (const l of touched.configs) versionDiffers(l);
+    else if (next.configs !== prev.configs) {
+      for (const l in next.configs) versionDiffers(l);
+      for (const l in prev.configs) if (!Object.hasOwn(next.configs, l)) this.logicalChanged(l, out);
+    }
     return out;
   }
 

@@ -35,7 +35,7 @@ import {
   type JournalRecord,
   type SnapshotFile,
 } from './journal';
-import { StateDraft, applyChange, freezeState, type StateChange } from './state-change';
+import { StateDraft, applyChange, freezeState, touchedBy, type StateChange } from './state-change';
 import {
   COMMAND_HISTORY,
   StoreUnavailableError,
@@ -46,6 +46,7 @@ import {
   type MasterState,
   type StateView,
   type SubmitResult,
+  type Touched,
 } from './types';
 
 export class EmbeddedStore extends EventEmitter implements ConfigStore {
@@ -145,8 +146,9 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
       if (!change) return result;
       const next = applyChange(this.state, change);
       await this.persist({ t: 'update', change }, next, this.commands);
+      const touched = touchedBy(this.state, change, this.revision);
       this.state = next;
-      this.publish();
+      this.publish(touched);
       return result;
     });
   }
@@ -220,9 +222,10 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
       if (change) entry.change = change;
       await this.persist(entry, next, commands);
       Object.assign(record, done);
-      if (next !== this.state) {
+      if (change && next !== this.state) {
+        const touched = touchedBy(this.state, change, this.revision);
         this.state = next;
-        this.publish();
+        this.publish(touched);
       }
       this.emit('commands');
       return { ...record };
@@ -246,9 +249,10 @@ export class EmbeddedStore extends EventEmitter implements ConfigStore {
     this.commands = kept;
   }
 
-  private publish(): void {
+  /** Publishes `this.state`; `touched`: what may differ from the last one published. */
+  private publish(touched?: Touched): void {
     this.revision++;
-    this.snapshot = { revision: this.revision, state: this.state };
+    this.snapshot = { revision: this.revision, state: this.state, touched };
     this.emit('change', this.snapshot);
   }
 

@@ -12,7 +12,7 @@
  * (`freezeState`, and every value a change brings), so an effect that would change one in
  * place instead of setting a new one throws rather than changing the published state.
  */
-import type { LogicalConfig, MasterState } from './types';
+import type { LogicalConfig, MasterState, Touched } from './types';
 
 /** Entries set (a value) or removed (null); with `replace`, on an empty record instead of the old one. */
 export interface RecordChange<V> {
@@ -152,6 +152,18 @@ export function applyChange(state: MasterState, change: StateChange, inPlace = f
   if (change.decommissioned) next.decommissioned = deepFreeze([...change.decommissioned]);
   if (change.nextVersion !== undefined) next.nextVersion = change.nextVersion;
   return next;
+}
+
+/** The keys `change` may have set or removed in a record that was `before` (with `replace`, every key it had too). */
+export function changedKeys<V>(before: Readonly<Record<string, V>>, change: RecordChange<V> | undefined): string[] {
+  if (!change) return [];
+  const keys = change.entries.map(([k]) => k);
+  return change.replace ? [...new Set([...Object.keys(before), ...keys])] : keys;
+}
+
+/** StateView.touched of the state `change` made from `before`, published as revision `from` + 1 or later. */
+export function touchedBy(before: Readonly<MasterState>, change: StateChange, from: number): Touched {
+  return { from, configs: changedKeys(before.configs, change.configs), mappings: changedKeys(before.mappings, change.mappings) };
 }
 
 /** Freezes every value of `state` (see the header); once, when a state is read from disk. */

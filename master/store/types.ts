@@ -56,6 +56,19 @@ export function emptyState(): MasterState {
 export interface StateView {
   readonly revision: number;
   readonly state: Readonly<MasterState>;
+  /**
+   * What may differ from the view of revision `touched.from` (keys of configs and of mappings;
+   * any other field is compared whole), when the store knows: readers that hold that view look
+   * at these keys only (state-diff.ts) instead of every config.
+   */
+  readonly touched?: Touched;
+}
+
+/** See StateView.touched. */
+export interface Touched {
+  readonly from: number;
+  readonly configs: readonly string[];
+  readonly mappings: readonly string[];
 }
 
 type CommandState = 'QUEUED' | 'EXECING' | 'SUCCEEDED' | 'FAILED';

@@ -41,11 +41,12 @@ import {
   type MasterState,
   type StateView,
   type SubmitResult,
+  type Touched,
 } from './types';
 import { LOG_KEYS, LOG_LENGTH, META, ROOT, itemPath, metaOf, parseMeta, stateOf, type ItemKey, type MetaDoc } from './zk-layout';
 import * as commandLog from './zk-commands';
 import { StateDraft, freezeState } from './state-change';
-import { applyItems, checkSize, itemChange, type ItemChange } from './zk-draft';
+import { applyItems, checkSize, itemChange, touchedOf, type ItemChange } from './zk-draft';
 import { ensureLayout, readAll, readSome } from './zk-setup';
 import {
   CreateMode,
@@ -183,7 +184,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
       }
       more(tx);
     });
-    if (this.metaVersion === rev - 1) this.take(next, meta, rev);
+    if (this.metaVersion === rev - 1) this.take(next, meta, rev, touchedOf(writes.keys(), this.metaVersion));
     else await this.refreshState();
     return true;
   }
@@ -291,12 +292,13 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     }
   }
 
-  private take(state: MasterState, meta: MetaDoc, version: number): void {
+  /** Takes `state` as of /flume/meta's `version`; `touched`: what may differ from the state taken before (StateView). */
+  private take(state: MasterState, meta: MetaDoc, version: number, touched?: Touched): void {
     if (version <= this.metaVersion) return;
     this.state = state;
     this.meta = meta;
     this.metaVersion = version;
-    this.snapshot = { revision: version, state };
+    this.snapshot = { revision: version, state, touched };
     this.emit('change', this.snapshot);
   }
 
@@ -364,7 +366,7 @@ export class ZookeeperStore extends EventEmitter implements ConfigStore {
     if (keys) {
       // Applied to the state as it is once read (a write of this master may have moved it meanwhile).
       const read = await readSome(zk, keys);
-      this.take(applyItems(this.state, read, meta), meta, stat.version);
+      this.take(applyItems(this.state, read, meta), meta, stat.version, touchedOf(read.keys(), this.metaVersion));
       return;
     }
     const items = await readAll(zk);

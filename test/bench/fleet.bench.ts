@@ -587,11 +587,11 @@ async function storeCommands(): Promise<void> {
   await store.start();
   const executor = new CommandExecutor(store, { baseDir: dir.path }, { pollMs: 1_000 }, logger);
   executor.start();
-  const changes = new ChangeIndex(store.view().state);
+  const changes = new ChangeIndex(store.view());
   let diffMs = 0;
   store.on('change', () => {
     const t = performance.now();
-    changes.advance(store.view().state);
+    changes.advance(store.view());
     diffMs += performance.now() - t;
   });
   try {
