@@ -19,12 +19,12 @@
  *   desired set without a reported state are reported IDLE.
  * - Failover: the stream is healthy once the master's first directive arrives. When it breaks
  *   (the master died, ended it because it lost its ZooKeeper session, or a keepalive ping went
- *   unanswered), the client opens a stream to another master after a short random delay: one of
- *   the others at random after a stream that worked, so the nodes of a dead master spread over
- *   the survivors even when every node lists the masters in the same order; then on in list order.
- *   After a whole round of failures it waits a core/retry Backoff (exponential, full jitter,
- *   capped) before the next round. Nothing about the running flows changes on failover:
- *   `desired` is emitted only if the new master's view differs.
+ *   unanswered), the client opens a stream to another master after a short random delay, as
+ *   node/master-rotation.ts chooses: one of the others at random after a stream that worked (the
+ *   nodes of a dead master spread over the survivors), then on in list order, passing over a
+ *   master that refused the TCP connection while another is left; after a whole round of failures
+ *   a core/retry Backoff. Nothing about the running flows changes on failover: `desired` is
+ *   emitted only if the new master's view differs.
  * - First answer: a stream without one within `callTimeoutMs` is given up, and the next waits
  *   twice as long, up to OPEN_WAIT_MAX_FACTOR times (reset by an answer). But a master only busy
  *   (a fleet arriving at once, a TLS handshake each), whose host takes a TCP connection
@@ -40,7 +40,7 @@ import * as os from 'node:os';
 import type * as protobuf from 'protobufjs';
 import type { Logger } from '../core/logger';
 import { FailureStreak } from '../core/failure-streak';
-import { Backoff } from '../core/retry';
+import { MasterRotation } from './master-rotation';
 import { reachable } from './reachable';
 import { messageType } from '../proto';
 import {
@@ -97,10 +97,6 @@ export interface MasterClientOptions {
 
 export const MASTER_CLIENT_DEFAULTS = { heartbeatMs: 1_000, callTimeoutMs: 2_000 } as const;
 
-/** Delay before the next round of attempts after every master failed: 0.5 s doubling to 10 s, jittered. */
-const ROUND_BACKOFF = { initialMs: 500, maxMs: 10_000, factor: 2 };
-/** Delay before trying the next master within a round: up to 250 ms, so a fleet does not move in one burst. */
-const NEXT_MASTER_JITTER_MS = 250;
 /** The longest wait for a first answer, in multiples of `callTimeoutMs` (see the header). */
 const OPEN_WAIT_MAX_FACTOR = 16;
 const PROBE_MS = 1_000; // for a late master's host to take a TCP connection: busy, not gone
@@ -153,7 +149,6 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   /** One client per master, made when a stream to it opens and closed when that stream breaks. */
   private readonly clients: Array<grpc.Client | undefined>;
   private readonly credentials: grpc.ChannelCredentials;
-  private current = 0;
   private heartbeatMs: number;
   private readonly callTimeoutMs: number;
   private readonly startedAt = Date.now();
@@ -179,16 +174,14 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
   private readonly streak: FailureStreak;
   /** Streams given up for want of a first answer since the last answer (see the header). */
   private unanswered = 0;
-  /** Failures since the last master that answered, in the current round of the list. */
-  private failuresInRound = 0;
-  private readonly roundBackoff = new Backoff(ROUND_BACKOFF);
-  private readonly nextMasterDelay = new Backoff({ initialMs: NEXT_MASTER_JITTER_MS, maxMs: NEXT_MASTER_JITTER_MS, factor: 1 });
+  private readonly rotation: MasterRotation;
 
   constructor(readonly options: MasterClientOptions) {
     super();
     if (options.masters.length === 0) throw new Error('MasterClient needs at least one master address');
     this.credentials = options.credentials ?? masterChannelCredentials(options.tls);
     this.clients = options.masters.map(() => undefined);
+    this.rotation = new MasterRotation(options.masters);
     this.heartbeatMs = options.heartbeatMs ?? MASTER_CLIENT_DEFAULTS.heartbeatMs;
     this.callTimeoutMs = options.callTimeoutMs ?? MASTER_CLIENT_DEFAULTS.callTimeoutMs;
     this.log = options.logger.child({ component: 'master-client' });
@@ -304,7 +297,7 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
 
   private open(): void {
     if (this.stopped) return;
-    const index = this.current;
+    const index = this.rotation.current;
     const address = this.options.masters[index];
     this.clients[index] ??= new grpc.Client(address, this.credentials, CHANNEL_OPTIONS);
     const call = this.clients[index].makeBidiStreamRequest(
@@ -356,33 +349,22 @@ export class MasterClient extends EventEmitter<MasterClientEvents> {
     clearTimeout(this.openTimer);
     call.cancel();
     // Left open, grpc-js would go on reconnecting in the background, a TLS handshake each time.
-    this.clients[this.current]?.close();
-    this.clients[this.current] = undefined;
+    const index = this.rotation.current;
+    this.clients[index]?.close();
+    this.clients[index] = undefined;
     const wasHealthy = this.healthy;
-    if (wasHealthy) this.failuresInRound = 0; // it was working: try the others first
     this.healthy = false;
     this.emit('broken', { master: address, reason: error, wasHealthy });
-    this.failuresInRound++;
-    const count = this.options.masters.length;
-    const next = (this.current + 1 + (wasHealthy ? Math.floor(Math.random() * (count - 1)) : 0)) % count;
+    const delay = this.rotation.failed(error, wasHealthy);
     const fields: Record<string, unknown> = { master: address };
-    if (next !== this.current) fields.next = this.options.masters[next];
+    if (this.rotation.current !== index) fields.next = this.options.masters[this.rotation.current];
     this.streak.failed(new Error(error), fields);
-    this.current = next;
-    let delay: number;
-    if (this.failuresInRound < this.options.masters.length) {
-      delay = this.nextMasterDelay.next();
-    } else {
-      delay = this.roundBackoff.next();
-      this.failuresInRound = 0;
-    }
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   private answered(address: string): void {
-    this.failuresInRound = 0;
+    this.rotation.answered();
     this.unanswered = 0;
-    this.roundBackoff.reset();
     const wrote = this.streak.succeeded({ master: address });
     if (this.connectedTo !== address) {
       if (!wrote) this.log.info('Talking to master.', { master: address });
