@@ -54,7 +54,10 @@ interface RunOptions {
   oneshot?: boolean;
   channel: string;
   closeTimeout: string;
-  /** From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes, channel.memory.capacity_bytes, node.progress_ms. */
+  /**
+   * From the site config (no flags): channel.wal.capacity_bytes, channel.wal.segment_bytes,
+   * channel.memory.capacity_bytes, node.progress_ms.
+   */
   channels?: Pick<LogicalNodeOptions, 'walCapacityBytes' | 'walSegmentBytes' | 'memoryCapacityBytes' | 'limits' | 'progressMs'>;
   logLevel?: string;
   logFormat?: LogFormat;
