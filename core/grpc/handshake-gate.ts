@@ -12,40 +12,197 @@
  * late, and those clients drop them and join the crowd.
  *
  * WHAT. At most `maxHandshakes` connections may be between their TCP accept and their HTTP/2
- * session (TLS done) at once. While that many are, the server takes no new one: Node closes it as
- * it accepts it, before a byte is read (net.Server `maxConnections`, set to the connections open;
- * counted as `connections_refused` like the connection cap), so its client hears at once and tries
- * again later or another server, and the server's time goes to handshakes that finish.
+ * session (TLS done) at once. While that many are, a new one is closed before a byte of it is
+ * read, and counted as `connections_refused` like the connection cap, so its client hears at once
+ * and tries again later or another server, and the server's time goes to handshakes that finish.
  *
- * TRADE-OFF. A client that opens connections and stalls their handshakes holds a slot each until
- * the handshake timeout closes it: `maxHandshakes` stalled connections renewed every timeout keep
- * new clients out (connections already up are served). No per-address share of the slots yet.
+ * SHARES. One client could otherwise hold every slot: open `maxHandshakes` connections, never
+ * finish their handshakes, and open them again as the handshake timeout closes them; no one else
+ * would get in. So the slots are shared out by client address, but only when they run out: while
+ * the gate is full, a connection from an address holding at least two slots fewer than the
+ * address holding the most is let in, and the oldest handshake of that top holder (the one
+ * most likely stalled) is closed to make room (counted as `connections_closed_share`, and logged
+ * at most once every 10 s with the address). A newcomer never ends up holding more than the one
+ * it displaced, so the shares settle at equal and nothing churns: a fleet from one address (as
+ * behind one NAT, or every test on 127.0.0.1) is served exactly as without shares, and so is a
+ * fleet of one slot per address. The attacker above keeps at most an equal share with the other
+ * addresses waiting, and loses every slot it gives up (an address at the top cannot displace
+ * itself). While no address holds two slots, Node closes a connection over the limit as it
+ * accepts it (net.Server `maxConnections`, set to the connections open); otherwise the gate must
+ * see the connection's address first, and closes it before Node's TLS setup (the gate calls the
+ * server's 'connection' listeners itself, for the connections it lets in): a socket object more.
+ *
+ * TRADE-OFFS. The share is per address, so an attacker with many addresses (an IPv6 /64 is one
+ * host's) holds one slot per address, up to all of them: with `maxHandshakes` addresses it is
+ * back to the hole above. Grouping IPv6 by prefix would also pool unrelated clients of one
+ * subnet. A fleet behind one NAT address competing with many other addresses gets one share, not
+ * one per node: it ramps slower, and its displaced handshakes are work lost and tried again.
+ * Cost: O(1) per connection (an address's slots in arrival order, addresses bucketed by count).
  */
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
+import type { ComponentCounters } from '../component';
+import type { Logger } from '../logger';
+import { CONNECTIONS_CLOSED_SHARE } from '../metrics';
+
+/** A handshake slot holder: one client address and its connections in their handshake, oldest first. */
+interface Holder<T> {
+  readonly address: string;
+  readonly held: Set<T>;
+}
+
+/**
+ * Who holds the handshake slots: each item (a connection) under its client address. `add`,
+ * `delete` and `displaceFor` are O(1): addresses are kept in buckets by the number they hold.
+ */
+export class HandshakeShares<T> {
+  private readonly holders = new Map<string, Holder<T>>();
+  private readonly holderOf = new Map<T, Holder<T>>();
+  /** byCount[n]: the addresses holding n slots. */
+  private readonly byCount: Array<Set<Holder<T>>> = [];
+  private most = 0;
+
+  get size(): number {
+    return this.holderOf.size;
+  }
+
+  /** The most slots one address holds. */
+  get top(): number {
+    return this.most;
+  }
+
+  heldBy(address: string): number {
+    return this.holders.get(address)?.held.size ?? 0;
+  }
+
+  add(address: string, item: T): void {
+    let holder = this.holders.get(address);
+    if (!holder) this.holders.set(address, (holder = { address, held: new Set() }));
+    const n = holder.held.size;
+    this.byCount[n]?.delete(holder);
+    holder.held.add(item);
+    (this.byCount[n + 1] ??= new Set()).add(holder);
+    if (n + 1 > this.most) this.most = n + 1;
+    this.holderOf.set(item, holder);
+  }
+
+  /** Forgets `item`; false if it held no slot. */
+  delete(item: T): boolean {
+    const holder = this.holderOf.get(item);
+    if (!holder) return false;
+    this.holderOf.delete(item);
+    const n = holder.held.size;
+    holder.held.delete(item);
+    this.byCount[n].delete(holder);
+    if (n > 1) this.byCount[n - 1].add(holder);
+    else this.holders.delete(holder.address);
+    if (n === this.most && this.byCount[n].size === 0) this.most = n - 1;
+    return true;
+  }
+
+  /**
+   * The slot a newcomer from `address` takes when none is free: the oldest of the address holding
+   * the most, if that holds at least two more than `address` (after the swap it holds no fewer).
+   */
+  displaceFor(address: string): { address: string; item: T } | undefined {
+    if (this.most - this.heldBy(address) < 2) return undefined;
+    const holder = this.byCount[this.most].values().next().value as Holder<T>;
+    return { address: holder.address, item: holder.held.values().next().value as T };
+  }
+}
+
+/** The error the gate closes a connection with, so that it is not taken for a failed handshake. */
+class GateClosed extends Error {
+  readonly code = 'FLUME_HANDSHAKE_GATE';
+}
+
+/** True for a connection the gate closed (counted by {@link gateHandshakes}'s wiring, not as a protocol failure). */
+export function closedByGate(err: unknown): boolean {
+  return err instanceof GateClosed;
+}
 
 const keyOf = (s: { remoteAddress?: string; remotePort?: number }): string => `${s.remoteAddress}:${s.remotePort}`;
 
-/** Holds `server` to `maxHandshakes` handshakes at once and `maxConnections` connections. */
-export function gateHandshakes(server: http2.Http2Server | http2.Http2SecureServer, maxConnections: number, maxHandshakes: number): void {
-  const handshaking = new Set<string>();
+/**
+ * Holds `server` to `maxHandshakes` handshakes at once and `maxConnections` connections. A
+ * connection refused is reported as Node reports one over `maxConnections` (a 'drop' event); one
+ * displaced for another address's share goes to `onDisplaced` with the address it came from.
+ * Install it once the server's own 'connection' listeners are on (Node's TLS or HTTP/2 setup,
+ * grpc-js's credentials check): the gate calls them only for the connections it lets in, so that
+ * one refused costs no TLS state.
+ */
+export function gateHandshakes(
+  server: http2.Http2Server | http2.Http2SecureServer,
+  maxConnections: number,
+  maxHandshakes: number,
+  onDisplaced?: (address: string) => void,
+): void {
+  const handshaking = new Map<string, net.Socket>();
+  const shares = new HandshakeShares<net.Socket>();
+  /** Connections let in and not yet closed; Node counts the refused ones too until they close. */
   let open = 0;
   const admit = (): void => {
-    server.maxConnections = handshaking.size >= maxHandshakes ? Math.min(open, maxConnections) : maxConnections;
+    const nodeCloses = shares.size >= maxHandshakes && shares.top < 2;
+    server.maxConnections = nodeCloses ? Math.min(open, maxConnections) : maxConnections;
   };
+  const settled = (key: string): boolean => {
+    const socket = handshaking.get(key);
+    if (!socket) return false;
+    handshaking.delete(key);
+    shares.delete(socket);
+    return true;
+  };
+  const setup = server.rawListeners('connection') as Array<(socket: net.Socket) => void>;
+  server.removeAllListeners('connection');
   server.maxConnections = maxConnections;
   server.on('connection', (socket: net.Socket) => {
+    const address = socket.remoteAddress ?? '';
+    if (shares.size >= maxHandshakes) {
+      const displaced = shares.displaceFor(address);
+      if (!displaced) return refuse(server, socket);
+      settled(keyOf(displaced.item));
+      displaced.item.destroy(new GateClosed('handshake closed for another address'));
+      onDisplaced?.(displaced.address);
+    }
     const key = keyOf(socket);
     open++;
-    handshaking.add(key);
+    handshaking.set(key, socket);
+    shares.add(address, socket);
     admit();
     socket.once('close', () => {
       open--;
-      handshaking.delete(key);
+      settled(key);
       admit();
     });
+    for (const listener of setup) listener.call(server, socket);
   });
   server.on('session', (session: http2.ServerHttp2Session) => {
-    if (session.socket && handshaking.delete(keyOf(session.socket))) admit();
+    if (session.socket && settled(keyOf(session.socket))) admit();
   });
+}
+
+function refuse(server: net.Server, socket: net.Socket): void {
+  socket.destroy();
+  server.emit('drop');
+}
+
+/**
+ * Counts into `counters` the handshakes {@link gateHandshakes} displaces, and logs them on
+ * `logger`: the first at once, then at most one line every `quietMs` with the number since.
+ */
+export function displacedReport(counters?: ComponentCounters, logger?: Logger, quietMs = 10_000): (address: string) => void {
+  let since = 0;
+  let lastLog = 0;
+  return (address) => {
+    counters?.add(CONNECTIONS_CLOSED_SHARE, 1);
+    since++;
+    const now = Date.now();
+    if (!logger || (lastLog !== 0 && now - lastLog < quietMs)) return;
+    logger.warn('Closed a TLS handshake of the address holding the most, to let in one from another address.', {
+      address,
+      closedSinceLastReport: since,
+    });
+    lastLog = now;
+    since = 0;
+  };
 }
