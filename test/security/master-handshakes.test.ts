@@ -101,6 +101,7 @@ test(
     const refused = metricIn(metrics, 'flume_connections_refused_total', 'component="grpc"');
     assert.ok(refused >= 10, `refused and counted: ${refused}`);
     assert.equal(metricIn(metrics, 'flume_connections_closed_share_total', 'component="grpc"'), 0, 'one address: nothing displaced');
+    assert.equal(metricIn(metrics, 'flume_connections_closed_framing_total', 'component="grpc"'), 0, 'a refusal is not a failed handshake');
 
     for (const s of held) s.destroy();
     const node = await startTestNode('after-crowd', [master.address]);
