@@ -104,5 +104,6 @@ test('the bookkeeping agrees with counting every address by hand', () => {
         );
       }
     }),
+    { numRuns: 500 },
   );
 });

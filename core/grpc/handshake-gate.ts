@@ -37,7 +37,7 @@
  * back to the hole above. Grouping IPv6 by prefix would also pool unrelated clients of one
  * subnet. A fleet behind one NAT address competing with many other addresses gets one share, not
  * one per node: it ramps slower, and its displaced handshakes are work lost and tried again.
- * Cost: O(1) per connection (an address's slots in arrival order, addresses bucketed by count).
+ * Cost: O(1) per connection (each address's slots listed in arrival order, addresses listed by count).
  */
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
@@ -45,25 +45,38 @@ import type { ComponentCounters } from '../component';
 import type { Logger } from '../logger';
 import { CONNECTIONS_CLOSED_SHARE } from '../metrics';
 
-/** A handshake slot holder: one client address and its connections in their handshake, oldest first. */
+/** One connection in its handshake, in its address's list (oldest first). */
+interface Slot<T> {
+  readonly item: T;
+  readonly holder: Holder<T>;
+  older?: Slot<T>;
+  newer?: Slot<T>;
+}
+
+/** One client address holding slots, in the list of the addresses holding as many. */
 interface Holder<T> {
   readonly address: string;
-  readonly held: Set<T>;
+  count: number;
+  oldest?: Slot<T>;
+  newest?: Slot<T>;
+  prev?: Holder<T>;
+  next?: Holder<T>;
 }
 
 /**
  * Who holds the handshake slots: each item (a connection) under its client address. `add`,
- * `delete` and `displaceFor` are O(1): addresses are kept in buckets by the number they hold.
+ * `delete` and `displaceFor` are O(1): each address's slots are a list in arrival order, and the
+ * addresses are in lists by the number of slots they hold.
  */
 export class HandshakeShares<T> {
   private readonly holders = new Map<string, Holder<T>>();
-  private readonly holderOf = new Map<T, Holder<T>>();
-  /** byCount[n]: the addresses holding n slots. */
-  private readonly byCount: Array<Set<Holder<T>>> = [];
+  private readonly slots = new Map<T, Slot<T>>();
+  /** byCount[n]: the first of the addresses holding n slots. */
+  private readonly byCount: Array<Holder<T> | undefined> = [];
   private most = 0;
 
   get size(): number {
-    return this.holderOf.size;
+    return this.slots.size;
   }
 
   /** The most slots one address holds. */
@@ -72,31 +85,32 @@ export class HandshakeShares<T> {
   }
 
   heldBy(address: string): number {
-    return this.holders.get(address)?.held.size ?? 0;
+    return this.holders.get(address)?.count ?? 0;
   }
 
   add(address: string, item: T): void {
     let holder = this.holders.get(address);
-    if (!holder) this.holders.set(address, (holder = { address, held: new Set() }));
-    const n = holder.held.size;
-    this.byCount[n]?.delete(holder);
-    holder.held.add(item);
-    (this.byCount[n + 1] ??= new Set()).add(holder);
-    if (n + 1 > this.most) this.most = n + 1;
-    this.holderOf.set(item, holder);
+    if (!holder) this.holders.set(address, (holder = { address, count: 0 }));
+    const slot: Slot<T> = { item, holder, older: holder.newest };
+    if (holder.newest) holder.newest.newer = slot;
+    else holder.oldest = slot;
+    holder.newest = slot;
+    this.slots.set(item, slot);
+    this.recount(holder, holder.count + 1);
   }
 
   /** Forgets `item`; false if it held no slot. */
   delete(item: T): boolean {
-    const holder = this.holderOf.get(item);
-    if (!holder) return false;
-    this.holderOf.delete(item);
-    const n = holder.held.size;
-    holder.held.delete(item);
-    this.byCount[n].delete(holder);
-    if (n > 1) this.byCount[n - 1].add(holder);
-    else this.holders.delete(holder.address);
-    if (n === this.most && this.byCount[n].size === 0) this.most = n - 1;
+    const slot = this.slots.get(item);
+    if (!slot) return false;
+    this.slots.delete(item);
+    const holder = slot.holder;
+    if (slot.older) slot.older.newer = slot.newer;
+    else holder.oldest = slot.newer;
+    if (slot.newer) slot.newer.older = slot.older;
+    else holder.newest = slot.older;
+    this.recount(holder, holder.count - 1);
+    if (holder.count === 0) this.holders.delete(holder.address);
     return true;
   }
 
@@ -106,8 +120,23 @@ export class HandshakeShares<T> {
    */
   displaceFor(address: string): { address: string; item: T } | undefined {
     if (this.most - this.heldBy(address) < 2) return undefined;
-    const holder = this.byCount[this.most].values().next().value as Holder<T>;
-    return { address: holder.address, item: holder.held.values().next().value as T };
+    const holder = this.byCount[this.most]!;
+    return { address: holder.address, item: holder.oldest!.item };
+  }
+
+  /** Moves `holder` from the list of the addresses holding its count to the list for `count`. */
+  private recount(holder: Holder<T>, count: number): void {
+    const from = holder.count;
+    if (holder.prev) holder.prev.next = holder.next;
+    else if (from > 0) this.byCount[from] = holder.next;
+    if (holder.next) holder.next.prev = holder.prev;
+    holder.count = count;
+    holder.prev = undefined;
+    holder.next = count > 0 ? this.byCount[count] : undefined;
+    if (holder.next) holder.next.prev = holder;
+    if (count > 0) this.byCount[count] = holder;
+    if (count > this.most) this.most = count;
+    else if (from === this.most && !this.byCount[from]) this.most = from - 1;
   }
 }
 
