@@ -174,12 +174,10 @@ export function gateHandshakes(
     const nodeCloses = shares.size >= maxHandshakes && shares.top < 2;
     server.maxConnections = nodeCloses ? Math.min(open, maxConnections) : maxConnections;
   };
-  const settled = (key: string): boolean => {
-    const socket = handshaking.get(key);
-    if (!socket) return false;
-    handshaking.delete(key);
-    shares.delete(socket);
-    return true;
+  /** Frees the slot of `socket` (its handshake ended, or it closed); false if it held none. */
+  const release = (socket: net.Socket, key: string): boolean => {
+    if (handshaking.get(key) === socket) handshaking.delete(key);
+    return shares.delete(socket);
   };
   const setup = server.rawListeners('connection') as Array<(socket: net.Socket) => void>;
   server.removeAllListeners('connection');
@@ -189,7 +187,7 @@ export function gateHandshakes(
     if (shares.size >= maxHandshakes) {
       const displaced = shares.displaceFor(address);
       if (!displaced) return refuse(server, socket);
-      settled(keyOf(displaced.item));
+      release(displaced.item, keyOf(displaced.item));
       displaced.item.destroy(new GateClosed('handshake closed for another address'));
       onDisplaced?.(displaced.address);
     }
@@ -200,13 +198,15 @@ export function gateHandshakes(
     admit();
     socket.once('close', () => {
       open--;
-      settled(key);
+      release(socket, key);
       admit();
     });
     for (const listener of setup) listener.call(server, socket);
   });
   server.on('session', (session: http2.ServerHttp2Session) => {
-    if (session.socket && settled(keyOf(session.socket))) admit();
+    const key = session.socket && keyOf(session.socket);
+    const socket = key && handshaking.get(key);
+    if (socket && release(socket, key)) admit();
   });
 }
 
