@@ -52,6 +52,8 @@ export const CONNECTIONS_CLOSED_FRAMING = 'connections_closed_framing';
 export const CONNECTIONS_CLOSED_FLOOD = 'connections_closed_flood';
 export const CONNECTIONS_CLOSED_STREAMS = 'connections_closed_streams';
 export const STREAMS_CLOSED_UNREAD = 'streams_closed_unread';
+/** An HTTP/2 listener: connections in their TLS handshake closed to let in one from another address (core/grpc/handshake-gate.ts). */
+export const CONNECTIONS_CLOSED_SHARE = 'connections_closed_share';
 /** An HTTP listener (core/http-limits.ts) or HTTP/2 listener: requests whose headers were over the size limit. */
 export const CONNECTIONS_CLOSED_HEADERS = 'connections_closed_headers';
 
@@ -84,6 +86,8 @@ const STANDARD_COUNTERS: Readonly<Record<string, string>> = {
   [CONNECTIONS_CLOSED_FLOOD]:
     'HTTP/2 connections ended for a flood (PINGs or SETTINGS never read, resets) or for going over their session memory.',
   [CONNECTIONS_CLOSED_STREAMS]: 'HTTP/2 connections closed for opening more streams at once than the limit.',
+  [CONNECTIONS_CLOSED_SHARE]:
+    'Connections in their TLS handshake closed, while the handshake slots were all taken, to let in one from an address holding fewer.',
   [STREAMS_CLOSED_UNREAD]: 'Streams ended because their peer left more than the outbound limit unread.',
   [CONNECTIONS_CLOSED_HEADERS]: 'HTTP and HTTP/2 connections closed for request headers over the size limit.',
 };

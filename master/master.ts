@@ -127,6 +127,8 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
       peers?.track(s);
     },
     grpcCounting,
+    true,
+    logger.child({ component: 'master.grpc' }),
   );
 
   // The store is built once the port is known (the default id names it) and plugged into the

@@ -8,6 +8,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type * as http2 from 'node:http2';
+import { closedByGate } from '../core/grpc/handshake-gate';
 import type { Logger } from '../core/logger';
 
 export function watchProtocolErrors(server: grpc.Server, onError: (peer: string, err: Error) => void, logger: Logger): void {
@@ -23,8 +24,9 @@ export function watchProtocolErrors(server: grpc.Server, onError: (peer: string,
       peers.set(session, `${session.socket?.remoteAddress}:${session.socket?.remotePort}`);
     });
     h2.on('sessionError', (err: Error, session?: http2.ServerHttp2Session) => onError((session && peers.get(session)) ?? 'unknown', err));
-    h2.on('tlsClientError', (err: Error, socket: { remoteAddress?: string; remotePort?: number }) =>
-      onError(`${socket.remoteAddress}:${socket.remotePort}`, err),
-    );
+    // The handshake gate's own closes are counted and logged by the gate's wiring (core/grpc/tuning.ts).
+    h2.on('tlsClientError', (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => {
+      if (!closedByGate(err)) onError(`${socket.remoteAddress}:${socket.remotePort}`, err);
+    });
   }
 }

@@ -148,6 +148,7 @@ export class CollectorServer implements StreamHost {
         },
         this.deps.tls?.serverCredentials(),
         this.counters,
+        this.logger,
       );
     } catch (err) {
       this.lifecycle = 'ERROR';

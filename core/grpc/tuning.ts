@@ -31,7 +31,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { ComponentCounters } from '../component';
 import { FlumeError } from '../errors';
 import { CONNECTIONS_CLOSED_FLOOD, CONNECTIONS_CLOSED_FRAMING, CONNECTIONS_CLOSED_IDLE, CONNECTIONS_REFUSED } from '../metrics';
-import { gateHandshakes } from './handshake-gate';
+import type { Logger } from '../logger';
+import { closedByGate, displacedReport, gateHandshakes } from './handshake-gate';
 import { advertisedStreams, SessionGuard } from './session-guard';
 
 /** Defaults, in one place. */
@@ -154,8 +155,9 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * and the handshakes at once (core/grpc/handshake-gate.ts) onto each HTTP/2 server, and a
  * {@link SessionGuard} onto each of its sessions (our stream limit, header blocks refused below
  * JavaScript, idle time). With `counters`, what they refuse is counted under the listener names
- * of core/metrics.ts: all of it, or with `countConnections` false only what the guard ends (a
- * caller that counts connections refused below HTTP/2 itself, under its own names, in `onSession`).
+ * of core/metrics.ts: all of it, or with `countConnections` false only what the guard ends and
+ * the gate displaces (a caller that counts connections refused below HTTP/2 itself, under its own
+ * names, in `onSession`). `logger` gets the gate's line about displaced handshakes.
  */
 export function applyServerWindow(
   server: grpc.Server,
@@ -163,6 +165,7 @@ export function applyServerWindow(
   onSession?: SessionHook,
   counters?: ComponentCounters,
   countConnections = true,
+  logger?: Logger,
 ): () => void {
   const t = tuningOf(partial);
   const internals = server as unknown as ServerInternals;
@@ -177,13 +180,14 @@ export function applyServerWindow(
   };
   const guard = new SessionGuard(t, counters);
   const hooked = new WeakSet<http2.Http2Server>();
+  const displaced = displacedReport(counters, logger);
   return () => {
     const servers = internals.http2Servers;
     if (!(servers instanceof Map)) throw new GrpcTuningError('Server.http2Servers');
     for (const h2 of servers.keys()) {
       if (hooked.has(h2)) continue;
       hooked.add(h2);
-      gateHandshakes(h2, t.maxConnections, t.maxHandshakes);
+      gateHandshakes(h2, t.maxConnections, t.maxHandshakes, displaced);
       if (counters && countConnections) countRefusals(h2, counters);
       if (onSession) h2.on('drop', () => onSession(null));
       h2.on('session', (session: http2.ServerHttp2Session) => {
@@ -196,19 +200,21 @@ export function applyServerWindow(
 }
 
 /**
- * Counts what an HTTP/2 server's connection-level limits refuse: a connection over the cap
- * (`connections_refused`), a TLS handshake not finished in time (`connections_closed_idle`) or
- * failed (`connections_closed_framing`), a session Node ends for a flood or for going over its
- * memory limit (`connections_closed_flood`: PINGs or SETTINGS whose answers are never read,
- * streams reset as fast as they open). The limits of one session (too many streams, a header
- * block over the limit, idle time) are the session guard's to count. A server shutting down
- * destroys its open sessions with an error too: those are not floods.
+ * Counts what an HTTP/2 server's connection-level limits refuse: a connection over the cap or
+ * the handshakes at once (`connections_refused`), a TLS handshake not finished in time
+ * (`connections_closed_idle`) or failed (`connections_closed_framing`; not one the handshake gate
+ * closed), a session Node ends for a flood or for going over its memory limit
+ * (`connections_closed_flood`: PINGs or SETTINGS whose answers are never read, streams reset as
+ * fast as they open). The limits of one session (too many streams, a header block over the
+ * limit, idle time) are the session guard's to count. A server shutting down destroys its open
+ * sessions with an error too: those are not floods.
  */
 function countRefusals(h2: http2.Http2Server, counters: ComponentCounters): void {
   h2.on('drop', () => counters.add(CONNECTIONS_REFUSED, 1));
-  h2.on('tlsClientError', (err: NodeJS.ErrnoException) =>
-    counters.add(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? CONNECTIONS_CLOSED_IDLE : CONNECTIONS_CLOSED_FRAMING, 1),
-  );
+  h2.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    if (!closedByGate(err))
+      counters.add(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? CONNECTIONS_CLOSED_IDLE : CONNECTIONS_CLOSED_FRAMING, 1);
+  });
   h2.on('session', (session: http2.ServerHttp2Session) => {
     session.once('error', () => {
       if (h2.listening) counters.add(CONNECTIONS_CLOSED_FLOOD, 1);
@@ -228,8 +234,8 @@ function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number)
  * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port) with
  * `credentials` (core/tls `serverCredentials()`; default plaintext).
  * Resolves with the bound port. The caller adds services before calling this. With `counters`,
- * what the session guard ends is counted there; connections refused below HTTP/2 are
- * `onSession`'s to count.
+ * what the session guard ends and the handshake gate displaces is counted there; connections
+ * refused below HTTP/2 are `onSession`'s to count. `logger` as for {@link applyServerWindow}.
  */
 export async function bindTuned(
   server: grpc.Server,
@@ -239,8 +245,9 @@ export async function bindTuned(
   onSession?: SessionHook,
   credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
   counters?: ComponentCounters,
+  logger?: Logger,
 ): Promise<number> {
-  const hook = applyServerWindow(server, partial, onSession, counters, false);
+  const hook = applyServerWindow(server, partial, onSession, counters, false, logger);
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${bracketed}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
