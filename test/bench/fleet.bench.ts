@@ -43,7 +43,6 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { httpGet, tempDir, waitFor } from '../harness/procs';
@@ -55,7 +54,7 @@ import { ChangeIndex } from '../../master/state-diff';
 import { EmbeddedStore } from '../../master/store/embedded';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
 import { fleetCerts, simName, type FleetCerts } from './fleet-certs';
-import { peakRssMb, peakRssMbOf, percentile, wanted } from './util';
+import { cpuSeconds, peakRssMb, peakRssMbOf, percentile, wanted, zxid } from './util';
 
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
 const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODES / 1_250)));
@@ -218,25 +217,6 @@ async function rampUp(fleet: Fleet): Promise<void> {
   } finally {
     clearInterval(say);
   }
-}
-
-/** The last zxid a ZooKeeper server applied (its low 32 bits: the count of writes in this epoch). */
-async function zxid(port: number): Promise<number> {
-  const answer = await new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('srvr'));
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-  const m = /Zxid: 0x([0-9a-f]+)/.exec(answer);
-  if (!m) throw new Error(`no Zxid in srvr: ${answer}`);
-  return Number(BigInt(`0x${m[1]}`) & 0xffffffffn);
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Seconds the process's main thread has waited for a CPU while runnable (/proc schedstat). */

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 /** What every benchmark prints, in one format. */
 export interface BenchFigures {
   events: number;
@@ -48,4 +49,24 @@ export function wanted(filter: string | undefined, scenario: string): boolean {
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The last zxid a ZooKeeper server applied (its low 32 bits: the count of writes in this epoch). */
+export async function zxid(port: number): Promise<number> {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('srvr'));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+  });
+  const m = /Zxid: 0x([0-9a-f]+)/.exec(answer);
+  if (!m) throw new Error(`no Zxid in srvr: ${answer}`);
+  return Number(BigInt(`0x${m[1]}`) & 0xffffffffn);
+}
+
+/** CPU seconds (user + system) a process has used. */
+export function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }

@@ -21,7 +21,6 @@
  * every POLL_MS (its CPU includes that). The masters inherit this process's environment (NODE_OPTIONS
  * with a --require that profiles, for instance).
  */
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { WireCommandStatus } from '../../proto/messages';
 import { ZkClient } from '../../master/store/zk';
@@ -29,7 +28,7 @@ import { COMMANDS as COMMAND_LOG, commandPath } from '../../master/store/zk-comm
 import { startEnsemble } from '../harness/zk';
 import { waitFor } from '../harness/procs';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
-import { peakRssMbOf, percentile, report, wanted } from './util';
+import { cpuSeconds, peakRssMbOf, percentile, report, wanted, zxid } from './util';
 
 const CONFIGS = Number(process.env.BENCH_ZK_CONFIGS ?? 10_000);
 /** Finished commands already in the history when the masters start, as in a cluster that has run a while. */
@@ -73,25 +72,6 @@ async function countingRelay(targetPort: number): Promise<{ port: number; up: ()
       for (const s of sockets) s.destroy();
     },
   };
-}
-
-async function zxid(port: number): Promise<number> {
-  const answer = await new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end('srvr'));
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-  const m = /Zxid: 0x([0-9a-f]+)/.exec(answer);
-  if (!m) throw new Error(`no Zxid in srvr: ${answer}`);
-  return Number(BigInt(`0x${m[1]}`) & 0xffffffffn);
-}
-
-/** CPU seconds (user + system) a process has used. */
-function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Asks `admin` GetMasterInfo every PROBE_MS until stopped; the answer times in ms. */
