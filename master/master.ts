@@ -79,6 +79,9 @@ export const MASTER_DEFAULTS = {
   sessionTimeoutMs: ZK_STORE_DEFAULTS.sessionTimeoutMs,
 } as const;
 
+/** A rogue client's connections are each counted, but logged at most one line this often (a flood must not flood the log). */
+const PROTOCOL_LOG_QUIET_MS = 10_000;
+
 export interface RunningMaster {
   id: string;
   grpcPort: number;
@@ -165,11 +168,19 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
   trackSessions();
   const grpcLogger = logger.child({ component: 'master.grpc' });
+  // Every one counted; logged the first at once, then one line per PROTOCOL_LOG_QUIET_MS with the number since.
+  let quietUntil = 0;
+  let closedSince = 0;
   watchProtocolErrors(
     server,
     (peer, err) => {
       metrics.connectionError();
-      grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message });
+      closedSince++;
+      const now = Date.now();
+      if (now < quietUntil) return;
+      grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message, closedSinceLastLine: closedSince });
+      quietUntil = now + PROTOCOL_LOG_QUIET_MS;
+      closedSince = 0;
     },
     grpcLogger,
   );

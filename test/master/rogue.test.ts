@@ -1,6 +1,7 @@
 /**
  * A rogue client on the master's gRPC port (random bytes; an HTTP/2 preface followed by
- * garbage frames) is refused, counted in /metrics and logged, and the master keeps serving.
+ * garbage frames) is refused, counted in /metrics and logged, and the master keeps serving; a
+ * flood of them is logged a line at a time.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -45,4 +46,20 @@ test('garbage on the gRPC port is refused, counted and logged; the master goes o
   );
   assert.equal(count, 2);
   assert.equal((await admin.configs()).find((c) => c.logical === 'web01')?.source, 'text("/tmp/x")', 'the master still answers');
+});
+
+test('a flood of rogue connections is counted one by one but logged a line at a time, not a line each', async () => {
+  await master?.proc.stop();
+  master = await startMasterProc(['--data', `${dir.path}/flood`]);
+  for (let i = 0; i < 20; i++) await sendAndWaitClose(master.grpcPort, randomBytes(1024));
+  await waitFor(
+    async () => {
+      const body = (await httpGet(`http://127.0.0.1:${master!.httpPort}/metrics`)).body;
+      return Number(/^flume_master_connection_errors_total (\d+)/m.exec(body)?.[1] ?? 0) >= 20 || undefined;
+    },
+    10_000,
+    'every rogue connection counted',
+  );
+  const lines = master.proc.output().match(/Closed a connection that broke the protocol\./g) ?? [];
+  assert.ok(lines.length >= 1 && lines.length <= 2, `${lines.length} lines for 20 rogue connections`);
 });
