@@ -21,10 +21,10 @@
  * every POLL_MS (its CPU includes that). The masters inherit this process's environment (NODE_OPTIONS
  * with a --require that profiles, for instance).
  */
-import * as net from 'node:net';
 import type { WireCommandStatus } from '../../proto/messages';
 import { ZkClient } from '../../master/store/zk';
 import { COMMANDS as COMMAND_LOG, commandPath } from '../../master/store/zk-commands';
+import { tcpRelay, type TcpRelay } from '../harness/tcp-relay';
 import { startEnsemble } from '../harness/zk';
 import { waitFor } from '../harness/procs';
 import { AdminClient, startMasterProc, type MasterProc } from '../master/helpers';
@@ -40,38 +40,6 @@ const POLL_MS = 10;
 const IDLE_S = 5;
 export async function run(filter?: string): Promise<void> {
   if (wanted(filter, 'zk-commands')) await zkCommands();
-}
-
-/** A TCP relay to one ZooKeeper server that counts the bytes each way. */
-async function countingRelay(targetPort: number): Promise<{ port: number; up: () => number; down: () => number; close(): void }> {
-  let up = 0;
-  let down = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    client.on('data', (d: Buffer) => (up += d.length));
-    upstream.on('data', (d: Buffer) => (down += d.length));
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    up: () => up,
-    down: () => down,
-    close: () => {
-      server.close();
-      for (const s of sockets) s.destroy();
-    },
-  };
 }
 
 /** Asks `admin` GetMasterInfo every PROBE_MS until stopped; the answer times in ms. */
@@ -138,7 +106,7 @@ function specOf(from: number, count: number): string {
 
 async function zkCommands(): Promise<void> {
   const zk = await startEnsemble(3);
-  const relays: Array<Awaited<ReturnType<typeof countingRelay>>> = [];
+  const relays: TcpRelay[] = [];
   const masters: MasterProc[] = [];
   const admins: AdminClient[] = [];
   try {
@@ -146,7 +114,7 @@ async function zkCommands(): Promise<void> {
     await writeHistory(connect);
     const chroot = connect.replace(/^[^/]*/, '');
     for (const [i, id] of ['m1', 'm2', 'm3'].entries()) {
-      const relay = await countingRelay(zk.servers[i].clientPort);
+      const relay = await tcpRelay(zk.servers[i].clientPort);
       relays.push(relay);
       const m = await startMasterProc(['--zk', `127.0.0.1:${relay.port}${chroot}`, '--id', id]);
       masters.push(m);

@@ -5,10 +5,10 @@
  * briefly keeps them.
  */
 import assert from 'node:assert/strict';
-import * as net from 'node:net';
 import { test } from 'node:test';
 import { ZkClient } from '../../master/store/zk';
 import { httpGet, waitFor } from '../harness/procs';
+import { tcpRelay } from '../harness/tcp-relay';
 import { startEnsemble, startZooKeeper } from '../harness/zk';
 import { AdminClient, configOf, startMasterProc, startTestNode } from './helpers';
 
@@ -200,51 +200,13 @@ test('a master that loses its ZooKeeper session ends its control streams: its no
   );
 });
 
-/**
- * A TCP relay to a ZooKeeper server that can cut every connection through it and refuse new ones
- * for a while: a network partition between one master and its ensemble. (Killing and restarting
- * a standalone server instead raced node-zookeeper-client, which can stop reconnecting to a server
- * that comes back mid-start; see master/store/zookeeper.ts.)
- */
-async function cuttableRelay(targetPort: number): Promise<{ port: number; cut(): void; mend(): Promise<void>; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const listen = (server: net.Server, port: number): Promise<void> => new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const make = (): net.Server =>
-    net.createServer((client) => {
-      const upstream = net.connect(targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-  let server = make();
-  await listen(server, 0);
-  const port = (server.address() as net.AddressInfo).port;
-  const cut = (): void => {
-    server.close();
-    for (const s of sockets) s.destroy();
-  };
-  return {
-    port,
-    cut,
-    mend: async () => {
-      server = make();
-      await listen(server, port);
-    },
-    close: cut,
-  };
-}
-
 test('a master cut off from ZooKeeper for less than its session timeout keeps its control streams: its nodes stay', async (t) => {
   const zk = await startZooKeeper();
   t.after(() => zk.stop());
-  const relay = await cuttableRelay(zk.servers[0].clientPort);
+  // A network partition between one master and its ensemble, through a relay. (Killing and restarting a
+  // standalone server instead raced node-zookeeper-client, which can stop reconnecting to a server that
+  // comes back mid-start; see master/store/zookeeper.ts.)
+  const relay = await tcpRelay(zk.servers[0].clientPort);
   t.after(() => relay.close());
   const chroot = (await zk.chroot()).slice(zk.connectString.length);
   const masters = [];
