@@ -8,16 +8,19 @@
  * between snapshots, so their values are frozen (state-change.ts) and nothing changes a state
  * once made: readers of a StateView only read it.
  */
-import { applyChange, changedKeys, deepFreeze, type StateChange } from './state-change';
+import { applyChange, changedKeys, copyRecord, deepFreeze, type StateChange } from './state-change';
 import { CommandError, PURGE_ALL, type LogicalConfig, type MasterState, type Touched } from './types';
-import { MAX_WRITE_BYTES, configKey, decodeName, decomKey, nodeKey, type ItemKey, type MetaDoc, type NodeItem } from './zk-layout';
-
-/** A shallow copy of a record; for-in is twice as fast as a spread on the large ones (10,000 configs). */
-function copyRecord<V>(record: Readonly<Record<string, V>>): Record<string, V> {
-  const copy: Record<string, V> = {};
-  for (const k in record) copy[k] = record[k];
-  return copy;
-}
+import {
+  MAX_WRITE_BYTES,
+  configKey,
+  decodeName,
+  decomKey,
+  nodeItemData,
+  nodeKey,
+  type ItemKey,
+  type MetaDoc,
+  type NodeItem,
+} from './zk-layout';
 
 /** An item's new data; undefined: remove it. */
 export type ItemWrites = Map<ItemKey, string | undefined>;
@@ -27,16 +30,6 @@ export interface ItemChange {
   writes: ItemWrites;
   created: Set<ItemKey>;
   next: MasterState;
-}
-
-function nodeItemData(state: Readonly<MasterState>, physical: string): string | undefined {
-  const mapping = Object.hasOwn(state.mappings, physical) ? state.mappings[physical] : undefined;
-  const purged = physical !== PURGE_ALL && Object.hasOwn(state.purged, physical) ? state.purged[physical] : undefined;
-  if (mapping === undefined && purged === undefined) return undefined;
-  const item: NodeItem = {};
-  if (mapping) item.mapping = mapping;
-  if (purged !== undefined) item.purged = purged;
-  return JSON.stringify(item);
 }
 
 /** Refuses writes that, with `metaBytes` of /flume/meta, are more than ZooKeeper takes in one transaction. */

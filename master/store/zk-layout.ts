@@ -95,17 +95,23 @@ export interface NodeItem {
 export function itemsOf(state: Readonly<MasterState>): Map<ItemKey, string> {
   const items = new Map<ItemKey, string>();
   for (const [name, c] of Object.entries(state.configs)) items.set(configKey(name), JSON.stringify(c));
-  const nodes = new Map<string, NodeItem>();
-  for (const [physical, mapping] of Object.entries(state.mappings)) nodes.set(physical, { mapping });
-  for (const [physical, purged] of Object.entries(state.purged)) {
-    if (physical === PURGE_ALL) continue;
-    const n = nodes.get(physical) ?? {};
-    n.purged = purged;
-    nodes.set(physical, n);
+  for (const physical of new Set([...Object.keys(state.mappings), ...Object.keys(state.purged)])) {
+    const data = nodeItemData(state, physical);
+    if (data !== undefined) items.set(nodeKey(physical), data);
   }
-  for (const [physical, n] of nodes) items.set(nodeKey(physical), JSON.stringify(n));
   for (const name of state.decommissioned) items.set(decomKey(name), '');
   return items;
+}
+
+/** The data of `physical`'s node item in `state`: its mapping and purge time; undefined: it has none. */
+export function nodeItemData(state: Readonly<MasterState>, physical: string): string | undefined {
+  const mapping = Object.hasOwn(state.mappings, physical) ? state.mappings[physical] : undefined;
+  const purged = physical !== PURGE_ALL && Object.hasOwn(state.purged, physical) ? state.purged[physical] : undefined;
+  if (mapping === undefined && purged === undefined) return undefined;
+  const item: NodeItem = {};
+  if (mapping) item.mapping = mapping;
+  if (purged !== undefined) item.purged = purged;
+  return JSON.stringify(item);
 }
 
 /** The state from its items and meta (the inverse of itemsOf). */
