@@ -121,18 +121,17 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     ...(peers ? { interceptors: [peers.interceptor(rolesOf, options.adminToken)] } : {}),
   });
   const sessions = new PeerSessions();
-  const trackSessions = applyServerWindow(
-    server,
-    { ...limits, raiseWindow: false },
-    (s) => {
+  const trackSessions = applyServerWindow(server, {
+    tuning: { ...limits, raiseWindow: false },
+    onSession: (s) => {
       if (!s) return;
       sessions.track(s);
       peers?.track(s);
     },
-    grpcCounting,
-    true,
-    logger.child({ component: 'master.grpc' }),
-  );
+    counters: grpcCounting,
+    countConnections: true,
+    logger: logger.child({ component: 'master.grpc' }),
+  });
 
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.

@@ -131,12 +131,9 @@ export class CollectorServer implements StreamHost {
       },
     });
     try {
-      this.boundPort = await bindTuned(
-        server,
-        this.options.host,
-        this.options.port,
+      this.boundPort = await bindTuned(server, this.options.host, this.options.port, {
         tuning,
-        (session) => {
+        onSession: (session) => {
           // A connection that fails below gRPC (not HTTP/2, a protocol error): refused by Node, counted here.
           // A session over its memory limit (a PING flood) ends the same way; so does a connection
           // over the limit (null).
@@ -146,10 +143,10 @@ export class CollectorServer implements StreamHost {
             this.peers?.track(session);
           }
         },
-        this.deps.tls?.serverCredentials(),
-        this.counters,
-        this.logger,
-      );
+        credentials: this.deps.tls?.serverCredentials(),
+        counters: this.counters,
+        logger: this.logger,
+      });
     } catch (err) {
       this.lifecycle = 'ERROR';
       server.forceShutdown();

@@ -39,7 +39,7 @@ async function tunedServer(tuning: Partial<GrpcTuning> = {}): Promise<{ port: nu
     Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request),
   });
   const counters = new TierCounters();
-  const port = await bindTuned(server, '127.0.0.1', 0, { raiseWindow: false, ...tuning }, undefined, undefined, counters);
+  const port = await bindTuned(server, '127.0.0.1', 0, { tuning: { raiseWindow: false, ...tuning }, counters });
   cleanups.push(() => server.forceShutdown());
   return { port, counters };
 }

@@ -12,7 +12,7 @@ import { bindTuned, GRPC_TUNING_DEFAULTS } from './tuning';
 
 async function windowsSeenByClient(raiseWindow: boolean): Promise<{ stream: number; connection: number }> {
   const server = new grpc.Server();
-  const port = await bindTuned(server, '127.0.0.1', 0, { raiseWindow });
+  const port = await bindTuned(server, '127.0.0.1', 0, { tuning: { raiseWindow } });
   const client = http2.connect(`http://127.0.0.1:${port}`);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -138,11 +138,26 @@ interface ServerInternals {
   http2Servers?: Map<http2.Http2Server, unknown>;
 }
 
-/**
- * Called for every HTTP/2 session the server accepts (the connection of one client), and with
- * null for a connection refused for being over `maxConnections`.
- */
-export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
+/** What {@link applyServerWindow} and {@link bindTuned} take besides the server; all optional. */
+export interface ServerTuningOptions {
+  /** Over GRPC_TUNING_DEFAULTS. */
+  tuning?: Partial<GrpcTuning>;
+  /**
+   * Called for every HTTP/2 session the server accepts (the connection of one client), and with
+   * null for a connection refused for being over `maxConnections`.
+   */
+  onSession?: (session: http2.ServerHttp2Session | null) => void;
+  /** Where what the limits refuse is counted, under the listener names of core/metrics.ts. */
+  counters?: ComponentCounters;
+  /**
+   * With `counters`: true counts every refusal; false (the default) only what the session guard
+   * ends and the gate displaces, for a caller that counts connections refused below HTTP/2 itself,
+   * under its own names, in `onSession`.
+   */
+  countConnections?: boolean;
+  /** Gets the handshake gate's line about displaced handshakes. */
+  logger?: Logger;
+}
 
 /**
  * Step 1 of the workaround: call on a new server, before `bindAsync`. Returns a function to call
@@ -154,20 +169,11 @@ export type SessionHook = (session: http2.ServerHttp2Session | null) => void;
  * and the TLS handshake timeout go into the options of `http2.createServer`; the connection cap
  * and the handshakes at once (core/grpc/handshake-gate.ts) onto each HTTP/2 server, and a
  * {@link SessionGuard} onto each of its sessions (our stream limit, header blocks refused below
- * JavaScript, idle time). With `counters`, what they refuse is counted under the listener names
- * of core/metrics.ts: all of it, or with `countConnections` false only what the guard ends and
- * the gate displaces (a caller that counts connections refused below HTTP/2 itself, under its own
- * names, in `onSession`). `logger` gets the gate's line about displaced handshakes.
+ * JavaScript, idle time), counted as `options.countConnections` says.
  */
-export function applyServerWindow(
-  server: grpc.Server,
-  partial: Partial<GrpcTuning> = {},
-  onSession?: SessionHook,
-  counters?: ComponentCounters,
-  countConnections = true,
-  logger?: Logger,
-): () => void {
-  const t = tuningOf(partial);
+export function applyServerWindow(server: grpc.Server, options: ServerTuningOptions = {}): () => void {
+  const { onSession, counters, logger } = options;
+  const t = tuningOf(options.tuning ?? {});
   const internals = server as unknown as ServerInternals;
   const common = internals.commonServerOptions;
   if (!common || typeof common !== 'object') throw new GrpcTuningError('Server.commonServerOptions');
@@ -188,7 +194,7 @@ export function applyServerWindow(
       if (hooked.has(h2)) continue;
       hooked.add(h2);
       gateHandshakes(h2, t.maxConnections, t.maxHandshakes, displaced);
-      if (counters && countConnections) countRefusals(h2, counters);
+      if (counters && options.countConnections) countRefusals(h2, counters);
       if (onSession) h2.on('drop', () => onSession(null));
       h2.on('session', (session: http2.ServerHttp2Session) => {
         guard.watch(session);
@@ -231,24 +237,20 @@ function raiseConnectionWindow(session: http2.Http2Session, windowBytes: number)
 }
 
 /**
- * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port) with
- * `credentials` (core/tls `serverCredentials()`; default plaintext).
- * Resolves with the bound port. The caller adds services before calling this. With `counters`,
- * what the session guard ends and the handshake gate displaces is counted there; connections
- * refused below HTTP/2 are `onSession`'s to count. `logger` as for {@link applyServerWindow}.
+ * A grpc-js server with the window raised, bound to `host:port` (port 0: any free port; an IPv6
+ * host with or without brackets) with `credentials` (core/tls `serverCredentials()`; default
+ * plaintext), tuned as {@link applyServerWindow} says. Resolves with the bound port. The caller
+ * adds services before calling this.
  */
 export async function bindTuned(
   server: grpc.Server,
   host: string,
   port: number,
-  partial: Partial<GrpcTuning> = {},
-  onSession?: SessionHook,
-  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
-  counters?: ComponentCounters,
-  logger?: Logger,
+  options: ServerTuningOptions & { credentials?: grpc.ServerCredentials } = {},
 ): Promise<number> {
-  const hook = applyServerWindow(server, partial, onSession, counters, false, logger);
+  const hook = applyServerWindow(server, options);
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${bracketed}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   });

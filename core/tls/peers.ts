@@ -13,7 +13,7 @@
  *
  *     const peers = new GrpcPeers(tlsCounters);
  *     const server = new grpc.Server({ interceptors: [peers.interceptor(rolesByPath)] });
- *     const hook = applyServerWindow(server, { raiseWindow: false }, (s) => peers.track(s)); // core/grpc/tuning
+ *     const hook = applyServerWindow(server, { tuning: { raiseWindow: false }, onSession: (s) => peers.track(s) }); // core/grpc/tuning
  *     await bind(server, credentials); hook();
  */
 import * as grpc from '@grpc/grpc-js';

@@ -117,7 +117,7 @@ async function server(mode: string, files: Files, extra: Extra, n: number): Prom
         call.on('error', () => undefined);
       },
     });
-    const hook = applyServerWindow(s, { raiseWindow: false, maxConnections: n + 1000 });
+    const hook = applyServerWindow(s, { tuning: { raiseWindow: false, maxConnections: n + 1000 } });
     class Creds extends grpc.ServerCredentials {
       _equals(other: grpc.ServerCredentials): boolean {
         return other === this;
