@@ -14,7 +14,7 @@ import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
 import { CONTROL_KEEPALIVE, PeerSessions } from './control-stream';
 import { serverCredentials, type TlsFiles } from './credentials';
-import { applyServerWindow, limitOptions } from '../core/grpc/tuning';
+import { bindTuned, limitOptions } from '../core/grpc/tuning';
 import type { HttpLimits } from '../core/http-limits';
 import { MASTER_PORT_LIMIT_DEFAULTS, type MasterPortLimits } from '../core/limits';
 import { type AdminToken, countRefusal, GrpcPeers, requireRole, TlsContext } from '../core/tls';
@@ -91,12 +91,6 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
-function bindGrpc(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
-}
-
 export async function startMaster(options: MasterOptions, logger: Logger): Promise<RunningMaster> {
   const metrics = new MasterMetrics(new Metrics());
   const nodes = new NodeTable({ heartbeatMs: options.heartbeatMs, lostAfterMs: options.heartbeatMs * options.lostAfter });
@@ -121,17 +115,6 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     ...(peers ? { interceptors: [peers.interceptor(rolesOf, options.adminToken)] } : {}),
   });
   const sessions = new PeerSessions();
-  const trackSessions = applyServerWindow(server, {
-    tuning: { ...limits, raiseWindow: false },
-    onSession: (s) => {
-      if (!s) return;
-      sessions.track(s);
-      peers?.track(s);
-    },
-    counters: grpcCounting,
-    countConnections: true,
-    logger: logger.child({ component: 'master.grpc' }),
-  });
 
   // The store is built once the port is known (the default id names it) and plugged into the
   // services once started: until then every call answers UNAVAILABLE.
@@ -164,9 +147,19 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
       : undefined,
   };
   const control = addMasterServices(server, deps);
-  const grpcPort = await bindGrpc(server, options.host, options.port, serverCredentials(options.tls));
-  trackSessions();
   const grpcLogger = logger.child({ component: 'master.grpc' });
+  const grpcPort = await bindTuned(server, options.host, options.port, {
+    tuning: { ...limits, raiseWindow: false },
+    onSession: (s) => {
+      if (!s) return;
+      sessions.track(s);
+      peers?.track(s);
+    },
+    credentials: serverCredentials(options.tls),
+    counters: grpcCounting,
+    countConnections: true,
+    logger: grpcLogger,
+  });
   // Every one counted; logged the first at once, then one line per PROTOCOL_LOG_QUIET_MS with the number since.
   let quietUntil = 0;
   let closedSince = 0;
