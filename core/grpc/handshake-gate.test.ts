@@ -4,9 +4,10 @@
  * arrivals, handshakes ending and displacements.
  */
 import assert from 'node:assert/strict';
+import { BlockList, isIPv4 } from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HandshakeShares } from './handshake-gate';
+import { HandshakeShares, shareKeyOf } from './handshake-gate';
 
 /** Fills `shares` to `slots` the way the gate does: a newcomer displaces or is refused. */
 function arrive(shares: HandshakeShares<string>, slots: number, address: string, item: string): 'admitted' | 'refused' | string {
@@ -105,5 +106,76 @@ test('the bookkeeping agrees with counting every address by hand', () => {
       }
     }),
     { numRuns: 500 },
+  );
+});
+
+/** Whether `address` is in the group `key` names, by Node's BlockList (a parser of addresses other than shareKeyOf's). */
+function inGroup(key: string, address: string): boolean {
+  const family = isIPv4(address) ? 'ipv4' : 'ipv6';
+  if (isIPv4(key)) {
+    const list = new BlockList();
+    list.addAddress(key, 'ipv4');
+    return list.check(address, family);
+  }
+  const [prefix, bits] = key.split('/');
+  assert.equal(bits, '64');
+  const mapped = new BlockList();
+  mapped.addSubnet('::ffff:0:0', 96, 'ipv6');
+  if (family === 'ipv4' || mapped.check(address, 'ipv6')) return false;
+  const list = new BlockList();
+  list.addSubnet(prefix, 64, 'ipv6');
+  return list.check(address, 'ipv6');
+}
+
+/** An IPv6 address's eight groups written in one of the ways a peer's address can be: canonical, in full, upper case, with a dotted quad. */
+function written(groups: number[], how: 'canonical' | 'full' | 'upper' | 'dotted'): string {
+  const full = groups.map((g) => g.toString(16).padStart(4, '0')).join(':');
+  if (how === 'full') return full;
+  if (how === 'upper') return full.toUpperCase();
+  const canonical = new URL(`http://[${full}]`).hostname.slice(1, -1);
+  if (how === 'canonical') return canonical;
+  const [g6, g7] = groups.slice(6);
+  return `${groups
+    .slice(0, 6)
+    .map((g) => g.toString(16))
+    .join(':')}:${[g6 >> 8, g6 & 0xff, g7 >> 8, g7 & 0xff].join('.')}`;
+}
+
+test('an IPv4 client is one address whether a listener sees it over IPv4 or as an IPv4-mapped IPv6 address', () => {
+  for (const seen of ['127.0.0.2', '::ffff:127.0.0.2', '::FFFF:7f00:2', '0:0:0:0:0:ffff:127.0.0.2'])
+    assert.equal(shareKeyOf(seen), '127.0.0.2', seen);
+  assert.notEqual(shareKeyOf('::ffff:127.0.0.3'), '127.0.0.2');
+  fc.assert(fc.property(fc.ipV4(), (v4) => shareKeyOf(`::ffff:${v4}`) === v4 && shareKeyOf(v4) === v4));
+});
+
+test('IPv6 clients of one /64 share one address, named by the prefix; clients of two /64s do not', () => {
+  assert.equal(shareKeyOf('2001:db8:0:7::1'), '2001:db8:0:7::/64');
+  assert.equal(shareKeyOf('2001:db8:0:7:ffff:1:2:3'), '2001:db8:0:7::/64');
+  assert.equal(shareKeyOf('2001:db8:0:8::1'), '2001:db8:0:8::/64');
+  assert.equal(shareKeyOf('::1'), '::/64');
+  assert.equal(shareKeyOf('fe80::1%eth0'), 'fe80::/64');
+  fc.assert(
+    fc.property(fc.ipV6(), (address) => {
+      const key = shareKeyOf(address);
+      assert.ok(inGroup(key, address), `${address} in ${key}`);
+      if (!isIPv4(key)) assert.equal(`[${key.slice(0, -3)}]`, new URL(`http://[${key.slice(0, -3)}]`).hostname, 'written canonically');
+    }),
+    { numRuns: 2000 },
+  );
+  const group = fc.integer({ min: 0, max: 0xffff });
+  const groups = fc.oneof(
+    fc.array(group, { minLength: 8, maxLength: 8 }),
+    fc.array(group, { minLength: 4, maxLength: 4 }).map((low) => [0, 0, 0, 0, ...low]), // ::/64, as ::1
+    fc.tuple(group, group).map(([a, b]) => [0, 0, 0, 0, 0, 0xffff, a, b]), // IPv4-mapped
+  );
+  const how = fc.constantFrom('canonical' as const, 'full' as const, 'upper' as const, 'dotted' as const);
+  fc.assert(
+    fc.property(groups, groups, fc.boolean(), how, how, (a, b, samePrefix, howA, howB) => {
+      if (samePrefix) b = [...a.slice(0, 4), ...b.slice(4)];
+      const [textA, textB] = [written(a, howA), written(b, howB)];
+      const key = shareKeyOf(textA);
+      assert.equal(shareKeyOf(textB) === key, inGroup(key, textB), `${textA} (${key}) and ${textB} (${shareKeyOf(textB)})`);
+    }),
+    { numRuns: 5000 },
   );
 });

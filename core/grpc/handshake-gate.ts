@@ -18,32 +18,66 @@
  *
  * SHARES. One client could otherwise hold every slot: open `maxHandshakes` connections, never
  * finish their handshakes, and open them again as the handshake timeout closes them; no one else
- * would get in. So the slots are shared out by client address, but only when they run out: while
- * the gate is full, a connection from an address holding at least two slots fewer than the
- * address holding the most is let in, and the oldest handshake of that top holder (the one
- * most likely stalled) is closed to make room (counted as `connections_closed_share`, and logged
- * at most once every 10 s with the address). A newcomer never ends up holding more than the one
- * it displaced, so the shares settle at equal and nothing churns: a fleet from one address (as
- * behind one NAT, or every test on 127.0.0.1) is served exactly as without shares, and so is a
- * fleet of one slot per address. The attacker above keeps at most an equal share with the other
- * addresses waiting, and loses every slot it gives up (an address at the top cannot displace
- * itself). While no address holds two slots, Node closes a connection over the limit as it
- * accepts it (net.Server `maxConnections`, set to the connections open); otherwise the gate must
- * see the connection's address first, and closes it before Node's TLS setup (the gate calls the
- * server's 'connection' listeners itself, for the connections it lets in): a socket object more.
+ * would get in. So the slots are shared out by client address, but only when they run out. An
+ * "address" here is an IPv4 address (also as a dual-stack listener sees it, `::ffff:a.b.c.d`) or
+ * an IPv6 /64, one host's prefix ({@link shareKeyOf}). While the gate is full, a connection from
+ * an address holding at least two slots fewer than the address holding the most is let in, and
+ * the oldest handshake of that top holder (the one most likely stalled) is closed to make room
+ * (counted as `connections_closed_share`, and logged at most once every 10 s with the address).
+ * A newcomer never ends up holding more than the one it displaced, so the shares settle at equal
+ * and nothing churns: a fleet from one address (as behind one NAT, or every test on 127.0.0.1)
+ * is served exactly as without shares, and so is a fleet of one slot per address. The attacker
+ * above keeps at most an equal share with the other addresses waiting, and loses every slot it
+ * gives up (an address at the top cannot displace itself). While no address holds two slots,
+ * Node closes a connection over the limit as it accepts it (net.Server `maxConnections`, set to
+ * the connections open); otherwise the gate must see the connection's address first, and closes
+ * it before Node's TLS setup (the gate calls the server's 'connection' listeners itself, for the
+ * connections it lets in): a socket object more.
  *
- * TRADE-OFFS. The share is per address, so an attacker with many addresses (an IPv6 /64 is one
- * host's) holds one slot per address, up to all of them: with `maxHandshakes` addresses it is
- * back to the hole above. Grouping IPv6 by prefix would also pool unrelated clients of one
- * subnet. A fleet behind one NAT address competing with many other addresses gets one share, not
- * one per node: it ramps slower, and its displaced handshakes are work lost and tried again.
+ * TRADE-OFFS. The share is per address, so an attacker with many addresses holds one slot per
+ * address, up to all of them: with `maxHandshakes` IPv4 addresses or IPv6 /64s it is back to the
+ * hole above. An attacker with many IPv6 addresses in one /64 (every host is given one) gets one
+ * share; the cost is that unrelated clients of one /64 (behind one router that does not hand out
+ * a /64 each) share one too. A fleet behind one NAT address competing with many other addresses
+ * gets one share, not one per node: it ramps slower, and its displaced handshakes are work lost
+ * and tried again.
  * Cost: O(1) per connection (each address's slots listed in arrival order, addresses listed by count).
  */
 import type * as http2 from 'node:http2';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import type { ComponentCounters } from '../component';
 import type { Logger } from '../logger';
 import { CONNECTIONS_CLOSED_SHARE } from '../metrics';
+
+/**
+ * The address a client's handshake slots are shared under: an IPv4 address as it is, also when a
+ * dual-stack listener sees it as an IPv4-mapped IPv6 address (`::ffff:127.0.0.2` is `127.0.0.2`);
+ * an IPv6 address by its /64, written canonically (`2001:db8:0:7::/64`). Anything else as it is.
+ */
+export function shareKeyOf(address: string): string {
+  if (!net.isIPv6(address)) return address;
+  const groups = ipv6Groups(address.split('%', 1)[0]);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff)
+    return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
+  const prefix = groups.slice(0, 4);
+  while (prefix.length > 0 && prefix[prefix.length - 1] === 0) prefix.pop();
+  return `${prefix.map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address without its zone (`::` filled in, a trailing dotted quad as two). */
+function ipv6Groups(text: string): number[] {
+  const groupsOf = (part: string | undefined): number[] =>
+    part ? part.split(':').flatMap((g) => (g.includes('.') ? dottedGroups(g) : [parseInt(g, 16)])) : [];
+  const [head, tail] = text.split('::');
+  const front = groupsOf(head);
+  const back = groupsOf(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+function dottedGroups(quad: string): number[] {
+  const [a, b, c, d] = quad.split('.').map(Number);
+  return [(a << 8) | b, (c << 8) | d];
+}
 
 /** One connection in its handshake, in its address's list (oldest first). */
 interface Slot<T> {
@@ -64,9 +98,9 @@ interface Holder<T> {
 }
 
 /**
- * Who holds the handshake slots: each item (a connection) under its client address. `add`,
- * `delete` and `displaceFor` are O(1): each address's slots are a list in arrival order, and the
- * addresses are in lists by the number of slots they hold.
+ * Who holds the handshake slots: each item (a connection) under its client's address
+ * ({@link shareKeyOf}). `add`, `delete` and `displaceFor` are O(1): each address's slots are a
+ * list in arrival order, and the addresses are in lists by the number of slots they hold.
  */
 export class HandshakeShares<T> {
   private readonly holders = new Map<string, Holder<T>>();
@@ -155,7 +189,8 @@ const keyOf = (s: { remoteAddress?: string; remotePort?: number }): string => `$
 /**
  * Holds `server` to `maxHandshakes` handshakes at once and `maxConnections` connections. A
  * connection refused is reported as Node reports one over `maxConnections` (a 'drop' event); one
- * displaced for another address's share goes to `onDisplaced` with the address it came from.
+ * displaced for another address's share goes to `onDisplaced` with the address it came from (as
+ * {@link shareKeyOf} writes it).
  * Install it once the server's own 'connection' listeners are on (Node's TLS or HTTP/2 setup,
  * grpc-js's credentials check): the gate calls them only for the connections it lets in, so that
  * one refused costs no TLS state.
@@ -183,7 +218,7 @@ export function gateHandshakes(
   server.removeAllListeners('connection');
   server.maxConnections = maxConnections;
   server.on('connection', (socket: net.Socket) => {
-    const address = socket.remoteAddress ?? '';
+    const address = shareKeyOf(socket.remoteAddress ?? '');
     if (shares.size >= maxHandshakes) {
       const displaced = shares.displaceFor(address);
       if (!displaced) return refuse(server, socket);
