@@ -297,7 +297,7 @@ export const SCHEMA = {
   'limits.master.max_handshakes': def(
     intType('connections (1 to 100000)', 1, 100_000),
     MASTER_PORT_LIMIT_DEFAULTS.maxHandshakes,
-    "Connections to the master's gRPC port in their TLS handshake at once; while that many are, a new one is closed at once and counted, so that a fleet arriving together (a master died) is served a few at a time instead of timing out all together. When they run out, the slots are shared by client address: one from an address holding two fewer than the address holding the most takes that address's oldest handshake's slot (counted), so one client stalling handshakes cannot keep others out.",
+    "Connections to the master's gRPC port in their TLS handshake at once; while that many are, a new one is closed at once and counted, so that a fleet arriving together (a master died) is served a few at a time instead of timing out all together. When they run out, the slots are shared by client address (an IPv4 address, or an IPv6 /64): one from an address holding two fewer than the address holding the most takes that address's oldest handshake's slot (counted), so one client stalling handshakes cannot keep others out.",
   ),
   'limits.master.idle_timeout_ms': def(
     millis(1_000, 86_400_000),
