@@ -32,6 +32,7 @@ import { ZkNodeExchange } from './store/zk-status';
 import { ZK_STORE_DEFAULTS, ZookeeperStore } from './store/zookeeper';
 import { ZkTlsRelay } from './store/zk-tls-relay';
 import { FlumeError } from '../core/errors';
+import { LogThrottle } from '../core/log-throttle';
 import { DEFAULT_MASTER_HTTP_PORT, DEFAULT_MASTER_PORT } from '../core/ports';
 
 export interface MasterOptions {
@@ -78,9 +79,6 @@ export const MASTER_DEFAULTS = {
   lostAfter: 5,
   sessionTimeoutMs: ZK_STORE_DEFAULTS.sessionTimeoutMs,
 } as const;
-
-/** A rogue client's connections are each counted, but logged at most one line this often (a flood must not flood the log). */
-const PROTOCOL_LOG_QUIET_MS = 10_000;
 
 export interface RunningMaster {
   id: string;
@@ -160,19 +158,15 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     countConnections: true,
     logger: grpcLogger,
   });
-  // Every one counted; logged the first at once, then one line per PROTOCOL_LOG_QUIET_MS with the number since.
-  let quietUntil = 0;
-  let closedSince = 0;
+  // A rogue client's connections are each counted; a flood of them is a line per 10 s, not a line each.
+  const protocolLines = new LogThrottle();
   watchProtocolErrors(
     server,
     (peer, err) => {
       metrics.connectionError();
-      closedSince++;
-      const now = Date.now();
-      if (now < quietUntil) return;
-      grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message, closedSinceLastLine: closedSince });
-      quietUntil = now + PROTOCOL_LOG_QUIET_MS;
-      closedSince = 0;
+      const since = protocolLines.count();
+      if (since > 0)
+        grpcLogger.warn('Closed a connection that broke the protocol.', { peer, error: err.message, closedSinceLastLine: since });
     },
     grpcLogger,
   );

@@ -3,6 +3,7 @@
  * (port, host, size limits), and how a source reports input it refuses.
  */
 import type { ComponentContext } from '../../core/component';
+import { LogThrottle } from '../../core/log-throttle';
 import { BYTES_REJECTED, EVENTS_REJECTED } from '../../core/metrics';
 import type { ArgSchema, ArgValue } from '../../core/registry';
 
@@ -60,19 +61,14 @@ export const MAX_EVENT_ARG: ArgSchema = {
 
 /**
  * Counts and logs what a source refuses. The first refusal is logged at warn, then at most one
- * line every `quietMs` with the number refused meanwhile: bad input never floods the log.
+ * line every 10 s with the number refused meanwhile ({@link LogThrottle}): bad input never floods the log.
  */
 export class Rejects {
   private total = 0;
-  private sinceLog = 0;
-  private lastLog = 0;
-  private noted = 0;
-  private lastNote = 0;
+  private readonly rejectLines = new LogThrottle();
+  private readonly noteLines = new LogThrottle();
 
-  constructor(
-    private readonly ctx: ComponentContext,
-    private readonly quietMs = 10_000,
-  ) {}
+  constructor(private readonly ctx: ComponentContext) {}
 
   get count(): number {
     return this.total;
@@ -80,34 +76,20 @@ export class Rejects {
 
   /**
    * Logs a refusal that is not of input (a connection over a limit: its own counter counts it),
-   * under the same throttle as rejections, so that a flood of connections does not flood the log.
+   * throttled as rejections are (counted apart from them), so that a flood of connections does not flood the log.
    */
   note(reason: string, fields: Record<string, unknown> = {}): void {
-    const now = Date.now();
-    this.noted++;
-    if (this.lastNote === 0 || now - this.lastNote >= this.quietMs) {
-      this.ctx.logger.warn(`Refused: ${reason}.`, { refusedSinceLastReport: this.noted, ...fields });
-      this.lastNote = now;
-      this.noted = 0;
-    }
+    const since = this.noteLines.count();
+    if (since > 0) this.ctx.logger.warn(`Refused: ${reason}.`, { refusedSinceLastReport: since, ...fields });
   }
 
   reject(reason: string, bytes: number, fields: Record<string, unknown> = {}): void {
     this.total++;
-    this.sinceLog++;
     this.ctx.counters.add(EVENTS_REJECTED, 1);
     if (bytes > 0) this.ctx.counters.add(BYTES_REJECTED, bytes);
-    const now = Date.now();
-    if (this.total === 1 || now - this.lastLog >= this.quietMs) {
-      this.ctx.logger.warn(`Rejected input: ${reason}.`, {
-        bytes,
-        rejectedSinceLastReport: this.sinceLog,
-        rejectedTotal: this.total,
-        ...fields,
-      });
-      this.lastLog = now;
-      this.sinceLog = 0;
-    }
+    const since = this.rejectLines.count();
+    if (since > 0)
+      this.ctx.logger.warn(`Rejected input: ${reason}.`, { bytes, rejectedSinceLastReport: since, rejectedTotal: this.total, ...fields });
   }
 }
 

@@ -47,6 +47,7 @@ import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ComponentCounters } from '../component';
 import type { Logger } from '../logger';
+import { LogThrottle } from '../log-throttle';
 import { CONNECTIONS_CLOSED_SHARE } from '../metrics';
 
 /**
@@ -252,21 +253,17 @@ function refuse(server: net.Server, socket: net.Socket): void {
 
 /**
  * Counts into `counters` the handshakes {@link gateHandshakes} displaces, and logs them on
- * `logger`: the first at once, then at most one line every `quietMs` with the number since.
+ * `logger` as a {@link LogThrottle} lets it: the first at once, then a line per 10 s with the number since.
  */
-export function displacedReport(counters?: ComponentCounters, logger?: Logger, quietMs = 10_000): (address: string) => void {
-  let since = 0;
-  let lastLog = 0;
+export function displacedReport(counters?: ComponentCounters, logger?: Logger): (address: string) => void {
+  const lines = new LogThrottle();
   return (address) => {
     counters?.add(CONNECTIONS_CLOSED_SHARE, 1);
-    since++;
-    const now = Date.now();
-    if (!logger || (lastLog !== 0 && now - lastLog < quietMs)) return;
-    logger.warn('Closed a TLS handshake of the address holding the most, to let in one from another address.', {
-      address,
-      closedSinceLastReport: since,
-    });
-    lastLog = now;
-    since = 0;
+    const since = lines.count();
+    if (since > 0)
+      logger?.warn('Closed a TLS handshake of the address holding the most, to let in one from another address.', {
+        address,
+        closedSinceLastReport: since,
+      });
   };
 }
