@@ -198,6 +198,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
   } catch (err) {
     server.forceShutdown();
     await zkRelay?.close();
+    metrics.close();
     throw err;
   }
   deps.store = store;
@@ -273,6 +274,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
     server.forceShutdown();
     await store.stop();
     await zkRelay?.close();
+    metrics.close();
     throw err;
   }
 
@@ -306,6 +308,7 @@ export async function startMaster(options: MasterOptions, logger: Logger): Promi
       await http.close();
       await store.stop();
       await zkRelay?.close();
+      metrics.close();
     })();
     return stopping;
   };
