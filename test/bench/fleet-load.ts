@@ -12,30 +12,23 @@
  *                                     since the parent's {t: 'mark', at}: the master it streamed to
  *                                     then, when its stream first broke, how many streams it opened
  *                                     until one answered, when one answered (-1: not yet), why each broke
- * From the parent: {t: 'stop'}, {t: 'mark', at} (start tracing failovers), {t: 'trace'}.
+ * From the parent: {t: 'stop'}, {t: 'mark', at} (start tracing failovers), {t: 'trace'}; {t: 'lag0'} and {t: 'lag'}
+ * as fleet-process.ts says.
  *
- * argv: MASTERS(comma) FIRST COUNT CA_FILE KEY_FILE CERTS_FILE RAMP_PER_S
+ * argv: as fleet-process.ts says.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import * as winston from 'winston';
 import { MASTER_ROLES } from '../../core/tls';
 import { serverRoleCheck } from '../../core/tls/context';
 import { MasterClient } from '../../node/master-client';
-import { readFleetCerts, simName } from './fleet-certs';
+import { simName } from './fleet-certs';
+import { lagMessage, loadArgs, ramp } from './fleet-process';
 
-const [mastersArg, firstArg, countArg, caFile, keyFile, certsFile, rampArg] = process.argv.slice(2);
-const masters = mastersArg.split(',');
-const first = Number(firstArg);
-const count = Number(countArg);
-/** Nodes started per second by this process, in batches every RAMP_MS. */
-const RAMP_PER_S = Number(rampArg);
-const RAMP_MS = 50;
+const args = loadArgs();
+const { masters, first, count, ca, key, certs } = args;
 
-const ca = fs.readFileSync(caFile);
-const key = fs.readFileSync(keyFile);
-const certs = readFleetCerts(certsFile, first, count);
 /** A reason to count: grpc-js's connect errors without their preamble and date, numbers as N. */
 const short = (reason: string): string =>
   reason
@@ -106,16 +99,6 @@ function startOne(i: number): void {
   clients.push(client);
 }
 
-async function ramp(): Promise<void> {
-  const t0 = performance.now();
-  let next = first;
-  while (next < first + count) {
-    const due = Math.min(first + count, first + Math.ceil(((performance.now() - t0) / 1000) * RAMP_PER_S) + 1);
-    for (; next < due; next++) startOne(next);
-    await new Promise((r) => setTimeout(r, RAMP_MS));
-  }
-}
-
 const stats = setInterval(() => {
   const healthy: Record<string, number> = {};
   let down = 0;
@@ -128,6 +111,7 @@ const stats = setInterval(() => {
 }, 100);
 
 process.on('message', (m: { t: string; at?: number }) => {
+  if (lagMessage(m)) return;
   if (m.t === 'mark') {
     markAt = m.at!;
     for (let k = 0; k < clients.length; k++) traces[k] = { was: clients[k].master ?? '', notice: -1, attempts: 0, back: -1, reasons: [] };
@@ -143,4 +127,4 @@ process.on('message', (m: { t: string; at?: number }) => {
 });
 process.on('disconnect', () => process.exit(0));
 
-void ramp();
+void ramp(args, startOne);

@@ -1,7 +1,12 @@
 /**
- * A fleet on its masters: N simulated physical nodes (BENCH_FLEET_NODES, default 10,000), each a
- * real MasterClient with its own mutual-TLS connection and control stream, reporting once a
- * second, spread over BENCH_FLEET_LOADS load processes (fleet-load.ts, default 4).
+ * A fleet on its masters: N simulated physical nodes (BENCH_FLEET_NODES, default 10,000), each
+ * with its own mutual-TLS connection, certificate and control stream, reporting once a second,
+ * spread over BENCH_FLEET_LOADS load processes. A node is a real MasterClient (fleet-load.ts) in
+ * `master-fleet-failover`, where its failover is what is measured, and by default a lean node
+ * (fleet-lean.ts: the same bytes on the wire from a bare node:http2 session) in `master-fleet`,
+ * where the master is: a MasterClient costs its load process more CPU per status than the master
+ * spends on it, and on this machine's 2 shared cores the simulator, not the master, then set the
+ * delays (BENCH_FLEET_CLIENT=grpc runs MasterClients there too).
  *
  * `master-fleet`: one master (embedded store). After the fleet is up and a warm-up, a window
  * of MEASURE_S seconds gives the master's CPU per node per second and the p99 delay from a node
@@ -39,7 +44,11 @@
  * not (its nodes run elsewhere): the load processes run at nice BENCH_FLEET_LOAD_NICE (default
  * 10, 0 for equal priority), so a master is not kept off a CPU by the nodes it serves.
  * `master_runq_wait_pct` says how much of the window the master's main thread still waited for
- * a CPU while runnable (other work on the machine): read the delays against it.
+ * a CPU while runnable (other work on the machine): read the delays against it. A status's delay
+ * runs from its load process stamping it to the master handling it, so it holds the load
+ * process's own lateness too: `master_loop_delay_p99_ms` is the master's part (how late its event
+ * loop ran a 10 ms timer), `load_loop_delay_p99_ms` the worst load process's.
+ * BENCH_MASTER_NODE_ARGS: Node options for the master processes (`--cpu-prof --cpu-prof-dir=D`).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -74,6 +83,9 @@ const STORE_CONFIGS = Number(process.env.BENCH_STORE_CONFIGS ?? 10_000);
 const STORE_COMMANDS = Number(process.env.BENCH_STORE_COMMANDS ?? 300);
 /** BENCH_FLEET_MASTER_LOG=1: the masters' log lines (info and above) go to stderr. */
 const MASTER_LOG = process.env.BENCH_FLEET_MASTER_LOG === '1';
+/** The simulated nodes of `master-fleet` (see the header): lean (fleet-lean.ts) or grpc (fleet-load.ts, MasterClient). */
+const CLIENT = process.env.BENCH_FLEET_CLIENT ?? 'lean';
+type Client = 'lean' | 'grpc';
 
 export async function run(filter?: string): Promise<void> {
   // 'master-fleet' names the first only; 'failover' (or no filter) the second.
@@ -98,6 +110,8 @@ interface Load {
   healthy: Record<string, number>;
   down: number;
   breaks: Record<string, number>;
+  /** The p99 of the process's event-loop delay since the last `lagFrom`, ms (-1: not asked yet). */
+  lagP99: number;
 }
 
 /** The fleet's load processes; `onDesired` hears every config a node is told. */
@@ -107,8 +121,8 @@ class Fleet {
   private readonly waiters: Array<() => void> = [];
   private readonly traced: NodeTrace[][] = [];
 
-  constructor(masters: string[], certs: FleetCerts) {
-    const script = path.join(__dirname, 'fleet-load.js');
+  constructor(masters: string[], certs: FleetCerts, client: Client) {
+    const script = path.join(__dirname, client === 'lean' ? 'fleet-lean.js' : 'fleet-load.js');
     const per = Math.ceil(NODES / LOADS);
     const ramp = String(Math.max(1, Math.round(RAMP_PER_S / LOADS)));
     for (let l = 0; l < LOADS; l++) {
@@ -118,7 +132,7 @@ class Fleet {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       if (LOAD_NICE) os.setPriority(proc.pid!, LOAD_NICE);
-      const load: Load = { proc, healthy: {}, down: count, breaks: {} };
+      const load: Load = { proc, healthy: {}, down: count, breaks: {}, lagP99: -1 };
       proc.on(
         'message',
         (m: {
@@ -130,8 +144,10 @@ class Fleet {
           version?: number;
           at?: number;
           nodes?: NodeTrace[];
+          p99?: number;
         }) => {
           if (m.t === 'trace') this.traced.push(m.nodes!);
+          else if (m.t === 'lag') load.lagP99 = m.p99!;
           else if (m.t === 'stat') {
             load.healthy = m.healthy!;
             load.down = m.down!;
@@ -187,6 +203,21 @@ class Fleet {
     return this.traced.flat();
   }
 
+  /** Every load process starts measuring its event-loop delay afresh. */
+  lagFrom(): void {
+    for (const l of this.loads) l.proc.send({ t: 'lag0' });
+  }
+
+  /** The worst p99 event-loop delay of the load processes since `lagFrom`, ms. */
+  async lagP99(): Promise<number> {
+    for (const l of this.loads) {
+      l.lagP99 = -1;
+      l.proc.send({ t: 'lag' });
+    }
+    await waitFor(() => this.loads.every((l) => l.lagP99 >= 0), 30_000, 'event-loop delays of the load processes', 20);
+    return Math.max(...this.loads.map((l) => l.lagP99));
+  }
+
   peakRssMb(): number {
     return Math.max(...this.loads.map((l) => peakRssMbOf(l.proc.pid!)));
   }
@@ -230,13 +261,43 @@ function rssMbOf(pid: number): number {
 }
 
 /** Cumulative bucket counts of flume_master_status_delay_seconds: [le seconds, count]. */
-async function delayBuckets(master: MasterProc): Promise<Array<[number, number]>> {
-  const body = (await httpGet(`http://127.0.0.1:${master.httpPort}/metrics`)).body;
+/** The master's metrics page: one scrape for both of the parsers below (a scrape restarts the event-loop figures). */
+async function scrape(master: MasterProc): Promise<string> {
+  return (await httpGet(`http://127.0.0.1:${master.httpPort}/metrics`)).body;
+}
+
+async function delayBuckets(master: MasterProc | string, name = 'flume_master_status_delay_seconds'): Promise<Array<[number, number]>> {
+  const body = typeof master === 'string' ? master : await scrape(master);
   const out: Array<[number, number]> = [];
-  for (const m of body.matchAll(/^flume_master_status_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+  for (const m of body.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) {
     out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
   }
   return out;
+}
+
+interface ProcessFigures {
+  /** flume_master_event_loop_delay_seconds' buckets. */
+  loopDelays: Array<[number, number]>;
+  /** The longest delay since the scrape before. */
+  loopDelayMaxMs: number;
+  majorGcs: number;
+  /** Every kind. */
+  gcSeconds: number;
+  majorGcSeconds: number;
+  heapUsedMb: number;
+}
+
+/** The master's process figures (master/metrics.ts ProcessGauges) in a scrape. */
+async function processFigures(body: string): Promise<ProcessFigures> {
+  const value = (re: RegExp): number => Number(re.exec(body)?.[1] ?? NaN);
+  return {
+    loopDelays: await delayBuckets(body, 'flume_master_event_loop_delay_seconds'),
+    loopDelayMaxMs: value(/^flume_master_event_loop_delay_max_seconds (\S+)/m) * 1000,
+    majorGcs: value(/^flume_master_gcs_total\{kind="major"\} (\S+)/m) || 0,
+    majorGcSeconds: value(/^flume_master_gc_seconds_total\{kind="major"\} (\S+)/m) || 0,
+    gcSeconds: [...body.matchAll(/^flume_master_gc_seconds_total\{kind="[^"]+"\} (\S+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0),
+    heapUsedMb: Math.round(value(/^flume_master_heap_used_bytes (\S+)/m) / 1048576),
+  };
 }
 
 /** The q-quantile in ms of the observations between two scrapes, linear within its bucket. */
@@ -322,7 +383,8 @@ async function oneMaster(): Promise<void> {
   const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
   const admin = new AdminClient(master.address);
   if (CONFIGURED) await configureFleet(admin);
-  const fleet = new Fleet([master.address], certs);
+  if (CLIENT !== 'lean' && CLIENT !== 'grpc') throw new Error(`BENCH_FLEET_CLIENT is lean or grpc, not ${CLIENT}`);
+  const fleet = new Fleet([master.address], certs, CLIENT);
   const rampStart = performance.now();
   try {
     await rampUp(fleet);
@@ -331,7 +393,10 @@ async function oneMaster(): Promise<void> {
 
     // Window 1, steady state: status delay and CPU with no commands.
     const loadPids = fleet.loads.map((l) => l.proc.pid!);
-    const before = await delayBuckets(master);
+    fleet.lagFrom();
+    const page0 = await scrape(master);
+    const proc0 = await processFigures(page0);
+    const before = await delayBuckets(page0);
     const cpu0 = cpuSeconds(master.proc.pid);
     const runq0 = runqSeconds(master.proc.pid);
     const loadCpu0 = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
@@ -341,7 +406,10 @@ async function oneMaster(): Promise<void> {
     const cpu = cpuSeconds(master.proc.pid) - cpu0;
     const runq = runqSeconds(master.proc.pid) - runq0;
     const loadCpu = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - loadCpu0;
-    const after = await delayBuckets(master);
+    const page1 = await scrape(master);
+    const after = await delayBuckets(page1);
+    const proc1 = await processFigures(page1);
+    const loadLagP99 = await fleet.lagP99();
     const statuses = after[after.length - 1][1] - before[before.length - 1][1];
     console.error(
       `fleet steady: p50 ${quantileMs(before, after, 0.5).toFixed(2)} ms, p99 ${quantileMs(before, after, 0.99).toFixed(2)} ms,` +
@@ -387,6 +455,14 @@ async function oneMaster(): Promise<void> {
         `master_cpu_pct=${Math.round((cpu / seconds) * 100)}`,
         `master_runq_wait_pct=${Math.round((runq / seconds) * 100)}`,
         `load_cpu_pct=${Math.round((loadCpu / seconds) * 100)}`,
+        `master_loop_delay_p99_ms=${quantileMs(proc0.loopDelays, proc1.loopDelays, 0.99).toFixed(1)}`,
+        `master_loop_delay_max_ms=${proc1.loopDelayMaxMs.toFixed(1)}`,
+        `master_gc_pct=${(((proc1.gcSeconds - proc0.gcSeconds) / seconds) * 100).toFixed(1)}`,
+        `master_gc_major=${proc1.majorGcs - proc0.majorGcs}`,
+        `master_gc_major_ms=${Math.round((proc1.majorGcSeconds - proc0.majorGcSeconds) * 1000)}`,
+        `master_heap_mb=${proc1.heapUsedMb}`,
+        `load_loop_delay_p99_ms=${loadLagP99.toFixed(1)}`,
+        `client=${CLIENT}`,
         `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
         `config_seen_ms_p99=${percentile(seen, 99).toFixed(1)}`,
         `config_seen_ms_max=${(seen[seen.length - 1] ?? NaN).toFixed(1)}`,
@@ -422,9 +498,11 @@ async function threeMasters(): Promise<void> {
       masters.push(m);
       admins.push(new AdminClient(m.address));
     }
+    // Failover is MasterClient's (node/master-rotation.ts): the lean nodes do not fail over.
     fleet = new Fleet(
       masters.map((m) => m.address),
       certs,
+      'grpc',
     );
     const f = fleet;
     const rampStart = performance.now();

@@ -191,7 +191,8 @@ export function spawnFlume(tool: 'master' | 'node' | 'shell', args: string[], op
   const script = path.join(REPO_ROOT, 'bin', `flume-${tool}.js`);
   const own = Object.keys(options.env ?? {}).some((k) => k.startsWith('FLUME_TLS_') || k === 'FLUME_ADMIN_TOKEN_FILE');
   const env = own ? { ...(tool === 'node' ? TEST_WRITE_PATHS : {}), ...options.env } : { ...tlsEnvFor(tool, args), ...options.env };
-  return new Proc(process.execPath, [script, ...args], { label: `flume-${tool}`, ...options, env });
+  const pre = tool === 'master' && process.env.BENCH_MASTER_NODE_ARGS ? process.env.BENCH_MASTER_NODE_ARGS.split(' ') : [];
+  return new Proc(process.execPath, [...pre, script, ...args], { label: `flume-${tool}`, ...options, env });
 }
 
 /** Test nodes write their storage in temp dirs, outside their data dirs (node.write_paths). */
