@@ -102,3 +102,22 @@ test('a draft that ends where it started is no change; one that writes into a sh
   assert.throws(() => inPlace.state.decommissioned.push('x'), TypeError);
   assert.equal(base.configs.a.version, 1);
 });
+
+test('a published state cannot be written into: its records throw on a write, as its values do', () => {
+  const base = published();
+  const draft = new StateDraft(base);
+  draft.state.configs.z = { ...base.configs.a };
+  const next = applyChange(base, draft.change()!);
+  for (const state of [base, next]) {
+    assert.throws(() => {
+      state.configs.a = { ...state.configs.b };
+    }, TypeError);
+    assert.throws(() => delete state.mappings.p1, TypeError);
+    assert.throws(() => {
+      state.purged.p1 = 5;
+    }, TypeError);
+  }
+  assert.deepEqual(Object.keys(next.configs), ['a', 'b', 'gone', 'z']);
+  assert.equal(next.configs.b, base.configs.b);
+  assert.equal(next.mappings, base.mappings);
+});

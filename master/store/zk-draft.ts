@@ -8,7 +8,8 @@
  * between snapshots, so their values are frozen (state-change.ts) and nothing changes a state
  * once made: readers of a StateView only read it.
  */
-import { applyChange, changedKeys, copyRecord, deepFreeze, type StateChange } from './state-change';
+import { withEntries } from './frozen-record';
+import { applyChange, changedKeys, deepFreeze, type StateChange } from './state-change';
 import { CommandError, PURGE_ALL, type LogicalConfig, type MasterState, type Touched } from './types';
 import {
   MAX_WRITE_BYTES,
@@ -81,39 +82,29 @@ export function itemChange(base: Readonly<MasterState>, change: StateChange | un
 
 /** The state after reading `read` (the items another master's writes touched) and `meta`. */
 export function applyItems(base: Readonly<MasterState>, read: ItemWrites, meta: MetaDoc): MasterState {
-  let configs = base.configs;
-  let mappings = base.mappings;
-  let purged = base.purged;
+  const configs: Array<[string, LogicalConfig | null]> = [];
+  const mappings: Array<[string, string[] | null]> = [];
+  const purged: Array<[string, number | null]> = [];
   let decommissioned: Set<string> | undefined;
   for (const [key, data] of read) {
     const name = decodeName(key.slice(2));
     if (key[0] === 'c') {
-      if (configs === base.configs) configs = copyRecord(configs);
-      if (data === undefined) delete configs[name];
-      else configs[name] = deepFreeze(JSON.parse(data) as LogicalConfig);
+      configs.push([name, data === undefined ? null : deepFreeze(JSON.parse(data) as LogicalConfig)]);
     } else if (key[0] === 'n') {
-      if (mappings === base.mappings) mappings = copyRecord(mappings);
-      if (purged === base.purged) purged = copyRecord(purged);
       const item = data === undefined ? {} : (JSON.parse(data) as NodeItem);
-      if (item.mapping) mappings[name] = deepFreeze(item.mapping);
-      else delete mappings[name];
-      if (item.purged !== undefined) purged[name] = item.purged;
-      else delete purged[name];
+      mappings.push([name, item.mapping ? deepFreeze(item.mapping) : null]);
+      purged.push([name, item.purged ?? null]);
     } else {
       decommissioned ??= new Set(base.decommissioned);
       if (data === undefined) decommissioned.delete(name);
       else decommissioned.add(name);
     }
   }
-  if (meta.purgedAll !== (base.purged[PURGE_ALL] ?? 0)) {
-    if (purged === base.purged) purged = copyRecord(purged);
-    if (meta.purgedAll > 0) purged[PURGE_ALL] = meta.purgedAll;
-    else delete purged[PURGE_ALL];
-  }
+  if (meta.purgedAll !== (base.purged[PURGE_ALL] ?? 0)) purged.push([PURGE_ALL, meta.purgedAll > 0 ? meta.purgedAll : null]);
   return {
-    configs,
-    mappings,
-    purged,
+    configs: configs.length > 0 ? withEntries(base.configs, configs) : base.configs,
+    mappings: mappings.length > 0 ? withEntries(base.mappings, mappings) : base.mappings,
+    purged: purged.length > 0 ? withEntries(base.purged, purged) : base.purged,
     decommissioned: decommissioned ? deepFreeze([...decommissioned].sort()) : base.decommissioned,
     nextVersion: meta.nextVersion,
   };
