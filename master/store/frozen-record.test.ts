@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
 import * as fc from 'fast-check';
 import { frozenRecord, withEntries } from './frozen-record';
 
@@ -21,6 +22,8 @@ function reads(record: Record<string, unknown>, probes: string[]): unknown {
     spread: { ...record },
     assigned: Object.assign({}, record),
     json: JSON.stringify(record),
+    nested: JSON.stringify({ record }),
+    inspected: inspect(record),
     length: Object.keys(record).length,
     probes: probes.map((k) => [record[k], k in record, Object.hasOwn(record, k), Object.getOwnPropertyDescriptor(record, k)?.value]),
     proto: Object.getPrototypeOf(record) === Object.prototype,

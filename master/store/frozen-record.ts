@@ -8,9 +8,11 @@
  * property reads (and what Object.prototype gives for a missing key), `in`, Object.hasOwn, Object.keys/values/
  * entries, for-in, spread, JSON.stringify, with the keys in plain-object order (integer-like keys ascending first,
  * then the others in the order they were first set; setting a key again keeps its place, removing it loses it).
- * Writes (set, delete, defineProperty, preventExtensions) throw a TypeError in strict code. One difference remains:
- * the descriptors say `configurable: true` and Object.isFrozen says false (a Proxy may claim neither for a property
- * or object its target does not have).
+ * Writes (set, delete, defineProperty, preventExtensions) throw a TypeError in strict code. What differs: the
+ * descriptors say `configurable: true` and Object.isFrozen says false (a Proxy may claim neither for a property or
+ * object its target does not have); `toJSON` and util.inspect's custom symbol read as functions (inherited ones in
+ * effect, unless an entry of that name hides them) so that JSON.stringify and console.log do not go through the Proxy
+ * key by key.
  */
 import { OrderedMap } from 'immutable';
 import { inspect } from 'node:util';
@@ -44,9 +46,19 @@ export function isFrozenRecord(record: object): boolean {
   return entriesOf(record) !== undefined;
 }
 
-/** Object.keys(record), without going through the Proxy of a frozen record (the array is shared: do not change it). */
-export function keysOf(record: object): readonly string[] {
-  return entriesOf(record)?.keys() ?? Object.keys(record);
+/** What a reader that goes through every entry of a record needs, without the Proxy of a frozen record. */
+export interface RecordReader<V> {
+  /** Object.keys(record) (shared: do not change it). */
+  keys(): readonly string[];
+  /** record[key] if the record has that key (Object.hasOwn), else undefined. */
+  own(key: string): V | undefined;
+}
+
+/** A RecordReader of `record`, a frozen record or a plain object (whose values are never undefined). */
+export function readerOf<V>(record: Readonly<Record<string, V>>): RecordReader<V> {
+  const entries = entriesOf<V>(record);
+  if (entries) return { keys: () => entries.keys(), own: (key) => entries.map.get(key) };
+  return { keys: () => Object.keys(record), own: (key) => (Object.hasOwn(record, key) ? record[key] : undefined) };
 }
 
 /** `record` (a plain object or a frozen record) as a frozen record with the same entries in the same order. */
@@ -93,11 +105,23 @@ function isIndexKey(key: string): boolean {
 
 function recordOf<V>(entries: Entries<V>): Record<string, V> {
   const { map } = entries;
-  // util.inspect shows a Proxy's target: give it the entries to show.
-  const target = Object.defineProperty({}, inspect.custom, {
-    value: (_: number, options: object) => inspect(Object.fromEntries(entries.keys().map((k) => [k, map.get(k)])), options),
-    configurable: true,
-  });
+  const plain = (): Record<string, V> => {
+    const out: Record<string, V> = {};
+    for (const k of entries.keys()) {
+      if (k === '__proto__') Object.defineProperty(out, k, { value: map.get(k), enumerable: true, writable: true, configurable: true });
+      else out[k] = map.get(k)!;
+    }
+    return out;
+  };
+  // Not entries (see the header): JSON.stringify of a plain copy is faster than through the Proxy, and util.inspect
+  // shows a Proxy's target.
+  const target = Object.defineProperties(
+    {},
+    {
+      toJSON: { value: plain, configurable: true },
+      [inspect.custom]: { value: (_: number, options: object) => inspect(plain(), options), configurable: true },
+    },
+  );
   return new Proxy<Record<string, V>>(target, {
     get: (target, key) => {
       if (key === ENTRIES) return entries;

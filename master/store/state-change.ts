@@ -15,7 +15,7 @@
  * place instead of setting a new one throws rather than changing the published state; so does
  * a write into a published record.
  */
-import { frozenRecord, isFrozenRecord, keysOf, withEntries } from './frozen-record';
+import { frozenRecord, isFrozenRecord, readerOf, withEntries } from './frozen-record';
 import type { LogicalConfig, MasterState, Touched } from './types';
 
 /** Entries set (a value) or removed (null); with `replace`, on an empty record instead of the old one. */
@@ -39,14 +39,15 @@ type Overlay = Map<string, unknown>;
 
 /** A record of `base` seen through `overlay`, where its writes and removals go. */
 function overlaid(base: Record<string, unknown>, overlay: Overlay): Record<string, unknown> {
-  const present = (key: string): boolean => (overlay.has(key) ? overlay.get(key) !== REMOVED : Object.hasOwn(base, key));
+  const reader = readerOf(base);
+  const present = (key: string): boolean => (overlay.has(key) ? overlay.get(key) !== REMOVED : reader.own(key) !== undefined);
   return new Proxy<Record<string, unknown>>(
     {},
     {
       get: (_, key) => {
-        if (typeof key !== 'string' || !overlay.has(key)) return Reflect.get(base, key);
-        const value = overlay.get(key);
-        return value === REMOVED ? undefined : value;
+        if (typeof key !== 'string') return Reflect.get(base, key);
+        const value = overlay.has(key) ? overlay.get(key) : reader.own(key);
+        return value === REMOVED ? undefined : (value ?? Reflect.get(base, key));
       },
       set: (_, key, value) => {
         if (typeof key !== 'string') return false;
@@ -64,13 +65,13 @@ function overlaid(base: Record<string, unknown>, overlay: Overlay): Record<strin
       },
       has: (_, key) => (typeof key === 'string' && overlay.has(key) ? overlay.get(key) !== REMOVED : Reflect.has(base, key)),
       ownKeys: () => {
-        const keys = keysOf(base).filter((k) => overlay.get(k) !== REMOVED);
-        for (const [k, v] of overlay) if (v !== REMOVED && !Object.hasOwn(base, k)) keys.push(k);
+        const keys = reader.keys().filter((k) => overlay.get(k) !== REMOVED);
+        for (const [k, v] of overlay) if (v !== REMOVED && reader.own(k) === undefined) keys.push(k);
         return keys;
       },
       getOwnPropertyDescriptor: (_, key) => {
         if (typeof key !== 'string' || !present(key)) return undefined;
-        const value = overlay.has(key) ? overlay.get(key) : base[key];
+        const value = overlay.has(key) ? overlay.get(key) : reader.own(key);
         return { value, writable: true, enumerable: true, configurable: true };
       },
     },
@@ -122,7 +123,7 @@ export class StateDraft {
     if (now !== view) {
       // Replaced whole: a change unless it holds the same entries.
       const keys = Object.keys(now);
-      if (keys.length === Object.keys(base).length && keys.every((k) => Object.hasOwn(base, k) && sameValue(now[k], base[k]))) return;
+      if (keys.length === readerOf(base).keys().length && keys.every((k) => Object.hasOwn(base, k) && sameValue(now[k], base[k]))) return;
       return { replace: true, entries: keys.map((k) => [k, now[k]]) };
     }
     const entries: Array<[string, unknown]> = [];
@@ -159,7 +160,7 @@ export function applyChange(state: MasterState, change: StateChange, inPlace = f
 export function changedKeys<V>(before: Readonly<Record<string, V>>, change: RecordChange<V> | undefined): string[] {
   if (!change) return [];
   const keys = change.entries.map(([k]) => k);
-  return change.replace ? [...new Set([...Object.keys(before), ...keys])] : keys;
+  return change.replace ? [...new Set([...readerOf(before).keys(), ...keys])] : keys;
 }
 
 /** StateView.touched of the state `change` made from `before`, published as revision `from` + 1 or later. */
