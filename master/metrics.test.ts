@@ -32,7 +32,7 @@ test('an operator reads from /metrics how long the event loop was blocked since 
     const over50ms =
       sample(after, 'flume_master_event_loop_delay_seconds_count') -
       sample(after, 'flume_master_event_loop_delay_seconds_bucket{le="0.05"}');
-    assert.equal(over50ms, 1, 'the histogram holds the one delay over 50 ms');
+    assert.ok(over50ms >= 1, 'the histogram holds the delay over 50 ms');
   } finally {
     metrics.close();
   }

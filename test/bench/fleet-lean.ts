@@ -32,6 +32,7 @@ import { lagMessage, loadArgs, ramp } from './fleet-process';
 
 const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
+if (masters.length > 1) throw new Error('a lean fleet streams to one master (failover runs MasterClient)');
 const PING_MS = 10_000;
 const ACTIVE = 3;
 
@@ -172,7 +173,6 @@ const stats = setInterval(() => {
   let on = 0;
   for (const n of nodes) if (n.streaming) on++;
   const healthy: Record<string, number> = on ? { [masters[0]]: on } : {};
-  if (masters.length > 1) throw new Error('a lean fleet streams to one master');
   process.send?.({ t: 'stat', healthy, down: count - on, breaks: Object.fromEntries(breaks) });
 }, 100);
 
@@ -187,7 +187,7 @@ process.on('message', (m: { t: string }) => {
 process.on('disconnect', () => process.exit(0));
 
 void ramp(args, (i) => {
-  const node = new LeanNode(i, masters[i % masters.length]);
+  const node = new LeanNode(i, masters[0]);
   nodes.push(node);
   node.open();
 });
