@@ -138,3 +138,33 @@ test("save and load stay inside the data dir: .., absolute paths, symlinks out a
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a node named like a property of every JavaScript object is refused by every command, and the state is unchanged', () => {
+  const s = emptyState();
+  run(s, 'config', 'a', 'text("/x")', 'console');
+  run(s, 'map', 'host1', 'a');
+  const before = JSON.stringify(s);
+  const attempts: Array<[string, string[]]> = [];
+  for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf']) {
+    attempts.push(
+      ['config', [name, 'text("/x")', 'console']],
+      ['multiconfig', [`${name} : text("/x") | console ;`]],
+      ['unconfig', [name]],
+      ['refresh', [name]],
+      ['decommission', [name]],
+      ['map', ['host1', name]],
+      ['map', [name, 'a']],
+      ['unmap', ['host1', name]],
+      ['unmap', [name, 'a']],
+      ['purge', [name]],
+    );
+  }
+  for (const [command, args] of attempts) {
+    assert.throws(
+      () => run(s, command, ...args),
+      (err: Error) => err instanceof CommandError && /every JavaScript object has/.test(err.message),
+      `${command} ${args.join(' ')}`,
+    );
+  }
+  assert.equal(JSON.stringify(s), before);
+});

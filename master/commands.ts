@@ -48,8 +48,14 @@ interface CommandDef {
 
 const NAME = /^[A-Za-z0-9_.\-:@]+$/;
 
+/**
+ * A node or flow name a command may use. Names every JavaScript object answers to (`constructor`,
+ * `toString`, `__proto__`, ...) are refused: looked up in the state's records they read as
+ * Object.prototype's functions, so `refresh toString` made a config out of one.
+ */
 function checkName(what: string, name: string): void {
   if (!NAME.test(name)) throw new CommandError(`bad ${what} name ${JSON.stringify(name)}: use letters, digits and _ . - : @`);
+  if (name in Object.prototype) throw new CommandError(`bad ${what} name ${JSON.stringify(name)}: every JavaScript object has a ${name}`);
 }
 
 /** Turns a parser ValidationError into one message naming line:column of every problem. */
@@ -136,6 +142,7 @@ function parseWholeSpec(text: string, ctx: CommandContext): LogicalNodeSpec[] {
 }
 
 function configureAll(nodes: LogicalNodeSpec[]): Effect {
+  for (const n of nodes) checkName('node', n.name);
   return (draft) => {
     const parts = nodes.map((n) => `${n.name} v${setConfig(draft, n.name, DEFAULT_FLOW, n.sourceText, n.sinkText)}`);
     return `configured ${parts.join(', ')}`;
@@ -196,30 +203,33 @@ const COMMANDS: Record<string, CommandDef> = {
   unconfig: {
     usage: 'unconfig NODE',
     arity: [1],
-    plan:
-      ([node]) =>
-      (draft) => {
+    plan: ([node]) => {
+      checkName('node', node);
+      return (draft) => {
         if (!draft.configs[node]) throw new CommandError(`node ${node} has no config`);
         delete draft.configs[node];
         draft.nextVersion++;
         return `unconfigured ${node}`;
-      },
+      };
+    },
   },
   map: { usage: 'map PHYSICAL LOGICAL', arity: [2], plan: (args) => mapEffect(args) },
   spawn: { usage: 'spawn PHYSICAL LOGICAL', arity: [2], plan: (args) => mapEffect(args) },
   unmap: {
     usage: 'unmap PHYSICAL LOGICAL',
     arity: [2],
-    plan:
-      ([physical, logical]) =>
-      (draft) => {
+    plan: ([physical, logical]) => {
+      checkName('physical node', physical);
+      checkName('logical node', logical);
+      return (draft) => {
         const list = draft.mappings[physical] ?? [];
         if (!list.includes(logical)) throw new CommandError(`${logical} is not mapped to ${physical}`);
         const rest = list.filter((l) => l !== logical);
         if (rest.length > 0) draft.mappings[physical] = rest;
         else delete draft.mappings[physical];
         return `unmapped ${logical} from ${physical}`;
-      },
+      };
+    },
   },
   unmapAll: {
     usage: 'unmapAll',
@@ -233,9 +243,9 @@ const COMMANDS: Record<string, CommandDef> = {
   decommission: {
     usage: 'decommission LOGICAL',
     arity: [1],
-    plan:
-      ([logical]) =>
-      (draft) => {
+    plan: ([logical]) => {
+      checkName('logical node', logical);
+      return (draft) => {
         const mapped = Object.values(draft.mappings).some((l) => l.includes(logical));
         if (!draft.configs[logical] && !mapped) throw new CommandError(`logical node ${logical} is neither configured nor mapped`);
         delete draft.configs[logical];
@@ -243,20 +253,22 @@ const COMMANDS: Record<string, CommandDef> = {
         if (!draft.decommissioned.includes(logical)) draft.decommissioned = [...draft.decommissioned, logical];
         draft.nextVersion++;
         return `decommissioned ${logical}`;
-      },
+      };
+    },
   },
   refresh: {
     usage: 'refresh LOGICAL',
     arity: [1],
-    plan:
-      ([logical]) =>
-      (draft) => {
+    plan: ([logical]) => {
+      checkName('logical node', logical);
+      return (draft) => {
         const config = draft.configs[logical];
         if (!config) throw new CommandError(`node ${logical} has no config`);
         const version = draft.nextVersion++;
         draft.configs[logical] = { ...config, version };
         return `refreshed ${logical} v${version}`;
-      },
+      };
+    },
   },
   refreshAll: {
     usage: 'refreshAll',
@@ -270,12 +282,13 @@ const COMMANDS: Record<string, CommandDef> = {
   purge: {
     usage: 'purge PHYSICAL',
     arity: [1],
-    plan:
-      ([physical]) =>
-      (draft) => {
+    plan: ([physical]) => {
+      checkName('physical node', physical);
+      return (draft) => {
         draft.purged[physical] = Date.now();
         return `purged ${physical}`;
-      },
+      };
+    },
   },
   purgeAll: {
     usage: 'purgeAll',
