@@ -28,11 +28,20 @@ export function storageFiles(root: string): string[] {
   return out.sort();
 }
 
-/** Every non-empty line of every data file under `root`, file by file. */
+/**
+ * Every non-empty line of every data file under `root`, file by file. A live writer may rename a
+ * `.tmp` file (it rolled) between the listing and the read: then the whole directory is read again.
+ */
 export function storageLines(root: string): string[] {
-  const lines: string[] = [];
-  for (const f of storageFiles(root)) {
-    for (const line of fs.readFileSync(f, 'utf8').split('\n')) if (line) lines.push(line);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const lines: string[] = [];
+      for (const f of storageFiles(root)) {
+        for (const line of fs.readFileSync(f, 'utf8').split('\n')) if (line) lines.push(line);
+      }
+      return lines;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw err;
+    }
   }
-  return lines;
 }
