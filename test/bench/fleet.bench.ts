@@ -260,14 +260,13 @@ function rssMbOf(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : 0;
 }
 
-/** Cumulative bucket counts of flume_master_status_delay_seconds: [le seconds, count]. */
-/** The master's metrics page: one scrape for both of the parsers below (a scrape restarts the event-loop figures). */
+/** The master's metrics page (one scrape serves every parser below: a scrape restarts the longest-delay gauge). */
 async function scrape(master: MasterProc): Promise<string> {
   return (await httpGet(`http://127.0.0.1:${master.httpPort}/metrics`)).body;
 }
 
-async function delayBuckets(master: MasterProc | string, name = 'flume_master_status_delay_seconds'): Promise<Array<[number, number]>> {
-  const body = typeof master === 'string' ? master : await scrape(master);
+/** Cumulative bucket counts of histogram `name` (default: the status delay) in a scrape: [le seconds, count]. */
+function buckets(body: string, name = 'flume_master_status_delay_seconds'): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (const m of body.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) {
     out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
@@ -288,10 +287,10 @@ interface ProcessFigures {
 }
 
 /** The master's process figures (master/metrics.ts ProcessGauges) in a scrape. */
-async function processFigures(body: string): Promise<ProcessFigures> {
+function processFigures(body: string): ProcessFigures {
   const value = (re: RegExp): number => Number(re.exec(body)?.[1] ?? NaN);
   return {
-    loopDelays: await delayBuckets(body, 'flume_master_event_loop_delay_seconds'),
+    loopDelays: buckets(body, 'flume_master_event_loop_delay_seconds'),
     loopDelayMaxMs: value(/^flume_master_event_loop_delay_max_seconds (\S+)/m) * 1000,
     majorGcs: value(/^flume_master_gcs_total\{kind="major"\} (\S+)/m) || 0,
     majorGcSeconds: value(/^flume_master_gc_seconds_total\{kind="major"\} (\S+)/m) || 0,
@@ -395,8 +394,8 @@ async function oneMaster(): Promise<void> {
     const loadPids = fleet.loads.map((l) => l.proc.pid!);
     fleet.lagFrom();
     const page0 = await scrape(master);
-    const proc0 = await processFigures(page0);
-    const before = await delayBuckets(page0);
+    const proc0 = processFigures(page0);
+    const before = buckets(page0);
     const cpu0 = cpuSeconds(master.proc.pid);
     const runq0 = runqSeconds(master.proc.pid);
     const loadCpu0 = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
@@ -407,8 +406,8 @@ async function oneMaster(): Promise<void> {
     const runq = runqSeconds(master.proc.pid) - runq0;
     const loadCpu = loadPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - loadCpu0;
     const page1 = await scrape(master);
-    const after = await delayBuckets(page1);
-    const proc1 = await processFigures(page1);
+    const after = buckets(page1);
+    const proc1 = processFigures(page1);
     const loadLagP99 = await fleet.lagP99();
     const statuses = after[after.length - 1][1] - before[before.length - 1][1];
     console.error(
@@ -435,7 +434,7 @@ async function oneMaster(): Promise<void> {
       );
     }
     await Promise.all(changes);
-    const during = await delayBuckets(master);
+    const during = buckets(await scrape(master));
     seen.sort((a, b) => a - b);
     fromSubmit.sort((a, b) => a - b);
     console.log(
