@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { silentLogger } from '../../core/logger';
 import { CommandExecutor } from '../../master/executor';
 import { ZkClient } from '../../master/store/zk';
@@ -77,12 +77,18 @@ test('a config command costs ZooKeeper two writes, its submit and its finish: no
   }
 });
 
-test('a command an older master queued (its znode at version 0, then EXECING) is run once', async (t) => {
+/** A fresh chroot and a plain ZooKeeper client on it with /flume/commands made, to write what another master would. */
+async function commandsByHand(t: TestContext): Promise<{ connect: string; raw: ZkClient }> {
   const connect = await zk.chroot();
   const raw = new ZkClient({ connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 20_000 });
   await raw.connect();
   t.after(() => raw.close());
   await raw.mkdirp(COMMANDS);
+  return { connect, raw };
+}
+
+test('a command an older master queued (its znode at version 0, then EXECING) is run once', async (t) => {
+  const { connect, raw } = await commandsByHand(t);
   // As the submit of an older master wrote it: created once, at version 0.
   const record = {
     id: 1,
@@ -148,11 +154,7 @@ test('a leader killed -9 between the submit and the finish of a command: the nex
 });
 
 test('a leader trims the history to its last 1,000 commands, and their client ids with them', async (t) => {
-  const connect = await zk.chroot();
-  const raw = new ZkClient({ connect, sessionTimeoutMs: 10_000, connectTimeoutMs: 20_000 });
-  await raw.connect();
-  t.after(() => raw.close());
-  await raw.mkdirp(COMMANDS);
+  const { connect, raw } = await commandsByHand(t);
   await raw.mkdirp(COMMAND_IDS);
   // A long history, every command finished, each with a client id.
   const old = COMMAND_HISTORY + 150;
