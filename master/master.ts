@@ -14,6 +14,7 @@ import type { NodeValidator } from './commands';
 import { CommandExecutor } from './executor';
 import { CONTROL_KEEPALIVE, PeerSessions } from './control-stream';
 import { serverCredentials, type TlsFiles } from './credentials';
+import { releaseDecodedMessages } from '../core/grpc/decoder-release';
 import { bindTuned, limitOptions } from '../core/grpc/tuning';
 import type { HttpLimits } from '../core/http-limits';
 import { MASTER_PORT_LIMIT_DEFAULTS, type MasterPortLimits } from '../core/limits';
@@ -90,6 +91,7 @@ export interface RunningMaster {
 }
 
 export async function startMaster(options: MasterOptions, logger: Logger): Promise<RunningMaster> {
+  releaseDecodedMessages();
   const metrics = new MasterMetrics(new Metrics());
   const nodes = new NodeTable({ heartbeatMs: options.heartbeatMs, lostAfterMs: options.heartbeatMs * options.lostAfter });
   // With TLS, every call is authorized by role before its handler (master/authz.ts), and a node

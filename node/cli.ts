@@ -19,6 +19,7 @@ import { DEFAULT_HOST_ACCESS, type HostAccessPolicy } from '../core/host-access'
 import { type ComponentDef, type Registry, validateNode } from '../core/registry';
 import { tryParseSpec } from '../core/spec/parser';
 import { DirLock } from '../core/lock';
+import { releaseDecodedMessages } from '../core/grpc/decoder-release';
 import { ProcessSignals } from '../core/signals';
 import { DEFAULT_MASTER_PORT } from '../core/ports';
 import {
@@ -163,6 +164,7 @@ async function run(o: RunOptions): Promise<number> {
     for (const p of problems) console.error(`flume-node: ${p}`);
     return EXIT_PROBLEMS;
   }
+  releaseDecodedMessages();
   const host = os.hostname();
   const logger = createLogger({ process: 'flume-node', level: o.logLevel, format: o.logFormat });
   // Identity comes from the certificate: without --name the node takes its certificate's name.
