@@ -11,6 +11,8 @@
  *
  *   node dist/test/bench/conn-cost.js MODE [JSON]   (JSON: {"tls": {...}, "settings": {...},
  *        "grpc": {...}, "env": {...}} merged into the server's options / environment)
+ *   CONN_COST_SETTLE_MS: how long the streams report before the server is measured (default 5 s);
+ *   CONN_COST_EXECARGV: Node options for the server process (`--trace-gc-nvp`).
  */
 import * as grpc from '@grpc/grpc-js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -32,7 +34,7 @@ import { TestCerts } from '../harness/tls';
 import { fleetCerts, readFleetCerts, simName } from './fleet-certs';
 
 const N = Number(process.env.CONN_COST_N ?? 2_000);
-const SETTLE_MS = 5_000;
+const SETTLE_MS = Number(process.env.CONN_COST_SETTLE_MS ?? 5_000);
 
 interface Extra {
   tls?: Record<string, unknown>;
@@ -222,7 +224,7 @@ async function parent(mode: string, extraJson: string): Promise<void> {
   const files = TestCerts.shared().files('master', 'cost');
   const script = __filename;
   const srv = fork(script, ['server', mode, JSON.stringify(files), extraJson || '{}', String(N)], {
-    execArgv: ['--expose-gc'],
+    execArgv: ['--expose-gc', ...(process.env.CONN_COST_EXECARGV ?? '').split(' ').filter(Boolean)],
     env: { ...process.env, ...extra.env },
   });
   const { port } = await ask(srv, 'port');
