@@ -20,6 +20,11 @@
  * It does not fail over between masters (one master per node): failover runs MasterClient.
  *
  * argv and the parent's `lag0`/`lag`: as fleet-process.ts says.
+ *
+ * FLEET_PROBE=1: the process is the bench's probe, one node that also pings its master every
+ * PROBE_PING_MS and keeps the round trips (Node times them); `lag` is answered with them too
+ * ({t: 'lag', p99, pings}, since `lag0`). Its process does nothing else, so a round trip is
+ * the master's and the network's: how soon the master reads a node's frame and answers it.
  */
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
@@ -34,6 +39,9 @@ const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
 if (masters.length > 1) throw new Error('a lean fleet streams to one master (failover runs MasterClient)');
 const PING_MS = 10_000;
+const PROBE = process.env.FLEET_PROBE === '1';
+const PROBE_PING_MS = 100;
+let pings: number[] = [];
 const ACTIVE = 3;
 
 const reportType = messageType('NodeReport');
@@ -85,7 +93,9 @@ class LeanNode {
     stream.on('data', (chunk: Buffer) => this.data(chunk));
     stream.on('error', (err) => this.broken(session, err.message));
     stream.on('close', () => this.broken(session, 'stream closed'));
-    this.ping = setInterval(() => session.ping(() => undefined), PING_MS);
+    this.ping = PROBE
+      ? setInterval(() => session.ping((err, ms) => err || pings.push(ms)), PROBE_PING_MS)
+      : setInterval(() => session.ping(() => undefined), PING_MS);
     this.send();
   }
 
@@ -177,6 +187,8 @@ const stats = setInterval(() => {
 }, 100);
 
 process.on('message', (m: { t: string }) => {
+  if (m.t === 'lag0') pings = [];
+  if (m.t === 'lag' && PROBE) process.send?.({ t: 'pings', pings });
   if (lagMessage(m)) return;
   if (m.t === 'stop') {
     clearInterval(stats);

@@ -47,7 +47,10 @@
  * a CPU while runnable (other work on the machine): read the delays against it. A status's delay
  * runs from its load process stamping it to the master handling it, so it holds the load
  * process's own lateness too: `master_loop_delay_p99_ms` is the master's part (how late its event
- * loop ran a 10 ms timer), `load_loop_delay_p99_ms` the worst load process's.
+ * loop ran a 10 ms timer), `load_loop_delay_p99_ms` the worst load process's. `probe_rtt_ms_*`
+ * (one-master runs) are the round trips of HTTP/2 PINGs every 100 ms from one more node alone in
+ * its own process at normal priority (Probe): how soon the master reads a node's frame and
+ * answers, without a busy simulator's own delay.
  * BENCH_MASTER_NODE_ARGS: Node options for the master processes (`--cpu-prof --cpu-prof-dir=D`).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -240,6 +243,49 @@ class Fleet {
   }
 }
 
+/**
+ * One more lean node, alone in its own process at normal priority, that pings its master every
+ * 100 ms (fleet-lean.ts FLEET_PROBE): round trips with no simulator's lateness in them. It is
+ * node NODES, so its certificate file must hold NODES + 1.
+ */
+class Probe {
+  private readonly proc: ChildProcess;
+  private pings: number[] | undefined;
+
+  constructor(master: string, certs: FleetCerts) {
+    const argv = [master, String(NODES), '1', certs.ca, certs.key, certs.certsFile, '1'];
+    this.proc = fork(path.join(__dirname, 'fleet-lean.js'), argv, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, FLEET_PROBE: '1' },
+    });
+    this.proc.on('message', (m: { t: string; pings?: number[] }) => {
+      if (m.t === 'pings') this.pings = m.pings;
+    });
+  }
+
+  /** Starts keeping round trips afresh. */
+  from(): void {
+    this.proc.send({ t: 'lag0' });
+  }
+
+  /** Round trips since `from`, ms, sorted. */
+  async rtts(): Promise<number[]> {
+    this.pings = undefined;
+    this.proc.send({ t: 'lag' });
+    await waitFor(() => this.pings !== undefined, 30_000, "the probe's round trips", 20);
+    return this.pings!.sort((a, b) => a - b);
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    const force = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    this.proc.send({ t: 'stop' });
+    await exited;
+    clearTimeout(force);
+  }
+}
+
 /** Waits until every node streams, saying how far the fleet got every 10 s. */
 async function rampUp(fleet: Fleet): Promise<void> {
   const say = setInterval(() => console.error(fleet.progress()), 10_000);
@@ -378,21 +424,24 @@ async function configureFleet(admin: AdminClient): Promise<void> {
 async function oneMaster(): Promise<void> {
   checkFds();
   const dir = tempDir('flume-bench-fleet-');
-  const certs = fleetCerts(NODES);
+  const certs = fleetCerts(NODES + 1);
   const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
   const admin = new AdminClient(master.address);
   if (CONFIGURED) await configureFleet(admin);
   if (CLIENT !== 'lean' && CLIENT !== 'grpc') throw new Error(`BENCH_FLEET_CLIENT is lean or grpc, not ${CLIENT}`);
   const fleet = new Fleet([master.address], certs, CLIENT);
+  let probe: Probe | undefined;
   const rampStart = performance.now();
   try {
     await rampUp(fleet);
     const rampS = (performance.now() - rampStart) / 1000;
+    probe = new Probe(master.address, certs);
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
 
     // Window 1, steady state: status delay and CPU with no commands.
     const loadPids = fleet.loads.map((l) => l.proc.pid!);
     fleet.lagFrom();
+    probe.from();
     const page0 = await scrape(master);
     const proc0 = processFigures(page0);
     const before = buckets(page0);
@@ -409,6 +458,8 @@ async function oneMaster(): Promise<void> {
     const after = buckets(page1);
     const proc1 = processFigures(page1);
     const loadLagP99 = await fleet.lagP99();
+    const rtt = await probe.rtts();
+    probe.from();
     const statuses = after[after.length - 1][1] - before[before.length - 1][1];
     console.error(
       `fleet steady: p50 ${quantileMs(before, after, 0.5).toFixed(2)} ms, p99 ${quantileMs(before, after, 0.99).toFixed(2)} ms,` +
@@ -435,6 +486,7 @@ async function oneMaster(): Promise<void> {
     }
     await Promise.all(changes);
     const during = buckets(await scrape(master));
+    const rttDuring = await probe.rtts();
     seen.sort((a, b) => a - b);
     fromSubmit.sort((a, b) => a - b);
     console.log(
@@ -461,6 +513,10 @@ async function oneMaster(): Promise<void> {
         `master_gc_major_ms=${Math.round((proc1.majorGcSeconds - proc0.majorGcSeconds) * 1000)}`,
         `master_heap_mb=${proc1.heapUsedMb}`,
         `load_loop_delay_p99_ms=${loadLagP99.toFixed(1)}`,
+        `probe_rtt_ms_p50=${percentile(rtt, 50).toFixed(2)}`,
+        `probe_rtt_ms_p99=${percentile(rtt, 99).toFixed(2)}`,
+        `probe_rtt_ms_max=${(rtt[rtt.length - 1] ?? NaN).toFixed(2)}`,
+        `probe_rtt_ms_p99_during_config=${percentile(rttDuring, 99).toFixed(2)}`,
         `client=${CLIENT}`,
         `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
         `config_seen_ms_p99=${percentile(seen, 99).toFixed(1)}`,
@@ -476,6 +532,7 @@ async function oneMaster(): Promise<void> {
       ].join(' '),
     );
   } finally {
+    await probe?.stop();
     await fleet.stop();
     admin.close();
     await master.proc.stop();
