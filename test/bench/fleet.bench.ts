@@ -251,6 +251,7 @@ class Fleet {
 class Probe {
   private readonly proc: ChildProcess;
   private pings: number[] | undefined;
+  private streaming = false;
 
   constructor(master: string, certs: FleetCerts) {
     const argv = [master, String(NODES), '1', certs.ca, certs.key, certs.certsFile, '1'];
@@ -258,9 +259,15 @@ class Probe {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, FLEET_PROBE: '1' },
     });
-    this.proc.on('message', (m: { t: string; pings?: number[] }) => {
+    this.proc.on('message', (m: { t: string; pings?: number[]; down?: number }) => {
       if (m.t === 'pings') this.pings = m.pings;
+      else if (m.t === 'stat') this.streaming = m.down === 0;
     });
+  }
+
+  /** Waits until the probe's stream is open. */
+  async ready(): Promise<void> {
+    await waitFor(() => this.streaming, 60_000, 'the probe streaming to its master', 50);
   }
 
   /** Starts keeping round trips afresh. */
@@ -436,6 +443,7 @@ async function oneMaster(): Promise<void> {
     await rampUp(fleet);
     const rampS = (performance.now() - rampStart) / 1000;
     probe = new Probe(master.address, certs);
+    await probe.ready();
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
 
     // Window 1, steady state: status delay and CPU with no commands.
@@ -517,6 +525,7 @@ async function oneMaster(): Promise<void> {
         `probe_rtt_ms_p99=${percentile(rtt, 99).toFixed(2)}`,
         `probe_rtt_ms_max=${(rtt[rtt.length - 1] ?? NaN).toFixed(2)}`,
         `probe_rtt_ms_p99_during_config=${percentile(rttDuring, 99).toFixed(2)}`,
+        `probe_pings=${rtt.length + rttDuring.length}`,
         `client=${CLIENT}`,
         `config_seen_ms_p50=${percentile(seen, 50).toFixed(1)}`,
         `config_seen_ms_p99=${percentile(seen, 99).toFixed(1)}`,
