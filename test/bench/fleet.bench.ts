@@ -226,21 +226,21 @@ class Fleet {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.loads.map(
-        (l) =>
-          new Promise<void>((resolve) => {
-            if (l.proc.exitCode !== null) return resolve();
-            const force = setTimeout(() => l.proc.kill('SIGKILL'), 10_000);
-            l.proc.once('exit', () => {
-              clearTimeout(force);
-              resolve();
-            });
-            l.proc.send({ t: 'stop' });
-          }),
-      ),
-    );
+    await Promise.all(this.loads.map((l) => stopLoadProcess(l.proc)));
   }
+}
+
+/** Asks a load process (fleet-load.ts, fleet-lean.ts) to stop, and kills it if it has not exited within 10 s. */
+function stopLoadProcess(proc: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    const force = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    proc.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    proc.send({ t: 'stop' });
+  });
 }
 
 /**
@@ -283,13 +283,8 @@ class Probe {
     return this.pings!.sort((a, b) => a - b);
   }
 
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    const force = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
-    this.proc.send({ t: 'stop' });
-    await exited;
-    clearTimeout(force);
+  stop(): Promise<void> {
+    return stopLoadProcess(this.proc);
   }
 }
 
