@@ -15,11 +15,19 @@
  *     `sent_at_ms` stamped as the report is written; its logical nodes reported ACTIVE at the
  *     version it was told, a report sent at once after a change (MasterClient's reportSoon);
  *   - every NodeDirective decoded; a new config version is told to the parent as `desired`;
- *   - a broken stream or refused connection opens a new session after MasterClient's round backoff
- *     (0.5 s doubling to 10 s, full jitter), its TLS context made once, as a grpc-js channel's is.
- * It does not fail over between masters (one master per node): failover runs MasterClient.
+ *   - failover as MasterClient's: a broken stream or refused connection opens a new session to
+ *     the master node/master-rotation.ts chooses (MasterClient's own MasterRotation: another at
+ *     random after a stream that worked, a round backoff of 0.5 s doubling to 10 s after a round
+ *     of failures), node i starting with master i mod M as fleet-load.ts does; a stream without
+ *     a first answer is given up after MasterClient's longest wait, which is its wait for a
+ *     master whose host takes TCP connections (node/reachable.ts), as every master here does
+ *     until it is killed, and then its connections are refused at once; one TLS context, made
+ *     once, as a grpc-js channel's is.
+ * So `master-fleet-failover` times the masters taking over and MasterClient's rotation, without
+ * grpc-js's client cost per node, which on these 2 cores starved the load processes
+ * (BENCH_FLEET_CLIENT=grpc runs MasterClients).
  *
- * argv and the parent's `lag0`/`lag`: as fleet-process.ts says.
+ * argv and the parent's `lag0`, `lag`, `mark` and `trace`: as fleet-process.ts says.
  *
  * FLEET_PROBE=1: the process is the bench's probe, one node that also pings its master every
  * PROBE_PING_MS and keeps the round trips (Node times them); `lag` is answered with them too
@@ -28,17 +36,19 @@
  */
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
-import { Backoff } from '../../core/retry';
 import { MASTER_ROLES } from '../../core/tls';
 import { serverRoleCheck } from '../../core/tls/context';
+import { MASTER_CLIENT_DEFAULTS } from '../../node/master-client';
+import { MasterRotation } from '../../node/master-rotation';
 import { messageType } from '../../proto';
 import { simName } from './fleet-certs';
-import { lagMessage, loadArgs, ramp } from './fleet-process';
+import { FailoverTraces, lagMessage, loadArgs, ramp } from './fleet-process';
 
 const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
-if (masters.length > 1) throw new Error('a lean fleet streams to one master (failover runs MasterClient)');
 const PING_MS = 10_000;
+/** MasterClient's longest wait for a first answer (callTimeoutMs × OPEN_WAIT_MAX_FACTOR), see the header. */
+const OPEN_WAIT_MS = MASTER_CLIENT_DEFAULTS.callTimeoutMs * 16;
 const PROBE = process.env.FLEET_PROBE === '1';
 const PROBE_PING_MS = 100;
 let pings: number[] = [];
@@ -69,20 +79,27 @@ class LeanNode {
   streaming = false;
   private stopped = false;
   private context?: tls.SecureContext;
-  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 10_000, factor: 2, jitter: 'full' });
+  /** The masters in this node's order: node i starts with master i mod M. */
+  private readonly masters: string[];
+  private readonly rotation: MasterRotation;
+  private openTimer?: NodeJS.Timeout;
+  /** The master of the open session. */
+  address = '';
 
-  constructor(
-    private readonly i: number,
-    private readonly address: string,
-  ) {
+  constructor(private readonly i: number) {
+    const shift = i % masters.length;
+    this.masters = [...masters.slice(shift), ...masters.slice(0, shift)];
+    this.rotation = new MasterRotation(this.masters);
     this.encode();
   }
 
   open(): void {
     if (this.stopped) return;
     this.context ??= tls.createSecureContext({ ca, key, cert: certs[this.i - first] });
+    this.address = this.masters[this.rotation.current];
     const session = http2.connect(`https://${this.address}`, { secureContext: this.context, servername: 'flume', checkServerIdentity });
     this.session = session;
+    this.openTimer = setTimeout(() => this.broken(session, `no answer within ${OPEN_WAIT_MS} ms`), OPEN_WAIT_MS);
     session.on('error', (err) => this.broken(session, err.message));
     session.on('close', () => this.broken(session, 'session closed'));
     const stream = session.request(
@@ -106,17 +123,20 @@ class LeanNode {
 
   private broken(session: http2.ClientHttp2Session, why: string): void {
     if (session !== this.session) return;
+    const wasStreaming = this.streaming;
     this.session = undefined;
     this.stream = undefined;
     this.streaming = false;
     this.pending = Buffer.alloc(0);
     clearTimeout(this.beat);
+    clearTimeout(this.openTimer);
     clearInterval(this.ping);
     session.destroy();
     if (this.stopped) return;
     const reason = why.replace(/\d+/g, 'N').slice(0, 60);
     breaks.set(reason, (breaks.get(reason) ?? 0) + 1);
-    setTimeout(() => this.open(), this.backoff.next());
+    traces.broken(this.i - first, reason);
+    setTimeout(() => this.open(), this.rotation.failed(why, wasStreaming));
   }
 
   private encode(): void {
@@ -154,8 +174,12 @@ class LeanNode {
 
   private directive(bytes: Buffer): void {
     const at = performance.timeOrigin + performance.now();
-    if (!this.streaming) this.backoff.reset();
-    this.streaming = true;
+    if (!this.streaming) {
+      clearTimeout(this.openTimer);
+      this.rotation.answered();
+      this.streaming = true;
+      traces.back(this.i - first);
+    }
     const d = directiveType.decode(bytes) as unknown as DirectiveIn;
     if (d.heartbeatMs > 0) this.heartbeatMs = d.heartbeatMs;
     const told = new Map<string, number>();
@@ -178,18 +202,23 @@ class LeanNode {
 }
 
 const nodes: LeanNode[] = [];
+const traces = new FailoverTraces((k) => (nodes[k]?.streaming ? nodes[k].address : ''));
 
 const stats = setInterval(() => {
+  const healthy: Record<string, number> = {};
   let on = 0;
-  for (const n of nodes) if (n.streaming) on++;
-  const healthy: Record<string, number> = on ? { [masters[0]]: on } : {};
+  for (const n of nodes) {
+    if (!n.streaming) continue;
+    healthy[n.address] = (healthy[n.address] ?? 0) + 1;
+    on++;
+  }
   process.send?.({ t: 'stat', healthy, down: count - on, breaks: Object.fromEntries(breaks) });
 }, 100);
 
 process.on('message', (m: { t: string }) => {
   if (m.t === 'lag0') pings = [];
   if (m.t === 'lag' && PROBE) process.send?.({ t: 'pings', pings });
-  if (lagMessage(m)) return;
+  if (lagMessage(m) || traces.message(m, nodes.length)) return;
   if (m.t === 'stop') {
     clearInterval(stats);
     for (const n of nodes) n.stop();
@@ -199,7 +228,7 @@ process.on('message', (m: { t: string }) => {
 process.on('disconnect', () => process.exit(0));
 
 void ramp(args, (i) => {
-  const node = new LeanNode(i, masters[0]);
+  const node = new LeanNode(i);
   nodes.push(node);
   node.open();
 });

@@ -8,12 +8,7 @@
  *   {t: 'desired', node, version, at}   a node was told a new config (at: ms since epoch, fractional)
  *   {t: 'stat', healthy: {master: n}, down, breaks}  every 100 ms: nodes per master they stream to,
  *                                     and without one; outages begun so far, by reason
- *   {t: 'trace', nodes: [[was, noticeMs, attempts, backMs, reasons]]}  answer to {t: 'trace'}: per node,
- *                                     since the parent's {t: 'mark', at}: the master it streamed to
- *                                     then, when its stream first broke, how many streams it opened
- *                                     until one answered, when one answered (-1: not yet), why each broke
- * From the parent: {t: 'stop'}, {t: 'mark', at} (start tracing failovers), {t: 'trace'}; {t: 'lag0'} and {t: 'lag'}
- * as fleet-process.ts says.
+ * From the parent: {t: 'stop'}; {t: 'lag0'}, {t: 'lag'}, {t: 'mark', at} and {t: 'trace'} as fleet-process.ts says.
  *
  * argv: as fleet-process.ts says.
  */
@@ -24,7 +19,7 @@ import { MASTER_ROLES } from '../../core/tls';
 import { serverRoleCheck } from '../../core/tls/context';
 import { MasterClient } from '../../node/master-client';
 import { simName } from './fleet-certs';
-import { lagMessage, loadArgs, ramp } from './fleet-process';
+import { FailoverTraces, lagMessage, loadArgs, ramp } from './fleet-process';
 
 const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
@@ -55,17 +50,7 @@ const logger = winston.createLogger({
 });
 const clients: MasterClient[] = [];
 
-/** One node's failover since the mark. */
-interface Trace {
-  was: string;
-  notice: number;
-  attempts: number;
-  back: number;
-  reasons: string[];
-}
-let markAt = 0;
-const traces: Trace[] = [];
-const sinceMark = (): number => Math.round(performance.timeOrigin + performance.now() - markAt);
+const traces = new FailoverTraces((k) => clients[k]?.master ?? '');
 
 function startOne(i: number): void {
   // Spread the fleet: node i starts with master i mod M and fails over in list order.
@@ -84,17 +69,8 @@ function startOne(i: number): void {
       process.send?.({ t: 'desired', node: name, version: d.version, at });
     }
   });
-  client.on('broken', ({ reason }) => {
-    const t = markAt ? traces[i - first] : undefined;
-    if (!t) return;
-    if (t.notice < 0) t.notice = sinceMark();
-    t.attempts++;
-    t.reasons.push(short(reason));
-  });
-  client.on('master', () => {
-    const t = markAt ? traces[i - first] : undefined;
-    if (t && t.notice >= 0) t.back = sinceMark();
-  });
+  client.on('broken', ({ reason }) => traces.broken(i - first, short(reason)));
+  client.on('master', () => traces.back(i - first));
   client.start();
   clients.push(client);
 }
@@ -111,16 +87,7 @@ const stats = setInterval(() => {
 }, 100);
 
 process.on('message', (m: { t: string; at?: number }) => {
-  if (lagMessage(m)) return;
-  if (m.t === 'mark') {
-    markAt = m.at!;
-    for (let k = 0; k < clients.length; k++) traces[k] = { was: clients[k].master ?? '', notice: -1, attempts: 0, back: -1, reasons: [] };
-    return;
-  }
-  if (m.t === 'trace') {
-    process.send?.({ t: 'trace', nodes: traces.map((t) => [t.was, t.notice, t.attempts, t.back, t.reasons]) });
-    return;
-  }
+  if (lagMessage(m) || traces.message(m, clients.length)) return;
   if (m.t !== 'stop') return;
   clearInterval(stats);
   void Promise.all(clients.map((c) => c.stop())).then(() => process.exit(0));

@@ -5,6 +5,10 @@
  * argv: MASTERS(comma) FIRST COUNT CA_FILE KEY_FILE CERTS_FILE RAMP_PER_S
  * IPC: {t: 'lag0'} starts measuring the event-loop delay afresh; {t: 'lag'} is answered with
  * {t: 'lag', p99} (ms, how late a 10 ms timer ran, p99 since `lag0`).
+ * {t: 'mark', at} starts tracing failovers (FailoverTraces); {t: 'trace'} is answered with
+ * {t: 'trace', nodes: [[was, noticeMs, attempts, backMs, reasons]]}: per node, since the mark, the
+ * master it streamed to then, when its stream first broke, how many streams it opened until one
+ * answered, when one answered (-1: not yet), and why each broke.
  */
 import * as fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -48,6 +52,46 @@ export async function ramp(args: LoadArgs, start: (i: number) => void): Promise<
     const due = Math.min(end, args.first + Math.ceil(((performance.now() - t0) / 1000) * args.rampPerS) + 1);
     for (; next < due; next++) start(next);
     await new Promise((r) => setTimeout(r, RAMP_MS));
+  }
+}
+
+/**
+ * The nodes' failovers since the parent's mark, node k of this process at index k. The nodes
+ * call `broken` when a stream of theirs breaks or is given up, and `back` when one answers.
+ */
+export class FailoverTraces {
+  private markAt = 0;
+  private traces: Array<{ was: string; notice: number; attempts: number; back: number; reasons: string[] }> = [];
+
+  /** `streamingTo(k)`: the master node k streams to now ('' for none). */
+  constructor(private readonly streamingTo: (k: number) => string) {}
+
+  broken(k: number, reason: string): void {
+    const t = this.markAt ? this.traces[k] : undefined;
+    if (!t) return;
+    if (t.notice < 0) t.notice = this.sinceMark();
+    t.attempts++;
+    t.reasons.push(reason);
+  }
+
+  back(k: number): void {
+    const t = this.markAt ? this.traces[k] : undefined;
+    if (t && t.notice >= 0) t.back = this.sinceMark();
+  }
+
+  /** Answers the parent's `mark` and `trace` messages for `count` nodes; true if `m` was one. */
+  message(m: { t: string; at?: number }, count: number): boolean {
+    if (m.t === 'mark') {
+      this.markAt = m.at!;
+      this.traces = Array.from({ length: count }, (_, k) => ({ was: this.streamingTo(k), notice: -1, attempts: 0, back: -1, reasons: [] }));
+    } else if (m.t === 'trace') {
+      process.send?.({ t: 'trace', nodes: this.traces.map((t) => [t.was, t.notice, t.attempts, t.back, t.reasons]) });
+    } else return false;
+    return true;
+  }
+
+  private sinceMark(): number {
+    return Math.round(performance.timeOrigin + performance.now() - this.markAt);
   }
 }
 

@@ -1,12 +1,12 @@
 /**
  * A fleet on its masters: N simulated physical nodes (BENCH_FLEET_NODES, default 10,000), each
  * with its own mutual-TLS connection, certificate and control stream, reporting once a second,
- * spread over BENCH_FLEET_LOADS load processes. A node is a real MasterClient (fleet-load.ts) in
- * `master-fleet-failover`, where its failover is what is measured, and by default a lean node
- * (fleet-lean.ts: the same bytes on the wire from a bare node:http2 session) in `master-fleet`,
- * where the master is: a MasterClient costs its load process more CPU per status than the master
- * spends on it, and on this machine's 2 shared cores the simulator, not the master, then set the
- * delays (BENCH_FLEET_CLIENT=grpc runs MasterClients there too).
+ * spread over BENCH_FLEET_LOADS load processes. A node is by default a lean node (fleet-lean.ts:
+ * the same bytes on the wire from a bare node:http2 session, failing over as MasterClient's own
+ * MasterRotation says): a MasterClient (fleet-load.ts) costs its load process more CPU per status
+ * and per handshake than the master spends on it, and on this machine's 2 shared cores the
+ * simulator, not the masters, then set the delays and the failover time. BENCH_FLEET_CLIENT=grpc
+ * runs MasterClients on grpc-js instead.
  *
  * `master-fleet`: one master (embedded store). After the fleet is up and a warm-up, a window
  * of MEASURE_S seconds gives the master's CPU per node per second and the p99 delay from a node
@@ -86,9 +86,14 @@ const STORE_CONFIGS = Number(process.env.BENCH_STORE_CONFIGS ?? 10_000);
 const STORE_COMMANDS = Number(process.env.BENCH_STORE_COMMANDS ?? 300);
 /** BENCH_FLEET_MASTER_LOG=1: the masters' log lines (info and above) go to stderr. */
 const MASTER_LOG = process.env.BENCH_FLEET_MASTER_LOG === '1';
-/** The simulated nodes of `master-fleet` (see the header): lean (fleet-lean.ts) or grpc (fleet-load.ts, MasterClient). */
-const CLIENT = process.env.BENCH_FLEET_CLIENT ?? 'lean';
+/** The simulated nodes (see the header): lean (fleet-lean.ts) or grpc (fleet-load.ts, MasterClient). */
+const CLIENT = clientKind(process.env.BENCH_FLEET_CLIENT ?? 'lean');
 type Client = 'lean' | 'grpc';
+
+function clientKind(kind: string): Client {
+  if (kind !== 'lean' && kind !== 'grpc') throw new Error(`BENCH_FLEET_CLIENT is lean or grpc, not ${kind}`);
+  return kind;
+}
 
 export async function run(filter?: string): Promise<void> {
   // 'master-fleet' names the first only; 'failover' (or no filter) the second.
@@ -430,7 +435,6 @@ async function oneMaster(): Promise<void> {
   const master = await startMasterProc(['--data', path.join(dir.path, 'master')], false, MASTER_ENV);
   const admin = new AdminClient(master.address);
   if (CONFIGURED) await configureFleet(admin);
-  if (CLIENT !== 'lean' && CLIENT !== 'grpc') throw new Error(`BENCH_FLEET_CLIENT is lean or grpc, not ${CLIENT}`);
   const fleet = new Fleet([master.address], certs, CLIENT);
   let probe: Probe | undefined;
   const rampStart = performance.now();
@@ -558,11 +562,10 @@ async function threeMasters(): Promise<void> {
       masters.push(m);
       admins.push(new AdminClient(m.address));
     }
-    // Failover is MasterClient's (node/master-rotation.ts): the lean nodes do not fail over.
     fleet = new Fleet(
       masters.map((m) => m.address),
       certs,
-      'grpc',
+      CLIENT,
     );
     const f = fleet;
     const rampStart = performance.now();
@@ -654,6 +657,7 @@ async function threeMasters(): Promise<void> {
         `zk_writes_per_s=${zkWritesPerS.toFixed(1)}`,
         `all_on_live_master_s=${recoverS.toFixed(2)}`,
         ...traceFields,
+        `client=${CLIENT}`,
         `commands_accepted=${accepted.length}`,
         `commands_refused=${refused}`,
         `commands_lost=${lost}`,
