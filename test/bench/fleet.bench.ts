@@ -42,7 +42,8 @@
  *
  * The simulated fleet shares this machine's 2 cores with the masters, which a real fleet does
  * not (its nodes run elsewhere): the load processes run at nice BENCH_FLEET_LOAD_NICE (default
- * 10, 0 for equal priority), so a master is not kept off a CPU by the nodes it serves.
+ * 10, 0 for equal priority, `idle` for SCHED_IDLE: they run only on a CPU nothing else wants),
+ * so a master is not kept off a CPU by the nodes it serves.
  * `master_runq_wait_pct` says how much of the window the master's main thread still waited for
  * a CPU while runnable (other work on the machine): read the delays against it. A status's delay
  * runs from its load process stamping it to the master handling it, so it holds the load
@@ -71,8 +72,8 @@ import { cpuSeconds, peakRssMb, peakRssMbOf, percentile, wanted, zxid } from './
 const NODES = Number(process.env.BENCH_FLEET_NODES ?? 10_000);
 const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODES / 1_250)));
 const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 150);
-/** Nice value of the load processes (see the header); 0 runs them beside the masters as equals. */
-const LOAD_NICE = Number(process.env.BENCH_FLEET_LOAD_NICE ?? 10);
+/** Nice value of the load processes (see the header); 0 runs them beside the masters as equals, `idle` under SCHED_IDLE. */
+const LOAD_NICE = process.env.BENCH_FLEET_LOAD_NICE ?? '10';
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = Number(process.env.BENCH_FLEET_CONFIG_SAMPLES ?? 200);
@@ -139,7 +140,8 @@ class Fleet {
       const proc = fork(script, [masters.join(','), String(first), String(count), certs.ca, certs.key, certs.certsFile, ramp], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
-      if (LOAD_NICE) os.setPriority(proc.pid!, LOAD_NICE);
+      if (LOAD_NICE === 'idle') execFileSync('chrt', ['--all-tasks', '--idle', '--pid', '0', String(proc.pid)]);
+      else if (Number(LOAD_NICE)) os.setPriority(proc.pid!, Number(LOAD_NICE));
       const load: Load = { proc, healthy: {}, down: count, breaks: {}, lagP99: -1 };
       proc.on(
         'message',
@@ -535,6 +537,7 @@ async function oneMaster(): Promise<void> {
         `config_submit_to_node_ms_p50=${percentile(fromSubmit, 50).toFixed(0)}`,
         `ramp_s=${rampS.toFixed(1)}`,
         `load_procs=${LOADS}`,
+        `load_nice=${LOAD_NICE}`,
         `load_rss_mb=${fleet.peakRssMb()}`,
         `bench_rss_mb=${peakRssMb()}`,
       ].join(' '),
