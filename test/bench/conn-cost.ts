@@ -7,7 +7,9 @@
  *   master  the real master (startMaster, embedded store, TLS), in the measured process.
  * The server runs in its own process (--expose-gc); after every stream has its answer and a few
  * seconds of reports it is collected twice and reports RSS, heap and external memory; the growth
- * over the empty server divided by N is the cost per connection.
+ * over the empty server divided by N is the cost per connection. `cpu_ms_per_conn`: the CPU time
+ * of the server and of the client process while the connections open (50 at a time: TLS
+ * handshake, HTTP/2 session, the stream and its first report and answer), divided by N.
  *
  *   node dist/test/bench/conn-cost.js MODE [JSON]   (JSON: {"tls": {...}, "settings": {...},
  *        "grpc": {...}, "env": {...}} merged into the server's options / environment)
@@ -56,6 +58,10 @@ function mem(): Record<string, number> {
   const m = process.memoryUsage();
   const mb = (b: number): number => Math.round((b / 1048576) * 10) / 10;
   return { rss: mb(m.rss), heap: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+}
+
+function cpuMs(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1000;
 }
 
 // -- server ------------------------------------------------------------------------------------
@@ -195,8 +201,9 @@ async function client(mode: string, port: number, n: number, ca: string, key: st
       st.write(report(i));
       streams[i] = st;
     });
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => open(i + k)));
-  process.send!({ t: 'open' });
+  process.send!({ t: 'open', mem: { cpuMs: cpuMs(process.cpuUsage(cpu0)) } });
   let k = 0;
   setInterval(() => {
     // Every stream a report a second, in 20 slices.
@@ -230,16 +237,19 @@ async function parent(mode: string, extraJson: string): Promise<void> {
   const { port } = await ask(srv, 'port');
   await new Promise((r) => setTimeout(r, 1000));
   const base = await ask(srv, 'mem');
+  const cpuBefore = (await ask(srv, 'cpu')).cpuMs;
   const cli = fork(script, ['client', mode, String(port), String(N), certs.ca, certs.key, certs.certsFile]);
   const t0 = Date.now();
-  await ask(cli, 'open');
+  const clientCpuMs = (await ask(cli, 'open')).cpuMs;
   const openS = (Date.now() - t0) / 1000;
+  const serverCpuMs = (await ask(srv, 'cpu')).cpuMs - cpuBefore;
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const after = await ask(srv, 'mem');
   const per = (k: string): number => Math.round((((after[k] - base[k]) * 1024 * 1024) / N / 1024) * 10) / 10;
   console.log(
     `conn-cost mode=${mode} n=${N} extra=${extraJson || '{}'} open_s=${openS.toFixed(1)} base_rss_mb=${base.rss} rss_mb=${after.rss}` +
-      ` kb_per_conn: rss=${per('rss')} heap=${per('heap')} external=${per('external')} arrayBuffers=${per('arrayBuffers')}`,
+      ` kb_per_conn: rss=${per('rss')} heap=${per('heap')} external=${per('external')} arrayBuffers=${per('arrayBuffers')}` +
+      ` cpu_ms_per_conn: server=${(serverCpuMs / N).toFixed(2)} client=${(clientCpuMs / N).toFixed(2)}`,
   );
   if (process.env.CONN_COST_SNAPSHOT) await ask(srv, 'snap');
   cli.kill('SIGKILL');
@@ -251,6 +261,7 @@ if (role === 'server') {
   void server(a1, JSON.parse(a2) as Files, JSON.parse(a3) as Extra, Number(a4)).then((port) => process.send!({ t: 'port', port }));
   process.on('message', (m: { t: string }) => {
     if (m.t === 'mem') process.send!({ t: 'mem', mem: mem() });
+    if (m.t === 'cpu') process.send!({ t: 'cpu', mem: { cpuMs: cpuMs(process.cpuUsage()) } });
     if (m.t === 'snap') {
       v8.writeHeapSnapshot(process.env.CONN_COST_SNAPSHOT);
       process.send!({ t: 'snap', mem: {} });
