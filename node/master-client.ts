@@ -98,7 +98,7 @@ export interface MasterClientOptions {
 export const MASTER_CLIENT_DEFAULTS = { heartbeatMs: 1_000, callTimeoutMs: 2_000 } as const;
 
 /** The longest wait for a first answer, in multiples of `callTimeoutMs` (see the header). */
-const OPEN_WAIT_MAX_FACTOR = 16;
+export const OPEN_WAIT_MAX_FACTOR = 16;
 const PROBE_MS = 1_000; // for a late master's host to take a TCP connection: busy, not gone
 /** A report after a state change waits this long to take other changes with it. */
 const PROMPT_REPORT_MS = 5;

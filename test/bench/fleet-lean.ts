@@ -38,7 +38,7 @@ import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
 import { MASTER_ROLES } from '../../core/tls';
 import { serverRoleCheck } from '../../core/tls/context';
-import { MASTER_CLIENT_DEFAULTS } from '../../node/master-client';
+import { MASTER_CLIENT_DEFAULTS, OPEN_WAIT_MAX_FACTOR } from '../../node/master-client';
 import { MasterRotation } from '../../node/master-rotation';
 import { messageType } from '../../proto';
 import { simName } from './fleet-certs';
@@ -47,8 +47,8 @@ import { FailoverTraces, lagMessage, loadArgs, ramp } from './fleet-process';
 const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
 const PING_MS = 10_000;
-/** MasterClient's longest wait for a first answer (callTimeoutMs × OPEN_WAIT_MAX_FACTOR), see the header. */
-const OPEN_WAIT_MS = MASTER_CLIENT_DEFAULTS.callTimeoutMs * 16;
+/** MasterClient's longest wait for a first answer, see the header. */
+const OPEN_WAIT_MS = MASTER_CLIENT_DEFAULTS.callTimeoutMs * OPEN_WAIT_MAX_FACTOR;
 const PROBE = process.env.FLEET_PROBE === '1';
 const PROBE_PING_MS = 100;
 let pings: number[] = [];

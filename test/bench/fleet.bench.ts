@@ -74,6 +74,7 @@ const LOADS = Number(process.env.BENCH_FLEET_LOADS ?? Math.max(1, Math.ceil(NODE
 const RAMP_PER_S = Number(process.env.BENCH_FLEET_RAMP ?? 150);
 /** Nice value of the load processes (see the header); 0 runs them beside the masters as equals, `idle` under SCHED_IDLE. */
 const LOAD_NICE = process.env.BENCH_FLEET_LOAD_NICE ?? '10';
+if (LOAD_NICE !== 'idle' && !/^-?\d+$/.test(LOAD_NICE)) throw new Error(`BENCH_FLEET_LOAD_NICE is a nice value or idle, not ${LOAD_NICE}`);
 const WARMUP_S = 5;
 const MEASURE_S = Number(process.env.BENCH_FLEET_SECONDS ?? 15);
 const CONFIG_SAMPLES = Number(process.env.BENCH_FLEET_CONFIG_SAMPLES ?? 200);
