@@ -21,11 +21,13 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
-type GcFunction = (options: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => unknown;
+/** Without options: a full collection, which also clears WeakRefs (`{type: 'major'}` does not). */
+type GcFunction = (options?: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => unknown;
 
 let collect: GcFunction | null | undefined;
 
-function gcFunction(): GcFunction | null {
+/** V8's `gc` for this process (see the header), or null where it cannot be had. */
+export function gcFunction(): GcFunction | null {
   if (collect !== undefined) return collect;
   try {
     v8.setFlagsFromString('--expose-gc');
