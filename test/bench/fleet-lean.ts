@@ -30,8 +30,8 @@
  * argv and the parent's `lag0`, `lag`, `mark` and `trace`: as fleet-process.ts says.
  *
  * FLEET_PROBE=1: the process is the bench's probe, one node that also pings its master every
- * PROBE_PING_MS and keeps the round trips (Node times them); `lag` is answered with them too
- * ({t: 'lag', p99, pings}, since `lag0`). Its process does nothing else, so a round trip is
+ * PROBE_PING_MS and keeps the round trips (Node times them); `lag` is also answered with
+ * {t: 'pings', pings}, the round trips since `lag0`. Its process does nothing else, so a round trip is
  * the master's and the network's: how soon the master reads a node's frame and answers it.
  */
 import * as http2 from 'node:http2';
