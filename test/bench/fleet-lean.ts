@@ -42,7 +42,7 @@ import { MASTER_CLIENT_DEFAULTS, OPEN_WAIT_MAX_FACTOR } from '../../node/master-
 import { MasterRotation } from '../../node/master-rotation';
 import { messageType } from '../../proto';
 import { simName } from './fleet-certs';
-import { FailoverTraces, lagMessage, loadArgs, ramp } from './fleet-process';
+import { FailoverTraces, lagMessage, loadArgs, mastersOf, ramp } from './fleet-process';
 
 const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
@@ -87,8 +87,7 @@ class LeanNode {
   address = '';
 
   constructor(private readonly i: number) {
-    const shift = i % masters.length;
-    this.masters = [...masters.slice(shift), ...masters.slice(0, shift)];
+    this.masters = mastersOf(masters, i);
     this.rotation = new MasterRotation(this.masters);
     this.encode();
   }

@@ -19,7 +19,7 @@ import { MASTER_ROLES } from '../../core/tls';
 import { serverRoleCheck } from '../../core/tls/context';
 import { MasterClient } from '../../node/master-client';
 import { simName } from './fleet-certs';
-import { FailoverTraces, lagMessage, loadArgs, ramp } from './fleet-process';
+import { FailoverTraces, lagMessage, loadArgs, mastersOf, ramp } from './fleet-process';
 
 const args = loadArgs();
 const { masters, first, count, ca, key, certs } = args;
@@ -53,15 +53,12 @@ const clients: MasterClient[] = [];
 const traces = new FailoverTraces((k) => clients[k]?.master ?? '');
 
 function startOne(i: number): void {
-  // Spread the fleet: node i starts with master i mod M and fails over in list order.
-  const shift = i % masters.length;
-  const list = [...masters.slice(shift), ...masters.slice(0, shift)];
   const physical = simName(i);
   // As node/master-client does: the server must hold a master certificate of the CA (no hostname).
   const credentials = grpc.credentials.createSsl(ca, key, Buffer.from(certs[i - first]), {
     checkServerIdentity: serverRoleCheck(MASTER_ROLES),
   });
-  const client = new MasterClient({ masters: list, physical, role: 'agent', logger, credentials });
+  const client = new MasterClient({ masters: mastersOf(masters, i), physical, role: 'agent', logger, credentials });
   client.on('desired', (desired) => {
     const at = performance.timeOrigin + performance.now();
     for (const [name, d] of desired) {

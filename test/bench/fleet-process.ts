@@ -55,6 +55,12 @@ export async function ramp(args: LoadArgs, start: (i: number) => void): Promise<
   }
 }
 
+/** The masters in node i's order: node i starts with master i mod M and fails over in list order, so the fleet is spread. */
+export function mastersOf(masters: readonly string[], i: number): string[] {
+  const shift = i % masters.length;
+  return [...masters.slice(shift), ...masters.slice(0, shift)];
+}
+
 /**
  * The nodes' failovers since the parent's mark, node k of this process at index k. The nodes
  * call `broken` when a stream of theirs breaks or is given up, and `back` when one answers.
