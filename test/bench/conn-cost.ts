@@ -203,7 +203,7 @@ async function client(mode: string, port: number, n: number, ca: string, key: st
     });
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, k) => open(i + k)));
-  process.send!({ t: 'open', mem: { cpuMs: cpuMs(process.cpuUsage(cpu0)) } });
+  process.send!({ t: 'open', figures: { cpuMs: cpuMs(process.cpuUsage(cpu0)) } });
   let k = 0;
   setInterval(() => {
     // Every stream a report a second, in 20 slices.
@@ -213,12 +213,13 @@ async function client(mode: string, port: number, n: number, ca: string, key: st
 
 // -- parent ------------------------------------------------------------------------------------
 
+/** Sends `t` to a conn-cost process (not for `port` and `open`, which it sends unasked) and resolves with the figures of its answer. */
 function ask(p: ChildProcess, t: string): Promise<Record<string, number>> {
   return new Promise((resolve) => {
-    const on = (m: { t: string; mem?: Record<string, number>; port?: number }): void => {
+    const on = (m: { t: string; figures?: Record<string, number>; port?: number }): void => {
       if (m.t !== t) return;
       p.off('message', on);
-      resolve(m.mem ?? { port: m.port! });
+      resolve(m.figures ?? { port: m.port! });
     };
     p.on('message', on);
     if (t !== 'port' && t !== 'open') p.send({ t });
@@ -260,11 +261,11 @@ const [role, a1, a2, a3, a4, a5, a6] = process.argv.slice(2);
 if (role === 'server') {
   void server(a1, JSON.parse(a2) as Files, JSON.parse(a3) as Extra, Number(a4)).then((port) => process.send!({ t: 'port', port }));
   process.on('message', (m: { t: string }) => {
-    if (m.t === 'mem') process.send!({ t: 'mem', mem: mem() });
-    if (m.t === 'cpu') process.send!({ t: 'cpu', mem: { cpuMs: cpuMs(process.cpuUsage()) } });
+    if (m.t === 'mem') process.send!({ t: 'mem', figures: mem() });
+    if (m.t === 'cpu') process.send!({ t: 'cpu', figures: { cpuMs: cpuMs(process.cpuUsage()) } });
     if (m.t === 'snap') {
       v8.writeHeapSnapshot(process.env.CONN_COST_SNAPSHOT);
-      process.send!({ t: 'snap', mem: {} });
+      process.send!({ t: 'snap', figures: {} });
     }
   });
 } else if (role === 'client') {
